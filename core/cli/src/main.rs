@@ -1,0 +1,2 @@
+//! The `doorstep` command.
+fn main() {}

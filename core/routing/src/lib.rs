@@ -1,0 +1,1 @@
+//! The round optimiser. Filled in by the optimiser issue.
