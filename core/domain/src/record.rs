@@ -1,0 +1,397 @@
+//! Visit records and the version envelope every clinical record travels in.
+//!
+//! A record is never overwritten. Writing it creates version 1; an amendment
+//! is a new [`RecordVersion`] whose [`VersionMeta::supersedes`] points at the
+//! version it replaces and which says who amended it, on which device, when.
+//! Two devices amending the same version both survive (see [`crate::history`]
+//! for how heads and forks are found).
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::network::{ClinicianId, DeviceId, OdsCode};
+use crate::news2::{Chart, News2Score, Observations, Spo2Scale};
+use crate::patient::Scale2Prescription;
+use crate::text::{FreeText, ShortText};
+use crate::visit::VisitRequestId;
+use crate::{NhsNumber, ValidationError};
+
+/// Identifies a clinical record across all its versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordId(pub Uuid);
+
+/// Identifies one version of a record; made on the device (UUIDv7), so it is
+/// also the idempotency key when the version is pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VersionId(pub Uuid);
+
+/// Who wrote a version, where, when, and which version it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionMeta {
+    /// The record this is a version of.
+    pub record_id: RecordId,
+    /// This version.
+    pub version_id: VersionId,
+    /// The version this one amends; `None` for the first.
+    pub supersedes: Option<VersionId>,
+    /// The clinician who wrote it.
+    pub author: ClinicianId,
+    /// The device it was written on.
+    pub device: DeviceId,
+    /// When it was written (device clock).
+    pub written_at: Timestamp,
+}
+
+impl VersionMeta {
+    /// The first version of a new record.
+    pub fn first(
+        record_id: RecordId,
+        version_id: VersionId,
+        author: ClinicianId,
+        device: DeviceId,
+        written_at: Timestamp,
+    ) -> Self {
+        Self {
+            record_id,
+            version_id,
+            supersedes: None,
+            author,
+            device,
+            written_at,
+        }
+    }
+
+    /// A version amending this one: same record, new id, pointing back here.
+    pub fn amend(
+        &self,
+        version_id: VersionId,
+        author: ClinicianId,
+        device: DeviceId,
+        written_at: Timestamp,
+    ) -> Self {
+        Self {
+            record_id: self.record_id,
+            version_id,
+            supersedes: Some(self.version_id),
+            author,
+            device,
+            written_at,
+        }
+    }
+}
+
+/// One version of a clinical record: the envelope and what it says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordVersion<T> {
+    /// Identity and provenance.
+    pub meta: VersionMeta,
+    /// The clinical content of this version.
+    pub content: T,
+}
+
+/// Cross-field checks a type needs beyond what its field types guarantee.
+/// Every boundary calls it through [`parse_checked`] before storing anything.
+pub trait Validate {
+    /// Returns the first rule the value breaks, naming the field.
+    fn validate(&self) -> Result<(), ValidationError>;
+}
+
+impl<T: Validate> Validate for RecordVersion<T> {
+    fn validate(&self) -> Result<(), ValidationError> {
+        if self.meta.supersedes == Some(self.meta.version_id) {
+            return Err(ValidationError::new(
+                "meta.supersedes",
+                "a version cannot supersede itself",
+            ));
+        }
+        self.content.validate().map_err(|e| e.within("content"))
+    }
+}
+
+/// Parses JSON into a checked value and runs its cross-field checks: the one
+/// way records enter the store, the endpoint or the uniffi surface.
+pub fn parse_checked<T>(json: &str) -> Result<T, ValidationError>
+where
+    T: serde::de::DeserializeOwned + Validate,
+{
+    let value: T = crate::text::from_json(json)?;
+    value.validate()?;
+    Ok(value)
+}
+
+/// A scored set of observations inside a visit record. The score is computed
+/// when the set is made and checked again whenever one is read, so a stored
+/// score can never disagree with its values under the chart it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawObservationSet", into = "RawObservationSet")]
+pub struct ObservationSet {
+    taken_at: Timestamp,
+    values: Observations,
+    scale2_prescription: Option<Scale2Prescription>,
+    score: News2Score,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawObservationSet {
+    taken_at: Timestamp,
+    values: Observations,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scale2_prescription: Option<Scale2Prescription>,
+    score: News2Score,
+}
+
+impl ObservationSet {
+    /// Scores `values` on the current chart. Scale 2 is refused unless the
+    /// prescription of the 88–92 % target is cited.
+    pub fn record(
+        taken_at: Timestamp,
+        values: Observations,
+        scale2_prescription: Option<Scale2Prescription>,
+    ) -> Result<Self, ValidationError> {
+        Self::check_scale(&values, scale2_prescription.as_ref())?;
+        Ok(Self {
+            taken_at,
+            values,
+            scale2_prescription,
+            score: Chart::CURRENT.score(&values),
+        })
+    }
+
+    fn check_scale(
+        values: &Observations,
+        prescription: Option<&Scale2Prescription>,
+    ) -> Result<(), ValidationError> {
+        match (values.spo2_scale(), prescription) {
+            (Spo2Scale::Scale2, None) => Err(ValidationError::new(
+                "values.spo2_scale",
+                "Scale 2 needs the prescription of the 88-92% target to be cited",
+            )),
+            (Spo2Scale::Scale1, Some(_)) => Err(ValidationError::new(
+                "scale2_prescription",
+                "cited but the observations use Scale 1",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// When the observations were taken.
+    pub fn taken_at(&self) -> Timestamp {
+        self.taken_at
+    }
+
+    /// The observed values.
+    pub fn values(&self) -> &Observations {
+        &self.values
+    }
+
+    /// The score, with the chart that made it.
+    pub fn score(&self) -> &News2Score {
+        &self.score
+    }
+}
+
+impl TryFrom<RawObservationSet> for ObservationSet {
+    type Error = ValidationError;
+    fn try_from(raw: RawObservationSet) -> Result<Self, Self::Error> {
+        Self::check_scale(&raw.values, raw.scale2_prescription.as_ref())?;
+        if raw.score != raw.score.chart.score(&raw.values) {
+            return Err(ValidationError::new(
+                "score",
+                "does not match the observations under the chart it names",
+            ));
+        }
+        Ok(Self {
+            taken_at: raw.taken_at,
+            values: raw.values,
+            scale2_prescription: raw.scale2_prescription,
+            score: raw.score,
+        })
+    }
+}
+
+impl From<ObservationSet> for RawObservationSet {
+    fn from(o: ObservationSet) -> Self {
+        Self {
+            taken_at: o.taken_at,
+            values: o.values,
+            scale2_prescription: o.scale2_prescription,
+            score: o.score,
+        }
+    }
+}
+
+/// How quickly someone we refer to must act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralUrgency {
+    /// Within the hour.
+    Emergency,
+    /// The same day.
+    Urgent,
+    /// Within a few days.
+    Soon,
+    /// At the next routine opportunity.
+    Routine,
+}
+
+/// Who must do a follow-up task or act on a medication review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskOwner {
+    /// The patient's GP practice.
+    Gp,
+    /// The care home's staff.
+    CareHome,
+    /// The patient's community pharmacy.
+    CommunityPharmacy,
+    /// The patient, resident or their family.
+    ResidentOrFamily,
+    /// The service's clinical pharmacist.
+    Pharmacist,
+    /// District or community nursing.
+    DistrictNursing,
+    /// The home-visiting service itself (a return visit).
+    VisitingService,
+    /// Adult social care.
+    SocialCare,
+}
+
+/// What happened at the end of the visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Outcome {
+    /// Treated and left at home.
+    ManagedAtHome,
+    /// Referred back to the GP.
+    ReferredToGp {
+        /// How quickly.
+        urgency: ReferralUrgency,
+    },
+    /// Referred to another service (falls team, district nurses, UCR, ...).
+    ReferredToService {
+        /// Which service.
+        service: ShortText,
+        /// How quickly.
+        urgency: ReferralUrgency,
+    },
+    /// Taken to hospital by the service or by arranged transport.
+    ConveyedToHospital {
+        /// Which hospital or department.
+        destination: ShortText,
+    },
+    /// Handed over to an emergency ambulance crew after a 999 call.
+    EmergencyHandover {
+        /// The incident or crew reference.
+        reference: ShortText,
+    },
+    /// Nobody answered; no assessment took place.
+    PatientNotAtHome,
+    /// The patient declined assessment or treatment.
+    Declined {
+        /// True when their capacity to decide was assessed and recorded.
+        capacity_assessed: bool,
+    },
+}
+
+/// A task someone must do after the visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpTask {
+    /// What must be done.
+    pub description: ShortText,
+    /// Who must do it.
+    pub owner: TaskOwner,
+    /// By when, if it has a date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Date>,
+}
+
+/// What a visiting clinician records about one visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitContent {
+    /// The request this visit answered, if it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit_request: Option<VisitRequestId>,
+    /// The patient.
+    pub patient: NhsNumber,
+    /// The patient's registered practice: where the outcome is filed.
+    pub practice: OdsCode,
+    /// Arrival on scene.
+    pub arrived_at: Timestamp,
+    /// Departure; `None` while the visit is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub departed_at: Option<Timestamp>,
+    /// NEWS2 sets, in the order taken.
+    pub observations: Vec<ObservationSet>,
+    /// The presenting complaint.
+    pub presenting_complaint: FreeText,
+    /// History, examination and impression.
+    pub assessment: FreeText,
+    /// Treatment given on the visit.
+    pub treatment: FreeText,
+    /// How the visit ended.
+    pub outcome: Outcome,
+    /// What the patient and carers were told to watch for and who to call.
+    pub safety_netting: FreeText,
+    /// Follow-up tasks with their owners.
+    pub follow_up: Vec<FollowUpTask>,
+}
+
+/// A visit record version: what is stored, synced and sent to the GP record.
+pub type VisitRecord = RecordVersion<VisitContent>;
+
+impl Validate for VisitContent {
+    fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(departed) = self.departed_at
+            && departed < self.arrived_at
+        {
+            return Err(ValidationError::new(
+                "departed_at",
+                "must not be before arrived_at",
+            ));
+        }
+        for (i, set) in self.observations.iter().enumerate() {
+            let after_arrival = set.taken_at() >= self.arrived_at;
+            let before_departure = self.departed_at.is_none_or(|d| set.taken_at() <= d);
+            if !(after_arrival && before_departure) {
+                return Err(ValidationError::new(
+                    "taken_at",
+                    "must fall between arrival and departure",
+                )
+                .at_index("observations", i));
+            }
+        }
+        if self
+            .observations
+            .windows(2)
+            .any(|w| w[1].taken_at() < w[0].taken_at())
+        {
+            return Err(ValidationError::new(
+                "observations",
+                "must be in the order they were taken",
+            ));
+        }
+        if self.outcome == Outcome::PatientNotAtHome && !self.observations.is_empty() {
+            return Err(ValidationError::new(
+                "observations",
+                "cannot be recorded when the patient was not at home",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl VisitContent {
+    /// The most recent NEWS2 score, which drives the escalation banner.
+    pub fn latest_score(&self) -> Option<&News2Score> {
+        self.observations.last().map(ObservationSet::score)
+    }
+}

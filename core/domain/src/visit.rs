@@ -1,0 +1,192 @@
+//! Visit requests: what a practice asks the service to do after the duty GP
+//! has triaged a call.
+//!
+//! The urgency decides how the optimiser treats the request: an immediate
+//! visit must be served as early as possible, a same-day visit today inside its
+//! window, and a routine visit within a number of days (deferring it costs more
+//! the more overdue it gets).
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::network::{ClinicianId, OdsCode, Skill};
+use crate::text::ShortText;
+use crate::{NhsNumber, ValidationError};
+
+/// Identifies a visit request across the endpoint and every device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VisitRequestId(pub Uuid);
+
+/// A window of the day in which a visit may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawWindow", into = "RawWindow")]
+pub struct TimeWindow {
+    start: Time,
+    end: Time,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    start: Time,
+    end: Time,
+}
+
+impl TimeWindow {
+    /// Checks that the window is not empty.
+    pub fn new(start: Time, end: Time) -> Result<Self, ValidationError> {
+        if end <= start {
+            return Err(ValidationError::new(
+                "time_window.end",
+                "must be after the start",
+            ));
+        }
+        Ok(Self { start, end })
+    }
+
+    /// Earliest start.
+    pub fn start(&self) -> Time {
+        self.start
+    }
+
+    /// Latest start.
+    pub fn end(&self) -> Time {
+        self.end
+    }
+}
+
+impl TryFrom<RawWindow> for TimeWindow {
+    type Error = ValidationError;
+    fn try_from(raw: RawWindow) -> Result<Self, Self::Error> {
+        Self::new(raw.start, raw.end)
+    }
+}
+
+impl From<TimeWindow> for RawWindow {
+    fn from(w: TimeWindow) -> Self {
+        Self {
+            start: w.start,
+            end: w.end,
+        }
+    }
+}
+
+/// How soon the visit must happen, as the duty GP triaged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Urgency {
+    /// Must be served, as early as possible.
+    Immediate,
+    /// Must be served today unless impossible.
+    SameDay,
+    /// May wait until `due_by`; deferring beyond it is penalised by how
+    /// overdue it is.
+    Routine {
+        /// Last day it should happen.
+        due_by: Date,
+    },
+}
+
+/// A request for a home visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitRequest {
+    /// The request's identifier.
+    pub id: VisitRequestId,
+    /// The patient to visit.
+    pub patient: NhsNumber,
+    /// The practice that asked.
+    pub practice: OdsCode,
+    /// Why, in a line (shown in the round list).
+    pub reason: ShortText,
+    /// How soon.
+    pub urgency: Urgency,
+    /// Skills the visiting clinician must have.
+    pub required_skills: Vec<Skill>,
+    /// Windows in which the visit may start; empty means any time in a shift.
+    pub time_windows: Vec<TimeWindow>,
+    /// Expected time on site, in minutes.
+    pub expected_minutes: u16,
+    /// When the request was made.
+    pub requested_at: Timestamp,
+    /// The duty GP who triaged it.
+    pub triaged_by: ClinicianId,
+}
+
+impl VisitRequest {
+    /// Checks what the field types cannot: a plausible duration and windows
+    /// that do not overlap.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if !(5..=240).contains(&self.expected_minutes) {
+            return Err(ValidationError::new(
+                "expected_minutes",
+                "must be between 5 and 240",
+            ));
+        }
+        let mut windows = self.time_windows.clone();
+        windows.sort_by_key(TimeWindow::start);
+        if windows.windows(2).any(|w| w[1].start < w[0].end) {
+            return Err(ValidationError::new("time_windows", "must not overlap"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::time;
+
+    fn request() -> VisitRequest {
+        VisitRequest {
+            id: VisitRequestId(Uuid::nil()),
+            patient: NhsNumber::parse("9434765919").unwrap(),
+            practice: OdsCode::parse("J81001").unwrap(),
+            reason: ShortText::parse("reason", "Fall, no injury apparent").unwrap(),
+            urgency: Urgency::SameDay,
+            required_skills: vec![Skill::parse("paramedic").unwrap()],
+            time_windows: vec![TimeWindow::new(time(9, 0, 0, 0), time(12, 0, 0, 0)).unwrap()],
+            expected_minutes: 45,
+            requested_at: "2026-11-24T08:15:00Z".parse().unwrap(),
+            triaged_by: ClinicianId::parse("dr-duty").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_window_must_not_be_empty() {
+        assert!(TimeWindow::new(time(12, 0, 0, 0), time(12, 0, 0, 0)).is_err());
+        assert!(serde_json::from_str::<TimeWindow>(r#"{"start":"13:00","end":"09:00"}"#).is_err());
+    }
+
+    #[test]
+    fn duration_must_be_plausible() {
+        let mut r = request();
+        assert!(r.validate().is_ok());
+        r.expected_minutes = 0;
+        assert_eq!(r.validate().unwrap_err().field, "expected_minutes");
+        r.expected_minutes = 600;
+        assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn windows_must_not_overlap() {
+        let mut r = request();
+        r.time_windows
+            .push(TimeWindow::new(time(11, 0, 0, 0), time(14, 0, 0, 0)).unwrap());
+        assert_eq!(r.validate().unwrap_err().field, "time_windows");
+    }
+
+    #[test]
+    fn urgency_serde_form_is_tagged() {
+        let u = Urgency::Routine {
+            due_by: jiff::civil::date(2026, 11, 30),
+        };
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            r#"{"kind":"routine","due_by":"2026-11-30"}"#
+        );
+    }
+}
