@@ -1,2 +1,36 @@
-//! The `doorstep` command.
-fn main() {}
+//! The `doorstep` command: one binary for the network's IT team and for
+//! developers. Each subcommand lives in its own module; this file only parses
+//! arguments and hands over. Output goes to stdout as JSON (or JSON Lines) so
+//! other tools can read it; human notes go to stderr.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod demo_data;
+mod news2;
+
+/// Doorstep: plan, record and sync a home-visiting service's rounds.
+#[derive(Debug, Parser)]
+#[command(name = "doorstep", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score NEWS2 observations: JSON Lines in on stdin, one JSON line out per line.
+    News2,
+    /// Generate the synthetic demo network (deterministic for a seed).
+    DemoData(demo_data::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::News2 => news2::run(),
+        Command::DemoData(args) => demo_data::run(&args),
+    }
+}

@@ -50,7 +50,7 @@ macro_rules! slug_id_parse {
 
         impl fmt::Display for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.0.as_str())
+                f.pad(self.0.as_str())
             }
         }
     )*};
@@ -108,7 +108,7 @@ impl From<OdsCode> for String {
 
 impl fmt::Display for OdsCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

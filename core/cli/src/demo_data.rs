@@ -1,0 +1,97 @@
+//! `doorstep demo-data`: generates the synthetic demo network.
+//!
+//! By default it prints a one-screen summary; `--json` prints the whole network
+//! (every patient, home, clinician and request) for loading elsewhere.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use doorstep_domain::demo::{DemoNetwork, generate};
+use doorstep_domain::visit::Urgency;
+use jiff::civil::Date;
+
+/// Options for `doorstep demo-data`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Seed for the generator; the same seed always gives the same network.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The day the shifts and requests are for (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-11-24")]
+    day: Date,
+    /// Print the whole network as JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Generates and prints the network.
+pub fn run(args: &Args) -> ExitCode {
+    let demo = generate(args.seed, args.day);
+    let result = if args.json {
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::new(stdout.lock());
+        serde_json::to_writer(&mut out, &demo)
+            .map_err(io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        print_summary(&demo)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doorstep demo-data: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_summary(demo: &DemoNetwork) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{} on {}", demo.network.name, demo.day)?;
+    for practice in &demo.network.practices {
+        let registered = demo
+            .patients
+            .iter()
+            .filter(|p| p.registered_practice == practice.ods_code)
+            .count();
+        writeln!(
+            out,
+            "  practice {} {:<30} {registered:>6} registered",
+            practice.ods_code, practice.name
+        )?;
+    }
+    let residents: usize = demo.care_homes.iter().map(|h| h.residents.len()).sum();
+    let due: usize = demo
+        .care_homes
+        .iter()
+        .map(|h| h.due_for_review(demo.day).len())
+        .sum();
+    writeln!(out, "  patients     {}", demo.patients.len())?;
+    writeln!(out, "  housebound   {}", demo.housebound().count())?;
+    writeln!(
+        out,
+        "  care homes   {} ({residents} residents, {due} due a medication review)",
+        demo.care_homes.len()
+    )?;
+    for c in &demo.clinicians {
+        writeln!(
+            out,
+            "  clinician    {:<14} {:?} {}-{}",
+            c.id,
+            c.role,
+            c.shift.start(),
+            c.shift.end()
+        )?;
+    }
+    let count =
+        |f: fn(&Urgency) -> bool| demo.visit_requests.iter().filter(|r| f(&r.urgency)).count();
+    writeln!(
+        out,
+        "  requests     {} ({} immediate, {} same day, {} routine)",
+        demo.visit_requests.len(),
+        count(|u| matches!(u, Urgency::Immediate)),
+        count(|u| matches!(u, Urgency::SameDay)),
+        count(|u| matches!(u, Urgency::Routine { .. })),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! `doorstep news2`: scores one set of observations per input line.
+//!
+//! Each line of stdin is one JSON object; each gets exactly one line on stdout,
+//! in order: the score, or `{"error": {"field": ..., "reason": ...}}`. A refused
+//! line never stops the lines after it, and the exit status says whether any
+//! line was refused, so a script can both read every answer and notice errors.
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::process::ExitCode;
+
+use doorstep_domain::news2::Observations;
+use doorstep_domain::text::from_json;
+use serde_json::json;
+
+/// Reads stdin to the end, writing one answer per line.
+pub fn run() -> ExitCode {
+    let stdin = io::stdin();
+    let stdout = io::stdout();
+    match score_lines(stdin.lock(), BufWriter::new(stdout.lock())) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("doorstep news2: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Scores every line of `input` into `output`; returns how many lines were
+/// refused. Blank lines are skipped (they carry no observation to answer).
+fn score_lines(input: impl BufRead, mut output: impl Write) -> io::Result<usize> {
+    let mut refused = 0;
+    for line in input.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let answer = match from_json::<Observations>(&line) {
+            Ok(obs) => serde_json::to_string(&obs.score()).map_err(io::Error::other)?,
+            Err(e) => {
+                refused += 1;
+                let field = if e.field.is_empty() {
+                    serde_json::Value::Null
+                } else {
+                    json!(e.field)
+                };
+                json!({ "error": { "field": field, "reason": e.reason } }).to_string()
+            }
+        };
+        writeln!(output, "{answer}")?;
+    }
+    output.flush()?;
+    Ok(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_on(input: &str) -> (Vec<serde_json::Value>, usize) {
+        let mut out = Vec::new();
+        let refused = score_lines(input.as_bytes(), &mut out).unwrap();
+        let lines = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines, refused)
+    }
+
+    const EXAMPLE: &str = r#"{"respiration_rate": 22, "spo2": 94, "spo2_scale": 1, "supplemental_oxygen": false, "systolic_bp": 105, "pulse": 112, "consciousness": "A", "temperature": 38.4}"#;
+
+    #[test]
+    fn scores_the_example_from_the_issue() {
+        let (lines, refused) = run_on(EXAMPLE);
+        assert_eq!(refused, 0);
+        assert_eq!(lines[0]["total"], 7);
+        assert_eq!(lines[0]["risk"], "high");
+        assert_eq!(lines[0]["chart"], "rcp-news2-2017");
+        assert_eq!(lines[0]["parameters"]["pulse"], 2);
+        assert!(lines[0]["advice"].as_str().unwrap().contains("999"));
+    }
+
+    #[test]
+    fn a_bad_line_gets_its_own_error_and_later_lines_are_still_scored() {
+        let input = format!(
+            "not json\n{}\n{}\n{EXAMPLE}\n",
+            EXAMPLE.replace("\"pulse\": 112", "\"pulse\": 900"),
+            EXAMPLE.replace("\"consciousness\": \"A\"", "\"consciousness\": \"Q\""),
+        );
+        let (lines, refused) = run_on(&input);
+        assert_eq!(refused, 3);
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0]["error"]["field"].is_null());
+        assert!(
+            lines[0]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("JSON")
+        );
+        assert_eq!(lines[1]["error"]["field"], "pulse");
+        assert!(
+            !lines[1]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("900")
+        );
+        assert_eq!(lines[2]["error"]["field"], "consciousness");
+        assert_eq!(lines[3]["total"], 7);
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_refused_by_name() {
+        let missing = EXAMPLE.replace("\"spo2\": 94, ", "");
+        let (lines, _) = run_on(&missing);
+        assert!(
+            lines[0]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("spo2")
+        );
+        let unknown = EXAMPLE.replace("{", "{\"heart_rate\": 80, ");
+        let (lines, _) = run_on(&unknown);
+        assert!(
+            lines[0]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("heart_rate")
+        );
+    }
+}
