@@ -512,10 +512,12 @@ fn make_requests(rng: &mut ChaCha8Rng, housebound: &[&Patient], day: Date) -> Ve
         .enumerate()
         .map(|(i, patient)| {
             let (reason, minutes) = REASONS.choose(rng).expect("non-empty");
-            let urgency = match rng.random_range(0..10) {
-                0 => Urgency::Immediate,
-                1..=6 => Urgency::SameDay,
-                _ => Urgency::Routine {
+            // Two immediate visits a morning, the rest a mix of same-day and
+            // routine, as a duty GP's triage list usually looks.
+            let urgency = match (i, rng.random_range(0..10)) {
+                (0..2, _) => Urgency::Immediate,
+                (_, 0..=6) => Urgency::SameDay,
+                (_, _) => Urgency::Routine {
                     due_by: day
                         .checked_add(jiff::Span::new().days(rng.random_range(1..5)))
                         .expect("valid date"),

@@ -201,7 +201,12 @@ impl TryFrom<RawObservationSet> for ObservationSet {
     type Error = ValidationError;
     fn try_from(raw: RawObservationSet) -> Result<Self, Self::Error> {
         Self::check_scale(&raw.values, raw.scale2_prescription.as_ref())?;
-        if raw.score != raw.score.chart.score(&raw.values) {
+        // The advice is wording shown to the clinician and may be improved
+        // between releases; what must never drift is the arithmetic.
+        let rescored = raw.score.chart.score(&raw.values);
+        if (raw.score.total, raw.score.risk, raw.score.parameters)
+            != (rescored.total, rescored.risk, rescored.parameters)
+        {
             return Err(ValidationError::new(
                 "score",
                 "does not match the observations under the chart it names",

@@ -1,0 +1,392 @@
+//! The serde form of every record type, pinned by snapshots, and every
+//! cross-field rule of visit records, medication reviews and version histories.
+
+use doorstep_domain::history::{Head, head};
+use doorstep_domain::medication_review::{
+    ActionKind, MedicationReview, MedicationReviewRecord, MedicineReviewed, Problem, ReviewAction,
+    StoppStartCriterion,
+};
+use doorstep_domain::network::{CareHomeId, ClinicianId, DeviceId, OdsCode};
+use doorstep_domain::news2::{Consciousness, Observations, ObservationsInput};
+use doorstep_domain::patient::Scale2Prescription;
+use doorstep_domain::record::{
+    FollowUpTask, ObservationSet, Outcome, RecordId, RecordVersion, ReferralUrgency, TaskOwner,
+    Validate, VersionId, VersionMeta, VisitContent, VisitRecord, parse_checked,
+};
+use doorstep_domain::text::{FreeText, ShortText};
+use doorstep_domain::visit::VisitRequestId;
+use doorstep_domain::{NhsNumber, ValidationError};
+use jiff::Timestamp;
+use jiff::civil::date;
+use uuid::Uuid;
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn short(s: &str) -> ShortText {
+    ShortText::parse("t", s).unwrap()
+}
+
+fn free(s: &str) -> FreeText {
+    FreeText::parse("t", s).unwrap()
+}
+
+fn patient() -> NhsNumber {
+    NhsNumber::parse("9990000018").unwrap()
+}
+
+fn meta(n: u128, supersedes: Option<u128>, at: &str) -> VersionMeta {
+    VersionMeta {
+        record_id: RecordId(Uuid::from_u128(1)),
+        version_id: VersionId(Uuid::from_u128(n)),
+        supersedes: supersedes.map(|s| VersionId(Uuid::from_u128(s))),
+        author: ClinicianId::parse("para-ahmed").unwrap(),
+        device: DeviceId::parse("phone-1").unwrap(),
+        written_at: ts(at),
+    }
+}
+
+fn observations(spo2_scale: u8) -> Observations {
+    Observations::new(&ObservationsInput {
+        respiration_rate: 22,
+        spo2: 94,
+        spo2_scale,
+        supplemental_oxygen: false,
+        systolic_bp: 105,
+        pulse: 112,
+        consciousness: Consciousness::Alert,
+        temperature: 38.4,
+    })
+    .unwrap()
+}
+
+fn visit() -> VisitRecord {
+    RecordVersion {
+        meta: meta(10, None, "2026-11-24T10:45:00Z"),
+        content: VisitContent {
+            visit_request: Some(VisitRequestId(Uuid::from_u128(7))),
+            patient: patient(),
+            practice: OdsCode::parse("D99001").unwrap(),
+            arrived_at: ts("2026-11-24T10:00:00Z"),
+            departed_at: Some(ts("2026-11-24T10:40:00Z")),
+            observations: vec![
+                ObservationSet::record(ts("2026-11-24T10:05:00Z"), observations(1), None).unwrap(),
+            ],
+            presenting_complaint: free("Increasing breathlessness over two days"),
+            assessment: free("Likely lower respiratory tract infection"),
+            treatment: free("Paracetamol 1 g given"),
+            outcome: Outcome::ReferredToGp {
+                urgency: ReferralUrgency::Urgent,
+            },
+            safety_netting: free("Call 999 if breathing worsens or lips turn blue"),
+            follow_up: vec![FollowUpTask {
+                description: short("Review chest in 48 hours"),
+                owner: TaskOwner::VisitingService,
+                due: Some(date(2026, 11, 26)),
+            }],
+        },
+    }
+}
+
+fn review() -> MedicationReviewRecord {
+    RecordVersion {
+        meta: meta(20, None, "2026-11-24T14:00:00Z"),
+        content: MedicationReview {
+            resident: patient(),
+            care_home: CareHomeId::parse("the-elms").unwrap(),
+            reviewed_on: date(2026, 11, 24),
+            medicines_reviewed: vec![
+                MedicineReviewed {
+                    name: short("Zopiclone 3.75 mg"),
+                    dose: short("One at night"),
+                    indication: Some(short("Insomnia")),
+                },
+                MedicineReviewed {
+                    name: short("Omeprazole 20 mg"),
+                    dose: short("Once daily"),
+                    indication: None,
+                },
+            ],
+            problems: vec![Problem {
+                description: short("Hypnotic in a resident with falls"),
+                medicine: Some(short("Zopiclone 3.75 mg")),
+                criterion: Some(StoppStartCriterion::parse("STOPP K4").unwrap()),
+            }],
+            actions: vec![
+                ReviewAction {
+                    kind: ActionKind::Reduce,
+                    medicine: Some(short("zopiclone 3.75 mg")),
+                    detail: short("Taper over four weeks then stop"),
+                    owner: TaskOwner::Gp,
+                    addresses_problem: Some(0),
+                },
+                ReviewAction {
+                    kind: ActionKind::Monitor,
+                    medicine: None,
+                    detail: short("Record sleep and falls weekly"),
+                    owner: TaskOwner::CareHome,
+                    addresses_problem: Some(0),
+                },
+            ],
+            shared_decision_notes: free("Resident and daughter agree to a slow taper"),
+            follow_up_on: Some(date(2026, 12, 22)),
+        },
+    }
+}
+
+#[test]
+fn visit_record_serde_form() {
+    let v = visit();
+    v.validate().unwrap();
+    insta::assert_json_snapshot!("visit_record", v);
+    let json = serde_json::to_string(&v).unwrap();
+    assert_eq!(parse_checked::<VisitRecord>(&json).unwrap(), v);
+}
+
+#[test]
+fn medication_review_serde_form() {
+    let r = review();
+    r.validate().unwrap();
+    insta::assert_json_snapshot!("medication_review", r);
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(parse_checked::<MedicationReviewRecord>(&json).unwrap(), r);
+}
+
+#[test]
+fn every_outcome_serde_form() {
+    let outcomes = vec![
+        Outcome::ManagedAtHome,
+        Outcome::ReferredToGp {
+            urgency: ReferralUrgency::Soon,
+        },
+        Outcome::ReferredToService {
+            service: short("Falls team"),
+            urgency: ReferralUrgency::Routine,
+        },
+        Outcome::ConveyedToHospital {
+            destination: short("Poole Hospital ED"),
+        },
+        Outcome::EmergencyHandover {
+            reference: short("Incident 1234"),
+        },
+        Outcome::PatientNotAtHome,
+        Outcome::Declined {
+            capacity_assessed: true,
+        },
+    ];
+    insta::assert_json_snapshot!("outcomes", outcomes);
+}
+
+fn refused(v: &VisitRecord) -> ValidationError {
+    let json = serde_json::to_string(v).unwrap();
+    parse_checked::<VisitRecord>(&json).unwrap_err()
+}
+
+#[test]
+fn a_stored_score_keeps_the_advice_it_was_shown_with() {
+    let json = serde_json::to_string(&visit())
+        .unwrap()
+        .replace("High risk (NEWS2 7 or more)", "Older wording");
+    let v = parse_checked::<VisitRecord>(&json).unwrap();
+    assert!(
+        v.content
+            .latest_score()
+            .unwrap()
+            .advice
+            .starts_with("Older wording")
+    );
+}
+
+#[test]
+fn organisation_and_request_types_serde_forms() {
+    let d = doorstep_domain::demo::generate(1, date(2026, 11, 24));
+    let patient = d.patients.iter().find(|p| p.housebound).unwrap();
+    insta::assert_json_snapshot!("patient", patient);
+    insta::assert_json_snapshot!("visit_request", d.visit_requests[0]);
+    insta::assert_json_snapshot!("clinician", d.clinicians[0]);
+    insta::assert_json_snapshot!("practice", d.network.practices[0]);
+    let mut home = d.care_homes[0].clone();
+    home.residents.truncate(2);
+    insta::assert_json_snapshot!("care_home", home);
+}
+
+#[test]
+fn departure_before_arrival_is_refused() {
+    let mut v = visit();
+    v.content.departed_at = Some(ts("2026-11-24T09:00:00Z"));
+    assert_eq!(refused(&v).field, "content.departed_at");
+}
+
+#[test]
+fn observations_outside_the_visit_are_refused() {
+    let mut v = visit();
+    v.content.observations =
+        vec![ObservationSet::record(ts("2026-11-24T11:00:00Z"), observations(1), None).unwrap()];
+    assert_eq!(refused(&v).field, "content.observations[0].taken_at");
+}
+
+#[test]
+fn observations_out_of_order_are_refused() {
+    let mut v = visit();
+    v.content.observations.insert(
+        0,
+        ObservationSet::record(ts("2026-11-24T10:30:00Z"), observations(1), None).unwrap(),
+    );
+    assert_eq!(refused(&v).field, "content.observations");
+}
+
+#[test]
+fn observations_when_not_at_home_are_refused() {
+    let mut v = visit();
+    v.content.outcome = Outcome::PatientNotAtHome;
+    assert_eq!(refused(&v).field, "content.observations");
+}
+
+#[test]
+fn scale_2_without_a_cited_prescription_is_refused() {
+    let e = ObservationSet::record(ts("2026-11-24T10:05:00Z"), observations(2), None).unwrap_err();
+    assert_eq!(e.field, "values.spo2_scale");
+    let prescription = Scale2Prescription {
+        prescribed_by: short("Respiratory consultant"),
+        prescribed_on: date(2026, 1, 10),
+    };
+    let ok = ObservationSet::record(
+        ts("2026-11-24T10:05:00Z"),
+        observations(2),
+        Some(prescription.clone()),
+    );
+    assert!(ok.is_ok());
+    let e = ObservationSet::record(
+        ts("2026-11-24T10:05:00Z"),
+        observations(1),
+        Some(prescription),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "scale2_prescription");
+}
+
+#[test]
+fn a_stored_score_that_disagrees_with_its_values_is_refused() {
+    let json = serde_json::to_string(&visit())
+        .unwrap()
+        .replace("\"total\":7", "\"total\":2");
+    let e = parse_checked::<VisitRecord>(&json).unwrap_err();
+    assert_eq!(e.field, "content.observations[0]");
+    assert!(e.reason.contains("does not match"));
+}
+
+#[test]
+fn unknown_fields_in_a_record_are_refused_by_path() {
+    let json = serde_json::to_string(&visit())
+        .unwrap()
+        .replace("\"treatment\":", "\"treatmnet\":\"x\",\"treatment\":");
+    let e = parse_checked::<VisitRecord>(&json).unwrap_err();
+    assert_eq!(e.field, "content.treatmnet");
+    assert!(e.reason.contains("unknown field"));
+}
+
+#[test]
+fn a_version_cannot_supersede_itself() {
+    let mut v = visit();
+    v.meta.supersedes = Some(v.meta.version_id);
+    assert_eq!(v.validate().unwrap_err().field, "meta.supersedes");
+}
+
+#[test]
+fn amendments_point_at_what_they_supersede() {
+    let first = visit().meta;
+    let amended = first.amend(
+        VersionId(Uuid::from_u128(11)),
+        ClinicianId::parse("para-okafor").unwrap(),
+        DeviceId::parse("phone-2").unwrap(),
+        ts("2026-11-24T12:00:00Z"),
+    );
+    assert_eq!(amended.record_id, first.record_id);
+    assert_eq!(amended.supersedes, Some(first.version_id));
+    assert_eq!(
+        head([&first, &amended]),
+        Some(Head::Single(amended.version_id))
+    );
+}
+
+#[test]
+fn two_amendments_of_one_version_fork_and_both_survive() {
+    let v1 = meta(1, None, "2026-11-24T10:00:00Z");
+    let a = meta(2, Some(1), "2026-11-24T11:00:00Z");
+    let b = meta(3, Some(1), "2026-11-24T11:30:00Z");
+    let h = head([&v1, &a, &b]).unwrap();
+    assert!(h.is_forked());
+    assert_eq!(h, Head::Forked(vec![b.version_id, a.version_id]));
+    assert_eq!(h.current(), b.version_id);
+    // Reconciling: a version superseding one branch leaves the other as a head
+    // until it too is superseded.
+    let c = meta(4, Some(3), "2026-11-24T12:00:00Z");
+    assert!(head([&v1, &a, &b, &c]).unwrap().is_forked());
+    assert_eq!(head(std::iter::empty()), None);
+}
+
+fn review_refused(r: &MedicationReviewRecord) -> ValidationError {
+    r.validate().unwrap_err()
+}
+
+#[test]
+fn a_stop_reduce_switch_or_start_action_must_name_its_medicine() {
+    let mut r = review();
+    r.content.actions[0].medicine = None;
+    assert_eq!(review_refused(&r).field, "content.actions[0].medicine");
+}
+
+#[test]
+fn a_changed_medicine_must_be_one_that_was_reviewed() {
+    let mut r = review();
+    r.content.actions[0].medicine = Some(short("Diazepam 2 mg"));
+    assert_eq!(review_refused(&r).field, "content.actions[0].medicine");
+    // Starting a new medicine is the exception: it was not being taken.
+    r.content.actions[0].kind = ActionKind::Start;
+    assert!(r.validate().is_ok());
+}
+
+#[test]
+fn an_action_must_address_a_recorded_problem() {
+    let mut r = review();
+    r.content.actions[1].addresses_problem = Some(5);
+    assert_eq!(
+        review_refused(&r).field,
+        "content.actions[1].addresses_problem"
+    );
+}
+
+#[test]
+fn follow_up_must_be_after_the_review() {
+    let mut r = review();
+    r.content.follow_up_on = Some(date(2026, 11, 1));
+    assert_eq!(review_refused(&r).field, "content.follow_up_on");
+}
+
+#[test]
+fn stopp_start_criteria_are_parsed_and_normalised() {
+    assert_eq!(
+        StoppStartCriterion::parse("stopp b7").unwrap().to_string(),
+        "STOPP B7"
+    );
+    assert_eq!(
+        StoppStartCriterion::parse("START A1").unwrap().to_string(),
+        "START A1"
+    );
+    for bad in [
+        "",
+        "STOP B7",
+        "STOPP",
+        "STOPP 7",
+        "STOPP B",
+        "STOPP B99",
+        "START 1A",
+    ] {
+        assert_eq!(
+            StoppStartCriterion::parse(bad).unwrap_err().field,
+            "criterion",
+            "{bad}"
+        );
+    }
+}
