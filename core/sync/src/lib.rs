@@ -1,0 +1,15 @@
+//! Doorstep's sync protocol: the versioned wire types the device and the
+//! endpoint share, and (on the device) the engine that pushes the outbox and
+//! pulls the network's changes.
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`wire`] | request and response types of `/sync/v1/`, pinned by snapshots |
+//! | `fixtures` | synthetic records for tests and benchmarks (feature `fixtures`) |
+//!
+//! The endpoint (`doorstep-server`) depends on this crate for [`wire`] only.
+
+pub mod wire;
+
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
