@@ -39,6 +39,17 @@ impl ValidationError {
         Self { field, ..self }
     }
 
+    /// Like [`ValidationError::within`], but an empty parent leaves the field
+    /// as it is (the error is already at the top level).
+    #[must_use]
+    pub fn within_path(self, parent: &str) -> Self {
+        if parent.is_empty() {
+            self
+        } else {
+            self.within(parent)
+        }
+    }
+
     /// Like [`ValidationError::within`] for an element of a list.
     #[must_use]
     pub fn at_index(self, parent: &str, index: usize) -> Self {

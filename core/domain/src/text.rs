@@ -191,12 +191,26 @@ pub fn from_json<T: DeserializeOwned>(input: &str) -> Result<T, ValidationError>
         });
         let field = if path == "." { String::new() } else { path };
         if inner.is_syntax() || inner.is_eof() {
-            ValidationError::new(field, format!("not valid JSON: {reason}"))
-        } else {
-            ValidationError::new(field, reason)
+            return ValidationError::new(field, format!("not valid JSON: {reason}"));
+        }
+        // A checked type that refuses itself as a whole reports its own field
+        // as `field: reason`; join that onto the path serde found.
+        match reason.split_once(": ") {
+            Some((own, rest)) if is_field_path(own) => {
+                ValidationError::new(own, rest).within_path(&field)
+            }
+            _ => ValidationError::new(field, reason),
         }
     })?;
     Ok(value)
+}
+
+/// True for text shaped like a field path (`values.spo2_scale`, `a[0].b`).
+fn is_field_path(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.[]".contains(&b))
 }
 
 /// Rewrites serde's messages so they keep what was expected but drop the value

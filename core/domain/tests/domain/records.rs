@@ -272,7 +272,7 @@ fn a_stored_score_that_disagrees_with_its_values_is_refused() {
         .unwrap()
         .replace("\"total\":7", "\"total\":2");
     let e = parse_checked::<VisitRecord>(&json).unwrap_err();
-    assert_eq!(e.field, "content.observations[0]");
+    assert_eq!(e.field, "content.observations[0].score");
     assert!(e.reason.contains("does not match"));
 }
 

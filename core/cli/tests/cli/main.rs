@@ -1,0 +1,78 @@
+//! The `doorstep` binary driven as a user would: stdin in, stdout and the exit
+//! status out.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn doorstep(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("doorstep starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts input");
+    child.wait_with_output().expect("doorstep finishes")
+}
+
+const EXAMPLE: &str = include_str!("../../../../examples/news2.jsonl");
+
+#[test]
+fn news2_answers_every_line_in_order_and_fails_if_any_was_refused() {
+    let out = doorstep(&["news2"], EXAMPLE);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(
+        (lines[0]["total"].as_u64(), lines[0]["risk"].as_str()),
+        (Some(7), Some("high"))
+    );
+    assert_eq!(
+        (lines[1]["total"].as_u64(), lines[1]["risk"].as_str()),
+        (Some(0), Some("low"))
+    );
+    assert_eq!(lines[2]["risk"], "low-medium");
+    // Scale 2 on oxygen at 90 %: on target (0) + oxygen (2) + RR 24 (2) +
+    // pulse 96 (1).
+    assert_eq!(lines[3]["total"], 5);
+    assert_eq!(lines[3]["parameters"]["spo2"], 0);
+    assert_eq!(lines[4]["error"]["field"], "pulse");
+}
+
+#[test]
+fn news2_succeeds_when_every_line_scores() {
+    let first_two: String = EXAMPLE.lines().take(2).map(|l| format!("{l}\n")).collect();
+    let out = doorstep(&["news2"], &first_two);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn demo_data_summary_describes_the_network() {
+    let out = doorstep(&["demo-data", "--seed", "1"], "");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("patients     31000"));
+    assert_eq!(text.matches("  practice ").count(), 6);
+    assert_eq!(text.matches("  clinician ").count(), 7);
+}
+
+#[test]
+fn demo_data_json_is_the_whole_network_and_deterministic() {
+    let a = doorstep(&["demo-data", "--seed", "5", "--json"], "");
+    let b = doorstep(&["demo-data", "--seed", "5", "--json"], "");
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(v["patients"].as_array().unwrap().len(), 31_000);
+}
