@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 mod demo_data;
 mod news2;
+mod plan;
+mod vrptw;
 
 /// Doorstep: plan, record and sync a home-visiting service's rounds.
 #[derive(Debug, Parser)]
@@ -25,6 +27,10 @@ enum Command {
     News2,
     /// Generate the synthetic demo network (deterministic for a seed).
     DemoData(demo_data::Args),
+    /// Plan a day's rounds from a problem JSON file; prints the plan as JSON.
+    Plan(plan::Args),
+    /// Solve a VRPLIB VRPTW instance (DIMACS convention); prints a VRPLIB solution.
+    SolveVrptw(vrptw::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +38,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::News2 => news2::run(),
         Command::DemoData(args) => demo_data::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::SolveVrptw(args) => vrptw::run(&args),
     }
 }

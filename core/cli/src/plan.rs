@@ -1,0 +1,54 @@
+//! `doorstep plan problem.json`: plans a day with the round optimiser and prints the plan as
+//! JSON (schema in `docs/plan-schema.md`).
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use doorstep_routing::{Budget, Problem};
+
+/// Options for `doorstep plan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The problem, as JSON (see docs/plan-schema.md).
+    problem: PathBuf,
+    /// Seconds to search.
+    #[arg(long, default_value_t = 1.0)]
+    time_limit: f64,
+    /// Seed; with the same seed the search explores the same way.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Reads the problem, plans it and prints the plan.
+pub fn run(args: &Args) -> ExitCode {
+    match plan_file(args) {
+        Ok(json) => {
+            let mut out = io::stdout().lock();
+            match writeln!(out, "{json}") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("doorstep plan: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("doorstep plan: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn plan_file(args: &Args) -> Result<String, String> {
+    if !(args.time_limit.is_finite() && args.time_limit >= 0.0) {
+        return Err("--time-limit must be a non-negative number of seconds".into());
+    }
+    let text = std::fs::read_to_string(&args.problem)
+        .map_err(|e| format!("{}: {e}", args.problem.display()))?;
+    let problem: Problem = serde_json::from_str(&text).map_err(|e| format!("problem: {e}"))?;
+    let budget = Budget::time(Duration::from_secs_f64(args.time_limit));
+    let plan = doorstep_routing::plan(&problem, &budget, args.seed).map_err(|e| e.to_string())?;
+    serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())
+}

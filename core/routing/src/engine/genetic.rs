@@ -1,0 +1,398 @@
+//! The hybrid genetic search around the local search: a population split into feasible and
+//! infeasible halves, each ranked by a biased fitness that mixes cost with how different a
+//! solution is from its closest neighbours; parents picked by binary tournament and crossed by
+//! route exchange; every child improved by local search; penalties for time warp and excess load
+//! tuned so that a target share of children come out feasible (Vidal 2012, 2022).
+
+use std::time::Instant;
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use super::individual::Individual;
+use super::instance::{Instance, Penalties};
+use super::local_search::LocalSearch;
+
+/// Settings of the genetic search. The defaults are those that served the Solomon set best.
+#[derive(Clone, Debug)]
+pub(crate) struct Params {
+    /// Population size kept after survivor selection.
+    pub mu: usize,
+    /// Children added before survivors are selected again.
+    pub lambda: usize,
+    /// Best solutions protected from diversity pressure.
+    pub n_elite: usize,
+    /// Number of closest solutions whose distance measures diversity.
+    pub n_close: usize,
+    /// Share of local-search outputs that should be feasible.
+    pub target_feasible: f64,
+    /// Chance that an infeasible child is repaired under ten-fold penalties.
+    pub repair_prob: f64,
+    /// Iterations without improvement before the population restarts.
+    pub restart_after: u64,
+    /// Solutions built before the first crossover.
+    pub init_size: usize,
+    /// Neighbours per client in the granular neighbourhood.
+    pub granular: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            mu: 25,
+            lambda: 40,
+            n_elite: 4,
+            n_close: 5,
+            target_feasible: 0.2,
+            repair_prob: 0.5,
+            restart_after: 10_000,
+            init_size: 25,
+            granular: 20,
+        }
+    }
+}
+
+/// When to stop: at a wall-clock deadline, after a number of crossovers, or both.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Limits {
+    pub deadline: Option<Instant>,
+    pub max_iterations: Option<u64>,
+}
+
+impl Limits {
+    fn reached(&self, iteration: u64) -> bool {
+        self.max_iterations.is_some_and(|m| iteration >= m)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// One half of the population with the pairwise distances its fitness needs.
+#[derive(Default)]
+struct SubPop {
+    members: Vec<Individual>,
+    dist: Vec<Vec<f64>>,
+    fitness: Vec<f64>,
+}
+
+impl SubPop {
+    fn add(&mut self, ind: Individual, params: &Params) {
+        let row: Vec<f64> = self.members.iter().map(|m| m.distance(&ind)).collect();
+        for (r, &d) in self.dist.iter_mut().zip(&row) {
+            r.push(d);
+        }
+        let mut row = row;
+        row.push(0.0);
+        self.dist.push(row);
+        self.members.push(ind);
+        if self.members.len() > params.mu + params.lambda {
+            while self.members.len() > params.mu {
+                self.update_fitness(params);
+                let worst = self.worst();
+                self.remove(worst);
+            }
+        }
+        self.update_fitness(params);
+    }
+
+    fn remove(&mut self, k: usize) {
+        self.members.remove(k);
+        self.dist.remove(k);
+        for r in &mut self.dist {
+            r.remove(k);
+        }
+    }
+
+    /// Clones first, then the worst biased fitness.
+    fn worst(&self) -> usize {
+        let clone = (0..self.members.len()).find(|&i| {
+            (0..self.members.len()).any(|j| {
+                j != i
+                    && self.dist[i][j] == 0.0
+                    && self.members[j].cost <= self.members[i].cost
+                    && (self.members[j].cost < self.members[i].cost || j < i)
+            })
+        });
+        clone.unwrap_or_else(|| {
+            (0..self.members.len())
+                .max_by(|&a, &b| self.fitness[a].total_cmp(&self.fitness[b]))
+                .unwrap_or(0)
+        })
+    }
+
+    fn update_fitness(&mut self, params: &Params) {
+        let n = self.members.len();
+        self.fitness = vec![0.0; n];
+        if n <= 1 {
+            return;
+        }
+        let mut div: Vec<(f64, usize)> = (0..n)
+            .map(|i| {
+                let mut d: Vec<f64> = (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| self.dist[i][j])
+                    .collect();
+                let k = params.n_close.min(d.len());
+                d.select_nth_unstable_by(k - 1, f64::total_cmp);
+                (-(d[..k].iter().sum::<f64>() / k as f64), i)
+            })
+            .collect();
+        let mut by_cost: Vec<usize> = (0..n).collect();
+        by_cost.sort_by_key(|&i| self.members[i].cost);
+        div.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut div_rank = vec![0.0; n];
+        for (rank, &(_, i)) in div.iter().enumerate() {
+            div_rank[i] = rank as f64 / (n - 1) as f64;
+        }
+        let elite_share = 1.0 - (params.n_elite as f64 / n as f64).min(1.0);
+        for (rank, &i) in by_cost.iter().enumerate() {
+            self.fitness[i] = rank as f64 / (n - 1) as f64 + elite_share * div_rank[i];
+        }
+    }
+}
+
+struct Population {
+    feasible: SubPop,
+    infeasible: SubPop,
+}
+
+impl Population {
+    fn add(&mut self, ind: Individual, params: &Params) {
+        if ind.feasible {
+            self.feasible.add(ind, params);
+        } else {
+            self.infeasible.add(ind, params);
+        }
+    }
+
+    fn tournament<'p>(&'p self, rng: &mut SmallRng) -> &'p Individual {
+        let total = self.feasible.members.len() + self.infeasible.members.len();
+        let pick = |rng: &mut SmallRng| {
+            let k = rng.random_range(0..total);
+            if k < self.feasible.members.len() {
+                (&self.feasible, k)
+            } else {
+                (&self.infeasible, k - self.feasible.members.len())
+            }
+        };
+        let (pa, a) = pick(rng);
+        let (pb, b) = pick(rng);
+        if pa.fitness[a] <= pb.fitness[b] {
+            &pa.members[a]
+        } else {
+            &pb.members[b]
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.feasible.members.len() + self.infeasible.members.len()
+    }
+}
+
+/// Angle of a route's centre of gravity, for ordering routes around the depot.
+fn route_angle(inst: &Instance, route: &[u32]) -> i64 {
+    match &inst.angle {
+        Some(angle) if !route.is_empty() => {
+            let (mut x, mut y) = (0.0, 0.0);
+            for &c in route {
+                let a = angle[c as usize] as f64 / 65536.0 * std::f64::consts::TAU;
+                x += a.cos();
+                y += a.sin();
+            }
+            (y.atan2(x) * 1e6) as i64
+        }
+        _ => 0,
+    }
+}
+
+/// Selective route exchange: a run of neighbouring routes from `a` replaces the routes of `b`
+/// that share most clients with them; clients left without a route are reinserted by the local
+/// search that follows.
+fn crossover(inst: &Instance, a: &Individual, b: &Individual, rng: &mut SmallRng) -> Vec<Vec<u32>> {
+    let mut used: Vec<usize> = (0..a.routes.len())
+        .filter(|&r| !a.routes[r].is_empty())
+        .collect();
+    if used.is_empty() {
+        return b.routes.clone();
+    }
+    used.sort_by_key(|&r| (route_angle(inst, &a.routes[r]), r));
+    let k = rng.random_range(1..=used.len().div_ceil(2));
+    let start = rng.random_range(0..used.len());
+    let chosen: Vec<usize> = (0..k).map(|t| used[(start + t) % used.len()]).collect();
+    let mut from_a = vec![false; inst.n()];
+    for &r in &chosen {
+        for &c in &a.routes[r] {
+            from_a[c as usize] = true;
+        }
+    }
+    let mut child: Vec<Vec<u32>> = b
+        .routes
+        .iter()
+        .map(|r| r.iter().copied().filter(|&c| !from_a[c as usize]).collect())
+        .collect();
+    let mut taken = vec![false; child.len()];
+    for &r in &chosen {
+        let slot = if inst.homogeneous {
+            (0..b.routes.len())
+                .filter(|&s| !taken[s])
+                .max_by_key(|&s| {
+                    let overlap = b.routes[s]
+                        .iter()
+                        .filter(|&&c| a.routes[r].contains(&c))
+                        .count();
+                    (overlap, std::cmp::Reverse(s))
+                })
+                .unwrap_or(r)
+        } else {
+            r
+        };
+        taken[slot] = true;
+        child[slot] = a.routes[r].clone();
+    }
+    child
+}
+
+/// Runs the hybrid genetic search and returns the best solution found. `initial` solutions (for
+/// a warm start) join the first population after local search.
+pub(crate) fn solve(
+    inst: &Instance,
+    params: &Params,
+    limits: Limits,
+    seed: u64,
+    initial: &[Vec<Vec<u32>>],
+) -> Individual {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut ls = LocalSearch::new(inst);
+    let adaptive = inst.weights.fixed_tw.is_none();
+    let mut pen = inst.initial_penalties();
+    let empty: Vec<Vec<u32>> = vec![Vec::new(); inst.vehicles.len()];
+    let mut pop = Population {
+        feasible: SubPop::default(),
+        infeasible: SubPop::default(),
+    };
+    let mut best: Option<Individual> = None;
+    let mut history: Vec<(bool, bool)> = Vec::new();
+
+    let improve = |start: &[Vec<u32>],
+                   pen: Penalties,
+                   rng: &mut SmallRng,
+                   ls: &mut LocalSearch,
+                   pop: &mut Population,
+                   best: &mut Option<Individual>,
+                   history: &mut Vec<(bool, bool)>|
+     -> bool {
+        ls.load(start, pen);
+        ls.run(rng);
+        let ind = Individual::new(inst, ls.routes(), &pen);
+        history.push((ind.tw == 0, ind.excess == 0));
+        let mut improved = false;
+        let better = |x: &Individual, best: &Option<Individual>| {
+            x.feasible
+                && best
+                    .as_ref()
+                    .is_none_or(|b| !b.feasible || x.objective < b.objective)
+        };
+        if better(&ind, best) || best.is_none() {
+            *best = Some(ind.clone());
+            improved = true;
+        }
+        let repair = !ind.feasible && adaptive && rng.random_bool(params.repair_prob);
+        let routes = ind.routes.clone();
+        pop.add(ind, params);
+        if repair {
+            let strong = Penalties {
+                tw: pen.tw * 10,
+                load: pen.load * 10,
+            };
+            ls.load(&routes, strong);
+            ls.run(rng);
+            let fixed = Individual::new(inst, ls.routes(), &pen);
+            if fixed.feasible {
+                if better(&fixed, best) {
+                    *best = Some(fixed.clone());
+                    improved = true;
+                }
+                pop.add(fixed, params);
+            }
+        }
+        improved
+    };
+
+    for start in initial {
+        improve(
+            start,
+            pen,
+            &mut rng,
+            &mut ls,
+            &mut pop,
+            &mut best,
+            &mut history,
+        );
+    }
+    let mut iteration = 0u64;
+    let mut last_improvement = 0u64;
+    loop {
+        while pop.len() < params.init_size.max(2) && !limits.reached(iteration) {
+            improve(
+                &empty,
+                pen,
+                &mut rng,
+                &mut ls,
+                &mut pop,
+                &mut best,
+                &mut history,
+            );
+        }
+        if limits.reached(iteration) {
+            break;
+        }
+        iteration += 1;
+        let child = {
+            let a = pop.tournament(&mut rng);
+            let b = pop.tournament(&mut rng);
+            crossover(inst, a, b, &mut rng)
+        };
+        if improve(
+            &child,
+            pen,
+            &mut rng,
+            &mut ls,
+            &mut pop,
+            &mut best,
+            &mut history,
+        ) {
+            last_improvement = iteration;
+        }
+        if adaptive && history.len() >= 100 {
+            let tw_ok = history.iter().filter(|h| h.0).count() as f64 / history.len() as f64;
+            let load_ok = history.iter().filter(|h| h.1).count() as f64 / history.len() as f64;
+            let adjust = |p: i64, ok: f64| -> i64 {
+                if ok < params.target_feasible - 0.05 {
+                    ((p as f64 * 1.2).ceil() as i64).min(100_000)
+                } else if ok > params.target_feasible + 0.05 {
+                    ((p as f64 * 0.85) as i64).max(1)
+                } else {
+                    p
+                }
+            };
+            pen = Penalties {
+                tw: adjust(pen.tw, tw_ok),
+                load: adjust(pen.load, load_ok),
+            };
+            history.clear();
+            for m in &mut pop.infeasible.members {
+                m.reprice(inst, &pen);
+            }
+            pop.infeasible.update_fitness(params);
+        }
+        if iteration - last_improvement > params.restart_after {
+            pop.feasible = SubPop::default();
+            pop.infeasible = SubPop::default();
+            if let Some(b) = &best {
+                pop.add(b.clone(), params);
+            }
+            last_improvement = iteration;
+        }
+    }
+    best.unwrap_or_else(|| Individual::new(inst, empty, &pen))
+}

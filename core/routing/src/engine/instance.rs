@@ -1,0 +1,261 @@
+//! The engine's compiled problem: integer stops, vehicles, a travel matrix and the weights that
+//! turn a set of routes into one number. Both the VRPTW reader and the home-visit planner
+//! compile into this, so one search serves both.
+
+use super::segment::{Matrix, NO_LOC, Seg};
+
+/// A stop the search places: a visit, one care-home resident, or a clinician's break.
+#[derive(Clone, Debug)]
+pub(crate) struct Client {
+    /// Location in the matrix, or [`NO_LOC`] for a break.
+    pub loc: u32,
+    /// Time spent at the stop.
+    pub service: i64,
+    /// Service may start no earlier than this.
+    pub early: i64,
+    /// Service should start no later than this; later costs time warp.
+    pub late: i64,
+    /// Load (1 unit per stop in planning; demand for VRPTW).
+    pub demand: i64,
+    /// What leaving the stop out costs; `None` means it must be served.
+    pub prize: Option<i64>,
+    /// The vehicle that had this stop before a re-plan; serving it with another costs
+    /// [`Weights::reassign`].
+    pub home: Option<u32>,
+    /// Planar coordinates for sector tests in SWAP*, when known.
+    pub xy: Option<(f64, f64)>,
+}
+
+/// A vehicle (a clinician's day).
+#[derive(Clone, Debug)]
+pub(crate) struct Vehicle {
+    /// Where the day starts.
+    pub start_loc: u32,
+    /// Where the day ends.
+    pub end_loc: u32,
+    /// Earliest departure.
+    pub early: i64,
+    /// Latest return; later costs time warp.
+    pub late: i64,
+    /// Return after this is overtime.
+    pub shift_end: i64,
+    /// Capacity in demand units.
+    pub capacity: i64,
+}
+
+/// How the parts of a solution are weighed against each other.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Weights {
+    /// When set, time warp is a real cost at this rate and never makes a solution infeasible
+    /// (the home-visit planner prices lateness this way); when `None`, time warp is an
+    /// infeasibility priced by the adaptive penalty (VRPTW).
+    pub fixed_tw: Option<i64>,
+    /// Cost per time unit of overtime.
+    pub overtime: i64,
+    /// Cost of serving a stop with a vehicle other than its `home`.
+    pub reassign: i64,
+}
+
+/// Penalty rates for the infeasibilities the search lets itself pass through.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Penalties {
+    /// Per unit of time warp.
+    pub tw: i64,
+    /// Per unit of load over capacity.
+    pub load: i64,
+}
+
+/// The compiled problem (see the module docs).
+pub(crate) struct Instance {
+    pub matrix: Matrix,
+    pub clients: Vec<Client>,
+    pub vehicles: Vec<Vehicle>,
+    allowed: Vec<bool>,
+    /// Every client may ride with every vehicle.
+    pub all_allowed: bool,
+    /// All vehicles are interchangeable (same depot, shift and capacity).
+    pub homogeneous: bool,
+    pub weights: Weights,
+    pub client_seg: Vec<Seg>,
+    pub start_seg: Vec<Seg>,
+    pub end_seg: Vec<Seg>,
+    /// Granular neighbourhood: for each client, the closest clients by a time-aware proximity.
+    pub neighbours: Vec<Vec<u32>>,
+    /// Polar angle of each client around the centre, in 1/65536 turns, when coordinates exist.
+    pub angle: Option<Vec<i32>>,
+}
+
+impl Instance {
+    /// Compiles the problem. `allowed[c * vehicles + v]` says whether client `c` may ride with
+    /// vehicle `v` (`None`: all may). `centre` is the point angles are measured around.
+    pub(crate) fn new(
+        matrix: Matrix,
+        clients: Vec<Client>,
+        vehicles: Vec<Vehicle>,
+        allowed: Option<Vec<bool>>,
+        weights: Weights,
+        centre: Option<(f64, f64)>,
+        granular: usize,
+    ) -> Self {
+        let client_seg = clients
+            .iter()
+            .map(|c| Seg::stop(c.loc, c.service, c.early, c.late, c.demand))
+            .collect();
+        let start_seg = vehicles
+            .iter()
+            .map(|v| Seg::stop(v.start_loc, 0, v.early, v.late, 0))
+            .collect();
+        let end_seg = vehicles
+            .iter()
+            .map(|v| Seg::stop(v.end_loc, 0, v.early, v.late, 0))
+            .collect();
+        let homogeneous = vehicles.windows(2).all(|w| {
+            let (a, b) = (&w[0], &w[1]);
+            (
+                a.start_loc,
+                a.end_loc,
+                a.early,
+                a.late,
+                a.shift_end,
+                a.capacity,
+            ) == (
+                b.start_loc,
+                b.end_loc,
+                b.early,
+                b.late,
+                b.shift_end,
+                b.capacity,
+            )
+        });
+        let all_allowed = allowed.as_ref().is_none_or(|a| a.iter().all(|&x| x));
+        let allowed = allowed.unwrap_or_default();
+        let angle = centre.and_then(|(cx, cy)| {
+            clients
+                .iter()
+                .map(|c| {
+                    c.xy.map(|(x, y)| {
+                        let turn = (y - cy).atan2(x - cx) / std::f64::consts::TAU;
+                        (turn.rem_euclid(1.0) * 65536.0) as i32 % 65536
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+        });
+        let mut inst = Self {
+            matrix,
+            clients,
+            vehicles,
+            allowed,
+            all_allowed,
+            homogeneous: homogeneous && all_allowed,
+            weights,
+            client_seg,
+            start_seg,
+            end_seg,
+            neighbours: Vec::new(),
+            angle,
+        };
+        inst.neighbours = inst.build_neighbours(granular);
+        inst
+    }
+
+    /// Number of clients.
+    pub(crate) fn n(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether client `c` may ride with vehicle `v`.
+    #[inline]
+    pub(crate) fn allowed(&self, c: u32, v: usize) -> bool {
+        self.all_allowed || self.allowed[c as usize * self.vehicles.len() + v]
+    }
+
+    /// Travel between two clients' locations (0 when either has none).
+    fn travel(&self, a: &Client, b: &Client) -> i64 {
+        if a.loc == NO_LOC || b.loc == NO_LOC {
+            0
+        } else {
+            self.matrix.at(a.loc, b.loc)
+        }
+    }
+
+    /// The `k` nearest clients of each client by travel plus weighted waiting and time warp
+    /// that following one with the other would cause (the granular neighbourhood).
+    fn build_neighbours(&self, k: usize) -> Vec<Vec<u32>> {
+        let n = self.n();
+        (0..n)
+            .map(|i| {
+                let a = &self.clients[i];
+                let mut prox: Vec<(i64, u32)> = (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| {
+                        let b = &self.clients[j];
+                        let p = |x: &Client, y: &Client| {
+                            let t = self.travel(x, y);
+                            let wait = (y.early - t - x.service - x.late).max(0);
+                            let warp = (x.early + x.service + t - y.late).max(0);
+                            10 * t + 2 * wait + 10 * warp
+                        };
+                        (p(a, b).min(p(b, a)), j as u32)
+                    })
+                    .collect();
+                let k = k.min(prox.len());
+                if k > 0 && k < prox.len() {
+                    prox.select_nth_unstable(k - 1);
+                }
+                prox.truncate(k);
+                prox.sort_unstable();
+                prox.into_iter().map(|(_, j)| j).collect()
+            })
+            .collect()
+    }
+
+    /// Cost of vehicle `v` driving the whole-route segment `s` (start to end depot) with `len`
+    /// clients, under penalties `pen`. An unused vehicle costs nothing.
+    #[inline]
+    pub(crate) fn route_cost(&self, v: usize, s: &Seg, len: usize, pen: &Penalties) -> i64 {
+        if len == 0 {
+            return 0;
+        }
+        let veh = &self.vehicles[v];
+        let over = (s.finish() - veh.shift_end).max(0);
+        s.dist
+            + pen.tw * s.tw
+            + pen.load * (s.load - veh.capacity).max(0)
+            + self.weights.overtime * over
+    }
+
+    /// Stability cost of client `c` riding with vehicle `v`.
+    #[inline]
+    pub(crate) fn reassign(&self, c: u32, v: usize) -> i64 {
+        match self.clients[c as usize].home {
+            Some(h) if h as usize != v => self.weights.reassign,
+            _ => 0,
+        }
+    }
+
+    /// Penalties to use for a search: fixed in planning mode, starting values for VRPTW.
+    pub(crate) fn initial_penalties(&self) -> Penalties {
+        match self.weights.fixed_tw {
+            Some(w) => Penalties {
+                tw: w,
+                load: w * 100,
+            },
+            None => {
+                // Start where one unit of warp or excess load is worth about one typical edge.
+                let n = self.n().max(1);
+                let mut sum = 0i64;
+                for (i, c) in self.clients.iter().enumerate() {
+                    if let Some(&j) = self.neighbours[i].first() {
+                        sum += self.travel(c, &self.clients[j as usize]);
+                    }
+                }
+                let edge = (sum / n as i64).max(1);
+                let demand = self.clients.iter().map(|c| c.demand).sum::<i64>() / n as i64;
+                Penalties {
+                    tw: 1,
+                    load: (edge / demand.max(1)).clamp(1, 1000),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,699 @@
+//! Local search over granular neighbourhoods: relocate (one or two stops), swap (1-1, 2-1, 2-2),
+//! 2-opt inside a route, 2-opt* between routes, SWAP* between routes whose sectors overlap, and
+//! insertion or removal of optional stops. Every inter-route move is priced in constant time from
+//! stored prefix and suffix segments; a move is applied as soon as it lowers the penalised cost,
+//! and the search stops at a local optimum.
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use super::instance::{Instance, Penalties};
+use super::segment::Seg;
+
+const NONE: u32 = u32::MAX;
+const TURN: i32 = 65536;
+
+/// An arc of the circle (in 1/65536 turns) that covers a route's clients seen from the centre.
+#[derive(Clone, Copy, Debug)]
+struct Sector {
+    start: i32,
+    end: i32,
+}
+
+fn turn_mod(a: i32) -> i32 {
+    a.rem_euclid(TURN)
+}
+
+impl Sector {
+    fn contains(&self, a: i32) -> bool {
+        turn_mod(a - self.start) <= turn_mod(self.end - self.start)
+    }
+
+    fn extend(&mut self, a: i32) {
+        if !self.contains(a) {
+            if turn_mod(a - self.end) <= turn_mod(self.start - a) {
+                self.end = a;
+            } else {
+                self.start = a;
+            }
+        }
+    }
+
+    fn overlaps(&self, o: &Sector) -> bool {
+        turn_mod(o.start - self.start) <= turn_mod(self.end - self.start)
+            || turn_mod(self.start - o.start) <= turn_mod(o.end - o.start)
+    }
+}
+
+/// One vehicle's route with its cached segments. Positions are 1-based: position 0 is the start
+/// depot and `len + 1` the end depot.
+#[derive(Clone, Debug)]
+struct Route {
+    nodes: Vec<u32>,
+    /// `prefix[p]`: start depot through position `p`.
+    prefix: Vec<Seg>,
+    /// `suffix[p]`: position `p` through the last client (end depot excluded, so a tail can move
+    /// to another vehicle); `suffix[len + 1]` is empty.
+    suffix: Vec<Seg>,
+    cost: i64,
+    modified: u64,
+    sector: Option<Sector>,
+}
+
+/// Best insertion positions of one client into one route, cheapest first.
+type Top3 = [(i64, usize); 3];
+
+/// The local search state, reused across calls to avoid allocation (see the module docs).
+pub(crate) struct LocalSearch<'a> {
+    inst: &'a Instance,
+    pen: Penalties,
+    routes: Vec<Route>,
+    route_of: Vec<u32>,
+    pos_of: Vec<u32>,
+    counter: u64,
+    last_tested: Vec<u64>,
+    swapstar_tested: Vec<u64>,
+    order: Vec<u32>,
+    mid: Vec<u32>,
+}
+
+impl<'a> LocalSearch<'a> {
+    /// A search over `inst` with no routes loaded.
+    pub(crate) fn new(inst: &'a Instance) -> Self {
+        let nv = inst.vehicles.len();
+        let routes = (0..nv)
+            .map(|_| Route {
+                nodes: Vec::new(),
+                prefix: Vec::new(),
+                suffix: Vec::new(),
+                cost: 0,
+                modified: 0,
+                sector: None,
+            })
+            .collect();
+        Self {
+            inst,
+            pen: inst.initial_penalties(),
+            routes,
+            route_of: vec![NONE; inst.n()],
+            pos_of: vec![0; inst.n()],
+            counter: 0,
+            last_tested: vec![0; inst.n()],
+            swapstar_tested: vec![0; nv * nv],
+            order: (0..inst.n() as u32).collect(),
+            mid: Vec::new(),
+        }
+    }
+
+    /// Loads a solution (one client sequence per vehicle) to improve under `pen`.
+    pub(crate) fn load(&mut self, routes: &[Vec<u32>], pen: Penalties) {
+        self.pen = pen;
+        self.counter = 1;
+        self.route_of.fill(NONE);
+        self.last_tested.fill(0);
+        self.swapstar_tested.fill(0);
+        for (r, nodes) in routes.iter().enumerate() {
+            self.routes[r].nodes.clear();
+            self.routes[r].nodes.extend_from_slice(nodes);
+            self.refresh(r);
+        }
+    }
+
+    /// The current routes, one per vehicle.
+    pub(crate) fn routes(&self) -> Vec<Vec<u32>> {
+        self.routes.iter().map(|r| r.nodes.clone()).collect()
+    }
+
+    /// Recomputes route `r`'s segments, cost, sector and client positions after a change.
+    fn refresh(&mut self, r: usize) {
+        let inst = self.inst;
+        let m = &inst.matrix;
+        let route = &mut self.routes[r];
+        let len = route.nodes.len();
+        route.prefix.clear();
+        route.prefix.push(inst.start_seg[r]);
+        for p in 1..=len {
+            let c = route.nodes[p - 1];
+            self.route_of[c as usize] = r as u32;
+            self.pos_of[c as usize] = p as u32;
+            let s = route.prefix[p - 1].then(&inst.client_seg[c as usize], m);
+            route.prefix.push(s);
+        }
+        route.suffix.clear();
+        route.suffix.resize(len + 2, Seg::EMPTY);
+        for p in (1..=len).rev() {
+            let c = route.nodes[p - 1];
+            route.suffix[p] = inst.client_seg[c as usize].then(&route.suffix[p + 1], m);
+        }
+        let whole = route.prefix[len].then(&inst.end_seg[r], m);
+        route.cost = inst.route_cost(r, &whole, len, &self.pen);
+        route.modified = self.counter;
+        route.sector = inst.angle.as_ref().and_then(|angle| {
+            let mut it = route.nodes.iter().map(|&c| angle[c as usize]);
+            let first = it.next()?;
+            let mut s = Sector {
+                start: first,
+                end: first,
+            };
+            it.for_each(|a| s.extend(a));
+            Some(s)
+        });
+    }
+
+    /// Cost of route `r` with positions `a..=b` replaced by `mid` (`a == b + 1` inserts).
+    #[inline]
+    fn window_cost(&self, r: usize, a: usize, b: usize, mid: &[u32]) -> i64 {
+        let inst = self.inst;
+        let m = &inst.matrix;
+        let route = &self.routes[r];
+        let mut s = route.prefix[a - 1];
+        for &c in mid {
+            s = s.then(&inst.client_seg[c as usize], m);
+        }
+        let s = s.then(&route.suffix[b + 1], m).then(&inst.end_seg[r], m);
+        let len = route.nodes.len() + mid.len() + a - 1 - b;
+        inst.route_cost(r, &s, len, &self.pen)
+    }
+
+    /// Replaces positions `a..=b` of route `r` by `mid` and refreshes it.
+    fn splice(&mut self, r: usize, a: usize, b: usize, mid: &[u32]) {
+        self.routes[r].nodes.splice(a - 1..b, mid.iter().copied());
+        self.refresh(r);
+    }
+
+    fn bump(&mut self) {
+        self.counter += 1;
+    }
+
+    fn reassign_all(&self, nodes: &[u32], v: usize) -> i64 {
+        if self.inst.weights.reassign == 0 {
+            return 0;
+        }
+        nodes.iter().map(|&c| self.inst.reassign(c, v)).sum()
+    }
+
+    fn all_allowed(&self, nodes: &[u32], v: usize) -> bool {
+        self.inst.all_allowed || nodes.iter().all(|&c| self.inst.allowed(c, v))
+    }
+
+    /// Runs the search to a local optimum.
+    pub(crate) fn run(&mut self, rng: &mut impl Rng) {
+        self.insert_required(rng);
+        let optional = self.inst.clients.iter().any(|c| c.prize.is_some());
+        let mut loop_id = 0u32;
+        loop {
+            let mut improved = false;
+            self.order.shuffle(rng);
+            for k in 0..self.order.len() {
+                let u = self.order[k];
+                if self.route_of[u as usize] == NONE {
+                    if optional && self.try_insert_optional(u) {
+                        improved = true;
+                    }
+                    continue;
+                }
+                let last = self.last_tested[u as usize];
+                self.last_tested[u as usize] = self.counter;
+                let inst = self.inst;
+                for &v in &inst.neighbours[u as usize] {
+                    let (ru, rv) = (self.route_of[u as usize], self.route_of[v as usize]);
+                    if rv == NONE || ru == NONE {
+                        continue;
+                    }
+                    if loop_id > 0
+                        && self.routes[ru as usize]
+                            .modified
+                            .max(self.routes[rv as usize].modified)
+                            <= last
+                    {
+                        continue;
+                    }
+                    if self.try_moves(u, v) {
+                        improved = true;
+                    }
+                }
+                if optional && self.try_remove_optional(u) {
+                    improved = true;
+                    continue;
+                }
+                if loop_id > 0 && self.try_empty_route(u) {
+                    improved = true;
+                }
+            }
+            if self.swap_star_pass() {
+                improved = true;
+            }
+            if !improved {
+                break;
+            }
+            loop_id += 1;
+        }
+    }
+
+    /// Cheapest position for `u` over all routes: (delta including stability cost, route, after).
+    fn best_insertion(&self, u: u32) -> Option<(i64, usize, usize)> {
+        let mut best: Option<(i64, usize, usize)> = None;
+        let mut tried_empty = false;
+        for r in 0..self.routes.len() {
+            if !self.inst.allowed(u, r) {
+                continue;
+            }
+            let len = self.routes[r].nodes.len();
+            if len == 0 {
+                if self.inst.homogeneous && tried_empty {
+                    continue;
+                }
+                tried_empty = true;
+            }
+            let base = self.routes[r].cost - self.inst.reassign(u, r);
+            for p in 0..=len {
+                let d = self.window_cost(r, p + 1, p, &[u]) - base;
+                if best.is_none_or(|b| d < b.0) {
+                    best = Some((d, r, p));
+                }
+            }
+        }
+        best
+    }
+
+    /// Inserts every required client not yet in a route at its cheapest position.
+    fn insert_required(&mut self, rng: &mut impl Rng) {
+        let mut todo: Vec<u32> = (0..self.inst.n() as u32)
+            .filter(|&c| {
+                self.route_of[c as usize] == NONE && self.inst.clients[c as usize].prize.is_none()
+            })
+            .collect();
+        todo.shuffle(rng);
+        for u in todo {
+            if let Some((_, r, p)) = self.best_insertion(u) {
+                self.bump();
+                self.splice(r, p + 1, p, &[u]);
+            }
+        }
+    }
+
+    fn try_insert_optional(&mut self, u: u32) -> bool {
+        let prize = self.inst.clients[u as usize].prize.unwrap_or(i64::MAX);
+        match self.best_insertion(u) {
+            Some((d, r, p)) if d < prize => {
+                self.bump();
+                self.splice(r, p + 1, p, &[u]);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn try_remove_optional(&mut self, u: u32) -> bool {
+        let Some(prize) = self.inst.clients[u as usize].prize else {
+            return false;
+        };
+        let r = self.route_of[u as usize] as usize;
+        let i = self.pos_of[u as usize] as usize;
+        let d = self.window_cost(r, i, i, &[]) - self.routes[r].cost - self.inst.reassign(u, r);
+        if d + prize < 0 {
+            self.bump();
+            self.splice(r, i, i, &[]);
+            self.route_of[u as usize] = NONE;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn try_empty_route(&mut self, u: u32) -> bool {
+        let r1 = self.route_of[u as usize] as usize;
+        let i = self.pos_of[u as usize] as usize;
+        if self.routes[r1].nodes.len() == 1 && self.inst.homogeneous {
+            return false;
+        }
+        let removal = self.window_cost(r1, i, i, &[]) - self.routes[r1].cost;
+        for r in 0..self.routes.len() {
+            if r == r1 || !self.routes[r].nodes.is_empty() || !self.inst.allowed(u, r) {
+                continue;
+            }
+            let d = removal + self.window_cost(r, 1, 0, &[u]) + self.inst.reassign(u, r)
+                - self.inst.reassign(u, r1);
+            if d < 0 {
+                self.bump();
+                self.splice(r1, i, i, &[]);
+                self.splice(r, 1, 0, &[u]);
+                return true;
+            }
+            if self.inst.homogeneous {
+                break;
+            }
+        }
+        false
+    }
+
+    /// Tries the moves between `u` and its neighbour `v`; applies the first that improves.
+    fn try_moves(&mut self, u: u32, v: u32) -> bool {
+        let r1 = self.route_of[u as usize] as usize;
+        let r2 = self.route_of[v as usize] as usize;
+        if r1 == r2 {
+            self.try_intra(r1, u, v)
+        } else {
+            self.try_inter(r1, r2, u, v)
+        }
+    }
+
+    fn try_inter(&mut self, r1: usize, r2: usize, u: u32, v: u32) -> bool {
+        let inst = self.inst;
+        let i = self.pos_of[u as usize] as usize;
+        let j = self.pos_of[v as usize] as usize;
+        let (len1, len2) = (self.routes[r1].nodes.len(), self.routes[r2].nodes.len());
+        let (c1, c2) = (self.routes[r1].cost, self.routes[r2].cost);
+        let x = (i < len1).then(|| self.routes[r1].nodes[i]);
+        let y = (j < len2).then(|| self.routes[r2].nodes[j]);
+        let ra = |c: u32, to: usize, from: usize| inst.reassign(c, to) - inst.reassign(c, from);
+        let u_in_2 = inst.allowed(u, r2);
+        let v_in_1 = inst.allowed(v, r1);
+
+        if u_in_2 {
+            let removal = self.window_cost(r1, i, i, &[]) - c1 + ra(u, r2, r1);
+            // Relocate u after v, then before v.
+            for (a, b) in [(j + 1, j), (j, j - 1)] {
+                let d = removal + self.window_cost(r2, a, b, &[u]) - c2;
+                if d < 0 {
+                    self.bump();
+                    self.splice(r1, i, i, &[]);
+                    self.splice(r2, a, b, &[u]);
+                    return true;
+                }
+            }
+            // Relocate the pair (u, x) after v.
+            if let Some(x) = x.filter(|&x| inst.allowed(x, r2)) {
+                let d = self.window_cost(r1, i, i + 1, &[]) - c1
+                    + self.window_cost(r2, j + 1, j, &[u, x])
+                    - c2
+                    + ra(u, r2, r1)
+                    + ra(x, r2, r1);
+                if d < 0 {
+                    self.bump();
+                    self.splice(r1, i, i + 1, &[]);
+                    self.splice(r2, j + 1, j, &[u, x]);
+                    return true;
+                }
+            }
+            if v_in_1 {
+                // Swap u and v.
+                let d = self.window_cost(r1, i, i, &[v]) - c1 + self.window_cost(r2, j, j, &[u])
+                    - c2
+                    + ra(u, r2, r1)
+                    + ra(v, r1, r2);
+                if d < 0 {
+                    self.bump();
+                    self.splice(r1, i, i, &[v]);
+                    self.splice(r2, j, j, &[u]);
+                    return true;
+                }
+                if let Some(x) = x.filter(|&x| inst.allowed(x, r2)) {
+                    // Swap (u, x) with v.
+                    let d = self.window_cost(r1, i, i + 1, &[v]) - c1
+                        + self.window_cost(r2, j, j, &[u, x])
+                        - c2
+                        + ra(u, r2, r1)
+                        + ra(x, r2, r1)
+                        + ra(v, r1, r2);
+                    if d < 0 {
+                        self.bump();
+                        self.splice(r1, i, i + 1, &[v]);
+                        self.splice(r2, j, j, &[u, x]);
+                        return true;
+                    }
+                    // Swap (u, x) with (v, y).
+                    if let Some(y) = y.filter(|&y| inst.allowed(y, r1)) {
+                        let d = self.window_cost(r1, i, i + 1, &[v, y]) - c1
+                            + self.window_cost(r2, j, j + 1, &[u, x])
+                            - c2
+                            + ra(u, r2, r1)
+                            + ra(x, r2, r1)
+                            + ra(v, r1, r2)
+                            + ra(y, r1, r2);
+                        if d < 0 {
+                            self.bump();
+                            self.splice(r1, i, i + 1, &[v, y]);
+                            self.splice(r2, j, j + 1, &[u, x]);
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+        // 2-opt*: u's head joins v's tail (arc u -> v), or v's head joins u's tail (v -> u).
+        self.try_two_opt_star(r1, i, r2, j - 1) || self.try_two_opt_star(r2, j, r1, i - 1)
+    }
+
+    /// Route `ra` keeps positions `..=i` and takes `rb`'s tail after position `j`; `rb` keeps
+    /// `..=j` and takes `ra`'s tail after `i`.
+    fn try_two_opt_star(&mut self, ra: usize, i: usize, rb: usize, j: usize) -> bool {
+        let inst = self.inst;
+        let m = &inst.matrix;
+        let (a, b) = (&self.routes[ra], &self.routes[rb]);
+        let (tail_a, tail_b) = (&a.nodes[i..], &b.nodes[j..]);
+        if tail_a.is_empty() && tail_b.is_empty() {
+            return false;
+        }
+        let sa = a.prefix[i]
+            .then(&b.suffix[j + 1], m)
+            .then(&inst.end_seg[ra], m);
+        let sb = b.prefix[j]
+            .then(&a.suffix[i + 1], m)
+            .then(&inst.end_seg[rb], m);
+        let len_a = i + tail_b.len();
+        let len_b = j + tail_a.len();
+        let mut d = inst.route_cost(ra, &sa, len_a, &self.pen)
+            + inst.route_cost(rb, &sb, len_b, &self.pen)
+            - a.cost
+            - b.cost;
+        if d >= 0 {
+            return false;
+        }
+        if !self.all_allowed(tail_b, ra) || !self.all_allowed(tail_a, rb) {
+            return false;
+        }
+        d += self.reassign_all(tail_b, ra) + self.reassign_all(tail_a, rb)
+            - self.reassign_all(tail_a, ra)
+            - self.reassign_all(tail_b, rb);
+        if d >= 0 {
+            return false;
+        }
+        let ta: Vec<u32> = tail_a.to_vec();
+        let tb: Vec<u32> = tail_b.to_vec();
+        self.bump();
+        let (la, lb) = (self.routes[ra].nodes.len(), self.routes[rb].nodes.len());
+        self.routes[ra].nodes.splice(i..la, tb);
+        self.routes[rb].nodes.splice(j..lb, ta);
+        self.refresh(ra);
+        self.refresh(rb);
+        true
+    }
+
+    fn try_intra(&mut self, r: usize, u: u32, v: u32) -> bool {
+        let i = self.pos_of[u as usize] as usize;
+        let j = self.pos_of[v as usize] as usize;
+        let c = self.routes[r].cost;
+        let mut mid = std::mem::take(&mut self.mid);
+        let nodes = &self.routes[r].nodes;
+        // Candidate rewrites of the window between u and v, as (a, b, new contents).
+        let mut found: Option<(usize, usize)> = None;
+        // Relocate u after v.
+        if j + 1 != i && j != i {
+            mid.clear();
+            let (a, b) = if i < j {
+                mid.extend_from_slice(&nodes[i..j]);
+                mid.push(u);
+                (i, j)
+            } else {
+                mid.push(u);
+                mid.extend_from_slice(&nodes[j..i - 1]);
+                (j + 1, i)
+            };
+            if self.window_cost(r, a, b, &mid) < c {
+                found = Some((a, b));
+            }
+        }
+        // Relocate u before v.
+        if found.is_none() && i + 1 != j && j != i {
+            mid.clear();
+            let (a, b) = if i < j {
+                mid.extend_from_slice(&nodes[i..j - 1]);
+                mid.push(u);
+                (i, j - 1)
+            } else {
+                mid.push(u);
+                mid.extend_from_slice(&nodes[j - 1..i - 1]);
+                (j, i)
+            };
+            if self.window_cost(r, a, b, &mid) < c {
+                found = Some((a, b));
+            }
+        }
+        // Swap u and v.
+        if found.is_none() {
+            let (a, b) = (i.min(j), i.max(j));
+            mid.clear();
+            mid.extend_from_slice(&nodes[a - 1..b]);
+            let last = mid.len() - 1;
+            mid.swap(0, last);
+            if self.window_cost(r, a, b, &mid) < c {
+                found = Some((a, b));
+            }
+        }
+        // 2-opt: reverse the stretch after u up to v, so v follows u.
+        if found.is_none() && i + 1 < j {
+            mid.clear();
+            mid.extend(nodes[i..j].iter().rev());
+            if self.window_cost(r, i + 1, j, &mid) < c {
+                found = Some((i + 1, j));
+            }
+        }
+        let improved = if let Some((a, b)) = found {
+            self.bump();
+            self.splice(r, a, b, &mid);
+            true
+        } else {
+            false
+        };
+        self.mid = mid;
+        improved
+    }
+
+    /// One pass of SWAP* over route pairs whose sectors overlap and that changed since they
+    /// were last compared.
+    fn swap_star_pass(&mut self) -> bool {
+        let nv = self.routes.len();
+        let mut improved = false;
+        for r1 in 0..nv {
+            for r2 in r1 + 1..nv {
+                let (a, b) = (&self.routes[r1], &self.routes[r2]);
+                if a.nodes.is_empty() || b.nodes.is_empty() {
+                    continue;
+                }
+                if a.modified.max(b.modified) <= self.swapstar_tested[r1 * nv + r2] {
+                    continue;
+                }
+                if let (Some(sa), Some(sb)) = (a.sector, b.sector)
+                    && !sa.overlaps(&sb)
+                {
+                    continue;
+                }
+                self.swapstar_tested[r1 * nv + r2] = self.counter;
+                if self.swap_star(r1, r2) {
+                    improved = true;
+                }
+            }
+        }
+        improved
+    }
+
+    fn top3(&self, u: u32, r: usize) -> Top3 {
+        let mut top = [(i64::MAX, 0usize); 3];
+        let base = self.routes[r].cost;
+        for p in 0..=self.routes[r].nodes.len() {
+            let d = self.window_cost(r, p + 1, p, &[u]) - base;
+            if d < top[2].0 {
+                top[2] = (d, p);
+                if top[2].0 < top[1].0 {
+                    top.swap(1, 2);
+                    if top[1].0 < top[0].0 {
+                        top.swap(0, 1);
+                    }
+                }
+            }
+        }
+        top
+    }
+
+    /// Best way to put `w` into route `r` once the client at position `i` has left: in its
+    /// place, or at one of `w`'s three best positions not next to it. Returns (delta, after).
+    fn best_with_removal(
+        &self,
+        r: usize,
+        i: usize,
+        w: u32,
+        removal: i64,
+        top: &Top3,
+    ) -> (i64, usize) {
+        let mut best = (self.window_cost(r, i, i, &[w]) - self.routes[r].cost, i - 1);
+        for &(d, p) in top {
+            if d != i64::MAX && p != i - 1 && p != i && removal + d < best.0 {
+                best = (removal + d, p);
+            }
+        }
+        best
+    }
+
+    /// SWAP* (Vidal 2022): exchange one client of each route, each going to its best position
+    /// in the other route rather than into the other's place.
+    fn swap_star(&mut self, r1: usize, r2: usize) -> bool {
+        let inst = self.inst;
+        let n1 = self.routes[r1].nodes.clone();
+        let n2 = self.routes[r2].nodes.clone();
+        let top_in_2: Vec<Top3> = n1.iter().map(|&u| self.top3(u, r2)).collect();
+        let top_in_1: Vec<Top3> = n2.iter().map(|&v| self.top3(v, r1)).collect();
+        let rem1: Vec<i64> = (1..=n1.len())
+            .map(|i| self.window_cost(r1, i, i, &[]) - self.routes[r1].cost)
+            .collect();
+        let rem2: Vec<i64> = (1..=n2.len())
+            .map(|j| self.window_cost(r2, j, j, &[]) - self.routes[r2].cost)
+            .collect();
+        let mut best = (0i64, 0usize, 0usize, 0usize, 0usize);
+        for (ii, &u) in n1.iter().enumerate() {
+            if !inst.allowed(u, r2) {
+                continue;
+            }
+            for (jj, &v) in n2.iter().enumerate() {
+                if !inst.allowed(v, r1) {
+                    continue;
+                }
+                let stab = inst.reassign(u, r2) - inst.reassign(u, r1) + inst.reassign(v, r1)
+                    - inst.reassign(v, r2);
+                let (dv, pv) = self.best_with_removal(r1, ii + 1, v, rem1[ii], &top_in_1[jj]);
+                let (du, pu) = self.best_with_removal(r2, jj + 1, u, rem2[jj], &top_in_2[ii]);
+                let d = dv + du + stab;
+                if d < best.0 {
+                    best = (d, ii, jj, pv, pu);
+                }
+            }
+        }
+        if best.0 >= 0 {
+            return false;
+        }
+        let (_, ii, jj, pv, pu) = best;
+        let build = |nodes: &[u32], out_pos: usize, w: u32, after: usize| -> Vec<u32> {
+            let mut out = Vec::with_capacity(nodes.len());
+            for p in 0..=nodes.len() {
+                if p == after {
+                    out.push(w);
+                }
+                if p < nodes.len() && p != out_pos {
+                    out.push(nodes[p]);
+                }
+            }
+            out
+        };
+        let new1 = build(&n1, ii, n2[jj], pv);
+        let new2 = build(&n2, jj, n1[ii], pu);
+        let s1 = super::individual::Individual::route_seg(inst, r1, &new1);
+        let s2 = super::individual::Individual::route_seg(inst, r2, &new2);
+        let d = inst.route_cost(r1, &s1, new1.len(), &self.pen)
+            + inst.route_cost(r2, &s2, new2.len(), &self.pen)
+            - self.routes[r1].cost
+            - self.routes[r2].cost
+            + inst.reassign(n1[ii], r2)
+            - inst.reassign(n1[ii], r1)
+            + inst.reassign(n2[jj], r1)
+            - inst.reassign(n2[jj], r2);
+        if d >= 0 {
+            return false;
+        }
+        self.bump();
+        self.routes[r1].nodes = new1;
+        self.routes[r2].nodes = new2;
+        self.refresh(r1);
+        self.refresh(r2);
+        true
+    }
+}

@@ -1,0 +1,771 @@
+//! Planning a day: compiles a [`Problem`] (and, on a re-plan, where each clinician now stands)
+//! into the engine's integer instance, searches, then replays each round exactly to report its
+//! times and explains every visit left out by trying it in every position of every round.
+//!
+//! The search prices lateness as time warp against each stop's window envelope (first opening to
+//! last closing); the replay is exact, so a visit with several windows waits for the next one
+//! to open and every reported time is one the clinician can keep.
+
+use std::collections::HashMap;
+
+use crate::engine::{self, Client, Instance, Matrix, NO_LOC, Params, Vehicle, Weights};
+use crate::plan::{Plan, Reason, Round, Stop, StopKind, Summary, Unplanned, weights};
+use crate::{Budget, Clock, Location, Problem, RoutingError, Urgency, Window};
+
+const DAY_END: i64 = 48 * 3600;
+
+/// What the compiler needs of an item: location, minutes, windows, skills, prize and the
+/// clinician it is pinned to.
+type ItemSpec<'a> = (
+    Option<Location>,
+    u32,
+    Vec<(i64, i64)>,
+    &'a [String],
+    Option<i64>,
+    Option<&'a str>,
+);
+
+/// Something the search places.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Item {
+    Visit(usize),
+    Resident(usize, usize),
+    Break(usize),
+}
+
+/// Where each clinician stands when planning starts: the fixed start of their round and when
+/// and where they are next free. A fresh plan has nothing fixed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DayState {
+    /// Stops already done or under way, per clinician.
+    pub fixed: Vec<Vec<Stop>>,
+    /// When and where each clinician is next free; `None` when not working any more.
+    pub avail: Vec<Option<(Location, i64)>>,
+    /// Visit and resident keys already fixed (not to be planned again).
+    pub done: Vec<String>,
+    /// Clinicians whose break is already fixed.
+    pub break_done: Vec<bool>,
+    /// Clinician each key was planned with before (for the stability cost).
+    pub home: HashMap<String, usize>,
+    /// Previous order of keys per clinician (a warm start).
+    pub warm: Vec<Vec<String>>,
+}
+
+impl DayState {
+    /// Nothing done yet: everyone starts at their start location at the start of their shift.
+    pub(crate) fn fresh(problem: &Problem) -> Self {
+        let n = problem.clinicians.len();
+        Self {
+            fixed: vec![Vec::new(); n],
+            avail: problem
+                .clinicians
+                .iter()
+                .map(|c| Some((c.start, c.shift.start.secs())))
+                .collect(),
+            break_done: vec![false; n],
+            ..Self::default()
+        }
+    }
+}
+
+/// The key of an item: the visit id, `home/resident` for a resident, `break/clinician`.
+pub(crate) fn key(problem: &Problem, item: Item) -> String {
+    match item {
+        Item::Visit(i) => problem.visits[i].id.clone(),
+        Item::Resident(h, r) => {
+            format!(
+                "{}/{}",
+                problem.care_homes[h].id, problem.care_homes[h].residents[r].id
+            )
+        }
+        Item::Break(c) => format!("break/{}", problem.clinicians[c].id),
+    }
+}
+
+/// The problem compiled for the engine, with the maps back.
+pub(crate) struct Compiled<'p> {
+    problem: &'p Problem,
+    pub inst: Instance,
+    items: Vec<Item>,
+    /// Engine vehicle -> clinician index.
+    vehicles: Vec<usize>,
+    windows: Vec<Vec<(i64, i64)>>,
+}
+
+fn loc_index(locs: &mut Vec<Location>, l: Location) -> u32 {
+    match locs.iter().position(|&x| x == l) {
+        Some(i) => i as u32,
+        None => {
+            locs.push(l);
+            (locs.len() - 1) as u32
+        }
+    }
+}
+
+/// Great-circle distance in metres.
+pub(crate) fn haversine_m(a: Location, b: Location) -> f64 {
+    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
+    let dla = la2 - la1;
+    let dlo = (b.lon - a.lon).to_radians();
+    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * h.sqrt().asin()
+}
+
+fn travel_seconds(problem: &Problem, a: Location, b: Location) -> i64 {
+    if a == b {
+        return 0;
+    }
+    let t = &problem.travel;
+    if let Some(m) = &t.matrix {
+        let i = m.points.iter().position(|&p| p == a);
+        let j = m.points.iter().position(|&p| p == b);
+        if let (Some(i), Some(j)) = (i, j)
+            && let Some(&s) = m.seconds.get(i).and_then(|row| row.get(j))
+        {
+            return i64::from(s);
+        }
+    }
+    let metres = haversine_m(a, b) * t.detour_factor;
+    (metres / (t.speed_kmh / 3.6) + t.parking_minutes * 60.0).round() as i64
+}
+
+fn windows_of(ws: &[Window]) -> Vec<(i64, i64)> {
+    if ws.is_empty() {
+        vec![(0, DAY_END)]
+    } else {
+        let mut v: Vec<(i64, i64)> = ws.iter().map(|w| (w.start.secs(), w.end.secs())).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+fn has_skills(have: &[String], need: &[String]) -> bool {
+    need.iter().all(|s| have.contains(s))
+}
+
+fn prize(urgency: Urgency, days_overdue: u32) -> i64 {
+    match urgency {
+        Urgency::Immediate => weights::UNSERVED_IMMEDIATE,
+        Urgency::SameDay => weights::UNSERVED_SAME_DAY,
+        Urgency::Routine => {
+            weights::UNSERVED_ROUTINE
+                + weights::OVERDUE_DAY * i64::from(days_overdue.min(weights::OVERDUE_CAP))
+        }
+    }
+}
+
+impl<'p> Compiled<'p> {
+    /// Compiles `problem` as seen from `state`.
+    pub(crate) fn new(problem: &'p Problem, state: &DayState) -> Result<Self, RoutingError> {
+        validate(problem)?;
+        let mut locs: Vec<Location> = Vec::new();
+        let mut vehicles = Vec::new();
+        let mut engine_vehicles = Vec::new();
+        for (k, c) in problem.clinicians.iter().enumerate() {
+            let Some((at, from)) = state.avail[k] else {
+                continue;
+            };
+            let mut shift_end = c.shift.end.secs();
+            let mut late = shift_end + 60 * i64::from(c.max_overtime_minutes);
+            if let Some(off) = c.off_from {
+                shift_end = shift_end.min(off.secs());
+                late = late.min(off.secs());
+            }
+            if from >= late {
+                continue;
+            }
+            vehicles.push(k);
+            engine_vehicles.push(Vehicle {
+                start_loc: loc_index(&mut locs, at),
+                end_loc: loc_index(&mut locs, c.end.unwrap_or(c.start)),
+                early: from.max(c.shift.start.secs()),
+                late,
+                shift_end,
+                capacity: 1 << 40,
+            });
+        }
+        let mut items = Vec::new();
+        for (i, v) in problem.visits.iter().enumerate() {
+            if !v.not_at_home && !state.done.contains(&v.id) {
+                items.push(Item::Visit(i));
+            }
+        }
+        for (h, home) in problem.care_homes.iter().enumerate() {
+            for r in 0..home.residents.len() {
+                if !state.done.contains(&key(problem, Item::Resident(h, r))) {
+                    items.push(Item::Resident(h, r));
+                }
+            }
+        }
+        for (k, c) in problem.clinicians.iter().enumerate() {
+            if c.break_.is_some() && !state.break_done[k] && vehicles.contains(&k) {
+                items.push(Item::Break(k));
+            }
+        }
+        let mut clients = Vec::new();
+        let mut windows = Vec::new();
+        let mut allowed = Vec::new();
+        for &item in &items {
+            let (loc, minutes, ws, skills, prize_v, pinned): ItemSpec = match item {
+                Item::Visit(i) => {
+                    let v = &problem.visits[i];
+                    (
+                        Some(v.location),
+                        v.minutes,
+                        windows_of(&v.windows),
+                        &v.skills,
+                        Some(prize(v.urgency, v.days_overdue)),
+                        v.pinned_to.as_deref(),
+                    )
+                }
+                Item::Resident(h, r) => {
+                    let home = &problem.care_homes[h];
+                    let res = &home.residents[r];
+                    (
+                        Some(home.location),
+                        res.minutes,
+                        windows_of(&home.windows),
+                        &home.skills,
+                        Some(prize(res.urgency, res.days_overdue)),
+                        None,
+                    )
+                }
+                Item::Break(k) => {
+                    let b = problem.clinicians[k].break_.as_ref().expect("break item");
+                    (
+                        None,
+                        b.minutes,
+                        windows_of(&[b.window]),
+                        &[],
+                        None,
+                        Some(problem.clinicians[k].id.as_str()),
+                    )
+                }
+            };
+            let loc = loc.map_or(NO_LOC, |l| loc_index(&mut locs, l));
+            let key_s = key(problem, item);
+            let home = state
+                .home
+                .get(&key_s)
+                .and_then(|&k| vehicles.iter().position(|&v| v == k))
+                .map(|v| v as u32);
+            for &k in &vehicles {
+                let c = &problem.clinicians[k];
+                allowed.push(
+                    has_skills(&c.skills, skills) && pinned.is_none_or(|p| p == c.id.as_str()),
+                );
+            }
+            clients.push(Client {
+                loc,
+                service: 60 * i64::from(minutes),
+                early: ws[0].0,
+                late: ws.iter().map(|w| w.1).max().unwrap_or(DAY_END),
+                demand: 1,
+                prize: prize_v,
+                home,
+                xy: None,
+            });
+            windows.push(ws);
+        }
+        let size = locs.len();
+        let data = locs
+            .iter()
+            .flat_map(|&a| locs.iter().map(move |&b| travel_seconds(problem, a, b)))
+            .collect();
+        let params = Params::default();
+        let inst = Instance::new(
+            Matrix::new(size, data),
+            clients,
+            engine_vehicles,
+            Some(allowed),
+            Weights {
+                fixed_tw: Some(weights::LATENESS),
+                overtime: weights::OVERTIME,
+                reassign: weights::REASSIGN,
+            },
+            None,
+            params.granular,
+        );
+        Ok(Self {
+            problem,
+            inst,
+            items,
+            vehicles,
+            windows,
+        })
+    }
+
+    /// The engine's starting solution from a previous order of keys, if any.
+    fn warm_start(&self, state: &DayState) -> Vec<Vec<u32>> {
+        let index: HashMap<String, u32> = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, &it)| (key(self.problem, it), i as u32))
+            .collect();
+        self.vehicles
+            .iter()
+            .map(|&k| {
+                state
+                    .warm
+                    .get(k)
+                    .map(|keys| keys.iter().filter_map(|s| index.get(s).copied()).collect())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Replays vehicle `v` driving `route` (engine client indices), exactly.
+    fn simulate(&self, v: usize, route: &[u32]) -> Sim {
+        let veh = &self.inst.vehicles[v];
+        let m = &self.inst.matrix;
+        let mut t = veh.early;
+        let mut at = veh.start_loc;
+        let mut stops = Vec::with_capacity(route.len());
+        let mut travel_total = 0;
+        for &c in route {
+            let client = &self.inst.clients[c as usize];
+            let travel = if client.loc == NO_LOC {
+                0
+            } else {
+                m.at(at, client.loc)
+            };
+            let arrival = t + travel;
+            let ws = &self.windows[c as usize];
+            let (start, late) = match ws.iter().find(|w| w.1 >= arrival) {
+                Some(w) => (arrival.max(w.0), 0),
+                None => (arrival, arrival - ws.last().map_or(arrival, |w| w.1)),
+            };
+            let finish = start + client.service;
+            stops.push(SimStop {
+                client: c,
+                arrival,
+                start,
+                finish,
+                late,
+                travel,
+            });
+            travel_total += travel;
+            t = finish;
+            if client.loc != NO_LOC {
+                at = client.loc;
+            }
+        }
+        let back_travel = m.at(at, veh.end_loc);
+        let back = t + back_travel;
+        travel_total += back_travel;
+        Sim {
+            depart: veh.early,
+            stops,
+            back,
+            travel: travel_total,
+            overtime: (back - veh.shift_end).max(0),
+            over_limit: (back - veh.late).max(0),
+        }
+    }
+
+    fn is_immediate(&self, c: u32) -> bool {
+        match self.items[c as usize] {
+            Item::Visit(i) => self.problem.visits[i].urgency == Urgency::Immediate,
+            Item::Resident(h, r) => {
+                self.problem.care_homes[h].residents[r].urgency == Urgency::Immediate
+            }
+            Item::Break(_) => false,
+        }
+    }
+
+    fn item_id(&self, c: u32) -> String {
+        match self.items[c as usize] {
+            Item::Visit(i) => self.problem.visits[i].id.clone(),
+            Item::Resident(h, r) => self.problem.care_homes[h].residents[r].id.clone(),
+            Item::Break(k) => format!("break/{}", self.problem.clinicians[k].id),
+        }
+    }
+
+    /// Tries `c` in every position of every round that may take it. Returns either a position
+    /// where it fits without making anyone late or overrunning (vehicle, position), or the
+    /// reason none exists.
+    fn probe(&self, routes: &[Vec<u32>], c: u32) -> Result<(usize, usize), Reason> {
+        let candidates: Vec<usize> = (0..self.vehicles.len())
+            .filter(|&v| self.inst.allowed(c, v))
+            .collect();
+        let reachable = candidates.iter().any(|&v| {
+            let sim = self.simulate(v, &[c]);
+            sim.stops[0].late == 0 && sim.over_limit == 0
+        });
+        if !reachable {
+            return Err(Reason::OutsideEveryShift);
+        }
+        let mut best_fit: Option<(i64, usize, usize)> = None;
+        let mut best_fail: Option<(i64, Reason)> = None;
+        let mut trial = Vec::new();
+        for &v in &candidates {
+            let base = self.simulate(v, &routes[v]);
+            for p in 0..=routes[v].len() {
+                trial.clear();
+                trial.extend_from_slice(&routes[v][..p]);
+                trial.push(c);
+                trial.extend_from_slice(&routes[v][p..]);
+                let sim = self.simulate(v, &trial);
+                let self_late = sim.stops[p].late;
+                let mut worst_imm: Option<(i64, u32)> = None;
+                let mut worst_other: Option<(i64, u32)> = None;
+                let mut added = 0;
+                for (q, s) in sim.stops.iter().enumerate() {
+                    if q == p {
+                        continue;
+                    }
+                    let before = base.stops[if q < p { q } else { q - 1 }].late;
+                    let extra = s.late - before;
+                    if extra > 0 {
+                        added += extra;
+                        let slot = if self.is_immediate(s.client) {
+                            &mut worst_imm
+                        } else {
+                            &mut worst_other
+                        };
+                        if slot.is_none_or(|w| extra > w.0) {
+                            *slot = Some((extra, s.client));
+                        }
+                    }
+                }
+                let over = sim.over_limit > base.over_limit;
+                if self_late == 0 && added == 0 && !over {
+                    let d = sim.travel - base.travel;
+                    if best_fit.is_none_or(|b| d < b.0) {
+                        best_fit = Some((d, v, p));
+                    }
+                    continue;
+                }
+                let damage = added + self_late + (sim.over_limit - base.over_limit).max(0);
+                let reason = if let Some((_, w)) = worst_imm {
+                    Reason::WouldMakeImmediateLate {
+                        visit: self.item_id(w),
+                    }
+                } else if let Some((_, w)) = worst_other {
+                    Reason::WouldMakeVisitLate {
+                        visit: self.item_id(w),
+                    }
+                } else if self_late > 0 {
+                    Reason::NoRoomInWindow
+                } else {
+                    Reason::WouldExceedShift {
+                        clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
+                    }
+                };
+                if best_fail.as_ref().is_none_or(|b| damage < b.0) {
+                    best_fail = Some((damage, reason));
+                }
+            }
+        }
+        match (best_fit, best_fail) {
+            (Some((_, v, p)), _) => Ok((v, p)),
+            (None, Some((_, r))) => Err(r),
+            (None, None) => Err(Reason::OutsideEveryShift),
+        }
+    }
+
+    /// Why `c` cannot be planned at all, before any probing: closed, or no one may do it.
+    fn static_reason(&self, c: u32) -> Option<Reason> {
+        let (skills, pinned): (&[String], Option<&String>) = match self.items[c as usize] {
+            Item::Visit(i) => {
+                let v = &self.problem.visits[i];
+                (&v.skills, v.pinned_to.as_ref())
+            }
+            Item::Resident(h, _) => (&self.problem.care_homes[h].skills, None),
+            Item::Break(_) => return None,
+        };
+        if (0..self.vehicles.len()).any(|v| self.inst.allowed(c, v)) {
+            return None;
+        }
+        if let Some(p) = pinned
+            && !self
+                .vehicles
+                .iter()
+                .any(|&k| &self.problem.clinicians[k].id == p)
+        {
+            return Some(Reason::PinnedClinicianUnavailable {
+                clinician: p.clone(),
+            });
+        }
+        let missing = skills
+            .iter()
+            .filter(|s| {
+                !self
+                    .vehicles
+                    .iter()
+                    .any(|&k| self.problem.clinicians[k].skills.contains(s))
+            })
+            .cloned()
+            .collect();
+        Some(Reason::NoSkilledClinician { missing })
+    }
+}
+
+/// A replayed stop.
+#[derive(Clone, Copy, Debug)]
+struct SimStop {
+    client: u32,
+    arrival: i64,
+    start: i64,
+    finish: i64,
+    late: i64,
+    travel: i64,
+}
+
+/// A replayed round.
+#[derive(Clone, Debug)]
+struct Sim {
+    depart: i64,
+    stops: Vec<SimStop>,
+    back: i64,
+    travel: i64,
+    overtime: i64,
+    over_limit: i64,
+}
+
+fn validate(problem: &Problem) -> Result<(), RoutingError> {
+    let mut seen = std::collections::HashSet::new();
+    for c in &problem.clinicians {
+        if !seen.insert(("clinician", c.id.as_str())) {
+            return Err(RoutingError::Invalid(format!(
+                "clinician id {} repeated",
+                c.id
+            )));
+        }
+        if c.shift.end < c.shift.start {
+            return Err(RoutingError::Invalid(format!(
+                "clinician {}: shift ends before it starts",
+                c.id
+            )));
+        }
+    }
+    for v in &problem.visits {
+        if !seen.insert(("visit", v.id.as_str())) {
+            return Err(RoutingError::Invalid(format!("visit id {} repeated", v.id)));
+        }
+        if v.windows.iter().any(|w| w.end < w.start) {
+            return Err(RoutingError::Invalid(format!(
+                "visit {}: window ends before it starts",
+                v.id
+            )));
+        }
+    }
+    for h in &problem.care_homes {
+        if !seen.insert(("visit", h.id.as_str())) {
+            return Err(RoutingError::Invalid(format!(
+                "care home id {} repeated",
+                h.id
+            )));
+        }
+    }
+    if let Some(m) = &problem.travel.matrix
+        && (m.seconds.len() != m.points.len()
+            || m.seconds.iter().any(|r| r.len() != m.points.len()))
+    {
+        return Err(RoutingError::Invalid(
+            "travel matrix must be square over its points".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Plans the day from scratch. Deterministic for a seed under an iteration budget.
+pub fn plan(problem: &Problem, budget: &Budget, seed: u64) -> Result<Plan, RoutingError> {
+    solve_from(problem, &DayState::fresh(problem), budget, seed)
+}
+
+/// Plans what remains of the day given `state` (shared by [`plan`] and re-planning).
+pub(crate) fn solve_from(
+    problem: &Problem,
+    state: &DayState,
+    budget: &Budget,
+    seed: u64,
+) -> Result<Plan, RoutingError> {
+    let comp = Compiled::new(problem, state)?;
+    let warm = comp.warm_start(state);
+    let initial = if warm.iter().any(|r| !r.is_empty()) {
+        vec![warm]
+    } else {
+        Vec::new()
+    };
+    let params = Params {
+        init_size: 10,
+        ..Params::default()
+    };
+    let best = engine::solve(&comp.inst, &params, budget.limits(), seed, &initial);
+    Ok(explain(&comp, state, best.routes))
+}
+
+/// Replays the routes, places any visit that still fits without harm, explains the rest, and
+/// builds the plan.
+fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan {
+    let problem = comp.problem;
+    let n = comp.items.len();
+    let mut served = vec![false; n];
+    for r in &routes {
+        for &c in r {
+            served[c as usize] = true;
+        }
+    }
+    let mut reasons: Vec<(u32, Reason)> = Vec::new();
+    loop {
+        reasons.clear();
+        let mut placed = false;
+        for c in 0..n as u32 {
+            if served[c as usize] {
+                continue;
+            }
+            if let Some(r) = comp.static_reason(c) {
+                reasons.push((c, r));
+                continue;
+            }
+            match comp.probe(&routes, c) {
+                Ok((v, p)) => {
+                    routes[v].insert(p, c);
+                    served[c as usize] = true;
+                    placed = true;
+                    break;
+                }
+                Err(r) => reasons.push((c, r)),
+            }
+        }
+        if !placed {
+            break;
+        }
+    }
+    let mut summary = Summary::default();
+    let mut unplanned = Vec::new();
+    for (c, mut reason) in reasons {
+        let (id, home, urgent) = match comp.items[c as usize] {
+            Item::Visit(i) => {
+                let v = &problem.visits[i];
+                (v.id.clone(), None, v.urgency != Urgency::Routine)
+            }
+            Item::Resident(h, r) => {
+                let home = &problem.care_homes[h];
+                let res = &home.residents[r];
+                let others = (0..n).any(|o| {
+                    served[o] && matches!(comp.items[o], Item::Resident(h2, _) if h2 == h)
+                });
+                if others
+                    && matches!(
+                        reason,
+                        Reason::NoRoomInWindow
+                            | Reason::WouldExceedShift { .. }
+                            | Reason::WouldMakeVisitLate { .. }
+                    )
+                {
+                    reason = Reason::CareHomeVisitFull;
+                }
+                (
+                    res.id.clone(),
+                    Some(home.id.clone()),
+                    res.urgency != Urgency::Routine,
+                )
+            }
+            Item::Break(_) => continue,
+        };
+        if urgent {
+            summary.unserved_urgent += 1;
+        } else {
+            summary.unserved_routine += 1;
+        }
+        summary.cost += comp.inst.clients[c as usize].prize.unwrap_or(0);
+        unplanned.push(Unplanned {
+            id,
+            care_home: home,
+            reason,
+        });
+    }
+    for v in &problem.visits {
+        if v.not_at_home {
+            unplanned.push(Unplanned {
+                id: v.id.clone(),
+                care_home: None,
+                reason: Reason::PatientNotAtHome,
+            });
+        }
+    }
+    let mut rounds = Vec::new();
+    for (k, clinician) in problem.clinicians.iter().enumerate() {
+        let mut stops = state.fixed.get(k).cloned().unwrap_or_default();
+        let fixed_back = stops.last().map(|s| s.finish);
+        let mut round = Round {
+            clinician: clinician.id.clone(),
+            depart: stops.first().map_or(clinician.shift.start, |s| {
+                Clock::from_secs(s.arrival.secs() - i64::from(s.travel_seconds))
+            }),
+            back: fixed_back.unwrap_or(clinician.shift.start),
+            stops: Vec::new(),
+            travel_seconds: stops.iter().map(|s| s.travel_seconds).sum(),
+            overtime_seconds: 0,
+        };
+        if let Some(v) = comp.vehicles.iter().position(|&x| x == k) {
+            let sim = comp.simulate(v, &routes[v]);
+            if stops.is_empty() {
+                round.depart = Clock::from_secs(sim.depart);
+            }
+            round.back = Clock::from_secs(sim.back);
+            round.travel_seconds += sim.travel as u32;
+            round.overtime_seconds = sim.overtime as u32;
+            summary.overtime_seconds += sim.overtime as u64;
+            summary.cost += weights::OVERTIME * sim.overtime;
+            for s in &sim.stops {
+                let late = s.late;
+                summary.late_seconds += late as u64;
+                summary.cost += weights::LATENESS * late;
+                let item = comp.items[s.client as usize];
+                if let Some(home) = problem.care_homes.get(match item {
+                    Item::Resident(h, _) => h,
+                    _ => usize::MAX,
+                }) && let Some(prev) = stops.last_mut()
+                    && prev.kind == StopKind::CareHome
+                    && prev.id == home.id
+                    && s.travel == 0
+                    && !prev.fixed
+                {
+                    if let Item::Resident(h, r) = item {
+                        prev.residents
+                            .push(problem.care_homes[h].residents[r].id.clone());
+                    }
+                    prev.finish = Clock::from_secs(s.finish);
+                    prev.late_seconds += late as u32;
+                    continue;
+                }
+                let (kind, id, residents) = match item {
+                    Item::Visit(i) => (StopKind::Visit, problem.visits[i].id.clone(), Vec::new()),
+                    Item::Resident(h, r) => (
+                        StopKind::CareHome,
+                        problem.care_homes[h].id.clone(),
+                        vec![problem.care_homes[h].residents[r].id.clone()],
+                    ),
+                    Item::Break(_) => (StopKind::Break, String::new(), Vec::new()),
+                };
+                stops.push(Stop {
+                    kind,
+                    id,
+                    residents,
+                    arrival: Clock::from_secs(s.arrival),
+                    start: Clock::from_secs(s.start),
+                    finish: Clock::from_secs(s.finish),
+                    waiting_seconds: (s.start - s.arrival) as u32,
+                    late_seconds: late as u32,
+                    travel_seconds: s.travel as u32,
+                    fixed: false,
+                });
+            }
+        } else if let Some(back) = fixed_back {
+            round.back = back;
+        }
+        round.stops = stops;
+        summary.travel_seconds += u64::from(round.travel_seconds);
+        summary.cost += weights::TRAVEL * i64::from(round.travel_seconds);
+        rounds.push(round);
+    }
+    Plan {
+        rounds,
+        unplanned,
+        summary,
+    }
+}

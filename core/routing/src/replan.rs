@@ -1,0 +1,208 @@
+//! Re-planning a running day. Events (an urgent visit, a clinician running late, a patient not at
+//! home, a clinician going off sick) change the problem; what is done or under way stays exactly
+//! where it is, each clinician carries on from where they are, and the rest is planned again
+//! starting from the previous order, with a cost for handing a visit to another clinician.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Plan, StopKind};
+use crate::planner::{self, DayState};
+use crate::{Budget, Clock, Location, Problem, RoutingError, Visit};
+
+/// Something that happened during the day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Event {
+    /// A new visit came in (typically immediate, after the duty GP's triage).
+    UrgentVisit {
+        /// When it came in.
+        at: Clock,
+        /// The visit.
+        visit: Visit,
+    },
+    /// A clinician reports running late: they are free `minutes` later than planned.
+    ClinicianLate {
+        /// When they reported it.
+        at: Clock,
+        /// Who.
+        clinician: String,
+        /// By how much.
+        minutes: u32,
+    },
+    /// The clinician arrived and the patient was not at home; the visit is closed for today.
+    PatientNotAtHome {
+        /// When the clinician left the door.
+        at: Clock,
+        /// The visit.
+        visit: String,
+    },
+    /// A clinician stops working for the rest of the day.
+    ClinicianOffSick {
+        /// From when.
+        at: Clock,
+        /// Who.
+        clinician: String,
+    },
+}
+
+impl Event {
+    fn at(&self) -> Clock {
+        match self {
+            Event::UrgentVisit { at, .. }
+            | Event::ClinicianLate { at, .. }
+            | Event::PatientNotAtHome { at, .. }
+            | Event::ClinicianOffSick { at, .. } => *at,
+        }
+    }
+}
+
+/// Where a stop of the previous plan is.
+fn stop_location(problem: &Problem, kind: StopKind, id: &str) -> Option<Location> {
+    match kind {
+        StopKind::Visit => problem
+            .visits
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| v.location),
+        StopKind::CareHome => problem
+            .care_homes
+            .iter()
+            .find(|h| h.id == id)
+            .map(|h| h.location),
+        StopKind::Break => None,
+    }
+}
+
+/// Applies `events` to `problem` and re-plans the rest of the day from `previous`.
+///
+/// "Now" is the latest event's time. A stop the clinician has already set off for (its arrival
+/// minus its travel is before now) is done or under way: it stays in its round, marked `fixed`,
+/// with its times. The problem is updated in place (the urgent visit added, the absent patient's
+/// visit closed, the sick clinician's day ended), so the next re-plan starts from it and the
+/// returned plan.
+pub fn replan(
+    problem: &mut Problem,
+    previous: &Plan,
+    events: &[Event],
+    budget: &Budget,
+    seed: u64,
+) -> Result<Plan, RoutingError> {
+    let now = events
+        .iter()
+        .map(Event::at)
+        .max()
+        .ok_or_else(|| RoutingError::Invalid("a re-plan needs at least one event".into()))?;
+    let clinician_index = |problem: &Problem, id: &str| {
+        problem
+            .clinicians
+            .iter()
+            .position(|c| c.id == id)
+            .ok_or_else(|| RoutingError::UnknownId {
+                kind: "clinician",
+                id: id.to_string(),
+            })
+    };
+    let mut delays: HashMap<usize, i64> = HashMap::new();
+    let mut not_home: HashMap<String, Clock> = HashMap::new();
+    for event in events {
+        match event {
+            Event::UrgentVisit { visit, .. } => {
+                if problem.visits.iter().any(|v| v.id == visit.id) {
+                    return Err(RoutingError::Invalid(format!(
+                        "visit id {} repeated",
+                        visit.id
+                    )));
+                }
+                problem.visits.push(visit.clone());
+            }
+            Event::ClinicianLate {
+                clinician, minutes, ..
+            } => {
+                let k = clinician_index(problem, clinician)?;
+                *delays.entry(k).or_default() += 60 * i64::from(*minutes);
+            }
+            Event::PatientNotAtHome { at, visit } => {
+                let v = problem
+                    .visits
+                    .iter_mut()
+                    .find(|v| &v.id == visit)
+                    .ok_or_else(|| RoutingError::UnknownId {
+                        kind: "visit",
+                        id: visit.clone(),
+                    })?;
+                v.not_at_home = true;
+                not_home.insert(visit.clone(), *at);
+            }
+            Event::ClinicianOffSick { at, clinician } => {
+                let k = clinician_index(problem, clinician)?;
+                problem.clinicians[k].off_from = Some(*at);
+            }
+        }
+    }
+
+    let mut state = DayState::fresh(problem);
+    state.warm = vec![Vec::new(); problem.clinicians.len()];
+    for round in &previous.rounds {
+        let k = clinician_index(problem, &round.clinician)?;
+        let clinician = &problem.clinicians[k];
+        let mut fixed = Vec::new();
+        let mut here = clinician.start;
+        let mut free = clinician.shift.start.secs().max(now.secs());
+        for stop in &round.stops {
+            let set_off = stop.arrival.secs() - i64::from(stop.travel_seconds);
+            if stop.fixed || set_off < now.secs() {
+                let loc = stop_location(problem, stop.kind, &stop.id);
+                if stop.kind == StopKind::Visit
+                    && let Some(&left) = not_home.get(&stop.id)
+                {
+                    here = loc.unwrap_or(here);
+                    free = free.max(left.secs());
+                    continue;
+                }
+                let mut s = stop.clone();
+                s.fixed = true;
+                here = loc.unwrap_or(here);
+                free = s.finish.secs();
+                match s.kind {
+                    StopKind::Visit => state.done.push(s.id.clone()),
+                    StopKind::CareHome => {
+                        for r in &s.residents {
+                            state.done.push(format!("{}/{}", s.id, r));
+                        }
+                    }
+                    StopKind::Break => state.break_done[k] = true,
+                }
+                fixed.push(s);
+            } else {
+                let keys: Vec<String> = match stop.kind {
+                    StopKind::Visit => vec![stop.id.clone()],
+                    StopKind::CareHome => stop
+                        .residents
+                        .iter()
+                        .map(|r| format!("{}/{}", stop.id, r))
+                        .collect(),
+                    StopKind::Break => vec![format!("break/{}", clinician.id)],
+                };
+                for key in keys {
+                    state.home.insert(key.clone(), k);
+                    state.warm[k].push(key);
+                }
+            }
+        }
+        if let Some(&delay) = delays.get(&k) {
+            if let Some(last) = fixed.last_mut() {
+                last.finish = Clock::from_secs(last.finish.secs() + delay);
+                free = last.finish.secs().max(now.secs());
+            } else {
+                free += delay;
+            }
+        }
+        free = free.max(now.secs());
+        let off = clinician.off_from.is_some_and(|o| o <= now);
+        state.avail[k] = (!off).then_some((here, free));
+        state.fixed[k] = fixed;
+    }
+    planner::solve_from(problem, &state, budget, seed)
+}

@@ -1,0 +1,260 @@
+//! The benchmark face of the engine: reads a VRPLIB VRPTW instance (Solomon, Gehring-Homberger)
+//! and solves it under the DIMACS 2021 convention, so the optimiser can be measured against the
+//! published best-known solutions and other solvers on exactly the same numbers.
+//!
+//! Convention: distance is the Euclidean distance truncated to one decimal and stored as an
+//! integer scaled by ten; travel time equals distance; service times and time windows are scaled
+//! by ten too; the objective is total distance (the number of routes is free up to the fleet);
+//! service must start within each window, waiting is allowed, and loads respect capacity.
+
+use std::fmt;
+
+use crate::engine::{self, Client, Instance, Matrix, Params, Vehicle, Weights};
+use crate::{Budget, RoutingError};
+
+/// A VRPTW instance in scaled-integer form. Node 0 is the depot; nodes `1..=n` are customers,
+/// numbered as in the file (file id minus one).
+#[derive(Clone, Debug)]
+pub struct VrptwInstance {
+    /// The instance's `NAME`.
+    pub name: String,
+    /// Coordinates of every node.
+    pub coords: Vec<(f64, f64)>,
+    /// Demand of every node (0 for the depot).
+    pub demand: Vec<i64>,
+    /// Window opening (x10) of every node.
+    pub ready: Vec<i64>,
+    /// Window closing (x10) of every node.
+    pub due: Vec<i64>,
+    /// Service time (x10) of every node (0 for the depot).
+    pub service: Vec<i64>,
+    /// Vehicle capacity.
+    pub capacity: i64,
+    /// Fleet size.
+    pub vehicles: usize,
+}
+
+/// Routes found for a [`VrptwInstance`]; prints as a VRPLIB solution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrptwSolution {
+    /// Customer sequences (node numbers, depot excluded), empty routes left out.
+    pub routes: Vec<Vec<usize>>,
+    /// Total distance, x10 (so 8273 prints as `827.3`).
+    pub distance: i64,
+    /// Whether every window, the capacity and the fleet size are respected.
+    pub feasible: bool,
+}
+
+impl fmt::Display for VrptwSolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, route) in self.routes.iter().enumerate() {
+            write!(f, "Route #{}:", k + 1)?;
+            for c in route {
+                write!(f, " {c}")?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "Cost {}.{}", self.distance / 10, self.distance % 10)
+    }
+}
+
+fn scaled(value: &str, what: &str) -> Result<i64, RoutingError> {
+    let v: f64 = value
+        .parse()
+        .map_err(|_| RoutingError::Vrplib(format!("{what}: not a number: {value}")))?;
+    Ok((v * 10.0).round() as i64)
+}
+
+/// DIMACS distance: floor(10 * Euclidean), exact for integer coordinates.
+pub(crate) fn truncated_distance(a: (f64, f64), b: (f64, f64)) -> i64 {
+    let (dx, dy) = (a.0 - b.0, a.1 - b.1);
+    if dx.fract() == 0.0 && dy.fract() == 0.0 {
+        let sq = (dx * dx + dy * dy) as i64 * 100;
+        sq.isqrt()
+    } else {
+        (10.0 * dx.hypot(dy)).floor() as i64
+    }
+}
+
+impl VrptwInstance {
+    /// Parses the text of a VRPLIB `CVRPTW` file with one depot (id 1).
+    pub fn parse(text: &str) -> Result<Self, RoutingError> {
+        let err = |m: String| RoutingError::Vrplib(m);
+        let mut spec = std::collections::HashMap::new();
+        let mut sections: std::collections::HashMap<String, Vec<Vec<String>>> =
+            std::collections::HashMap::new();
+        let mut current: Option<String> = None;
+        for raw in text.lines() {
+            let line = raw.trim();
+            if line.is_empty() || line == "EOF" {
+                continue;
+            }
+            if line.ends_with("_SECTION") {
+                current = Some(line.to_string());
+                sections.insert(line.to_string(), Vec::new());
+            } else if let Some(sec) = &current {
+                let row = line.split_whitespace().map(str::to_string).collect();
+                sections.entry(sec.clone()).or_default().push(row);
+            } else if let Some((k, v)) = line.split_once(':') {
+                spec.insert(k.trim().to_string(), v.trim().to_string());
+            } else {
+                return Err(err(format!("unexpected line: {line}")));
+            }
+        }
+        let section = |name: &str| {
+            sections
+                .get(name)
+                .ok_or_else(|| err(format!("missing {name}")))
+        };
+        let column = |name: &str, col: usize| -> Result<Vec<String>, RoutingError> {
+            section(name)?
+                .iter()
+                .map(|r| {
+                    r.get(col)
+                        .cloned()
+                        .ok_or_else(|| err(format!("{name}: short row")))
+                })
+                .collect()
+        };
+        let xs = column("NODE_COORD_SECTION", 1)?;
+        let ys = column("NODE_COORD_SECTION", 2)?;
+        let parse_f = |s: &String| {
+            s.parse::<f64>()
+                .map_err(|_| err(format!("bad coordinate {s}")))
+        };
+        let coords: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&ys)
+            .map(|(x, y)| Ok((parse_f(x)?, parse_f(y)?)))
+            .collect::<Result<_, RoutingError>>()?;
+        let dim = coords.len();
+        if let Some(d) = spec.get("DIMENSION")
+            && d.parse::<usize>().ok() != Some(dim)
+        {
+            return Err(err(format!("DIMENSION {d} but {dim} coordinates")));
+        }
+        let depots = column("DEPOT_SECTION", 0)?;
+        if depots
+            .iter()
+            .filter(|d| d.as_str() != "-1")
+            .ne(["1"].iter().copied())
+        {
+            return Err(err("expected a single depot with id 1".into()));
+        }
+        let demand = column("DEMAND_SECTION", 1)?
+            .iter()
+            .map(|d| d.parse::<i64>().map_err(|_| err(format!("bad demand {d}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ready = column("TIME_WINDOW_SECTION", 1)?
+            .iter()
+            .map(|v| scaled(v, "window"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let due = column("TIME_WINDOW_SECTION", 2)?
+            .iter()
+            .map(|v| scaled(v, "window"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut service = if sections.contains_key("SERVICE_TIME_SECTION") {
+            column("SERVICE_TIME_SECTION", 1)?
+                .iter()
+                .map(|v| scaled(v, "service"))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            let s = scaled(
+                spec.get("SERVICE_TIME").map_or("0", String::as_str),
+                "service",
+            )?;
+            vec![s; dim]
+        };
+        if [demand.len(), ready.len(), due.len(), service.len()]
+            .iter()
+            .any(|&l| l != dim)
+        {
+            return Err(err("sections disagree on the number of nodes".into()));
+        }
+        service[0] = 0;
+        let capacity = spec
+            .get("CAPACITY")
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| err("missing CAPACITY".into()))?;
+        let vehicles = spec
+            .get("VEHICLES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(dim - 1);
+        Ok(Self {
+            name: spec.get("NAME").cloned().unwrap_or_default(),
+            coords,
+            demand,
+            ready,
+            due,
+            service,
+            capacity,
+            vehicles,
+        })
+    }
+
+    /// Number of customers.
+    pub fn customers(&self) -> usize {
+        self.coords.len() - 1
+    }
+
+    fn compile(&self) -> Instance {
+        let size = self.coords.len();
+        let data = self
+            .coords
+            .iter()
+            .flat_map(|&a| self.coords.iter().map(move |&b| truncated_distance(a, b)))
+            .collect();
+        let clients = (1..size)
+            .map(|i| Client {
+                loc: i as u32,
+                service: self.service[i],
+                early: self.ready[i],
+                late: self.due[i],
+                demand: self.demand[i],
+                prize: None,
+                home: None,
+                xy: Some(self.coords[i]),
+            })
+            .collect();
+        let vehicle = Vehicle {
+            start_loc: 0,
+            end_loc: 0,
+            early: self.ready[0],
+            late: self.due[0],
+            shift_end: self.due[0],
+            capacity: self.capacity,
+        };
+        let weights = Weights {
+            fixed_tw: None,
+            overtime: 0,
+            reassign: 0,
+        };
+        let params = Params::default();
+        Instance::new(
+            Matrix::new(size, data),
+            clients,
+            vec![vehicle; self.vehicles.max(1)],
+            None,
+            weights,
+            Some(self.coords[0]),
+            params.granular,
+        )
+    }
+
+    /// Solves within `budget`; the same seed and iteration budget give the same routes.
+    pub fn solve(&self, budget: &Budget, seed: u64) -> VrptwSolution {
+        let inst = self.compile();
+        let best = engine::solve(&inst, &Params::default(), budget.limits(), seed, &[]);
+        let routes: Vec<Vec<usize>> = best
+            .routes
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| r.iter().map(|&c| c as usize + 1).collect())
+            .collect();
+        VrptwSolution {
+            routes,
+            distance: best.objective,
+            feasible: best.feasible,
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the round optimiser, one binary (see STYLE.md): planning and its
+//! reasons, re-planning events, and the VRPTW engine checked against an independent checker.
+
+mod fixtures;
+mod plan;
+mod replan;
+mod vrptw;

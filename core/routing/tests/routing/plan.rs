@@ -1,0 +1,239 @@
+//! `plan`: rounds are consistent, and every kind of reason for leaving a visit out is true.
+
+use doorstep_routing::{CareHome, Plan, Reason, Resident, StopKind, Urgency, plan};
+
+use crate::fixtures::*;
+
+fn reason_of<'a>(plan: &'a Plan, id: &str) -> &'a Reason {
+    &plan
+        .unplanned
+        .iter()
+        .find(|u| u.id == id)
+        .unwrap_or_else(|| panic!("{id} should be unplanned: {plan:#?}"))
+        .reason
+}
+
+fn planned(plan: &Plan, id: &str) -> bool {
+    plan.rounds
+        .iter()
+        .flat_map(|r| &r.stops)
+        .any(|s| s.id == id || s.residents.iter().any(|r| r == id))
+}
+
+#[test]
+fn every_visit_is_planned_once_with_consistent_times() {
+    let p = morning();
+    let out = plan(&p, &budget(), 7).unwrap();
+    assert!(out.unplanned.is_empty(), "{:#?}", out.unplanned);
+    for v in &p.visits {
+        let n = out
+            .rounds
+            .iter()
+            .flat_map(|r| &r.stops)
+            .filter(|s| s.id == v.id)
+            .count();
+        assert_eq!(n, 1, "{} planned {n} times", v.id);
+    }
+    for round in &out.rounds {
+        let mut t = round.depart;
+        for s in &round.stops {
+            assert!(s.arrival >= t, "arrival before leaving the previous stop");
+            assert_eq!(s.start.0 - s.arrival.0, s.waiting_seconds);
+            assert!(s.finish > s.start);
+            t = s.finish;
+        }
+        assert!(round.back >= t);
+    }
+    let prescriber = out
+        .rounds
+        .iter()
+        .find(|r| r.stops.iter().any(|s| s.id == "v3"))
+        .unwrap();
+    assert_eq!(prescriber.clinician, "ana");
+    assert_eq!(out.summary.late_seconds, 0);
+}
+
+#[test]
+fn same_seed_and_iterations_give_the_same_plan() {
+    let p = morning();
+    assert_eq!(
+        plan(&p, &budget(), 3).unwrap(),
+        plan(&p, &budget(), 3).unwrap()
+    );
+}
+
+#[test]
+fn a_visit_needing_a_skill_nobody_has_says_which_skill() {
+    let mut p = morning();
+    p.visits[0].skills = vec!["catheter-care".into()];
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(
+        reason_of(&out, "v0"),
+        &Reason::NoSkilledClinician {
+            missing: vec!["catheter-care".into()]
+        }
+    );
+}
+
+#[test]
+fn a_visit_pinned_to_an_absent_clinician_names_them() {
+    let mut p = morning();
+    p.clinicians[1].off_from = Some(p.clinicians[1].shift.start);
+    p.visits[2].pinned_to = Some("ben".into());
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(
+        reason_of(&out, "v2"),
+        &Reason::PinnedClinicianUnavailable {
+            clinician: "ben".into()
+        }
+    );
+}
+
+#[test]
+fn a_visit_after_every_shift_is_outside_every_shift() {
+    let mut p = morning();
+    p.visits[4].windows = vec![window((20, 0), (21, 0))];
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(reason_of(&out, "v4"), &Reason::OutsideEveryShift);
+}
+
+/// One clinician; an urgent visit `u` 1 km away that must start by 09:12, and a routine visit
+/// at the practice that must start by 09:05 and takes 10 minutes. Doing the routine one first
+/// makes `u` late by a few minutes; doing it after `u` makes it half an hour late itself.
+fn clash(urgency: Urgency) -> doorstep_routing::Problem {
+    let mut u = visit("u", north(1.0), 30);
+    u.urgency = urgency;
+    u.windows = vec![window((9, 0), (9, 12))];
+    let mut r = visit("r", BASE, 10);
+    r.windows = vec![window((9, 0), (9, 5))];
+    problem(vec![clinician("ana", &[])], vec![u, r])
+}
+
+#[test]
+fn a_routine_visit_that_would_delay_an_immediate_one_says_so() {
+    let out = plan(&clash(Urgency::Immediate), &budget(), 1).unwrap();
+    assert!(planned(&out, "u"));
+    assert_eq!(
+        reason_of(&out, "r"),
+        &Reason::WouldMakeImmediateLate { visit: "u".into() }
+    );
+}
+
+#[test]
+fn a_routine_visit_that_would_delay_another_says_which() {
+    let out = plan(&clash(Urgency::SameDay), &budget(), 1).unwrap();
+    assert!(planned(&out, "u"));
+    assert_eq!(
+        reason_of(&out, "r"),
+        &Reason::WouldMakeVisitLate { visit: "u".into() }
+    );
+}
+
+#[test]
+fn a_visit_whose_window_is_taken_has_no_room() {
+    // An hour-long same-day visit must start by 09:05; the routine one must start 09:30-09:40.
+    let mut s = visit("s", BASE, 60);
+    s.urgency = Urgency::SameDay;
+    s.windows = vec![window((9, 0), (9, 5))];
+    let mut r = visit("r", BASE, 10);
+    r.windows = vec![window((9, 30), (9, 40))];
+    let out = plan(
+        &problem(vec![clinician("ana", &[])], vec![s, r]),
+        &budget(),
+        1,
+    )
+    .unwrap();
+    assert!(planned(&out, "s"));
+    assert_eq!(reason_of(&out, "r"), &Reason::NoRoomInWindow);
+}
+
+#[test]
+fn a_visit_that_would_overrun_the_shift_names_the_clinician() {
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((9, 0), (10, 0));
+    let mut s = visit("s", north(2.0), 45);
+    s.urgency = Urgency::SameDay;
+    let r = visit("r", north(2.0), 30);
+    let out = plan(&problem(vec![ana], vec![s, r]), &budget(), 1).unwrap();
+    assert!(planned(&out, "s"));
+    assert_eq!(
+        reason_of(&out, "r"),
+        &Reason::WouldExceedShift {
+            clinician: "ana".into()
+        }
+    );
+}
+
+#[test]
+fn a_care_home_is_one_stop_and_residents_that_do_not_fit_are_deferred() {
+    let mut p = problem(vec![clinician("pat", &["pharmacist"])], Vec::new());
+    p.care_homes.push(CareHome {
+        id: "oaks".into(),
+        location: north(3.0),
+        windows: vec![window((10, 0), (11, 0))],
+        skills: vec!["pharmacist".into()],
+        residents: (0..3)
+            .map(|i| Resident {
+                id: format!("res{i}"),
+                minutes: 60,
+                urgency: Urgency::Routine,
+                days_overdue: i,
+            })
+            .collect(),
+    });
+    let out = plan(&p, &budget(), 1).unwrap();
+    let stops = &out.rounds[0].stops;
+    assert_eq!(stops.len(), 1, "{stops:#?}");
+    assert_eq!(stops[0].kind, StopKind::CareHome);
+    assert_eq!(stops[0].residents.len(), 2);
+    assert_eq!(stops[0].finish.0 - stops[0].start.0, 2 * 3600);
+    let deferred = out
+        .unplanned
+        .iter()
+        .find(|u| u.care_home.as_deref() == Some("oaks"))
+        .unwrap();
+    assert_eq!(deferred.reason, Reason::CareHomeVisitFull);
+    // The most overdue residents are reviewed first.
+    assert_eq!(deferred.id, "res0");
+}
+
+#[test]
+fn a_break_is_taken_within_its_window() {
+    let mut p = morning();
+    p.clinicians[0].break_ = Some(doorstep_routing::Break {
+        window: window((11, 0), (12, 0)),
+        minutes: 30,
+    });
+    let out = plan(&p, &budget(), 2).unwrap();
+    let b = out.rounds[0]
+        .stops
+        .iter()
+        .find(|s| s.kind == StopKind::Break)
+        .expect("break");
+    assert!(
+        b.start >= doorstep_routing::Clock::hm(11, 0)
+            && b.start <= doorstep_routing::Clock::hm(12, 0)
+    );
+    assert_eq!(b.finish.0 - b.start.0, 1800);
+}
+
+#[test]
+fn a_supplied_travel_matrix_overrides_the_speed_model() {
+    let far = north(1.0);
+    let mut p = problem(vec![clinician("ana", &[])], vec![visit("v", far, 10)]);
+    p.travel.matrix = Some(doorstep_routing::TravelMatrix {
+        points: vec![BASE, far],
+        seconds: vec![vec![0, 600], vec![700, 0]],
+    });
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(out.rounds[0].travel_seconds, 1300);
+}
+
+#[test]
+fn the_plan_round_trips_through_json() {
+    let out = plan(&morning(), &budget(), 1).unwrap();
+    let json = serde_json::to_string(&out).unwrap();
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, out);
+    assert!(json.contains("\"depart\":\"09:00\""), "{json}");
+}

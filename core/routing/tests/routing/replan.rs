@@ -1,0 +1,173 @@
+//! `replan`: each event of a running day, with what is done or under way left where it was.
+
+use doorstep_routing::{Clock, Event, Plan, Reason, Stop, Urgency, plan, replan};
+
+use crate::fixtures::*;
+
+/// Stops already set off for at `now`, per clinician.
+fn started(plan: &Plan, now: Clock) -> Vec<Vec<Stop>> {
+    plan.rounds
+        .iter()
+        .map(|r| {
+            r.stops
+                .iter()
+                .filter(|s| s.arrival.0 - s.travel_seconds < now.0)
+                .cloned()
+                .collect()
+        })
+        .collect()
+}
+
+fn assert_started_kept(before: &[Vec<Stop>], after: &Plan) {
+    for (old, round) in before.iter().zip(&after.rounds) {
+        for (a, b) in old.iter().zip(&round.stops) {
+            assert_eq!((&a.id, a.start), (&b.id, b.start), "{} moved", a.id);
+            assert!(b.fixed);
+        }
+    }
+}
+
+#[test]
+fn an_urgent_visit_at_five_past_eleven_is_fitted_in_without_moving_started_work() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let now = Clock::hm(11, 5);
+    let before = started(&first, now);
+    let mut urgent = visit("urgent", north(2.5), 40);
+    urgent.urgency = Urgency::Immediate;
+    urgent.windows = vec![window((11, 5), (13, 5))];
+    let events = [Event::UrgentVisit {
+        at: now,
+        visit: urgent,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    assert_started_kept(&before, &second);
+    let stop = second
+        .rounds
+        .iter()
+        .flat_map(|r| &r.stops)
+        .find(|s| s.id == "urgent")
+        .expect("urgent visit planned");
+    assert!(stop.start >= now);
+    assert_eq!(stop.late_seconds, 0);
+    assert!(p.visits.iter().any(|v| v.id == "urgent"));
+}
+
+#[test]
+fn a_clinician_running_forty_minutes_late_is_free_forty_minutes_later() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let now = Clock::hm(10, 0);
+    let ana = &first.rounds[0];
+    let under_way = ana
+        .stops
+        .iter()
+        .rfind(|s| s.arrival.0 - s.travel_seconds < now.0)
+        .expect("ana has started a visit by 10:00")
+        .clone();
+    let events = [Event::ClinicianLate {
+        at: now,
+        clinician: "ana".into(),
+        minutes: 40,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let round = &second.rounds[0];
+    let kept = round.stops.iter().find(|s| s.id == under_way.id).unwrap();
+    assert_eq!(kept.finish.0, under_way.finish.0 + 40 * 60);
+    let next = round.stops.iter().find(|s| !s.fixed);
+    if let Some(next) = next {
+        assert!(next.arrival >= kept.finish);
+    }
+    for v in &p.visits {
+        let n = second
+            .rounds
+            .iter()
+            .flat_map(|r| &r.stops)
+            .filter(|s| s.id == v.id)
+            .count();
+        let out = second.unplanned.iter().filter(|u| u.id == v.id).count();
+        assert_eq!(n + out, 1, "{} accounted for once", v.id);
+    }
+}
+
+#[test]
+fn a_patient_not_at_home_is_closed_with_that_reason() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let k = first
+        .rounds
+        .iter()
+        .position(|r| r.stops.len() >= 2)
+        .expect("a round of two");
+    let target = first.rounds[k].stops[1].clone();
+    let at = Clock(target.arrival.0 + 300);
+    let events = [Event::PatientNotAtHome {
+        at,
+        visit: target.id.clone(),
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    assert!(
+        !second
+            .rounds
+            .iter()
+            .flat_map(|r| &r.stops)
+            .any(|s| s.id == target.id)
+    );
+    let u = second.unplanned.iter().find(|u| u.id == target.id).unwrap();
+    assert_eq!(u.reason, Reason::PatientNotAtHome);
+    if let Some(next) = second.rounds[k].stops.iter().find(|s| !s.fixed) {
+        assert!(next.arrival >= at);
+    }
+}
+
+#[test]
+fn a_clinician_off_sick_keeps_only_finished_work_and_the_rest_moves() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let now = Clock::hm(10, 30);
+    let before = started(&first, now);
+    let events = [Event::ClinicianOffSick {
+        at: now,
+        clinician: "ben".into(),
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    assert_started_kept(&before, &second);
+    assert!(second.rounds[1].stops.iter().all(|s| s.fixed));
+    for s in first.rounds[1]
+        .stops
+        .iter()
+        .filter(|s| s.arrival.0 - s.travel_seconds >= now.0)
+    {
+        let moved = second.rounds[0].stops.iter().any(|x| x.id == s.id);
+        let left = second.unplanned.iter().any(|u| u.id == s.id);
+        assert!(moved || left, "{} lost", s.id);
+    }
+}
+
+#[test]
+fn pinned_visits_stay_with_their_clinician_through_a_replan() {
+    let mut p = morning();
+    p.visits[6].pinned_to = Some("ben".into());
+    let first = plan(&p, &budget(), 1).unwrap();
+    assert!(first.rounds[1].stops.iter().any(|s| s.id == "v6"));
+    let mut urgent = visit("urgent", north(6.0), 30);
+    urgent.urgency = Urgency::Immediate;
+    urgent.windows = vec![window((9, 45), (11, 45))];
+    let events = [Event::UrgentVisit {
+        at: Clock::hm(9, 45),
+        visit: urgent,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    assert!(second.rounds[1].stops.iter().any(|s| s.id == "v6"));
+}
+
+#[test]
+fn an_event_for_an_unknown_clinician_is_an_error() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let events = [Event::ClinicianOffSick {
+        at: Clock::hm(10, 0),
+        clinician: "zed".into(),
+    }];
+    assert!(replan(&mut p, &first, &events, &budget(), 1).is_err());
+}
