@@ -75,6 +75,8 @@ pub(crate) struct LocalSearch<'a> {
     swapstar_tested: Vec<u64>,
     order: Vec<u32>,
     mid: Vec<u32>,
+    /// Routes as they were before the move being applied, with their costs.
+    saved: Vec<(usize, Vec<u32>, i64)>,
 }
 
 impl<'a> LocalSearch<'a> {
@@ -102,6 +104,7 @@ impl<'a> LocalSearch<'a> {
             swapstar_tested: vec![0; nv * nv],
             order: (0..inst.n() as u32).collect(),
             mid: Vec::new(),
+            saved: Vec::new(),
         }
     }
 
@@ -181,8 +184,37 @@ impl<'a> LocalSearch<'a> {
         self.refresh(r);
     }
 
-    fn bump(&mut self) {
+    /// Starts applying a move to `routes`, remembering them so it can be undone.
+    fn begin(&mut self, routes: &[usize]) {
         self.counter += 1;
+        self.saved.clear();
+        for &r in routes {
+            let route = &self.routes[r];
+            self.saved.push((r, route.nodes.clone(), route.cost));
+        }
+    }
+
+    /// Keeps the move just applied if the recomputed cost change plus `extra` (stability costs,
+    /// prizes) is negative, and undoes it otherwise. Prices from stored segments agree with the
+    /// recomputed ones except around breaks, where travel may be placed on either side of the
+    /// break; this check keeps every kept move a true improvement, so the search always ends.
+    fn settle(&mut self, extra: i64) -> bool {
+        let before: i64 = self.saved.iter().map(|s| s.2).sum();
+        let after: i64 = self.saved.iter().map(|s| self.routes[s.0].cost).sum();
+        if after - before + extra < 0 {
+            return true;
+        }
+        let saved = std::mem::take(&mut self.saved);
+        for (r, _, _) in &saved {
+            for &c in &self.routes[*r].nodes {
+                self.route_of[c as usize] = NONE;
+            }
+        }
+        for (r, nodes, _) in saved {
+            self.routes[r].nodes = nodes;
+            self.refresh(r);
+        }
+        false
     }
 
     fn reassign_all(&self, nodes: &[u32], v: usize) -> i64 {
@@ -286,7 +318,7 @@ impl<'a> LocalSearch<'a> {
         todo.shuffle(rng);
         for u in todo {
             if let Some((_, r, p)) = self.best_insertion(u) {
-                self.bump();
+                self.counter += 1;
                 self.splice(r, p + 1, p, &[u]);
             }
         }
@@ -296,9 +328,9 @@ impl<'a> LocalSearch<'a> {
         let prize = self.inst.clients[u as usize].prize.unwrap_or(i64::MAX);
         match self.best_insertion(u) {
             Some((d, r, p)) if d < prize => {
-                self.bump();
+                self.begin(&[r]);
                 self.splice(r, p + 1, p, &[u]);
-                true
+                self.settle(self.inst.reassign(u, r) - prize)
             }
             _ => false,
         }
@@ -312,10 +344,10 @@ impl<'a> LocalSearch<'a> {
         let i = self.pos_of[u as usize] as usize;
         let d = self.window_cost(r, i, i, &[]) - self.routes[r].cost - self.inst.reassign(u, r);
         if d + prize < 0 {
-            self.bump();
+            self.begin(&[r]);
             self.splice(r, i, i, &[]);
             self.route_of[u as usize] = NONE;
-            true
+            self.settle(prize - self.inst.reassign(u, r))
         } else {
             false
         }
@@ -335,10 +367,10 @@ impl<'a> LocalSearch<'a> {
             let d = removal + self.window_cost(r, 1, 0, &[u]) + self.inst.reassign(u, r)
                 - self.inst.reassign(u, r1);
             if d < 0 {
-                self.bump();
+                self.begin(&[r1, r]);
                 self.splice(r1, i, i, &[]);
                 self.splice(r, 1, 0, &[u]);
-                return true;
+                return self.settle(self.inst.reassign(u, r) - self.inst.reassign(u, r1));
             }
             if self.inst.homogeneous {
                 break;
@@ -376,10 +408,12 @@ impl<'a> LocalSearch<'a> {
             for (a, b) in [(j + 1, j), (j, j - 1)] {
                 let d = removal + self.window_cost(r2, a, b, &[u]) - c2;
                 if d < 0 {
-                    self.bump();
+                    self.begin(&[r1, r2]);
                     self.splice(r1, i, i, &[]);
                     self.splice(r2, a, b, &[u]);
-                    return true;
+                    if self.settle(ra(u, r2, r1)) {
+                        return true;
+                    }
                 }
             }
             // Relocate the pair (u, x) after v.
@@ -390,10 +424,12 @@ impl<'a> LocalSearch<'a> {
                     + ra(u, r2, r1)
                     + ra(x, r2, r1);
                 if d < 0 {
-                    self.bump();
+                    self.begin(&[r1, r2]);
                     self.splice(r1, i, i + 1, &[]);
                     self.splice(r2, j + 1, j, &[u, x]);
-                    return true;
+                    if self.settle(ra(u, r2, r1) + ra(x, r2, r1)) {
+                        return true;
+                    }
                 }
             }
             if v_in_1 {
@@ -403,10 +439,12 @@ impl<'a> LocalSearch<'a> {
                     + ra(u, r2, r1)
                     + ra(v, r1, r2);
                 if d < 0 {
-                    self.bump();
+                    self.begin(&[r1, r2]);
                     self.splice(r1, i, i, &[v]);
                     self.splice(r2, j, j, &[u]);
-                    return true;
+                    if self.settle(ra(u, r2, r1) + ra(v, r1, r2)) {
+                        return true;
+                    }
                 }
                 if let Some(x) = x.filter(|&x| inst.allowed(x, r2)) {
                     // Swap (u, x) with v.
@@ -417,10 +455,12 @@ impl<'a> LocalSearch<'a> {
                         + ra(x, r2, r1)
                         + ra(v, r1, r2);
                     if d < 0 {
-                        self.bump();
+                        self.begin(&[r1, r2]);
                         self.splice(r1, i, i + 1, &[v]);
                         self.splice(r2, j, j, &[u, x]);
-                        return true;
+                        if self.settle(ra(u, r2, r1) + ra(x, r2, r1) + ra(v, r1, r2)) {
+                            return true;
+                        }
                     }
                     // Swap (u, x) with (v, y).
                     if let Some(y) = y.filter(|&y| inst.allowed(y, r1)) {
@@ -432,10 +472,14 @@ impl<'a> LocalSearch<'a> {
                             + ra(v, r1, r2)
                             + ra(y, r1, r2);
                         if d < 0 {
-                            self.bump();
+                            self.begin(&[r1, r2]);
                             self.splice(r1, i, i + 1, &[v, y]);
                             self.splice(r2, j, j + 1, &[u, x]);
-                            return true;
+                            let extra =
+                                ra(u, r2, r1) + ra(x, r2, r1) + ra(v, r1, r2) + ra(y, r1, r2);
+                            if self.settle(extra) {
+                                return true;
+                            }
                         }
                     }
                 }
@@ -473,21 +517,22 @@ impl<'a> LocalSearch<'a> {
         if !self.all_allowed(tail_b, ra) || !self.all_allowed(tail_a, rb) {
             return false;
         }
-        d += self.reassign_all(tail_b, ra) + self.reassign_all(tail_a, rb)
+        let stability = self.reassign_all(tail_b, ra) + self.reassign_all(tail_a, rb)
             - self.reassign_all(tail_a, ra)
             - self.reassign_all(tail_b, rb);
+        d += stability;
         if d >= 0 {
             return false;
         }
         let ta: Vec<u32> = tail_a.to_vec();
         let tb: Vec<u32> = tail_b.to_vec();
-        self.bump();
+        self.begin(&[ra, rb]);
         let (la, lb) = (self.routes[ra].nodes.len(), self.routes[rb].nodes.len());
         self.routes[ra].nodes.splice(i..la, tb);
         self.routes[rb].nodes.splice(j..lb, ta);
         self.refresh(ra);
         self.refresh(rb);
-        true
+        self.settle(stability)
     }
 
     fn try_intra(&mut self, r: usize, u: u32, v: u32) -> bool {
@@ -550,9 +595,9 @@ impl<'a> LocalSearch<'a> {
             }
         }
         let improved = if let Some((a, b)) = found {
-            self.bump();
+            self.begin(&[r]);
             self.splice(r, a, b, &mid);
-            true
+            self.settle(0)
         } else {
             false
         };
@@ -689,11 +734,14 @@ impl<'a> LocalSearch<'a> {
         if d >= 0 {
             return false;
         }
-        self.bump();
+        let stability = inst.reassign(n1[ii], r2) - inst.reassign(n1[ii], r1)
+            + inst.reassign(n2[jj], r1)
+            - inst.reassign(n2[jj], r2);
+        self.begin(&[r1, r2]);
         self.routes[r1].nodes = new1;
         self.routes[r2].nodes = new2;
         self.refresh(r1);
         self.refresh(r2);
-        true
+        self.settle(stability)
     }
 }

@@ -1,0 +1,220 @@
+//! Benchmark of a realistic network day: six practices, nine clinicians, eighty visits with
+//! skills, windows and urgencies, two care homes. Measures how fast `plan` gets within 1 % of
+//! the plan it finds in 10 seconds, and how fast `replan` fits in one urgent visit.
+//!
+//! Run from the repository root: `cargo run --release -p doorstep-routing --example network_day`
+//! (`-- --quick` for a short smoke run). The day is generated from a fixed seed, so every run
+//! plans the same day.
+
+use std::time::{Duration, Instant};
+
+use doorstep_routing::{
+    Break, Budget, CareHome, Clinician, Clock, Event, Location, Problem, Resident, Travel, Urgency,
+    Visit, Window, plan, replan,
+};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+fn window(a: Clock, b: Clock) -> Window {
+    Window { start: a, end: b }
+}
+
+fn near(rng: &mut SmallRng, centre: Location, km: f64) -> Location {
+    Location {
+        lat: centre.lat + rng.random_range(-km..km) / 111.2,
+        lon: centre.lon + rng.random_range(-km..km) / 70.0,
+    }
+}
+
+/// The demo network's day, generated from `seed`.
+fn network_day(seed: u64) -> Problem {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let centre = Location {
+        lat: 50.74,
+        lon: -1.90,
+    };
+    let practices: Vec<Location> = (0..6).map(|_| near(&mut rng, centre, 6.0)).collect();
+    let shifts = [
+        (Clock::hm(8, 0), Clock::hm(16, 0)),
+        (Clock::hm(9, 0), Clock::hm(17, 0)),
+        (Clock::hm(10, 0), Clock::hm(18, 0)),
+    ];
+    let mut clinicians = Vec::new();
+    for k in 0..9 {
+        let (start, end) = shifts[k % 3];
+        let mut skills = vec!["paramedic".to_string()];
+        if k >= 7 {
+            skills = vec!["pharmacist".into(), "prescriber".into()];
+        } else if k % 3 == 0 {
+            skills.push("catheter-care".into());
+        } else if k % 3 == 1 {
+            skills.push("prescriber".into());
+        }
+        clinicians.push(Clinician {
+            id: format!("c{k}"),
+            start: practices[k % 6],
+            end: None,
+            shift: window(start, end),
+            break_: Some(Break {
+                window: window(Clock::hm(12, 0), Clock::hm(14, 0)),
+                minutes: 30,
+            }),
+            skills,
+            max_overtime_minutes: 30,
+            off_from: None,
+        });
+    }
+    let mut visits = Vec::new();
+    for i in 0..80 {
+        let roll: f64 = rng.random();
+        let urgency = if roll < 0.05 {
+            Urgency::Immediate
+        } else if roll < 0.3 {
+            Urgency::SameDay
+        } else {
+            Urgency::Routine
+        };
+        let windows = match rng.random_range(0..4) {
+            0 => vec![window(Clock::hm(9, 0), Clock::hm(12, 0))],
+            1 => vec![window(Clock::hm(13, 0), Clock::hm(16, 0))],
+            _ => Vec::new(),
+        };
+        let skills = match rng.random_range(0..10) {
+            0 => vec!["catheter-care".to_string()],
+            1 | 2 => vec!["prescriber".to_string()],
+            _ => Vec::new(),
+        };
+        visits.push(Visit {
+            id: format!("v{i}"),
+            location: near(&mut rng, practices[i % 6], 4.0),
+            windows,
+            minutes: rng.random_range(20..=45),
+            skills,
+            urgency,
+            days_overdue: rng.random_range(0..5),
+            pinned_to: None,
+            not_at_home: false,
+        });
+    }
+    let care_homes = (0..2)
+        .map(|h| CareHome {
+            id: format!("home{h}"),
+            location: near(&mut rng, centre, 5.0),
+            windows: vec![window(Clock::hm(10, 0), Clock::hm(16, 0))],
+            skills: vec!["pharmacist".into()],
+            residents: (0..8 + 2 * h)
+                .map(|r| Resident {
+                    id: format!("home{h}-r{r}"),
+                    minutes: 20,
+                    urgency: Urgency::Routine,
+                    days_overdue: r as u32 % 4,
+                })
+                .collect(),
+        })
+        .collect();
+    Problem {
+        clinicians,
+        visits,
+        care_homes,
+        travel: Travel::default(),
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let day = network_day(2026);
+    let residents: usize = day.care_homes.iter().map(|h| h.residents.len()).sum();
+    println!(
+        "network day: {} clinicians, {} visits, {} care homes ({} residents)",
+        day.clinicians.len(),
+        day.visits.len(),
+        day.care_homes.len(),
+        residents
+    );
+    let long = if quick { 1.0 } else { 10.0 };
+    let reference = plan(&day, &Budget::time(Duration::from_secs_f64(long)), 1).expect("plans");
+    let target = reference.summary.cost as f64 * 1.01;
+    println!(
+        "{long} s plan: cost {}, travel {} min, late {} s, unplanned {} (urgent {})",
+        reference.summary.cost,
+        reference.summary.travel_seconds / 60,
+        reference.summary.late_seconds,
+        reference.unplanned.len(),
+        reference.summary.unserved_urgent
+    );
+
+    let seeds: Vec<u64> = if quick { vec![1, 2] } else { (1..=5).collect() };
+    println!("| budget (ms) | wall ms (median) | seeds within 1 % of the {long} s plan |");
+    println!("|---|---|---|");
+    let mut reached = None;
+    for ms in [10u64, 25, 50, 100, 200, 400] {
+        let mut walls = Vec::new();
+        let mut within = 0;
+        for &seed in &seeds {
+            let t0 = Instant::now();
+            let p = plan(&day, &Budget::time(Duration::from_millis(ms)), seed).expect("plans");
+            walls.push(t0.elapsed().as_secs_f64() * 1000.0);
+            if p.summary.cost as f64 <= target {
+                within += 1;
+            }
+        }
+        walls.sort_by(f64::total_cmp);
+        let wall = walls[walls.len() / 2];
+        println!("| {ms} | {wall:.1} | {within}/{} |", seeds.len());
+        if within == seeds.len() && reached.is_none() {
+            reached = Some(wall);
+        }
+    }
+    match reached {
+        Some(w) => println!("time to a plan within 1 % (every seed): {w:.1} ms"),
+        None => println!("time to a plan within 1 %: not reached within 400 ms"),
+    }
+
+    let now = Clock::hm(11, 5);
+    let urgent = Visit {
+        id: "urgent".into(),
+        location: day.visits[17].location,
+        windows: vec![window(now, Clock::hm(13, 5))],
+        minutes: 30,
+        skills: Vec::new(),
+        urgency: Urgency::Immediate,
+        days_overdue: 0,
+        pinned_to: None,
+        not_at_home: false,
+    };
+    println!("| re-plan budget (ms) | wall ms (median of 5) | urgent planned | late s |");
+    println!("|---|---|---|---|");
+    for ms in [0u64, 10, 25] {
+        let mut walls = Vec::new();
+        let mut last = None;
+        for seed in 1..=5 {
+            let mut p = day.clone();
+            let events = [Event::UrgentVisit {
+                at: now,
+                visit: urgent.clone(),
+            }];
+            let t0 = Instant::now();
+            let out = replan(
+                &mut p,
+                &reference,
+                &events,
+                &Budget::time(Duration::from_millis(ms)),
+                seed,
+            )
+            .expect("replans");
+            walls.push(t0.elapsed().as_secs_f64() * 1000.0);
+            last = Some(out);
+        }
+        walls.sort_by(f64::total_cmp);
+        let out = last.expect("ran");
+        let planned = out
+            .rounds
+            .iter()
+            .flat_map(|r| &r.stops)
+            .any(|s| s.id == "urgent");
+        println!(
+            "| {ms} | {:.1} | {planned} | {} |",
+            walls[2], out.summary.late_seconds
+        );
+    }
+}
