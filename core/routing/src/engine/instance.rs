@@ -75,6 +75,9 @@ pub(crate) struct Instance {
     pub all_allowed: bool,
     /// All vehicles are interchangeable (same depot, shift and capacity).
     pub homogeneous: bool,
+    /// Moves may be skipped on travel alone: routes are interchangeable, every stop has a
+    /// location and no stability cost applies.
+    pub prunable: bool,
     pub weights: Weights,
     pub client_seg: Vec<Seg>,
     pub start_seg: Vec<Seg>,
@@ -140,6 +143,7 @@ impl Instance {
                 })
                 .collect::<Option<Vec<_>>>()
         });
+        let located = clients.iter().all(|c| c.loc != NO_LOC);
         let mut inst = Self {
             matrix,
             clients,
@@ -147,6 +151,7 @@ impl Instance {
             allowed,
             all_allowed,
             homogeneous: homogeneous && all_allowed,
+            prunable: homogeneous && all_allowed && weights.reassign == 0 && located,
             weights,
             client_seg,
             start_seg,

@@ -56,6 +56,9 @@ struct Route {
     /// to another vehicle); `suffix[len + 1]` is empty.
     suffix: Vec<Seg>,
     cost: i64,
+    /// The part of `cost` that is not travel (penalties, overtime): a move can save at most
+    /// this much beyond its change in travel.
+    slack: i64,
     modified: u64,
     sector: Option<Sector>,
 }
@@ -89,6 +92,7 @@ impl<'a> LocalSearch<'a> {
                 prefix: Vec::new(),
                 suffix: Vec::new(),
                 cost: 0,
+                slack: 0,
                 modified: 0,
                 sector: None,
             })
@@ -150,6 +154,7 @@ impl<'a> LocalSearch<'a> {
         }
         let whole = route.prefix[len].then(&inst.end_seg[r], m);
         route.cost = inst.route_cost(r, &whole, len, &self.pen);
+        route.slack = if len == 0 { 0 } else { route.cost - whole.dist };
         route.modified = self.counter;
         route.sector = inst.angle.as_ref().and_then(|angle| {
             let mut it = route.nodes.iter().map(|&c| angle[c as usize]);
@@ -161,6 +166,33 @@ impl<'a> LocalSearch<'a> {
             it.for_each(|a| s.extend(a));
             Some(s)
         });
+    }
+
+    /// Location at position `p` of route `r` (the depots at either end).
+    #[inline]
+    fn loc_at(&self, r: usize, p: usize) -> u32 {
+        let route = &self.routes[r];
+        if p == 0 {
+            self.inst.vehicles[r].start_loc
+        } else if p > route.nodes.len() {
+            self.inst.vehicles[r].end_loc
+        } else {
+            self.inst.clients[route.nodes[p - 1] as usize].loc
+        }
+    }
+
+    /// Travel between two locations.
+    #[inline]
+    fn dm(&self, a: u32, b: u32) -> i64 {
+        self.inst.matrix.at(a, b)
+    }
+
+    /// Whether a move whose travel changes by `travel_delta` cannot improve routes with `slack`
+    /// of non-travel cost between them. Only sound when every stop has a location and routes are
+    /// interchangeable, so it is used only then; elsewhere every move is priced in full.
+    #[inline]
+    fn hopeless(&self, travel_delta: i64, slack: i64) -> bool {
+        self.inst.prunable && travel_delta >= slack
     }
 
     /// Cost of route `r` with positions `a..=b` replaced by `mid` (`a == b + 1` inserts).
@@ -401,11 +433,30 @@ impl<'a> LocalSearch<'a> {
         let ra = |c: u32, to: usize, from: usize| inst.reassign(c, to) - inst.reassign(c, from);
         let u_in_2 = inst.allowed(u, r2);
         let v_in_1 = inst.allowed(v, r1);
+        let slack = self.routes[r1].slack + self.routes[r2].slack;
+        let (lu, lv) = (self.loc_at(r1, i), self.loc_at(r2, j));
+        let (p1, n1, nn1) = (
+            self.loc_at(r1, i - 1),
+            self.loc_at(r1, i + 1),
+            self.loc_at(r1, i + 2),
+        );
+        let (p2, n2, nn2) = (
+            self.loc_at(r2, j - 1),
+            self.loc_at(r2, j + 1),
+            self.loc_at(r2, j + 2),
+        );
+        let out_u = self.dm(p1, n1) - self.dm(p1, lu) - self.dm(lu, n1);
 
         if u_in_2 {
             let removal = self.window_cost(r1, i, i, &[]) - c1 + ra(u, r2, r1);
             // Relocate u after v, then before v.
             for (a, b) in [(j + 1, j), (j, j - 1)] {
+                let (before, after) = if a > j { (lv, n2) } else { (p2, lv) };
+                let travel =
+                    out_u + self.dm(before, lu) + self.dm(lu, after) - self.dm(before, after);
+                if self.hopeless(travel, slack) {
+                    continue;
+                }
                 let d = removal + self.window_cost(r2, a, b, &[u]) - c2;
                 if d < 0 {
                     self.begin(&[r1, r2]);
@@ -417,7 +468,15 @@ impl<'a> LocalSearch<'a> {
                 }
             }
             // Relocate the pair (u, x) after v.
-            if let Some(x) = x.filter(|&x| inst.allowed(x, r2)) {
+            if let Some(x) = x.filter(|&x| inst.allowed(x, r2))
+                && !self.hopeless(
+                    self.dm(p1, nn1) - self.dm(p1, lu) - self.dm(n1, nn1)
+                        + self.dm(lv, lu)
+                        + self.dm(n1, n2)
+                        - self.dm(lv, n2),
+                    slack,
+                )
+            {
                 let d = self.window_cost(r1, i, i + 1, &[]) - c1
                     + self.window_cost(r2, j + 1, j, &[u, x])
                     - c2
@@ -434,10 +493,17 @@ impl<'a> LocalSearch<'a> {
             }
             if v_in_1 {
                 // Swap u and v.
-                let d = self.window_cost(r1, i, i, &[v]) - c1 + self.window_cost(r2, j, j, &[u])
-                    - c2
-                    + ra(u, r2, r1)
-                    + ra(v, r1, r2);
+                let travel = self.dm(p1, lv) + self.dm(lv, n1) - self.dm(p1, lu) - self.dm(lu, n1)
+                    + self.dm(p2, lu)
+                    + self.dm(lu, n2)
+                    - self.dm(p2, lv)
+                    - self.dm(lv, n2);
+                let d = if self.hopeless(travel, slack) {
+                    0
+                } else {
+                    self.window_cost(r1, i, i, &[v]) - c1 + self.window_cost(r2, j, j, &[u]) - c2
+                };
+                let d = d + ra(u, r2, r1) + ra(v, r1, r2);
                 if d < 0 {
                     self.begin(&[r1, r2]);
                     self.splice(r1, i, i, &[v]);
@@ -448,12 +514,24 @@ impl<'a> LocalSearch<'a> {
                 }
                 if let Some(x) = x.filter(|&x| inst.allowed(x, r2)) {
                     // Swap (u, x) with v.
-                    let d = self.window_cost(r1, i, i + 1, &[v]) - c1
-                        + self.window_cost(r2, j, j, &[u, x])
-                        - c2
-                        + ra(u, r2, r1)
-                        + ra(x, r2, r1)
-                        + ra(v, r1, r2);
+                    let in_ux = self.dm(lu, n1);
+                    let travel = self.dm(p1, lv) + self.dm(lv, nn1)
+                        - self.dm(p1, lu)
+                        - in_ux
+                        - self.dm(n1, nn1)
+                        + self.dm(p2, lu)
+                        + in_ux
+                        + self.dm(n1, n2)
+                        - self.dm(p2, lv)
+                        - self.dm(lv, n2);
+                    let d = if self.hopeless(travel, slack) {
+                        0
+                    } else {
+                        self.window_cost(r1, i, i + 1, &[v]) - c1
+                            + self.window_cost(r2, j, j, &[u, x])
+                            - c2
+                    };
+                    let d = d + ra(u, r2, r1) + ra(x, r2, r1) + ra(v, r1, r2);
                     if d < 0 {
                         self.begin(&[r1, r2]);
                         self.splice(r1, i, i + 1, &[v]);
@@ -464,13 +542,20 @@ impl<'a> LocalSearch<'a> {
                     }
                     // Swap (u, x) with (v, y).
                     if let Some(y) = y.filter(|&y| inst.allowed(y, r1)) {
-                        let d = self.window_cost(r1, i, i + 1, &[v, y]) - c1
-                            + self.window_cost(r2, j, j + 1, &[u, x])
-                            - c2
-                            + ra(u, r2, r1)
-                            + ra(x, r2, r1)
-                            + ra(v, r1, r2)
-                            + ra(y, r1, r2);
+                        let travel =
+                            self.dm(p1, lv) + self.dm(n2, nn1) - self.dm(p1, lu) - self.dm(n1, nn1)
+                                + self.dm(p2, lu)
+                                + self.dm(n1, nn2)
+                                - self.dm(p2, lv)
+                                - self.dm(n2, nn2);
+                        let d = if self.hopeless(travel, slack) {
+                            0
+                        } else {
+                            self.window_cost(r1, i, i + 1, &[v, y]) - c1
+                                + self.window_cost(r2, j, j + 1, &[u, x])
+                                - c2
+                        };
+                        let d = d + ra(u, r2, r1) + ra(x, r2, r1) + ra(v, r1, r2) + ra(y, r1, r2);
                         if d < 0 {
                             self.begin(&[r1, r2]);
                             self.splice(r1, i, i + 1, &[v, y]);
@@ -497,6 +582,12 @@ impl<'a> LocalSearch<'a> {
         let (a, b) = (&self.routes[ra], &self.routes[rb]);
         let (tail_a, tail_b) = (&a.nodes[i..], &b.nodes[j..]);
         if tail_a.is_empty() && tail_b.is_empty() {
+            return false;
+        }
+        let (ai, ai1) = (self.loc_at(ra, i), self.loc_at(ra, i + 1));
+        let (bj, bj1) = (self.loc_at(rb, j), self.loc_at(rb, j + 1));
+        let travel = self.dm(ai, bj1) + self.dm(bj, ai1) - self.dm(ai, ai1) - self.dm(bj, bj1);
+        if self.hopeless(travel, a.slack + b.slack) {
             return false;
         }
         let sa = a.prefix[i]
