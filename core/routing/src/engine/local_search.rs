@@ -8,7 +8,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::instance::{Instance, Penalties};
-use super::segment::Seg;
+use super::segment::{NO_LOC, Seg};
 
 const NONE: u32 = u32::MAX;
 const TURN: i32 = 65536;
@@ -181,10 +181,14 @@ impl<'a> LocalSearch<'a> {
         }
     }
 
-    /// Travel between two locations.
+    /// Travel between two locations (0 from or to a stop without one).
     #[inline]
     fn dm(&self, a: u32, b: u32) -> i64 {
-        self.inst.matrix.at(a, b)
+        if a == NO_LOC || b == NO_LOC {
+            0
+        } else {
+            self.inst.matrix.at(a, b)
+        }
     }
 
     /// Whether a move whose travel changes by `travel_delta` cannot improve routes with `slack`
