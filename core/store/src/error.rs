@@ -1,0 +1,111 @@
+//! The store's one error type, with variants chosen for what the shell does
+//! next: ask for the keystore again, tell the user the file is damaged, free
+//! some space, update the app, sync before signing out, or fix an input.
+//!
+//! No variant carries a patient's name, NHS number or a clinical value: error
+//! text reaches logs and screens. SQLite's own messages name tables and
+//! columns, never values, and serde's messages (which can quote values) are
+//! never passed through.
+
+use doorstep_domain::ValidationError;
+use doorstep_domain::record::VersionId;
+use rusqlite::ErrorCode;
+
+use crate::key::KeyError;
+
+/// Everything that can go wrong in the store. None of these is ever handled
+/// by deleting, truncating or rewriting the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The SQLite linked into this build cannot encrypt (SQLCipher is
+    /// missing), so the store refuses to write anything. A build fault, never
+    /// a user's: report it.
+    #[error("this build's SQLite has no encryption; refusing to store health records in clear")]
+    NotEncrypted,
+    /// The platform keystore would not hand over or keep the key. Usually the
+    /// device is locked: ask again once it is unlocked.
+    #[error("keystore: {0}")]
+    Key(#[from] KeyError),
+    /// A database file exists but the keystore holds no key for it (the app's
+    /// keystore entry was cleared). Its contents cannot be read by anyone;
+    /// only [`crate::Store::discard_unreadable`] gets the device working again.
+    #[error("the database file exists but the keystore holds no key for it")]
+    KeyMissing,
+    /// The keystore's key does not open this file (every page fails its
+    /// check), as opposed to [`StoreError::Corrupt`] where some pages do.
+    #[error("the key does not open this database file")]
+    WrongKey,
+    /// The file is damaged: some pages fail their integrity check or the file
+    /// is cut short. Nothing has been changed; support may still recover
+    /// records from it, so the shell must not delete it on its own.
+    #[error("the database file is damaged: {detail}")]
+    Corrupt {
+        /// Where the damage was found (page numbers, sizes), never contents.
+        detail: String,
+    },
+    /// The device's storage is full, so the last change was not saved (and
+    /// nothing partial of it was). Free space and try again.
+    #[error("the device's storage is full; the change was not saved")]
+    DiskFull,
+    /// The file was written by a newer build of the app. This build must not
+    /// touch it: update the app.
+    #[error("the database has schema version {found}; this build knows versions up to {supported}")]
+    SchemaTooNew {
+        /// The version in the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// Another connection holds a lock on the database. Retry shortly.
+    #[error("the database is busy")]
+    Busy,
+    /// Signing out or wiping would discard changes the endpoint has not
+    /// accepted. Sync first, or confirm discarding exactly this many.
+    #[error(
+        "{count} changes have not been accepted by the endpoint; confirm discarding exactly {count} to go on"
+    )]
+    UnsyncedItems {
+        /// Changes pending, sent but unacknowledged, or rejected.
+        count: u64,
+    },
+    /// A record or input failed its checks; names the field and why.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A version with this id is already stored with different content: two
+    /// writers made the same id, which must never happen. Nothing was saved.
+    #[error("version {0:?} is already stored with different content")]
+    VersionConflict(VersionId),
+    /// Stored data could not be read back into its type (written by an
+    /// incompatible build, or damaged).
+    #[error("stored {what} could not be read back")]
+    Decode {
+        /// Which kind of data.
+        what: &'static str,
+    },
+    /// Applying a schema migration failed; the file is left at the version it
+    /// had (migrations run in one transaction).
+    #[error("schema migration failed: {0}")]
+    Migration(String),
+    /// A file operation failed (creating the folder, removing files on wipe).
+    #[error("file: {0}")]
+    Io(#[from] std::io::Error),
+    /// Any other SQLite failure.
+    #[error("sqlite: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull,
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
+                detail: "a page failed its integrity check while reading".into(),
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// The store's result type.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,363 @@
+//! The outbox: every locally written version, queued for the endpoint in the
+//! order it was saved, with its state until the endpoint has filed it.
+//!
+//! ```text
+//! pending --mark_sent--> sent --acknowledge--> accepted --acknowledge--> filed
+//!    |                    |
+//!    +--------------------+--acknowledge--> rejected (with the endpoint's reason)
+//! ```
+//!
+//! States only move forward: an acknowledgement that arrives twice or late
+//! (accepted after filed) changes nothing, so the sync engine can apply what
+//! it hears without keeping its own state. Items are never deleted: a
+//! rejected item stays, visible with its reason, and never blocks the items
+//! after it; accepted and filed items stay as the device's record of what
+//! reached the GP record. A `sent` item is pushed again on the next sync (the
+//! endpoint stores a change id once), which is how a push cut off before its
+//! answer resumes.
+
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use jiff::Timestamp;
+use rusqlite::{Row, Transaction, params};
+use uuid::Uuid;
+
+use crate::error::{Result, StoreError};
+use crate::records::RecordKind;
+use crate::store::Store;
+
+/// The id of one change, made on the device (UUIDv7, so ids sort by time);
+/// the endpoint stores a change once however often it is pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChangeId(pub Uuid);
+
+impl std::fmt::Display for ChangeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+pub(crate) fn parse_change_id(text: &str) -> Result<ChangeId> {
+    Uuid::parse_str(text)
+        .map(ChangeId)
+        .map_err(|_| StoreError::Decode { what: "change id" })
+}
+
+/// Where an outbox item is on its way to the GP record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxState {
+    /// Saved on the device, not yet pushed.
+    Pending,
+    /// Pushed, no answer yet. Pushed again on the next sync.
+    Sent,
+    /// The endpoint stored it.
+    Accepted,
+    /// The endpoint refused it, for this reason. It stays on the device, is
+    /// not pushed again, and counts as unsynced; the clinician can write an
+    /// amendment, which is a new change.
+    Rejected {
+        /// The endpoint's reason, as it gave it.
+        reason: String,
+    },
+    /// The outcome is in the patient's GP record.
+    Filed,
+}
+
+impl OutboxState {
+    /// The state's name as stored.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::Accepted => "accepted",
+            OutboxState::Rejected { .. } => "rejected",
+            OutboxState::Filed => "filed",
+        }
+    }
+
+    /// True until the endpoint holds the change.
+    pub fn is_unsynced(&self) -> bool {
+        matches!(
+            self,
+            OutboxState::Pending | OutboxState::Sent | OutboxState::Rejected { .. }
+        )
+    }
+}
+
+/// What the endpoint said about a pushed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acknowledgement {
+    /// Stored by the endpoint.
+    Accepted,
+    /// Refused, with the reason to show the clinician.
+    Rejected {
+        /// Why; bounded to [`MAX_REASON_CHARS`] when stored.
+        reason: String,
+    },
+    /// Filed in the GP record.
+    Filed,
+}
+
+/// Longest rejection reason kept, in characters.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// One change in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Position in push order: items are pushed by ascending `seq`.
+    pub seq: i64,
+    /// The change's id, made on the device.
+    pub change_id: ChangeId,
+    /// Which kind of record.
+    pub kind: RecordKind,
+    /// The record.
+    pub record_id: RecordId,
+    /// The version this change carries.
+    pub version_id: VersionId,
+    /// Where it is now.
+    pub state: OutboxState,
+    /// When it was saved.
+    pub created_at: Timestamp,
+    /// When its state last changed.
+    pub state_changed_at: Timestamp,
+    /// The change itself: the JSON of the `RecordVersion`, exactly as stored.
+    pub payload: String,
+}
+
+/// How many items are in each state: for the sync status screen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Not yet pushed.
+    pub pending: u64,
+    /// Pushed, unanswered.
+    pub sent: u64,
+    /// Stored by the endpoint.
+    pub accepted: u64,
+    /// Refused by the endpoint.
+    pub rejected: u64,
+    /// In the GP record.
+    pub filed: u64,
+}
+
+impl OutboxCounts {
+    /// Items the endpoint does not hold: what a wipe would lose.
+    pub fn unsynced(&self) -> u64 {
+        self.pending + self.sent + self.rejected
+    }
+}
+
+const ITEM_COLUMNS: &str = "o.seq, o.change_id, o.kind, o.record_id, o.version_id, o.state,
+     o.reason, o.created_at, o.state_changed_at, v.body";
+
+/// Queues a just-stored local version; called inside the saving transaction.
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    kind: RecordKind,
+    meta: &VersionMeta,
+) -> Result<ChangeId> {
+    let change_id = ChangeId(Uuid::now_v7());
+    let now = Timestamp::now().to_string();
+    tx.prepare_cached(
+        "INSERT INTO outbox
+             (change_id, version_id, kind, record_id, state, created_at, state_changed_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+    )?
+    .execute(params![
+        change_id.0.to_string(),
+        meta.version_id.0.to_string(),
+        kind.as_str(),
+        meta.record_id.0.to_string(),
+        now,
+    ])?;
+    Ok(change_id)
+}
+
+/// Applies acknowledgements inside a transaction; returns how many items
+/// moved. Unknown ids and backward moves are skipped.
+pub(crate) fn apply_acknowledgements(
+    tx: &Transaction<'_>,
+    acks: &[(ChangeId, Acknowledgement)],
+) -> Result<usize> {
+    let now = Timestamp::now().to_string();
+    let mut moved = 0;
+    for (id, ack) in acks {
+        let (state, reason, from): (&str, Option<String>, &str) = match ack {
+            Acknowledgement::Accepted => ("accepted", None, "'pending', 'sent'"),
+            Acknowledgement::Rejected { reason } => (
+                "rejected",
+                Some(reason.chars().take(MAX_REASON_CHARS).collect()),
+                "'pending', 'sent'",
+            ),
+            Acknowledgement::Filed => ("filed", None, "'pending', 'sent', 'accepted'"),
+        };
+        moved += tx
+            .prepare_cached(&format!(
+                "UPDATE outbox SET state = ?1, reason = ?2, state_changed_at = ?3
+                 WHERE change_id = ?4 AND state IN ({from})"
+            ))?
+            .execute(params![state, reason, now, id.0.to_string()])?;
+    }
+    Ok(moved)
+}
+
+fn item_from_row(row: &Row<'_>) -> rusqlite::Result<RawItem> {
+    Ok(RawItem {
+        seq: row.get(0)?,
+        change_id: row.get(1)?,
+        kind: row.get(2)?,
+        record_id: row.get(3)?,
+        version_id: row.get(4)?,
+        state: row.get(5)?,
+        reason: row.get(6)?,
+        created_at: row.get(7)?,
+        state_changed_at: row.get(8)?,
+        payload: row.get(9)?,
+    })
+}
+
+/// An item as read, before its columns are checked.
+struct RawItem {
+    seq: i64,
+    change_id: String,
+    kind: String,
+    record_id: String,
+    version_id: String,
+    state: String,
+    reason: Option<String>,
+    created_at: String,
+    state_changed_at: String,
+    payload: String,
+}
+
+impl RawItem {
+    fn check(self) -> Result<OutboxItem> {
+        let uuid =
+            |text: &str, what| Uuid::parse_str(text).map_err(|_| StoreError::Decode { what });
+        let time = |text: &str| {
+            text.parse::<Timestamp>()
+                .map_err(|_| StoreError::Decode { what: "timestamp" })
+        };
+        let state = match (self.state.as_str(), self.reason) {
+            ("pending", _) => OutboxState::Pending,
+            ("sent", _) => OutboxState::Sent,
+            ("accepted", _) => OutboxState::Accepted,
+            ("rejected", Some(reason)) => OutboxState::Rejected { reason },
+            ("filed", _) => OutboxState::Filed,
+            _ => {
+                return Err(StoreError::Decode {
+                    what: "outbox state",
+                });
+            }
+        };
+        Ok(OutboxItem {
+            seq: self.seq,
+            change_id: ChangeId(uuid(&self.change_id, "change id")?),
+            kind: RecordKind::from_column(&self.kind)?,
+            record_id: RecordId(uuid(&self.record_id, "record id")?),
+            version_id: VersionId(uuid(&self.version_id, "version id")?),
+            state,
+            created_at: time(&self.created_at)?,
+            state_changed_at: time(&self.state_changed_at)?,
+            payload: self.payload,
+        })
+    }
+}
+
+impl Store {
+    /// The next items to push, oldest first: pending ones and sent ones that
+    /// never got an answer. Rejected, accepted and filed items are skipped,
+    /// so a rejected item never holds up those after it.
+    pub fn push_batch(&self, limit: usize) -> Result<Vec<OutboxItem>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.items(
+            "WHERE o.state IN ('pending', 'sent') ORDER BY o.seq LIMIT ?1",
+            params![limit],
+        )
+    }
+
+    /// Records that these items were handed to the endpoint. Only pending
+    /// items move; returns how many did.
+    pub fn mark_sent(&mut self, ids: &[ChangeId]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let now = Timestamp::now().to_string();
+        let mut moved = 0;
+        for id in ids {
+            moved += tx
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'sent', state_changed_at = ?1
+                     WHERE change_id = ?2 AND state = 'pending'",
+                )?
+                .execute(params![now, id.0.to_string()])?;
+        }
+        tx.commit()?;
+        Ok(moved)
+    }
+
+    /// Applies the endpoint's answers in one transaction. States only move
+    /// forward (pending/sent to accepted or rejected, and on to filed from
+    /// accepted); repeated, late or unknown acknowledgements are skipped.
+    /// Returns how many items moved.
+    pub fn acknowledge(&mut self, acks: &[(ChangeId, Acknowledgement)]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let moved = apply_acknowledgements(&tx, acks)?;
+        tx.commit()?;
+        Ok(moved)
+    }
+
+    /// One item by its change id.
+    pub fn outbox_item(&self, id: ChangeId) -> Result<Option<OutboxItem>> {
+        Ok(self
+            .items("WHERE o.change_id = ?1", params![id.0.to_string()])?
+            .pop())
+    }
+
+    /// Every outbox item of one record, in push order: each version's state
+    /// for the record's screen.
+    pub fn outbox_for_record(&self, record: RecordId) -> Result<Vec<OutboxItem>> {
+        self.items(
+            "WHERE o.record_id = ?1 ORDER BY o.seq",
+            params![record.0.to_string()],
+        )
+    }
+
+    /// Rejected items, oldest first: what the clinician must look at.
+    pub fn rejected_items(&self) -> Result<Vec<OutboxItem>> {
+        self.items("WHERE o.state = 'rejected' ORDER BY o.seq", params![])
+    }
+
+    /// How many items are in each state.
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let mut counts = OutboxCounts::default();
+        for row in rows {
+            let (state, n) = row?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match state.as_str() {
+                "pending" => counts.pending = n,
+                "sent" => counts.sent = n,
+                "accepted" => counts.accepted = n,
+                "rejected" => counts.rejected = n,
+                "filed" => counts.filed = n,
+                _ => {
+                    return Err(StoreError::Decode {
+                        what: "outbox state",
+                    });
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    fn items(&self, filter: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<OutboxItem>> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox o
+             JOIN record_versions v ON v.version_id = o.version_id {filter}"
+        ))?;
+        let rows = statement.query_map(params, item_from_row)?;
+        rows.map(|row| row?.check()).collect()
+    }
+}

@@ -1,0 +1,143 @@
+//! Applying what a pull brought, together with the cursor that covers it.
+//!
+//! The endpoint hands out an opaque cursor with each batch. The sync engine
+//! passes the batch here, and the data and the new cursor commit in one
+//! transaction: if the app dies before the commit, neither moved, and the
+//! next pull asks again from the old cursor. Applying the same batch twice
+//! changes nothing (versions are stored once, summaries are replaced).
+
+use doorstep_domain::NhsNumber;
+use doorstep_domain::medication_review::MedicationReviewRecord;
+use doorstep_domain::patient::{CareHome, Patient};
+use doorstep_domain::record::{Validate, VisitRecord};
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use crate::error::Result;
+use crate::outbox::{Acknowledgement, ChangeId, apply_acknowledgements};
+use crate::records::insert_pulled;
+use crate::round::{Round, forget_patient, put_care_home, put_patient, put_round};
+use crate::store::Store;
+
+/// The endpoint's pull cursor: opaque to the device, stored as given.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SyncCursor(pub String);
+
+/// A record version from the endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PulledRecord {
+    /// A visit record version.
+    Visit(VisitRecord),
+    /// A medication review version.
+    MedicationReview(MedicationReviewRecord),
+}
+
+/// Everything one pull response carries, applied as one unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullBatch {
+    /// The cursor to resume from after this batch.
+    pub cursor: SyncCursor,
+    /// Record versions, from other devices or echoed from this one. Stored
+    /// beside the local versions: a pulled version and a local amendment of
+    /// the same version both survive, as a fork.
+    pub records: Vec<PulledRecord>,
+    /// Patient summaries to add or replace.
+    pub patients: Vec<Patient>,
+    /// Patients the device no longer needs (off the caseload): their
+    /// summaries are removed. Their records stay.
+    pub removed_patients: Vec<NhsNumber>,
+    /// Care homes with their residents, to add or replace.
+    pub care_homes: Vec<CareHome>,
+    /// Rounds, each replacing the round for its day.
+    pub rounds: Vec<Round>,
+    /// Answers about this device's changes that arrived by pull (typically
+    /// "filed in the GP record"), applied as by [`Store::acknowledge`].
+    pub acknowledgements: Vec<(ChangeId, Acknowledgement)>,
+}
+
+impl PullBatch {
+    /// An empty batch that only moves the cursor.
+    pub fn new(cursor: SyncCursor) -> Self {
+        Self {
+            cursor,
+            records: Vec::new(),
+            patients: Vec::new(),
+            removed_patients: Vec::new(),
+            care_homes: Vec::new(),
+            rounds: Vec::new(),
+            acknowledgements: Vec::new(),
+        }
+    }
+}
+
+/// What applying a batch changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PullReport {
+    /// Record versions stored for the first time.
+    pub new_versions: usize,
+    /// Record versions already on the device.
+    pub known_versions: usize,
+    /// Outbox items whose state moved.
+    pub acknowledged: usize,
+}
+
+impl Store {
+    /// Applies a pull batch and moves the cursor to `batch.cursor`, all in
+    /// one transaction. Every record is checked first; if any fails, or a
+    /// version id is already stored with different content, nothing is
+    /// applied and the cursor stays where it was.
+    pub fn apply_pull(&mut self, batch: &PullBatch) -> Result<PullReport> {
+        for (i, record) in batch.records.iter().enumerate() {
+            let checked = match record {
+                PulledRecord::Visit(v) => v.validate(),
+                PulledRecord::MedicationReview(r) => r.validate(),
+            };
+            checked.map_err(|e| e.at_index("records", i))?;
+        }
+        let tx = self.conn.transaction()?;
+        let mut report = PullReport::default();
+        for record in &batch.records {
+            let new = match record {
+                PulledRecord::Visit(v) => insert_pulled(&tx, v)?,
+                PulledRecord::MedicationReview(r) => insert_pulled(&tx, r)?,
+            };
+            if new {
+                report.new_versions += 1;
+            } else {
+                report.known_versions += 1;
+            }
+        }
+        for patient in &batch.patients {
+            put_patient(&tx, patient)?;
+        }
+        for nhs_number in &batch.removed_patients {
+            forget_patient(&tx, nhs_number)?;
+        }
+        for home in &batch.care_homes {
+            put_care_home(&tx, home)?;
+        }
+        for round in &batch.rounds {
+            put_round(&tx, round)?;
+        }
+        report.acknowledged = apply_acknowledgements(&tx, &batch.acknowledgements)?;
+        tx.prepare_cached(
+            "INSERT INTO sync_cursor (id, cursor, applied_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor,
+                                            applied_at = excluded.applied_at",
+        )?
+        .execute(params![batch.cursor.0, Timestamp::now().to_string()])?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// The cursor to pull from: the one of the last applied batch, `None`
+    /// before the first pull.
+    pub fn sync_cursor(&self) -> Result<Option<SyncCursor>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT cursor FROM sync_cursor WHERE id = 1")?
+            .query_row([], |row| row.get::<_, String>(0))
+            .optional()?
+            .map(SyncCursor))
+    }
+}

@@ -1,0 +1,367 @@
+//! Append-only clinical records: visit records and medication reviews.
+//!
+//! Every version ever written or pulled is a row of its own, kept as the JSON
+//! of its [`RecordVersion`]; nothing is updated or deleted (the schema's
+//! triggers refuse it). Saving a local version and queueing it in the outbox
+//! is one transaction. Reading gives the current version, chosen by
+//! [`doorstep_domain::history::head`] so the device and the endpoint agree,
+//! with whether the history has forked, or the whole history.
+
+use doorstep_domain::ValidationError;
+use doorstep_domain::history::{Head, head};
+use doorstep_domain::medication_review::MedicationReview;
+use doorstep_domain::record::{RecordId, RecordVersion, Validate, VersionId, VisitContent};
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Result, StoreError};
+use crate::outbox::ChangeId;
+use crate::store::Store;
+
+/// Which kind of clinical record a version belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A visit record ([`VisitContent`]).
+    Visit,
+    /// A structured medication review ([`MedicationReview`]).
+    MedicationReview,
+}
+
+impl RecordKind {
+    /// The name stored in the database and sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Visit => "visit",
+            RecordKind::MedicationReview => "medication_review",
+        }
+    }
+
+    pub(crate) fn from_column(text: &str) -> Result<Self> {
+        match text {
+            "visit" => Ok(RecordKind::Visit),
+            "medication_review" => Ok(RecordKind::MedicationReview),
+            _ => Err(StoreError::Decode {
+                what: "record kind",
+            }),
+        }
+    }
+}
+
+/// Content the store keeps as an append-only record. Implemented for the
+/// domain's two record types; the kind is stored beside each version so one
+/// id can never be read back as the other type.
+pub trait RecordContent: Serialize + DeserializeOwned + Validate + PartialEq {
+    /// The kind stored for this content.
+    const KIND: RecordKind;
+}
+
+impl RecordContent for VisitContent {
+    const KIND: RecordKind = RecordKind::Visit;
+}
+
+impl RecordContent for MedicationReview {
+    const KIND: RecordKind = RecordKind::MedicationReview;
+}
+
+/// Where a stored version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Written on this device; it has an outbox item.
+    Local,
+    /// Pulled from the endpoint (written on another device, or this one
+    /// before a reinstall).
+    Pulled,
+}
+
+impl Origin {
+    fn from_column(text: &str) -> Result<Self> {
+        match text {
+            "local" => Ok(Origin::Local),
+            "pulled" => Ok(Origin::Pulled),
+            _ => Err(StoreError::Decode { what: "origin" }),
+        }
+    }
+}
+
+/// One stored version with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVersion<T> {
+    /// The version as written.
+    pub version: RecordVersion<T>,
+    /// Local or pulled.
+    pub origin: Origin,
+}
+
+/// The version to show for a record, and the state of its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentRecord<T> {
+    /// The current version: the only head, or the newest head of a fork.
+    pub version: RecordVersion<T>,
+    /// [`Head::Forked`] when two devices amended the same version and a
+    /// clinician must reconcile them.
+    pub head: Head,
+    /// How many versions the history holds.
+    pub version_count: usize,
+}
+
+/// What happened to a version handed to [`Store::save`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// Stored now, with a new outbox item.
+    New(ChangeId),
+    /// The same version was already stored (a repeated tap or a retry after
+    /// a crash); its existing outbox item is returned.
+    AlreadyStored(ChangeId),
+}
+
+impl Saved {
+    /// The outbox item's change id either way.
+    pub fn change_id(self) -> ChangeId {
+        match self {
+            Saved::New(id) | Saved::AlreadyStored(id) => id,
+        }
+    }
+}
+
+impl Store {
+    /// Saves a version written on this device and queues it for pushing, in
+    /// one transaction: after a crash both are there or neither is.
+    ///
+    /// The version is checked first ([`Validate`]); an amendment must
+    /// supersede a version of the same record that is on this device, and a
+    /// first version must start a record the device does not hold yet.
+    /// Saving the same version again is harmless ([`Saved::AlreadyStored`]);
+    /// the same id with different content is [`StoreError::VersionConflict`].
+    pub fn save<T: RecordContent>(&mut self, version: &RecordVersion<T>) -> Result<Saved> {
+        version.validate()?;
+        let body = to_json(version)?;
+        let tx = self.conn.transaction()?;
+        if let Some(existing) = existing_version::<T>(&tx, version.meta.version_id)? {
+            if existing.version != *version {
+                return Err(StoreError::VersionConflict(version.meta.version_id));
+            }
+            let change = tx
+                .query_row(
+                    "SELECT change_id FROM outbox WHERE version_id = ?1",
+                    [version.meta.version_id.0.to_string()],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()?
+                .ok_or(StoreError::VersionConflict(version.meta.version_id))?;
+            return Ok(Saved::AlreadyStored(crate::outbox::parse_change_id(
+                &change,
+            )?));
+        }
+        check_lineage(&tx, T::KIND, version)?;
+        insert_version(&tx, T::KIND, version, &body, "local")?;
+        let change_id = crate::outbox::enqueue(&tx, T::KIND, &version.meta)?;
+        tx.commit()?;
+        Ok(Saved::New(change_id))
+    }
+
+    /// The current version of a record and whether its history forked;
+    /// `None` when the device holds no version of it.
+    pub fn current<T: RecordContent>(&self, record: RecordId) -> Result<Option<CurrentRecord<T>>> {
+        let history = self.history::<T>(record)?;
+        let Some(head) = head(history.iter().map(|v| &v.version.meta)) else {
+            return Ok(None);
+        };
+        let current = head.current();
+        let version_count = history.len();
+        let version = history
+            .into_iter()
+            .find(|v| v.version.meta.version_id == current)
+            .map(|v| v.version)
+            .ok_or(StoreError::Decode {
+                what: "record history",
+            })?;
+        Ok(Some(CurrentRecord {
+            version,
+            head,
+            version_count,
+        }))
+    }
+
+    /// Every version of a record, local and pulled, in the order the device
+    /// stored them.
+    pub fn history<T: RecordContent>(&self, record: RecordId) -> Result<Vec<StoredVersion<T>>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT kind, origin, body FROM record_versions
+             WHERE record_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = statement.query_map([record.0.to_string()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut versions = Vec::new();
+        for row in rows {
+            let (kind, origin, body) = row?;
+            if RecordKind::from_column(&kind)? != T::KIND {
+                return Err(StoreError::Decode {
+                    what: "record of another kind",
+                });
+            }
+            versions.push(StoredVersion {
+                version: from_json(&body, "record version")?,
+                origin: Origin::from_column(&origin)?,
+            });
+        }
+        Ok(versions)
+    }
+
+    /// The ids of every record of kind `T` on the device, oldest first.
+    pub fn record_ids<T: RecordContent>(&self) -> Result<Vec<RecordId>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT record_id FROM record_versions WHERE kind = ?1
+             GROUP BY record_id ORDER BY MIN(rowid)",
+        )?;
+        let rows = statement.query_map([T::KIND.as_str()], |row| row.get::<_, String>(0))?;
+        rows.map(|id| {
+            let id = id?;
+            uuid::Uuid::parse_str(&id)
+                .map(RecordId)
+                .map_err(|_| StoreError::Decode { what: "record id" })
+        })
+        .collect()
+    }
+}
+
+/// Reads a stored version by id, refusing one of another kind.
+fn existing_version<T: RecordContent>(
+    tx: &Transaction<'_>,
+    id: VersionId,
+) -> Result<Option<StoredVersion<T>>> {
+    let row = tx
+        .query_row(
+            "SELECT kind, origin, body FROM record_versions WHERE version_id = ?1",
+            [id.0.to_string()],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((kind, origin, body)) = row else {
+        return Ok(None);
+    };
+    if RecordKind::from_column(&kind)? != T::KIND {
+        return Err(StoreError::VersionConflict(id));
+    }
+    Ok(Some(StoredVersion {
+        version: from_json(&body, "record version")?,
+        origin: Origin::from_column(&origin)?,
+    }))
+}
+
+/// A local version must continue a history this device holds.
+fn check_lineage<T>(
+    tx: &Transaction<'_>,
+    kind: RecordKind,
+    version: &RecordVersion<T>,
+) -> Result<()> {
+    let meta = &version.meta;
+    match meta.supersedes {
+        Some(previous) => {
+            let found: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT record_id, kind FROM record_versions WHERE version_id = ?1",
+                    [previous.0.to_string()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            match found {
+                None => Err(ValidationError::new(
+                    "meta.supersedes",
+                    "names a version that is not on this device",
+                )
+                .into()),
+                Some((record, stored_kind))
+                    if record != meta.record_id.0.to_string() || stored_kind != kind.as_str() =>
+                {
+                    Err(ValidationError::new(
+                        "meta.supersedes",
+                        "names a version of another record",
+                    )
+                    .into())
+                }
+                Some(_) => Ok(()),
+            }
+        }
+        None => {
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM record_versions WHERE record_id = ?1)",
+                [meta.record_id.0.to_string()],
+                |row| row.get(0),
+            )?;
+            if exists {
+                Err(ValidationError::new(
+                    "meta.supersedes",
+                    "the record already has versions: an amendment must name the one it supersedes",
+                )
+                .into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+pub(crate) fn insert_version<T>(
+    tx: &Transaction<'_>,
+    kind: RecordKind,
+    version: &RecordVersion<T>,
+    body: &str,
+    origin: &str,
+) -> Result<()> {
+    let meta = &version.meta;
+    tx.prepare_cached(
+        "INSERT INTO record_versions
+             (version_id, record_id, kind, supersedes, origin, body, stored_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        meta.version_id.0.to_string(),
+        meta.record_id.0.to_string(),
+        kind.as_str(),
+        meta.supersedes.map(|v| v.0.to_string()),
+        origin,
+        body,
+        Timestamp::now().to_string(),
+    ])?;
+    Ok(())
+}
+
+/// Stores a pulled version unless the same one is already here. Returns
+/// whether it was new.
+pub(crate) fn insert_pulled<T: RecordContent>(
+    tx: &Transaction<'_>,
+    version: &RecordVersion<T>,
+) -> Result<bool> {
+    if let Some(existing) = existing_version::<T>(tx, version.meta.version_id)? {
+        if existing.version != *version {
+            return Err(StoreError::VersionConflict(version.meta.version_id));
+        }
+        return Ok(false);
+    }
+    insert_version(tx, T::KIND, version, &to_json(version)?, "pulled")?;
+    Ok(true)
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|_| StoreError::Decode {
+        what: "value for storage",
+    })
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &'static str) -> Result<T> {
+    serde_json::from_str(text).map_err(|_| StoreError::Decode { what })
+}

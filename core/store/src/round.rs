@@ -1,0 +1,193 @@
+//! What the clinician needs with no signal: the day's round, the summaries of
+//! the patients on it, and the care homes with their residents.
+//!
+//! These arrive in pull batches (see [`crate::pull`]) and are replaced by
+//! newer ones; a round re-planned on the device (an urgent visit slotted in)
+//! is saved with [`Store::save_round`]. A round is stored whole, with an index
+//! of the patients it visits so loading it joins their summaries in one query.
+
+use std::collections::HashMap;
+
+use doorstep_domain::NhsNumber;
+use doorstep_domain::network::{CareHomeId, ClinicianId};
+use doorstep_domain::patient::{CareHome, Patient};
+use doorstep_domain::visit::VisitRequest;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::records::{from_json, to_json};
+use crate::store::Store;
+
+/// One clinician's planned day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Round {
+    /// The day.
+    pub day: Date,
+    /// Whose round it is.
+    pub clinician: ClinicianId,
+    /// The stops, in the order planned.
+    pub stops: Vec<RoundStop>,
+}
+
+/// One planned stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundStop {
+    /// Planned arrival.
+    pub planned_start: Timestamp,
+    /// Planned departure.
+    pub planned_end: Timestamp,
+    /// What is done there.
+    pub work: StopWork,
+}
+
+/// The work at a stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StopWork {
+    /// A home visit answering a request.
+    Visit {
+        /// The request, as the practice made it.
+        request: VisitRequest,
+    },
+    /// Medication reviews at a care home.
+    CareHome {
+        /// The home.
+        care_home: CareHomeId,
+        /// The residents planned for review on this stop.
+        residents: Vec<NhsNumber>,
+    },
+}
+
+impl Round {
+    /// Every patient the round visits, each once, in round order.
+    pub fn patients(&self) -> Vec<&NhsNumber> {
+        let mut seen = std::collections::HashSet::new();
+        self.stops
+            .iter()
+            .flat_map(|stop| match &stop.work {
+                StopWork::Visit { request } => std::slice::from_ref(&request.patient),
+                StopWork::CareHome { residents, .. } => residents.as_slice(),
+            })
+            .filter(|nhs| seen.insert(*nhs))
+            .collect()
+    }
+}
+
+/// A round with the summaries of its patients, ready for the round screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayRound {
+    /// The round.
+    pub round: Round,
+    /// Summaries of the round's patients that are on the device. A patient
+    /// missing here has no summary yet (the shell says so).
+    pub patients: HashMap<NhsNumber, Patient>,
+}
+
+impl Store {
+    /// The round for `day` with its patients' summaries; `None` when no round
+    /// for that day is on the device.
+    pub fn round(&self, day: Date) -> Result<Option<DayRound>> {
+        let day_text = day.to_string();
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM rounds WHERE day = ?1")?
+            .query_row([&day_text], |row| row.get(0))
+            .optional()?;
+        let Some(body) = body else {
+            return Ok(None);
+        };
+        let round: Round = from_json(&body, "round")?;
+        let mut statement = self.conn.prepare_cached(
+            "SELECT p.body FROM round_patients r
+             JOIN patients p ON p.nhs_number = r.nhs_number
+             WHERE r.day = ?1",
+        )?;
+        let mut patients = HashMap::new();
+        for row in statement.query_map([&day_text], |row| row.get::<_, String>(0))? {
+            let patient: Patient = from_json(&row?, "patient summary")?;
+            patients.insert(patient.nhs_number.clone(), patient);
+        }
+        Ok(Some(DayRound { round, patients }))
+    }
+
+    /// Saves a round planned or re-planned on the device, replacing the one
+    /// for its day.
+    pub fn save_round(&mut self, round: &Round) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        put_round(&tx, round)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One patient's summary, if it is on the device.
+    pub fn patient(&self, nhs_number: &NhsNumber) -> Result<Option<Patient>> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM patients WHERE nhs_number = ?1")?
+            .query_row([nhs_number.as_str()], |row| row.get(0))
+            .optional()?;
+        body.map(|b| from_json(&b, "patient summary")).transpose()
+    }
+
+    /// One care home with its residents, if it is on the device.
+    pub fn care_home(&self, id: &CareHomeId) -> Result<Option<CareHome>> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM care_homes WHERE id = ?1")?
+            .query_row([id.as_str()], |row| row.get(0))
+            .optional()?;
+        body.map(|b| from_json(&b, "care home")).transpose()
+    }
+
+    /// Every care home on the device, by id.
+    pub fn care_homes(&self) -> Result<Vec<CareHome>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT body FROM care_homes ORDER BY id")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|body| from_json(&body?, "care home")).collect()
+    }
+}
+
+pub(crate) fn put_round(tx: &Transaction<'_>, round: &Round) -> Result<()> {
+    let day = round.day.to_string();
+    tx.prepare_cached("DELETE FROM rounds WHERE day = ?1")?
+        .execute([&day])?;
+    tx.prepare_cached("INSERT INTO rounds (day, body) VALUES (?1, ?2)")?
+        .execute(params![day, to_json(round)?])?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO round_patients (day, nhs_number) VALUES (?1, ?2)")?;
+    for nhs in round.patients() {
+        insert.execute(params![day, nhs.as_str()])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn put_patient(tx: &Transaction<'_>, patient: &Patient) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO patients (nhs_number, body) VALUES (?1, ?2)
+         ON CONFLICT (nhs_number) DO UPDATE SET body = excluded.body",
+    )?
+    .execute(params![patient.nhs_number.as_str(), to_json(patient)?])?;
+    Ok(())
+}
+
+pub(crate) fn forget_patient(tx: &Transaction<'_>, nhs_number: &NhsNumber) -> Result<()> {
+    tx.prepare_cached("DELETE FROM patients WHERE nhs_number = ?1")?
+        .execute([nhs_number.as_str()])?;
+    Ok(())
+}
+
+pub(crate) fn put_care_home(tx: &Transaction<'_>, home: &CareHome) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO care_homes (id, body) VALUES (?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+    )?
+    .execute(params![home.id.as_str(), to_json(home)?])?;
+    Ok(())
+}

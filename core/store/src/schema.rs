@@ -1,0 +1,164 @@
+//! The database schema and its migrations, run by refinery.
+//!
+//! Each migration is a numbered SQL script applied once, in order, all pending
+//! ones in one transaction, and recorded with a checksum in refinery's history
+//! table (so an edited script that was already applied is refused). A file
+//! whose newest applied version is above [`LATEST`] was written by a newer
+//! build: [`check_version`] refuses it before anything is written.
+//!
+//! Migrations are never edited once released; a change is a new version, and
+//! the test suite migrates a database of every earlier version holding data.
+
+use refinery_core::Migration;
+use refinery_core::Runner;
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Result, StoreError};
+
+/// Version 1: the first device schema.
+///
+/// - `record_versions`: every version of every clinical record, local or
+///   pulled, as the JSON of its `RecordVersion`. Triggers make it append-only.
+/// - `outbox`: one row per local version to push, in push order (`seq`).
+/// - `sync_cursor`: the one pull cursor, moved with the data it covers.
+/// - `patients`, `care_homes`, `rounds`, `round_patients`: what the clinician
+///   needs offline, replaced by each pull.
+const V1: &str = r"
+CREATE TABLE record_versions (
+    version_id  TEXT PRIMARY KEY NOT NULL,
+    record_id   TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('visit', 'medication_review')),
+    supersedes  TEXT,
+    origin      TEXT NOT NULL CHECK (origin IN ('local', 'pulled')),
+    body        TEXT NOT NULL,
+    stored_at   TEXT NOT NULL
+) STRICT;
+CREATE INDEX record_versions_by_record ON record_versions (record_id);
+CREATE TRIGGER record_versions_never_change BEFORE UPDATE ON record_versions
+BEGIN
+    SELECT RAISE(ABORT, 'record versions are append-only');
+END;
+CREATE TRIGGER record_versions_never_vanish BEFORE DELETE ON record_versions
+BEGIN
+    SELECT RAISE(ABORT, 'record versions are append-only');
+END;
+
+CREATE TABLE outbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    change_id   TEXT NOT NULL UNIQUE,
+    version_id  TEXT NOT NULL UNIQUE REFERENCES record_versions (version_id),
+    kind        TEXT NOT NULL,
+    record_id   TEXT NOT NULL,
+    state       TEXT NOT NULL
+                CHECK (state IN ('pending', 'sent', 'accepted', 'rejected', 'filed')),
+    reason      TEXT,
+    created_at  TEXT NOT NULL,
+    CHECK ((state = 'rejected') = (reason IS NOT NULL))
+) STRICT;
+
+CREATE TABLE sync_cursor (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    cursor      TEXT NOT NULL,
+    applied_at  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE patients (
+    nhs_number  TEXT PRIMARY KEY NOT NULL,
+    body        TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE care_homes (
+    id          TEXT PRIMARY KEY NOT NULL,
+    body        TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE rounds (
+    day         TEXT PRIMARY KEY NOT NULL,
+    body        TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE round_patients (
+    day         TEXT NOT NULL REFERENCES rounds (day) ON DELETE CASCADE,
+    nhs_number  TEXT NOT NULL,
+    PRIMARY KEY (day, nhs_number)
+) STRICT, WITHOUT ROWID;
+";
+
+/// Version 2: when each outbox item last changed state, and an index to find
+/// unfinished items without scanning every accepted and filed one.
+///
+/// The outbox keeps finished items (they are the device's audit of what was
+/// filed), so after months it holds thousands; the push query and the status
+/// screen read only a handful by state. Existing items take their creation
+/// time as their last change, the best that is known.
+const V2: &str = r"
+ALTER TABLE outbox ADD COLUMN state_changed_at TEXT;
+UPDATE outbox SET state_changed_at = created_at;
+CREATE INDEX outbox_by_state ON outbox (state, seq);
+";
+
+/// The newest schema version this build knows.
+pub const LATEST: i64 = 2;
+
+/// The name of refinery's history table.
+const HISTORY_TABLE: &str = "refinery_schema_history";
+
+fn migrations() -> Vec<Migration> {
+    [("V1__device_store", V1), ("V2__outbox_state_index", V2)]
+        .into_iter()
+        .map(|(name, sql)| {
+            Migration::unapplied(name, sql).expect("migration names are well formed")
+        })
+        .collect()
+}
+
+/// The file's schema version: 0 for a new, empty file. Reads only.
+pub fn version(conn: &Connection) -> Result<i64> {
+    let has_history: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+        [HISTORY_TABLE],
+        |row| row.get(0),
+    )?;
+    if !has_history {
+        return Ok(0);
+    }
+    let version: Option<i64> = conn
+        .query_row(
+            &format!("SELECT MAX(version) FROM {HISTORY_TABLE}"),
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(version.unwrap_or(0))
+}
+
+/// Refuses a file written by a newer build, before anything is written.
+pub fn check_version(conn: &Connection) -> Result<i64> {
+    let found = version(conn)?;
+    if found > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: LATEST,
+        });
+    }
+    Ok(found)
+}
+
+/// Brings the file up to `target` (normally [`LATEST`]), all pending
+/// migrations in one transaction.
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    if check_version(conn)? >= target {
+        return Ok(());
+    }
+    let target = i32::try_from(target)
+        .map_err(|_| StoreError::Migration("target version out of range".into()))?;
+    Runner::new(&migrations())
+        .set_grouped(true)
+        .set_abort_divergent(true)
+        .set_abort_missing(true)
+        .set_target(refinery_core::Target::Version(target))
+        .run(conn)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,392 @@
+//! Opening, checking, re-keying and wiping the encrypted database file.
+//!
+//! [`Store::open`] refuses to run on a SQLite without SQLCipher, keys the
+//! connection with the raw key from the [`KeyProvider`], reads the first page
+//! at once to tell a wrong key from a damaged file, refuses a schema newer
+//! than this build, and only then sets the durability pragmas and migrates.
+//! Until every check has passed nothing is written, and the connection is
+//! told not to checkpoint on close, so a refused file keeps every byte.
+//!
+//! The records, outbox, pull and round operations are `impl Store` blocks in
+//! their own modules.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::{Result, StoreError};
+use crate::key::{DatabaseKey, KeyProvider, KeySlot};
+use crate::schema;
+
+/// SQLCipher 4's page size: every intact file is a whole number of pages.
+const PAGE_SIZE: u64 = 4096;
+
+/// Where the store lives and how hard it flushes.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The database file. Its folder must exist or be creatable; SQLite puts
+    /// its `-wal` and `-shm` files beside it.
+    pub path: PathBuf,
+    /// Ask Apple platforms for `F_FULLFSYNC` on every sync. Plain `fsync` on
+    /// iOS and macOS only reaches the drive's cache, so a power cut can lose
+    /// a commit the app was told was durable. On by default on Apple targets;
+    /// SQLite ignores it elsewhere.
+    pub apple_fullfsync: bool,
+}
+
+impl StoreConfig {
+    /// The defaults for the platform this is built for.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            apple_fullfsync: cfg!(target_vendor = "apple"),
+        }
+    }
+}
+
+/// The device's encrypted store. One per signed-in clinician; hold it behind a
+/// mutex when shared (reads take `&self`, writes `&mut self`).
+pub struct Store {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+    keys: Arc<dyn KeyProvider>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// What a wipe did, so the shell can say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WipeReport {
+    /// Unsynced changes that were discarded with the caller's confirmation.
+    pub discarded_unsynced: u64,
+}
+
+/// Why a wipe did not complete.
+#[derive(Debug)]
+pub enum WipeError {
+    /// Nothing was erased and the store is handed back open:
+    /// [`StoreError::UnsyncedItems`] with the count to confirm, or the
+    /// failure that stopped the count or the key's deletion.
+    Refused {
+        /// The store, still open.
+        store: Box<Store>,
+        /// Why.
+        error: StoreError,
+    },
+    /// The key is destroyed, so the data can never be read again, but some
+    /// files could not be removed. Call [`Store::wipe_files`] again later.
+    FilesRemain(std::io::Error),
+}
+
+impl Store {
+    /// Opens the store at `config.path`, creating it (and a new key in the
+    /// provider) when there is no file yet.
+    ///
+    /// Errors say what the shell should do: [`StoreError::WrongKey`],
+    /// [`StoreError::Corrupt`], [`StoreError::KeyMissing`],
+    /// [`StoreError::SchemaTooNew`], [`StoreError::DiskFull`],
+    /// [`StoreError::Key`] (keystore locked). None of them changes the file.
+    pub fn open(config: &StoreConfig, keys: Arc<dyn KeyProvider>) -> Result<Self> {
+        let path = config.path.clone();
+        let existing = file_len(&path)? > 0;
+        let current = keys.read_key(KeySlot::Current)?;
+        let next = keys.read_key(KeySlot::Next)?;
+
+        let conn = if existing {
+            match (current, next) {
+                (Some(current), next) => match keyed(&path, &current, false) {
+                    Ok(conn) => {
+                        // A re-key that never reached the file: forget its key.
+                        if next.is_some() {
+                            keys.delete_key(KeySlot::Next)?;
+                        }
+                        conn
+                    }
+                    Err(StoreError::WrongKey) if next.is_some() => {
+                        let next = next.expect("checked above");
+                        let conn = keyed(&path, &next, false)?;
+                        promote(keys.as_ref(), &next)?;
+                        conn
+                    }
+                    Err(e) => return Err(e),
+                },
+                (None, Some(next)) => {
+                    let conn = keyed(&path, &next, false)?;
+                    promote(keys.as_ref(), &next)?;
+                    conn
+                }
+                (None, None) => return Err(StoreError::KeyMissing),
+            }
+        } else {
+            let key = match current {
+                Some(key) => key,
+                None => {
+                    let key = DatabaseKey::generate()?;
+                    keys.write_key(KeySlot::Current, &key)?;
+                    key
+                }
+            };
+            if next.is_some() {
+                keys.delete_key(KeySlot::Next)?;
+            }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            keyed(&path, &key, true)?
+        };
+
+        let mut store = Store { conn, path, keys };
+        store.prepare(config)?;
+        Ok(store)
+    }
+
+    /// Runs the checks and settings that follow a successful key check.
+    fn prepare(&mut self, config: &StoreConfig) -> Result<()> {
+        schema::check_version(&self.conn)?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Migration(format!(
+                "journal mode stayed {mode}; WAL is required"
+            )));
+        }
+        self.conn.execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;",
+        )?;
+        let fullfsync = if config.apple_fullfsync { "ON" } else { "OFF" };
+        self.conn.execute_batch(&format!(
+            "PRAGMA fullfsync = {fullfsync}; PRAGMA checkpoint_fullfsync = {fullfsync};"
+        ))?;
+        schema::migrate_to(&mut self.conn, schema::LATEST)?;
+        // Every check passed: normal checkpointing on close again.
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
+        Ok(())
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's schema version (see [`crate::schema::LATEST`]).
+    pub fn schema_version(&self) -> Result<i64> {
+        schema::version(&self.conn)
+    }
+
+    /// Reads every page and checks its authentication code and the b-tree
+    /// structure. Opening checks only the first page so that it stays fast;
+    /// run this in the background at start-up or after a
+    /// [`StoreError::Corrupt`] to find out how far the damage goes.
+    pub fn check_integrity(&self) -> Result<()> {
+        let failures = pragma_rows(&self.conn, "PRAGMA cipher_integrity_check")?;
+        if let Some(first) = failures.first() {
+            return Err(StoreError::Corrupt {
+                detail: format!("{} pages failed (first: {first})", failures.len()),
+            });
+        }
+        let structure = pragma_rows(&self.conn, "PRAGMA integrity_check")?;
+        if structure != ["ok"] {
+            return Err(StoreError::Corrupt {
+                detail: format!("{} structural problems", structure.len()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Re-encrypts the whole file under a fresh key and makes it the current
+    /// one (after a suspected key exposure, or on a schedule).
+    ///
+    /// Safe against the app being killed at any point: the new key is kept in
+    /// [`KeySlot::Next`] before the file changes, and [`Store::open`] finds
+    /// whichever key the file ended up under.
+    pub fn rekey(&mut self) -> Result<()> {
+        let new = DatabaseKey::generate()?;
+        self.keys.write_key(KeySlot::Next, &new)?;
+        let statement = zeroize::Zeroizing::new(format!(
+            "PRAGMA rekey = \"{}\";",
+            new.sqlcipher_literal().as_str()
+        ));
+        if let Err(e) = self.conn.execute_batch(&statement) {
+            self.keys.delete_key(KeySlot::Next)?;
+            return Err(e.into());
+        }
+        // Move every page into the main file so nothing stays under the old key.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        promote(self.keys.as_ref(), &new)
+    }
+
+    /// Changes pending, sent without an answer, or rejected: everything the
+    /// endpoint does not hold. These are what a wipe would lose.
+    pub fn unsynced_count(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sent', 'rejected')",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Erases this device's store: on sign-out, when the endpoint revokes the
+    /// device, or at the user's request. The key is destroyed first, so even a
+    /// file that fails to delete can never be read again; then the database
+    /// and its `-wal` and `-shm` files are removed.
+    ///
+    /// Refused with [`StoreError::UnsyncedItems`] unless
+    /// `confirmed_discard` equals the number of unsynced changes exactly
+    /// (0 when all is synced): the shell shows the count, the user confirms
+    /// it, and a change saved in between makes the numbers differ.
+    pub fn wipe(self, confirmed_discard: u64) -> std::result::Result<WipeReport, WipeError> {
+        let refuse = |store: Store, error| WipeError::Refused {
+            store: Box::new(store),
+            error,
+        };
+        let count = match self.unsynced_count() {
+            Ok(count) => count,
+            Err(error) => return Err(refuse(self, error)),
+        };
+        if count != confirmed_discard {
+            return Err(refuse(self, StoreError::UnsyncedItems { count }));
+        }
+        let deleted = self
+            .keys
+            .delete_key(KeySlot::Current)
+            .and_then(|()| self.keys.delete_key(KeySlot::Next));
+        if let Err(e) = deleted {
+            return Err(refuse(self, e.into()));
+        }
+        let Store { conn, path, .. } = self;
+        drop(conn);
+        Self::wipe_files(&path).map_err(WipeError::FilesRemain)?;
+        Ok(WipeReport {
+            discarded_unsynced: count,
+        })
+    }
+
+    /// Removes the database file and its `-wal`, `-shm` and `-journal`
+    /// companions. Only for finishing a wipe whose key is already destroyed;
+    /// missing files are not an error.
+    pub fn wipe_files(path: &Path) -> std::io::Result<()> {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            match std::fs::remove_file(PathBuf::from(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Gets a device whose store cannot be opened working again, at the cost
+    /// of the file's contents: for [`StoreError::WrongKey`],
+    /// [`StoreError::Corrupt`] and [`StoreError::KeyMissing`], after the
+    /// user has been told that unsynced records in it are lost (support may
+    /// want the file first: copy it before calling).
+    ///
+    /// Returns `Ok(false)` and changes nothing when the store opens normally
+    /// (use [`Store::wipe`], which counts what would be lost). Any other
+    /// failure (keystore locked, schema newer than this build, disk full) is
+    /// returned and nothing is deleted: those have better fixes.
+    pub fn discard_unreadable(config: &StoreConfig, keys: Arc<dyn KeyProvider>) -> Result<bool> {
+        match Store::open(config, Arc::clone(&keys)) {
+            Ok(_) => Ok(false),
+            Err(StoreError::WrongKey | StoreError::Corrupt { .. } | StoreError::KeyMissing) => {
+                keys.delete_key(KeySlot::Current)?;
+                keys.delete_key(KeySlot::Next)?;
+                Self::wipe_files(&config.path)?;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Wraps the outcome of keying a connection at `path`.
+fn keyed(path: &Path, key: &DatabaseKey, create: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    // Until the checks pass, closing must not fold the WAL into the file.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    let cipher: Option<String> = conn
+        .query_row("PRAGMA cipher_version", [], |row| row.get(0))
+        .ok();
+    if cipher.is_none_or(|v| v.is_empty()) {
+        return Err(StoreError::NotEncrypted);
+    }
+    // SQLCipher logs every failed page to stderr or logcat; our errors say
+    // the same without filling the device log.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    let statement = zeroize::Zeroizing::new(format!(
+        "PRAGMA key = \"{}\";",
+        key.sqlcipher_literal().as_str()
+    ));
+    conn.execute_batch(&statement)?;
+    match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())) {
+        Ok(()) => Ok(conn),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
+            Err(diagnose(&conn, path))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Tells a wrong key from a damaged file after the first page failed: with a
+/// wrong key every page fails its authentication code; with damage, some
+/// pass.
+fn diagnose(conn: &Connection, path: &Path) -> StoreError {
+    let len = match file_len(path) {
+        Ok(len) => len,
+        Err(e) => return e,
+    };
+    if len % PAGE_SIZE != 0 {
+        return StoreError::Corrupt {
+            detail: format!("the file is {len} bytes, not a whole number of pages"),
+        };
+    }
+    let pages = len / PAGE_SIZE;
+    match pragma_rows(conn, "PRAGMA cipher_integrity_check") {
+        Ok(failures) if failures.len() as u64 >= pages => StoreError::WrongKey,
+        Ok(failures) => StoreError::Corrupt {
+            detail: format!("{} of {pages} pages failed their check", failures.len()),
+        },
+        Err(e) => e,
+    }
+}
+
+fn pragma_rows(conn: &Connection, pragma: &str) -> Result<Vec<String>> {
+    let mut statement = conn.prepare(pragma)?;
+    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Makes `key` the current key after the file was found (or made) under it.
+fn promote(keys: &dyn KeyProvider, key: &DatabaseKey) -> Result<()> {
+    keys.write_key(KeySlot::Current, key)?;
+    keys.delete_key(KeySlot::Next)?;
+    Ok(())
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}

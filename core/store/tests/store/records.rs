@@ -1,0 +1,184 @@
+//! Append-only records: saving, amending, reading current and history.
+
+use doorstep_domain::history::Head;
+use doorstep_domain::medication_review::MedicationReview;
+use doorstep_domain::record::VisitContent;
+use doorstep_store::{Origin, OutboxState, Saved, StoreError};
+
+use crate::{Fixture, morning, sample};
+
+#[test]
+fn a_saved_visit_is_current_and_queued_in_one_step() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let visit = sample::new_visit(1, morning());
+    let Saved::New(change) = store.save(&visit).unwrap() else {
+        panic!("first save must be new");
+    };
+    let current = store
+        .current::<VisitContent>(visit.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.version, visit);
+    assert_eq!(current.head, Head::Single(visit.meta.version_id));
+    let item = store.outbox_item(change).unwrap().unwrap();
+    assert_eq!(item.state, OutboxState::Pending);
+    assert_eq!(item.version_id, visit.meta.version_id);
+    assert_eq!(item.record_id, visit.meta.record_id);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&item.payload).unwrap(),
+        serde_json::to_value(&visit).unwrap()
+    );
+}
+
+#[test]
+fn an_amendment_becomes_current_and_the_history_keeps_both() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(2, morning());
+    let second = sample::amend_visit(&first, "phone-1", "Paracetamol and codeine given.");
+    store.save(&first).unwrap();
+    store.save(&second).unwrap();
+    let current = store
+        .current::<VisitContent>(first.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.version, second);
+    assert_eq!(current.version_count, 2);
+    let history = store.history::<VisitContent>(first.meta.record_id).unwrap();
+    assert_eq!(
+        history.iter().map(|v| &v.version).collect::<Vec<_>>(),
+        [&first, &second]
+    );
+    assert!(history.iter().all(|v| v.origin == Origin::Local));
+    assert_eq!(
+        store.outbox_for_record(first.meta.record_id).unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn saving_the_same_version_again_keeps_one_copy_and_one_outbox_item() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let visit = sample::new_visit(3, morning());
+    let first = store.save(&visit).unwrap();
+    let again = store.save(&visit).unwrap();
+    assert_eq!(again, Saved::AlreadyStored(first.change_id()));
+    assert_eq!(
+        store
+            .history::<VisitContent>(visit.meta.record_id)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.outbox_counts().unwrap().pending, 1);
+}
+
+#[test]
+fn a_reused_version_id_with_other_content_is_a_conflict_and_saves_nothing() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let visit = sample::new_visit(4, morning());
+    store.save(&visit).unwrap();
+    let mut forged = visit.clone();
+    forged.content.treatment = doorstep_domain::text::FreeText::parse("t", "Other").unwrap();
+    assert!(
+        matches!(store.save(&forged), Err(StoreError::VersionConflict(id)) if id == visit.meta.version_id)
+    );
+    assert_eq!(
+        store
+            .current::<VisitContent>(visit.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .version,
+        visit
+    );
+    assert_eq!(store.outbox_counts().unwrap().pending, 1);
+}
+
+#[test]
+fn an_amendment_must_supersede_a_version_on_this_device() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let never_saved = sample::new_visit(5, morning());
+    let orphan = sample::amend_visit(&never_saved, "phone-1", "Changed.");
+    match store.save(&orphan) {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, "meta.supersedes"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.outbox_counts().unwrap().unsynced(), 0);
+}
+
+#[test]
+fn a_second_first_version_of_a_record_is_refused() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let visit = sample::new_visit(6, morning());
+    store.save(&visit).unwrap();
+    let mut rival = sample::new_visit(6, morning());
+    rival.meta.record_id = visit.meta.record_id;
+    assert!(
+        matches!(store.save(&rival), Err(StoreError::Invalid(e)) if e.field == "meta.supersedes")
+    );
+}
+
+#[test]
+fn an_invalid_record_is_refused_naming_the_field() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let mut visit = sample::new_visit(7, morning());
+    visit.content.departed_at = Some(morning() - jiff::SignedDuration::from_mins(1));
+    match store.save(&visit) {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, "content.departed_at"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(
+        store
+            .current::<VisitContent>(visit.meta.record_id)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn medication_reviews_are_kept_apart_from_visits() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let review = sample::new_review(8, jiff::civil::date(2026, 11, 24));
+    store.save(&review).unwrap();
+    let current = store
+        .current::<MedicationReview>(review.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.version, review);
+    assert!(
+        store
+            .current::<VisitContent>(review.meta.record_id)
+            .is_err()
+    );
+    assert_eq!(
+        store.record_ids::<MedicationReview>().unwrap(),
+        [review.meta.record_id]
+    );
+    assert!(store.record_ids::<VisitContent>().unwrap().is_empty());
+}
+
+#[test]
+fn records_survive_closing_and_reopening() {
+    let f = Fixture::default();
+    let visit = sample::new_visit(9, morning());
+    {
+        let mut store = f.open().unwrap();
+        store.save(&visit).unwrap();
+    }
+    let store = f.open().unwrap();
+    assert_eq!(
+        store
+            .current::<VisitContent>(visit.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .version,
+        visit
+    );
+}

@@ -1,0 +1,102 @@
+//! Offline round data: the day's round with summaries, care homes, removals.
+
+use doorstep_domain::patient::{CareHome, Resident};
+use doorstep_store::{PullBatch, SyncCursor};
+use jiff::civil::date;
+
+use crate::{Fixture, sample};
+
+#[test]
+fn a_days_round_loads_with_the_summaries_that_are_on_the_device() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let day = date(2026, 11, 24);
+    let mut batch = PullBatch::new(SyncCursor("r-1".into()));
+    batch.rounds.push(sample::round(day, 12));
+    batch.patients = (0..10).map(sample::patient).collect();
+    store.apply_pull(&batch).unwrap();
+    let loaded = store.round(day).unwrap().unwrap();
+    assert_eq!(loaded.round, batch.rounds[0]);
+    assert_eq!(
+        loaded.patients.len(),
+        10,
+        "patients 10 and 11 have no summary yet"
+    );
+    assert_eq!(loaded.patients[&sample::nhs_number(3)], sample::patient(3));
+    assert!(!loaded.patients.contains_key(&sample::nhs_number(11)));
+    assert!(store.round(date(2026, 11, 25)).unwrap().is_none());
+}
+
+#[test]
+fn a_newer_round_replaces_the_days_round() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let day = date(2026, 11, 24);
+    store.save_round(&sample::round(day, 5)).unwrap();
+    let mut replanned = sample::round(day, 3);
+    replanned.stops.reverse();
+    store.save_round(&replanned).unwrap();
+    store
+        .apply_pull(&PullBatch {
+            patients: (0..5).map(sample::patient).collect(),
+            ..PullBatch::new(SyncCursor("r".into()))
+        })
+        .unwrap();
+    let loaded = store.round(day).unwrap().unwrap();
+    assert_eq!(loaded.round, replanned);
+    assert_eq!(
+        loaded.patients.len(),
+        3,
+        "only the new round's patients are joined"
+    );
+}
+
+#[test]
+fn patients_off_the_caseload_are_forgotten() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let mut batch = PullBatch::new(SyncCursor("p-1".into()));
+    batch.patients = vec![sample::patient(1), sample::patient(2)];
+    store.apply_pull(&batch).unwrap();
+    let mut batch = PullBatch::new(SyncCursor("p-2".into()));
+    batch.removed_patients.push(sample::nhs_number(1));
+    store.apply_pull(&batch).unwrap();
+    assert!(store.patient(&sample::nhs_number(1)).unwrap().is_none());
+    assert_eq!(
+        store.patient(&sample::nhs_number(2)).unwrap(),
+        Some(sample::patient(2))
+    );
+}
+
+#[test]
+fn care_homes_and_their_residents_are_kept_and_replaced() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let home = |residents: u32| CareHome {
+        id: doorstep_domain::network::CareHomeId::parse("the-elms").unwrap(),
+        name: doorstep_domain::text::ShortText::parse("name", "The Elms").unwrap(),
+        location: doorstep_domain::Location::new(50.8, -1.9).unwrap(),
+        aligned_practice: doorstep_domain::network::OdsCode::parse("D99001").unwrap(),
+        residents: (0..residents)
+            .map(|n| Resident {
+                nhs_number: sample::nhs_number(n),
+                review_due: date(2026, 11, 20),
+            })
+            .collect(),
+    };
+    let mut batch = PullBatch::new(SyncCursor("h-1".into()));
+    batch.care_homes.push(home(3));
+    store.apply_pull(&batch).unwrap();
+    batch.care_homes = vec![home(5)];
+    store.apply_pull(&batch).unwrap();
+    assert_eq!(store.care_homes().unwrap(), [home(5)]);
+    assert_eq!(
+        store
+            .care_home(&home(0).id)
+            .unwrap()
+            .unwrap()
+            .residents
+            .len(),
+        5
+    );
+}
