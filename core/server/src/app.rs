@@ -1,0 +1,229 @@
+//! Assembling the endpoint: configuration, shared state, the router with its
+//! layers (request ids, structured request logs, body limit), and the
+//! [`Application`] that binds a socket and serves until told to stop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::auth::{JwksSource, SigningKey, Verifier};
+use crate::error::ApiError;
+use crate::storage::postgres::PostgresStorage;
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Storage, StorageError};
+
+/// Largest request body accepted: room for a full batch of long records.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The issuer of the endpoint's own tokens unless configured otherwise.
+pub const DEFAULT_ISSUER: &str = "doorstep";
+/// The audience every token must name unless configured otherwise.
+pub const DEFAULT_AUDIENCE: &str = "doorstep-sync";
+/// File name of the SQLite database inside the data directory.
+pub const SQLITE_FILE: &str = "doorstep-server.sqlite3";
+/// How often an outside identity provider's JWKS URL is fetched again.
+pub const JWKS_REFRESH: Duration = Duration::from_secs(600);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where changes live.
+    pub storage: Arc<dyn Storage>,
+    /// Which tokens are trusted.
+    pub verifier: Arc<Verifier>,
+    /// The endpoint's own key, published as JWKS.
+    pub signing_key: Arc<SigningKey>,
+}
+
+/// How to run the endpoint.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Directory holding the signing key and, by default, the SQLite file.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL instead of SQLite.
+    pub database: Option<String>,
+    /// Most PostgreSQL connections this instance opens.
+    pub max_connections: usize,
+    /// Issuer of the endpoint's own tokens.
+    pub issuer: String,
+    /// Audience every token must name.
+    pub audience: String,
+    /// An outside identity provider to trust, with its issuer.
+    pub outside: Option<(JwksSource, String)>,
+}
+
+impl Config {
+    /// The embedded default: SQLite in `data_dir`, own tokens only.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            database: None,
+            max_connections: 16,
+            issuer: DEFAULT_ISSUER.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            outside: None,
+        }
+    }
+}
+
+/// Why the endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The signing key could not be loaded or made.
+    #[error(transparent)]
+    Key(#[from] crate::auth::keys::KeyError),
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Storage(#[from] StorageError),
+    /// The outside identity provider's keys could not be read.
+    #[error("identity provider key set: {0}")]
+    Jwks(String),
+    /// The socket could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The router with every route and layer, over `state`.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!(
+                "request",
+                request_id = %id,
+                method = %req.method(),
+                path = %req.uri().path(),
+                subject = tracing::field::Empty,
+            )
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+    Router::new()
+        .merge(crate::routes::health::router())
+        .merge(crate::routes::jwks::router())
+        .merge(crate::routes::sync::router())
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Opens the storage `config` names.
+pub async fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StorageError> {
+    Ok(match &config.database {
+        Some(url) => Arc::new(PostgresStorage::connect(url, None, config.max_connections).await?),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                StorageError::Task(format!("data directory {}: {e}", config.data_dir.display()))
+            })?;
+            Arc::new(SqliteStorage::open(&config.data_dir.join(SQLITE_FILE))?)
+        }
+    })
+}
+
+/// A bound, ready-to-serve endpoint.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Loads keys, opens storage, fetches outside keys and binds the socket.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let signing_key = Arc::new(SigningKey::load_or_create(&config.data_dir)?);
+        let verifier = Arc::new(Verifier::new(
+            &signing_key,
+            &config.issuer,
+            &config.audience,
+        ));
+        if let Some((source, issuer)) = &config.outside {
+            let jwks = source.load().await.map_err(StartError::Jwks)?;
+            let count = verifier.trust_outside(&jwks, issuer);
+            tracing::info!(keys = count, issuer = %issuer, "trusting identity provider keys");
+            if let JwksSource::Url(_) = source {
+                spawn_refresh(Arc::clone(&verifier), source.clone(), issuer.clone());
+            }
+        }
+        let storage = open_storage(&config).await?;
+        Self::with_state(
+            config.listen,
+            AppState {
+                storage,
+                verifier,
+                signing_key,
+            },
+        )
+        .await
+    }
+
+    /// Binds `listen` and serves `state` (for tests that share a storage).
+    pub async fn with_state(listen: SocketAddr, state: AppState) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: listen,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            router: router(state),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+fn spawn_refresh(verifier: Arc<Verifier>, source: JwksSource, issuer: String) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(JWKS_REFRESH);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            match source.load().await {
+                Ok(jwks) => {
+                    let count = verifier.trust_outside(&jwks, &issuer);
+                    tracing::info!(keys = count, "identity provider keys refreshed");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "identity provider keys not refreshed; keeping the last set")
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,218 @@
+//! The decisions of a push, shared by both backends: which changes are new,
+//! which repeat an earlier push, which reuse an id with different content, and
+//! which fork their record's history.
+//!
+//! A backend fetches the rows the plan needs (by change id, by version id, and
+//! every version of the records touched), calls [`plan_push`] inside its
+//! transaction, and writes what it returns. Keeping this pure means SQLite and
+//! PostgreSQL cannot disagree about idempotency or forks.
+
+use std::collections::HashMap;
+
+use doorstep_domain::history::{Head, head};
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork, RejectCode};
+
+use super::CheckedChange;
+
+/// A stored change that shares a change id or version id with the push.
+#[derive(Debug, Clone)]
+pub struct ExistingChange {
+    /// Its idempotency key.
+    pub change_id: ChangeId,
+    /// The version it carries.
+    pub version_id: VersionId,
+    /// Its kind.
+    pub kind: ChangeKind,
+    /// Its canonical JSON.
+    pub body: String,
+}
+
+/// What a backend must do for one push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushPlan {
+    /// One per change pushed, in order.
+    pub outcomes: Vec<ChangeOutcome>,
+    /// Indices into the pushed changes to insert, in order; the backend gives
+    /// them consecutive sequence numbers.
+    pub inserts: Vec<usize>,
+    /// Records that forked with this push, for the forks table.
+    pub forked: Vec<RecordId>,
+}
+
+/// Decides a push. `existing` holds stored changes sharing a change id or a
+/// version id with `changes`; `versions` holds every stored version of the
+/// records `changes` touch.
+pub fn plan_push(
+    changes: &[CheckedChange],
+    existing: Vec<ExistingChange>,
+    versions: Vec<VersionMeta>,
+) -> PushPlan {
+    let mut by_change: HashMap<ChangeId, (ChangeKind, String)> = HashMap::new();
+    let mut by_version: HashMap<VersionId, (ChangeKind, String)> = HashMap::new();
+    for e in existing {
+        by_version.insert(e.version_id, (e.kind, e.body.clone()));
+        by_change.insert(e.change_id, (e.kind, e.body));
+    }
+    let mut histories: HashMap<RecordId, Vec<VersionMeta>> = HashMap::new();
+    for v in versions {
+        histories.entry(v.record_id).or_default().push(v);
+    }
+
+    let mut plan = PushPlan {
+        outcomes: Vec::with_capacity(changes.len()),
+        inserts: Vec::with_capacity(changes.len()),
+        forked: Vec::new(),
+    };
+    for (i, change) in changes.iter().enumerate() {
+        let same =
+            |stored: &(ChangeKind, String)| stored.0 == change.kind && stored.1 == change.body;
+        if let Some(stored) = by_change.get(&change.change_id) {
+            plan.outcomes.push(if same(stored) {
+                ChangeOutcome::Duplicate
+            } else {
+                rejected(RejectCode::ChangeIdReused, "change_id")
+            });
+            continue;
+        }
+        if let Some(stored) = by_version.get(&change.meta.version_id) {
+            plan.outcomes.push(if same(stored) {
+                ChangeOutcome::Duplicate
+            } else {
+                rejected(RejectCode::VersionIdReused, "body.record.meta.version_id")
+            });
+            continue;
+        }
+        let entry = (change.kind, change.body.clone());
+        by_change.insert(change.change_id, entry.clone());
+        by_version.insert(change.meta.version_id, entry);
+        let history = histories.entry(change.meta.record_id).or_default();
+        history.push(change.meta.clone());
+        plan.inserts.push(i);
+        match fork_of(change.meta.record_id, history) {
+            Some(fork) => {
+                if !plan.forked.contains(&fork.record_id) {
+                    plan.forked.push(fork.record_id);
+                }
+                plan.outcomes.push(ChangeOutcome::Forked {
+                    record_id: fork.record_id,
+                    heads: fork.heads,
+                });
+            }
+            None => plan.outcomes.push(ChangeOutcome::Accepted),
+        }
+    }
+    plan
+}
+
+/// The fork of one record's history, if it has one now.
+pub fn fork_of(record_id: RecordId, versions: &[VersionMeta]) -> Option<Fork> {
+    match head(versions)? {
+        Head::Forked(heads) => Some(Fork { record_id, heads }),
+        Head::Single(_) => None,
+    }
+}
+
+fn rejected(code: RejectCode, field: &str) -> ChangeOutcome {
+    ChangeOutcome::Rejected {
+        code,
+        field: Some(field.to_owned()),
+        reason: "stored before with different content".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use doorstep_domain::network::{ClinicianId, DeviceId};
+    use doorstep_sync::fixtures;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn change(n: u128, record: u128, supersedes: Option<u128>, seed: u64) -> CheckedChange {
+        let meta = VersionMeta {
+            record_id: RecordId(Uuid::from_u128(record)),
+            version_id: VersionId(Uuid::from_u128(n)),
+            supersedes: supersedes.map(|s| VersionId(Uuid::from_u128(s))),
+            author: ClinicianId::parse("para-1").unwrap(),
+            device: DeviceId::parse("phone-1").unwrap(),
+            written_at: fixtures::instant() + jiff::SignedDuration::from_secs(n as i64),
+        };
+        let record = fixtures::visit_record(meta.clone(), seed);
+        CheckedChange {
+            change_id: ChangeId(Uuid::from_u128(1000 + n)),
+            kind: ChangeKind::VisitRecord,
+            meta,
+            body: serde_json::to_string(&record).unwrap(),
+        }
+    }
+
+    fn stored(c: &CheckedChange) -> ExistingChange {
+        ExistingChange {
+            change_id: c.change_id,
+            version_id: c.meta.version_id,
+            kind: c.kind,
+            body: c.body.clone(),
+        }
+    }
+
+    #[test]
+    fn a_change_pushed_twice_in_one_batch_is_stored_once() {
+        let a = change(1, 10, None, 1);
+        let plan = plan_push(&[a.clone(), a], vec![], vec![]);
+        assert_eq!(plan.inserts, vec![0]);
+        assert_eq!(
+            plan.outcomes,
+            vec![ChangeOutcome::Accepted, ChangeOutcome::Duplicate]
+        );
+    }
+
+    #[test]
+    fn a_stored_change_with_new_content_under_its_id_is_refused() {
+        let a = change(1, 10, None, 1);
+        let mut b = change(1, 10, None, 2);
+        b.change_id = a.change_id;
+        let plan = plan_push(&[b], vec![stored(&a)], vec![a.meta.clone()]);
+        assert!(plan.inserts.is_empty());
+        assert!(matches!(
+            plan.outcomes[0],
+            ChangeOutcome::Rejected {
+                code: RejectCode::ChangeIdReused,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_reused_version_id_with_new_content_is_refused() {
+        let a = change(1, 10, None, 1);
+        let mut b = change(1, 10, None, 2);
+        b.change_id = ChangeId(Uuid::from_u128(5));
+        let plan = plan_push(&[b], vec![stored(&a)], vec![a.meta.clone()]);
+        assert!(matches!(
+            plan.outcomes[0],
+            ChangeOutcome::Rejected {
+                code: RejectCode::VersionIdReused,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn two_amendments_of_one_version_fork_and_both_are_stored() {
+        let base = change(1, 10, None, 1);
+        let left = change(2, 10, Some(1), 2);
+        let right = change(3, 10, Some(1), 3);
+        let plan = plan_push(&[left, right], vec![], vec![base.meta.clone()]);
+        assert_eq!(plan.inserts, vec![0, 1]);
+        assert_eq!(plan.outcomes[0], ChangeOutcome::Accepted);
+        assert_eq!(
+            plan.outcomes[1],
+            ChangeOutcome::Forked {
+                record_id: RecordId(Uuid::from_u128(10)),
+                heads: vec![VersionId(Uuid::from_u128(3)), VersionId(Uuid::from_u128(2))],
+            }
+        );
+        assert_eq!(plan.forked, vec![RecordId(Uuid::from_u128(10))]);
+    }
+}

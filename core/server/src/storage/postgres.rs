@@ -1,0 +1,372 @@
+//! The backend for an integrated care system: PostgreSQL shared by several
+//! stateless endpoint instances.
+//!
+//! A push locks its network's counter row (`sync_networks`) for the length of
+//! its transaction. That serialises pushes within one network (a handful of
+//! devices) while networks proceed in parallel, makes duplicate detection safe
+//! when two instances receive the same change at once, and means sequence
+//! numbers commit in order, so a pull that sees change N has seen every change
+//! before it. Each push costs a constant number of round trips: rows are
+//! fetched with `= ANY($n)` and inserted with `UNNEST`.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use doorstep_domain::network::{ClinicianId, DeviceId};
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::plan::{ExistingChange, fork_of, plan_push};
+use super::{CheckedChange, NetworkScope, Storage, StorageError, StoredChange};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sync_networks (
+    network TEXT PRIMARY KEY,
+    last_seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sync_changes (
+    network TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    change_id UUID NOT NULL,
+    kind TEXT NOT NULL,
+    record_id UUID NOT NULL,
+    version_id UUID NOT NULL,
+    supersedes UUID,
+    author TEXT NOT NULL,
+    device TEXT NOT NULL,
+    written_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (network, seq),
+    UNIQUE (network, change_id),
+    UNIQUE (network, version_id)
+);
+CREATE INDEX IF NOT EXISTS sync_changes_record ON sync_changes (network, record_id);
+CREATE TABLE IF NOT EXISTS sync_forks (
+    network TEXT NOT NULL,
+    record_id UUID NOT NULL,
+    PRIMARY KEY (network, record_id)
+);
+CREATE TABLE IF NOT EXISTS sync_revoked_devices (
+    network TEXT NOT NULL,
+    device TEXT NOT NULL,
+    revoked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (network, device)
+);
+";
+
+/// An arbitrary constant naming the advisory lock that makes concurrent
+/// instances create the schema one at a time.
+const SCHEMA_LOCK: i64 = 0x646f_6f72_7374_6570;
+
+/// The PostgreSQL backend. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct PostgresStorage {
+    pool: Pool,
+}
+
+fn pool_error(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Pool(e.to_string())
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::Corrupt(what.to_owned())
+}
+
+impl PostgresStorage {
+    /// Connects to `url` (a `postgres://` URL) with up to `max_connections`,
+    /// and creates the schema if it is missing. With `schema`, every table
+    /// lives in that schema (created if needed): how tests share one server.
+    pub async fn connect(
+        url: &str,
+        schema: Option<&str>,
+        max_connections: usize,
+    ) -> Result<Self, StorageError> {
+        let mut config = tokio_postgres::Config::from_str(url)?;
+        if let Some(schema) = schema {
+            let valid = !schema.is_empty()
+                && schema
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid {
+                return Err(StorageError::Pool(
+                    "schema name must be lowercase letters, digits and '_'".into(),
+                ));
+            }
+            let (client, connection) = config.connect(NoTls).await?;
+            let task = tokio::spawn(connection);
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
+            drop(client);
+            task.await.map_err(pool_error)??;
+            config.options(format!("-c search_path={schema}"));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .build()
+            .map_err(pool_error)?;
+        let storage = Self { pool };
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    async fn migrate(&self) -> Result<(), StorageError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+            .await?;
+        tx.batch_execute(SCHEMA).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn meta_from_row(row: &Row) -> Result<VersionMeta, StorageError> {
+    Ok(VersionMeta {
+        record_id: RecordId(row.try_get("record_id")?),
+        version_id: VersionId(row.try_get("version_id")?),
+        supersedes: row.try_get::<_, Option<Uuid>>("supersedes")?.map(VersionId),
+        author: ClinicianId::parse(row.try_get("author")?).map_err(|_| corrupt("author"))?,
+        device: DeviceId::parse(row.try_get("device")?).map_err(|_| corrupt("device"))?,
+        written_at: row
+            .try_get::<_, &str>("written_at")?
+            .parse()
+            .map_err(|_| corrupt("written_at"))?,
+    })
+}
+
+fn kind(text: &str) -> Result<ChangeKind, StorageError> {
+    ChangeKind::parse(text).ok_or_else(|| corrupt("kind"))
+}
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    async fn push(
+        &self,
+        scope: &NetworkScope,
+        changes: Vec<CheckedChange>,
+    ) -> Result<Vec<ChangeOutcome>, StorageError> {
+        let network = scope.network().as_str();
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await?;
+        let lock = tx
+            .prepare_cached(
+                "INSERT INTO sync_networks (network, last_seq) VALUES ($1, 0)
+                 ON CONFLICT (network) DO UPDATE SET last_seq = sync_networks.last_seq
+                 RETURNING last_seq",
+            )
+            .await?;
+        let last_seq: i64 = tx.query_one(&lock, &[&network]).await?.get(0);
+
+        let change_ids: Vec<Uuid> = changes.iter().map(|c| c.change_id.0).collect();
+        let version_ids: Vec<Uuid> = changes.iter().map(|c| c.meta.version_id.0).collect();
+        let mut record_ids: Vec<Uuid> = changes.iter().map(|c| c.meta.record_id.0).collect();
+        record_ids.sort_unstable();
+        record_ids.dedup();
+
+        let select_existing = tx
+            .prepare_cached(
+                "SELECT change_id, version_id, kind, body FROM sync_changes
+                 WHERE network = $1 AND (change_id = ANY($2) OR version_id = ANY($3))",
+            )
+            .await?;
+        let mut existing = Vec::new();
+        for row in tx
+            .query(&select_existing, &[&network, &change_ids, &version_ids])
+            .await?
+        {
+            existing.push(ExistingChange {
+                change_id: ChangeId(row.try_get(0)?),
+                version_id: VersionId(row.try_get(1)?),
+                kind: kind(row.try_get(2)?)?,
+                body: row.try_get(3)?,
+            });
+        }
+        let select_versions = tx
+            .prepare_cached(
+                "SELECT record_id, version_id, supersedes, author, device, written_at
+                 FROM sync_changes WHERE network = $1 AND record_id = ANY($2)",
+            )
+            .await?;
+        let versions = tx
+            .query(&select_versions, &[&network, &record_ids])
+            .await?
+            .iter()
+            .map(meta_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let plan = plan_push(&changes, existing, versions);
+        if !plan.inserts.is_empty() {
+            let rows: Vec<&CheckedChange> = plan.inserts.iter().map(|&i| &changes[i]).collect();
+            let count = i64::try_from(rows.len()).map_err(|_| corrupt("batch size"))?;
+            let seqs: Vec<i64> = (last_seq + 1..=last_seq + count).collect();
+            let ids: Vec<Uuid> = rows.iter().map(|c| c.change_id.0).collect();
+            let kinds: Vec<&str> = rows.iter().map(|c| c.kind.as_str()).collect();
+            let records: Vec<Uuid> = rows.iter().map(|c| c.meta.record_id.0).collect();
+            let versions: Vec<Uuid> = rows.iter().map(|c| c.meta.version_id.0).collect();
+            let supersedes: Vec<Option<Uuid>> = rows
+                .iter()
+                .map(|c| c.meta.supersedes.map(|s| s.0))
+                .collect();
+            let authors: Vec<&str> = rows.iter().map(|c| c.meta.author.as_str()).collect();
+            let devices: Vec<&str> = rows.iter().map(|c| c.meta.device.as_str()).collect();
+            let written: Vec<String> = rows.iter().map(|c| c.meta.written_at.to_string()).collect();
+            let bodies: Vec<&str> = rows.iter().map(|c| c.body.as_str()).collect();
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO sync_changes (network, seq, change_id, kind, record_id,
+                         version_id, supersedes, author, device, written_at, body)
+                     SELECT $1, * FROM UNNEST($2::bigint[], $3::uuid[], $4::text[], $5::uuid[],
+                         $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[])",
+                )
+                .await?;
+            tx.execute(
+                &insert,
+                &[
+                    &network,
+                    &seqs,
+                    &ids,
+                    &kinds,
+                    &records,
+                    &versions,
+                    &supersedes,
+                    &authors,
+                    &devices,
+                    &written,
+                    &bodies,
+                ],
+            )
+            .await?;
+            let advance = tx
+                .prepare_cached("UPDATE sync_networks SET last_seq = $2 WHERE network = $1")
+                .await?;
+            tx.execute(&advance, &[&network, &(last_seq + count)])
+                .await?;
+            if !plan.forked.is_empty() {
+                let forked: Vec<Uuid> = plan.forked.iter().map(|r| r.0).collect();
+                tx.execute(
+                    "INSERT INTO sync_forks (network, record_id)
+                     SELECT $1, * FROM UNNEST($2::uuid[]) ON CONFLICT DO NOTHING",
+                    &[&network, &forked],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(plan.outcomes)
+    }
+
+    async fn pull(
+        &self,
+        scope: &NetworkScope,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredChange>, StorageError> {
+        let after = i64::try_from(after).map_err(|_| corrupt("cursor beyond range"))?;
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT seq, change_id, kind, body FROM sync_changes
+                 WHERE network = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&scope.network().as_str(), &after, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredChange {
+                    seq: u64::try_from(row.try_get::<_, i64>(0)?).map_err(|_| corrupt("seq"))?,
+                    change_id: ChangeId(row.try_get(1)?),
+                    kind: kind(row.try_get(2)?)?,
+                    body: row.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn forks(&self, scope: &NetworkScope) -> Result<Vec<Fork>, StorageError> {
+        let network = scope.network().as_str();
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT c.record_id, c.version_id, c.supersedes, c.author, c.device, c.written_at
+                 FROM sync_changes c JOIN sync_forks f
+                   ON f.network = c.network AND f.record_id = c.record_id
+                 WHERE c.network = $1 ORDER BY c.record_id",
+                &[&network],
+            )
+            .await?;
+        let mut out = Vec::new();
+        let mut current: Vec<VersionMeta> = Vec::new();
+        for row in &rows {
+            let meta = meta_from_row(row)?;
+            if current
+                .first()
+                .is_some_and(|m| m.record_id != meta.record_id)
+            {
+                out.extend(fork_of(current[0].record_id, &current));
+                current.clear();
+            }
+            current.push(meta);
+        }
+        if let Some(first) = current.first() {
+            out.extend(fork_of(first.record_id, &current));
+        }
+        Ok(out)
+    }
+
+    async fn revoke_device(
+        &self,
+        scope: &NetworkScope,
+        device: &DeviceId,
+    ) -> Result<(), StorageError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "INSERT INTO sync_revoked_devices (network, device) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&scope.network().as_str(), &device.as_str()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn is_revoked(
+        &self,
+        scope: &NetworkScope,
+        device: &DeviceId,
+    ) -> Result<bool, StorageError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM sync_revoked_devices
+                 WHERE network = $1 AND device = $2)",
+            )
+            .await?;
+        let row = client
+            .query_one(&stmt, &[&scope.network().as_str(), &device.as_str()])
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client.execute("SELECT 1", &[]).await?;
+        Ok(())
+    }
+}

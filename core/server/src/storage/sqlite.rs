@@ -1,0 +1,395 @@
+//! The embedded backend: one SQLite file in the data directory, for a single
+//! endpoint process serving one network's practices with nothing to install.
+//!
+//! Writes go through one connection (SQLite has one writer anyway), inside
+//! `BEGIN IMMEDIATE`, so pushes are serialised and sequence numbers commit in
+//! order. Reads use a few more connections in WAL mode so pulls never wait for
+//! a push. `synchronous=FULL`: an acknowledged push survives a power cut. The
+//! crate links SQLCipher (for the device store); the server file is unkeyed.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use doorstep_domain::network::{ClinicianId, DeviceId};
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+use super::plan::{ExistingChange, fork_of, plan_push};
+use super::{CheckedChange, NetworkScope, Storage, StorageError, StoredChange};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sync_networks (
+    network TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS sync_changes (
+    network TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    change_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    supersedes TEXT,
+    author TEXT NOT NULL,
+    device TEXT NOT NULL,
+    written_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (network, seq),
+    UNIQUE (network, change_id),
+    UNIQUE (network, version_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS sync_changes_record ON sync_changes (network, record_id);
+CREATE TABLE IF NOT EXISTS sync_forks (
+    network TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (network, record_id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS sync_revoked_devices (
+    network TEXT NOT NULL,
+    device TEXT NOT NULL,
+    revoked_at TEXT NOT NULL,
+    PRIMARY KEY (network, device)
+) STRICT;
+";
+
+const READERS: usize = 4;
+
+/// The SQLite backend. Cheap to clone: clones share the connections.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database file at `path` and its schema.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let writer = open(path)?;
+        writer.execute_batch(SCHEMA)?;
+        let readers = (0..READERS)
+            .map(|_| open(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StorageError::Task("writer lock poisoned".into()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i]
+                .lock()
+                .map_err(|_| StorageError::Task("reader lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::Corrupt(what.to_owned())
+}
+
+fn uuid(text: &str) -> Result<Uuid, StorageError> {
+    Uuid::parse_str(text).map_err(|_| corrupt("uuid column"))
+}
+
+fn kind(text: &str) -> Result<ChangeKind, StorageError> {
+    ChangeKind::parse(text).ok_or_else(|| corrupt("kind column"))
+}
+
+fn versions_of(
+    conn: &Connection,
+    network: &str,
+    record: &RecordId,
+) -> Result<Vec<VersionMeta>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT version_id, supersedes, author, device, written_at
+         FROM sync_changes WHERE network = ?1 AND record_id = ?2",
+    )?;
+    let rows = stmt.query_map(params![network, record.0.to_string()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (version, supersedes, author, device, written_at) = row?;
+        out.push(VersionMeta {
+            record_id: *record,
+            version_id: VersionId(uuid(&version)?),
+            supersedes: supersedes.as_deref().map(uuid).transpose()?.map(VersionId),
+            author: ClinicianId::parse(&author).map_err(|_| corrupt("author column"))?,
+            device: DeviceId::parse(&device).map_err(|_| corrupt("device column"))?,
+            written_at: written_at
+                .parse()
+                .map_err(|_| corrupt("written_at column"))?,
+        });
+    }
+    Ok(out)
+}
+
+fn existing(
+    conn: &Connection,
+    network: &str,
+    change: &CheckedChange,
+) -> Result<Vec<ExistingChange>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT change_id, version_id, kind, body FROM sync_changes
+         WHERE network = ?1 AND (change_id = ?2 OR version_id = ?3)",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            network,
+            change.change_id.0.to_string(),
+            change.meta.version_id.0.to_string()
+        ],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (change_id, version_id, k, body) = row?;
+        out.push(ExistingChange {
+            change_id: ChangeId(uuid(&change_id)?),
+            version_id: VersionId(uuid(&version_id)?),
+            kind: kind(&k)?,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+fn push_tx(
+    conn: &mut Connection,
+    network: &str,
+    changes: &[CheckedChange],
+) -> Result<Vec<ChangeOutcome>, StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let last_seq: i64 = tx
+        .query_row(
+            "SELECT last_seq FROM sync_networks WHERE network = ?1",
+            [network],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let mut found = Vec::new();
+    let mut versions = Vec::new();
+    let mut records: Vec<RecordId> = Vec::new();
+    for change in changes {
+        found.extend(existing(&tx, network, change)?);
+        if !records.contains(&change.meta.record_id) {
+            records.push(change.meta.record_id);
+            versions.extend(versions_of(&tx, network, &change.meta.record_id)?);
+        }
+    }
+    let plan = plan_push(changes, found, versions);
+    if !plan.inserts.is_empty() {
+        let now = jiff::Timestamp::now().to_string();
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO sync_changes (network, seq, change_id, kind, record_id, version_id,
+                 supersedes, author, device, written_at, body, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        let mut seq = last_seq;
+        for &i in &plan.inserts {
+            let c = &changes[i];
+            seq += 1;
+            insert.execute(params![
+                network,
+                seq,
+                c.change_id.0.to_string(),
+                c.kind.as_str(),
+                c.meta.record_id.0.to_string(),
+                c.meta.version_id.0.to_string(),
+                c.meta.supersedes.map(|s| s.0.to_string()),
+                c.meta.author.as_str(),
+                c.meta.device.as_str(),
+                c.meta.written_at.to_string(),
+                c.body,
+                now,
+            ])?;
+        }
+        drop(insert);
+        tx.execute(
+            "INSERT INTO sync_networks (network, last_seq) VALUES (?1, ?2)
+             ON CONFLICT (network) DO UPDATE SET last_seq = excluded.last_seq",
+            params![network, seq],
+        )?;
+        for record in &plan.forked {
+            tx.execute(
+                "INSERT INTO sync_forks (network, record_id) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
+                params![network, record.0.to_string()],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(plan.outcomes)
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn push(
+        &self,
+        scope: &NetworkScope,
+        changes: Vec<CheckedChange>,
+    ) -> Result<Vec<ChangeOutcome>, StorageError> {
+        let network = scope.network().as_str().to_owned();
+        self.write(move |conn| push_tx(conn, &network, &changes))
+            .await
+    }
+
+    async fn pull(
+        &self,
+        scope: &NetworkScope,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredChange>, StorageError> {
+        let network = scope.network().as_str().to_owned();
+        let after = i64::try_from(after).map_err(|_| corrupt("cursor beyond range"))?;
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, change_id, kind, body FROM sync_changes
+                 WHERE network = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![network, after, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, change_id, k, body) = row?;
+                out.push(StoredChange {
+                    seq: u64::try_from(seq).map_err(|_| corrupt("seq column"))?,
+                    change_id: ChangeId(uuid(&change_id)?),
+                    kind: kind(&k)?,
+                    body,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn forks(&self, scope: &NetworkScope) -> Result<Vec<Fork>, StorageError> {
+        let network = scope.network().as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT record_id FROM sync_forks WHERE network = ?1 ORDER BY record_id",
+            )?;
+            let records = stmt
+                .query_map([&network], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut out = Vec::new();
+            for record in records {
+                let record = RecordId(uuid(&record)?);
+                if let Some(fork) = fork_of(record, &versions_of(conn, &network, &record)?) {
+                    out.push(fork);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_device(
+        &self,
+        scope: &NetworkScope,
+        device: &DeviceId,
+    ) -> Result<(), StorageError> {
+        let network = scope.network().as_str().to_owned();
+        let device = device.as_str().to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO sync_revoked_devices (network, device, revoked_at)
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![network, device, jiff::Timestamp::now().to_string()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_revoked(
+        &self,
+        scope: &NetworkScope,
+        device: &DeviceId,
+    ) -> Result<bool, StorageError> {
+        let network = scope.network().as_str().to_owned();
+        let device = device.as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT 1 FROM sync_revoked_devices WHERE network = ?1 AND device = ?2",
+            )?;
+            Ok(stmt.exists(params![network, device])?)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,81 @@
+//! Issuing the endpoint's own tokens, for the embedded default: what
+//! `doorstep token issue` prints for a clinician's device, a practice system
+//! or a coordinator.
+
+use doorstep_domain::network::{DeviceId, NetworkId};
+use jiff::{SignedDuration, Timestamp};
+use uuid::Uuid;
+
+use crate::auth::keys::KeyError;
+use crate::auth::{AccessClaims, IssuedClaims, SigningKey, TokenRole};
+
+/// Longest lifetime a token may be issued with: a shift and a half.
+pub const MAX_TTL: SignedDuration = SignedDuration::from_hours(12);
+
+/// What a token is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// The network it is scoped to.
+    pub network: NetworkId,
+    /// What the bearer may do.
+    pub role: TokenRole,
+    /// Who: a clinician's id or a system's name.
+    pub subject: String,
+    /// The device, required for roles that write records.
+    pub device: Option<DeviceId>,
+    /// How long it is valid.
+    pub ttl: SignedDuration,
+}
+
+/// Why a token was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// A role that writes records needs a device, so it can be revoked.
+    #[error("role {0:?} writes records: give --device")]
+    DeviceRequired(TokenRole),
+    /// The lifetime is not positive or longer than [`MAX_TTL`].
+    #[error("ttl must be more than 0 and at most 12 hours")]
+    Ttl,
+    /// The subject is empty or too long.
+    #[error("subject must be 1-128 characters")]
+    Subject,
+    /// Signing failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// Signs a token for `request` with `key`, valid from `now`, for `issuer`
+/// and `audience`.
+pub fn issue(
+    key: &SigningKey,
+    request: TokenRequest,
+    issuer: &str,
+    audience: &str,
+    now: Timestamp,
+) -> Result<String, IssueError> {
+    if request.role.writes_records() && request.device.is_none() {
+        return Err(IssueError::DeviceRequired(request.role));
+    }
+    if request.ttl <= SignedDuration::ZERO || request.ttl > MAX_TTL {
+        return Err(IssueError::Ttl);
+    }
+    if request.subject.is_empty() || request.subject.chars().count() > 128 {
+        return Err(IssueError::Subject);
+    }
+    let iat = now.as_second();
+    let claims = IssuedClaims {
+        iss: issuer.to_owned(),
+        aud: audience.to_owned(),
+        iat,
+        nbf: iat,
+        exp: iat + request.ttl.as_secs(),
+        jti: Uuid::now_v7().to_string(),
+        access: AccessClaims {
+            sub: request.subject,
+            net: request.network,
+            role: request.role,
+            dev: request.device,
+        },
+    };
+    Ok(key.sign(&claims)?)
+}

@@ -1,0 +1,109 @@
+//! Two endpoint instances on one PostgreSQL: no state lives in a process, so
+//! pushes through either are stored once and pulls through either see the
+//! same stream in the same order.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use doorstep_server::storage::Storage;
+use doorstep_server::storage::postgres::PostgresStorage;
+
+use crate::helpers::{Backend, TestApp, batch, fresh_schema, new_visit, statuses};
+
+const NET: &str = "east-dorset";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_store_each_change_once_and_pull_one_stream() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let schema = fresh_schema();
+    let one: Arc<dyn Storage> = Arc::new(
+        PostgresStorage::connect(&url, Some(&schema), 8)
+            .await
+            .unwrap(),
+    );
+    let two: Arc<dyn Storage> = Arc::new(
+        PostgresStorage::connect(&url, Some(&schema), 8)
+            .await
+            .unwrap(),
+    );
+    let first = TestApp::over(tempfile::tempdir().unwrap(), Some(schema.clone()), one);
+    // Both instances share the signing key, as a deployment shares its data dir.
+    let second = {
+        let mut app = TestApp::over(tempfile::tempdir().unwrap(), Some(schema), two);
+        app.state.signing_key = Arc::clone(&first.state.signing_key);
+        app.state.verifier = Arc::clone(&first.state.verifier);
+        app.router = doorstep_server::router(app.state.clone());
+        app
+    };
+
+    // The same batch through both at once (a device retrying on another
+    // instance while the first push is still in flight), from several devices.
+    let mut tasks = Vec::new();
+    let mut expected = 0;
+    for d in 0..6 {
+        let device = format!("phone-{d}");
+        let clinician = format!("para-{d}");
+        let token = first.device_token(NET, &clinician, &device);
+        let request = batch(
+            NET,
+            &device,
+            (0..20).map(|i| new_visit(&clinician, &device, i)).collect(),
+        );
+        expected += request.changes.len();
+        for app in [&first, &second] {
+            let app_router = app.router.clone();
+            let token = token.clone();
+            let request = request.clone();
+            tasks.push(tokio::spawn(async move {
+                let body = serde_json::to_vec(&request).unwrap();
+                let response = tower::ServiceExt::oneshot(
+                    app_router,
+                    axum::http::Request::post("/sync/v1/push")
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-type", "application/json")
+                        .body(axum::body::Body::from(body))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                )
+            }));
+        }
+    }
+    let mut accepted = 0;
+    let mut duplicate = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for s in statuses(&body) {
+            match s.as_str() {
+                "accepted" => accepted += 1,
+                "duplicate" => duplicate += 1,
+                other => panic!("unexpected outcome {other}"),
+            }
+        }
+    }
+    assert_eq!((accepted, duplicate), (expected, expected));
+
+    let reader = first.device_token(NET, "para-0", "phone-0");
+    let (through_first, _) = first.pull_all(&reader, 25).await;
+    let (through_second, _) = second.pull_all(&reader, 50).await;
+    assert_eq!(through_first.len(), expected);
+    assert_eq!(through_first, through_second);
+    let mut ids: Vec<&str> = through_first
+        .iter()
+        .map(|c| c["change_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), expected, "no change twice");
+}

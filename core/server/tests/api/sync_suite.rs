@@ -1,0 +1,433 @@
+//! The sync API's behaviour, run on both backends: idempotent pushes, ordered
+//! pulls, forks, revocation, roles, and a precise 4xx for every kind of bad
+//! input with nothing stored.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use doorstep_server::auth::TokenRole;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, amend, batch, new_visit, statuses};
+
+const NET: &str = "east-dorset";
+
+async fn count_stored(app: &TestApp) -> usize {
+    let token = app.token(NET, TokenRole::Coordinator, "coord", None);
+    app.pull_all(&token, 500).await.0.len()
+}
+
+async fn pushing_the_same_batch_twice_stores_it_once_and_answers_duplicate(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let request = batch(
+        NET,
+        "phone-1",
+        (0..3).map(|i| new_visit("para-1", "phone-1", i)).collect(),
+    );
+    let (status, first) = app.push(&token, &request).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(statuses(&first), ["accepted"; 3]);
+    assert_eq!(first["device_status"], "active");
+    let (status, second) = app.push(&token, &request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(statuses(&second), ["duplicate"; 3]);
+    assert_eq!(count_stored(&app).await, 3);
+}
+
+async fn pull_pages_come_in_push_order_and_the_cursor_only_moves_forward(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let changes: Vec<_> = (0..7).map(|i| new_visit("para-1", "phone-1", i)).collect();
+    for chunk in changes.chunks(3) {
+        let (status, _) = app
+            .push(&token, &batch(NET, "phone-1", chunk.to_vec()))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (pulled, cursors) = app.pull_all(&token, 2).await;
+    let ids: Vec<String> = pulled
+        .iter()
+        .map(|c| c["change_id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = changes.iter().map(|c| c.change_id.0.to_string()).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(cursors.len(), 4);
+    let seqs: Vec<u64> = cursors
+        .iter()
+        .map(|c| c.trim_start_matches("v1.").parse().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+    // Pulled records are exactly what was pushed, and parse as wire changes.
+    let first: doorstep_sync::wire::Change = serde_json::from_value(pulled[0].clone()).unwrap();
+    assert_eq!(first, changes[0]);
+    // From the last cursor there is nothing more, and the cursor stays put.
+    let last = cursors.last().unwrap();
+    let (status, body) = app
+        .get(&token, &format!("/sync/v1/pull?cursor={last}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["changes"], json!([]));
+    assert_eq!(body["cursor"], json!(last));
+    assert_eq!(body["more"], json!(false));
+}
+
+async fn two_devices_amending_one_version_both_survive_and_the_fork_is_listed(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let a = app.device_token(NET, "para-1", "phone-1");
+    let b = app.device_token(NET, "para-2", "phone-2");
+    let base = new_visit("para-1", "phone-1", 1);
+    assert_eq!(
+        app.push(&a, &batch(NET, "phone-1", vec![base.clone()]))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let left = amend(&base, "para-1", "phone-1", 2);
+    let right = amend(&base, "para-2", "phone-2", 3);
+    let (_, first) = app
+        .push(&a, &batch(NET, "phone-1", vec![left.clone()]))
+        .await;
+    assert_eq!(statuses(&first), ["accepted"]);
+    let (_, second) = app
+        .push(&b, &batch(NET, "phone-2", vec![right.clone()]))
+        .await;
+    assert_eq!(statuses(&second), ["forked"]);
+    let heads = &second["results"][0]["outcome"]["heads"];
+    assert_eq!(heads.as_array().unwrap().len(), 2);
+    let (status, forks) = app.get(&a, "/sync/v1/forks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(forks["forks"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        forks["forks"][0]["record_id"],
+        json!(base.body.meta().record_id.0.to_string())
+    );
+    assert_eq!(count_stored(&app).await, 3);
+}
+
+async fn a_reused_change_id_is_rejected_while_the_rest_of_the_batch_is_stored(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let original = new_visit("para-1", "phone-1", 1);
+    app.push(&token, &batch(NET, "phone-1", vec![original.clone()]))
+        .await;
+    let mut reused = new_visit("para-1", "phone-1", 2);
+    reused.change_id = original.change_id;
+    let fresh = new_visit("para-1", "phone-1", 3);
+    let (status, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![reused, fresh]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(statuses(&body), ["rejected", "accepted"]);
+    assert_eq!(body["results"][0]["outcome"]["code"], "change_id_reused");
+    assert_eq!(count_stored(&app).await, 2);
+}
+
+async fn an_impossible_clinical_value_is_422_naming_the_change_and_field_and_nothing_is_stored(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let good = new_visit("para-1", "phone-1", 1);
+    let bad = new_visit("para-1", "phone-1", 2);
+    let mut body = serde_json::to_value(batch(NET, "phone-1", vec![good, bad.clone()])).unwrap();
+    body["changes"][1]["body"]["record"]["content"]["observations"][0]["values"]["pulse"] =
+        json!(900);
+    let (status, answer) = app.push_raw(&token, body.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["code"], "invalid_changes");
+    let rejected = answer["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["index"], 1);
+    assert_eq!(rejected[0]["change_id"], json!(bad.change_id.0.to_string()));
+    assert_eq!(rejected[0]["code"], "invalid");
+    let field = rejected[0]["field"].as_str().unwrap();
+    assert!(
+        field.starts_with("body.record.content.observations[0]"),
+        "{field}"
+    );
+    assert!(
+        !answer.to_string().contains("900"),
+        "the value must not be echoed: {answer}"
+    );
+    assert_eq!(count_stored(&app).await, 0);
+}
+
+async fn malformed_unknown_oversized_and_mistyped_bodies_are_precise_4xx_and_store_nothing(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let good = serde_json::to_value(batch(
+        NET,
+        "phone-1",
+        vec![new_visit("para-1", "phone-1", 1)],
+    ))
+    .unwrap();
+
+    let (status, body) = app.push_raw(&token, "{\"network\": ").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("malformed_json"))
+    );
+
+    let mut unknown = good.clone();
+    unknown["priority"] = json!("high");
+    let (status, body) = app.push_raw(&token, unknown.to_string()).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bad_request")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("priority"),
+        "{body}"
+    );
+
+    let mut nested = good.clone();
+    nested["changes"][0]["body"]["colour"] = json!("red");
+    let (status, body) = app.push_raw(&token, nested.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], json!("changes[0].body.colour"), "{body}");
+
+    let mut unknown_in_record = good.clone();
+    unknown_in_record["changes"][0]["body"]["record"]["content"]["mood"] = json!("fine");
+    let (status, body) = app.push_raw(&token, unknown_in_record.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let huge = format!(
+        "{{\"pad\": \"{}\"}}",
+        "x".repeat(doorstep_server::app::MAX_BODY_BYTES + 1)
+    );
+    let (status, body) = app.push_raw(&token, huge).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::PAYLOAD_TOO_LARGE, json!("payload_too_large"))
+    );
+
+    let many = batch(
+        NET,
+        "phone-1",
+        (0..=doorstep_sync::wire::MAX_PUSH_CHANGES as u64)
+            .map(|i| new_visit("para-1", "phone-1", i))
+            .collect(),
+    );
+    let (status, _) = app.push(&token, &many).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (status, body) = app
+        .send(
+            Request::post("/sync/v1/push")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from(good.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!("unsupported_media_type")
+        )
+    );
+
+    let (status, body) = app.get(&token, "/sync/v1/pull?cursor=garbage").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bad_cursor"))
+    );
+    let (status, _) = app.get(&token, "/sync/v1/pull?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.get(&token, "/sync/v1/pull?since=3").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(count_stored(&app).await, 0);
+}
+
+async fn a_push_for_another_network_or_by_another_device_or_author_is_refused(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(
+                "west-dorset",
+                "phone-1",
+                vec![new_visit("para-1", "phone-1", 1)],
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("wrong_network"))
+    );
+    let (status, _) = app
+        .push(
+            &token,
+            &batch(NET, "phone-9", vec![new_visit("para-1", "phone-9", 1)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(
+                NET,
+                "phone-1",
+                vec![
+                    new_visit("para-2", "phone-1", 1),
+                    new_visit("para-1", "phone-2", 2),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["rejected"][0]["field"], "body.record.meta.author");
+    assert_eq!(body["rejected"][1]["field"], "body.record.meta.device");
+    assert_eq!(body["rejected"][1]["code"], "not_yours");
+    assert_eq!(count_stored(&app).await, 0);
+}
+
+async fn a_revoked_device_may_push_its_last_changes_but_not_pull(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let device = app.device_token(NET, "para-1", "phone-1");
+    let coordinator = app.token(NET, TokenRole::Coordinator, "coord", None);
+    let clinician_elsewhere = app.device_token(NET, "para-2", "phone-2");
+    let (status, _) = app
+        .send(post(
+            &clinician_elsewhere,
+            "/sync/v1/devices/phone-1/revoke",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only a coordinator revokes");
+    let (status, body) = app
+        .send(post(&coordinator, "/sync/v1/devices/phone-1/revoke"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.get(&device, "/sync/v1/pull").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("device_revoked"))
+    );
+    let (status, body) = app
+        .push(
+            &device,
+            &batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", 1)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(statuses(&body), ["accepted"]);
+    assert_eq!(body["device_status"], "revoked");
+    assert_eq!(count_stored(&app).await, 1);
+    let (status, _) = app.get(&clinician_elsewhere, "/sync/v1/pull").await;
+    assert_eq!(status, StatusCode::OK, "other devices carry on");
+}
+
+async fn roles_decide_who_may_push_and_read(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let practice = app.token(NET, TokenRole::PracticeSystem, "emis-d99001", None);
+    let (status, _) = app
+        .push(
+            &practice,
+            &batch(NET, "phone-1", vec![new_visit("emis-d99001", "phone-1", 1)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app.get(&practice, "/sync/v1/pull").await;
+    assert_eq!(status, StatusCode::OK);
+    let deviceless = app.token(NET, TokenRole::Coordinator, "coord", None);
+    let (status, _) = app.get(&deviceless, "/sync/v1/forks").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn a_storage_failure_is_a_plain_500_with_no_detail(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    break_storage(&backend, &app).await;
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", 1)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["code"], "internal");
+    let text = body.to_string();
+    for leak in ["sync_changes", "sqlite", "postgres", "relation", "table"] {
+        assert!(!text.to_lowercase().contains(leak), "{text}");
+    }
+}
+
+async fn healthz_jwks_and_unknown_paths_answer_without_a_token(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let (status, body) = app
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, body) = app
+        .send(
+            Request::get("/.well-known/jwks.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["keys"][0]["kty"], "OKP");
+    assert_eq!(body["keys"][0]["alg"], "EdDSA");
+    assert!(body["keys"][0].get("d").is_none(), "no private part");
+    let (status, body) = app
+        .send(Request::get("/sync/v2/pull").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+    let response = tower::ServiceExt::oneshot(
+        app.router.clone(),
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(response.headers().contains_key("x-request-id"));
+}
+
+fn post(token: &str, uri: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// Drops the changes table behind the endpoint's back.
+async fn break_storage(backend: &Backend, app: &TestApp) {
+    match (backend, &app.schema) {
+        (Backend::Postgres(url), Some(schema)) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("DROP TABLE {schema}.sync_changes"))
+                .await
+                .unwrap();
+        }
+        _ => {
+            let conn = rusqlite::Connection::open(app.dir.path().join("server.sqlite3")).unwrap();
+            conn.execute_batch("DROP TABLE sync_changes").unwrap();
+        }
+    }
+}
+
+crate::on_both_backends!(
+    pushing_the_same_batch_twice_stores_it_once_and_answers_duplicate,
+    pull_pages_come_in_push_order_and_the_cursor_only_moves_forward,
+    two_devices_amending_one_version_both_survive_and_the_fork_is_listed,
+    a_reused_change_id_is_rejected_while_the_rest_of_the_batch_is_stored,
+    an_impossible_clinical_value_is_422_naming_the_change_and_field_and_nothing_is_stored,
+    malformed_unknown_oversized_and_mistyped_bodies_are_precise_4xx_and_store_nothing,
+    a_push_for_another_network_or_by_another_device_or_author_is_refused,
+    a_revoked_device_may_push_its_last_changes_but_not_pull,
+    roles_decide_who_may_push_and_read,
+    a_storage_failure_is_a_plain_500_with_no_detail,
+    healthz_jwks_and_unknown_paths_answer_without_a_token,
+);
