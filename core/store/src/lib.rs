@@ -29,6 +29,15 @@ pub mod round;
 pub mod schema;
 pub mod store;
 
+// Lets unit tests share the integration tests' sample data, which names
+// this crate by its package name.
+#[cfg(test)]
+extern crate self as doorstep_store;
+#[cfg(test)]
+#[allow(dead_code, reason = "unit tests use only some of the shared samples")]
+#[path = "../tests/support/sample.rs"]
+mod sample;
+
 pub use error::StoreError;
 pub use key::{DatabaseKey, KeyError, KeyProvider, KeySlot, MemoryKeyProvider};
 pub use outbox::{Acknowledgement, ChangeId, OutboxCounts, OutboxItem, OutboxState};

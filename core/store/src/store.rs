@@ -93,6 +93,11 @@ impl Store {
     /// [`StoreError::SchemaTooNew`], [`StoreError::DiskFull`],
     /// [`StoreError::Key`] (keystore locked). None of them changes the file.
     pub fn open(config: &StoreConfig, keys: Arc<dyn KeyProvider>) -> Result<Self> {
+        let before = Companions::find(&config.path);
+        Self::open_checked(config, keys).inspect_err(|_| before.tidy(&config.path))
+    }
+
+    fn open_checked(config: &StoreConfig, keys: Arc<dyn KeyProvider>) -> Result<Self> {
         let path = config.path.clone();
         let existing = file_len(&path)? > 0;
         let current = keys.read_key(KeySlot::Current)?;
@@ -278,9 +283,7 @@ impl Store {
     /// missing files are not an error.
     pub fn wipe_files(path: &Path) -> std::io::Result<()> {
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            match std::fs::remove_file(PathBuf::from(name)) {
+            match std::fs::remove_file(companion(path, suffix)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -388,5 +391,106 @@ fn file_len(path: &Path) -> Result<u64> {
         Ok(meta) => Ok(meta.len()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Which of the `-wal` and `-shm` companions existed before an open. A
+/// refused open reads a WAL-mode file far enough for SQLite to create them;
+/// they hold nothing then and are removed again so a refused file is left
+/// exactly as it was found.
+struct Companions {
+    wal: bool,
+    shm: bool,
+}
+
+impl Companions {
+    fn find(path: &Path) -> Self {
+        Self {
+            wal: companion(path, "-wal").exists(),
+            shm: companion(path, "-shm").exists(),
+        }
+    }
+
+    /// Removes companions the failed open created, if the log is empty. Only
+    /// called after the open's connection has closed.
+    fn tidy(&self, path: &Path) {
+        let wal = companion(path, "-wal");
+        let created_empty_wal =
+            !self.wal && std::fs::metadata(&wal).is_ok_and(|meta| meta.len() == 0);
+        if created_empty_wal && std::fs::remove_file(&wal).is_ok() && !self.shm {
+            // Best effort: a leftover index file is rebuilt by the next open.
+            let _ = std::fs::remove_file(companion(path, "-shm"));
+        }
+    }
+}
+
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::MemoryKeyProvider;
+    use doorstep_domain::record::VisitContent;
+
+    use crate::sample;
+
+    #[test]
+    fn a_full_disk_saves_nothing_partial_and_keeps_what_was_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig::new(dir.path().join("full.db"));
+        let mut store = Store::open(&config, Arc::new(MemoryKeyProvider::new())).unwrap();
+        let arrived = "2026-11-24T09:00:00Z".parse().unwrap();
+        let kept = sample::new_visit(0, arrived);
+        store.save(&kept).unwrap();
+        // Cap the file at its current size: the next pages cannot be had,
+        // which is what SQLite sees when the device's storage is full.
+        let pages: i64 = store
+            .conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        store
+            .conn
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let mut refused = None;
+        for n in 1..200 {
+            let visit = sample::new_visit(n, arrived);
+            match store.save(&visit) {
+                Ok(_) => {}
+                Err(e) => {
+                    refused = Some((visit, e));
+                    break;
+                }
+            }
+        }
+        let (visit, error) = refused.expect("the capped file fills up");
+        assert!(matches!(error, StoreError::DiskFull), "{error:?}");
+        assert!(
+            store
+                .current::<VisitContent>(visit.meta.record_id)
+                .unwrap()
+                .is_none()
+        );
+        let counts = store.outbox_counts().unwrap();
+        let saved = store.record_ids::<VisitContent>().unwrap().len() as u64;
+        assert_eq!(counts.pending, saved, "no version without its outbox item");
+        assert_eq!(
+            store
+                .current::<VisitContent>(kept.meta.record_id)
+                .unwrap()
+                .unwrap()
+                .version,
+            kept
+        );
+        // Space freed: the same save now goes through.
+        store
+            .conn
+            .pragma_update(None, "max_page_count", 1_000_000)
+            .unwrap();
+        store.save(&visit).unwrap();
     }
 }

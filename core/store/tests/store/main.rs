@@ -4,15 +4,21 @@
 #[path = "../support/sample.rs"]
 mod sample;
 
+mod corrupt;
+mod keys;
+mod kill;
+mod migrate;
 mod outbox;
+mod plaintext;
 mod pull;
 mod records;
 mod round;
+mod unsynced;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use doorstep_store::{MemoryKeyProvider, Store, StoreConfig};
+use doorstep_store::{KeyProvider, KeySlot, MemoryKeyProvider, Store, StoreConfig};
 use jiff::Timestamp;
 
 /// A store in a fresh temporary folder, with its config and keys.
@@ -49,8 +55,25 @@ impl Fixture {
         &self.config.path
     }
 
-    /// The database file and its companions, as bytes, for before/after checks.
-    pub fn file_bytes(&self) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    /// The database file and its companions as (name, length, FNV-1a hash),
+    /// for checking that an operation left every byte as it was.
+    pub fn file_bytes(&self) -> Vec<(PathBuf, Option<(usize, u64)>)> {
+        self.files()
+            .into_iter()
+            .map(|(path, bytes)| {
+                let digest = bytes.map(|b| {
+                    let hash = b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, byte| {
+                        (h ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+                    });
+                    (b.len(), hash)
+                });
+                (path, digest)
+            })
+            .collect()
+    }
+
+    /// The database file and its companions with their contents, if present.
+    pub fn files(&self) -> Vec<(PathBuf, Option<Vec<u8>>)> {
         ["", "-wal", "-shm"]
             .iter()
             .map(|suffix| {
@@ -67,4 +90,30 @@ impl Fixture {
 /// A fixed morning, so records are reproducible apart from their ids.
 pub fn morning() -> Timestamp {
     "2026-11-24T09:00:00Z".parse().expect("valid timestamp")
+}
+
+/// A plain rusqlite connection to the fixture's file, keyed the way the store
+/// keys it (raw key plus the store's fixed salt): for tests that must reach
+/// below the API, such as building an old schema or a newer one.
+pub fn raw_connection(f: &Fixture) -> rusqlite::Connection {
+    let key = f.keys.read_key(KeySlot::Current).unwrap().expect("a key");
+    let hex: String = key
+        .as_bytes()
+        .iter()
+        .chain(b"doorstep-store-1")
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let conn = rusqlite::Connection::open(f.path()).unwrap();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
+        .unwrap();
+    conn
+}
+
+/// Writes `bytes` over the file at `offset`, flipping each byte's bits.
+pub fn flip_bytes(path: &Path, offset: usize, len: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    for b in &mut bytes[offset..offset + len] {
+        *b ^= 0xff;
+    }
+    std::fs::write(path, bytes).unwrap();
 }

@@ -1,0 +1,128 @@
+//! Keys: a wrong key is told apart and changes nothing; re-keying works and
+//! survives being cut off at either end.
+
+use std::sync::Arc;
+
+use doorstep_domain::record::VisitContent;
+use doorstep_store::{DatabaseKey, KeyProvider, KeySlot, MemoryKeyProvider, Store, StoreError};
+
+use crate::{Fixture, morning, sample};
+
+fn store_with_visits(f: &Fixture, n: u32) -> Vec<doorstep_domain::record::VisitRecord> {
+    let mut store = f.open().unwrap();
+    let visits: Vec<_> = (0..n).map(|i| sample::new_visit(i, morning())).collect();
+    for v in &visits {
+        store.save(v).unwrap();
+    }
+    visits
+}
+
+#[test]
+fn wrong_key_is_reported_as_such_and_leaves_every_byte() {
+    let f = Fixture::default();
+    let visits = store_with_visits(&f, 20);
+    let before = f.file_bytes();
+    let stranger = Arc::new(MemoryKeyProvider::with_key(
+        DatabaseKey::generate().unwrap(),
+    ));
+    let err = Store::open(&f.config, stranger).unwrap_err();
+    assert!(matches!(err, StoreError::WrongKey), "{err:?}");
+    assert_eq!(f.file_bytes(), before);
+    let store = f.open().unwrap();
+    assert!(
+        store
+            .current::<VisitContent>(visits[0].meta.record_id)
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn a_file_whose_key_is_gone_is_key_missing_not_a_new_store() {
+    let f = Fixture::default();
+    store_with_visits(&f, 1);
+    let before = f.file_bytes();
+    let empty = Arc::new(MemoryKeyProvider::new());
+    assert!(matches!(
+        Store::open(&f.config, empty.clone()),
+        Err(StoreError::KeyMissing)
+    ));
+    assert_eq!(
+        empty.read_key(KeySlot::Current).unwrap(),
+        None,
+        "no key was made up"
+    );
+    assert_eq!(f.file_bytes(), before);
+}
+
+#[test]
+fn rekey_moves_the_file_to_a_new_key_and_the_old_one_stops_working() {
+    let f = Fixture::default();
+    let visits = store_with_visits(&f, 5);
+    let old = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    f.open().unwrap().rekey().unwrap();
+    let new = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    assert_ne!(old, new);
+    assert_eq!(f.keys.read_key(KeySlot::Next).unwrap(), None);
+    let with_old = Arc::new(MemoryKeyProvider::with_key(old));
+    assert!(matches!(
+        Store::open(&f.config, with_old),
+        Err(StoreError::WrongKey)
+    ));
+    let store = f.open().unwrap();
+    for v in &visits {
+        assert_eq!(
+            &store
+                .current::<VisitContent>(v.meta.record_id)
+                .unwrap()
+                .unwrap()
+                .version,
+            v
+        );
+    }
+    assert_eq!(store.outbox_counts().unwrap().pending, 5);
+}
+
+#[test]
+fn a_rekey_cut_off_before_the_file_changed_keeps_the_current_key() {
+    let f = Fixture::default();
+    let visits = store_with_visits(&f, 2);
+    let current = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    f.keys
+        .write_key(KeySlot::Next, &DatabaseKey::generate().unwrap())
+        .unwrap();
+    let store = f.open().unwrap();
+    assert!(
+        store
+            .current::<VisitContent>(visits[1].meta.record_id)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(f.keys.read_key(KeySlot::Current).unwrap(), Some(current));
+    assert_eq!(
+        f.keys.read_key(KeySlot::Next).unwrap(),
+        None,
+        "the unused key is forgotten"
+    );
+}
+
+#[test]
+fn a_rekey_cut_off_after_the_file_changed_finishes_on_the_next_open() {
+    let f = Fixture::default();
+    let visits = store_with_visits(&f, 2);
+    let old = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    f.open().unwrap().rekey().unwrap();
+    let new = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    // The keystore as it was when the app died: old key current, new key next.
+    let keys = Arc::new(MemoryKeyProvider::with_key(old));
+    keys.write_key(KeySlot::Next, &new).unwrap();
+    let store = Store::open(&f.config, keys.clone()).unwrap();
+    assert!(
+        store
+            .current::<VisitContent>(visits[0].meta.record_id)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(keys.read_key(KeySlot::Current).unwrap(), Some(new));
+    assert_eq!(keys.read_key(KeySlot::Next).unwrap(), None);
+}
