@@ -144,23 +144,32 @@ fn main() {
     );
 
     let seeds: Vec<u64> = if quick { vec![1, 2] } else { (1..=5).collect() };
-    println!("| budget (ms) | wall ms (median) | seeds within 1 % of the {long} s plan |");
-    println!("|---|---|---|");
+    println!(
+        "| budget (ms) | wall ms (median) | cost / {long} s cost (median) | seeds within 1 % |"
+    );
+    println!("|---|---|---|---|");
     let mut reached = None;
     for ms in [10u64, 25, 50, 100, 200, 400] {
         let mut walls = Vec::new();
         let mut within = 0;
+        let mut ratios = Vec::new();
         for &seed in &seeds {
             let t0 = Instant::now();
             let p = plan(&day, &Budget::time(Duration::from_millis(ms)), seed).expect("plans");
             walls.push(t0.elapsed().as_secs_f64() * 1000.0);
+            ratios.push(p.summary.cost as f64 / reference.summary.cost as f64);
             if p.summary.cost as f64 <= target {
                 within += 1;
             }
         }
         walls.sort_by(f64::total_cmp);
+        ratios.sort_by(f64::total_cmp);
         let wall = walls[walls.len() / 2];
-        println!("| {ms} | {wall:.1} | {within}/{} |", seeds.len());
+        let ratio = ratios[ratios.len() / 2];
+        println!(
+            "| {ms} | {wall:.1} | {ratio:.4} | {within}/{} |",
+            seeds.len()
+        );
         if within == seeds.len() && reached.is_none() {
             reached = Some(wall);
         }

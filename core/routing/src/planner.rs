@@ -102,6 +102,25 @@ fn loc_index(locs: &mut Vec<Location>, l: Location) -> u32 {
     }
 }
 
+/// A location on a local plane (km east, km north), accurate enough for ordering stops by
+/// angle around the network's centre.
+fn project(l: Location) -> (f64, f64) {
+    (l.lon * 111.2 * l.lat.to_radians().cos(), l.lat * 111.2)
+}
+
+/// The centre of the clinicians' start points, around which routes are ordered by angle.
+fn centre(problem: &Problem) -> Option<(f64, f64)> {
+    let n = problem.clinicians.len();
+    (n > 0).then(|| {
+        let (x, y) = problem
+            .clinicians
+            .iter()
+            .map(|c| project(c.start))
+            .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+        (x / n as f64, y / n as f64)
+    })
+}
+
 /// Great-circle distance in metres.
 pub(crate) fn haversine_m(a: Location, b: Location) -> f64 {
     let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
@@ -242,6 +261,7 @@ impl<'p> Compiled<'p> {
                     )
                 }
             };
+            let xy = loc.map(project);
             let loc = loc.map_or(NO_LOC, |l| loc_index(&mut locs, l));
             let key_s = key(problem, item);
             let home = state
@@ -263,7 +283,7 @@ impl<'p> Compiled<'p> {
                 demand: 1,
                 prize: prize_v,
                 home,
-                xy: None,
+                xy,
             });
             windows.push(ws);
         }
@@ -279,11 +299,12 @@ impl<'p> Compiled<'p> {
             engine_vehicles,
             Some(allowed),
             Weights {
-                fixed_tw: Some(weights::LATENESS),
+                travel: weights::TRAVEL,
+                lateness: weights::LATENESS,
                 overtime: weights::OVERTIME,
                 reassign: weights::REASSIGN,
             },
-            None,
+            centre(problem),
             params.granular,
         );
         Ok(Self {
@@ -589,8 +610,11 @@ pub(crate) fn solve_from(
     } else {
         Vec::new()
     };
+    // A day's plan is wanted in well under a second: build fewer solutions before the first
+    // crossover and tune penalties more often than for benchmark instances.
     let params = Params {
         init_size: 10,
+        penalty_window: 25,
         ..Params::default()
     };
     let best = engine::solve(&comp.inst, &params, budget.limits(), seed, &initial);

@@ -225,7 +225,8 @@ impl VrptwInstance {
             capacity: self.capacity,
         };
         let weights = Weights {
-            fixed_tw: None,
+            travel: 1,
+            lateness: 0,
             overtime: 0,
             reassign: 0,
         };

@@ -35,6 +35,8 @@ pub(crate) struct Params {
     pub init_size: usize,
     /// Neighbours per client in the granular neighbourhood.
     pub granular: usize,
+    /// Local-search outputs between penalty adjustments.
+    pub penalty_window: usize,
 }
 
 impl Default for Params {
@@ -49,6 +51,7 @@ impl Default for Params {
             restart_after: 10_000,
             init_size: 25,
             granular: 20,
+            penalty_window: 100,
         }
     }
 }
@@ -189,20 +192,32 @@ impl Population {
     }
 }
 
+/// Whether `x` should replace the best so far. With hard windows only feasible solutions
+/// count; when lateness is priced, the objective alone decides (it already includes lateness).
+fn better(inst: &Instance, x: &Individual, best: &Option<Individual>) -> bool {
+    let Some(b) = best else {
+        return true;
+    };
+    let fits = |s: &Individual| s.excess == 0 && (inst.weights.lateness > 0 || s.feasible);
+    match (fits(x), fits(b)) {
+        (true, false) => true,
+        (false, true) => false,
+        (true, true) => x.objective < b.objective,
+        (false, false) => x.cost < b.cost,
+    }
+}
+
 /// Angle of a route's centre of gravity, for ordering routes around the depot.
 fn route_angle(inst: &Instance, route: &[u32]) -> i64 {
-    match &inst.angle {
-        Some(angle) if !route.is_empty() => {
-            let (mut x, mut y) = (0.0, 0.0);
-            for &c in route {
-                let a = angle[c as usize] as f64 / 65536.0 * std::f64::consts::TAU;
-                x += a.cos();
-                y += a.sin();
-            }
-            (y.atan2(x) * 1e6) as i64
+    let (mut x, mut y) = (0.0, 0.0);
+    for &c in route {
+        if let Some(Some(a)) = inst.angle.get(c as usize) {
+            let a = f64::from(*a) / 65536.0 * std::f64::consts::TAU;
+            x += a.cos();
+            y += a.sin();
         }
-        _ => 0,
     }
+    (y.atan2(x) * 1e6) as i64
 }
 
 /// Selective route exchange: a run of neighbouring routes from `a` replaces the routes of `b`
@@ -263,7 +278,6 @@ pub(crate) fn solve(
 ) -> Individual {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut ls = LocalSearch::new(inst);
-    let adaptive = inst.weights.fixed_tw.is_none();
     let mut pen = inst.initial_penalties();
     let empty: Vec<Vec<u32>> = vec![Vec::new(); inst.vehicles.len()];
     let mut pop = Population {
@@ -286,17 +300,11 @@ pub(crate) fn solve(
         let ind = Individual::new(inst, ls.routes(), &pen);
         history.push((ind.tw == 0, ind.excess == 0));
         let mut improved = false;
-        let better = |x: &Individual, best: &Option<Individual>| {
-            x.feasible
-                && best
-                    .as_ref()
-                    .is_none_or(|b| !b.feasible || x.objective < b.objective)
-        };
-        if better(&ind, best) || best.is_none() {
+        if better(inst, &ind, best) {
             *best = Some(ind.clone());
             improved = true;
         }
-        let repair = !ind.feasible && adaptive && rng.random_bool(params.repair_prob);
+        let repair = !ind.feasible && rng.random_bool(params.repair_prob);
         let routes = ind.routes.clone();
         pop.add(ind, params);
         if repair {
@@ -308,7 +316,7 @@ pub(crate) fn solve(
             ls.run(rng);
             let fixed = Individual::new(inst, ls.routes(), &pen);
             if fixed.feasible {
-                if better(&fixed, best) {
+                if better(inst, &fixed, best) {
                     *best = Some(fixed.clone());
                     improved = true;
                 }
@@ -363,12 +371,13 @@ pub(crate) fn solve(
         ) {
             last_improvement = iteration;
         }
-        if adaptive && history.len() >= 100 {
+        if history.len() >= params.penalty_window {
             let tw_ok = history.iter().filter(|h| h.0).count() as f64 / history.len() as f64;
             let load_ok = history.iter().filter(|h| h.1).count() as f64 / history.len() as f64;
+            let cap = inst.max_tw_penalty();
             let adjust = |p: i64, ok: f64| -> i64 {
                 if ok < params.target_feasible - 0.05 {
-                    ((p as f64 * 1.2).ceil() as i64).min(100_000)
+                    ((p as f64 * 1.2).ceil() as i64).min(cap)
                 } else if ok > params.target_feasible + 0.05 {
                     ((p as f64 * 0.85) as i64).max(1)
                 } else {
@@ -394,5 +403,21 @@ pub(crate) fn solve(
             last_improvement = iteration;
         }
     }
-    best.unwrap_or_else(|| Individual::new(inst, empty, &pen))
+    let Some(found) = best else {
+        return Individual::new(inst, empty, &pen);
+    };
+    // Polish under the strongest penalties, so the answer is a local optimum of the caller's
+    // objective rather than of the last penalised one.
+    let strict = Penalties {
+        tw: inst.max_tw_penalty(),
+        load: pen.load.max(inst.initial_penalties().load) * 10,
+    };
+    ls.load(&found.routes, strict);
+    ls.run(&mut rng);
+    let polished = Individual::new(inst, ls.routes(), &pen);
+    if better(inst, &polished, &Some(found.clone())) {
+        polished
+    } else {
+        found
+    }
 }

@@ -13,7 +13,8 @@ pub(crate) struct Individual {
     pub routes: Vec<Vec<u32>>,
     /// Cost under the penalties it was last evaluated with.
     pub cost: i64,
-    /// Cost with infeasibility left out: what the caller's objective measures.
+    /// The caller's objective: travel, overtime, stability and prizes, plus lateness at the
+    /// caller's weight (zero for VRPTW, where only feasible solutions count).
     pub objective: i64,
     /// Total time warp.
     pub tw: i64,
@@ -63,10 +64,8 @@ impl Individual {
                 }
             }
         }
-        let (objective, feasible) = match inst.weights.fixed_tw {
-            Some(w) => (base + w * tw, excess == 0 && !missing_required),
-            None => (base, tw == 0 && excess == 0 && !missing_required),
-        };
+        let objective = base + inst.weights.lateness * tw;
+        let feasible = tw == 0 && excess == 0 && !missing_required;
         let cost = base + pen.tw * tw + pen.load * excess;
         Self {
             routes,
@@ -82,10 +81,7 @@ impl Individual {
 
     /// Re-prices under new penalties without re-walking the routes.
     pub(crate) fn reprice(&mut self, inst: &Instance, pen: &Penalties) {
-        let base = match inst.weights.fixed_tw {
-            Some(w) => self.objective - w * self.tw,
-            None => self.objective,
-        };
+        let base = self.objective - inst.weights.lateness * self.tw;
         self.cost = base + pen.tw * self.tw + pen.load * self.excess;
     }
 

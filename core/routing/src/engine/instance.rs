@@ -46,10 +46,13 @@ pub(crate) struct Vehicle {
 /// How the parts of a solution are weighed against each other.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Weights {
-    /// When set, time warp is a real cost at this rate and never makes a solution infeasible
-    /// (the home-visit planner prices lateness this way); when `None`, time warp is an
-    /// infeasibility priced by the adaptive penalty (VRPTW).
-    pub fixed_tw: Option<i64>,
+    /// Cost per time unit of travel.
+    pub travel: i64,
+    /// Cost per time unit of lateness (time warp) in the caller's objective. Zero means windows
+    /// are hard (VRPTW): time warp only makes a solution infeasible. Either way the search
+    /// crosses infeasible space under an adaptive penalty; this weight decides which solution
+    /// is best.
+    pub lateness: i64,
     /// Cost per time unit of overtime.
     pub overtime: i64,
     /// Cost of serving a stop with a vehicle other than its `home`.
@@ -75,17 +78,15 @@ pub(crate) struct Instance {
     pub all_allowed: bool,
     /// All vehicles are interchangeable (same depot, shift and capacity).
     pub homogeneous: bool,
-    /// Moves may be skipped on travel alone: routes are interchangeable, every stop has a
-    /// location and no stability cost applies.
-    pub prunable: bool,
     pub weights: Weights,
     pub client_seg: Vec<Seg>,
     pub start_seg: Vec<Seg>,
     pub end_seg: Vec<Seg>,
     /// Granular neighbourhood: for each client, the closest clients by a time-aware proximity.
     pub neighbours: Vec<Vec<u32>>,
-    /// Polar angle of each client around the centre, in 1/65536 turns, when coordinates exist.
-    pub angle: Option<Vec<i32>>,
+    /// Polar angle of each client around the centre, in 1/65536 turns (`None` for a client
+    /// without coordinates, such as a break); empty when no centre is known.
+    pub angle: Vec<Option<i32>>,
 }
 
 impl Instance {
@@ -132,8 +133,8 @@ impl Instance {
         });
         let all_allowed = allowed.as_ref().is_none_or(|a| a.iter().all(|&x| x));
         let allowed = allowed.unwrap_or_default();
-        let angle = centre.and_then(|(cx, cy)| {
-            clients
+        let angle = match centre {
+            Some((cx, cy)) => clients
                 .iter()
                 .map(|c| {
                     c.xy.map(|(x, y)| {
@@ -141,9 +142,9 @@ impl Instance {
                         (turn.rem_euclid(1.0) * 65536.0) as i32 % 65536
                     })
                 })
-                .collect::<Option<Vec<_>>>()
-        });
-        let located = clients.iter().all(|c| c.loc != NO_LOC);
+                .collect(),
+            None => Vec::new(),
+        };
         let mut inst = Self {
             matrix,
             clients,
@@ -151,7 +152,6 @@ impl Instance {
             allowed,
             all_allowed,
             homogeneous: homogeneous && all_allowed,
-            prunable: homogeneous && all_allowed && weights.reassign == 0 && located,
             weights,
             client_seg,
             start_seg,
@@ -223,7 +223,7 @@ impl Instance {
         }
         let veh = &self.vehicles[v];
         let over = (s.finish() - veh.shift_end).max(0);
-        s.dist
+        self.weights.travel * s.dist
             + pen.tw * s.tw
             + pen.load * (s.load - veh.capacity).max(0)
             + self.weights.overtime * over
@@ -238,29 +238,35 @@ impl Instance {
         }
     }
 
-    /// Penalties to use for a search: fixed in planning mode, starting values for VRPTW.
+    /// Starting penalties: a unit of time warp costs what the caller's objective says lateness
+    /// costs (or, with hard windows, as much as a unit of travel), and a unit of excess load about
+    /// one typical edge. The search lowers them when most solutions come out feasible.
     pub(crate) fn initial_penalties(&self) -> Penalties {
-        match self.weights.fixed_tw {
-            Some(w) => Penalties {
-                tw: w,
-                load: w * 100,
-            },
-            None => {
-                // Start where one unit of warp or excess load is worth about one typical edge.
-                let n = self.n().max(1);
-                let mut sum = 0i64;
-                for (i, c) in self.clients.iter().enumerate() {
-                    if let Some(&j) = self.neighbours[i].first() {
-                        sum += self.travel(c, &self.clients[j as usize]);
-                    }
-                }
-                let edge = (sum / n as i64).max(1);
-                let demand = self.clients.iter().map(|c| c.demand).sum::<i64>() / n as i64;
-                Penalties {
-                    tw: 1,
-                    load: (edge / demand.max(1)).clamp(1, 1000),
-                }
+        let n = self.n().max(1);
+        let mut sum = 0i64;
+        for (i, c) in self.clients.iter().enumerate() {
+            if let Some(&j) = self.neighbours[i].first() {
+                sum += self.travel(c, &self.clients[j as usize]);
             }
+        }
+        let edge = self.weights.travel * (sum / n as i64).max(1);
+        let demand = self.clients.iter().map(|c| c.demand).sum::<i64>() / n as i64;
+        Penalties {
+            tw: if self.weights.lateness > 0 {
+                self.weights.lateness
+            } else {
+                self.weights.travel
+            },
+            load: (edge / demand.max(1)).clamp(1, 1000),
+        }
+    }
+
+    /// The highest useful time-warp penalty: never above the objective's own lateness weight.
+    pub(crate) fn max_tw_penalty(&self) -> i64 {
+        if self.weights.lateness > 0 {
+            self.weights.lateness
+        } else {
+            100_000
         }
     }
 }

@@ -154,18 +154,26 @@ impl<'a> LocalSearch<'a> {
         }
         let whole = route.prefix[len].then(&inst.end_seg[r], m);
         route.cost = inst.route_cost(r, &whole, len, &self.pen);
-        route.slack = if len == 0 { 0 } else { route.cost - whole.dist };
+        route.slack = if len == 0 {
+            0
+        } else {
+            route.cost - inst.weights.travel * whole.dist
+        };
         route.modified = self.counter;
-        route.sector = inst.angle.as_ref().and_then(|angle| {
-            let mut it = route.nodes.iter().map(|&c| angle[c as usize]);
-            let first = it.next()?;
-            let mut s = Sector {
-                start: first,
-                end: first,
-            };
-            it.for_each(|a| s.extend(a));
-            Some(s)
-        });
+        route.sector = {
+            let mut it = route
+                .nodes
+                .iter()
+                .filter_map(|&c| inst.angle.get(c as usize).copied().flatten());
+            it.next().map(|first| {
+                let mut s = Sector {
+                    start: first,
+                    end: first,
+                };
+                it.for_each(|a| s.extend(a));
+                s
+            })
+        };
     }
 
     /// Location at position `p` of route `r` (the depots at either end).
@@ -192,11 +200,12 @@ impl<'a> LocalSearch<'a> {
     }
 
     /// Whether a move whose travel changes by `travel_delta` cannot improve routes with `slack`
-    /// of non-travel cost between them. Only sound when every stop has a location and routes are
-    /// interchangeable, so it is used only then; elsewhere every move is priced in full.
+    /// of non-travel cost between them. Exact when every stop has a location; around a break
+    /// (counted as no travel) it is a heuristic filter, which is safe because every applied move
+    /// is re-checked.
     #[inline]
     fn hopeless(&self, travel_delta: i64, slack: i64) -> bool {
-        self.inst.prunable && travel_delta >= slack
+        self.inst.weights.travel * travel_delta >= slack
     }
 
     /// Cost of route `r` with positions `a..=b` replaced by `mid` (`a == b + 1` inserts).
@@ -495,6 +504,12 @@ impl<'a> LocalSearch<'a> {
                     }
                 }
             }
+            // Relocate the run of stops at u's place (u and the three or more stops after it
+            // at the same location: residents of one care home) after v, so a home's visit can
+            // change hands in one move rather than resident by resident.
+            if lu != NO_LOC && self.try_relocate_run(r1, i, r2, j, slack) {
+                return true;
+            }
             if v_in_1 {
                 // Swap u and v.
                 let travel = self.dm(p1, lv) + self.dm(lv, n1) - self.dm(p1, lu) - self.dm(lu, n1)
@@ -578,6 +593,48 @@ impl<'a> LocalSearch<'a> {
         self.try_two_opt_star(r1, i, r2, j - 1) || self.try_two_opt_star(r2, j, r1, i - 1)
     }
 
+    fn try_relocate_run(&mut self, r1: usize, i: usize, r2: usize, j: usize, slack: i64) -> bool {
+        let inst = self.inst;
+        let nodes = &self.routes[r1].nodes;
+        let lu = inst.clients[nodes[i - 1] as usize].loc;
+        let len = nodes[i - 1..]
+            .iter()
+            .take_while(|&&c| inst.clients[c as usize].loc == lu && inst.allowed(c, r2))
+            .count();
+        if len < 3 {
+            return false;
+        }
+        let end = i + len - 1;
+        let (p1, n1) = (self.loc_at(r1, i - 1), self.loc_at(r1, end + 1));
+        let (lv, n2) = (self.loc_at(r2, j), self.loc_at(r2, j + 1));
+        let travel =
+            self.dm(p1, n1) - self.dm(p1, lu) - self.dm(lu, n1) + self.dm(lv, lu) + self.dm(lu, n2)
+                - self.dm(lv, n2);
+        if self.hopeless(travel, slack) {
+            return false;
+        }
+        let mut run = std::mem::take(&mut self.mid);
+        run.clear();
+        run.extend_from_slice(&nodes[i - 1..end]);
+        let stability: i64 = run
+            .iter()
+            .map(|&c| inst.reassign(c, r2) - inst.reassign(c, r1))
+            .sum();
+        let d = self.window_cost(r1, i, end, &[]) - self.routes[r1].cost
+            + self.window_cost(r2, j + 1, j, &run)
+            - self.routes[r2].cost
+            + stability;
+        let mut kept = false;
+        if d < 0 {
+            self.begin(&[r1, r2]);
+            self.splice(r1, i, end, &[]);
+            self.splice(r2, j + 1, j, &run);
+            kept = self.settle(stability);
+        }
+        self.mid = run;
+        kept
+    }
+
     /// Route `ra` keeps positions `..=i` and takes `rb`'s tail after position `j`; `rb` keeps
     /// `..=j` and takes `ra`'s tail after `i`.
     fn try_two_opt_star(&mut self, ra: usize, i: usize, rb: usize, j: usize) -> bool {
@@ -590,7 +647,22 @@ impl<'a> LocalSearch<'a> {
         }
         let (ai, ai1) = (self.loc_at(ra, i), self.loc_at(ra, i + 1));
         let (bj, bj1) = (self.loc_at(rb, j), self.loc_at(rb, j + 1));
-        let travel = self.dm(ai, bj1) + self.dm(bj, ai1) - self.dm(ai, ai1) - self.dm(bj, bj1);
+        let mut travel = self.dm(ai, bj1) + self.dm(bj, ai1) - self.dm(ai, ai1) - self.dm(bj, bj1);
+        let (end_a, end_b) = (
+            self.inst.vehicles[ra].end_loc,
+            self.inst.vehicles[rb].end_loc,
+        );
+        if end_a != end_b {
+            // Each tail now ends at the other vehicle's end location.
+            let last_a = self.loc_at(ra, a.nodes.len());
+            let last_b = self.loc_at(rb, b.nodes.len());
+            if !tail_b.is_empty() {
+                travel += self.dm(last_b, end_a) - self.dm(last_b, end_b);
+            }
+            if !tail_a.is_empty() {
+                travel += self.dm(last_a, end_b) - self.dm(last_a, end_a);
+            }
+        }
         if self.hopeless(travel, a.slack + b.slack) {
             return false;
         }
