@@ -5,10 +5,13 @@
 //! | module | holds |
 //! | --- | --- |
 //! | [`wire`] | request and response types of `/sync/v1/`, pinned by snapshots |
+//! | [`engine`] | the device's sync engine over the store's outbox and pull API |
 //! | `fixtures` | synthetic records for tests and benchmarks (feature `fixtures`) |
 //!
-//! The endpoint (`doorstep-server`) depends on this crate for [`wire`] only.
+//! The endpoint (`doorstep-server`) depends on this crate for [`wire`]; it
+//! does not use the engine.
 
+pub mod engine;
 pub mod wire;
 
 #[cfg(any(test, feature = "fixtures"))]

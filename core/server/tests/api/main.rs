@@ -1,9 +1,13 @@
 //! The endpoint's integration tests, one binary: the sync suite on SQLite and
 //! PostgreSQL, the JWT negative catalogue, network isolation as a property,
-//! and two instances on one PostgreSQL.
+//! two instances on one PostgreSQL, and the device's sync engine end to end
+//! with fault injection.
 
 mod auth;
+mod device;
+mod faults;
 mod helpers;
 mod instances;
 mod isolation;
+mod proxy;
 mod sync_suite;

@@ -1,0 +1,246 @@
+//! The device's sync engine against a real endpoint on loopback: what a
+//! phone sees, through the real store, the real HTTP stack and (in the fault
+//! runs) a proxy that cuts, drops and delays.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta, VisitContent};
+use doorstep_server::auth::TokenRole;
+use doorstep_store::{MemoryKeyProvider, Store, StoreConfig};
+use doorstep_sync::engine::{RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncState, SyncTask};
+use doorstep_sync::fixtures;
+use uuid::Uuid;
+
+use crate::helpers::{Backend, TestApp};
+use crate::proxy::{Fault, Proxy};
+
+pub const NET: &str = "east-dorset";
+
+/// Serves `app` on a loopback port.
+pub async fn serve(app: &TestApp) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// A device: its store and identity.
+pub struct Device {
+    pub store: Arc<Mutex<Store>>,
+    pub clinician: String,
+    pub device: String,
+    pub token: String,
+}
+
+impl Device {
+    pub fn open(dir: &Path, app: &TestApp, clinician: &str, device: &str) -> Self {
+        let store = Store::open(
+            &StoreConfig::new(dir.join(format!("{device}.db"))),
+            Arc::new(MemoryKeyProvider::new()),
+        )
+        .unwrap();
+        Self {
+            store: Arc::new(Mutex::new(store)),
+            clinician: clinician.to_owned(),
+            device: device.to_owned(),
+            token: app.device_token(NET, clinician, device),
+        }
+    }
+
+    /// Saves a new visit record (with its outbox item) as the clinician would.
+    pub fn record_visit(&self, seed: u64) -> VersionId {
+        let meta = VersionMeta::first(
+            RecordId(Uuid::now_v7()),
+            VersionId(Uuid::now_v7()),
+            ClinicianId::parse(&self.clinician).unwrap(),
+            DeviceId::parse(&self.device).unwrap(),
+            jiff::Timestamp::now(),
+        );
+        let version = meta.version_id;
+        self.store
+            .lock()
+            .unwrap()
+            .save(&fixtures::visit_record(meta, seed))
+            .unwrap();
+        version
+    }
+
+    pub fn engine(&self, base_url: &str, attempts: u32, timeout: Duration) -> SyncEngine {
+        let mut config = SyncConfig::new(
+            base_url,
+            NetworkId::parse(NET).unwrap(),
+            DeviceId::parse(&self.device).unwrap(),
+        );
+        config.request_timeout = timeout;
+        config.retry = RetryPolicy {
+            attempts,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+        };
+        SyncEngine::new(
+            config,
+            Arc::clone(&self.store),
+            Arc::new(self.token.clone()),
+        )
+        .unwrap()
+    }
+
+    pub fn records_held(&self) -> usize {
+        self.store
+            .lock()
+            .unwrap()
+            .record_ids::<VisitContent>()
+            .unwrap()
+            .len()
+    }
+
+    pub fn stuck(&self) -> u64 {
+        let counts = self.store.lock().unwrap().outbox_counts().unwrap();
+        counts.pending + counts.sent
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_sync_through_the_endpoint_and_each_ends_with_every_record() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let b = Device::open(dir.path(), &app, "para-2", "phone-2");
+    for i in 0..250 {
+        a.record_visit(i);
+    }
+    for i in 0..30 {
+        b.record_visit(1000 + i);
+    }
+    let engine_a = a.engine(&url, 3, Duration::from_secs(10));
+    let engine_b = b.engine(&url, 3, Duration::from_secs(10));
+    let report = engine_a.sync().await.unwrap();
+    assert_eq!(report.pushed, 250, "in batches of at most 100");
+    engine_b.sync().await.unwrap();
+    engine_a.sync().await.unwrap();
+    assert_eq!(a.records_held(), 280);
+    assert_eq!(b.records_held(), 280);
+    assert_eq!((a.stuck(), b.stuck()), (0, 0));
+    let status = engine_a.status();
+    assert_eq!(status.state, SyncState::UpToDate);
+    assert_eq!(status.counts.accepted, 250);
+    assert!(status.last_success.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_item_is_marked_rejected_and_does_not_block_the_others() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.record_visit(1);
+    // A record written by someone else's login on this device is refused.
+    let other = device.clinician.clone();
+    device.clinician = "para-9".into();
+    device.record_visit(2);
+    device.clinician = other;
+    device.record_visit(3);
+    let engine = device.engine(&url, 3, Duration::from_secs(10));
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected), (2, 1));
+    let store = device.store.lock().unwrap();
+    let rejected = store.rejected_items().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(store.outbox_counts().unwrap().accepted, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_pushes_what_it_holds_and_is_told_to_wipe() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let engine = device.engine(&url, 3, Duration::from_secs(10));
+    device.record_visit(1);
+    engine.sync().await.unwrap();
+    let coordinator = app.token(NET, TokenRole::Coordinator, "coord", None);
+    let (status, _) = app
+        .send(
+            axum::http::Request::post("/sync/v1/devices/phone-1/revoke")
+                .header("authorization", format!("Bearer {coordinator}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    device.record_visit(2);
+    device.record_visit(3);
+    let report = engine.sync().await.unwrap();
+    assert!(report.revoked);
+    assert_eq!(report.pushed, 2, "the last records reached the endpoint");
+    assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
+    drop(engine);
+    let store = Arc::try_unwrap(device.store)
+        .ok()
+        .unwrap()
+        .into_inner()
+        .unwrap();
+    assert_eq!(store.wipe(0).unwrap().discarded_unsynced, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_asks_for_sign_in_and_loses_nothing() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.record_visit(1);
+    let good = device.token.clone();
+    device.token = "expired.or.forged".into();
+    let engine = device.engine(&url, 3, Duration::from_secs(10));
+    assert!(matches!(
+        engine.sync().await,
+        Err(SyncError::SignInRequired)
+    ));
+    assert_eq!(engine.status().state, SyncState::SignInRequired);
+    assert_eq!(device.stuck(), 1);
+    device.token = good;
+    device
+        .engine(&url, 3, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(device.stuck(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_sync_leaves_the_store_consistent_and_the_next_one_completes() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let addr = serve(&app).await;
+    let proxy = Proxy::start(addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    for i in 0..5 {
+        device.record_visit(i);
+    }
+    proxy.arm(Fault::DelayResponse(Duration::from_secs(5)));
+    let engine = Arc::new(device.engine(&proxy.url(), 3, Duration::from_secs(30)));
+    let task = SyncTask::spawn(Arc::clone(&engine));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task.cancel();
+    assert!(task.wait().await.is_none(), "cancelled");
+    proxy.arm(Fault::None);
+    assert_eq!(
+        device.stuck(),
+        5,
+        "sent but unanswered: pushed again next time"
+    );
+    device
+        .engine(&proxy.url(), 3, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(device.stuck(), 0);
+    assert_eq!(device.records_held(), 5);
+}
