@@ -706,12 +706,17 @@ impl<'a> LocalSearch<'a> {
         let i = self.pos_of[u as usize] as usize;
         let j = self.pos_of[v as usize] as usize;
         let c = self.routes[r].cost;
+        let slack = self.routes[r].slack;
         let mut mid = std::mem::take(&mut self.mid);
+        let l = |p: usize| self.loc_at(r, p);
+        let (lu, lv) = (l(i), l(j));
+        let out_u = self.dm(l(i - 1), l(i + 1)) - self.dm(l(i - 1), lu) - self.dm(lu, l(i + 1));
         let nodes = &self.routes[r].nodes;
         // Candidate rewrites of the window between u and v, as (a, b, new contents).
         let mut found: Option<(usize, usize)> = None;
         // Relocate u after v.
-        if j + 1 != i && j != i {
+        let travel = out_u + self.dm(lv, lu) + self.dm(lu, l(j + 1)) - self.dm(lv, l(j + 1));
+        if j + 1 != i && j != i && !self.hopeless(travel, slack) {
             mid.clear();
             let (a, b) = if i < j {
                 mid.extend_from_slice(&nodes[i..j]);
@@ -727,7 +732,8 @@ impl<'a> LocalSearch<'a> {
             }
         }
         // Relocate u before v.
-        if found.is_none() && i + 1 != j && j != i {
+        let travel = out_u + self.dm(l(j - 1), lu) + self.dm(lu, lv) - self.dm(l(j - 1), lv);
+        if found.is_none() && i + 1 != j && j != i && !self.hopeless(travel, slack) {
             mid.clear();
             let (a, b) = if i < j {
                 mid.extend_from_slice(&nodes[i..j - 1]);
@@ -743,8 +749,23 @@ impl<'a> LocalSearch<'a> {
             }
         }
         // Swap u and v.
-        if found.is_none() {
-            let (a, b) = (i.min(j), i.max(j));
+        let (a, b) = (i.min(j), i.max(j));
+        let (la, lb) = (l(a), l(b));
+        let travel = if b == a + 1 {
+            self.dm(l(a - 1), lb) + self.dm(lb, la) + self.dm(la, l(b + 1))
+                - self.dm(l(a - 1), la)
+                - self.dm(la, lb)
+                - self.dm(lb, l(b + 1))
+        } else {
+            self.dm(l(a - 1), lb) + self.dm(lb, l(a + 1))
+                - self.dm(l(a - 1), la)
+                - self.dm(la, l(a + 1))
+                + self.dm(l(b - 1), la)
+                + self.dm(la, l(b + 1))
+                - self.dm(l(b - 1), lb)
+                - self.dm(lb, l(b + 1))
+        };
+        if found.is_none() && !self.hopeless(travel, slack) {
             mid.clear();
             mid.extend_from_slice(&nodes[a - 1..b]);
             let last = mid.len() - 1;
@@ -754,7 +775,10 @@ impl<'a> LocalSearch<'a> {
             }
         }
         // 2-opt: reverse the stretch after u up to v, so v follows u.
-        if found.is_none() && i + 1 < j {
+        let travel = self.dm(lu, lv) + self.dm(l(i + 1), l(j + 1))
+            - self.dm(lu, l(i + 1))
+            - self.dm(lv, l(j + 1));
+        if found.is_none() && i + 1 < j && !self.hopeless(travel, slack) {
             mid.clear();
             mid.extend(nodes[i..j].iter().rev());
             if self.window_cost(r, i + 1, j, &mid) < c {
