@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod demo_data;
 mod news2;
 mod plan;
+mod serve;
+mod token;
 mod vrptw;
 
 /// Doorstep: plan, record and sync a home-visiting service's rounds.
@@ -31,6 +33,10 @@ enum Command {
     Plan(plan::Args),
     /// Solve a VRPLIB VRPTW instance (DIMACS convention); prints a VRPLIB solution.
     SolveVrptw(vrptw::Args),
+    /// Run the sync endpoint (SQLite in --data, or PostgreSQL with --database).
+    Serve(serve::Args),
+    /// Issue tokens signed with the endpoint's own key.
+    Token(token::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +46,7 @@ fn main() -> ExitCode {
         Command::DemoData(args) => demo_data::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::SolveVrptw(args) => vrptw::run(&args),
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
     }
 }

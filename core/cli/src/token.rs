@@ -1,0 +1,95 @@
+//! `doorstep token issue`: prints a token signed with the endpoint's own key
+//! (kept in the data directory, made on first use), for a clinician's device,
+//! a practice system or a coordinator.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use doorstep_domain::network::{DeviceId, NetworkId};
+use doorstep_server::app::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+use doorstep_server::auth::{SigningKey, TokenRole};
+use doorstep_server::token::{TokenRequest, issue};
+use jiff::SignedDuration;
+
+/// Options for `doorstep token`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Issue a token and print it on stdout.
+    Issue(IssueArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct IssueArgs {
+    /// The endpoint's data directory (where `doorstep serve --data` points).
+    #[arg(long)]
+    data: PathBuf,
+    /// The network the token is scoped to.
+    #[arg(long, value_parser = parse_network)]
+    network: NetworkId,
+    /// paramedic, clinical_pharmacist, clinician, practice_system or coordinator.
+    #[arg(long, value_parser = parse_role)]
+    role: TokenRole,
+    /// The clinician's id or the system's name.
+    #[arg(long)]
+    subject: String,
+    /// The device (required for roles that write records, so it can be revoked).
+    #[arg(long, value_parser = parse_device)]
+    device: Option<DeviceId>,
+    /// Lifetime, e.g. 15m, 8h (at most 12h).
+    #[arg(long, default_value = "8h", value_parser = parse_ttl)]
+    ttl: SignedDuration,
+}
+
+fn parse_network(s: &str) -> Result<NetworkId, String> {
+    NetworkId::parse(s).map_err(|e| e.reason)
+}
+
+fn parse_device(s: &str) -> Result<DeviceId, String> {
+    DeviceId::parse(s).map_err(|e| e.reason)
+}
+
+fn parse_role(s: &str) -> Result<TokenRole, String> {
+    TokenRole::parse(s).ok_or_else(|| {
+        "one of paramedic, clinical_pharmacist, clinician, practice_system, coordinator".into()
+    })
+}
+
+fn parse_ttl(s: &str) -> Result<SignedDuration, String> {
+    s.parse::<SignedDuration>()
+        .map_err(|e| format!("not a duration such as 15m or 8h: {e}"))
+}
+
+/// Runs the token subcommand.
+pub fn run(args: Args) -> ExitCode {
+    let Action::Issue(args) = args.action;
+    let key = match SigningKey::load_or_create(&args.data) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("doorstep token issue: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let request = TokenRequest {
+        network: args.network,
+        role: args.role,
+        subject: args.subject,
+        device: args.device,
+        ttl: args.ttl,
+    };
+    match issue(&key, request, DEFAULT_ISSUER, DEFAULT_AUDIENCE, jiff::Timestamp::now()) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("doorstep token issue: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
