@@ -82,7 +82,13 @@ pub fn run(args: Args) -> ExitCode {
         device: args.device,
         ttl: args.ttl,
     };
-    match issue(&key, request, DEFAULT_ISSUER, DEFAULT_AUDIENCE, jiff::Timestamp::now()) {
+    match issue(
+        &key,
+        request,
+        DEFAULT_ISSUER,
+        DEFAULT_AUDIENCE,
+        jiff::Timestamp::now(),
+    ) {
         Ok(token) => {
             println!("{token}");
             ExitCode::SUCCESS
