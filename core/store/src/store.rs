@@ -162,6 +162,9 @@ impl Store {
                 "journal mode stayed {mode}; WAL is required"
             )));
         }
+        // Another connection (a second store on the same file) waits its turn
+        // instead of failing at once.
+        self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
         self.conn.execute_batch(
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
@@ -437,6 +440,40 @@ mod tests {
     use doorstep_domain::record::VisitContent;
 
     use crate::sample;
+
+    fn pragma(store: &Store, name: &str) -> String {
+        store
+            .conn
+            .query_row(&format!("PRAGMA {name}"), [], |row| {
+                row.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_store_is_encrypted_durable_and_flushes_fully_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path().join("durable.db"));
+        config.apple_fullfsync = true;
+        let store = Store::open(&config, Arc::new(MemoryKeyProvider::new())).unwrap();
+        assert!(pragma(&store, "cipher_version").starts_with('4'));
+        assert_eq!(pragma(&store, "journal_mode"), "wal");
+        assert_eq!(pragma(&store, "synchronous"), "2", "2 is FULL");
+        assert_eq!(pragma(&store, "fullfsync"), "1");
+        assert_eq!(pragma(&store, "checkpoint_fullfsync"), "1");
+        assert_eq!(pragma(&store, "foreign_keys"), "1");
+    }
+
+    #[test]
+    fn a_store_can_move_between_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Store>();
+    }
 
     #[test]
     fn a_full_disk_saves_nothing_partial_and_keeps_what_was_saved() {
