@@ -113,9 +113,15 @@ impl Store {
                         }
                         conn
                     }
-                    Err(StoreError::WrongKey) if next.is_some() => {
+                    // A re-key reached the file but not the keystore. Until
+                    // its log is folded in, the file holds pages under both
+                    // keys, so the old key can look like damage, not only
+                    // like a wrong key.
+                    Err(e @ (StoreError::WrongKey | StoreError::Corrupt { .. }))
+                        if next.is_some() =>
+                    {
                         let next = next.expect("checked above");
-                        let conn = keyed(&path, &next, false)?;
+                        let conn = keyed(&path, &next, false).map_err(|_| e)?;
                         promote(keys.as_ref(), &next)?;
                         conn
                     }

@@ -126,3 +126,51 @@ fn a_rekey_cut_off_after_the_file_changed_finishes_on_the_next_open() {
     assert_eq!(keys.read_key(KeySlot::Current).unwrap(), Some(new));
     assert_eq!(keys.read_key(KeySlot::Next).unwrap(), None);
 }
+
+#[test]
+fn a_rekey_cut_off_before_its_log_was_folded_in_finishes_on_the_next_open() {
+    let f = Fixture::default();
+    let visits = store_with_visits(&f, 30);
+    let old = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    let new = DatabaseKey::generate().unwrap();
+    let hex = |k: &DatabaseKey| -> String {
+        k.as_bytes()
+            .iter()
+            .chain(b"doorstep-store-1")
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    f.keys.write_key(KeySlot::Next, &new).unwrap();
+    {
+        // The re-key commits to the write-ahead log; the app dies before the
+        // log is folded into the file and before the keystore is updated.
+        let conn = crate::raw_connection(&f);
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .unwrap();
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .unwrap();
+        conn.execute_batch(&format!("PRAGMA rekey = \"x'{}'\";", hex(&new)))
+            .unwrap();
+    }
+    assert!(
+        f.file_bytes()[1].1.is_some_and(|(len, _)| len > 0),
+        "the log holds the re-keyed pages"
+    );
+    assert_eq!(f.keys.read_key(KeySlot::Current).unwrap(), Some(old));
+    let store = f.open().unwrap();
+    for v in &visits {
+        assert_eq!(
+            &store
+                .current::<VisitContent>(v.meta.record_id)
+                .unwrap()
+                .unwrap()
+                .version,
+            v
+        );
+    }
+    assert_eq!(f.keys.read_key(KeySlot::Current).unwrap(), Some(new));
+    assert_eq!(f.keys.read_key(KeySlot::Next).unwrap(), None);
+}
