@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// Length of a database key in bytes (AES-256).
 pub const KEY_LEN: usize = 32;
@@ -156,9 +156,8 @@ impl KeyProvider for MemoryKeyProvider {
     }
 
     fn delete_key(&self, slot: KeySlot) -> Result<(), KeyError> {
-        if let Some(mut key) = self.lock().remove(&slot) {
-            key.0.zeroize();
-        }
+        // Dropping the key wipes its bytes.
+        self.lock().remove(&slot);
         Ok(())
     }
 }

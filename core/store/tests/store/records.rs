@@ -182,3 +182,27 @@ fn records_survive_closing_and_reopening() {
         visit
     );
 }
+
+#[test]
+fn stored_versions_cannot_be_changed_or_deleted_even_below_the_api() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let visit = sample::new_visit(10, morning());
+    store.save(&visit).unwrap();
+    let conn = crate::raw_connection(&f);
+    for sql in [
+        "UPDATE record_versions SET body = '{}'",
+        "DELETE FROM record_versions",
+    ] {
+        let err = conn.execute(sql, []).unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(
+        store
+            .current::<VisitContent>(visit.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .version,
+        visit
+    );
+}
