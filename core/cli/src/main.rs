@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod demo_data;
 mod news2;
 mod plan;
+mod rounds;
 mod serve;
 mod token;
 mod vrptw;
@@ -25,6 +27,10 @@ struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole service end to end on the embedded default: plan the demo
+    /// network's day, start the endpoint, record a paramedic's visits on an
+    /// encrypted device store and sync them.
+    Demo(demo::Args),
     /// Score NEWS2 observations: JSON Lines in on stdin, one JSON line out per line.
     News2,
     /// Generate the synthetic demo network (deterministic for a seed).
@@ -42,6 +48,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::News2 => news2::run(),
         Command::DemoData(args) => demo_data::run(&args),
         Command::Plan(args) => plan::run(&args),

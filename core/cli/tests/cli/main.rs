@@ -76,3 +76,49 @@ fn demo_data_json_is_the_whole_network_and_deterministic() {
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(v["patients"].as_array().unwrap().len(), 31_000);
 }
+
+#[test]
+fn demo_plans_records_and_syncs_end_to_end_with_nothing_left_unsynced() {
+    let data = tempfile::tempdir().unwrap();
+    let out = doorstep(
+        &[
+            "demo",
+            "--time-limit",
+            "0.2",
+            "--data",
+            data.path().to_str().unwrap(),
+        ],
+        "",
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("0 urgent unserved"), "{text}");
+    assert!(text.contains("holds today's round offline"), "{text}");
+    assert!(text.contains("0 rejected"), "{text}");
+    assert!(text.contains("nothing left unsynced: true"), "{text}");
+    // The colleague's device pulled every version the first device pushed.
+    let pushed = number_before(&text, " pushed");
+    let pulled = number_before(&text, " record versions pulled");
+    assert!(pushed > 0);
+    assert_eq!(pushed, pulled);
+    // The endpoint's database and both encrypted device stores are on disk.
+    assert!(data.path().join("endpoint").is_dir());
+    assert!(
+        std::fs::read_dir(data.path().join("devices"))
+            .unwrap()
+            .count()
+            >= 2
+    );
+}
+
+fn number_before(text: &str, marker: &str) -> usize {
+    let end = text.find(marker).expect("marker present");
+    let start = text[..end].rfind(' ').map_or(0, |i| i + 1);
+    text[start..end]
+        .parse()
+        .expect("a number before the marker")
+}

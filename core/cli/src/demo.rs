@@ -1,0 +1,472 @@
+//! `doorstep demo`: the whole service on the embedded default, end to end, in
+//! one process.
+//!
+//! It generates the synthetic East Dorset network, plans the day's rounds with
+//! the optimiser, starts the sync endpoint on SQLite in a data directory, then
+//! plays a paramedic's morning on an encrypted device store: the round is put
+//! on the device, each visit is recorded with a NEWS2 set and an outcome that
+//! follows the escalation advice, one record is amended, and the device syncs.
+//! A second paramedic's device then syncs and receives those records, as a
+//! colleague taking over a patient would. Every step is the real component;
+//! only the platform keystore is replaced by an in-memory key, because a
+//! command-line run has none.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use doorstep_domain::demo::{DemoNetwork, generate};
+use doorstep_domain::network::{ClinicianId, DeviceId, Role};
+use doorstep_domain::news2::{Consciousness, Observations, ObservationsInput, RiskBand};
+use doorstep_domain::record::{
+    FollowUpTask, ObservationSet, Outcome, RecordId, RecordVersion, ReferralUrgency, TaskOwner,
+    VersionId, VersionMeta, VisitContent, VisitRecord,
+};
+use doorstep_domain::text::{FreeText, ShortText};
+use doorstep_domain::visit::VisitRequest;
+use doorstep_routing::{Budget, Plan, StopKind};
+use doorstep_server::auth::{SigningKey, TokenRole};
+use doorstep_server::token::{TokenRequest, issue};
+use doorstep_server::{Application, Config};
+use doorstep_store::{MemoryKeyProvider, Round, RoundStop, StopWork, Store, StoreConfig};
+use doorstep_sync::engine::{SyncConfig, SyncEngine, TokenSource};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use uuid::Uuid;
+
+use crate::rounds::problem_for;
+
+/// Options for `doorstep demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Seed for the demo network, the optimiser and the recorded visits.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The day to plan (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-11-24")]
+    day: Date,
+    /// Seconds the optimiser may spend on the day's plan.
+    #[arg(long, default_value_t = 1.0)]
+    time_limit: f64,
+    /// Directory for the endpoint's key and database and the device stores;
+    /// a fresh temporary directory when absent.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+type DemoResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Runs the demo and prints what happened.
+pub fn run(args: &Args) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("doorstep demo: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(demo(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doorstep demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo(args: &Args) -> DemoResult<()> {
+    if !(args.time_limit > 0.0 && args.time_limit <= 600.0) {
+        return Err("--time-limit must be between 0 and 600 seconds".into());
+    }
+    let temp;
+    let data = match &args.data {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+
+    let network = generate(args.seed, args.day);
+    println!(
+        "{}: {} practices, {} patients ({} housebound), {} care homes, {} clinicians, {} visit requests",
+        network.network.name,
+        network.network.practices.len(),
+        network.patients.len(),
+        network.housebound().count(),
+        network.care_homes.len(),
+        network.clinicians.len(),
+        network.visit_requests.len()
+    );
+
+    let problem = problem_for(&network);
+    let plan = doorstep_routing::plan(
+        &problem,
+        &Budget::time(Duration::from_secs_f64(args.time_limit)),
+        args.seed,
+    )?;
+    print_plan(&plan);
+
+    // The endpoint, embedded default: SQLite in the data directory.
+    let server_dir = data.join("endpoint");
+    let app = Application::build(Config::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        server_dir.clone(),
+    ))
+    .await?;
+    let base_url = format!("http://{}", app.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        stop_rx.await.ok();
+    }));
+    println!("\nendpoint listening on {base_url} (SQLite in the data directory)");
+
+    let paramedics: Vec<&ClinicianId> = network
+        .clinicians
+        .iter()
+        .filter(|c| c.role == Role::Paramedic)
+        .map(|c| &c.id)
+        .collect();
+    let busiest = plan
+        .rounds
+        .iter()
+        .filter(|r| paramedics.iter().any(|p| p.as_str() == r.clinician))
+        .max_by_key(|r| r.stops.iter().filter(|s| s.kind == StopKind::Visit).count())
+        .ok_or("the plan gave no paramedic a round")?;
+    let clinician = ClinicianId::parse(&busiest.clinician)?;
+    let colleague = paramedics
+        .iter()
+        .find(|p| **p != &clinician)
+        .ok_or("the demo needs two paramedics")?;
+
+    let key = SigningKey::load_or_create(&server_dir)?;
+    let device = DeviceId::parse(&format!("{clinician}-phone"))?;
+    let token = token_for(&key, &network, &clinician, &device)?;
+    let store = Arc::new(Mutex::new(open_device(&data, &device)?));
+
+    let round = device_round(&network, &plan, &clinician, args.day)?;
+    lock(&store)?.save_round(&round)?;
+    let on_device = lock(&store)?
+        .round(args.day)?
+        .ok_or("the round did not reach the device store")?;
+    println!(
+        "\n{clinician}'s device holds today's round offline: {} visits",
+        on_device.round.stops.len()
+    );
+
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let mut first: Option<VisitRecord> = None;
+    for stop in &round.stops {
+        let StopWork::Visit { request } = &stop.work else {
+            continue;
+        };
+        let record = record_visit(&mut rng, request, stop, &clinician, &device)?;
+        let score = record
+            .content
+            .latest_score()
+            .ok_or("a recorded visit has no NEWS2 set")?;
+        println!(
+            "  visit {} NEWS2 {:>2} {:<11} -> {}",
+            stop.planned_start.strftime("%H:%M"),
+            score.total,
+            band(score.risk),
+            outcome_label(&record.content.outcome)
+        );
+        lock(&store)?.save(&record)?;
+        first.get_or_insert(record);
+    }
+    if let Some(original) = first {
+        let amended = amend(&original, &clinician, &device)?;
+        lock(&store)?.save(&amended)?;
+        println!("  amended the first record (new version supersedes the old; both kept)");
+    }
+    let unsynced = lock(&store)?.unsynced_count()?;
+    println!("  outbox before sync: {unsynced} changes waiting");
+
+    let engine = SyncEngine::new(
+        SyncConfig::new(base_url.clone(), network.network.id.clone(), device.clone()),
+        Arc::clone(&store),
+        Arc::new(token) as Arc<dyn TokenSource>,
+    )?;
+    let report = engine.sync().await?;
+    let counts = engine.status().counts;
+    println!(
+        "  sync: {} pushed, {} rejected, {} pulled; outbox now {} accepted, {} unsynced",
+        report.pushed,
+        report.rejected,
+        report.pulled_new,
+        counts.accepted,
+        counts.unsynced()
+    );
+
+    let colleague_device = DeviceId::parse(&format!("{colleague}-phone"))?;
+    let colleague_token = token_for(&key, &network, colleague, &colleague_device)?;
+    let colleague_store = Arc::new(Mutex::new(open_device(&data, &colleague_device)?));
+    let colleague_engine = SyncEngine::new(
+        SyncConfig::new(base_url, network.network.id.clone(), colleague_device),
+        Arc::clone(&colleague_store),
+        Arc::new(colleague_token) as Arc<dyn TokenSource>,
+    )?;
+    let pulled = colleague_engine.sync().await?;
+    let visible = lock(&colleague_store)?.record_ids::<VisitContent>()?.len();
+    println!(
+        "\n{colleague}'s device synced: {} record versions pulled, {visible} visit records now readable offline",
+        pulled.pulled_new
+    );
+
+    stop_tx.send(()).ok();
+    server.await??;
+    println!(
+        "\nendpoint stopped; nothing left unsynced: {}",
+        counts.unsynced() == 0
+    );
+    Ok(())
+}
+
+fn lock(store: &Mutex<Store>) -> DemoResult<std::sync::MutexGuard<'_, Store>> {
+    store
+        .lock()
+        .map_err(|_| "device store lock poisoned".into())
+}
+
+fn print_plan(plan: &Plan) {
+    println!(
+        "\nplan: {} rounds, travel {} min, {} urgent unserved, {} routine deferred, lateness {} min",
+        plan.rounds.iter().filter(|r| !r.stops.is_empty()).count(),
+        plan.summary.travel_seconds / 60,
+        plan.summary.unserved_urgent,
+        plan.summary.unserved_routine,
+        plan.summary.late_seconds / 60
+    );
+    for round in &plan.rounds {
+        let visits = round
+            .stops
+            .iter()
+            .filter(|s| s.kind == StopKind::Visit)
+            .count();
+        let homes: usize = round
+            .stops
+            .iter()
+            .filter(|s| s.kind == StopKind::CareHome)
+            .map(|s| s.residents.len())
+            .sum();
+        println!(
+            "  {:<14} {}-{}  {visits:>2} visits  {homes:>2} care-home reviews  travel {:>3} min",
+            round.clinician,
+            round.depart,
+            round.back,
+            round.travel_seconds / 60
+        );
+    }
+    // Group what was left out by its reason: a coordinator reads "12 reviews
+    // deferred, the home's visit is full" faster than twelve lines.
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    for u in &plan.unplanned {
+        let what = if u.care_home.is_some() {
+            "care-home review"
+        } else {
+            "visit"
+        };
+        let why = format!("{:?}", u.reason);
+        let why = why.split([' ', '{']).next().unwrap_or_default();
+        *reasons.entry(format!("{what}: {why}")).or_default() += 1;
+    }
+    for (reason, count) in reasons {
+        println!("  not planned today: {count:>3} x {reason}");
+    }
+}
+
+fn token_for(
+    key: &SigningKey,
+    network: &DemoNetwork,
+    clinician: &ClinicianId,
+    device: &DeviceId,
+) -> DemoResult<String> {
+    Ok(issue(
+        key,
+        TokenRequest {
+            network: network.network.id.clone(),
+            role: TokenRole::Paramedic,
+            subject: clinician.to_string(),
+            device: Some(device.clone()),
+            ttl: SignedDuration::from_hours(1),
+        },
+        doorstep_server::app::DEFAULT_ISSUER,
+        doorstep_server::app::DEFAULT_AUDIENCE,
+        Timestamp::now(),
+    )?)
+}
+
+fn open_device(data: &std::path::Path, device: &DeviceId) -> DemoResult<Store> {
+    let path = data.join("devices").join(format!("{device}.sqlite3"));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(Store::open(
+        &StoreConfig::new(path),
+        Arc::new(MemoryKeyProvider::new()),
+    )?)
+}
+
+/// The clinician's part of the plan, as the device stores it: each planned
+/// visit with its request and planned times.
+fn device_round(
+    network: &DemoNetwork,
+    plan: &Plan,
+    clinician: &ClinicianId,
+    day: Date,
+) -> DemoResult<Round> {
+    let round = plan
+        .rounds
+        .iter()
+        .find(|r| r.clinician == clinician.as_str())
+        .ok_or("no round for the clinician")?;
+    let at = |secs: u32| -> DemoResult<Timestamp> {
+        let midnight = day.at(0, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC)?;
+        Ok(midnight.timestamp() + SignedDuration::from_secs(i64::from(secs)))
+    };
+    let mut stops = Vec::new();
+    for stop in round.stops.iter().filter(|s| s.kind == StopKind::Visit) {
+        let request = network
+            .visit_requests
+            .iter()
+            .find(|r| r.id.0.to_string() == stop.id)
+            .ok_or("a planned visit matches no request")?;
+        stops.push(RoundStop {
+            planned_start: at(stop.start.0)?,
+            planned_end: at(stop.finish.0)?,
+            work: StopWork::Visit {
+                request: request.clone(),
+            },
+        });
+    }
+    Ok(Round {
+        day,
+        clinician: clinician.clone(),
+        stops,
+    })
+}
+
+/// A plausible visit: observations drawn around the normal ranges with the
+/// odd unwell patient, scored, and an outcome that follows the advice.
+fn record_visit(
+    rng: &mut ChaCha8Rng,
+    request: &VisitRequest,
+    stop: &RoundStop,
+    author: &ClinicianId,
+    device: &DeviceId,
+) -> DemoResult<VisitRecord> {
+    let unwell = rng.random_bool(0.3);
+    let values = Observations::new(&ObservationsInput {
+        respiration_rate: if unwell {
+            rng.random_range(20..28)
+        } else {
+            rng.random_range(12..20)
+        },
+        spo2: if unwell {
+            rng.random_range(90..96)
+        } else {
+            rng.random_range(95..100)
+        },
+        spo2_scale: 1,
+        supplemental_oxygen: false,
+        systolic_bp: rng.random_range(100..160),
+        pulse: if unwell {
+            rng.random_range(95..125)
+        } else {
+            rng.random_range(60..95)
+        },
+        consciousness: if unwell && rng.random_bool(0.3) {
+            Consciousness::NewConfusion
+        } else {
+            Consciousness::Alert
+        },
+        temperature: f64::from(rng.random_range(362..392)) / 10.0,
+    })?;
+    let arrived = stop.planned_start;
+    let taken = arrived + SignedDuration::from_mins(5);
+    let set = ObservationSet::record(taken, values, None)?;
+    let outcome = match set.score().risk {
+        RiskBand::High => Outcome::EmergencyHandover {
+            reference: ShortText::parse("reference", "999 call made from the visit")?,
+        },
+        RiskBand::Medium | RiskBand::LowMedium => Outcome::ReferredToGp {
+            urgency: ReferralUrgency::Urgent,
+        },
+        RiskBand::Low => Outcome::ManagedAtHome,
+    };
+    let meta = VersionMeta::first(
+        RecordId(Uuid::now_v7()),
+        VersionId(Uuid::now_v7()),
+        author.clone(),
+        device.clone(),
+        stop.planned_end,
+    );
+    Ok(RecordVersion {
+        meta,
+        content: VisitContent {
+            visit_request: Some(request.id),
+            patient: request.patient.clone(),
+            practice: request.practice.clone(),
+            arrived_at: arrived,
+            departed_at: Some(stop.planned_end),
+            observations: vec![set],
+            presenting_complaint: FreeText::parse("presenting_complaint", request.reason.as_str())?,
+            assessment: FreeText::parse("assessment", "History and examination as recorded.")?,
+            treatment: FreeText::default(),
+            outcome,
+            safety_netting: FreeText::parse(
+                "safety_netting",
+                "Call 999 for chest pain, breathlessness at rest or new confusion; otherwise the practice.",
+            )?,
+            follow_up: Vec::new(),
+        },
+    })
+}
+
+fn amend(
+    original: &VisitRecord,
+    author: &ClinicianId,
+    device: &DeviceId,
+) -> DemoResult<VisitRecord> {
+    let mut content = original.content.clone();
+    content.follow_up.push(FollowUpTask {
+        description: ShortText::parse("description", "Telephone review tomorrow morning")?,
+        owner: TaskOwner::VisitingService,
+        due: None,
+    });
+    Ok(RecordVersion {
+        meta: original.meta.amend(
+            VersionId(Uuid::now_v7()),
+            author.clone(),
+            device.clone(),
+            original.meta.written_at + SignedDuration::from_mins(30),
+        ),
+        content,
+    })
+}
+
+fn band(risk: RiskBand) -> &'static str {
+    match risk {
+        RiskBand::Low => "low",
+        RiskBand::LowMedium => "low-medium",
+        RiskBand::Medium => "medium",
+        RiskBand::High => "high",
+    }
+}
+
+fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::ManagedAtHome => "managed at home",
+        Outcome::ReferredToGp { .. } => "urgent referral to the duty GP",
+        Outcome::ReferredToService { .. } => "referred to another service",
+        Outcome::ConveyedToHospital { .. } => "conveyed to hospital",
+        Outcome::EmergencyHandover { .. } => "999 called, handed over to the crew",
+        Outcome::PatientNotAtHome => "not at home",
+        Outcome::Declined { .. } => "declined",
+    }
+}

@@ -1,0 +1,143 @@
+//! Turns the domain's view of a day (clinicians, visit requests, care homes
+//! with residents due a review) into the optimiser's problem.
+//!
+//! The optimiser keeps its own plain types so it can be tested and benchmarked
+//! alone; this is the one place that decides how a triaged request becomes a
+//! job: immediate and same-day urgencies carry over, a routine request becomes
+//! routine work that grows more costly the more overdue it is, and a care home's
+//! due residents become one home with a review each.
+
+use doorstep_domain::demo::DemoNetwork;
+use doorstep_domain::network::Skill;
+use doorstep_domain::visit::Urgency as DomainUrgency;
+use doorstep_routing::{
+    Break, CareHome, Clinician, Clock, Location, Problem, Resident, Travel, Urgency, Visit, Window,
+};
+use jiff::civil::Time;
+
+/// Minutes a structured medication review takes per resident.
+pub const REVIEW_MINUTES: u32 = 20;
+
+fn clock(t: Time) -> Clock {
+    Clock::hm(
+        t.hour().unsigned_abs().into(),
+        t.minute().unsigned_abs().into(),
+    )
+}
+
+fn location(l: doorstep_domain::Location) -> Location {
+    Location {
+        lat: l.lat(),
+        lon: l.lon(),
+    }
+}
+
+fn skills(s: &[Skill]) -> Vec<String> {
+    s.iter().map(|s| s.as_str().to_owned()).collect()
+}
+
+/// The optimiser's problem for the demo network's day: every clinician on
+/// shift, every visit request, and the care homes with residents due.
+pub fn problem_for(demo: &DemoNetwork) -> Problem {
+    let practice_location = |ods: &doorstep_domain::network::OdsCode| {
+        demo.network
+            .practices
+            .iter()
+            .find(|p| &p.ods_code == ods)
+            .map(|p| location(p.location))
+    };
+    let clinicians = demo
+        .clinicians
+        .iter()
+        .filter_map(|c| {
+            Some(Clinician {
+                id: c.id.to_string(),
+                start: practice_location(&c.base_practice)?,
+                end: None,
+                shift: Window {
+                    start: clock(c.shift.start()),
+                    end: clock(c.shift.end()),
+                },
+                break_: c.shift.break_window().map(|b| Break {
+                    window: Window {
+                        start: clock(b.earliest),
+                        end: clock(b.latest),
+                    },
+                    minutes: b.minutes.into(),
+                }),
+                skills: skills(&c.skills),
+                max_overtime_minutes: 30,
+                off_from: None,
+            })
+        })
+        .collect();
+    let patient_location = |nhs: &doorstep_domain::NhsNumber| {
+        demo.patients
+            .iter()
+            .find(|p| &p.nhs_number == nhs)
+            .map(|p| location(p.address.location))
+    };
+    let visits = demo
+        .visit_requests
+        .iter()
+        .filter_map(|r| {
+            let (urgency, days_overdue) = match r.urgency {
+                DomainUrgency::Immediate => (Urgency::Immediate, 0),
+                DomainUrgency::SameDay => (Urgency::SameDay, 0),
+                DomainUrgency::Routine { due_by } => {
+                    let overdue = (demo.day - due_by).get_days().max(0);
+                    (Urgency::Routine, overdue.unsigned_abs())
+                }
+            };
+            Some(Visit {
+                id: r.id.0.to_string(),
+                location: patient_location(&r.patient)?,
+                windows: r
+                    .time_windows
+                    .iter()
+                    .map(|w| Window {
+                        start: clock(w.start()),
+                        end: clock(w.end()),
+                    })
+                    .collect(),
+                minutes: r.expected_minutes.into(),
+                skills: skills(&r.required_skills),
+                urgency,
+                days_overdue,
+                pinned_to: None,
+                not_at_home: false,
+            })
+        })
+        .collect();
+    let care_homes = demo
+        .care_homes
+        .iter()
+        .filter_map(|h| {
+            let due = h.due_for_review(demo.day);
+            (!due.is_empty()).then(|| CareHome {
+                id: h.id.to_string(),
+                location: location(h.location),
+                windows: vec![Window {
+                    start: Clock::hm(9, 30),
+                    end: Clock::hm(16, 0),
+                }],
+                skills: vec!["pharmacist".to_owned()],
+                residents: due
+                    .iter()
+                    .map(|r| Resident {
+                        id: r.nhs_number.as_str().to_owned(),
+                        minutes: REVIEW_MINUTES,
+                        urgency: Urgency::Routine,
+                        days_overdue: (demo.day - r.review_due).get_days().max(0).unsigned_abs(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    Problem {
+        clinicians,
+        visits,
+        care_homes,
+        travel: Travel::default(),
+    }
+}
