@@ -461,7 +461,7 @@ impl<'a> LocalSearch<'a> {
         let out_u = self.dm(p1, n1) - self.dm(p1, lu) - self.dm(lu, n1);
 
         if u_in_2 {
-            let removal = self.window_cost(r1, i, i, &[]) - c1 + ra(u, r2, r1);
+            let mut removal = None;
             // Relocate u after v, then before v.
             for (a, b) in [(j + 1, j), (j, j - 1)] {
                 let (before, after) = if a > j { (lv, n2) } else { (p2, lv) };
@@ -470,6 +470,8 @@ impl<'a> LocalSearch<'a> {
                 if self.hopeless(travel, slack) {
                     continue;
                 }
+                let removal = *removal
+                    .get_or_insert_with(|| self.window_cost(r1, i, i, &[]) - c1 + ra(u, r2, r1));
                 let d = removal + self.window_cost(r2, a, b, &[u]) - c2;
                 if d < 0 {
                     self.begin(&[r1, r2]);
