@@ -174,3 +174,44 @@ fn a_rekey_cut_off_before_its_log_was_folded_in_finishes_on_the_next_open() {
     assert_eq!(f.keys.read_key(KeySlot::Current).unwrap(), Some(new));
     assert_eq!(f.keys.read_key(KeySlot::Next).unwrap(), None);
 }
+
+/// A keystore that is locked (device not yet unlocked since boot).
+struct LockedKeystore;
+
+impl KeyProvider for LockedKeystore {
+    fn read_key(&self, _: KeySlot) -> Result<Option<DatabaseKey>, doorstep_store::KeyError> {
+        Err(doorstep_store::KeyError::Unavailable(
+            "device locked".into(),
+        ))
+    }
+    fn write_key(&self, _: KeySlot, _: &DatabaseKey) -> Result<(), doorstep_store::KeyError> {
+        Err(doorstep_store::KeyError::Unavailable(
+            "device locked".into(),
+        ))
+    }
+    fn delete_key(&self, _: KeySlot) -> Result<(), doorstep_store::KeyError> {
+        Err(doorstep_store::KeyError::Unavailable(
+            "device locked".into(),
+        ))
+    }
+}
+
+#[test]
+fn a_locked_keystore_is_reported_and_nothing_is_created_or_changed() {
+    let f = Fixture::default();
+    assert!(matches!(
+        Store::open(&f.config, Arc::new(LockedKeystore)),
+        Err(StoreError::Key(doorstep_store::KeyError::Unavailable(_)))
+    ));
+    assert!(
+        f.file_bytes().iter().all(|(_, bytes)| bytes.is_none()),
+        "no file was made"
+    );
+    store_with_visits(&f, 1);
+    let before = f.file_bytes();
+    assert!(matches!(
+        Store::open(&f.config, Arc::new(LockedKeystore)),
+        Err(StoreError::Key(_))
+    ));
+    assert_eq!(f.file_bytes(), before);
+}
