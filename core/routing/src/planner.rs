@@ -725,7 +725,13 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             travel_seconds: stops.iter().map(|s| s.travel_seconds).sum(),
             overtime_seconds: 0,
         };
-        if let Some(v) = comp.vehicles.iter().position(|&x| x == k) {
+        // A round with nothing but a break is no round: the clinician is free all day.
+        let working = comp.vehicles.iter().position(|&x| x == k).filter(|&v| {
+            routes[v]
+                .iter()
+                .any(|&c| !matches!(comp.items[c as usize], Item::Break(_)))
+        });
+        if let Some(v) = working {
             let sim = comp.simulate(v, &routes[v]);
             if stops.is_empty() {
                 round.depart = Clock::from_secs(sim.depart);
