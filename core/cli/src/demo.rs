@@ -38,17 +38,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
+use crate::demo_data::NetworkArgs;
 use crate::rounds::problem_for;
 
 /// Options for `doorstep demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Seed for the demo network, the optimiser and the recorded visits.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// The day to plan (YYYY-MM-DD).
-    #[arg(long, default_value = "2026-11-24")]
-    day: Date,
+    /// The demo network; its seed also seeds the optimiser and the visits.
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Seconds the optimiser may spend on the day's plan.
     #[arg(long, default_value_t = 1.0)]
     time_limit: f64,
@@ -91,7 +89,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
         }
     };
 
-    let network = generate(args.seed, args.day);
+    let network = generate(args.network.seed, args.network.day);
     println!(
         "{}: {} practices, {} patients ({} housebound), {} care homes, {} clinicians, {} visit requests",
         network.network.name,
@@ -107,7 +105,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
     let plan = doorstep_routing::plan(
         &problem,
         &Budget::time(Duration::from_secs_f64(args.time_limit)),
-        args.seed,
+        args.network.seed,
     )?;
     print_plan(&plan);
 
@@ -148,17 +146,17 @@ async fn demo(args: &Args) -> DemoResult<()> {
     let token = token_for(&key, &network, &clinician, &device)?;
     let store = Arc::new(Mutex::new(open_device(&data, &device)?));
 
-    let round = device_round(&network, &plan, &clinician, args.day)?;
+    let round = device_round(&network, &plan, &clinician, args.network.day)?;
     lock(&store)?.save_round(&round)?;
     let on_device = lock(&store)?
-        .round(args.day)?
+        .round(args.network.day)?
         .ok_or("the round did not reach the device store")?;
     println!(
         "\n{clinician}'s device holds today's round offline: {} visits",
         on_device.round.stops.len()
     );
 
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(args.network.seed);
     let mut first: Option<VisitRecord> = None;
     for stop in &round.stops {
         let StopWork::Visit { request } = &stop.work else {

@@ -10,15 +10,23 @@ use doorstep_domain::demo::{DemoNetwork, generate};
 use doorstep_domain::visit::Urgency;
 use jiff::civil::Date;
 
+/// Which demo network: shared by `demo-data` and `demo` so the same flags
+/// always name the same network.
+#[derive(Debug, clap::Args)]
+pub struct NetworkArgs {
+    /// Seed for the generator; the same seed always gives the same network.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The day the shifts and requests are for (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-11-24")]
+    pub day: Date,
+}
+
 /// Options for `doorstep demo-data`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Seed for the generator; the same seed always gives the same network.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// The day the shifts and requests are for (YYYY-MM-DD).
-    #[arg(long, default_value = "2026-11-24")]
-    day: Date,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Print the whole network as JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -26,7 +34,7 @@ pub struct Args {
 
 /// Generates and prints the network.
 pub fn run(args: &Args) -> ExitCode {
-    let demo = generate(args.seed, args.day);
+    let demo = generate(args.network.seed, args.network.day);
     let result = if args.json {
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());

@@ -3,7 +3,7 @@
 //! oxygen, the red-single-parameter rule, and properties checked against a
 //! second, independently written reading of the chart.
 
-use doorstep_domain::news2::{Consciousness, Observations, ObservationsInput, RiskBand};
+use doorstep_domain::news2::{Consciousness, Observations, ObservationsInput, RiskBand, SubScores};
 use proptest::prelude::*;
 
 /// Normal on every parameter: scores 0.
@@ -33,150 +33,93 @@ fn normal_observations_score_zero_and_low() {
     assert_eq!(s.risk, RiskBand::Low);
 }
 
-#[test]
-fn respiration_rate_band_edges() {
-    for (rr, expected) in [
-        (1, 3),
-        (8, 3),
-        (9, 1),
-        (11, 1),
-        (12, 0),
-        (20, 0),
-        (21, 2),
-        (24, 2),
-        (25, 3),
-        (70, 3),
-    ] {
-        let s = score(&ObservationsInput {
-            respiration_rate: rr,
-            ..normal()
-        });
-        assert_eq!(s.parameters.respiration_rate, expected, "RR {rr}");
-        assert_eq!(s.total, expected, "RR {rr}");
+/// Scores `normal()` with one parameter set to each value and checks that
+/// parameter's sub-score against the chart's row.
+fn assert_edges<V: Copy + std::fmt::Debug>(
+    name: &str,
+    rows: &[(V, u8)],
+    set: impl Fn(&mut ObservationsInput, V),
+    sub_score: impl Fn(&SubScores) -> u8,
+) {
+    for &(value, expected) in rows {
+        let mut input = normal();
+        set(&mut input, value);
+        let s = score(&input);
+        assert_eq!(sub_score(&s.parameters), expected, "{name} {value:?}");
     }
 }
 
+#[rustfmt::skip]
+#[test]
+fn respiration_rate_band_edges() {
+    assert_edges(
+        "respiration rate",
+        &[(1, 3), (8, 3), (9, 1), (11, 1), (12, 0), (20, 0), (21, 2), (24, 2), (25, 3), (70, 3)],
+        |i, v| i.respiration_rate = v,
+        |p| p.respiration_rate,
+    );
+}
+
+#[rustfmt::skip]
 #[test]
 fn spo2_scale_1_band_edges_on_air_and_on_oxygen() {
     for oxygen in [false, true] {
-        for (spo2, expected) in [
-            (50, 3),
-            (91, 3),
-            (92, 2),
-            (93, 2),
-            (94, 1),
-            (95, 1),
-            (96, 0),
-            (100, 0),
-        ] {
-            let s = score(&ObservationsInput {
-                spo2,
-                supplemental_oxygen: oxygen,
-                ..normal()
-            });
-            assert_eq!(s.parameters.spo2, expected, "SpO2 {spo2} oxygen {oxygen}");
-            assert_eq!(s.parameters.air_or_oxygen, if oxygen { 2 } else { 0 });
-            assert_eq!(s.total, expected + if oxygen { 2 } else { 0 });
-        }
+        assert_edges(
+            "SpO2 scale 1",
+            &[(50, 3), (91, 3), (92, 2), (93, 2), (94, 1), (95, 1), (96, 0), (100, 0)],
+            |i, v| { i.spo2 = v; i.supplemental_oxygen = oxygen; },
+            |p| p.spo2,
+        );
+        let on = score(&ObservationsInput { supplemental_oxygen: oxygen, ..normal() });
+        assert_eq!(on.parameters.air_or_oxygen, if oxygen { 2 } else { 0 });
+        assert_eq!(on.total, if oxygen { 2 } else { 0 });
     }
 }
 
+#[rustfmt::skip]
 #[test]
 fn spo2_scale_2_band_edges_on_air() {
-    for (spo2, expected) in [
-        (50, 3),
-        (83, 3),
-        (84, 2),
-        (85, 2),
-        (86, 1),
-        (87, 1),
-        (88, 0),
-        (92, 0),
-        (93, 0),
-        (97, 0),
-        (100, 0),
-    ] {
-        let s = score(&ObservationsInput {
-            spo2,
-            spo2_scale: 2,
-            ..normal()
-        });
-        assert_eq!(s.parameters.spo2, expected, "SpO2 {spo2} scale 2 on air");
-        assert_eq!(s.parameters.air_or_oxygen, 0);
-    }
+    assert_edges(
+        "SpO2 scale 2 on air",
+        &[(50, 3), (83, 3), (84, 2), (85, 2), (86, 1), (87, 1), (88, 0), (92, 0), (93, 0), (97, 0), (100, 0)],
+        |i, v| { i.spo2 = v; i.spo2_scale = 2; },
+        |p| p.spo2,
+    );
 }
 
+#[rustfmt::skip]
 #[test]
 fn spo2_scale_2_band_edges_on_oxygen() {
-    for (spo2, expected) in [
-        (50, 3),
-        (83, 3),
-        (84, 2),
-        (85, 2),
-        (86, 1),
-        (87, 1),
-        (88, 0),
-        (92, 0),
-        (93, 1),
-        (94, 1),
-        (95, 2),
-        (96, 2),
-        (97, 3),
-        (100, 3),
-    ] {
-        let s = score(&ObservationsInput {
-            spo2,
-            spo2_scale: 2,
-            supplemental_oxygen: true,
-            ..normal()
-        });
-        assert_eq!(s.parameters.spo2, expected, "SpO2 {spo2} scale 2 on oxygen");
-        assert_eq!(s.parameters.air_or_oxygen, 2);
-        assert_eq!(s.total, expected + 2);
-    }
+    assert_edges(
+        "SpO2 scale 2 on oxygen",
+        &[(50, 3), (83, 3), (84, 2), (85, 2), (86, 1), (87, 1), (88, 0), (92, 0), (93, 1), (94, 1),
+          (95, 2), (96, 2), (97, 3), (100, 3)],
+        |i, v| { i.spo2 = v; i.spo2_scale = 2; i.supplemental_oxygen = true; },
+        |p| p.spo2,
+    );
 }
 
+#[rustfmt::skip]
 #[test]
 fn systolic_band_edges() {
-    for (bp, expected) in [
-        (40, 3),
-        (90, 3),
-        (91, 2),
-        (100, 2),
-        (101, 1),
-        (110, 1),
-        (111, 0),
-        (219, 0),
-        (220, 3),
-        (300, 3),
-    ] {
-        let s = score(&ObservationsInput {
-            systolic_bp: bp,
-            ..normal()
-        });
-        assert_eq!(s.parameters.systolic_bp, expected, "systolic {bp}");
-    }
+    assert_edges(
+        "systolic",
+        &[(40, 3), (90, 3), (91, 2), (100, 2), (101, 1), (110, 1), (111, 0), (219, 0), (220, 3), (300, 3)],
+        |i, v| i.systolic_bp = v,
+        |p| p.systolic_bp,
+    );
 }
 
+#[rustfmt::skip]
 #[test]
 fn pulse_band_edges() {
-    for (pulse, expected) in [
-        (20, 3),
-        (40, 3),
-        (41, 1),
-        (50, 1),
-        (51, 0),
-        (90, 0),
-        (91, 1),
-        (110, 1),
-        (111, 2),
-        (130, 2),
-        (131, 3),
-        (250, 3),
-    ] {
-        let s = score(&ObservationsInput { pulse, ..normal() });
-        assert_eq!(s.parameters.pulse, expected, "pulse {pulse}");
-    }
+    assert_edges(
+        "pulse",
+        &[(20, 3), (40, 3), (41, 1), (50, 1), (51, 0), (90, 0), (91, 1), (110, 1), (111, 2), (130, 2),
+          (131, 3), (250, 3)],
+        |i, v| i.pulse = v,
+        |p| p.pulse,
+    );
 }
 
 #[test]
@@ -197,26 +140,16 @@ fn consciousness_alert_scores_0_and_new_confusion_or_vpu_score_3() {
     }
 }
 
+#[rustfmt::skip]
 #[test]
 fn temperature_band_edges_on_one_decimal() {
-    for (t, expected) in [
-        (30.0, 3),
-        (35.0, 3),
-        (35.1, 1),
-        (36.0, 1),
-        (36.1, 0),
-        (38.0, 0),
-        (38.1, 1),
-        (39.0, 1),
-        (39.1, 2),
-        (44.0, 2),
-    ] {
-        let s = score(&ObservationsInput {
-            temperature: t,
-            ..normal()
-        });
-        assert_eq!(s.parameters.temperature, expected, "temperature {t}");
-    }
+    assert_edges(
+        "temperature",
+        &[(30.0, 3), (35.0, 3), (35.1, 1), (36.0, 1), (36.1, 0), (38.0, 0), (38.1, 1), (39.0, 1),
+          (39.1, 2), (44.0, 2)],
+        |i, v| i.temperature = v,
+        |p| p.temperature,
+    );
 }
 
 #[test]
