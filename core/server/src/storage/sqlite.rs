@@ -1,15 +1,19 @@
 //! The embedded backend: one SQLite file in the data directory, for a single
 //! endpoint process serving one network's practices with nothing to install.
 //!
-//! Writes go through one connection (SQLite has one writer anyway), inside
-//! `BEGIN IMMEDIATE`, so pushes are serialised and sequence numbers commit in
-//! order. Reads use a few more connections in WAL mode so pulls never wait for
-//! a push. `synchronous=FULL`: an acknowledged push survives a power cut. The
+//! Writes go through one connection on one thread (SQLite has one writer
+//! anyway), so pushes are serialised and sequence numbers commit in order.
+//! The writer groups the writes waiting for it into one transaction, each in
+//! its own savepoint, and answers them only after the commit: one `fsync`
+//! serves many pushes (group commit), and a failing push rolls back alone.
+//! Reads use a few more connections in WAL mode so pulls never wait for a
+//! push. `synchronous=FULL`: an acknowledged push survives a power cut. The
 //! crate links SQLCipher (for the device store); the server file is unkeyed.
 
+use std::any::Any;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
 use doorstep_domain::network::{ClinicianId, DeviceId};
@@ -58,6 +62,17 @@ CREATE TABLE IF NOT EXISTS sync_revoked_devices (
 ";
 
 const READERS: usize = 4;
+/// Most writes grouped into one transaction.
+const GROUP: usize = 64;
+
+type Answer = Result<Box<dyn Any + Send>, StorageError>;
+type Work = Box<dyn FnOnce(&Connection) -> Answer + Send>;
+
+/// One write for the writer thread, and where to send its answer.
+struct Job {
+    work: Work,
+    reply: tokio::sync::oneshot::Sender<Answer>,
+}
 
 /// The SQLite backend. Cheap to clone: clones share the connections.
 #[derive(Clone)]
@@ -66,7 +81,7 @@ pub struct SqliteStorage {
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
+    writer: mpsc::Sender<Job>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -82,34 +97,44 @@ fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
 impl SqliteStorage {
     /// Opens (creating if needed) the database file at `path` and its schema.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let writer = open(path)?;
-        writer.execute_batch(SCHEMA)?;
+        let mut conn = open(path)?;
+        conn.execute_batch(SCHEMA)?;
         let readers = (0..READERS)
             .map(|_| open(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
+        let (writer, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(&mut conn, &jobs))
+            .map_err(|e| StorageError::Task(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
+                writer,
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
         })
     }
 
+    /// Runs `f` on the writer thread inside a transaction (and a savepoint of
+    /// its own); answers once that transaction is committed.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| StorageError::Task("writer lock poisoned".into()))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StorageError::Task(e.to_string()))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let work: Work = Box::new(move |conn| f(conn).map(|v| Box::new(v) as Box<dyn Any + Send>));
+        self.inner
+            .writer
+            .send(Job { work, reply })
+            .map_err(|_| StorageError::Task("the writer thread has stopped".into()))?;
+        let value = answer
+            .await
+            .map_err(|_| StorageError::Task("the writer thread dropped a write".into()))??;
+        value
+            .downcast::<T>()
+            .map(|v| *v)
+            .map_err(|_| StorageError::Task("writer answered with the wrong type".into()))
     }
 
     async fn read<T: Send + 'static>(
@@ -213,12 +238,49 @@ fn existing(
     Ok(out)
 }
 
+/// The writer thread: takes the writes waiting, runs each in its own
+/// savepoint of one transaction, commits, then answers them all.
+fn write_loop(conn: &mut Connection, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut answers = Vec::with_capacity(group.len());
+        let committed = (|| -> Result<(), rusqlite::Error> {
+            let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for job in group {
+                let savepoint = tx.savepoint()?;
+                let answer = (job.work)(&savepoint);
+                if answer.is_ok() {
+                    savepoint.commit()?;
+                }
+                answers.push((job.reply, answer));
+            }
+            tx.commit()
+        })();
+        for (reply, answer) in answers {
+            let answer = match &committed {
+                Ok(()) => answer,
+                Err(e) => Err(StorageError::Task(format!("group commit failed: {e}"))),
+            };
+            // A caller that gave up (request cancelled) no longer listens.
+            let _ = reply.send(answer);
+        }
+        if let Err(e) = committed {
+            tracing::error!(error = %e, "sqlite group commit failed");
+        }
+    }
+}
+
 fn push_tx(
-    conn: &mut Connection,
+    tx: &Connection,
     network: &str,
     changes: &[CheckedChange],
 ) -> Result<Vec<ChangeOutcome>, StorageError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let last_seq: i64 = tx
         .query_row(
             "SELECT last_seq FROM sync_networks WHERE network = ?1",
@@ -231,10 +293,10 @@ fn push_tx(
     let mut versions = Vec::new();
     let mut records: Vec<RecordId> = Vec::new();
     for change in changes {
-        found.extend(existing(&tx, network, change)?);
+        found.extend(existing(tx, network, change)?);
         if !records.contains(&change.meta.record_id) {
             records.push(change.meta.record_id);
-            versions.extend(versions_of(&tx, network, &change.meta.record_id)?);
+            versions.extend(versions_of(tx, network, &change.meta.record_id)?);
         }
     }
     let plan = plan_push(changes, found, versions);
@@ -278,7 +340,6 @@ fn push_tx(
             )?;
         }
     }
-    tx.commit()?;
     Ok(plan.outcomes)
 }
 

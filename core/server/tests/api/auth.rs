@@ -225,3 +225,50 @@ async fn an_outside_identity_providers_es256_key_is_trusted_only_for_its_issuer_
     app.state.verifier.trust_outside(&rotated, idp);
     assert_refused(&app, "rotated-out key", &good).await;
 }
+
+#[tokio::test]
+async fn an_outside_rsa_key_is_trusted_for_rs256_only() {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let public = pair.public_key();
+    let jwks: JwkSet = serde_json::from_value(json!({"keys": [{
+        "kty": "RSA", "kid": "idp-rsa", "use": "sig",
+        "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+    }]}))
+    .unwrap();
+    let idp = "https://login.example-ics.nhs.uk";
+    assert_eq!(app.state.verifier.trust_outside(&jwks, idp), 1);
+    // jsonwebtoken signs with a PKCS#1 key; aws-lc exports PKCS#8, which for
+    // RSA-2048 is a fixed 26-byte header around the PKCS#1 structure.
+    let pkcs8 = AsDer::as_der(&pair).unwrap();
+    let pkcs8 = pkcs8.as_ref();
+    assert_eq!(
+        &pkcs8[4..22],
+        &[
+            2, 1, 0, 0x30, 0x0d, 6, 9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1, 5, 0
+        ]
+    );
+    assert_eq!(&pkcs8[22..24], &[4, 0x82]);
+    let key = EncodingKey::from_rsa_der(&pkcs8[26..]);
+    let mut c = claims();
+    c["iss"] = json!(idp);
+    for (alg, ok) in [
+        (Algorithm::RS256, true),
+        (Algorithm::RS512, false),
+        (Algorithm::PS256, false),
+    ] {
+        let mut header = Header::new(alg);
+        header.kid = Some("idp-rsa".into());
+        let token = jsonwebtoken::encode(&header, &c, &key).unwrap();
+        let expected = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status_with(&app, &token).await, expected, "{alg:?}");
+    }
+}
