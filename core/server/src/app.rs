@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, Request, StatusCode};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -29,6 +30,9 @@ pub const DEFAULT_ISSUER: &str = "doorstep";
 pub const DEFAULT_AUDIENCE: &str = "doorstep-sync";
 /// File name of the SQLite database inside the data directory.
 pub const SQLITE_FILE: &str = "doorstep-server.sqlite3";
+/// Longest a request may take, body upload included: room for a full batch
+/// over a poor mobile link, short enough that stalled clients do not pile up.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often an outside identity provider's JWKS URL is fetched again.
 pub const JWKS_REFRESH: Duration = Duration::from_secs(600);
 
@@ -125,6 +129,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::sync::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -539,7 +539,10 @@ impl SyncEngine {
             .bytes()
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        if status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT
+        {
             return Err(Failure::Transient(status.to_string()));
         }
         Ok((status, bytes.to_vec()))
