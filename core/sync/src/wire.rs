@@ -137,6 +137,9 @@ pub enum RejectCode {
     ChangeIdReused,
     /// This version id was stored before with different content.
     VersionIdReused,
+    /// The record's earlier versions are of another kind (a visit record
+    /// cannot amend a medication review).
+    KindConflict,
     /// A code this build does not know; treat as a refusal.
     #[serde(other)]
     Unknown,

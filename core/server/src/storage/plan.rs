@@ -28,6 +28,15 @@ pub struct ExistingChange {
     pub body: String,
 }
 
+/// A stored version of a record the push touches, with its kind.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    /// The record's kind; every version of a record has the same.
+    pub kind: ChangeKind,
+    /// Its envelope.
+    pub meta: VersionMeta,
+}
+
 /// What a backend must do for one push.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushPlan {
@@ -42,11 +51,12 @@ pub struct PushPlan {
 
 /// Decides a push. `existing` holds stored changes sharing a change id or a
 /// version id with `changes`; `versions` holds every stored version of the
-/// records `changes` touch.
+/// records `changes` touch. A version of another kind than its record's
+/// earlier versions is refused.
 pub fn plan_push(
     changes: &[CheckedChange],
     existing: Vec<ExistingChange>,
-    versions: Vec<VersionMeta>,
+    versions: Vec<StoredVersion>,
 ) -> PushPlan {
     let mut by_change: HashMap<ChangeId, (ChangeKind, String)> = HashMap::new();
     let mut by_version: HashMap<VersionId, (ChangeKind, String)> = HashMap::new();
@@ -54,9 +64,13 @@ pub fn plan_push(
         by_version.insert(e.version_id, (e.kind, e.body.clone()));
         by_change.insert(e.change_id, (e.kind, e.body));
     }
-    let mut histories: HashMap<RecordId, Vec<VersionMeta>> = HashMap::new();
+    let mut histories: HashMap<RecordId, (ChangeKind, Vec<VersionMeta>)> = HashMap::new();
     for v in versions {
-        histories.entry(v.record_id).or_default().push(v);
+        histories
+            .entry(v.meta.record_id)
+            .or_insert_with(|| (v.kind, Vec::new()))
+            .1
+            .push(v.meta);
     }
 
     let mut plan = PushPlan {
@@ -83,11 +97,21 @@ pub fn plan_push(
             });
             continue;
         }
+        let (kind, history) = histories
+            .entry(change.meta.record_id)
+            .or_insert_with(|| (change.kind, Vec::new()));
+        if *kind != change.kind {
+            plan.outcomes.push(ChangeOutcome::Rejected {
+                code: RejectCode::KindConflict,
+                field: Some("body.kind".to_owned()),
+                reason: "the record's earlier versions are of another kind".to_owned(),
+            });
+            continue;
+        }
+        history.push(change.meta.clone());
         let entry = (change.kind, change.body.clone());
         by_change.insert(change.change_id, entry.clone());
         by_version.insert(change.meta.version_id, entry);
-        let history = histories.entry(change.meta.record_id).or_default();
-        history.push(change.meta.clone());
         plan.inserts.push(i);
         match fork_of(change.meta.record_id, history) {
             Some(fork) => {
@@ -156,6 +180,29 @@ mod tests {
         }
     }
 
+    fn version(c: &CheckedChange) -> StoredVersion {
+        StoredVersion {
+            kind: c.kind,
+            meta: c.meta.clone(),
+        }
+    }
+
+    #[test]
+    fn a_version_of_another_kind_than_its_record_is_refused() {
+        let base = change(1, 10, None, 1);
+        let mut other = change(2, 10, Some(1), 2);
+        other.kind = ChangeKind::MedicationReview;
+        let plan = plan_push(&[other], vec![], vec![version(&base)]);
+        assert!(plan.inserts.is_empty());
+        assert!(matches!(
+            plan.outcomes[0],
+            ChangeOutcome::Rejected {
+                code: RejectCode::KindConflict,
+                ..
+            }
+        ));
+    }
+
     #[test]
     fn a_change_pushed_twice_in_one_batch_is_stored_once() {
         let a = change(1, 10, None, 1);
@@ -172,7 +219,7 @@ mod tests {
         let a = change(1, 10, None, 1);
         let mut b = change(1, 10, None, 2);
         b.change_id = a.change_id;
-        let plan = plan_push(&[b], vec![stored(&a)], vec![a.meta.clone()]);
+        let plan = plan_push(&[b], vec![stored(&a)], vec![version(&a)]);
         assert!(plan.inserts.is_empty());
         assert!(matches!(
             plan.outcomes[0],
@@ -188,7 +235,7 @@ mod tests {
         let a = change(1, 10, None, 1);
         let mut b = change(1, 10, None, 2);
         b.change_id = ChangeId(Uuid::from_u128(5));
-        let plan = plan_push(&[b], vec![stored(&a)], vec![a.meta.clone()]);
+        let plan = plan_push(&[b], vec![stored(&a)], vec![version(&a)]);
         assert!(matches!(
             plan.outcomes[0],
             ChangeOutcome::Rejected {
@@ -203,7 +250,7 @@ mod tests {
         let base = change(1, 10, None, 1);
         let left = change(2, 10, Some(1), 2);
         let right = change(3, 10, Some(1), 3);
-        let plan = plan_push(&[left, right], vec![], vec![base.meta.clone()]);
+        let plan = plan_push(&[left, right], vec![], vec![version(&base)]);
         assert_eq!(plan.inserts, vec![0, 1]);
         assert_eq!(plan.outcomes[0], ChangeOutcome::Accepted);
         assert_eq!(

@@ -19,7 +19,7 @@ use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
-use super::plan::{ExistingChange, fork_of, plan_push};
+use super::plan::{ExistingChange, StoredVersion, fork_of, plan_push};
 use super::{CheckedChange, NetworkScope, Storage, StorageError, StoredChange};
 
 const SCHEMA: &str = "
@@ -195,7 +195,7 @@ impl Storage for PostgresStorage {
         }
         let select_versions = tx
             .prepare_cached(
-                "SELECT record_id, version_id, supersedes, author, device, written_at
+                "SELECT record_id, version_id, supersedes, author, device, written_at, kind
                  FROM sync_changes WHERE network = $1 AND record_id = ANY($2)",
             )
             .await?;
@@ -203,8 +203,13 @@ impl Storage for PostgresStorage {
             .query(&select_versions, &[&network, &record_ids])
             .await?
             .iter()
-            .map(meta_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|row| {
+                Ok(StoredVersion {
+                    kind: kind(row.try_get("kind")?)?,
+                    meta: meta_from_row(row)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
 
         let plan = plan_push(&changes, existing, versions);
         if !plan.inserts.is_empty() {

@@ -22,7 +22,7 @@ use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
-use super::plan::{ExistingChange, fork_of, plan_push};
+use super::plan::{ExistingChange, StoredVersion, fork_of, plan_push};
 use super::{CheckedChange, NetworkScope, Storage, StorageError, StoredChange};
 
 const SCHEMA: &str = "
@@ -170,9 +170,9 @@ fn versions_of(
     conn: &Connection,
     network: &str,
     record: &RecordId,
-) -> Result<Vec<VersionMeta>, StorageError> {
+) -> Result<Vec<StoredVersion>, StorageError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT version_id, supersedes, author, device, written_at
+        "SELECT version_id, supersedes, author, device, written_at, kind
          FROM sync_changes WHERE network = ?1 AND record_id = ?2",
     )?;
     let rows = stmt.query_map(params![network, record.0.to_string()], |r| {
@@ -182,12 +182,13 @@ fn versions_of(
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (version, supersedes, author, device, written_at) = row?;
-        out.push(VersionMeta {
+        let (version, supersedes, author, device, written_at, k) = row?;
+        let meta = VersionMeta {
             record_id: *record,
             version_id: VersionId(uuid(&version)?),
             supersedes: supersedes.as_deref().map(uuid).transpose()?.map(VersionId),
@@ -196,6 +197,10 @@ fn versions_of(
             written_at: written_at
                 .parse()
                 .map_err(|_| corrupt("written_at column"))?,
+        };
+        out.push(StoredVersion {
+            kind: kind(&k)?,
+            meta,
         });
     }
     Ok(out)
@@ -403,7 +408,11 @@ impl Storage for SqliteStorage {
             let mut out = Vec::new();
             for record in records {
                 let record = RecordId(uuid(&record)?);
-                if let Some(fork) = fork_of(record, &versions_of(conn, &network, &record)?) {
+                let metas: Vec<VersionMeta> = versions_of(conn, &network, &record)?
+                    .into_iter()
+                    .map(|v| v.meta)
+                    .collect();
+                if let Some(fork) = fork_of(record, &metas) {
                     out.push(fork);
                 }
             }

@@ -122,6 +122,31 @@ async fn a_reused_change_id_is_rejected_while_the_rest_of_the_batch_is_stored(ba
     assert_eq!(count_stored(&app).await, 2);
 }
 
+async fn a_medication_review_cannot_amend_a_visit_record(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let visit = new_visit("para-1", "phone-1", 1);
+    app.push(&token, &batch(NET, "phone-1", vec![visit.clone()]))
+        .await;
+    let meta = visit.body.meta().amend(
+        doorstep_domain::record::VersionId(uuid::Uuid::now_v7()),
+        visit.body.meta().author.clone(),
+        visit.body.meta().device.clone(),
+        jiff::Timestamp::now(),
+    );
+    let review = doorstep_sync::wire::Change {
+        change_id: doorstep_sync::wire::ChangeId(uuid::Uuid::now_v7()),
+        body: doorstep_sync::wire::ChangeBody::MedicationReview(
+            doorstep_sync::fixtures::medication_review(meta, 2),
+        ),
+    };
+    let (status, body) = app.push(&token, &batch(NET, "phone-1", vec![review])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(statuses(&body), ["rejected"]);
+    assert_eq!(body["results"][0]["outcome"]["code"], "kind_conflict");
+    assert_eq!(count_stored(&app).await, 1);
+}
+
 async fn an_impossible_clinical_value_is_422_naming_the_change_and_field_and_nothing_is_stored(
     backend: Backend,
 ) {
@@ -423,6 +448,7 @@ crate::on_both_backends!(
     pull_pages_come_in_push_order_and_the_cursor_only_moves_forward,
     two_devices_amending_one_version_both_survive_and_the_fork_is_listed,
     a_reused_change_id_is_rejected_while_the_rest_of_the_batch_is_stored,
+    a_medication_review_cannot_amend_a_visit_record,
     an_impossible_clinical_value_is_422_naming_the_change_and_field_and_nothing_is_stored,
     malformed_unknown_oversized_and_mistyped_bodies_are_precise_4xx_and_store_nothing,
     a_push_for_another_network_or_by_another_device_or_author_is_refused,
