@@ -182,6 +182,8 @@ pub struct SyncEngine {
     store: Arc<Mutex<Store>>,
     tokens: Arc<dyn TokenSource>,
     status: Mutex<SyncStatus>,
+    /// One sync at a time: a second caller waits for the first to finish.
+    running: tokio::sync::Mutex<()>,
 }
 
 enum Failure {
@@ -266,6 +268,7 @@ impl SyncEngine {
                 last_success: None,
                 counts: OutboxCounts::default(),
             }),
+            running: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -291,8 +294,10 @@ impl SyncEngine {
     }
 
     /// Pushes everything queued, then pulls until up to date. Safe to drop at
-    /// any await point; the next sync resumes.
+    /// any await point; the next sync resumes. Concurrent calls run one after
+    /// the other.
     pub async fn sync(&self) -> Result<SyncReport, SyncError> {
+        let _one_at_a_time = self.running.lock().await;
         let result = self.run().await;
         let counts = self
             .store()

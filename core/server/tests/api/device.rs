@@ -244,3 +244,61 @@ async fn a_cancelled_sync_leaves_the_store_consistent_and_the_next_one_completes
     assert_eq!(device.stuck(), 0);
     assert_eq!(device.records_held(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_retried_then_reported_and_nothing_is_lost() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let proxy = Proxy::start(serve(&app).await).await;
+    proxy.arm(Fault::CutAfter(0));
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.record_visit(1);
+    let engine = device.engine(&proxy.url(), 4, Duration::from_secs(5));
+    let error = engine.sync().await.unwrap_err();
+    assert!(matches!(error, SyncError::Unreachable(_)), "{error}");
+    assert!(matches!(engine.status().state, SyncState::Failed { .. }));
+    assert_eq!(device.stuck(), 1, "kept, to push next time");
+    proxy.arm(Fault::None);
+    let report = engine.sync().await.unwrap();
+    assert_eq!(report.pushed, 1);
+    assert_eq!(device.stuck(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_revoked_with_nothing_to_push_is_told_to_wipe_by_its_pull() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let engine = device.engine(&url, 3, Duration::from_secs(10));
+    engine.sync().await.unwrap();
+    app.state
+        .storage
+        .revoke_device(
+            &doorstep_server::storage::NetworkScope::for_verified_network(
+                NetworkId::parse(NET).unwrap(),
+            ),
+            &DeviceId::parse("phone-1").unwrap(),
+        )
+        .await
+        .unwrap();
+    let report = engine.sync().await.unwrap();
+    assert!(report.revoked);
+    assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_started_together_run_one_after_the_other() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    for i in 0..20 {
+        device.record_visit(i);
+    }
+    let engine = Arc::new(device.engine(&url, 3, Duration::from_secs(10)));
+    let (first, second) = tokio::join!(engine.sync(), engine.sync());
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.pushed + second.pushed, 20, "each change pushed once");
+    assert_eq!(device.stuck(), 0);
+}

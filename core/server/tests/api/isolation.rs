@@ -1,21 +1,25 @@
 //! Network isolation as a property: two networks filled with random records
-//! (new records and amendments, several devices each), and a clinician of the
+//! (visit records, medication reviews and amendments, several devices each), and a clinician of the
 //! first, through every endpoint, never receives a byte that identifies the
 //! second's data: no change, record or version id, NHS number, device,
 //! clinician or network name.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use doorstep_domain::network::{ClinicianId, DeviceId};
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use doorstep_server::auth::TokenRole;
 use doorstep_sync::fixtures;
-use doorstep_sync::wire::Change;
+use doorstep_sync::wire::{Change, ChangeBody, ChangeId};
 use proptest::prelude::*;
+use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp, amend, batch, new_visit};
 
 /// One generated push: which network, which of its devices, whether to amend
-/// an earlier record of that network, and the content seed.
-type Op = (bool, u8, Option<prop::sample::Index>, u32);
+/// an earlier visit of that network (or, for a new record, whether it is a
+/// medication review), and the content seed.
+type Op = (bool, u8, Option<prop::sample::Index>, bool, u32);
 
 fn names(second: bool, device: u8) -> (String, String, String) {
     let n = if second { "b" } else { "a" };
@@ -26,17 +30,36 @@ fn names(second: bool, device: u8) -> (String, String, String) {
     )
 }
 
+fn new_review(clinician: &str, device: &str, seed: u64) -> Change {
+    let meta = VersionMeta::first(
+        RecordId(Uuid::now_v7()),
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse(clinician).unwrap(),
+        DeviceId::parse(device).unwrap(),
+        jiff::Timestamp::now(),
+    );
+    Change {
+        change_id: ChangeId(Uuid::now_v7()),
+        body: ChangeBody::MedicationReview(fixtures::medication_review(meta, seed)),
+    }
+}
+
 async fn check(backend: Backend, ops: Vec<Op>) {
     let app = TestApp::new(&backend).await;
     let mut pushed: [Vec<Change>; 2] = [Vec::new(), Vec::new()];
-    for (second, device, amend_of, seed) in ops {
+    for (second, device, amend_of, review, seed) in ops {
         let (net, clinician, dev) = names(second, device);
         let seed = u64::from(seed % 100_000) + if second { 400_000 } else { 0 };
         let list = &pushed[usize::from(second)];
+        let visits: Vec<&Change> = list
+            .iter()
+            .filter(|c| matches!(c.body, ChangeBody::VisitRecord(_)))
+            .collect();
         let change = match amend_of {
-            Some(i) if !list.is_empty() => {
-                amend(&list[i.index(list.len())], &clinician, &dev, seed)
+            Some(i) if !visits.is_empty() => {
+                amend(visits[i.index(visits.len())], &clinician, &dev, seed)
             }
+            _ if review => new_review(&clinician, &dev, seed),
             _ => new_visit(&clinician, &dev, seed),
         };
         let token = app.device_token(&net, &clinician, &dev);
@@ -53,8 +76,11 @@ async fn check(backend: Backend, ops: Vec<Op>) {
         secrets.push(change.change_id.0.to_string());
         secrets.push(meta.record_id.0.to_string());
         secrets.push(meta.version_id.0.to_string());
-        if let doorstep_sync::wire::ChangeBody::VisitRecord(r) = &change.body {
-            secrets.push(r.content.patient.as_str().to_owned());
+        match &change.body {
+            ChangeBody::VisitRecord(r) => secrets.push(r.content.patient.as_str().to_owned()),
+            ChangeBody::MedicationReview(r) => {
+                secrets.push(r.content.resident.as_str().to_owned());
+            }
         }
     }
 
@@ -131,6 +157,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
             any::<bool>(),
             0u8..3,
             prop::option::of(any::<prop::sample::Index>()),
+            any::<bool>(),
             any::<u32>(),
         ),
         1..24,
