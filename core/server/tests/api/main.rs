@@ -10,4 +10,5 @@ mod helpers;
 mod instances;
 mod isolation;
 mod proxy;
+mod startup;
 mod sync_suite;
