@@ -8,15 +8,23 @@
 //! numbers commit in order, so a pull that sees change N has seen every change
 //! before it. Each push costs a constant number of round trips: rows are
 //! fetched with `= ANY($n)` and inserted with `UNNEST`.
+//!
+//! Connections use TLS (rustls, the platform's root certificates) unless the
+//! URL says `sslmode=disable`; `sslmode=require` refuses a server without TLS,
+//! and the default (`prefer`) falls back to plain only when the server offers
+//! no TLS.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use doorstep_domain::network::{ClinicianId, DeviceId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use super::plan::{ExistingChange, StoredVersion, fork_of, plan_push};
@@ -96,40 +104,60 @@ impl PostgresStorage {
                     "schema name must be lowercase letters, digits and '_'".into(),
                 ));
             }
-            let (client, connection) = config.connect(NoTls).await?;
-            let task = tokio::spawn(connection);
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .await?;
-            drop(client);
-            task.await.map_err(pool_error)??;
             config.options(format!("-c search_path={schema}"));
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match config.get_ssl_mode() {
+            SslMode::Disable => Manager::from_config(config, NoTls, manager_config),
+            _ => Manager::from_config(config, tls_connector()?, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(max_connections)
             .build()
             .map_err(pool_error)?;
         let storage = Self { pool };
-        storage.migrate().await?;
+        storage.migrate(schema).await?;
         Ok(storage)
     }
 
-    async fn migrate(&self) -> Result<(), StorageError> {
+    async fn migrate(&self, schema: Option<&str>) -> Result<(), StorageError> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await?;
+        if let Some(schema) = schema {
+            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
+        }
         tx.batch_execute(SCHEMA).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A rustls connector trusting the platform's root certificates, with the
+/// aws-lc crypto provider named explicitly (the process may link others).
+fn tls_connector() -> Result<MakeRustlsConnect, StorageError> {
+    let loaded = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(loaded.certs);
+    if roots.is_empty() {
+        return Err(StorageError::Pool(
+            "no root certificates found for TLS to PostgreSQL (install ca-certificates, \
+             or use sslmode=disable on a private network)"
+                .into(),
+        ));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StorageError::Pool(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 fn meta_from_row(row: &Row) -> Result<VersionMeta, StorageError> {

@@ -107,3 +107,20 @@ async fn two_instances_on_one_postgres_store_each_change_once_and_pull_one_strea
     ids.dedup();
     assert_eq!(ids.len(), expected, "no change twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_require_never_falls_back_to_plain_text() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    // The test server offers no TLS: `require` must refuse it, where the
+    // default `prefer` (every other test) connects in plain text.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let result = PostgresStorage::connect(
+        &format!("{url}{separator}sslmode=require"),
+        Some(&fresh_schema()),
+        1,
+    )
+    .await;
+    assert!(result.is_err());
+}
