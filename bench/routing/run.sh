@@ -8,8 +8,10 @@
 #                                   benchmark still works (CI)
 #
 # Environment: SOLVERS (default "doorstep pyvrp"; add vroom ortools-gls for more peers),
-# INSTANCES (default "solomon"), LIMITS (default "1 10"), PEERS_VENV (default /tmp/peers-venv:
-# a virtual environment outside the repository with ../shared/bench/requirements-peers.txt).
+# INSTANCES (default "solomon"; e.g. "C1_2_1 R2_2_5" for Gehring-Homberger 200), LIMITS
+# (default "1 10"), CSV (default target/bench-routing/vrptw.csv), NETWORK_DAY (0 skips the
+# network-day timings), PEERS_VENV (default /tmp/peers-venv: a virtual environment outside the
+# repository with ../shared/bench/requirements-peers.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -37,10 +39,12 @@ fi
 # shellcheck disable=SC2086  # word splitting of the lists is intended
 DOORSTEP_BIN=target/release/doorstep "$venv/bin/python" "$peers" \
     --instances $instances --time-limits $limits --solvers ${SOLVERS:-doorstep pyvrp} \
-    --out "$out/vrptw.csv" >/dev/null
-python3 bench/routing/summarise.py "$out/vrptw.csv"
+    --out "${CSV:-$out/vrptw.csv}" >/dev/null
+python3 bench/routing/summarise.py "${CSV:-$out/vrptw.csv}"
 
-if (( quick )); then
+if [[ "${NETWORK_DAY:-1}" == "0" ]]; then
+    exit 0
+elif (( quick )); then
     target/release/examples/network_day --quick
 else
     target/release/examples/network_day

@@ -377,8 +377,35 @@ impl<'a> LocalSearch<'a> {
                 self.splice(r, p + 1, p, &[u]);
                 self.settle(self.inst.reassign(u, r) - prize)
             }
-            _ => false,
+            _ => self.try_exchange_optional(u, prize),
         }
+    }
+
+    /// Serves unrouted `u` in place of a routed optional neighbour worth less: when a round is
+    /// full, the more valuable stop (say, the more overdue resident) should be the one served.
+    fn try_exchange_optional(&mut self, u: u32, prize_u: i64) -> bool {
+        let inst = self.inst;
+        for &w in &inst.neighbours[u as usize] {
+            let r = self.route_of[w as usize];
+            let Some(prize_w) = inst.clients[w as usize].prize else {
+                continue;
+            };
+            if r == NONE || prize_w >= prize_u || !inst.allowed(u, r as usize) {
+                continue;
+            }
+            let r = r as usize;
+            let i = self.pos_of[w as usize] as usize;
+            let extra = inst.reassign(u, r) - inst.reassign(w, r) + prize_w - prize_u;
+            if self.window_cost(r, i, i, &[u]) - self.routes[r].cost + extra < 0 {
+                self.begin(&[r]);
+                self.splice(r, i, i, &[u]);
+                self.route_of[w as usize] = NONE;
+                if self.settle(extra) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     fn try_remove_optional(&mut self, u: u32) -> bool {
