@@ -245,7 +245,8 @@ impl VrptwInstance {
     /// Solves within `budget`; the same seed and iteration budget give the same routes.
     pub fn solve(&self, budget: &Budget, seed: u64) -> VrptwSolution {
         let inst = self.compile();
-        let best = engine::solve(&inst, &Params::default(), budget.limits(), seed, &[]);
+        let params = Params::for_size(self.customers());
+        let best = engine::solve(&inst, &params, budget.limits(), seed, &[]);
         let routes: Vec<Vec<usize>> = best
             .routes
             .iter()

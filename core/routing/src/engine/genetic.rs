@@ -39,6 +39,19 @@ pub(crate) struct Params {
     pub penalty_window: usize,
 }
 
+impl Params {
+    /// Defaults for an instance of `n` clients. Building a solution from scratch costs about
+    /// n² move evaluations, so larger instances build fewer before the first crossover and keep
+    /// that phase to a similar share of a short budget (25 solutions at 100 clients, 6 at 200).
+    pub(crate) fn for_size(n: usize) -> Self {
+        let n = n.max(1);
+        Self {
+            init_size: (250_000 / (n * n)).clamp(5, 25),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Self {
