@@ -353,10 +353,17 @@ pub(crate) fn solve(
     let mut iteration = 0u64;
     let mut last_improvement = 0u64;
     loop {
+        // Solutions built from nothing start under ten-fold penalties, so that cheapest
+        // insertion already respects most windows and the first local optima are nearly
+        // feasible; on short budgets this is worth more than the freedom of weak penalties.
+        let build = Penalties {
+            tw: pen.tw * 10,
+            load: pen.load * 10,
+        };
         while pop.len() < params.init_size.max(2) && !limits.reached(iteration) {
             improve(
                 &empty,
-                pen,
+                build,
                 &mut rng,
                 &mut ls,
                 &mut pop,
