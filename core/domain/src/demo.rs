@@ -421,70 +421,15 @@ fn make_clinicians(practices: &[Practice]) -> Vec<Clinician> {
         )
         .expect("valid shift")
     };
+    #[rustfmt::skip]
     let specs: [ClinicianSpec; 7] = [
-        (
-            "para-ahmed",
-            "Sam Ahmed",
-            Role::Paramedic,
-            &["paramedic", "prescriber"],
-            0,
-            time(8, 0, 0, 0),
-            time(16, 0, 0, 0),
-        ),
-        (
-            "para-okafor",
-            "Jo Okafor",
-            Role::Paramedic,
-            &["paramedic", "catheter-care"],
-            1,
-            time(8, 0, 0, 0),
-            time(16, 0, 0, 0),
-        ),
-        (
-            "para-lewis",
-            "Chris Lewis",
-            Role::Paramedic,
-            &["paramedic"],
-            2,
-            time(9, 0, 0, 0),
-            time(17, 0, 0, 0),
-        ),
-        (
-            "para-novak",
-            "Alex Novak",
-            Role::Paramedic,
-            &["paramedic", "catheter-care", "prescriber"],
-            4,
-            time(8, 30, 0, 0),
-            time(16, 30, 0, 0),
-        ),
-        (
-            "pharm-shah",
-            "Priya Shah",
-            Role::ClinicalPharmacist,
-            &["pharmacist", "prescriber"],
-            0,
-            time(9, 0, 0, 0),
-            time(17, 0, 0, 0),
-        ),
-        (
-            "pharm-byrne",
-            "Ciara Byrne",
-            Role::ClinicalPharmacist,
-            &["pharmacist"],
-            3,
-            time(9, 0, 0, 0),
-            time(15, 0, 0, 0),
-        ),
-        (
-            "pharm-mensah",
-            "Kofi Mensah",
-            Role::ClinicalPharmacist,
-            &["pharmacist", "prescriber"],
-            5,
-            time(8, 30, 0, 0),
-            time(16, 30, 0, 0),
-        ),
+        ("para-ahmed", "Sam Ahmed", Role::Paramedic, &["paramedic", "prescriber"], 0, time(8, 0, 0, 0), time(16, 0, 0, 0)),
+        ("para-okafor", "Jo Okafor", Role::Paramedic, &["paramedic", "catheter-care"], 1, time(8, 0, 0, 0), time(16, 0, 0, 0)),
+        ("para-lewis", "Chris Lewis", Role::Paramedic, &["paramedic"], 2, time(9, 0, 0, 0), time(17, 0, 0, 0)),
+        ("para-novak", "Alex Novak", Role::Paramedic, &["paramedic", "catheter-care", "prescriber"], 4, time(8, 30, 0, 0), time(16, 30, 0, 0)),
+        ("pharm-shah", "Priya Shah", Role::ClinicalPharmacist, &["pharmacist", "prescriber"], 0, time(9, 0, 0, 0), time(17, 0, 0, 0)),
+        ("pharm-byrne", "Ciara Byrne", Role::ClinicalPharmacist, &["pharmacist"], 3, time(9, 0, 0, 0), time(15, 0, 0, 0)),
+        ("pharm-mensah", "Kofi Mensah", Role::ClinicalPharmacist, &["pharmacist", "prescriber"], 5, time(8, 30, 0, 0), time(16, 30, 0, 0)),
     ];
     specs
         .iter()
