@@ -1,9 +1,9 @@
 //! Damaged files: each kind of damage gets its own error, and opening a
 //! damaged or newer file never changes a byte of it.
 
+use crate::assert_all_current;
 use std::sync::Arc;
 
-use doorstep_domain::record::VisitContent;
 use doorstep_store::{StoreError, schema};
 
 use crate::{Fixture, flip_bytes, morning, raw_connection, sample};
@@ -83,16 +83,7 @@ fn damage_to_the_unused_salt_bytes_loses_nothing() {
     flip_bytes(f.path(), 0, 16);
     let store = f.open().unwrap();
     store.check_integrity().unwrap();
-    for v in &visits {
-        assert_eq!(
-            &store
-                .current::<VisitContent>(v.meta.record_id)
-                .unwrap()
-                .unwrap()
-                .version,
-            v
-        );
-    }
+    assert_all_current(&store, &visits);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Keys: a wrong key is told apart and changes nothing; re-keying works and
 //! survives being cut off at either end.
 
+use crate::assert_all_current;
 use std::sync::Arc;
 
 use doorstep_domain::record::VisitContent;
@@ -70,16 +71,7 @@ fn rekey_moves_the_file_to_a_new_key_and_the_old_one_stops_working() {
         Err(StoreError::WrongKey)
     ));
     let store = f.open().unwrap();
-    for v in &visits {
-        assert_eq!(
-            &store
-                .current::<VisitContent>(v.meta.record_id)
-                .unwrap()
-                .unwrap()
-                .version,
-            v
-        );
-    }
+    assert_all_current(&store, &visits);
     assert_eq!(store.outbox_counts().unwrap().pending, 5);
 }
 
@@ -161,16 +153,7 @@ fn a_rekey_cut_off_before_its_log_was_folded_in_finishes_on_the_next_open() {
     );
     assert_eq!(f.keys.read_key(KeySlot::Current).unwrap(), Some(old));
     let store = f.open().unwrap();
-    for v in &visits {
-        assert_eq!(
-            &store
-                .current::<VisitContent>(v.meta.record_id)
-                .unwrap()
-                .unwrap()
-                .version,
-            v
-        );
-    }
+    assert_all_current(&store, &visits);
     assert_eq!(f.keys.read_key(KeySlot::Current).unwrap(), Some(new));
     assert_eq!(f.keys.read_key(KeySlot::Next).unwrap(), None);
 }

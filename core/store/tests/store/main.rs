@@ -21,6 +21,18 @@ use std::sync::Arc;
 use doorstep_store::{KeyProvider, KeySlot, MemoryKeyProvider, Store, StoreConfig};
 use jiff::Timestamp;
 
+/// Asserts that each of `visits` is the current version of its record: the
+/// check every durability test ends with.
+pub fn assert_all_current(store: &Store, visits: &[doorstep_domain::record::VisitRecord]) {
+    for v in visits {
+        let current = store
+            .current::<doorstep_domain::record::VisitContent>(v.meta.record_id)
+            .expect("the store reads")
+            .expect("the record is there");
+        assert_eq!(&current.version, v);
+    }
+}
+
 /// A store in a fresh temporary folder, with its config and keys.
 pub struct Fixture {
     /// Removed, with everything in it, when the fixture drops.
