@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 
 use super::individual::Individual;
 use super::instance::{Instance, Penalties};
-use super::local_search::LocalSearch;
+use super::local_search::{LocalSearch, Schedule};
 
 /// Settings of the genetic search. The defaults are those that served the Solomon set best.
 #[derive(Clone, Debug)]
@@ -37,6 +37,13 @@ pub(crate) struct Params {
     pub granular: usize,
     /// Local-search outputs between penalty adjustments.
     pub penalty_window: usize,
+    /// When the budget affords fewer crossovers than this, the first half of it anneals the
+    /// first solution by ruin and recreate: with so few crossovers the genetic search has no
+    /// time to converge, while annealing improves a solution thousands of times over.
+    pub anneal_below: u64,
+    /// Annealing is used only when routes average at least this many stops: on many short,
+    /// tightly windowed routes the genetic search does better with the whole budget.
+    pub anneal_min_route: f64,
 }
 
 impl Params {
@@ -65,6 +72,8 @@ impl Default for Params {
             init_size: 25,
             granular: 20,
             penalty_window: 100,
+            anneal_below: 200,
+            anneal_min_route: 0.0,
         }
     }
 }
@@ -205,6 +214,44 @@ impl Population {
     }
 }
 
+/// Crossovers the ruin-and-recreate phase may stand in for, per crossover it replaces, when
+/// the budget counts crossovers rather than time (one descent costs about as much as this many
+/// ruins on the benchmark instances).
+const RUINS_PER_CROSSOVER: u64 = 50;
+
+/// How long to anneal before the genetic search, if at all (see [`Params::anneal_below`]):
+/// half the budget, when the budget affords fewer crossovers than `anneal_below` (judged by how
+/// long the first descent took, `descent`) and `first`'s routes are long enough.
+fn anneal_schedule(
+    params: &Params,
+    limits: &Limits,
+    descent: std::time::Duration,
+    first: &Individual,
+) -> Option<Schedule> {
+    let used = first.routes.iter().filter(|r| !r.is_empty()).count().max(1);
+    let stops: usize = first.routes.iter().map(Vec::len).sum();
+    if (stops as f64 / used as f64) < params.anneal_min_route {
+        return None;
+    }
+    let now = Instant::now();
+    let afforded = match (limits.deadline, limits.max_iterations) {
+        (Some(d), _) => {
+            let left = d.saturating_duration_since(now);
+            (left.as_secs_f64() / descent.as_secs_f64().max(1e-6)) as u64
+        }
+        (None, Some(m)) => m,
+        (None, None) => u64::MAX,
+    };
+    (afforded < params.anneal_below).then(|| Schedule {
+        deadline: limits
+            .deadline
+            .map(|d| now + d.saturating_duration_since(now) / 2),
+        iterations: limits
+            .max_iterations
+            .map_or(u64::MAX, |m| m / 2 * RUINS_PER_CROSSOVER),
+    })
+}
+
 /// Whether `x` should replace the best so far. With hard windows only feasible solutions
 /// count; when lateness is priced, the objective alone decides (it already includes lateness).
 fn better(inst: &Instance, x: &Individual, best: &Option<Individual>) -> bool {
@@ -339,9 +386,52 @@ pub(crate) fn solve(
         improved
     };
 
+    // The first solutions: the warm start if there is one, else one built from nothing. How
+    // long that took tells how many crossovers the budget affords.
+    let first = Instant::now();
+    if initial.is_empty() {
+        let build = Penalties {
+            tw: pen.tw * 10,
+            load: pen.load * 10,
+        };
+        improve(
+            &empty,
+            build,
+            &mut rng,
+            &mut ls,
+            &mut pop,
+            &mut best,
+            &mut history,
+        );
+    }
     for start in initial {
         improve(
             start,
+            pen,
+            &mut rng,
+            &mut ls,
+            &mut pop,
+            &mut best,
+            &mut history,
+        );
+    }
+    let descent = first.elapsed() / initial.len().max(1) as u32;
+    if let Some(start) = &best
+        && let Some(schedule) = anneal_schedule(params, &limits, descent, start)
+    {
+        let hard = Penalties {
+            tw: inst.max_tw_penalty(),
+            load: inst.max_tw_penalty(),
+        };
+        ls.load(&start.routes, hard);
+        let annealed = ls.anneal(hard, schedule, &mut rng);
+        let ind = Individual::new(inst, annealed.clone(), &pen);
+        if better(inst, &ind, &best) {
+            best = Some(ind.clone());
+        }
+        pop.add(ind, params);
+        improve(
+            &annealed,
             pen,
             &mut rng,
             &mut ls,

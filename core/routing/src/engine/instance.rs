@@ -174,6 +174,14 @@ impl Instance {
         self.all_allowed || self.allowed[c as usize * self.vehicles.len() + v]
     }
 
+    /// Whether some vehicle may carry both clients `i` and `j`: only then can a move put them
+    /// next to each other, so only then is one worth a place in the other's neighbourhood.
+    fn can_share(&self, i: usize, j: usize) -> bool {
+        self.all_allowed
+            || (0..self.vehicles.len())
+                .any(|v| self.allowed(i as u32, v) && self.allowed(j as u32, v))
+    }
+
     /// Travel between two clients' locations (0 when either has none).
     fn travel(&self, a: &Client, b: &Client) -> i64 {
         if a.loc == NO_LOC || b.loc == NO_LOC {
@@ -191,7 +199,11 @@ impl Instance {
             .map(|i| {
                 let a = &self.clients[i];
                 let mut prox: Vec<(i64, u32)> = (0..n)
-                    .filter(|&j| j != i)
+                    .filter(|&j| {
+                        j != i
+                            && (a.loc == NO_LOC || self.clients[j].loc != NO_LOC)
+                            && self.can_share(i, j)
+                    })
                     .map(|j| {
                         let b = &self.clients[j];
                         let p = |x: &Client, y: &Client| {
@@ -245,13 +257,7 @@ impl Instance {
     /// lateness weight kept it out of that space and made it several times slower to converge.
     pub(crate) fn initial_penalties(&self) -> Penalties {
         let n = self.n().max(1);
-        let mut sum = 0i64;
-        for (i, c) in self.clients.iter().enumerate() {
-            if let Some(&j) = self.neighbours[i].first() {
-                sum += self.travel(c, &self.clients[j as usize]);
-            }
-        }
-        let edge = self.weights.travel * (sum / n as i64).max(1);
+        let edge = self.typical_edge();
         let demand = self.clients.iter().map(|c| c.demand).sum::<i64>() / n as i64;
         Penalties {
             tw: if self.weights.lateness > 0 {
@@ -261,6 +267,20 @@ impl Instance {
             },
             load: (edge / demand.max(1)).clamp(1, 1000),
         }
+    }
+
+    /// The cost of a typical short edge: travel from each client to its nearest neighbour,
+    /// averaged and priced. It sets the scale of penalties and of annealing temperatures, so
+    /// neither depends on the unit the caller measures travel in.
+    pub(crate) fn typical_edge(&self) -> i64 {
+        let n = self.n().max(1);
+        let mut sum = 0i64;
+        for (i, c) in self.clients.iter().enumerate() {
+            if let Some(&j) = self.neighbours[i].first() {
+                sum += self.travel(c, &self.clients[j as usize]);
+            }
+        }
+        self.weights.travel * (sum / n as i64).max(1)
     }
 
     /// The highest useful time-warp penalty: never above the objective's own lateness weight.

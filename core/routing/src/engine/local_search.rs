@@ -10,6 +10,10 @@ use rand::seq::SliceRandom;
 use super::instance::{Instance, Penalties};
 use super::segment::{NO_LOC, Seg};
 
+mod ruin;
+
+pub(crate) use ruin::Schedule;
+
 const NONE: u32 = u32::MAX;
 const TURN: i32 = 65536;
 
@@ -292,6 +296,14 @@ impl<'a> LocalSearch<'a> {
                 let last = self.last_tested[u as usize];
                 self.last_tested[u as usize] = self.counter;
                 let inst = self.inst;
+                if inst.clients[u as usize].loc == NO_LOC {
+                    if self.routes[self.route_of[u as usize] as usize].modified > last
+                        && self.try_reposition(u)
+                    {
+                        improved = true;
+                    }
+                    continue;
+                }
                 for &v in &inst.neighbours[u as usize] {
                     let (ru, rv) = (self.route_of[u as usize], self.route_of[v as usize]);
                     if rv == NONE || ru == NONE {
@@ -423,6 +435,44 @@ impl<'a> LocalSearch<'a> {
         } else {
             false
         }
+    }
+
+    /// Moves `u` to its best position in its own route. Used for stops without a location
+    /// (breaks): they are no one's neighbour by distance, so the granular moves rarely pair
+    /// them with a stop of their own route, yet where a break falls shapes the whole day.
+    fn try_reposition(&mut self, u: u32) -> bool {
+        let r = self.route_of[u as usize] as usize;
+        let i = self.pos_of[u as usize] as usize;
+        let mut rest = std::mem::take(&mut self.mid);
+        rest.clear();
+        rest.extend(self.routes[r].nodes.iter().copied().filter(|&c| c != u));
+        let c = self.routes[r].cost;
+        let mut best: Option<(i64, usize)> = None;
+        for p in 0..=rest.len() {
+            if p + 1 == i {
+                continue;
+            }
+            // Positions are in the route without u; price the whole changed stretch.
+            let (a, b) = if p + 1 < i { (p + 1, i) } else { (i, p + 1) };
+            let mut mid: Vec<u32> = Vec::with_capacity(b - a + 1);
+            mid.extend_from_slice(&rest[a - 1..b - 1]);
+            mid.insert(p + 1 - a, u);
+            let d = self.window_cost(r, a, b, &mid) - c;
+            if d < 0 && best.is_none_or(|x| d < x.0) {
+                best = Some((d, p));
+            }
+        }
+        let improved = if let Some((_, p)) = best {
+            rest.insert(p, u);
+            let len = rest.len();
+            self.begin(&[r]);
+            self.splice(r, 1, len, &rest);
+            self.settle(0)
+        } else {
+            false
+        };
+        self.mid = rest;
+        improved
     }
 
     fn try_empty_route(&mut self, u: u32) -> bool {

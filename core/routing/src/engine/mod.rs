@@ -1,5 +1,6 @@
 //! The vehicle-routing engine: a hybrid genetic search with granular local search and
-//! constant-time move pricing by time-window segments. It knows nothing of clinicians or
+//! constant-time move pricing by time-window segments, which anneals its first solution by ruin
+//! and recreate when the budget is too short for the genetic search to converge. It knows nothing of clinicians or
 //! patients; [`crate::vrptw`] and the planner compile their problems into its [`Instance`].
 //!
 //! | file | holds |
@@ -8,6 +9,7 @@
 //! | `instance.rs` | the compiled problem and how a route is priced |
 //! | `individual.rs` | one solution and the distance between two |
 //! | `local_search.rs` | the moves and the descent to a local optimum |
+//! | `local_search/ruin.rs` | ruin and recreate under annealing, for budgets too short to evolve |
 //! | `genetic.rs` | population, crossover, penalties, the main loop |
 
 mod genetic;
