@@ -2,9 +2,10 @@
 //! into the engine's integer instance, searches, then replays each round exactly to report its
 //! times and explains every visit left out by trying it in every position of every round.
 //!
-//! The search prices lateness as time warp against each stop's window envelope (first opening to
-//! last closing); the replay is exact, so a visit with several windows waits for the next one
-//! to open and every reported time is one the clinician can keep.
+//! A visit with several windows is priced, in the search as in the replay, in the first window
+//! that has not closed when the clinician arrives (waiting for it to open if need be), so the
+//! search sees the waiting or lateness a far window would cause and every reported time is one
+//! the clinician can keep.
 
 use std::collections::HashMap;
 
@@ -280,6 +281,7 @@ impl<'p> Compiled<'p> {
                 service: 60 * i64::from(minutes),
                 early: ws[0].0,
                 late: ws.iter().map(|w| w.1).max().unwrap_or(DAY_END),
+                windows: if ws.len() > 1 { ws.clone() } else { Vec::new() },
                 demand: 1,
                 prize: prize_v,
                 home,

@@ -210,6 +210,7 @@ impl VrptwInstance {
                 service: self.service[i],
                 early: self.ready[i],
                 late: self.due[i],
+                windows: Vec::new(),
                 demand: self.demand[i],
                 prize: None,
                 home: None,

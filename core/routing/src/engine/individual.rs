@@ -38,7 +38,7 @@ impl Individual {
             let mut s = inst.start_seg[v];
             let mut prev = NONE;
             for &c in route {
-                s = s.then(&inst.client_seg[c as usize], &inst.matrix);
+                s = s.then(&inst.seg_after(&s, c), &inst.matrix);
                 served[c as usize] = true;
                 base += inst.reassign(c, v);
                 pred[c as usize] = prev;
@@ -110,7 +110,7 @@ impl Individual {
     pub(crate) fn route_seg(inst: &Instance, v: usize, route: &[u32]) -> Seg {
         let mut s = inst.start_seg[v];
         for &c in route {
-            s = s.then(&inst.client_seg[c as usize], &inst.matrix);
+            s = s.then(&inst.seg_after(&s, c), &inst.matrix);
         }
         s.then(&inst.end_seg[v], &inst.matrix)
     }

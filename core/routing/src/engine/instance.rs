@@ -13,8 +13,11 @@ pub(crate) struct Client {
     pub service: i64,
     /// Service may start no earlier than this.
     pub early: i64,
-    /// Service should start no later than this; later costs time warp.
+    /// Service should start no later than this; later costs time warp. With several windows,
+    /// `early` and `late` span them all.
     pub late: i64,
+    /// The windows, when there are several (sorted, disjoint); empty for one.
+    pub windows: Vec<(i64, i64)>,
     /// Load (1 unit per stop in planning; demand for VRPTW).
     pub demand: i64,
     /// What leaving the stop out costs; `None` means it must be served.
@@ -79,6 +82,7 @@ pub(crate) struct Instance {
     /// All vehicles are interchangeable (same depot, shift and capacity).
     pub homogeneous: bool,
     pub weights: Weights,
+    /// Each client's segment in its first window.
     pub client_seg: Vec<Seg>,
     pub start_seg: Vec<Seg>,
     pub end_seg: Vec<Seg>,
@@ -103,7 +107,10 @@ impl Instance {
     ) -> Self {
         let client_seg = clients
             .iter()
-            .map(|c| Seg::stop(c.loc, c.service, c.early, c.late, c.demand))
+            .map(|c| {
+                let (early, late) = c.windows.first().copied().unwrap_or((c.early, c.late));
+                Seg::stop(c.loc, c.service, early, late, c.demand)
+            })
             .collect();
         let start_seg = vehicles
             .iter()
@@ -161,6 +168,31 @@ impl Instance {
         };
         inst.neighbours = inst.build_neighbours(granular);
         inst
+    }
+
+    /// Segment of client `c` in the window a vehicle finishing `before` would use: the first
+    /// that has not closed by the time it arrives, waiting for it to open if need be, or the
+    /// last if all have closed. This is how the day is driven (arrive, then wait or go in), so
+    /// a route walked stop by stop with this choice is priced exactly as it will be replayed.
+    #[inline]
+    pub(crate) fn seg_after(&self, before: &Seg, c: u32) -> Seg {
+        let client = &self.clients[c as usize];
+        if client.windows.len() <= 1 {
+            return self.client_seg[c as usize];
+        }
+        let travel = if before.last == NO_LOC || client.loc == NO_LOC {
+            0
+        } else {
+            self.matrix.at(before.last, client.loc)
+        };
+        let arrival = before.finish() + travel;
+        let &(early, late) = client
+            .windows
+            .iter()
+            .find(|w| w.1 >= arrival)
+            .or(client.windows.last())
+            .expect("several windows");
+        Seg::stop(client.loc, client.service, early, late, client.demand)
     }
 
     /// Number of clients.

@@ -84,6 +84,9 @@ pub(crate) struct LocalSearch<'a> {
     mid: Vec<u32>,
     /// Routes as they were before the move being applied, with their costs.
     saved: Vec<(usize, Vec<u32>, i64)>,
+    /// Each routed client's segment in the window its route reaches it in (see
+    /// [`Instance::seg_after`]); suffixes are built from these.
+    seg: Vec<Seg>,
 }
 
 impl<'a> LocalSearch<'a> {
@@ -113,6 +116,7 @@ impl<'a> LocalSearch<'a> {
             order: (0..inst.n() as u32).collect(),
             mid: Vec::new(),
             saved: Vec::new(),
+            seg: inst.client_seg.clone(),
         }
     }
 
@@ -147,14 +151,16 @@ impl<'a> LocalSearch<'a> {
             let c = route.nodes[p - 1];
             self.route_of[c as usize] = r as u32;
             self.pos_of[c as usize] = p as u32;
-            let s = route.prefix[p - 1].then(&inst.client_seg[c as usize], m);
+            let seg = inst.seg_after(&route.prefix[p - 1], c);
+            self.seg[c as usize] = seg;
+            let s = route.prefix[p - 1].then(&seg, m);
             route.prefix.push(s);
         }
         route.suffix.clear();
         route.suffix.resize(len + 2, Seg::EMPTY);
         for p in (1..=len).rev() {
             let c = route.nodes[p - 1];
-            route.suffix[p] = inst.client_seg[c as usize].then(&route.suffix[p + 1], m);
+            route.suffix[p] = self.seg[c as usize].then(&route.suffix[p + 1], m);
         }
         let whole = route.prefix[len].then(&inst.end_seg[r], m);
         route.cost = inst.route_cost(r, &whole, len, &self.pen);
@@ -220,7 +226,7 @@ impl<'a> LocalSearch<'a> {
         let route = &self.routes[r];
         let mut s = route.prefix[a - 1];
         for &c in mid {
-            s = s.then(&inst.client_seg[c as usize], m);
+            s = s.then(&inst.seg_after(&s, c), m);
         }
         let s = s.then(&route.suffix[b + 1], m).then(&inst.end_seg[r], m);
         let len = route.nodes.len() + mid.len() + a - 1 - b;

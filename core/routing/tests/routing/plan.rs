@@ -1,6 +1,6 @@
 //! `plan`: rounds are consistent, and every kind of reason for leaving a visit out is true.
 
-use doorstep_routing::{CareHome, Plan, Reason, Resident, StopKind, Urgency, plan};
+use doorstep_routing::{CareHome, Clock, Plan, Reason, Resident, StopKind, Urgency, plan};
 
 use crate::fixtures::*;
 
@@ -236,4 +236,44 @@ fn the_plan_round_trips_through_json() {
     let back: Plan = serde_json::from_str(&json).unwrap();
     assert_eq!(back, out);
     assert!(json.contains("\"depart\":\"09:00\""), "{json}");
+}
+
+/// A clinician working 09:00-15:00 with four hour-long visits and one that can be seen only
+/// at 09:00-09:30 or 16:00-16:30, the second window after the shift.
+fn two_windows() -> doorstep_routing::Problem {
+    let mut a = clinician("a", &[]);
+    a.shift = window((9, 0), (15, 0));
+    let mut p = problem(
+        vec![a],
+        vec![
+            visit("near-1", north(2.0), 60),
+            visit("near-2", north(2.2), 60),
+            visit("both-ends", north(4.0), 30),
+            visit("far-1", north(6.0), 60),
+            visit("far-2", north(6.2), 60),
+        ],
+    );
+    p.visits[2].windows = vec![window((9, 0), (9, 30)), window((16, 0), (16, 30))];
+    p
+}
+
+#[test]
+fn a_visit_with_two_windows_is_planned_in_the_one_the_round_can_reach() {
+    let problem = two_windows();
+    for seed in 0..4 {
+        let plan = plan(&problem, &budget(), seed).unwrap();
+        assert!(
+            plan.unplanned.is_empty(),
+            "seed {seed}: {:?}",
+            plan.unplanned
+        );
+        assert_eq!(plan.summary.late_seconds, 0, "seed {seed}");
+        assert_eq!(plan.summary.overtime_seconds, 0, "seed {seed}");
+        let stops = &plan.rounds[0].stops;
+        let both = stops.iter().find(|s| s.id == "both-ends").unwrap();
+        assert!(
+            both.start >= Clock::hm(9, 0) && both.start <= Clock::hm(9, 30),
+            "seed {seed}: {stops:#?}"
+        );
+    }
 }

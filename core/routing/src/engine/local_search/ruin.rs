@@ -284,6 +284,7 @@ mod tests {
                 service: 100,
                 early: 0,
                 late: 20_000,
+                windows: Vec::new(),
                 demand: 1,
                 prize: None,
                 home: None,
