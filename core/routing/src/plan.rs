@@ -18,6 +18,7 @@ use crate::Clock;
 /// | travel | 2 per second | |
 /// | overtime | 1 per second | only breaks ties between equal travel |
 /// | moving a visit to another clinician when re-planning | 1 200 | about 10 minutes of travel |
+/// | starting a visit more than an hour later than planned, when re-planning | 1 per second beyond the hour | an hour's further delay weighs half an hour of travel |
 ///
 /// Overtime is also capped by each clinician's `max_overtime_minutes`; beyond the cap it counts
 /// as lateness.
@@ -40,6 +41,11 @@ pub mod weights {
     pub const OVERTIME: i64 = 1;
     /// Per visit given to another clinician on a re-plan.
     pub const REASSIGN: i64 = 1_200;
+    /// Per second a visit starts beyond [`DELAY_GRACE`] later than it was planned, on a
+    /// re-plan: patients and carers were told a time.
+    pub const DELAY: i64 = 1;
+    /// How much later than planned a re-planned visit may start at no cost, seconds.
+    pub const DELAY_GRACE: i64 = 3_600;
 }
 
 /// A planned day.
@@ -177,6 +183,12 @@ pub struct Summary {
     pub travel_seconds: u64,
     /// Total overtime, seconds.
     pub overtime_seconds: u64,
+    /// On a re-plan, visits and residents now with another clinician.
+    #[serde(default)]
+    pub reassigned: u32,
+    /// On a re-plan, seconds by which visits start later than planned, beyond the hour's grace.
+    #[serde(default)]
+    pub moved_later_seconds: u64,
     /// The weighted sum (see [`weights`]); lower is better.
     pub cost: i64,
 }

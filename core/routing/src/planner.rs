@@ -48,6 +48,8 @@ pub(crate) struct DayState {
     pub break_done: Vec<bool>,
     /// Clinician each key was planned with before (for the stability cost).
     pub home: HashMap<String, usize>,
+    /// When each key was planned to start before (for the stability cost), seconds.
+    pub was: HashMap<String, i64>,
     /// Previous order of keys per clinician (a warm start).
     pub warm: Vec<Vec<String>>,
 }
@@ -285,6 +287,7 @@ impl<'p> Compiled<'p> {
                 demand: 1,
                 prize: prize_v,
                 home,
+                was: state.was.get(&key_s).copied(),
                 xy,
             });
             windows.push(ws);
@@ -305,6 +308,8 @@ impl<'p> Compiled<'p> {
                 lateness: weights::LATENESS,
                 overtime: weights::OVERTIME,
                 reassign: weights::REASSIGN,
+                delay: weights::DELAY,
+                delay_grace: weights::DELAY_GRACE,
             },
             centre(problem),
             params.granular,
@@ -744,6 +749,16 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             summary.overtime_seconds += sim.overtime as u64;
             summary.cost += weights::OVERTIME * sim.overtime;
             for s in &sim.stops {
+                let client = &comp.inst.clients[s.client as usize];
+                if client.home.is_some_and(|h| h as usize != v) {
+                    summary.reassigned += 1;
+                    summary.cost += weights::REASSIGN;
+                }
+                if let Some(was) = client.was {
+                    let later = (s.start - was - weights::DELAY_GRACE).max(0);
+                    summary.moved_later_seconds += later as u64;
+                    summary.cost += weights::DELAY * later;
+                }
                 let late = s.late;
                 summary.late_seconds += late as u64;
                 summary.cost += weights::LATENESS * late;

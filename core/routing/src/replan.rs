@@ -75,6 +75,17 @@ fn stop_location(problem: &Problem, kind: StopKind, id: &str) -> Option<Location
     }
 }
 
+/// Minutes of resident `resident` of care home `home` (0 if either is unknown, which only
+/// shifts the times later residents are compared with).
+fn resident_minutes(problem: &Problem, home: &str, resident: &str) -> u32 {
+    problem
+        .care_homes
+        .iter()
+        .find(|h| h.id == home)
+        .and_then(|h| h.residents.iter().find(|r| r.id == resident))
+        .map_or(0, |r| r.minutes)
+}
+
 /// Applies `events` to `problem` and re-plans the rest of the day from `previous`.
 ///
 /// "Now" is the latest event's time. A stop the clinician has already set off for (its arrival
@@ -176,17 +187,28 @@ pub fn replan(
                 }
                 fixed.push(s);
             } else {
-                let keys: Vec<String> = match stop.kind {
-                    StopKind::Visit => vec![stop.id.clone()],
-                    StopKind::CareHome => stop
-                        .residents
-                        .iter()
-                        .map(|r| format!("{}/{}", stop.id, r))
-                        .collect(),
-                    StopKind::Break => vec![format!("break/{}", clinician.id)],
+                // Each key with the time it was to start: residents one after another from
+                // the home visit's start, a break not at all (it may move freely).
+                let keys: Vec<(String, Option<i64>)> = match stop.kind {
+                    StopKind::Visit => vec![(stop.id.clone(), Some(stop.start.secs()))],
+                    StopKind::CareHome => {
+                        let mut at = stop.start.secs();
+                        stop.residents
+                            .iter()
+                            .map(|r| {
+                                let start = at;
+                                at += 60 * i64::from(resident_minutes(problem, &stop.id, r));
+                                (format!("{}/{}", stop.id, r), Some(start))
+                            })
+                            .collect()
+                    }
+                    StopKind::Break => vec![(format!("break/{}", clinician.id), None)],
                 };
-                for key in keys {
+                for (key, start) in keys {
                     state.home.insert(key.clone(), k);
+                    if let Some(start) = start {
+                        state.was.insert(key.clone(), start);
+                    }
                     state.warm[k].push(key);
                 }
             }

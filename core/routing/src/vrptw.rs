@@ -214,6 +214,7 @@ impl VrptwInstance {
                 demand: self.demand[i],
                 prize: None,
                 home: None,
+                was: None,
                 xy: Some(self.coords[i]),
             })
             .collect();
@@ -230,6 +231,8 @@ impl VrptwInstance {
             lateness: 0,
             overtime: 0,
             reassign: 0,
+            delay: 0,
+            delay_grace: 0,
         };
         let params = Params::default();
         Instance::new(

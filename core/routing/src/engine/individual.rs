@@ -13,7 +13,8 @@ pub(crate) struct Individual {
     pub routes: Vec<Vec<u32>>,
     /// Cost under the penalties it was last evaluated with.
     pub cost: i64,
-    /// The caller's objective: travel, overtime, stability and prizes, plus lateness at the
+    /// The caller's objective: travel, overtime, stability (other vehicle, much later) and
+    /// prizes, plus lateness at the
     /// caller's weight (zero for VRPTW, where only feasible solutions count).
     pub objective: i64,
     /// Total time warp.
@@ -49,7 +50,7 @@ impl Individual {
             }
             let s = s.then(&inst.end_seg[v], &inst.matrix);
             let free = Penalties { tw: 0, load: 0 };
-            base += inst.route_cost(v, &s, route.len(), &free);
+            base += inst.route_cost(v, &s, route.len(), &free) + inst.delay_cost(v, route);
             if !route.is_empty() {
                 tw += s.tw;
                 excess += (s.load - inst.vehicles[v].capacity).max(0);

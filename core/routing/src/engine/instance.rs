@@ -25,6 +25,9 @@ pub(crate) struct Client {
     /// The vehicle that had this stop before a re-plan; serving it with another costs
     /// [`Weights::reassign`].
     pub home: Option<u32>,
+    /// When this stop was to start before a re-plan; starting it more than
+    /// [`Weights::delay_grace`] later costs [`Weights::delay`] per unit beyond.
+    pub was: Option<i64>,
     /// Planar coordinates for sector tests in SWAP*, when known.
     pub xy: Option<(f64, f64)>,
 }
@@ -60,6 +63,10 @@ pub(crate) struct Weights {
     pub overtime: i64,
     /// Cost of serving a stop with a vehicle other than its `home`.
     pub reassign: i64,
+    /// Cost per time unit a stop starts beyond `delay_grace` after its `was`.
+    pub delay: i64,
+    /// How much later than before a stop may start at no cost.
+    pub delay_grace: i64,
 }
 
 /// Penalty rates for the infeasibilities the search lets itself pass through.
@@ -86,6 +93,8 @@ pub(crate) struct Instance {
     pub client_seg: Vec<Seg>,
     pub start_seg: Vec<Seg>,
     pub end_seg: Vec<Seg>,
+    /// Some stop has a previous start time, so routes carry a delay cost.
+    pub delays: bool,
     /// Granular neighbourhood: for each client, the closest clients by a time-aware proximity.
     pub neighbours: Vec<Vec<u32>>,
     /// Polar angle of each client around the centre, in 1/65536 turns (`None` for a client
@@ -138,6 +147,7 @@ impl Instance {
                 b.capacity,
             )
         });
+        let delays = weights.delay > 0 && clients.iter().any(|c| c.was.is_some());
         let all_allowed = allowed.as_ref().is_none_or(|a| a.iter().all(|&x| x));
         let allowed = allowed.unwrap_or_default();
         let angle = match centre {
@@ -161,6 +171,7 @@ impl Instance {
             homogeneous: homogeneous && all_allowed,
             weights,
             client_seg,
+            delays,
             start_seg,
             end_seg,
             neighbours: Vec::new(),
@@ -271,6 +282,27 @@ impl Instance {
             + pen.tw * s.tw
             + pen.load * (s.load - veh.capacity).max(0)
             + self.weights.overtime * over
+    }
+
+    /// Stability cost of route `route` of vehicle `v` for starting stops much later than they
+    /// were to start before a re-plan, walking the route as it will be driven. Not part of the
+    /// constant-time move prices (a delay depends on every stop before it): the local search
+    /// adds it when it checks a move it has made, so no kept move makes the day worse.
+    pub(crate) fn delay_cost(&self, v: usize, route: &[u32]) -> i64 {
+        if !self.delays {
+            return 0;
+        }
+        let mut s = self.start_seg[v];
+        let mut cost = 0;
+        for &c in route {
+            s = s.then(&self.seg_after(&s, c), &self.matrix);
+            let client = &self.clients[c as usize];
+            if let Some(was) = client.was {
+                let start = s.finish() - client.service;
+                cost += (start - was - self.weights.delay_grace).max(0);
+            }
+        }
+        self.weights.delay * cost
     }
 
     /// Stability cost of client `c` riding with vehicle `v`.

@@ -60,6 +60,9 @@ struct Route {
     /// to another vehicle); `suffix[len + 1]` is empty.
     suffix: Vec<Seg>,
     cost: i64,
+    /// Stability cost of starting stops much later than before a re-plan (see
+    /// [`Instance::delay_cost`]); kept apart from `cost`, which moves are priced against.
+    delay: i64,
     /// The part of `cost` that is not travel (penalties, overtime): a move can save at most
     /// this much beyond its change in travel.
     slack: i64,
@@ -99,6 +102,7 @@ impl<'a> LocalSearch<'a> {
                 prefix: Vec::new(),
                 suffix: Vec::new(),
                 cost: 0,
+                delay: 0,
                 slack: 0,
                 modified: 0,
                 sector: None,
@@ -164,6 +168,7 @@ impl<'a> LocalSearch<'a> {
         }
         let whole = route.prefix[len].then(&inst.end_seg[r], m);
         route.cost = inst.route_cost(r, &whole, len, &self.pen);
+        route.delay = inst.delay_cost(r, &route.nodes);
         route.slack = if len == 0 {
             0
         } else {
@@ -245,17 +250,22 @@ impl<'a> LocalSearch<'a> {
         self.saved.clear();
         for &r in routes {
             let route = &self.routes[r];
-            self.saved.push((r, route.nodes.clone(), route.cost));
+            self.saved
+                .push((r, route.nodes.clone(), route.cost + route.delay));
         }
     }
 
-    /// Keeps the move just applied if the recomputed cost change plus `extra` (stability costs,
-    /// prizes) is negative, and undoes it otherwise. Prices from stored segments agree with the
+    /// Keeps the move just applied if the recomputed cost change (delays included) plus `extra`
+    /// (the other stability costs, prizes) is negative, and undoes it otherwise. Prices from stored segments agree with the
     /// recomputed ones except around breaks, where travel may be placed on either side of the
     /// break; this check keeps every kept move a true improvement, so the search always ends.
     fn settle(&mut self, extra: i64) -> bool {
         let before: i64 = self.saved.iter().map(|s| s.2).sum();
-        let after: i64 = self.saved.iter().map(|s| self.routes[s.0].cost).sum();
+        let after: i64 = self
+            .saved
+            .iter()
+            .map(|s| self.routes[s.0].cost + self.routes[s.0].delay)
+            .sum();
         if after - before + extra < 0 {
             return true;
         }

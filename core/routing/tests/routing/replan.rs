@@ -133,6 +133,7 @@ fn a_clinician_off_sick_keeps_only_finished_work_and_the_rest_moves() {
     let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
     assert_started_kept(&before, &second);
     assert!(second.rounds[1].stops.iter().all(|s| s.fixed));
+    let mut moved_over = 0;
     for s in first.rounds[1]
         .stops
         .iter()
@@ -141,7 +142,10 @@ fn a_clinician_off_sick_keeps_only_finished_work_and_the_rest_moves() {
         let moved = second.rounds[0].stops.iter().any(|x| x.id == s.id);
         let left = second.unplanned.iter().any(|u| u.id == s.id);
         assert!(moved || left, "{} lost", s.id);
+        moved_over += u32::from(moved && !s.id.is_empty());
     }
+    // Every visit that changed hands is counted, and costed, as a reassignment.
+    assert_eq!(second.summary.reassigned, moved_over);
 }
 
 #[test]
@@ -170,4 +174,49 @@ fn an_event_for_an_unknown_clinician_is_an_error() {
         clinician: "zed".into(),
     }];
     assert!(replan(&mut p, &first, &events, &budget(), 1).is_err());
+}
+
+#[test]
+fn a_replan_does_not_push_a_visit_hours_later_to_save_a_little_travel() {
+    // The round ends three kilometres east of the practice, where the patient at "x" lives.
+    let east = doorstep_routing::Location {
+        lat: BASE.lat,
+        lon: BASE.lon + 3.0 / 70.4,
+    };
+    let mut a = clinician("a", &[]);
+    a.end = Some(east);
+    let mut visits: Vec<_> = (1..=4)
+        .map(|i| visit(&format!("n{i}"), north(f64::from(i)), 45))
+        .collect();
+    let mut x = visit("x", east, 30);
+    x.windows = vec![window((9, 0), (9, 30))];
+    visits.push(x);
+    let mut p = problem(vec![a], visits);
+    let first = plan(&p, &budget(), 1).unwrap();
+    let start_of = |plan: &Plan| {
+        plan.rounds[0]
+            .stops
+            .iter()
+            .find(|s| s.id == "x")
+            .expect("x planned")
+            .start
+    };
+    assert!(start_of(&first) <= Clock::hm(9, 30));
+
+    // The patient rings: any time will do. Planned afresh, "x" would go last (it is on the
+    // way home), hours later than the patient was told.
+    p.visits[4].windows.clear();
+    let fresh = plan(&p, &budget(), 1).unwrap();
+    assert!(start_of(&fresh).0 - start_of(&first).0 > 3 * 3600);
+
+    let events = [Event::ClinicianLate {
+        at: Clock::hm(8, 30),
+        clinician: "a".into(),
+        minutes: 0,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let moved = start_of(&second).0 - start_of(&first).0;
+    assert!(moved <= 3600, "x moved {moved} s later");
+    assert_eq!(second.summary.moved_later_seconds, 0);
+    assert!(second.summary.travel_seconds > fresh.summary.travel_seconds);
 }

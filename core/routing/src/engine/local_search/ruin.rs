@@ -43,7 +43,7 @@ impl LocalSearch<'_> {
     /// makes the empty start worse than any solution that serves them.
     fn total(&self) -> i64 {
         let inst = self.inst;
-        let mut t: i64 = self.routes.iter().map(|r| r.cost).sum();
+        let mut t: i64 = self.routes.iter().map(|r| r.cost + r.delay).sum();
         for (c, client) in inst.clients.iter().enumerate() {
             let r = self.route_of[c];
             if r == NONE {
@@ -288,6 +288,7 @@ mod tests {
                 demand: 1,
                 prize: None,
                 home: None,
+                was: None,
                 xy: Some(xy[i]),
             })
             .collect();
@@ -309,6 +310,8 @@ mod tests {
                 lateness: 0,
                 overtime: 0,
                 reassign: 0,
+                delay: 0,
+                delay_grace: 0,
             },
             Some((50.0, 50.0)),
             10,
