@@ -87,6 +87,8 @@ pub(crate) struct LocalSearch<'a> {
     mid: Vec<u32>,
     /// Routes as they were before the move being applied, with their costs.
     saved: Vec<(usize, Vec<u32>, i64)>,
+    /// Cached [`Self::top3`] answers per (client, route), with the counter when found.
+    top_cache: Vec<(u64, Top3)>,
     /// Each routed client's segment in the window its route reaches it in (see
     /// [`Instance::seg_after`]); suffixes are built from these.
     seg: Vec<Seg>,
@@ -121,13 +123,16 @@ impl<'a> LocalSearch<'a> {
             mid: Vec::new(),
             saved: Vec::new(),
             seg: inst.client_seg.clone(),
+            top_cache: vec![(0, [(i64::MAX, 0); 3]); inst.n() * nv],
         }
     }
 
     /// Loads a solution (one client sequence per vehicle) to improve under `pen`.
     pub(crate) fn load(&mut self, routes: &[Vec<u32>], pen: Penalties) {
         self.pen = pen;
-        self.counter = 1;
+        // The counter only grows, so answers cached for an earlier solution are older than
+        // every route of this one and are never mistaken for current.
+        self.counter += 1;
         self.route_of.fill(NONE);
         self.last_tested.fill(0);
         self.swapstar_tested.fill(0);
@@ -919,7 +924,20 @@ impl<'a> LocalSearch<'a> {
         improved
     }
 
-    fn top3(&self, u: u32, r: usize) -> Top3 {
+    /// The three cheapest insertions of `u` into route `r`, from the cache while `r` is
+    /// unchanged since they were found (SWAP* asks for the same ones pass after pass).
+    fn top3(&mut self, u: u32, r: usize) -> Top3 {
+        let key = u as usize * self.routes.len() + r;
+        let (stamp, cached) = self.top_cache[key];
+        if stamp >= self.routes[r].modified {
+            return cached;
+        }
+        let top = self.find_top3(u, r);
+        self.top_cache[key] = (self.counter, top);
+        top
+    }
+
+    fn find_top3(&self, u: u32, r: usize) -> Top3 {
         let mut top = [(i64::MAX, 0usize); 3];
         let base = self.routes[r].cost;
         for p in 0..=self.routes[r].nodes.len() {
@@ -939,6 +957,8 @@ impl<'a> LocalSearch<'a> {
 
     /// Best way to put `w` into route `r` once the client at position `i` has left: in its
     /// place, or at one of `w`'s three best positions not next to it. Returns (delta, after).
+    /// The place left is priced in full only when the travel it would add, less what penalties
+    /// the route could shed, might beat the best of the three.
     fn best_with_removal(
         &self,
         r: usize,
@@ -947,10 +967,32 @@ impl<'a> LocalSearch<'a> {
         removal: i64,
         top: &Top3,
     ) -> (i64, usize) {
-        let mut best = (self.window_cost(r, i, i, &[w]) - self.routes[r].cost, i - 1);
+        let mut best = (i64::MAX, i - 1);
         for &(d, p) in top {
             if d != i64::MAX && p != i - 1 && p != i && removal + d < best.0 {
                 best = (removal + d, p);
+            }
+        }
+        let route = &self.routes[r];
+        let before = route.prefix[i - 1].last;
+        let mut after = route.suffix[i + 1].first;
+        if after == NO_LOC {
+            after = self.inst.vehicles[r].end_loc;
+        }
+        let through = |l: u32| {
+            if l == NO_LOC {
+                self.dm(before, after)
+            } else {
+                self.dm(before, l) + self.dm(l, after)
+            }
+        };
+        let u = route.nodes[i - 1];
+        let travel =
+            through(self.inst.clients[w as usize].loc) - through(self.inst.clients[u as usize].loc);
+        if self.inst.weights.travel * travel - route.slack < best.0 {
+            let d = self.window_cost(r, i, i, &[w]) - route.cost;
+            if d < best.0 {
+                best = (d, i - 1);
             }
         }
         best

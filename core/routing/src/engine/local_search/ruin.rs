@@ -230,6 +230,7 @@ impl LocalSearch<'_> {
                 progress = progress.max(t);
             }
             let temperature = hot * (cold / hot).powf(progress);
+            self.counter += 1;
             removed.clear();
             self.ruin(rng, &mut saved, &mut removed);
             let ruined = removed.len();
