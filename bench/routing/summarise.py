@@ -4,7 +4,9 @@
 Reads the CSV that ../shared/bench/peers.py writes (its gaps come from its own independent
 check of every solution) and prints one markdown table per time limit: a row per class (C1, C2,
 R1, R2, RC1, RC2) and one for all instances, a column per solver, each cell the median gap in
-per cent with the number of feasible runs when not all were feasible.
+per cent, the mean in brackets, and the number of feasible runs when not all were feasible.
+Under each table, instance by instance: on how many doorstep found a shorter, equal or longer
+solution than each peer in the same run.
 """
 
 import csv
@@ -41,13 +43,41 @@ def main(path: str) -> int:
                 group = groups.get((solver, cls), [])
                 gaps = [float(r["gap_pct_vs_bks"]) for r in group if r["gap_pct_vs_bks"]]
                 feasible = sum(r["feasible"] == "True" for r in group)
-                cell = f"{statistics.median(gaps):.2f}" if gaps else "-"
+                cell = (
+                    f"{statistics.median(gaps):.2f} ({statistics.mean(gaps):.2f})" if gaps else "-"
+                )
                 if group and feasible < len(group):
                     cell += f" ({feasible}/{len(group)})"
                 cells.append(cell if group else "")
             if any(cells):
                 print(f"| {cls} | " + " | ".join(cells) + " |")
+        print()
+        for peer in solvers:
+            if peer != "doorstep":
+                print(head_to_head(rows, limit, peer))
     return 0
+
+
+def head_to_head(rows: list, limit: float, peer: str) -> str:
+    """Instance by instance at `limit`: doorstep shorter, equal or longer than `peer`."""
+    cost = defaultdict(dict)
+    for r in rows:
+        if float(r["time_limit_s"]) == limit and r["feasible"] == "True":
+            cost[r["instance"]][r["solver"]] = float(r["distance"])
+    better = equal = worse = 0
+    behind = []
+    for name, by in sorted(cost.items()):
+        if "doorstep" in by and peer in by:
+            d, p = by["doorstep"], by[peer]
+            if abs(d - p) < 0.05:
+                equal += 1
+            elif d < p:
+                better += 1
+            else:
+                worse += 1
+                behind.append(name)
+    tail = f" ({', '.join(behind)})" if behind else ""
+    return f"doorstep vs {peer}: shorter on {better}, equal on {equal}, longer on {worse}{tail}"
 
 
 if __name__ == "__main__":
