@@ -249,12 +249,7 @@ impl VrptwInstance {
     /// Solves within `budget`; the same seed and iteration budget give the same routes.
     pub fn solve(&self, budget: &Budget, seed: u64) -> VrptwSolution {
         let inst = self.compile();
-        // Annealing first pays off on the long routes of the R2, RC2 and C2 classes (measured
-        // on the Gehring–Homberger sample) but costs the short-route classes time.
-        let params = Params {
-            anneal_min_route: 20.0,
-            ..Params::for_size(self.customers())
-        };
+        let params = Params::for_size(self.customers());
         let best = engine::solve(&inst, &params, budget.limits(), seed, &[]);
         let routes: Vec<Vec<usize>> = best
             .routes

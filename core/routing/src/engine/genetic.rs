@@ -41,9 +41,6 @@ pub(crate) struct Params {
     /// first solution by ruin and recreate: with so few crossovers the genetic search has no
     /// time to converge, while annealing improves a solution thousands of times over.
     pub anneal_below: u64,
-    /// Annealing is used only when routes average at least this many stops: on many short,
-    /// tightly windowed routes the genetic search does better with the whole budget.
-    pub anneal_min_route: f64,
 }
 
 impl Params {
@@ -73,7 +70,6 @@ impl Default for Params {
             granular: 20,
             penalty_window: 100,
             anneal_below: 200,
-            anneal_min_route: 0.0,
         }
     }
 }
@@ -220,19 +216,13 @@ impl Population {
 const RUINS_PER_CROSSOVER: u64 = 50;
 
 /// How long to anneal before the genetic search, if at all (see [`Params::anneal_below`]):
-/// half the budget, when the budget affords fewer crossovers than `anneal_below` (judged by how
-/// long the first descent took, `descent`) and `first`'s routes are long enough.
+/// half the budget, when the budget affords fewer crossovers than `anneal_below`, judged by how
+/// long the first descent took (`descent`).
 fn anneal_schedule(
     params: &Params,
     limits: &Limits,
     descent: std::time::Duration,
-    first: &Individual,
 ) -> Option<Schedule> {
-    let used = first.routes.iter().filter(|r| !r.is_empty()).count().max(1);
-    let stops: usize = first.routes.iter().map(Vec::len).sum();
-    if (stops as f64 / used as f64) < params.anneal_min_route {
-        return None;
-    }
     let now = Instant::now();
     let afforded = match (limits.deadline, limits.max_iterations) {
         (Some(d), _) => {
@@ -417,7 +407,7 @@ pub(crate) fn solve(
     }
     let descent = first.elapsed() / initial.len().max(1) as u32;
     if let Some(start) = &best
-        && let Some(schedule) = anneal_schedule(params, &limits, descent, start)
+        && let Some(schedule) = anneal_schedule(params, &limits, descent)
     {
         let hard = Penalties {
             tw: inst.max_tw_penalty(),
