@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Benchmarks the round optimiser (run from anywhere; paths are relative to the repository root).
 #
-#   bench/routing/run.sh            all 56 Solomon instances at 1 s and 10 s, doorstep beside
-#                                   PyVRP in the same run (about 20 minutes on 2 cores), then
-#                                   the network-day timings
+#   bench/routing/run.sh            all 56 Solomon and all 60 Gehring-Homberger 200 instances at
+#                                   1 s and 10 s, doorstep beside PyVRP in the same run (about 45
+#                                   minutes), then the network-day timings (about a minute)
 #   bench/routing/run.sh --quick    three instances at 0.5 s and a short network day: proves the
 #                                   benchmark still works (CI)
 #
 # Environment: SOLVERS (default "doorstep pyvrp"; add vroom ortools-gls for more peers),
-# INSTANCES (default "solomon"; e.g. "C1_2_1 R2_2_5" for Gehring-Homberger 200), LIMITS
-# (default "1 10"), CSV (default target/bench-routing/vrptw.csv), NETWORK_DAY (0 skips the
+# INSTANCES (default "solomon homberger200": each set is run and summarised on its own; a set
+# may also be a list of names such as "C1_2_1 R2_2_5", run as one), LIMITS (default "1 10"),
+# OUT (default target/bench-routing: one CSV per set there), NETWORK_DAY (0 skips the
 # network-day timings), PEERS_VENV (default /tmp/peers-venv: a virtual environment outside the
 # repository with ../shared/bench/requirements-peers.txt).
 set -euo pipefail
@@ -19,7 +20,7 @@ quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 venv="${PEERS_VENV:-/tmp/peers-venv}"
 peers=../shared/bench/peers.py
-out=target/bench-routing
+out="${OUT:-target/bench-routing}"
 mkdir -p "$out"
 
 if [[ ! -x "$venv/bin/python" ]]; then
@@ -29,18 +30,30 @@ fi
 
 cargo build --release -q -p doorstep-cli -p doorstep-routing --example network_day
 
+run_set() { # name, instances...
+    local name=$1
+    shift
+    # shellcheck disable=SC2086  # word splitting of the lists is intended
+    DOORSTEP_BIN=target/release/doorstep "$venv/bin/python" "$peers" \
+        --instances "$@" --time-limits $limits --solvers ${SOLVERS:-doorstep pyvrp} \
+        --out "$out/$name.csv" >/dev/null
+    echo
+    echo "## $name ($out/$name.csv)"
+    python3 bench/routing/summarise.py "$out/$name.csv"
+}
+
 if (( quick )); then
-    instances="C101 R101 RC201"
     limits="0.5"
-else
-    instances="${INSTANCES:-solomon}"
+    run_set quick C101 R101 RC201
+elif [[ -n "${INSTANCES:-}" && "$INSTANCES" != "solomon homberger200" ]]; then
     limits="${LIMITS:-1 10}"
+    # shellcheck disable=SC2086
+    run_set custom $INSTANCES
+else
+    limits="${LIMITS:-1 10}"
+    run_set solomon solomon
+    run_set homberger200 homberger200
 fi
-# shellcheck disable=SC2086  # word splitting of the lists is intended
-DOORSTEP_BIN=target/release/doorstep "$venv/bin/python" "$peers" \
-    --instances $instances --time-limits $limits --solvers ${SOLVERS:-doorstep pyvrp} \
-    --out "${CSV:-$out/vrptw.csv}" >/dev/null
-python3 bench/routing/summarise.py "${CSV:-$out/vrptw.csv}"
 
 if [[ "${NETWORK_DAY:-1}" == "0" ]]; then
     exit 0
