@@ -143,7 +143,11 @@ fn main() {
         reference.summary.unserved_urgent
     );
 
-    let seeds: Vec<u64> = if quick { vec![1, 2] } else { (1..=10).collect() };
+    let seeds: Vec<u64> = if quick {
+        vec![1, 2]
+    } else {
+        (1..=10).collect()
+    };
     println!(
         "| budget (ms) | wall ms (median) | cost / {long} s cost (median) | seeds within 1 % |"
     );
