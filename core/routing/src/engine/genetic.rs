@@ -317,6 +317,58 @@ fn crossover(inst: &Instance, a: &Individual, b: &Individual, rng: &mut SmallRng
     child
 }
 
+/// The state one run of the search carries from step to step.
+struct Search<'a> {
+    inst: &'a Instance,
+    params: &'a Params,
+    rng: SmallRng,
+    ls: LocalSearch<'a>,
+    pop: Population,
+    best: Option<Individual>,
+    /// For each local-search output since the penalties were last tuned: (no time warp, no
+    /// excess load).
+    history: Vec<(bool, bool)>,
+}
+
+impl Search<'_> {
+    /// Adds `ind` to the population; true if it is the best so far.
+    fn offer(&mut self, ind: Individual) -> bool {
+        let improved = better(self.inst, &ind, &self.best);
+        if improved {
+            self.best = Some(ind.clone());
+        }
+        self.pop.add(ind, self.params);
+        improved
+    }
+
+    /// Improves `start` by local search under `pen` and offers the result; an infeasible
+    /// result is, by chance, repaired under ten-fold penalties and offered too if that makes
+    /// it feasible. True if either is the best so far.
+    fn improve(&mut self, start: &[Vec<u32>], pen: Penalties) -> bool {
+        let inst = self.inst;
+        self.ls.load(start, pen);
+        self.ls.run(&mut self.rng);
+        let ind = Individual::new(inst, self.ls.routes(), &pen);
+        self.history.push((ind.tw == 0, ind.excess == 0));
+        let repair = !ind.feasible && self.rng.random_bool(self.params.repair_prob);
+        let routes = ind.routes.clone();
+        let mut improved = self.offer(ind);
+        if repair {
+            let strong = Penalties {
+                tw: pen.tw * 10,
+                load: pen.load * 10,
+            };
+            self.ls.load(&routes, strong);
+            self.ls.run(&mut self.rng);
+            let fixed = Individual::new(inst, self.ls.routes(), &pen);
+            if fixed.feasible {
+                improved |= self.offer(fixed);
+            }
+        }
+        improved
+    }
+}
+
 /// Runs the hybrid genetic search and returns the best solution found. `initial` solutions (for
 /// a warm start) join the first population after local search.
 pub(crate) fn solve(
@@ -326,154 +378,73 @@ pub(crate) fn solve(
     seed: u64,
     initial: &[Vec<Vec<u32>>],
 ) -> Individual {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut ls = LocalSearch::new(inst);
     let mut pen = inst.initial_penalties();
     let empty: Vec<Vec<u32>> = vec![Vec::new(); inst.vehicles.len()];
-    let mut pop = Population {
-        feasible: SubPop::default(),
-        infeasible: SubPop::default(),
+    let mut s = Search {
+        inst,
+        params,
+        rng: SmallRng::seed_from_u64(seed),
+        ls: LocalSearch::new(inst),
+        pop: Population {
+            feasible: SubPop::default(),
+            infeasible: SubPop::default(),
+        },
+        best: None,
+        history: Vec::new(),
     };
-    let mut best: Option<Individual> = None;
-    let mut history: Vec<(bool, bool)> = Vec::new();
-
-    let improve = |start: &[Vec<u32>],
-                   pen: Penalties,
-                   rng: &mut SmallRng,
-                   ls: &mut LocalSearch,
-                   pop: &mut Population,
-                   best: &mut Option<Individual>,
-                   history: &mut Vec<(bool, bool)>|
-     -> bool {
-        ls.load(start, pen);
-        ls.run(rng);
-        let ind = Individual::new(inst, ls.routes(), &pen);
-        history.push((ind.tw == 0, ind.excess == 0));
-        let mut improved = false;
-        if better(inst, &ind, best) {
-            *best = Some(ind.clone());
-            improved = true;
-        }
-        let repair = !ind.feasible && rng.random_bool(params.repair_prob);
-        let routes = ind.routes.clone();
-        pop.add(ind, params);
-        if repair {
-            let strong = Penalties {
-                tw: pen.tw * 10,
-                load: pen.load * 10,
-            };
-            ls.load(&routes, strong);
-            ls.run(rng);
-            let fixed = Individual::new(inst, ls.routes(), &pen);
-            if fixed.feasible {
-                if better(inst, &fixed, best) {
-                    *best = Some(fixed.clone());
-                    improved = true;
-                }
-                pop.add(fixed, params);
-            }
-        }
-        improved
+    // Solutions built from nothing start under ten-fold penalties, so that cheapest insertion
+    // already respects most windows and the first local optima are nearly feasible; on short
+    // budgets this is worth more than the freedom of weak penalties.
+    let build = |pen: Penalties| Penalties {
+        tw: pen.tw * 10,
+        load: pen.load * 10,
     };
 
     // The first solutions: the warm start if there is one, else one built from nothing. How
     // long that took tells how many crossovers the budget affords.
     let first = Instant::now();
     if initial.is_empty() {
-        let build = Penalties {
-            tw: pen.tw * 10,
-            load: pen.load * 10,
-        };
-        improve(
-            &empty,
-            build,
-            &mut rng,
-            &mut ls,
-            &mut pop,
-            &mut best,
-            &mut history,
-        );
+        s.improve(&empty, build(pen));
     }
     for start in initial {
-        improve(
-            start,
-            pen,
-            &mut rng,
-            &mut ls,
-            &mut pop,
-            &mut best,
-            &mut history,
-        );
+        s.improve(start, pen);
     }
     let descent = first.elapsed() / initial.len().max(1) as u32;
-    if let Some(start) = &best
+    if let Some(start) = s.best.clone()
         && let Some(schedule) = anneal_schedule(params, &limits, descent)
     {
         let hard = Penalties {
             tw: inst.max_tw_penalty(),
             load: inst.max_tw_penalty(),
         };
-        ls.load(&start.routes, hard);
-        let annealed = ls.anneal(hard, schedule, &mut rng);
-        let ind = Individual::new(inst, annealed.clone(), &pen);
-        if better(inst, &ind, &best) {
-            best = Some(ind.clone());
-        }
-        pop.add(ind, params);
-        improve(
-            &annealed,
-            pen,
-            &mut rng,
-            &mut ls,
-            &mut pop,
-            &mut best,
-            &mut history,
-        );
+        s.ls.load(&start.routes, hard);
+        let annealed = s.ls.anneal(hard, schedule, &mut s.rng);
+        s.offer(Individual::new(inst, annealed.clone(), &pen));
+        s.improve(&annealed, pen);
     }
     let mut iteration = 0u64;
     let mut last_improvement = 0u64;
     loop {
-        // Solutions built from nothing start under ten-fold penalties, so that cheapest
-        // insertion already respects most windows and the first local optima are nearly
-        // feasible; on short budgets this is worth more than the freedom of weak penalties.
-        let build = Penalties {
-            tw: pen.tw * 10,
-            load: pen.load * 10,
-        };
-        while pop.len() < params.init_size.max(2) && !limits.reached(iteration) {
-            improve(
-                &empty,
-                build,
-                &mut rng,
-                &mut ls,
-                &mut pop,
-                &mut best,
-                &mut history,
-            );
+        while s.pop.len() < params.init_size.max(2) && !limits.reached(iteration) {
+            s.improve(&empty, build(pen));
         }
         if limits.reached(iteration) {
             break;
         }
         iteration += 1;
         let child = {
-            let a = pop.tournament(&mut rng);
-            let b = pop.tournament(&mut rng);
-            crossover(inst, a, b, &mut rng)
+            let a = s.pop.tournament(&mut s.rng);
+            let b = s.pop.tournament(&mut s.rng);
+            crossover(inst, a, b, &mut s.rng)
         };
-        if improve(
-            &child,
-            pen,
-            &mut rng,
-            &mut ls,
-            &mut pop,
-            &mut best,
-            &mut history,
-        ) {
+        if s.improve(&child, pen) {
             last_improvement = iteration;
         }
-        if history.len() >= params.penalty_window {
-            let tw_ok = history.iter().filter(|h| h.0).count() as f64 / history.len() as f64;
-            let load_ok = history.iter().filter(|h| h.1).count() as f64 / history.len() as f64;
+        if s.history.len() >= params.penalty_window {
+            let share = |f: fn(&(bool, bool)) -> bool| {
+                s.history.iter().filter(|h| f(h)).count() as f64 / s.history.len() as f64
+            };
+            let (tw_ok, load_ok) = (share(|h| h.0), share(|h| h.1));
             let cap = inst.max_tw_penalty();
             let adjust = |p: i64, ok: f64| -> i64 {
                 if ok < params.target_feasible - 0.05 {
@@ -488,22 +459,22 @@ pub(crate) fn solve(
                 tw: adjust(pen.tw, tw_ok),
                 load: adjust(pen.load, load_ok),
             };
-            history.clear();
-            for m in &mut pop.infeasible.members {
+            s.history.clear();
+            for m in &mut s.pop.infeasible.members {
                 m.reprice(inst, &pen);
             }
-            pop.infeasible.update_fitness(params);
+            s.pop.infeasible.update_fitness(params);
         }
         if iteration - last_improvement > params.restart_after {
-            pop.feasible = SubPop::default();
-            pop.infeasible = SubPop::default();
-            if let Some(b) = &best {
-                pop.add(b.clone(), params);
+            s.pop.feasible = SubPop::default();
+            s.pop.infeasible = SubPop::default();
+            if let Some(b) = &s.best {
+                s.pop.add(b.clone(), params);
             }
             last_improvement = iteration;
         }
     }
-    let Some(found) = best else {
+    let Some(found) = s.best else {
         return Individual::new(inst, empty, &pen);
     };
     // Polish under the strongest penalties, so the answer is a local optimum of the caller's
@@ -512,9 +483,9 @@ pub(crate) fn solve(
         tw: inst.max_tw_penalty(),
         load: pen.load.max(inst.initial_penalties().load) * 10,
     };
-    ls.load(&found.routes, strict);
-    ls.run(&mut rng);
-    let polished = Individual::new(inst, ls.routes(), &pen);
+    s.ls.load(&found.routes, strict);
+    s.ls.run(&mut s.rng);
+    let polished = Individual::new(inst, s.ls.routes(), &pen);
     if better(inst, &polished, &Some(found.clone())) {
         polished
     } else {
