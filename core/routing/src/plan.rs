@@ -18,7 +18,7 @@ use crate::Clock;
 /// | travel | 2 per second | |
 /// | overtime | 1 per second | only breaks ties between equal travel |
 /// | moving a visit to another clinician when re-planning | 1 200 | about 10 minutes of travel |
-/// | starting a visit more than an hour later than planned, when re-planning | 1 per second beyond the hour | an hour's further delay weighs half an hour of travel |
+/// | re-planned visit starting over an hour later than planned | 1 per second past the hour | an hour: half an hour's travel |
 ///
 /// Overtime is also capped by each clinician's `max_overtime_minutes`; beyond the cap it counts
 /// as lateness.

@@ -261,9 +261,10 @@ impl<'a> LocalSearch<'a> {
     }
 
     /// Keeps the move just applied if the recomputed cost change (delays included) plus `extra`
-    /// (the other stability costs, prizes) is negative, and undoes it otherwise. Prices from stored segments agree with the
-    /// recomputed ones except around breaks, where travel may be placed on either side of the
-    /// break; this check keeps every kept move a true improvement, so the search always ends.
+    /// (the other stability costs, prizes) is negative, and undoes it otherwise. Prices from stored
+    /// segments agree with the recomputed ones except around breaks, where travel may be placed on
+    /// either side of the break; this check keeps every kept move a true improvement, so the search
+    /// always ends.
     fn settle(&mut self, extra: i64) -> bool {
         let before: i64 = self.saved.iter().map(|s| s.2).sum();
         let after: i64 = self
@@ -469,13 +470,14 @@ impl<'a> LocalSearch<'a> {
         rest.extend(self.routes[r].nodes.iter().copied().filter(|&c| c != u));
         let c = self.routes[r].cost;
         let mut best: Option<(i64, usize)> = None;
+        let mut mid: Vec<u32> = Vec::with_capacity(rest.len() + 1);
         for p in 0..=rest.len() {
             if p + 1 == i {
                 continue;
             }
             // Positions are in the route without u; price the whole changed stretch.
             let (a, b) = if p + 1 < i { (p + 1, i) } else { (i, p + 1) };
-            let mut mid: Vec<u32> = Vec::with_capacity(b - a + 1);
+            mid.clear();
             mid.extend_from_slice(&rest[a - 1..b - 1]);
             mid.insert(p + 1 - a, u);
             let d = self.window_cost(r, a, b, &mid) - c;

@@ -1,7 +1,8 @@
 //! The vehicle-routing engine: a hybrid genetic search with granular local search and
 //! constant-time move pricing by time-window segments, which anneals its first solution by ruin
-//! and recreate when the budget is too short for the genetic search to converge. It knows nothing of clinicians or
-//! patients; [`crate::vrptw`] and the planner compile their problems into its [`Instance`].
+//! and recreate when the budget is too short for the genetic search to converge. It knows
+//! nothing of clinicians or patients; [`crate::vrptw`] and the planner compile their problems
+//! into its [`Instance`].
 //!
 //! | file | holds |
 //! |---|---|
