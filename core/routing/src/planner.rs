@@ -622,6 +622,7 @@ pub(crate) fn solve_from(
     let params = Params {
         init_size: 10,
         penalty_window: 25,
+        fill_after_anneal: false,
         ..Params::default()
     };
     let best = engine::solve(&comp.inst, &params, budget.limits(), seed, &initial);
