@@ -226,14 +226,7 @@ impl VrptwInstance {
             shift_end: self.due[0],
             capacity: self.capacity,
         };
-        let weights = Weights {
-            travel: 1,
-            lateness: 0,
-            overtime: 0,
-            reassign: 0,
-            delay: 0,
-            delay_grace: 0,
-        };
+        let weights = Weights::TRAVEL_ONLY;
         let params = Params::default();
         Instance::new(
             Matrix::new(size, data),

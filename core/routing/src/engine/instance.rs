@@ -69,6 +69,18 @@ pub(crate) struct Weights {
     pub delay_grace: i64,
 }
 
+impl Weights {
+    /// Travel alone, with hard windows and no stability terms: the benchmark (VRPTW) objective.
+    pub(crate) const TRAVEL_ONLY: Weights = Weights {
+        travel: 1,
+        lateness: 0,
+        overtime: 0,
+        reassign: 0,
+        delay: 0,
+        delay_grace: 0,
+    };
+}
+
 /// Penalty rates for the infeasibilities the search lets itself pass through.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Penalties {

@@ -306,14 +306,7 @@ mod tests {
             clients,
             vec![vehicle; 3],
             None,
-            Weights {
-                travel: 1,
-                lateness: 0,
-                overtime: 0,
-                reassign: 0,
-                delay: 0,
-                delay_grace: 0,
-            },
+            Weights::TRAVEL_ONLY,
             Some((50.0, 50.0)),
             10,
         )
