@@ -11,7 +11,7 @@
 //! their own modules.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -327,6 +327,7 @@ impl Store {
 
 /// Wraps the outcome of keying a connection at `path`.
 fn keyed(path: &Path, key: &DatabaseKey, create: bool) -> Result<Connection> {
+    sqlcipher_set_up();
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
@@ -357,6 +358,22 @@ fn keyed(path: &Path, key: &DatabaseKey, create: bool) -> Result<Connection> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Waits until SQLCipher has finished setting itself up for this process.
+///
+/// SQLite marks itself initialised before it runs SQLCipher's own set-up, so
+/// a thread that opens a connection while another thread makes the process's
+/// first one can key it before SQLCipher is ready and get a bare `SQLITE_ERROR`
+/// from `PRAGMA key` (seen once in CI, when two tests opened stores at the same
+/// moment; an app opening its store from two threads at launch would see the
+/// same). One throwaway in-memory connection, made under a `Once` that every
+/// other open waits on, runs the whole set-up before any file is keyed. Its
+/// own failure is not reported here: whatever stopped it stops the real open
+/// that follows, which reports it.
+fn sqlcipher_set_up() {
+    static SET_UP: Once = Once::new();
+    SET_UP.call_once(|| drop(Connection::open_in_memory()));
 }
 
 /// Tells a wrong key from a damaged file after the first page failed: with a
