@@ -11,6 +11,7 @@
 //! only the platform keystore is replaced by an in-memory key, because a
 //! command-line run has none.
 
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,13 @@ pub fn run(args: &Args) -> ExitCode {
     };
     match runtime.block_on(demo(args)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader closed the pipe (`doorstep demo | head`): it has what it wanted.
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("doorstep demo: {e}");
             ExitCode::FAILURE
@@ -89,8 +97,10 @@ async fn demo(args: &Args) -> DemoResult<()> {
         }
     };
 
+    let mut out = io::stdout();
     let network = generate(args.network.seed, args.network.day);
-    println!(
+    writeln!(
+        out,
         "{}: {} practices, {} patients ({} housebound), {} care homes, {} clinicians, {} visit requests",
         network.network.name,
         network.network.practices.len(),
@@ -99,7 +109,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
         network.care_homes.len(),
         network.clinicians.len(),
         network.visit_requests.len()
-    );
+    )?;
 
     let problem = problem_for(&network);
     let plan = doorstep_routing::plan(
@@ -107,7 +117,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
         &Budget::time(Duration::from_secs_f64(args.time_limit)),
         args.network.seed,
     )?;
-    print_plan(&plan);
+    print_plan(&mut out, &plan)?;
 
     // The endpoint, embedded default: SQLite in the data directory.
     let server_dir = data.join("endpoint");
@@ -121,7 +131,10 @@ async fn demo(args: &Args) -> DemoResult<()> {
     let server = tokio::spawn(app.run_until(async {
         stop_rx.await.ok();
     }));
-    println!("\nendpoint listening on {base_url} (SQLite in the data directory)");
+    writeln!(
+        out,
+        "\nendpoint listening on {base_url} (SQLite in the data directory)"
+    )?;
 
     let paramedics: Vec<&ClinicianId> = network
         .clinicians
@@ -151,10 +164,11 @@ async fn demo(args: &Args) -> DemoResult<()> {
     let on_device = lock(&store)?
         .round(args.network.day)?
         .ok_or("the round did not reach the device store")?;
-    println!(
+    writeln!(
+        out,
         "\n{clinician}'s device holds today's round offline: {} visits",
         on_device.round.stops.len()
-    );
+    )?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(args.network.seed);
     let mut first: Option<VisitRecord> = None;
@@ -167,23 +181,27 @@ async fn demo(args: &Args) -> DemoResult<()> {
             .content
             .latest_score()
             .ok_or("a recorded visit has no NEWS2 set")?;
-        println!(
+        writeln!(
+            out,
             "  visit {} NEWS2 {:>2} {:<11} -> {}",
             stop.planned_start.strftime("%H:%M"),
             score.total,
             band(score.risk),
             outcome_label(&record.content.outcome)
-        );
+        )?;
         lock(&store)?.save(&record)?;
         first.get_or_insert(record);
     }
     if let Some(original) = first {
         let amended = amend(&original, &clinician, &device)?;
         lock(&store)?.save(&amended)?;
-        println!("  amended the first record (new version supersedes the old; both kept)");
+        writeln!(
+            out,
+            "  amended the first record (new version supersedes the old; both kept)"
+        )?;
     }
     let unsynced = lock(&store)?.unsynced_count()?;
-    println!("  outbox before sync: {unsynced} changes waiting");
+    writeln!(out, "  outbox before sync: {unsynced} changes waiting")?;
 
     let engine = SyncEngine::new(
         SyncConfig::new(base_url.clone(), network.network.id.clone(), device.clone()),
@@ -192,14 +210,15 @@ async fn demo(args: &Args) -> DemoResult<()> {
     )?;
     let report = engine.sync().await?;
     let counts = engine.status().counts;
-    println!(
+    writeln!(
+        out,
         "  sync: {} pushed, {} rejected, {} pulled; outbox now {} accepted, {} unsynced",
         report.pushed,
         report.rejected,
         report.pulled_new,
         counts.accepted,
         counts.unsynced()
-    );
+    )?;
 
     let colleague_device = DeviceId::parse(&format!("{colleague}-phone"))?;
     let colleague_token = token_for(&key, &network, colleague, &colleague_device)?;
@@ -211,17 +230,19 @@ async fn demo(args: &Args) -> DemoResult<()> {
     )?;
     let pulled = colleague_engine.sync().await?;
     let visible = lock(&colleague_store)?.record_ids::<VisitContent>()?.len();
-    println!(
+    writeln!(
+        out,
         "\n{colleague}'s device synced: {} record versions pulled, {visible} visit records now readable offline",
         pulled.pulled_new
-    );
+    )?;
 
     stop_tx.send(()).ok();
     server.await??;
-    println!(
+    writeln!(
+        out,
         "\nendpoint stopped; nothing left unsynced: {}",
         counts.unsynced() == 0
-    );
+    )?;
     Ok(())
 }
 
@@ -231,15 +252,16 @@ fn lock(store: &Mutex<Store>) -> DemoResult<std::sync::MutexGuard<'_, Store>> {
         .map_err(|_| "device store lock poisoned".into())
 }
 
-fn print_plan(plan: &Plan) {
-    println!(
+fn print_plan(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
+    writeln!(
+        out,
         "\nplan: {} rounds, travel {} min, {} urgent unserved, {} routine deferred, lateness {} min",
         plan.rounds.iter().filter(|r| !r.stops.is_empty()).count(),
         plan.summary.travel_seconds / 60,
         plan.summary.unserved_urgent,
         plan.summary.unserved_routine,
         plan.summary.late_seconds / 60
-    );
+    )?;
     for round in &plan.rounds {
         let visits = round
             .stops
@@ -252,13 +274,14 @@ fn print_plan(plan: &Plan) {
             .filter(|s| s.kind == StopKind::CareHome)
             .map(|s| s.residents.len())
             .sum();
-        println!(
+        writeln!(
+            out,
             "  {:<14} {}-{}  {visits:>2} visits  {homes:>2} care-home reviews  travel {:>3} min",
             round.clinician,
             round.depart,
             round.back,
             round.travel_seconds / 60
-        );
+        )?;
     }
     // Group what was left out by its reason: a coordinator reads "12 reviews
     // deferred, the home's visit is full" faster than twelve lines.
@@ -274,8 +297,9 @@ fn print_plan(plan: &Plan) {
         *reasons.entry(format!("{what}: {why}")).or_default() += 1;
     }
     for (reason, count) in reasons {
-        println!("  not planned today: {count:>3} x {reason}");
+        writeln!(out, "  not planned today: {count:>3} x {reason}")?;
     }
+    Ok(())
 }
 
 fn token_for(

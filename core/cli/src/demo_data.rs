@@ -38,19 +38,14 @@ pub fn run(args: &Args) -> ExitCode {
     let result = if args.json {
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
+        // `From` keeps the kind of a write error, so a closed pipe stays one.
         serde_json::to_writer(&mut out, &demo)
-            .map_err(io::Error::other)
+            .map_err(io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
         print_summary(&demo)
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("doorstep demo-data: {e}");
-            ExitCode::from(2)
-        }
-    }
+    crate::written("demo-data", result)
 }
 
 fn print_summary(demo: &DemoNetwork) -> io::Result<()> {

@@ -3,6 +3,7 @@
 //! arguments and hands over. Output goes to stdout as JSON (or JSON Lines) so
 //! other tools can read it; human notes go to stderr.
 
+use std::io;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -55,5 +56,20 @@ fn main() -> ExitCode {
         Command::SolveVrptw(args) => vrptw::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+    }
+}
+
+/// The exit status after a command wrote its output: success when all of it was
+/// written, and also when the reader closed the pipe early (`doorstep demo-data |
+/// head` wanted no more, which is not a failure and needs no message); any other
+/// write error is reported under the command's name with status 2.
+fn written(command: &str, result: io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doorstep {command}: {e}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -24,16 +24,7 @@ pub struct Args {
 /// Reads the problem, plans it and prints the plan.
 pub fn run(args: &Args) -> ExitCode {
     match plan_file(args) {
-        Ok(json) => {
-            let mut out = io::stdout().lock();
-            match writeln!(out, "{json}") {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("doorstep plan: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Ok(json) => crate::written("plan", writeln!(io::stdout().lock(), "{json}")),
         Err(e) => {
             eprintln!("doorstep plan: {e}");
             ExitCode::from(1)

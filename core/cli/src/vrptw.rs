@@ -31,13 +31,10 @@ pub fn run(args: &Args) -> ExitCode {
     }
     let budget = Budget::time(Duration::from_secs_f64(args.time_limit));
     match solve_file(args, &budget) {
-        Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("doorstep solve-vrptw: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Ok(text) => crate::written(
+            "solve-vrptw",
+            io::stdout().lock().write_all(text.as_bytes()),
+        ),
         Err(e) => {
             eprintln!("doorstep solve-vrptw: {e}");
             ExitCode::from(1)

@@ -68,6 +68,27 @@ fn demo_data_summary_describes_the_network() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // As `doorstep demo | head` would: the pipe closes while the command still
+    // has output to write. It stops quietly and successfully.
+    for args in [
+        &["demo-data", "--json"][..],
+        &["demo", "--time-limit", "0.1"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("doorstep starts");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("doorstep finishes");
+        assert!(out.status.success(), "{args:?}: {:?}", out.status);
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
 fn demo_data_json_is_the_whole_network_and_deterministic() {
     let a = doorstep(&["demo-data", "--seed", "5", "--json"], "");
     let b = doorstep(&["demo-data", "--seed", "5", "--json"], "");
