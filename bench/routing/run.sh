@@ -28,7 +28,10 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "$venv/bin/pip" install -q -r ../shared/bench/requirements-peers.txt
 fi
 
-cargo build --release -q -p doorstep-cli -p doorstep-routing --example network_day
+# Two builds: with --example in the same command, cargo builds only that example and would
+# leave a stale doorstep binary in place.
+cargo build --release -q -p doorstep-cli
+cargo build --release -q -p doorstep-routing --example network_day
 
 run_set() { # name, instances...
     local name=$1
