@@ -219,9 +219,11 @@ impl Population {
     }
 }
 
-/// Crossovers the ruin-and-recreate phase may stand in for, per crossover it replaces, when
-/// the budget counts crossovers rather than time (one descent costs about as much as this many
-/// ruins on the benchmark instances).
+/// Ruins the annealing phase may run per crossover it replaces, when the budget counts
+/// crossovers rather than time. Chosen when one descent cost about as much as fifty ruins; since
+/// each ruin also smooths the stops it put back, an iteration budget anneals for somewhat longer
+/// than the crossovers it replaces would take. Such budgets are for tests and replays, which
+/// need the same answer for a seed, not the same time.
 const RUINS_PER_CROSSOVER: u64 = 50;
 
 /// How long to anneal before the genetic search, if at all (see [`Params::anneal_below`]):
