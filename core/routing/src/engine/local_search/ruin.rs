@@ -295,6 +295,11 @@ mod tests {
     /// Forty clients scattered on a 100 x 100 square around a central depot, wide windows,
     /// three vehicles that could each take everyone.
     fn square() -> Instance {
+        square_with(3, 100)
+    }
+
+    /// The same clients with `vehicles` vehicles of `capacity` each.
+    fn square_with(vehicles: usize, capacity: i64) -> Instance {
         let mut rng = SmallRng::seed_from_u64(7);
         let mut xy = vec![(50.0, 50.0)];
         xy.extend((0..40).map(|_| (rng.random_range(0.0..100.0), rng.random_range(0.0..100.0))));
@@ -325,12 +330,12 @@ mod tests {
             early: 0,
             late: 30_000,
             shift_end: 30_000,
-            capacity: 100,
+            capacity,
         };
         Instance::new(
             Matrix::new(xy.len(), data),
             clients,
-            vec![vehicle; 3],
+            vec![vehicle; vehicles],
             None,
             Weights::TRAVEL_ONLY,
             Some((50.0, 50.0)),
@@ -361,6 +366,34 @@ mod tests {
         assert_eq!(seen, (0..40).collect::<Vec<u32>>());
         let free = Penalties { tw: 0, load: 0 };
         assert!(Individual::new(&inst, routes, &free).feasible);
+    }
+
+    #[test]
+    fn a_rejected_ruin_is_undone_exactly_even_after_the_descent_around_it() {
+        // Many short routes: a ruin touches a few of them and the descent after it may change
+        // others; most ruins are undone, and every route changed must be put back. The routes
+        // left loaded after annealing must still hold every client once, where they are.
+        let inst = square_with(10, 5);
+        let pen = Penalties {
+            tw: inst.max_tw_penalty(),
+            load: inst.max_tw_penalty(),
+        };
+        let mut ls = LocalSearch::new(&inst);
+        ls.load(&vec![Vec::new(); 10], pen);
+        let schedule = Schedule {
+            deadline: None,
+            iterations: 3_000,
+        };
+        ls.anneal(pen, schedule, &mut SmallRng::seed_from_u64(11));
+        let mut seen: Vec<u32> = ls.routes().concat();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..40).collect::<Vec<u32>>());
+        for (r, route) in ls.routes.iter().enumerate() {
+            for (p, &c) in route.nodes.iter().enumerate() {
+                assert_eq!(ls.route_of[c as usize] as usize, r);
+                assert_eq!(ls.pos_of[c as usize] as usize, p + 1);
+            }
+        }
     }
 
     #[test]
