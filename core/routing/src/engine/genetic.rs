@@ -365,11 +365,7 @@ impl Search<'_> {
         let routes = ind.routes.clone();
         let mut improved = self.offer(ind);
         if repair {
-            let strong = Penalties {
-                tw: pen.tw * 10,
-                load: pen.load * 10,
-            };
-            self.ls.load(&routes, strong);
+            self.ls.load(&routes, pen.tenfold());
             self.ls.run(&mut self.rng);
             let fixed = Individual::new(inst, self.ls.routes(), &pen);
             if fixed.feasible {
@@ -403,19 +399,15 @@ pub(crate) fn solve(
         best: None,
         history: Vec::new(),
     };
-    // Solutions built from nothing start under ten-fold penalties, so that cheapest insertion
-    // already respects most windows and the first local optima are nearly feasible; on short
-    // budgets this is worth more than the freedom of weak penalties.
-    let build = |pen: Penalties| Penalties {
-        tw: pen.tw * 10,
-        load: pen.load * 10,
-    };
 
     // The first solutions: the warm start if there is one, else one built from nothing. How
     // long that took tells how many crossovers the budget affords.
     let first = Instant::now();
+    // Solutions built from nothing start under ten-fold penalties, so that cheapest insertion
+    // already respects most windows and the first local optima are nearly feasible; on short
+    // budgets this is worth more than the freedom of weak penalties.
     if initial.is_empty() {
-        s.improve(&empty, build(pen));
+        s.improve(&empty, pen.tenfold());
     }
     for start in initial {
         s.improve(start, pen);
@@ -441,7 +433,7 @@ pub(crate) fn solve(
     let mut last_improvement = 0u64;
     loop {
         while s.pop.len() < init_size && !limits.reached(iteration) {
-            s.improve(&empty, build(pen));
+            s.improve(&empty, pen.tenfold());
         }
         if limits.reached(iteration) {
             break;

@@ -90,6 +90,17 @@ pub(crate) struct Penalties {
     pub load: i64,
 }
 
+impl Penalties {
+    /// Both rates ten times over: what solutions built from nothing and repairs start under,
+    /// so that they come out nearly feasible.
+    pub(crate) fn tenfold(self) -> Penalties {
+        Penalties {
+            tw: self.tw * 10,
+            load: self.load * 10,
+        }
+    }
+}
+
 /// The compiled problem (see the module docs).
 pub(crate) struct Instance {
     pub matrix: Matrix,

@@ -243,6 +243,7 @@ impl LocalSearch<'_> {
             .map(|d| d.saturating_duration_since(start));
         let mut saved: Vec<Option<Vec<u32>>> = vec![None; self.routes.len()];
         let mut removed = Vec::new();
+        let mut left_out = Vec::new();
         let mut current = self.total();
         let mut best = (current, self.routes());
         for it in 0..schedule.iterations {
@@ -256,14 +257,13 @@ impl LocalSearch<'_> {
             }
             let temperature = hot * (cold / hot).powf(progress);
             self.counter += 1;
+            // Optional stops left out are offered a place again after the ruined ones.
+            left_out.clear();
+            left_out
+                .extend((0..self.inst.n() as u32).filter(|&c| self.route_of[c as usize] == NONE));
             removed.clear();
             self.ruin(rng, &mut saved, &mut removed);
-            let ruined = removed.len();
-            for c in 0..self.inst.n() as u32 {
-                if self.route_of[c as usize] == NONE && !removed[..ruined].contains(&c) {
-                    removed.push(c);
-                }
-            }
+            removed.extend_from_slice(&left_out);
             self.recreate(rng, &mut saved, &mut removed);
             self.descend_around(&removed, &mut saved);
             let cost = self.total();
