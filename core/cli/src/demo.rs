@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> ExitCode {
         // The reader closed the pipe (`doorstep demo | head`): it has what it wanted.
         Err(e)
             if e.downcast_ref::<io::Error>()
-                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+                .is_some_and(crate::reader_gone) =>
         {
             ExitCode::SUCCESS
         }

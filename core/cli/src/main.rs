@@ -66,10 +66,16 @@ fn main() -> ExitCode {
 fn written(command: &str, result: io::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) if reader_gone(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("doorstep {command}: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether a write failed only because the reader closed the pipe, which ends a command
+/// successfully and without a message (see [`written`]).
+fn reader_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
 }
