@@ -623,6 +623,7 @@ pub(crate) fn solve_from(
         init_size: 10,
         penalty_window: 25,
         fill_after_anneal: false,
+        anneal_share: 0.95,
         ..Params::default()
     };
     let best = engine::solve(&comp.inst, &params, budget.limits(), seed, &initial);
