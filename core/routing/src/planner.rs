@@ -95,6 +95,10 @@ pub(crate) struct Compiled<'p> {
     windows: Vec<Vec<(i64, i64)>>,
 }
 
+/// Most starting solutions [`Compiled::homes_dealt`] builds: each costs one descent before the
+/// search proper, so a short budget is not spent on them.
+const HOME_DEALS: usize = 3;
+
 fn loc_index(locs: &mut Vec<Location>, l: Location) -> u32 {
     match locs.iter().position(|&x| x == l) {
         Some(i) => i as u32,
@@ -339,6 +343,50 @@ impl<'p> Compiled<'p> {
                     .get(k)
                     .map(|keys| keys.iter().filter_map(|s| index.get(s).copied()).collect())
                     .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Starting solutions for a day planned from nothing: in each, every care home's residents
+    /// sit together in one round, and the homes are dealt round the clinicians who may review
+    /// them, each start from a different one ([`HOME_DEALS`] at most). The search fills in the
+    /// rest. Built up resident by resident, a plan tends to hand one pharmacist most of both
+    /// homes and split the other, and the search seldom leaves that arrangement: a home has to
+    /// change hands whole while the rounds that take its place shed visits in turn. Starting
+    /// from each arrangement of whole homes lets it compare them (see `bench/routing/RESULTS.md`).
+    fn homes_dealt(&self) -> Vec<Vec<Vec<u32>>> {
+        let mut homes: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (c, item) in self.items.iter().enumerate() {
+            if let Item::Resident(h, _) = *item {
+                match homes.iter_mut().find(|(home, _)| *home == h) {
+                    Some((_, residents)) => residents.push(c as u32),
+                    None => homes.push((h, vec![c as u32])),
+                }
+            }
+        }
+        let takers: Vec<Vec<usize>> = homes
+            .iter()
+            .map(|(_, residents)| {
+                (0..self.vehicles.len())
+                    .filter(|&v| residents.iter().all(|&c| self.inst.allowed(c, v)))
+                    .collect()
+            })
+            .collect();
+        let deals = takers
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .min(HOME_DEALS);
+        (0..deals)
+            .map(|deal| {
+                let mut routes = vec![Vec::new(); self.vehicles.len()];
+                for (k, (_, residents)) in homes.iter().enumerate() {
+                    if let Some(&v) = takers[k].get((k + deal) % takers[k].len().max(1)) {
+                        routes[v].extend_from_slice(residents);
+                    }
+                }
+                routes
             })
             .collect()
     }
@@ -615,7 +663,7 @@ pub(crate) fn solve_from(
     let initial = if warm.iter().any(|r| !r.is_empty()) {
         vec![warm]
     } else {
-        Vec::new()
+        comp.homes_dealt()
     };
     // A day's plan is wanted in well under a second: build fewer solutions before the first
     // crossover and tune penalties more often than for benchmark instances.
@@ -816,5 +864,108 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
         rounds,
         unplanned,
         summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CareHome, Clinician, Resident, Travel};
+
+    fn clinician(id: &str, skill: &str) -> Clinician {
+        Clinician {
+            id: id.into(),
+            start: Location {
+                lat: 50.72,
+                lon: -1.88,
+            },
+            end: None,
+            shift: Window {
+                start: Clock::hm(9, 0),
+                end: Clock::hm(17, 0),
+            },
+            break_: None,
+            skills: vec![skill.into()],
+            max_overtime_minutes: 0,
+            off_from: None,
+        }
+    }
+
+    fn home(id: &str, residents: u32, km_north: f64) -> CareHome {
+        CareHome {
+            id: id.into(),
+            location: Location {
+                lat: 50.72 + km_north / 111.2,
+                lon: -1.88,
+            },
+            windows: Vec::new(),
+            skills: vec!["pharmacist".into()],
+            residents: (0..residents)
+                .map(|r| Resident {
+                    id: format!("{id}-{r}"),
+                    minutes: 20,
+                    urgency: Urgency::Routine,
+                    days_overdue: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn each_start_keeps_every_care_home_whole_and_deals_the_homes_differently() {
+        let mut problem = Problem {
+            clinicians: vec![
+                clinician("para", "paramedic"),
+                clinician("ph1", "pharmacist"),
+                clinician("ph2", "pharmacist"),
+            ],
+            visits: Vec::new(),
+            care_homes: vec![home("oaks", 3, 2.0), home("elms", 2, 4.0)],
+            travel: Travel::default(),
+        };
+        let comp = Compiled::new(&problem, &DayState::fresh(&problem)).unwrap();
+        let starts = comp.homes_dealt();
+        assert_eq!(
+            starts.len(),
+            2,
+            "one start per pharmacist who may take a home"
+        );
+        let round_of = |routes: &[Vec<u32>], home: usize| -> usize {
+            let rounds: Vec<usize> = (0..routes.len())
+                .filter(|&v| {
+                    routes[v].iter().any(
+                        |&c| matches!(comp.items[c as usize], Item::Resident(h, _) if h == home),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                rounds.len(),
+                1,
+                "home {home} split across rounds {rounds:?}"
+            );
+            let residents = problem.care_homes[home].residents.len();
+            let held = routes[rounds[0]]
+                .iter()
+                .filter(|&&c| matches!(comp.items[c as usize], Item::Resident(h, _) if h == home))
+                .count();
+            assert_eq!(held, residents, "home {home} not whole");
+            comp.vehicles[rounds[0]]
+        };
+        let mut oaks_with = Vec::new();
+        for routes in &starts {
+            let (oaks, elms) = (round_of(routes, 0), round_of(routes, 1));
+            assert_ne!(oaks, elms, "both homes dealt to one pharmacist");
+            assert!(oaks != 0 && elms != 0, "a home dealt to the paramedic");
+            oaks_with.push(oaks);
+        }
+        assert_ne!(
+            oaks_with[0], oaks_with[1],
+            "the starts deal the homes alike"
+        );
+
+        // A day with no care home starts from nothing, as before.
+        problem.care_homes.clear();
+        let comp = Compiled::new(&problem, &DayState::fresh(&problem)).unwrap();
+        assert!(comp.homes_dealt().is_empty());
     }
 }
