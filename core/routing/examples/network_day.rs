@@ -1,6 +1,7 @@
 //! Benchmark of a realistic network day: six practices, nine clinicians, eighty visits with
 //! skills, windows and urgencies, two care homes. Measures how fast `plan` gets within 1 % of
-//! the plan it finds in 10 seconds, and how fast `replan` fits in one urgent visit.
+//! the plan it finds in 10 seconds (the median of twenty seeds, and every one of them), and how
+//! fast `replan` fits in one urgent visit.
 //!
 //! Run from the repository root: `cargo run --release -p doorstep-routing --example network_day`
 //! (`-- --quick` for a short smoke run). The day is generated from a fixed seed, so every run
@@ -146,13 +147,14 @@ fn main() {
     let seeds: Vec<u64> = if quick {
         vec![1, 2]
     } else {
-        (1..=10).collect()
+        (1..=20).collect()
     };
     println!(
         "| budget (ms) | wall ms (median) | cost / {long} s cost (median) | seeds within 1 % |"
     );
     println!("|---|---|---|---|");
     let mut reached = None;
+    let mut median_reached = None;
     for ms in [10u64, 25, 50, 100, 200, 400, 1000, 2000] {
         let mut walls = Vec::new();
         let mut within = 0;
@@ -177,6 +179,13 @@ fn main() {
         if within == seeds.len() && reached.is_none() {
             reached = Some(wall);
         }
+        if ratio <= 1.01 && median_reached.is_none() {
+            median_reached = Some(wall);
+        }
+    }
+    match median_reached {
+        Some(w) => println!("time to a median plan within 1 %: {w:.1} ms"),
+        None => println!("time to a median plan within 1 %: not reached within 2 s"),
     }
     match reached {
         Some(w) => println!("time to a plan within 1 % (every seed): {w:.1} ms"),
