@@ -666,7 +666,8 @@ pub(crate) fn solve_from(
         comp.homes_dealt()
     };
     // A day's plan is wanted in well under a second: build fewer solutions before the first
-    // crossover and tune penalties more often than for benchmark instances.
+    // crossover, tune penalties more often than for benchmark instances, and when the budget
+    // is too short to evolve, anneal nearly all of it (see `Params::anneal_share`).
     let params = Params {
         init_size: 10,
         penalty_window: 25,
