@@ -3,7 +3,7 @@
 #
 #   bench/routing/run.sh            all 56 Solomon and all 60 Gehring-Homberger 200 instances at
 #                                   1 s and 10 s, doorstep beside PyVRP in the same run (about 45
-#                                   minutes), then the network-day timings (about a minute)
+#                                   minutes), then the network-day timings (about two minutes)
 #   bench/routing/run.sh --quick    three instances at 0.5 s and a short network day: proves the
 #                                   benchmark still works (CI)
 #
@@ -50,8 +50,11 @@ if (( quick )); then
     run_set quick C101 R101 RC201
 elif [[ -n "${INSTANCES:-}" && "$INSTANCES" != "solomon homberger200" ]]; then
     limits="${LIMITS:-1 10}"
+    # One whole set keeps its own name; a list of instances is "custom".
+    name=custom
+    [[ -d "../shared/bench/instances/$INSTANCES" ]] && name=$INSTANCES
     # shellcheck disable=SC2086
-    run_set custom $INSTANCES
+    run_set "$name" $INSTANCES
 else
     limits="${LIMITS:-1 10}"
     run_set solomon solomon
