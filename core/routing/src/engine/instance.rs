@@ -2,7 +2,18 @@
 //! turn a set of routes into one number. Both the VRPTW reader and the home-visit planner
 //! compile into this, so one search serves both.
 
+use std::collections::HashMap;
+
 use super::segment::{Matrix, NO_LOC, Seg};
+
+/// What makes two clients twins (see [`Instance::twin`]): location, service, window, demand,
+/// several windows, previous vehicle and start, and the vehicles allowed.
+type TwinKey = (
+    [i64; 5],
+    Vec<(i64, i64)>,
+    (Option<u32>, Option<i64>),
+    Vec<bool>,
+);
 
 /// A stop the search places: a visit, one care-home resident, or a clinician's break.
 #[derive(Clone, Debug)]
@@ -123,6 +134,11 @@ pub(crate) struct Instance {
     /// Polar angle of each client around the centre, in 1/65536 turns (`None` for a client
     /// without coordinates, such as a break); empty when no centre is known.
     pub angle: Vec<Option<i32>>,
+    /// For each client, the first client that differs from it in nothing but its prize (itself
+    /// when there is none): the residents of a care home due the same review. Twins cost the
+    /// same to insert anywhere, so when one is not worth its place, no twin with a smaller
+    /// prize is either.
+    pub twin: Vec<u32>,
 }
 
 impl Instance {
@@ -199,9 +215,34 @@ impl Instance {
             end_seg,
             neighbours: Vec::new(),
             angle,
+            twin: Vec::new(),
         };
         inst.neighbours = inst.build_neighbours(granular);
+        inst.twin = inst.find_twins();
         inst
+    }
+
+    /// See [`Instance::twin`].
+    fn find_twins(&self) -> Vec<u32> {
+        let nv = self.vehicles.len();
+        let mut first: HashMap<TwinKey, u32> = HashMap::new();
+        (0..self.n())
+            .map(|i| {
+                let c = &self.clients[i];
+                let allowed = if self.all_allowed {
+                    Vec::new()
+                } else {
+                    self.allowed[i * nv..(i + 1) * nv].to_vec()
+                };
+                let key = (
+                    [c.loc as i64, c.service, c.early, c.late, c.demand],
+                    c.windows.clone(),
+                    (c.home, c.was),
+                    allowed,
+                );
+                *first.entry(key).or_insert(i as u32)
+            })
+            .collect()
     }
 
     /// Segment of client `c` in the window a vehicle finishing `before` would use: the first
