@@ -4,6 +4,8 @@
 #   bench/routing/run.sh            all 56 Solomon and all 60 Gehring-Homberger 200 instances at
 #                                   1 s and 10 s, doorstep beside PyVRP in the same run (about 45
 #                                   minutes), then the network-day timings (about two minutes)
+#                                   and the demo network's day (bench/routing/demo_day.sh, about
+#                                   forty seconds)
 #   bench/routing/run.sh --quick    three instances at 0.5 s and a short network day: proves the
 #                                   benchmark still works (CI)
 #
@@ -11,7 +13,7 @@
 # INSTANCES (default "solomon homberger200": each set is run and summarised on its own; a set
 # may also be a list of names such as "C1_2_1 R2_2_5", run as one), LIMITS (default "1 10"),
 # OUT (default target/bench-routing: one CSV per set there), NETWORK_DAY (0 skips the
-# network-day timings), PEERS_VENV (default /tmp/peers-venv: a virtual environment outside the
+# network-day timings and the demo network's day), PEERS_VENV (default /tmp/peers-venv: a virtual environment outside the
 # repository with ../shared/bench/requirements-peers.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -67,4 +69,6 @@ elif (( quick )); then
     target/release/examples/network_day --quick
 else
     target/release/examples/network_day
+    echo
+    OUT="$out" bench/routing/demo_day.sh
 fi

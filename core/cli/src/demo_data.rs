@@ -1,7 +1,8 @@
 //! `doorstep demo-data`: generates the synthetic demo network.
 //!
 //! By default it prints a one-screen summary; `--json` prints the whole network
-//! (every patient, home, clinician and request) for loading elsewhere.
+//! (every patient, home, clinician and request) for loading elsewhere, and
+//! `--problem` the day's planning problem for `doorstep plan`.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -9,6 +10,8 @@ use std::process::ExitCode;
 use doorstep_domain::demo::{DemoNetwork, generate};
 use doorstep_domain::visit::Urgency;
 use jiff::civil::Date;
+
+use crate::rounds::problem_for;
 
 /// Which demo network: shared by `demo-data` and `demo` so the same flags
 /// always name the same network.
@@ -30,22 +33,32 @@ pub struct Args {
     /// Print the whole network as JSON instead of a summary.
     #[arg(long)]
     json: bool,
+    /// Print the day's planning problem (the input of `doorstep plan`, the day `doorstep demo`
+    /// plans) as JSON, so the demo's day can be planned, compared and benchmarked on its own.
+    #[arg(long, conflicts_with = "json")]
+    problem: bool,
 }
 
 /// Generates and prints the network.
 pub fn run(args: &Args) -> ExitCode {
     let demo = generate(args.network.seed, args.network.day);
     let result = if args.json {
-        let stdout = io::stdout();
-        let mut out = io::BufWriter::new(stdout.lock());
-        // `From` keeps the kind of a write error, so a closed pipe stays one.
-        serde_json::to_writer(&mut out, &demo)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out))
+        print_json(&demo)
+    } else if args.problem {
+        print_json(&problem_for(&demo))
     } else {
         print_summary(&demo)
     };
     crate::written("demo-data", result)
+}
+
+fn print_json(value: &impl serde::Serialize) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    // `From` keeps the kind of a write error, so a closed pipe stays one.
+    serde_json::to_writer(&mut out, value)
+        .map_err(io::Error::from)
+        .and_then(|()| writeln!(out))
 }
 
 fn print_summary(demo: &DemoNetwork) -> io::Result<()> {

@@ -99,6 +99,57 @@ fn demo_data_json_is_the_whole_network_and_deterministic() {
 }
 
 #[test]
+fn demo_data_problem_is_the_demo_day_and_plans_from_the_command_line() {
+    let out = doorstep(&["demo-data", "--problem"], "");
+    assert!(out.status.success());
+    let problem: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(problem["clinicians"].as_array().unwrap().len(), 7);
+    assert_eq!(problem["care_homes"].as_array().unwrap().len(), 10);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("day.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let path = file.to_str().unwrap();
+    let out = doorstep(&["plan", path, "--time-limit", "0.1", "--seed", "3"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["summary"]["unserved_urgent"], 0);
+    assert_eq!(plan["rounds"].as_array().unwrap().len(), 7);
+    // Every resident due is either planned in a care-home stop or explained.
+    let due: usize = problem["care_homes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["residents"].as_array().unwrap().len())
+        .sum();
+    let planned: usize = plan["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["stops"].as_array().unwrap())
+        .filter_map(|s| s["residents"].as_array())
+        .map(Vec::len)
+        .sum();
+    let explained = plan["unplanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u.get("care_home").is_some())
+        .count();
+    assert!(
+        planned > 0 && explained > 0,
+        "{planned} planned, {explained} explained"
+    );
+    assert_eq!(planned + explained, due);
+
+    let both = doorstep(&["demo-data", "--problem", "--json"], "");
+    assert_eq!(both.status.code(), Some(2));
+}
+
+#[test]
 fn demo_plans_records_and_syncs_end_to_end_with_nothing_left_unsynced() {
     let data = tempfile::tempdir().unwrap();
     let out = doorstep(
