@@ -165,6 +165,44 @@ fn a_visit_that_would_overrun_the_shift_names_the_clinician() {
 }
 
 #[test]
+fn a_day_whose_budget_anneals_each_start_plans_the_same_for_a_seed() {
+    // Two pharmacists and two homes give two starts; 400 crossovers afford a walk from each.
+    let mut p = morning();
+    p.clinicians.push(clinician("cat", &["pharmacist"]));
+    p.clinicians
+        .push(clinician("dev", &["pharmacist", "paramedic"]));
+    for (h, km) in [(0, 2.0), (1, 6.0)] {
+        p.care_homes.push(CareHome {
+            id: format!("home{h}"),
+            location: north(km),
+            windows: vec![window((10, 0), (15, 0))],
+            skills: vec!["pharmacist".into()],
+            residents: (0..4)
+                .map(|i| Resident {
+                    id: format!("home{h}-r{i}"),
+                    minutes: 20,
+                    urgency: Urgency::Routine,
+                    days_overdue: i,
+                })
+                .collect(),
+        });
+    }
+    let budget = doorstep_routing::Budget::iterations(400);
+    let once = plan(&p, &budget, 5).unwrap();
+    assert_eq!(once, plan(&p, &budget, 5).unwrap());
+    assert!(once.unplanned.is_empty(), "{:#?}", once.unplanned);
+    for h in 0..2 {
+        let stops = once
+            .rounds
+            .iter()
+            .flat_map(|r| &r.stops)
+            .filter(|s| s.id == format!("home{h}"))
+            .count();
+        assert!((1..=2).contains(&stops), "home{h} in {stops} stops");
+    }
+}
+
+#[test]
 fn a_care_home_is_one_stop_and_residents_that_do_not_fit_are_deferred() {
     let mut p = problem(vec![clinician("pat", &["pharmacist"])], Vec::new());
     p.care_homes.push(CareHome {
