@@ -2,7 +2,7 @@
 //! worked out on paper.
 
 use doorstep_routing::{
-    Budget, Clinician, Clock, Location, Problem, Travel, Urgency, Visit, Window,
+    Budget, CareHome, Clinician, Clock, Location, Problem, Resident, Travel, Urgency, Visit, Window,
 };
 
 /// The practice all fixtures start from.
@@ -87,4 +87,23 @@ pub fn morning() -> Problem {
         ],
         visits,
     )
+}
+
+/// A care home `km` north of the practice, open to pharmacists within `window`, with
+/// `residents` routine reviews of `minutes` each, the first least overdue.
+pub fn care_home(id: &str, km: f64, window: Window, residents: u32, minutes: u32) -> CareHome {
+    CareHome {
+        id: id.into(),
+        location: north(km),
+        windows: vec![window],
+        skills: vec!["pharmacist".into()],
+        residents: (0..residents)
+            .map(|i| Resident {
+                id: format!("{id}-r{i}"),
+                minutes,
+                urgency: Urgency::Routine,
+                days_overdue: i,
+            })
+            .collect(),
+    }
 }

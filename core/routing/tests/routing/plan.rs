@@ -1,6 +1,6 @@
 //! `plan`: rounds are consistent, and every kind of reason for leaving a visit out is true.
 
-use doorstep_routing::{CareHome, Clock, Plan, Reason, Resident, StopKind, Urgency, plan};
+use doorstep_routing::{Clock, Plan, Reason, StopKind, Urgency, plan};
 
 use crate::fixtures::*;
 
@@ -172,20 +172,8 @@ fn a_day_whose_budget_anneals_each_start_plans_the_same_for_a_seed() {
     p.clinicians
         .push(clinician("dev", &["pharmacist", "paramedic"]));
     for (h, km) in [(0, 2.0), (1, 6.0)] {
-        p.care_homes.push(CareHome {
-            id: format!("home{h}"),
-            location: north(km),
-            windows: vec![window((10, 0), (15, 0))],
-            skills: vec!["pharmacist".into()],
-            residents: (0..4)
-                .map(|i| Resident {
-                    id: format!("home{h}-r{i}"),
-                    minutes: 20,
-                    urgency: Urgency::Routine,
-                    days_overdue: i,
-                })
-                .collect(),
-        });
+        let home = care_home(&format!("home{h}"), km, window((10, 0), (15, 0)), 4, 20);
+        p.care_homes.push(home);
     }
     let budget = doorstep_routing::Budget::iterations(400);
     let once = plan(&p, &budget, 5).unwrap();
@@ -205,20 +193,8 @@ fn a_day_whose_budget_anneals_each_start_plans_the_same_for_a_seed() {
 #[test]
 fn a_care_home_is_one_stop_and_residents_that_do_not_fit_are_deferred() {
     let mut p = problem(vec![clinician("pat", &["pharmacist"])], Vec::new());
-    p.care_homes.push(CareHome {
-        id: "oaks".into(),
-        location: north(3.0),
-        windows: vec![window((10, 0), (11, 0))],
-        skills: vec!["pharmacist".into()],
-        residents: (0..3)
-            .map(|i| Resident {
-                id: format!("res{i}"),
-                minutes: 60,
-                urgency: Urgency::Routine,
-                days_overdue: i,
-            })
-            .collect(),
-    });
+    p.care_homes
+        .push(care_home("oaks", 3.0, window((10, 0), (11, 0)), 3, 60));
     let out = plan(&p, &budget(), 1).unwrap();
     let stops = &out.rounds[0].stops;
     assert_eq!(stops.len(), 1, "{stops:#?}");
@@ -232,7 +208,7 @@ fn a_care_home_is_one_stop_and_residents_that_do_not_fit_are_deferred() {
         .unwrap();
     assert_eq!(deferred.reason, Reason::CareHomeVisitFull);
     // The most overdue residents are reviewed first.
-    assert_eq!(deferred.id, "res0");
+    assert_eq!(deferred.id, "oaks-r0");
 }
 
 #[test]

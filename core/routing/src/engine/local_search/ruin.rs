@@ -423,48 +423,51 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_home_with_more_residents_due_than_time_keeps_the_most_valuable() {
-        // One care home (location 1) with twelve residents due, differing only in what
-        // deferring each costs, and a day with room for five; plus one visit elsewhere.
-        let data = vec![0, 50, 80, 50, 0, 60, 80, 60, 0];
-        let prize = |i: i64| 1_000 + 100 * (i * 7 % 12);
-        let mut clients: Vec<Client> = (0..12)
-            .map(|i| Client {
-                loc: 1,
-                service: 100,
-                early: 0,
-                late: 1_000,
-                windows: Vec::new(),
-                demand: 1,
-                prize: Some(prize(i)),
-                home: None,
-                was: None,
-                xy: None,
-            })
-            .collect();
+    /// One clinician whose day ends at `day_end`, a care home (location 1) whose residents
+    /// due differ only in what deferring each costs (`prizes`), and one visit elsewhere
+    /// (location 2, worth 5 000), the last client.
+    fn home_and_visit(prizes: &[i64], day_end: i64) -> Instance {
+        let resident = |prize| Client {
+            loc: 1,
+            service: 100,
+            early: 0,
+            late: 10_000,
+            windows: Vec::new(),
+            demand: 1,
+            prize: Some(prize),
+            home: None,
+            was: None,
+            xy: None,
+        };
+        let mut clients: Vec<Client> = prizes.iter().map(|&p| resident(p)).collect();
         clients.push(Client {
             loc: 2,
-            prize: Some(5_000),
-            ..clients[0].clone()
+            ..resident(5_000)
         });
         let vehicle = Vehicle {
             start_loc: 0,
             end_loc: 0,
             early: 0,
-            late: 800,
-            shift_end: 800,
+            late: day_end,
+            shift_end: day_end,
             capacity: 100,
         };
-        let inst = Instance::new(
-            Matrix::new(3, data),
+        Instance::new(
+            Matrix::new(3, vec![0, 50, 80, 50, 0, 60, 80, 60, 0]),
             clients,
             vec![vehicle],
             None,
             Weights::TRAVEL_ONLY,
             None,
             10,
-        );
+        )
+    }
+
+    #[test]
+    fn a_home_with_more_residents_due_than_time_keeps_the_most_valuable() {
+        // Twelve residents due and a day with room for five of them besides the visit.
+        let prize = |i: i64| 1_000 + 100 * (i * 7 % 12);
+        let inst = home_and_visit(&(0..12).map(prize).collect::<Vec<_>>(), 800);
         assert!(inst.twin[..12].iter().all(|&t| t == 0));
         assert_eq!(inst.twin[12], 12);
         let routes = anneal(&inst, &[Vec::new()], 3);
@@ -485,40 +488,7 @@ mod tests {
         // Two residents of one home: one not worth the detour, one well worth it. Whichever
         // recreation meets first, the valuable one is placed (and the other rides along free
         // when it comes second).
-        let data = vec![0, 50, 80, 50, 0, 60, 80, 60, 0];
-        let resident = |prize| Client {
-            loc: 1,
-            service: 100,
-            early: 0,
-            late: 10_000,
-            windows: Vec::new(),
-            demand: 1,
-            prize: Some(prize),
-            home: None,
-            was: None,
-            xy: None,
-        };
-        let visit = Client {
-            loc: 2,
-            ..resident(5_000)
-        };
-        let vehicle = Vehicle {
-            start_loc: 0,
-            end_loc: 0,
-            early: 0,
-            late: 10_000,
-            shift_end: 10_000,
-            capacity: 100,
-        };
-        let inst = Instance::new(
-            Matrix::new(3, data),
-            vec![resident(10), resident(10_000), visit],
-            vec![vehicle],
-            None,
-            Weights::TRAVEL_ONLY,
-            None,
-            10,
-        );
+        let inst = home_and_visit(&[10, 10_000], 10_000);
         assert_eq!(inst.twin, vec![0, 0, 2]);
         for seed in 0..20 {
             let mut ls = LocalSearch::new(&inst);
