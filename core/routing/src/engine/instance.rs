@@ -136,8 +136,8 @@ pub(crate) struct Instance {
     pub angle: Vec<Option<i32>>,
     /// For each client, the first client that differs from it in nothing but its prize (itself
     /// when there is none): the residents of a care home due the same review. Twins cost the
-    /// same to insert anywhere, so when one is not worth its place, no twin with a smaller
-    /// prize is either.
+    /// same to insert anywhere, so when one is not worth its place, no twin worth no more is
+    /// either.
     pub twin: Vec<u32>,
 }
 
