@@ -449,10 +449,8 @@ pub(crate) fn solve(
     let mut descended = Vec::new();
     for start in initial {
         s.improve(start, pen);
-        let routes = s.ls.routes();
-        descended.push((Individual::new(inst, routes.clone(), &pen).cost, routes));
+        descended.push(s.ls.routes());
     }
-    descended.sort_by_key(|d| d.0);
     let descent = first.elapsed() / initial.len().max(1) as u32;
     let mut init_size = params.init_size.max(2);
     if let Some(best) = s.best.clone()
@@ -464,7 +462,9 @@ pub(crate) fn solve(
         };
         let n = walks(params, afforded, descended.len());
         let walks = if n > 1 {
-            descended.into_iter().take(n).map(|d| d.1).collect()
+            descended.sort_by_cached_key(|routes| Individual::new(inst, routes.clone(), &pen).cost);
+            descended.truncate(n);
+            descended
         } else {
             vec![best.routes]
         };
