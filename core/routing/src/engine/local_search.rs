@@ -66,8 +66,28 @@ struct Route {
     /// The part of `cost` that is not travel (penalties, overtime): a move can save at most
     /// this much beyond its change in travel.
     slack: i64,
+    /// Time warp of the whole route: while it is 0, a stop put in can only add warp, which
+    /// lets recreation bound an insertion's price by the windows alone.
+    warp: i64,
     modified: u64,
     sector: Option<Sector>,
+    /// `gaps[p]`: what recreation needs to bound the price of a stop put in after position
+    /// `p`, packed so that scanning every place of every route reads one small array.
+    gaps: Vec<Gap>,
+}
+
+/// The place between position `p` and `p + 1` of a route, as recreation's bounds see it.
+#[derive(Clone, Copy, Debug)]
+struct Gap {
+    /// Last location up to `p` (the start's when none), and first after it (the end's).
+    before: u32,
+    after: u32,
+    /// Travel from `before` to `after`, saved by putting a stop between them.
+    edge: i64,
+    /// When the vehicle can leave `p` at the earliest.
+    ready: i64,
+    /// Latest start of the stops after `p` that adds no time warp.
+    latest: i64,
 }
 
 /// Best insertion positions of one client into one route, cheapest first.
@@ -106,8 +126,10 @@ impl<'a> LocalSearch<'a> {
                 cost: 0,
                 delay: 0,
                 slack: 0,
+                warp: 0,
                 modified: 0,
                 sector: None,
+                gaps: Vec::new(),
             })
             .collect();
         Self {
@@ -179,6 +201,29 @@ impl<'a> LocalSearch<'a> {
         } else {
             route.cost - inst.weights.travel * whole.dist
         };
+        route.warp = whole.tw;
+        route.gaps.clear();
+        let end_loc = inst.vehicles[r].end_loc;
+        for p in 0..=len {
+            let (head, tail) = (&route.prefix[p], &route.suffix[p + 1]);
+            let after = if tail.first == NO_LOC {
+                end_loc
+            } else {
+                tail.first
+            };
+            let edge = if head.last == NO_LOC || after == NO_LOC {
+                0
+            } else {
+                m.at(head.last, after)
+            };
+            route.gaps.push(Gap {
+                before: head.last,
+                after,
+                edge,
+                ready: head.finish(),
+                latest: tail.late,
+            });
+        }
         route.modified = self.counter;
         route.sector = {
             let mut it = route

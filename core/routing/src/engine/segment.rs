@@ -20,13 +20,39 @@ pub(crate) const NO_LOC: u32 = u32::MAX;
 pub(crate) struct Matrix {
     size: usize,
     data: Vec<i64>,
+    /// The same entries column by column, so that travel from many places into one is read
+    /// from one short run of memory.
+    into: Vec<i64>,
+    longest: i64,
 }
 
 impl Matrix {
     /// Wraps row-major data of `size * size` entries.
     pub(crate) fn new(size: usize, data: Vec<i64>) -> Self {
         assert_eq!(data.len(), size * size, "matrix data must be square");
-        Self { size, data }
+        let longest = data.iter().copied().max().unwrap_or(0);
+        let into = (0..size * size)
+            .map(|k| data[(k % size) * size + k / size])
+            .collect();
+        Self {
+            size,
+            data,
+            into,
+            longest,
+        }
+    }
+
+    /// Travel from location `a` to location `b`, as [`Matrix::at`], read from the copy kept
+    /// by destination: fast when `b` stays the same over many calls.
+    #[inline]
+    pub(crate) fn at_into(&self, a: u32, b: u32) -> i64 {
+        self.into[b as usize * self.size + a as usize]
+    }
+
+    /// The longest entry: no detour through a stop can save more travel than this, even
+    /// where a supplied matrix breaks the triangle inequality.
+    pub(crate) fn longest(&self) -> i64 {
+        self.longest
     }
 
     /// Travel from location `a` to location `b`.
