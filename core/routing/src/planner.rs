@@ -667,7 +667,7 @@ pub(crate) fn solve_from(
     };
     // A day's plan is wanted in well under a second: build fewer solutions before the first
     // crossover, tune penalties more often than for benchmark instances, and unless the budget
-    // affords thousands of crossovers, anneal nearly all of it (see `Params::anneal_share`),
+    // affords thousands of crossovers, anneal nearly all of it (see `Params::anneal_below`),
     // one walk per start when it is long enough (`Params::anneal_each_start`). On the network
     // day a 2 s budget affords about 870 crossovers: annealed in two walks its median plan came
     // to 1.000 of the 10 s plan, against 1.010 bred by the genetic search; at 10 s (4 300) the
@@ -675,9 +675,7 @@ pub(crate) fn solve_from(
     let params = Params {
         init_size: 10,
         penalty_window: 25,
-        fill_after_anneal: false,
         anneal_below: 2_000,
-        anneal_share: 0.95,
         anneal_each_start: true,
         ..Params::default()
     };
