@@ -7,7 +7,7 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 
-use super::instance::{Instance, Penalties};
+use super::instance::{Client, Instance, Penalties};
 use super::segment::{NO_LOC, Seg};
 
 mod ruin;
@@ -88,6 +88,17 @@ struct Gap {
     ready: i64,
     /// Latest start of the stops after `p` that adds no time warp.
     latest: i64,
+}
+
+impl Gap {
+    /// Time warp that putting `client` here forces at the least, given the travel to it
+    /// (`reach`) and from it (`leave`): the vehicle reaches it past its window, or leaves it
+    /// too late for the stops after. A floor only while the route has no warp of its own.
+    #[inline]
+    fn forced_warp(&self, client: &Client, reach: i64, leave: i64) -> i64 {
+        (self.ready + reach - client.late).max(0)
+            + (client.early + client.service + leave - self.latest).max(0)
+    }
 }
 
 /// Best insertion positions of one client into one route, cheapest first.
@@ -271,6 +282,26 @@ impl<'a> LocalSearch<'a> {
     #[inline]
     fn hopeless(&self, travel_delta: i64, slack: i64) -> bool {
         self.inst.weights.travel * travel_delta >= slack
+    }
+
+    /// What the time warp alone costs, at the least, when `u` is put in after position `p`
+    /// of route `r` (see [`Gap::forced_warp`]); 0 when the route already warps. Relocations
+    /// add it to their travel floor, so a move into a place too late (or too early for what
+    /// follows) is not priced in full.
+    #[inline]
+    fn warp_floor(&self, r: usize, p: usize, u: u32) -> i64 {
+        let route = &self.routes[r];
+        if route.warp != 0 {
+            return 0;
+        }
+        let gap = &route.gaps[p];
+        let client = &self.inst.clients[u as usize];
+        let warp = gap.forced_warp(
+            client,
+            self.dm(gap.before, client.loc),
+            self.dm(client.loc, gap.after),
+        );
+        self.pen.tw.saturating_mul(warp)
     }
 
     /// Cost of route `r` with positions `a..=b` replaced by `mid` (`a == b + 1` inserts).
@@ -612,7 +643,9 @@ impl<'a> LocalSearch<'a> {
                 let (before, after) = if a > j { (lv, n2) } else { (p2, lv) };
                 let travel =
                     out_u + self.dm(before, lu) + self.dm(lu, after) - self.dm(before, after);
-                if self.hopeless(travel, slack) {
+                if self.hopeless(travel, slack)
+                    || self.hopeless(travel, slack.saturating_sub(self.warp_floor(r2, b, u)))
+                {
                     continue;
                 }
                 let removal = *removal

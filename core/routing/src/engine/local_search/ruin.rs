@@ -238,11 +238,11 @@ impl LocalSearch<'_> {
                         {
                             break;
                         }
-                        let late_at_u = (gap.ready + reach - client.late).max(0);
-                        let late_after =
-                            (client.early + client.service + leave - gap.latest).max(0);
-                        floor = floor
-                            .saturating_add(self.pen.tw.saturating_mul(late_at_u + late_after));
+                        floor = floor.saturating_add(
+                            self.pen
+                                .tw
+                                .saturating_mul(gap.forced_warp(client, reach, leave)),
+                        );
                     }
                     if floor >= b.0 {
                         continue;
