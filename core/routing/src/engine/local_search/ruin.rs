@@ -211,7 +211,11 @@ impl LocalSearch<'_> {
                 tried_empty = true;
             }
             let route = &self.routes[r];
-            let base = route.cost - inst.reassign(u, r);
+            let reassign = inst.reassign(u, r);
+            let base = route.cost - reassign;
+            // The least any place here can cost beyond its warp, detours that save travel
+            // (where a supplied matrix allows them) included.
+            let least = reassign - inst.weights.travel * m.longest();
             // On a route with no time warp, `u` adds at least the warp of reaching it after its
             // window and of leaving it too late for the stops after it.
             let on_time = route.warp == 0;
@@ -221,20 +225,13 @@ impl LocalSearch<'_> {
                 }
                 if let Some(b) = best {
                     let (reach, leave) = (from(gap.before), to(gap.after));
-                    let mut floor =
-                        inst.weights.travel * (reach + leave - gap.edge) + inst.reassign(u, r);
+                    let mut floor = inst.weights.travel * (reach + leave - gap.edge) + reassign;
                     if on_time {
                         // Later places are left later still: once leaving here at once is
                         // too late to beat the best, whatever the detour, no later one can.
                         let too_late = gap.ready - client.late;
                         if too_late > 0
-                            && self
-                                .pen
-                                .tw
-                                .saturating_mul(too_late)
-                                .saturating_add(inst.reassign(u, r))
-                                .saturating_sub(inst.weights.travel * m.longest())
-                                >= b.0
+                            && self.pen.tw.saturating_mul(too_late).saturating_add(least) >= b.0
                         {
                             break;
                         }
