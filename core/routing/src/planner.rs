@@ -668,10 +668,10 @@ pub(crate) fn solve_from(
     // A day's plan is wanted in well under a second: build fewer solutions before the first
     // crossover, tune penalties more often than for benchmark instances, and unless the budget
     // affords thousands of crossovers (`Params::anneal_below`), anneal nearly all of it (as
-    // every short budget does: `ANNEAL_SHARE` in the engine), one walk per start when it is long enough (`Params::anneal_each_start`). On the network
-    // day a 2 s budget affords about 870 crossovers: annealed in two walks its median plan came
-    // to 1.000 of the 10 s plan, against 1.010 bred by the genetic search; at 10 s (4 300) the
-    // genetic search still plans.
+    // every short budget does: `ANNEAL_SHARE` in the engine), one walk per start when it is
+    // long enough (`Params::anneal_each_start`). On the network day a 2 s budget affords about
+    // 870 crossovers: annealed in two walks its median plan came to 1.000 of the 10 s plan,
+    // against 1.010 bred by the genetic search; at 10 s (4 300) the genetic search still plans.
     let params = Params {
         init_size: 10,
         penalty_window: 25,
