@@ -63,8 +63,7 @@ impl LocalSearch<'_> {
         }
     }
 
-    /// Removes strings of consecutive stops from routes near a random stop, and every stop
-    /// without a location (a break) from the routes it cut; returns them.
+    /// Removes strings of consecutive stops from routes near a random stop; returns them.
     fn ruin(&mut self, rng: &mut impl Rng, saved: &mut [Option<Vec<u32>>], removed: &mut Vec<u32>) {
         let inst = self.inst;
         let routed: Vec<u32> = (0..inst.n() as u32)
@@ -95,16 +94,10 @@ impl LocalSearch<'_> {
             let i = self.pos_of[c as usize] as usize;
             let first = rng.random_range(i.saturating_sub(l - 1).max(1)..=i.min(len + 1 - l));
             self.touch(r, saved);
-            let nodes = &mut self.routes[r].nodes;
-            let mut gone: Vec<u32> = nodes.drain(first - 1..first - 1 + l).collect();
-            // A break left in place would hold the stops put back around it to the times it
-            // allowed before; taken out too, it goes back after them wherever the new round
-            // leaves it room.
-            let unplaced = |c: &u32| inst.clients[*c as usize].loc == NO_LOC;
-            if nodes.iter().any(unplaced) {
-                gone.extend(nodes.iter().filter(|c| unplaced(c)));
-                nodes.retain(|c| !unplaced(c));
-            }
+            let gone: Vec<u32> = self.routes[r]
+                .nodes
+                .drain(first - 1..first - 1 + l)
+                .collect();
             for &g in &gone {
                 self.route_of[g as usize] = NONE;
             }
@@ -135,8 +128,6 @@ impl LocalSearch<'_> {
             }),
             _ => removed.sort_by_key(|&c| inst.clients[c as usize].early),
         }
-        // Stops without a location (breaks) last, once the visits around them are placed.
-        removed.sort_by_key(|&c| inst.clients[c as usize].loc == NO_LOC);
         // Twins of stops just left out (see `Instance::twin`), with the prize refused.
         let mut refused: Vec<(u32, i64)> = Vec::new();
         for &u in removed.iter() {
@@ -538,72 +529,6 @@ mod tests {
             on_time_routes > 40,
             "too few routes without warp to test the bound"
         );
-    }
-
-    #[test]
-    fn a_ruined_round_gives_up_its_break_and_gets_it_back_after_its_visits() {
-        // The square's clients and one break per vehicle (no location, half an hour between
-        // 8 000 and 12 000), each allowed on its own vehicle only.
-        let base = square();
-        let mut clients = base.clients.clone();
-        let brk = |_| Client {
-            loc: NO_LOC,
-            service: 1_800,
-            early: 8_000,
-            late: 12_000,
-            windows: Vec::new(),
-            demand: 0,
-            prize: None,
-            home: None,
-            was: None,
-            xy: None,
-        };
-        clients.extend((0..3).map(brk));
-        let allowed = (0..43)
-            .flat_map(|c| (0..3).map(move |v| c < 40 || c - 40 == v))
-            .collect();
-        let inst = Instance::new(
-            base.matrix.clone(),
-            clients,
-            base.vehicles.clone(),
-            Some(allowed),
-            Weights::TRAVEL_ONLY,
-            Some((50.0, 50.0)),
-            10,
-        );
-        let start: Vec<Vec<u32>> = anneal(&base, &vec![Vec::new(); 3], 1)
-            .into_iter()
-            .enumerate()
-            .map(|(v, mut route)| {
-                route.insert(route.len() / 2, 40 + v as u32);
-                route
-            })
-            .collect();
-        let pen = Penalties {
-            tw: inst.max_tw_penalty(),
-            load: inst.max_tw_penalty(),
-        };
-        let mut ls = LocalSearch::new(&inst);
-        for seed in 0..30 {
-            ls.load(&start, pen);
-            let mut rng = SmallRng::seed_from_u64(seed);
-            let mut saved = vec![None; 3];
-            let mut removed = Vec::new();
-            ls.ruin(&mut rng, &mut saved, &mut removed);
-            for (v, s) in saved.iter().enumerate() {
-                let cut = s.is_some();
-                let holds_break = ls.routes[v].nodes.contains(&(40 + v as u32));
-                assert_eq!(holds_break, !cut, "seed {seed}: route {v} cut {cut}");
-                assert_eq!(removed.contains(&(40 + v as u32)), cut);
-            }
-            ls.recreate(&mut rng, &mut saved, &mut removed);
-            for v in 0..3 {
-                assert_eq!(ls.route_of[40 + v] as usize, v, "seed {seed}");
-            }
-            let mut seen: Vec<u32> = ls.routes().concat();
-            seen.sort_unstable();
-            assert_eq!(seen, (0..43).collect::<Vec<u32>>());
-        }
     }
 
     /// One clinician whose day ends at `day_end`, a care home (location 1) whose residents
