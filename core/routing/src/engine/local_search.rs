@@ -285,22 +285,18 @@ impl<'a> LocalSearch<'a> {
     }
 
     /// What the time warp alone costs, at the least, when `u` is put in after position `p`
-    /// of route `r` (see [`Gap::forced_warp`]); 0 when the route already warps. Relocations
-    /// add it to their travel floor, so a move into a place too late (or too early for what
-    /// follows) is not priced in full.
+    /// of route `r`, reached by `reach` and left by `leave` (see [`Gap::forced_warp`]); 0 when
+    /// the route already warps. Relocations add it to their travel floor, so a move into a
+    /// place too late (or too early for what follows) is not priced in full. The travel is
+    /// the caller's, which has just priced it: beside a break it may be less than the gap's
+    /// (the break passes its neighbours' locations through), which only lowers the floor.
     #[inline]
-    fn warp_floor(&self, r: usize, p: usize, u: u32) -> i64 {
+    fn warp_floor(&self, r: usize, p: usize, u: u32, reach: i64, leave: i64) -> i64 {
         let route = &self.routes[r];
         if route.warp != 0 {
             return 0;
         }
-        let gap = &route.gaps[p];
-        let client = &self.inst.clients[u as usize];
-        let warp = gap.forced_warp(
-            client,
-            self.dm(gap.before, client.loc),
-            self.dm(client.loc, gap.after),
-        );
+        let warp = route.gaps[p].forced_warp(&self.inst.clients[u as usize], reach, leave);
         self.pen.tw.saturating_mul(warp)
     }
 
@@ -641,10 +637,13 @@ impl<'a> LocalSearch<'a> {
             // Relocate u after v, then before v.
             for (a, b) in [(j + 1, j), (j, j - 1)] {
                 let (before, after) = if a > j { (lv, n2) } else { (p2, lv) };
-                let travel =
-                    out_u + self.dm(before, lu) + self.dm(lu, after) - self.dm(before, after);
+                let (reach, leave) = (self.dm(before, lu), self.dm(lu, after));
+                let travel = out_u + reach + leave - self.dm(before, after);
                 if self.hopeless(travel, slack)
-                    || self.hopeless(travel, slack.saturating_sub(self.warp_floor(r2, b, u)))
+                    || self.hopeless(
+                        travel,
+                        slack.saturating_sub(self.warp_floor(r2, b, u, reach, leave)),
+                    )
                 {
                     continue;
                 }
