@@ -9,6 +9,7 @@
 //! | `plan.rs` | the answer: rounds, stops, unplanned visits with reasons, objective weights |
 //! | `planner.rs` | [`plan`]: compile, search, replay, explain |
 //! | `replan.rs` | [`replan`] and its [`Event`]s |
+//! | `validate.rs` | the rules a problem must meet before it is planned |
 //! | `vrptw.rs` | VRPLIB VRPTW instances for benchmarking the engine |
 //! | `engine/` | the hybrid genetic search shared by all of the above |
 //! | `error.rs` | [`RoutingError`] |
@@ -20,6 +21,7 @@ mod model;
 pub mod plan;
 mod planner;
 mod replan;
+mod validate;
 pub mod vrptw;
 
 pub use clock::Clock;

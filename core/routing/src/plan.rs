@@ -132,6 +132,8 @@ pub struct Unplanned {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Reason {
+    /// Nobody is working (no clinician listed, or every one off), so nothing could be tried.
+    NoClinicianWorking,
     /// No working clinician has all the skills it needs.
     NoSkilledClinician {
         /// Required skills that no working clinician has (empty: each is held by someone, but

@@ -183,7 +183,7 @@ fn prize(urgency: Urgency, days_overdue: u32) -> i64 {
 impl<'p> Compiled<'p> {
     /// Compiles `problem` as seen from `state`.
     pub(crate) fn new(problem: &'p Problem, state: &DayState) -> Result<Self, RoutingError> {
-        validate(problem)?;
+        crate::validate::problem(problem)?;
         let mut locs: Vec<Location> = Vec::new();
         let mut vehicles = Vec::new();
         let mut engine_vehicles = Vec::new();
@@ -551,6 +551,9 @@ impl<'p> Compiled<'p> {
             Item::Resident(h, _) => (&self.problem.care_homes[h].skills, None),
             Item::Break(_) => return None,
         };
+        if self.vehicles.is_empty() {
+            return Some(Reason::NoClinicianWorking);
+        }
         if (0..self.vehicles.len()).any(|v| self.inst.allowed(c, v)) {
             return None;
         }
@@ -598,52 +601,6 @@ struct Sim {
     travel: i64,
     overtime: i64,
     over_limit: i64,
-}
-
-fn validate(problem: &Problem) -> Result<(), RoutingError> {
-    let mut seen = std::collections::HashSet::new();
-    for c in &problem.clinicians {
-        if !seen.insert(("clinician", c.id.as_str())) {
-            return Err(RoutingError::Invalid(format!(
-                "clinician id {} repeated",
-                c.id
-            )));
-        }
-        if c.shift.end < c.shift.start {
-            return Err(RoutingError::Invalid(format!(
-                "clinician {}: shift ends before it starts",
-                c.id
-            )));
-        }
-    }
-    for v in &problem.visits {
-        if !seen.insert(("visit", v.id.as_str())) {
-            return Err(RoutingError::Invalid(format!("visit id {} repeated", v.id)));
-        }
-        if v.windows.iter().any(|w| w.end < w.start) {
-            return Err(RoutingError::Invalid(format!(
-                "visit {}: window ends before it starts",
-                v.id
-            )));
-        }
-    }
-    for h in &problem.care_homes {
-        if !seen.insert(("visit", h.id.as_str())) {
-            return Err(RoutingError::Invalid(format!(
-                "care home id {} repeated",
-                h.id
-            )));
-        }
-    }
-    if let Some(m) = &problem.travel.matrix
-        && (m.seconds.len() != m.points.len()
-            || m.seconds.iter().any(|r| r.len() != m.points.len()))
-    {
-        return Err(RoutingError::Invalid(
-            "travel matrix must be square over its points".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Plans the day from scratch. Deterministic for a seed under an iteration budget.

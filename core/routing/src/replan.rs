@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{Plan, StopKind};
 use crate::planner::{self, DayState};
+use crate::validate::DAY_MINUTES;
 use crate::{Budget, Clock, Location, Problem, RoutingError, Visit};
 
 /// Something that happened during the day.
@@ -92,8 +93,23 @@ fn resident_minutes(problem: &Problem, home: &str, resident: &str) -> u32 {
 /// minus its travel is before now) is done or under way: it stays in its round, marked `fixed`,
 /// with its times. The problem is updated in place (the urgent visit added, the absent patient's
 /// visit closed, the sick clinician's day ended), so the next re-plan starts from it and the
-/// returned plan.
+/// returned plan. On an error it is left exactly as it was, so a caller can correct the events
+/// and try again.
 pub fn replan(
+    problem: &mut Problem,
+    previous: &Plan,
+    events: &[Event],
+    budget: &Budget,
+    seed: u64,
+) -> Result<Plan, RoutingError> {
+    let mut next = problem.clone();
+    let plan = apply(&mut next, previous, events, budget, seed)?;
+    *problem = next;
+    Ok(plan)
+}
+
+/// [`replan`] on a copy of the problem that the caller keeps only when this succeeds.
+fn apply(
     problem: &mut Problem,
     previous: &Plan,
     events: &[Event],
@@ -132,6 +148,11 @@ pub fn replan(
                 clinician, minutes, ..
             } => {
                 let k = clinician_index(problem, clinician)?;
+                if *minutes > DAY_MINUTES {
+                    return Err(RoutingError::Invalid(format!(
+                        "clinician {clinician}: a delay must be at most {DAY_MINUTES} minutes"
+                    )));
+                }
                 *delays.entry(k).or_default() += 60 * i64::from(*minutes);
             }
             Event::PatientNotAtHome { at, visit } => {

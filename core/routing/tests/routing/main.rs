@@ -4,4 +4,5 @@
 mod fixtures;
 mod plan;
 mod replan;
+mod validate;
 mod vrptw;

@@ -76,6 +76,24 @@ fn a_visit_needing_a_skill_nobody_has_says_which_skill() {
 }
 
 #[test]
+fn with_nobody_working_every_visit_says_so() {
+    let mut p = morning();
+    for c in &mut p.clinicians {
+        c.off_from = Some(c.shift.start);
+    }
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(out.unplanned.len(), p.visits.len());
+    assert!(
+        out.unplanned
+            .iter()
+            .all(|u| u.reason == Reason::NoClinicianWorking)
+    );
+    p.clinicians.clear();
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(reason_of(&out, "v3"), &Reason::NoClinicianWorking);
+}
+
+#[test]
 fn a_visit_pinned_to_an_absent_clinician_names_them() {
     let mut p = morning();
     p.clinicians[1].off_from = Some(p.clinicians[1].shift.start);

@@ -177,6 +177,49 @@ fn an_event_for_an_unknown_clinician_is_an_error() {
 }
 
 #[test]
+fn a_replan_that_fails_leaves_the_problem_as_it_was() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let before = p.clone();
+    let mut urgent = p.visits[0].clone();
+    urgent.id = "urgent".into();
+    // The urgent visit and the absent patient are valid; the sick clinician is not on the list.
+    let events = [
+        Event::UrgentVisit {
+            at: Clock::hm(11, 5),
+            visit: urgent,
+        },
+        Event::PatientNotAtHome {
+            at: Clock::hm(10, 0),
+            visit: "v2".into(),
+        },
+        Event::ClinicianOffSick {
+            at: Clock::hm(10, 0),
+            clinician: "zed".into(),
+        },
+    ];
+    assert!(replan(&mut p, &first, &events, &budget(), 1).is_err());
+    assert_eq!(p, before);
+    // Corrected, the same events apply once.
+    let second = replan(&mut p, &first, &events[..2], &budget(), 1).unwrap();
+    assert_eq!(p.visits.len(), before.visits.len() + 1);
+    assert!(second.unplanned.iter().any(|u| u.id == "v2"));
+}
+
+#[test]
+fn a_delay_longer_than_a_day_is_refused() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let events = [Event::ClinicianLate {
+        at: Clock::hm(10, 0),
+        clinician: "ana".into(),
+        minutes: 100_000,
+    }];
+    let e = replan(&mut p, &first, &events, &budget(), 1).unwrap_err();
+    assert!(e.to_string().contains("clinician ana: a delay"), "{e}");
+}
+
+#[test]
 fn a_replan_does_not_push_a_visit_hours_later_to_save_a_little_travel() {
     // The round ends three kilometres east of the practice, where the patient at "x" lives.
     let east = doorstep_routing::Location {

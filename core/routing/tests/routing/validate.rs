@@ -1,0 +1,164 @@
+//! Problems no real day can have are refused before planning, with a message that names the
+//! item, the field and the rule, and never a patient's location.
+
+use doorstep_routing::{Break, Problem, RoutingError, TravelMatrix, plan};
+
+use crate::fixtures::*;
+
+/// The error `plan` gives for `morning()` changed by `change`.
+fn refusal(change: impl FnOnce(&mut Problem)) -> String {
+    let mut p = morning();
+    p.care_homes
+        .push(care_home("oaks", 2.0, window((10, 0), (16, 0)), 2, 20));
+    change(&mut p);
+    match plan(&p, &budget(), 1) {
+        Err(RoutingError::Invalid(message)) => message,
+        other => panic!("should be refused, got {other:?}"),
+    }
+}
+
+fn lunch(start: (u32, u32), end: (u32, u32), minutes: u32) -> Option<Break> {
+    Some(Break {
+        window: window(start, end),
+        minutes,
+    })
+}
+
+#[test]
+fn impossible_values_are_refused_naming_the_item_and_the_field() {
+    type Change = Box<dyn FnOnce(&mut Problem)>;
+    let cases: Vec<(Change, &str)> = vec![
+        (
+            Box::new(|p| p.visits[0].location.lat = 500.0),
+            "visit v0: location",
+        ),
+        (
+            Box::new(|p| p.visits[0].location.lon = f64::NAN),
+            "visit v0: location",
+        ),
+        (
+            Box::new(|p| p.clinicians[0].start.lon = -400.0),
+            "clinician ana: start",
+        ),
+        (
+            Box::new(|p| p.care_homes[0].location.lat = -91.0),
+            "care home oaks: location",
+        ),
+        (Box::new(|p| p.visits[0].minutes = 0), "visit v0: minutes"),
+        (
+            Box::new(|p| p.visits[0].minutes = 4_000_000),
+            "visit v0: minutes",
+        ),
+        (
+            Box::new(|p| p.care_homes[0].residents[1].minutes = 0),
+            "resident oaks-r1: minutes",
+        ),
+        (
+            Box::new(|p| p.visits[0].windows = vec![window((12, 0), (9, 0))]),
+            "visit v0: window",
+        ),
+        (
+            Box::new(|p| p.care_homes[0].windows = vec![window((16, 0), (10, 0))]),
+            "care home oaks: window",
+        ),
+        (
+            Box::new(|p| p.clinicians[1].shift = window((17, 0), (9, 0))),
+            "clinician ben: shift",
+        ),
+        (
+            Box::new(|p| p.clinicians[1].shift = window((9, 0), (9, 0))),
+            "clinician ben: shift",
+        ),
+        (
+            Box::new(|p| p.clinicians[0].max_overtime_minutes = 5_000),
+            "max_overtime_minutes",
+        ),
+        (
+            Box::new(|p| p.clinicians[0].break_ = lunch((14, 0), (12, 0), 30)),
+            "clinician ana: break window",
+        ),
+        (
+            Box::new(|p| p.clinicians[0].break_ = lunch((12, 0), (14, 0), 0)),
+            "clinician ana: break minutes",
+        ),
+        (
+            Box::new(|p| p.clinicians[0].break_ = lunch((12, 0), (14, 0), 1_000)),
+            "clinician ana: break minutes",
+        ),
+        (
+            Box::new(|p| p.clinicians[0].break_ = lunch((18, 0), (19, 0), 30)),
+            "within the shift",
+        ),
+        (
+            Box::new(|p| p.clinicians[0].break_ = lunch((16, 45), (17, 0), 30)),
+            "within the shift",
+        ),
+        (Box::new(|p| p.travel.speed_kmh = 0.0), "speed_kmh"),
+        (Box::new(|p| p.travel.speed_kmh = -30.0), "speed_kmh"),
+        (
+            Box::new(|p| p.travel.speed_kmh = f64::INFINITY),
+            "speed_kmh",
+        ),
+        (Box::new(|p| p.travel.detour_factor = 0.5), "detour_factor"),
+        (
+            Box::new(|p| p.travel.parking_minutes = -10.0),
+            "parking_minutes",
+        ),
+        (
+            Box::new(|p| p.visits[1].id = "v0".into()),
+            "visit id v0 repeated",
+        ),
+        (
+            Box::new(|p| p.care_homes[0].id = "v0".into()),
+            "care home id v0 repeated",
+        ),
+        (
+            Box::new(|p| p.clinicians[1].id = "ana".into()),
+            "clinician id ana repeated",
+        ),
+        (
+            Box::new(|p| p.visits[0].id = " ".into()),
+            "a visit has an empty id",
+        ),
+        (
+            Box::new(|p| p.clinicians[0].id = String::new()),
+            "a clinician has an empty id",
+        ),
+        (
+            Box::new(|p| p.care_homes[0].residents[1].id = "oaks-r0".into()),
+            "resident oaks-r0: repeated",
+        ),
+        (
+            Box::new(|p| {
+                p.travel.matrix = Some(TravelMatrix {
+                    points: vec![p.visits[0].location],
+                    seconds: vec![vec![0, 60]],
+                })
+            }),
+            "travel matrix must be square",
+        ),
+    ];
+    for (change, expected) in cases {
+        let message = refusal(change);
+        assert!(
+            message.contains(expected),
+            "{message:?} should mention {expected:?}"
+        );
+        assert!(!message.contains("50."), "{message:?} shows a coordinate");
+    }
+}
+
+#[test]
+fn unusual_but_real_days_are_planned() {
+    // A visit pinned to someone not on today's list, a skill nobody has, times after midnight,
+    // a clinician off for the whole day and a break at the very end of the shift are all days
+    // that happen: they are planned, with reasons for what cannot be done.
+    let mut p = morning();
+    p.visits[0].pinned_to = Some("carol".into());
+    p.visits[1].skills = vec!["tissue-viability".into()];
+    p.visits[2].windows = vec![window((23, 0), (25, 30))];
+    p.clinicians[1].off_from = Some(p.clinicians[1].shift.start);
+    p.clinicians[0].break_ = lunch((16, 30), (16, 30), 30);
+    p.travel.detour_factor = 1.0;
+    assert!(plan(&p, &budget(), 1).is_ok());
+}
