@@ -2,7 +2,9 @@
 //! skills, visits with their windows and urgency, care homes with residents due a review, and
 //! how travel time is known. These are the optimiser's own types, kept apart from the domain
 //! crate so the optimiser can be tested and benchmarked alone; the app maps domain records onto
-//! them. All of them read and write as the JSON documented in `docs/plan-schema.md`.
+//! them. All of them read and write as the JSON documented in `docs/plan-schema.md`, and a
+//! field the schema does not know is refused rather than ignored: a misspelt `windows` or
+//! `pinned_to` would otherwise plan the visit as if it had none.
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use crate::Clock;
 
 /// A point on the map, in WGS84 degrees.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Location {
     /// Latitude, degrees north.
     pub lat: f64,
@@ -21,6 +24,7 @@ pub struct Location {
 
 /// A span of the day within which something may start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Window {
     /// Earliest start.
     pub start: Clock,
@@ -30,6 +34,7 @@ pub struct Window {
 
 /// A clinician's working day, which makes them one vehicle of the round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Clinician {
     /// Stable identifier, echoed in the plan.
     pub id: String,
@@ -60,6 +65,7 @@ fn default_overtime() -> u32 {
 
 /// A break: `minutes` long, starting within `window`, wherever the clinician is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Break {
     /// When the break may start.
     pub window: Window,
@@ -82,6 +88,7 @@ pub enum Urgency {
 
 /// A home visit to one patient.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Visit {
     /// Stable identifier, echoed in the plan.
     pub id: String,
@@ -112,6 +119,7 @@ pub struct Visit {
 
 /// One resident of a care home due a review.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Resident {
     /// Stable identifier, echoed in the plan.
     pub id: String,
@@ -129,6 +137,7 @@ pub struct Resident {
 /// as long as their reviews together; residents that do not fit today are deferred, which splits
 /// the home across days.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CareHome {
     /// Stable identifier, echoed in the plan.
     pub id: String,
@@ -146,6 +155,7 @@ pub struct CareHome {
 
 /// How travel time between two points is known.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Travel {
     /// Average road speed, km/h.
     #[serde(default = "default_speed")]
@@ -186,6 +196,7 @@ impl Default for Travel {
 /// Travel times between listed points, in seconds: `seconds[i][j]` from `points[i]` to
 /// `points[j]`. A location matches a point when its coordinates are equal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TravelMatrix {
     /// The points the matrix covers.
     pub points: Vec<Location>,
@@ -195,6 +206,7 @@ pub struct TravelMatrix {
 
 /// Everything needed to plan one day.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Problem {
     /// Who is working.
     pub clinicians: Vec<Clinician>,

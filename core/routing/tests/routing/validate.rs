@@ -162,3 +162,16 @@ fn unusual_but_real_days_are_planned() {
     p.travel.detour_factor = 1.0;
     assert!(plan(&p, &budget(), 1).is_ok());
 }
+
+#[test]
+fn a_field_the_schema_does_not_know_is_refused_not_ignored() {
+    let mut json = serde_json::to_value(morning()).unwrap();
+    let visit = json["visits"][5].as_object_mut().unwrap();
+    let windows = visit.remove("windows").unwrap();
+    visit.insert("windowz".into(), windows);
+    let e = serde_json::from_value::<Problem>(json).unwrap_err();
+    assert!(e.to_string().contains("unknown field `windowz`"), "{e}");
+    // The document as written reads back.
+    let json = serde_json::to_value(morning()).unwrap();
+    assert_eq!(serde_json::from_value::<Problem>(json).unwrap(), morning());
+}
