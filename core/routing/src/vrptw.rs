@@ -61,8 +61,43 @@ impl fmt::Display for VrptwSolution {
 fn scaled(value: &str, what: &str) -> Result<i64, RoutingError> {
     let v: f64 = value
         .parse()
-        .map_err(|_| RoutingError::Vrplib(format!("{what}: not a number: {value}")))?;
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| {
+            RoutingError::Vrplib(format!("{what}: not a non-negative number: {value}"))
+        })?;
     Ok((v * 10.0).round() as i64)
+}
+
+/// Reads the rows of section `name` as nodes `1..=n` in order, each with exactly `width`
+/// fields: the solution numbers customers by their place in the file, so rows out of order,
+/// missing or with stray fields would silently renumber them.
+fn rows<'a>(
+    sections: &'a std::collections::HashMap<String, Vec<Vec<String>>>,
+    name: &str,
+    width: usize,
+) -> Result<&'a [Vec<String>], RoutingError> {
+    let rows = sections
+        .get(name)
+        .ok_or_else(|| RoutingError::Vrplib(format!("missing {name}")))?;
+    for (i, row) in rows.iter().enumerate() {
+        if row.len() != width {
+            return Err(RoutingError::Vrplib(format!(
+                "{name}: row {} has {} fields, expected {width}",
+                i + 1,
+                row.len()
+            )));
+        }
+        if row[0].parse::<usize>().ok() != Some(i + 1) {
+            return Err(RoutingError::Vrplib(format!(
+                "{name}: row {} is for node {}, expected node {}",
+                i + 1,
+                row[0],
+                i + 1
+            )));
+        }
+    }
+    Ok(rows)
 }
 
 /// DIMACS distance: floor(10 * Euclidean), exact for integer coordinates.
@@ -77,7 +112,10 @@ pub(crate) fn truncated_distance(a: (f64, f64), b: (f64, f64)) -> i64 {
 }
 
 impl VrptwInstance {
-    /// Parses the text of a VRPLIB `CVRPTW` file with one depot (id 1).
+    /// Parses the text of a VRPLIB `CVRPTW` file with one depot (id 1). Refuses, saying where,
+    /// a file whose sections disagree or skip a node, and one no solution could satisfy (a
+    /// customer heavier than a vehicle holds, a window that closes before it opens), rather
+    /// than print routes for it.
     pub fn parse(text: &str) -> Result<Self, RoutingError> {
         let err = |m: String| RoutingError::Vrplib(m);
         let mut spec = std::collections::HashMap::new();
@@ -101,26 +139,19 @@ impl VrptwInstance {
                 return Err(err(format!("unexpected line: {line}")));
             }
         }
-        let section = |name: &str| {
-            sections
-                .get(name)
-                .ok_or_else(|| err(format!("missing {name}")))
-        };
-        let column = |name: &str, col: usize| -> Result<Vec<String>, RoutingError> {
-            section(name)?
+        let column = |name: &str, width: usize, col: usize| -> Result<Vec<String>, RoutingError> {
+            Ok(rows(&sections, name, width)?
                 .iter()
-                .map(|r| {
-                    r.get(col)
-                        .cloned()
-                        .ok_or_else(|| err(format!("{name}: short row")))
-                })
-                .collect()
+                .map(|r| r[col].clone())
+                .collect())
         };
-        let xs = column("NODE_COORD_SECTION", 1)?;
-        let ys = column("NODE_COORD_SECTION", 2)?;
+        let xs = column("NODE_COORD_SECTION", 3, 1)?;
+        let ys = column("NODE_COORD_SECTION", 3, 2)?;
         let parse_f = |s: &String| {
             s.parse::<f64>()
-                .map_err(|_| err(format!("bad coordinate {s}")))
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| err(format!("bad coordinate {s}")))
         };
         let coords: Vec<(f64, f64)> = xs
             .iter()
@@ -128,33 +159,46 @@ impl VrptwInstance {
             .map(|(x, y)| Ok((parse_f(x)?, parse_f(y)?)))
             .collect::<Result<_, RoutingError>>()?;
         let dim = coords.len();
+        if dim < 2 {
+            return Err(err(
+                "NODE_COORD_SECTION: needs the depot and a customer".into()
+            ));
+        }
         if let Some(d) = spec.get("DIMENSION")
             && d.parse::<usize>().ok() != Some(dim)
         {
             return Err(err(format!("DIMENSION {d} but {dim} coordinates")));
         }
-        let depots = column("DEPOT_SECTION", 0)?;
+        let depots = sections
+            .get("DEPOT_SECTION")
+            .ok_or_else(|| err("missing DEPOT_SECTION".into()))?;
         if depots
             .iter()
+            .flatten()
             .filter(|d| d.as_str() != "-1")
             .ne(["1"].iter().copied())
         {
             return Err(err("expected a single depot with id 1".into()));
         }
-        let demand = column("DEMAND_SECTION", 1)?
+        let demand = column("DEMAND_SECTION", 2, 1)?
             .iter()
-            .map(|d| d.parse::<i64>().map_err(|_| err(format!("bad demand {d}"))))
+            .map(|d| {
+                d.parse::<i64>()
+                    .ok()
+                    .filter(|&d| d >= 0)
+                    .ok_or_else(|| err(format!("bad demand {d}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let ready = column("TIME_WINDOW_SECTION", 1)?
+        let ready = column("TIME_WINDOW_SECTION", 3, 1)?
             .iter()
             .map(|v| scaled(v, "window"))
             .collect::<Result<Vec<_>, _>>()?;
-        let due = column("TIME_WINDOW_SECTION", 2)?
+        let due = column("TIME_WINDOW_SECTION", 3, 2)?
             .iter()
             .map(|v| scaled(v, "window"))
             .collect::<Result<Vec<_>, _>>()?;
         let mut service = if sections.contains_key("SERVICE_TIME_SECTION") {
-            column("SERVICE_TIME_SECTION", 1)?
+            column("SERVICE_TIME_SECTION", 2, 1)?
                 .iter()
                 .map(|v| scaled(v, "service"))
                 .collect::<Result<Vec<_>, _>>()?
@@ -172,14 +216,32 @@ impl VrptwInstance {
             return Err(err("sections disagree on the number of nodes".into()));
         }
         service[0] = 0;
-        let capacity = spec
+        let capacity: i64 = spec
             .get("CAPACITY")
             .and_then(|c| c.parse().ok())
-            .ok_or_else(|| err("missing CAPACITY".into()))?;
-        let vehicles = spec
-            .get("VEHICLES")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(dim - 1);
+            .filter(|&c| c > 0)
+            .ok_or_else(|| err("CAPACITY missing or not a positive whole number".into()))?;
+        let vehicles = match spec.get("VEHICLES") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|&v: &usize| v > 0)
+                .ok_or_else(|| err(format!("VEHICLES: not a positive whole number: {v}")))?,
+            None => dim - 1,
+        };
+        // A customer no vehicle can carry, or whose window closes before it opens, makes every
+        // solution infeasible: say which, rather than print one.
+        for i in 1..dim {
+            if demand[i] > capacity {
+                return Err(err(format!("node {}: demand exceeds CAPACITY", i + 1)));
+            }
+            if due[i] < ready[i] {
+                return Err(err(format!(
+                    "node {}: window closes before it opens",
+                    i + 1
+                )));
+            }
+        }
         Ok(Self {
             name: spec.get("NAME").cloned().unwrap_or_default(),
             coords,

@@ -132,3 +132,68 @@ fn the_solution_prints_in_vrplib_format() {
 fn a_file_without_coordinates_is_rejected() {
     assert!(VrptwInstance::parse("NAME : X\nCAPACITY : 10\n").is_err());
 }
+
+/// A depot and two customers, every section present.
+const TINY: &str = "NAME : TINY
+TYPE : CVRPTW
+DIMENSION : 3
+VEHICLES : 2
+CAPACITY : 10
+NODE_COORD_SECTION
+1 0 0
+2 3 4
+3 6 8
+DEMAND_SECTION
+1 0
+2 4
+3 5
+TIME_WINDOW_SECTION
+1 0 100
+2 0 50
+3 10 60
+SERVICE_TIME_SECTION
+1 0
+2 2
+3 2
+DEPOT_SECTION
+1
+-1
+EOF
+";
+
+#[test]
+fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
+    let tiny = VrptwInstance::parse(TINY).unwrap();
+    assert_eq!(tiny.customers(), 2);
+    let cases = [
+        ("CAPACITY : 10", "CAPACITY : -5", "CAPACITY"),
+        ("VEHICLES : 2", "VEHICLES : 0", "VEHICLES"),
+        ("3 5\n", "3 50\n", "node 3: demand exceeds CAPACITY"),
+        ("2 4\n", "2 -4\n", "bad demand -4"),
+        (
+            "3 10 60",
+            "3 60 10",
+            "node 3: window closes before it opens",
+        ),
+        ("2 0 50", "2 0 inf", "window: not a non-negative number"),
+        (
+            "2 3 4\n",
+            "2 3 4 7\n",
+            "NODE_COORD_SECTION: row 2 has 4 fields",
+        ),
+        ("2 3 4\n3 6 8", "3 6 8\n2 3 4", "row 2 is for node 3"),
+        ("3 6 8", "3 NaN 8", "bad coordinate NaN"),
+        ("2 2\n", "2 -2\n", "service: not a non-negative number"),
+        (
+            "1 0 0\n2 3 4\n3 6 8\n",
+            "",
+            "needs the depot and a customer",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let text = TINY.replacen(from, to, 1);
+        assert_ne!(text, TINY, "{from:?} should be in the instance");
+        let e = VrptwInstance::parse(&text).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e:?} should mention {expected:?}");
+    }
+}
