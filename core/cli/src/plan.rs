@@ -14,8 +14,8 @@ pub struct Args {
     /// The problem, as JSON (see docs/plan-schema.md).
     problem: PathBuf,
     /// Seconds to search.
-    #[arg(long, default_value_t = 1.0)]
-    time_limit: f64,
+    #[arg(long, default_value = "1", value_parser = crate::time_limit)]
+    time_limit: Duration,
     /// Seed; with the same seed the search explores the same way.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -33,13 +33,10 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 fn plan_file(args: &Args) -> Result<String, String> {
-    if !(args.time_limit.is_finite() && args.time_limit >= 0.0) {
-        return Err("--time-limit must be a non-negative number of seconds".into());
-    }
     let text = std::fs::read_to_string(&args.problem)
         .map_err(|e| format!("{}: {e}", args.problem.display()))?;
     let problem: Problem = serde_json::from_str(&text).map_err(|e| format!("problem: {e}"))?;
-    let budget = Budget::time(Duration::from_secs_f64(args.time_limit));
+    let budget = Budget::time(args.time_limit);
     let plan = doorstep_routing::plan(&problem, &budget, args.seed).map_err(|e| e.to_string())?;
     serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())
 }

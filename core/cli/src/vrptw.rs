@@ -16,8 +16,8 @@ pub struct Args {
     /// The instance file (VRPLIB, TYPE CVRPTW).
     file: PathBuf,
     /// Seconds to search.
-    #[arg(long, default_value_t = 1.0)]
-    time_limit: f64,
+    #[arg(long, default_value = "1", value_parser = crate::time_limit)]
+    time_limit: Duration,
     /// Seed of the search.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -25,11 +25,7 @@ pub struct Args {
 
 /// Solves the instance and prints the solution.
 pub fn run(args: &Args) -> ExitCode {
-    if !(args.time_limit.is_finite() && args.time_limit >= 0.0) {
-        eprintln!("doorstep solve-vrptw: --time-limit must be a non-negative number of seconds");
-        return ExitCode::from(1);
-    }
-    let budget = Budget::time(Duration::from_secs_f64(args.time_limit));
+    let budget = Budget::time(args.time_limit);
     match solve_file(args, &budget) {
         Ok(text) => crate::written(
             "solve-vrptw",
@@ -66,7 +62,7 @@ mod tests {
                 env!("CARGO_MANIFEST_DIR"),
                 "/../routing/tests/fixtures/C101.vrp"
             )),
-            time_limit: 0.2,
+            time_limit: Duration::from_millis(200),
             seed: 1,
         };
         let out = solve_file(&args, &Budget::iterations(20)).expect("solves");
@@ -88,7 +84,7 @@ mod tests {
     fn a_missing_file_is_an_error_not_a_panic() {
         let args = Args {
             file: PathBuf::from("no-such-instance.vrp"),
-            time_limit: 0.1,
+            time_limit: Duration::from_millis(100),
             seed: 0,
         };
         assert!(solve_file(&args, &Budget::iterations(1)).is_err());
