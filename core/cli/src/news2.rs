@@ -19,6 +19,9 @@ pub fn run() -> ExitCode {
     match score_lines(stdin.lock(), BufWriter::new(stdout.lock())) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
+        // The reader closed the pipe (`doorstep news2 < obs | head`): it wanted no more
+        // answers, as with every other command's output (see `crate::written`).
+        Err(e) if crate::reader_gone(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("doorstep news2: {e}");
             ExitCode::from(2)

@@ -89,6 +89,29 @@ fn a_reader_that_stops_early_is_not_an_error() {
 }
 
 #[test]
+fn news2_stops_quietly_when_its_reader_stops_reading() {
+    // As `doorstep news2 < observations | head -1` would: thousands of answers are still to
+    // be written when the pipe closes.
+    let line = EXAMPLE.lines().next().expect("an example line");
+    let input = format!("{line}\n").repeat(20_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .arg("news2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("doorstep starts");
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    // The command stops before it has read everything, so writing the rest may fail.
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    let out = child.wait_with_output().expect("doorstep finishes");
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
 fn demo_data_json_is_the_whole_network_and_deterministic() {
     let a = doorstep(&["demo-data", "--seed", "5", "--json"], "");
     let b = doorstep(&["demo-data", "--seed", "5", "--json"], "");
