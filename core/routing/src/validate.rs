@@ -70,27 +70,12 @@ pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
     }
     let mut stops = HashSet::new();
     for v in &problem.visits {
-        let item = || format!("visit {}", v.id);
-        id(&v.id, "visit")?;
-        if !stops.insert(v.id.as_str()) {
-            return invalid(format!("visit id {} repeated", v.id));
-        }
-        location(v.location, item, "location")?;
-        for w in &v.windows {
-            window(w, item, "window")?;
-        }
-        duration(v.minutes, item)?;
+        place("visit", &v.id, v.location, &v.windows, &mut stops)?;
+        duration(v.minutes, || format!("visit {}", v.id))?;
     }
     for h in &problem.care_homes {
+        place("care home", &h.id, h.location, &h.windows, &mut stops)?;
         let item = || format!("care home {}", h.id);
-        id(&h.id, "care home")?;
-        if !stops.insert(h.id.as_str()) {
-            return invalid(format!("care home id {} repeated", h.id));
-        }
-        location(h.location, item, "location")?;
-        for w in &h.windows {
-            window(w, item, "window")?;
-        }
         let mut residents = HashSet::new();
         for r in &h.residents {
             let resident = || format!("care home {} resident {}", h.id, r.id);
@@ -104,6 +89,27 @@ pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
         }
     }
     travel(problem)
+}
+
+/// A place a clinician goes (a visit or a care home): its id, unique among all such places
+/// (`seen`), its location and its windows.
+fn place<'p>(
+    what: &str,
+    name: &'p str,
+    at: Location,
+    windows: &[Window],
+    seen: &mut HashSet<&'p str>,
+) -> Result<(), RoutingError> {
+    let item = || format!("{what} {name}");
+    id(name, what)?;
+    if !seen.insert(name) {
+        return invalid(format!("{what} id {name} repeated"));
+    }
+    location(at, item, "location")?;
+    for w in windows {
+        window(w, item, "window")?;
+    }
+    Ok(())
 }
 
 /// The speed model and the supplied matrix.
