@@ -79,7 +79,7 @@ pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
         let mut residents = HashSet::new();
         for r in &h.residents {
             let resident = || format!("care home {} resident {}", h.id, r.id);
-            if r.id.is_empty() {
+            if r.id.trim().is_empty() {
                 return invalid(format!("{}: a resident has an empty id", item()));
             }
             if !residents.insert(r.id.as_str()) {
