@@ -137,22 +137,31 @@ pub(crate) fn haversine_m(a: Location, b: Location) -> f64 {
     2.0 * 6_371_000.0 * h.sqrt().asin()
 }
 
-fn travel_seconds(problem: &Problem, a: Location, b: Location) -> i64 {
-    if a == b {
-        return 0;
-    }
+/// Travel seconds between every pair of `locs`, row-major: from the supplied matrix where it
+/// lists both places, else from the speed model. Each place is looked up in the matrix once, not
+/// once per pair, so a supplied matrix costs no more than the speed model.
+fn travel_matrix(problem: &Problem, locs: &[Location]) -> Vec<i64> {
     let t = &problem.travel;
-    if let Some(m) = &t.matrix {
-        let i = m.points.iter().position(|&p| p == a);
-        let j = m.points.iter().position(|&p| p == b);
-        if let (Some(i), Some(j)) = (i, j)
-            && let Some(&s) = m.seconds.get(i).and_then(|row| row.get(j))
-        {
-            return i64::from(s);
+    let index: Vec<Option<usize>> = locs
+        .iter()
+        .map(|&l| t.matrix.as_ref()?.points.iter().position(|&p| p == l))
+        .collect();
+    let supplied =
+        |i: usize, j: usize| Some(i64::from(t.matrix.as_ref()?.seconds[index[i]?][index[j]?]));
+    let mut data = Vec::with_capacity(locs.len() * locs.len());
+    for (i, &a) in locs.iter().enumerate() {
+        for (j, &b) in locs.iter().enumerate() {
+            data.push(if a == b {
+                0
+            } else if let Some(s) = supplied(i, j) {
+                s
+            } else {
+                let metres = haversine_m(a, b) * t.detour_factor;
+                (metres / (t.speed_kmh / 3.6) + t.parking_minutes * 60.0).round() as i64
+            });
         }
     }
-    let metres = haversine_m(a, b) * t.detour_factor;
-    (metres / (t.speed_kmh / 3.6) + t.parking_minutes * 60.0).round() as i64
+    data
 }
 
 fn windows_of(ws: &[Window]) -> Vec<(i64, i64)> {
@@ -297,10 +306,7 @@ impl<'p> Compiled<'p> {
             windows.push(ws);
         }
         let size = locs.len();
-        let data = locs
-            .iter()
-            .flat_map(|&a| locs.iter().map(move |&b| travel_seconds(problem, a, b)))
-            .collect();
+        let data = travel_matrix(problem, &locs);
         let params = Params::default();
         let inst = Instance::new(
             Matrix::new(size, data),

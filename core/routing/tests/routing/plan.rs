@@ -259,6 +259,19 @@ fn a_supplied_travel_matrix_overrides_the_speed_model() {
     });
     let out = plan(&p, &budget(), 1).unwrap();
     assert_eq!(out.rounds[0].travel_seconds, 1300);
+
+    // A place the matrix does not list is reached by the speed model.
+    let mut q = problem(
+        vec![clinician("ana", &[])],
+        vec![visit("w", north(2.0), 10)],
+    );
+    let modelled = plan(&q, &budget(), 1).unwrap().rounds[0].travel_seconds;
+    q.travel.matrix = p.travel.matrix.clone();
+    assert_eq!(
+        plan(&q, &budget(), 1).unwrap().rounds[0].travel_seconds,
+        modelled
+    );
+    assert_ne!(modelled, 1300);
 }
 
 #[test]
