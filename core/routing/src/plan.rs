@@ -158,6 +158,12 @@ pub enum Reason {
         /// The visit that would be late at the best position.
         visit: String,
     },
+    /// Every place it could go would push a clinician's break out of its window (the break
+    /// is the only thing it would make late there).
+    WouldDelayBreak {
+        /// The clinician whose break it would push at the best position.
+        clinician: String,
+    },
     /// Every suitable clinician is busy throughout its window.
     NoRoomInWindow,
     /// Every place it could go would keep the clinician beyond shift end plus allowed overtime.

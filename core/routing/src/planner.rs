@@ -460,7 +460,7 @@ impl<'p> Compiled<'p> {
         match self.items[c as usize] {
             Item::Visit(i) => self.problem.visits[i].id.clone(),
             Item::Resident(h, r) => self.problem.care_homes[h].residents[r].id.clone(),
-            Item::Break(k) => format!("break/{}", self.problem.clinicians[k].id),
+            Item::Break(_) => unreachable!("a break is reported as its clinician's, never by id"),
         }
     }
 
@@ -492,6 +492,7 @@ impl<'p> Compiled<'p> {
                 let self_late = sim.stops[p].late;
                 let mut worst_imm: Option<(i64, u32)> = None;
                 let mut worst_other: Option<(i64, u32)> = None;
+                let mut worst_break: Option<(i64, u32)> = None;
                 let mut added = 0;
                 for (q, s) in sim.stops.iter().enumerate() {
                     if q == p {
@@ -503,6 +504,8 @@ impl<'p> Compiled<'p> {
                         added += extra;
                         let slot = if self.is_immediate(s.client) {
                             &mut worst_imm
+                        } else if matches!(self.items[s.client as usize], Item::Break(_)) {
+                            &mut worst_break
                         } else {
                             &mut worst_other
                         };
@@ -527,6 +530,10 @@ impl<'p> Compiled<'p> {
                 } else if let Some((_, w)) = worst_other {
                     Reason::WouldMakeVisitLate {
                         visit: self.item_id(w),
+                    }
+                } else if worst_break.is_some() {
+                    Reason::WouldDelayBreak {
+                        clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
                     }
                 } else if self_late > 0 {
                     Reason::NoRoomInWindow
@@ -703,6 +710,7 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                         Reason::NoRoomInWindow
                             | Reason::WouldExceedShift { .. }
                             | Reason::WouldMakeVisitLate { .. }
+                            | Reason::WouldDelayBreak { .. }
                     )
                 {
                     reason = Reason::CareHomeVisitFull;

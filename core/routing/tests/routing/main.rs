@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod plan;
+mod properties;
 mod replan;
 mod validate;
 mod vrptw;

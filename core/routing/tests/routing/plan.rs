@@ -183,6 +183,27 @@ fn a_visit_that_would_overrun_the_shift_names_the_clinician() {
 }
 
 #[test]
+fn a_visit_that_would_push_the_break_out_of_its_window_names_whose_break() {
+    // Ana's half-hour break must start 10:00-10:05; the hour-long visit must start 09:30-09:40
+    // at the practice. Before the break it makes the break 25 minutes late; after it, it is
+    // itself 50 minutes late. The break is no visit, so the reason names the clinician.
+    let mut ana = clinician("ana", &[]);
+    ana.break_ = Some(doorstep_routing::Break {
+        window: window((10, 0), (10, 5)),
+        minutes: 30,
+    });
+    let mut r = visit("r", BASE, 60);
+    r.windows = vec![window((9, 30), (9, 40))];
+    let out = plan(&problem(vec![ana], vec![r]), &budget(), 1).unwrap();
+    assert_eq!(
+        reason_of(&out, "r"),
+        &Reason::WouldDelayBreak {
+            clinician: "ana".into()
+        }
+    );
+}
+
+#[test]
 fn a_day_whose_budget_anneals_each_start_plans_the_same_for_a_seed() {
     // Two pharmacists and two homes give two starts; 400 crossovers afford a walk from each.
     let mut p = morning();
