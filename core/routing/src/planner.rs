@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::engine::{self, Client, Instance, Matrix, NO_LOC, Params, Vehicle, Weights};
 use crate::plan::{Plan, Reason, Round, Stop, StopKind, Summary, Unplanned, weights};
-use crate::{Budget, Clock, Location, Problem, RoutingError, Urgency, Window};
+use crate::{Break, Budget, Clock, Location, Problem, RoutingError, Urgency, Window};
 
 const DAY_END: i64 = 48 * 3600;
 
@@ -232,8 +232,16 @@ impl<'p> Compiled<'p> {
                 }
             }
         }
-        for (k, c) in problem.clinicians.iter().enumerate() {
-            if c.break_.is_some() && !state.break_done[k] && vehicles.contains(&k) {
+        // A break is due unless it is taken already or the clinician stops (goes off, or the
+        // shift and its overtime end) before they could take it and still be back in time.
+        for (v, &k) in vehicles.iter().enumerate() {
+            let due = |b: &Break| {
+                let veh = &engine_vehicles[v];
+                let (from, to) = (locs[veh.start_loc as usize], locs[veh.end_loc as usize]);
+                let home = travel_matrix(problem, &[from, to])[1];
+                b.window.start.secs().max(veh.early) + 60 * i64::from(b.minutes) + home <= veh.late
+            };
+            if problem.clinicians[k].break_.as_ref().is_some_and(due) && !state.break_done[k] {
                 items.push(Item::Break(k));
             }
         }
@@ -446,6 +454,40 @@ impl<'p> Compiled<'p> {
         }
     }
 
+    /// Takes work off `route` until vehicle `v` is back by its limit: shift end plus allowed
+    /// overtime, or when the clinician goes off. The search prices working past it like
+    /// lateness, so to serve an immediate visit it would keep a clinician on past the overtime
+    /// they may work, or past going off sick; a plan must not. Each step drops the least
+    /// valuable visit whose removal brings the return earlier (the explanation that follows
+    /// tries it in every other round, and says why when it fits nowhere).
+    fn keep_within_limit(&self, v: usize, route: &mut Vec<u32>) {
+        loop {
+            let over = self.simulate(v, route).over_limit;
+            if over == 0 {
+                return;
+            }
+            // Dropping a visit that ends the overrun comes first, then one that shortens it,
+            // then any (two reviews at one far home may each leave the trip as long), the least
+            // valuable first. The break stays: on its own it always fits (see `Compiled::new`).
+            let drop = (0..route.len())
+                .filter(|&p| !matches!(self.items[route[p] as usize], Item::Break(_)))
+                .map(|p| {
+                    let mut trial = route.clone();
+                    trial.remove(p);
+                    let left = self.simulate(v, &trial).over_limit;
+                    let prize = self.inst.clients[route[p] as usize].prize.unwrap_or(0);
+                    ((left > 0, left == over), prize, p)
+                })
+                .min();
+            match drop {
+                Some((_, _, p)) => {
+                    route.remove(p);
+                }
+                None => return,
+            }
+        }
+    }
+
     fn is_immediate(&self, c: u32) -> bool {
         match self.items[c as usize] {
             Item::Visit(i) => self.problem.visits[i].urgency == Urgency::Immediate,
@@ -653,11 +695,14 @@ pub(crate) fn solve_from(
     Ok(explain(&comp, state, best.routes))
 }
 
-/// Replays the routes, places any visit that still fits without harm, explains the rest, and
-/// builds the plan.
+/// Replays the routes, takes work off any round that would keep its clinician beyond their
+/// limit, places any visit that still fits without harm, explains the rest, and builds the plan.
 fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan {
     let problem = comp.problem;
     let n = comp.items.len();
+    for (v, route) in routes.iter_mut().enumerate() {
+        comp.keep_within_limit(v, route);
+    }
     let mut served = vec![false; n];
     for r in &routes {
         for &c in r {

@@ -115,6 +115,53 @@ fn a_visit_after_every_shift_is_outside_every_shift() {
     assert_eq!(reason_of(&out, "v4"), &Reason::OutsideEveryShift);
 }
 
+/// Ana works 09:00-10:00 with no overtime; an immediate visit 10 km north takes half an hour,
+/// and the drive there and back nearly another hour.
+fn too_far_for_the_shift() -> doorstep_routing::Problem {
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((9, 0), (10, 0));
+    let mut u = visit("u", north(10.0), 30);
+    u.urgency = Urgency::Immediate;
+    problem(vec![ana], vec![u])
+}
+
+#[test]
+fn an_immediate_visit_never_keeps_a_clinician_past_their_overtime() {
+    let out = plan(&too_far_for_the_shift(), &budget(), 1).unwrap();
+    assert_eq!(reason_of(&out, "u"), &Reason::OutsideEveryShift);
+    assert_eq!(out.summary.unserved_urgent, 1);
+    assert!(out.rounds[0].stops.is_empty());
+    // Allowed an hour's overtime, she does it.
+    let mut p = too_far_for_the_shift();
+    p.clinicians[0].max_overtime_minutes = 60;
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert!(planned(&out, "u"));
+    assert!(out.rounds[0].back <= Clock::hm(11, 0));
+}
+
+#[test]
+fn a_clinician_going_off_is_given_no_work_after_and_no_break_they_cannot_take() {
+    // Ben goes off at 11:00, before his break window opens; the immediate visit could only
+    // be done after 11:00.
+    let mut ben = clinician("ben", &[]);
+    ben.off_from = Some(Clock::hm(11, 0));
+    ben.break_ = Some(doorstep_routing::Break {
+        window: window((12, 0), (13, 0)),
+        minutes: 30,
+    });
+    let mut early = visit("early", north(1.0), 30);
+    early.windows = vec![window((9, 0), (10, 0))];
+    let mut late = visit("late", north(1.0), 30);
+    late.urgency = Urgency::Immediate;
+    late.windows = vec![window((10, 50), (11, 30))];
+    let out = plan(&problem(vec![ben], vec![early, late]), &budget(), 1).unwrap();
+    let round = &out.rounds[0];
+    assert!(planned(&out, "early"));
+    assert!(!planned(&out, "late"));
+    assert!(round.back <= Clock::hm(11, 0), "back at {}", round.back);
+    assert!(round.stops.iter().all(|s| s.kind != StopKind::Break));
+}
+
 /// One clinician; an urgent visit `u` 1 km away that must start by 09:12, and a routine visit
 /// at the practice that must start by 09:05 and takes 10 minutes. Doing the routine one first
 /// makes `u` late by a few minutes; doing it after `u` makes it half an hour late itself.

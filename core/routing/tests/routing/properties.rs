@@ -403,7 +403,14 @@ fn check(p: &Problem, out: &Plan) -> Result<(), String> {
             .iter()
             .filter(|s| s.kind == StopKind::Break)
             .count();
-        if breaks != usize::from(c.break_.is_some()) {
+        // A break is due when the clinician can take it and be back before they stop.
+        let due = c.break_.is_some_and(|b| {
+            b.window.start.max(c.shift.start).secs()
+                + 60 * i64::from(b.minutes)
+                + travel(p, c.start, c.end.unwrap_or(c.start))
+                <= limit(c)
+        });
+        if breaks != usize::from(due) {
             return Err(format!("{} takes {breaks} breaks", c.id));
         }
         // Every time shown is the oracle's.
@@ -453,6 +460,9 @@ fn check(p: &Problem, out: &Plan) -> Result<(), String> {
             i64::from(round.overtime_seconds),
         );
         let oracle = (back, travel, (back - shift_end).max(0));
+        if back > limit(c) {
+            return Err(format!("{} back {} past limit {}", c.id, back, limit(c)));
+        }
         if shown != oracle {
             return Err(format!(
                 "{}: shown (back, travel, overtime) {shown:?}, replayed {oracle:?}",
