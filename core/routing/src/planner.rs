@@ -793,6 +793,10 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
     for (k, clinician) in problem.clinicians.iter().enumerate() {
         let mut stops = state.fixed.get(k).cloned().unwrap_or_default();
         let fixed_back = stops.last().map(|s| s.finish);
+        // Lateness already incurred is part of the day's, as the travel to get there is.
+        let fixed_late: u64 = stops.iter().map(|s| u64::from(s.late_seconds)).sum();
+        summary.late_seconds += fixed_late;
+        summary.cost += weights::LATENESS * fixed_late as i64;
         let mut round = Round {
             clinician: clinician.id.clone(),
             depart: stops.first().map_or(clinician.shift.start, |s| {
@@ -821,7 +825,11 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             summary.cost += weights::OVERTIME * sim.overtime;
             for s in &sim.stops {
                 let client = &comp.inst.clients[s.client as usize];
-                if client.home.is_some_and(|h| h as usize != v) {
+                // Counted against the clinician it had, even one who is no longer working (the
+                // search has no cost for that move, which nothing could avoid): the patient
+                // still needs telling that someone else is coming.
+                let had = state.home.get(&key(problem, comp.items[s.client as usize]));
+                if had.is_some_and(|&h| h != k) {
                     summary.reassigned += 1;
                     summary.cost += weights::REASSIGN;
                 }
@@ -841,6 +849,7 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                     && prev.kind == StopKind::CareHome
                     && prev.id == home.id
                     && s.travel == 0
+                    && s.start == prev.finish.secs()
                     && !prev.fixed
                 {
                     if let Item::Resident(h, r) = item {

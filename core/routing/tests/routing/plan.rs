@@ -298,6 +298,32 @@ fn a_care_home_is_one_stop_and_residents_that_do_not_fit_are_deferred() {
 }
 
 #[test]
+fn a_wait_between_two_reviews_at_a_home_shows_as_two_sittings() {
+    // The home takes visitors 10:00-10:30 and 14:00-15:00; each review is 40 minutes, so the
+    // second cannot start until the afternoon. One stop 10:00-14:40 would hide the wait, and
+    // a re-plan would take the second review to have been due at 10:40.
+    let mut p = problem(vec![clinician("pat", &["pharmacist"])], Vec::new());
+    let mut home = care_home("oaks", 2.0, window((10, 0), (10, 30)), 2, 40);
+    home.windows.push(window((14, 0), (15, 0)));
+    p.care_homes.push(home);
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert!(out.unplanned.is_empty(), "{:#?}", out.unplanned);
+    let sittings: Vec<_> = out.rounds[0]
+        .stops
+        .iter()
+        .filter(|s| s.kind == StopKind::CareHome)
+        .map(|s| (s.start, s.finish, s.residents.len()))
+        .collect();
+    assert_eq!(
+        sittings,
+        [
+            (Clock::hm(10, 0), Clock::hm(10, 40), 1),
+            (Clock::hm(14, 0), Clock::hm(14, 40), 1)
+        ]
+    );
+}
+
+#[test]
 fn a_break_is_taken_within_its_window() {
     let mut p = morning();
     p.clinicians[0].break_ = Some(doorstep_routing::Break {

@@ -7,10 +7,16 @@
 //! strongest check is the last: an oracle tries each visit left out in every position of
 //! every round that may take it, and a place where it fits without making anyone late or
 //! keeping anyone past their shift would make the plan's reason false.
+//!
+//! Re-plans are checked the same way from where each clinician stands, after random events
+//! (urgent visits, delays, absent patients, sickness) at a random moment: what was set off for
+//! before then must stay exactly as it was, and the stability terms must count what moved.
+
+use std::collections::HashMap;
 
 use doorstep_routing::{
-    Break, Budget, CareHome, Clinician, Clock, Location, Plan, Problem, Reason, Resident, Round,
-    StopKind, Travel, Urgency, Visit, Window, plan, plan::weights,
+    Break, Budget, CareHome, Clinician, Clock, Event, Location, Plan, Problem, Reason, Resident,
+    Round, Stop, StopKind, Travel, Urgency, Visit, Window, plan, plan::weights, replan,
 };
 use proptest::prelude::*;
 use proptest::sample::subsequence;
@@ -206,12 +212,40 @@ struct Timed {
     travel: i64,
 }
 
-/// Replays `jobs` for clinician `c` leaving at `depart`: arrive, wait for the first window
-/// not yet closed, or start at once and count lateness past the last; a break has no place of
-/// its own, so travel resumes from the last place visited. Returns the times, when the
-/// clinician is back, and the round's travel.
-fn replay(p: &Problem, c: &Clinician, depart: i64, jobs: &[Job]) -> (Vec<Timed>, i64, i64) {
-    let (mut t, mut here, mut total) = (depart, c.start, 0);
+/// Where and when the part of a clinician's day still to plan begins.
+#[derive(Clone, Debug)]
+struct Origin {
+    at: Location,
+    /// When they are free (never before their shift starts).
+    time: i64,
+    /// Stops at the head of the round that were done or under way.
+    fixed: usize,
+    /// False once they have gone off sick.
+    available: bool,
+    /// Their break is among the fixed stops.
+    break_taken: bool,
+}
+
+/// A first plan's origins: everyone at their start when their shift starts.
+fn fresh(p: &Problem) -> Vec<Origin> {
+    p.clinicians
+        .iter()
+        .map(|c| Origin {
+            at: c.start,
+            time: c.shift.start.secs(),
+            fixed: 0,
+            available: true,
+            break_taken: false,
+        })
+        .collect()
+}
+
+/// Replays `jobs` for clinician `c` from `o`: arrive, wait for the first window not yet
+/// closed, or start at once and count lateness past the last; a break has no place of its own,
+/// so travel resumes from the last place visited. Returns the times, when the clinician is
+/// back, and the travel.
+fn replay(p: &Problem, c: &Clinician, o: &Origin, jobs: &[Job]) -> (Vec<Timed>, i64, i64) {
+    let (mut t, mut here, mut total) = (o.time, o.at, 0);
     let mut out = Vec::new();
     for j in jobs {
         let tr = j.at.map_or(0, |l| travel(p, here, l));
@@ -267,15 +301,21 @@ fn break_job(b: &Break) -> Job {
     }
 }
 
-/// The jobs of a round as the plan lists them (a care-home stop is its residents in turn). A
-/// round with nothing but a break is not shown, but the break is still due: work added to it
-/// must leave room for the break.
-fn jobs_of(p: &Problem, c: &Clinician, round: &Round) -> Vec<Job> {
-    if round.stops.is_empty() {
-        return c.break_.iter().map(break_job).collect();
+/// The jobs of a round after its fixed stops, as the plan lists them (a care-home stop is its
+/// residents in turn). A round with nothing but a break is not shown, but the break is still
+/// due: work added to it must leave room for the break.
+fn jobs_of(p: &Problem, c: &Clinician, o: &Origin, round: &Round) -> Vec<Job> {
+    let stops = &round.stops[o.fixed..];
+    if stops.is_empty() {
+        return c
+            .break_
+            .iter()
+            .filter(|_| due(p, c, o))
+            .map(break_job)
+            .collect();
     }
     let mut jobs = Vec::new();
-    for s in &round.stops {
+    for s in stops {
         match s.kind {
             StopKind::Visit => {
                 jobs.push(visit_job(p.visits.iter().find(|v| v.id == s.id).unwrap()));
@@ -302,16 +342,28 @@ fn limit(c: &Clinician) -> i64 {
     l
 }
 
-fn working(c: &Clinician) -> bool {
-    c.shift.start.secs() < limit(c)
+fn working(c: &Clinician, o: &Origin) -> bool {
+    o.available && o.time < limit(c)
 }
 
-fn may_take(c: &Clinician, skills: &[String], pin: Option<&str>) -> bool {
-    working(c) && skills.iter().all(|s| c.skills.contains(s)) && pin.is_none_or(|p| p == c.id)
+fn may_take(c: &Clinician, o: &Origin, skills: &[String], pin: Option<&str>) -> bool {
+    working(c, o) && skills.iter().all(|s| c.skills.contains(s)) && pin.is_none_or(|p| p == c.id)
 }
 
-/// Checks `out` against `p`; the first broken rule as an error.
-fn check(p: &Problem, out: &Plan) -> Result<(), String> {
+/// Whether the clinician's break is still due: not taken, and they can take it and still be
+/// back before they stop.
+fn due(p: &Problem, c: &Clinician, o: &Origin) -> bool {
+    !o.break_taken
+        && c.break_.is_some_and(|b| {
+            b.window.start.secs().max(o.time)
+                + 60 * i64::from(b.minutes)
+                + travel(p, o.at, c.end.unwrap_or(c.start))
+                <= limit(c)
+        })
+}
+
+/// Checks `out` against `p` planned from `origins`; the first broken rule as an error.
+fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
     if out.rounds.len() != p.clinicians.len() {
         return Err("one round per clinician".into());
     }
@@ -360,29 +412,44 @@ fn check(p: &Problem, out: &Plan) -> Result<(), String> {
         }
     }
     let (mut travel_sum, mut late_sum, mut overtime_sum) = (0u64, 0u64, 0u64);
-    for (c, round) in p.clinicians.iter().zip(&out.rounds) {
+    for ((c, o), round) in p.clinicians.iter().zip(origins).zip(&out.rounds) {
         if round.clinician != c.id {
             return Err(format!("round of {} listed as {}", c.id, round.clinician));
         }
         travel_sum += u64::from(round.travel_seconds);
         overtime_sum += u64::from(round.overtime_seconds);
-        if round.stops.is_empty() {
-            if round.travel_seconds != 0 || round.overtime_seconds != 0 {
-                return Err(format!("{}: an empty round travels", c.id));
+        let (done, new) = round.stops.split_at(o.fixed.min(round.stops.len()));
+        if done.len() != o.fixed || done.iter().any(|s| !s.fixed) || new.iter().any(|s| s.fixed) {
+            return Err(format!(
+                "{}: the fixed stops are not the first {}",
+                c.id, o.fixed
+            ));
+        }
+        late_sum += done.iter().map(|s| u64::from(s.late_seconds)).sum::<u64>();
+        let done_travel: i64 = done.iter().map(|s| i64::from(s.travel_seconds)).sum();
+        if new.is_empty() {
+            let back = done.last().map_or(c.shift.start, |s| s.finish);
+            let shown = (
+                round.back,
+                i64::from(round.travel_seconds),
+                round.overtime_seconds,
+            );
+            if shown != (back, done_travel, 0) {
+                return Err(format!(
+                    "{}: a round with no new work shows {shown:?}",
+                    c.id
+                ));
             }
             continue;
         }
-        if !working(c) {
-            return Err(format!("{} is not working but has a round", c.id));
+        if !working(c, o) {
+            return Err(format!("{} is not working but is given work", c.id));
         }
-        if round.depart != c.shift.start {
-            return Err(format!(
-                "{} leaves at {} not at shift start",
-                c.id, round.depart
-            ));
+        if done.is_empty() && round.depart.secs() != o.time {
+            return Err(format!("{} leaves at {} not when free", c.id, round.depart));
         }
         // Skills and pins.
-        for s in &round.stops {
+        for s in new {
             let (need, pin): (&[String], Option<&str>) = match s.kind {
                 StopKind::Visit => {
                     let v = p.visits.iter().find(|v| v.id == s.id).unwrap();
@@ -394,30 +461,19 @@ fn check(p: &Problem, out: &Plan) -> Result<(), String> {
                 ),
                 StopKind::Break => (&[], None),
             };
-            if !may_take(c, need, pin) {
+            if !may_take(c, o, need, pin) {
                 return Err(format!("{} may not do {}", c.id, s.id));
             }
         }
-        let breaks = round
-            .stops
-            .iter()
-            .filter(|s| s.kind == StopKind::Break)
-            .count();
-        // A break is due when the clinician can take it and be back before they stop.
-        let due = c.break_.is_some_and(|b| {
-            b.window.start.max(c.shift.start).secs()
-                + 60 * i64::from(b.minutes)
-                + travel(p, c.start, c.end.unwrap_or(c.start))
-                <= limit(c)
-        });
-        if breaks != usize::from(due) {
+        let breaks = new.iter().filter(|s| s.kind == StopKind::Break).count();
+        if breaks != usize::from(due(p, c, o)) {
             return Err(format!("{} takes {breaks} breaks", c.id));
         }
         // Every time shown is the oracle's.
-        let jobs = jobs_of(p, c, round);
-        let (timed, back, travel) = replay(p, c, round.depart.secs(), &jobs);
+        let jobs = jobs_of(p, c, o, round);
+        let (timed, back, travel) = replay(p, c, o, &jobs);
         let mut k = 0;
-        for s in &round.stops {
+        for s in new {
             let n = s.residents.len().max(1);
             let first = timed[k];
             let last = timed[k + n - 1];
@@ -444,8 +500,13 @@ fn check(p: &Problem, out: &Plan) -> Result<(), String> {
                     c.id, s.id
                 ));
             }
-            if timed[k + 1..k + n].iter().any(|t| t.travel != 0) {
-                return Err(format!("{} stop {}: a care-home stop moves", c.id, s.id));
+            // A care-home stop is one sitting: each review starts as the one before ends.
+            if (k + 1..k + n).any(|q| timed[q].travel != 0 || timed[q].start != timed[q - 1].finish)
+            {
+                return Err(format!(
+                    "{} stop {}: a care-home stop moves or waits",
+                    c.id, s.id
+                ));
             }
             late_sum += u64::try_from(late).unwrap();
             k += n;
@@ -454,15 +515,15 @@ fn check(p: &Problem, out: &Plan) -> Result<(), String> {
             .off_from
             .map_or(c.shift.end, |off| off.min(c.shift.end))
             .secs();
+        if back > limit(c) {
+            return Err(format!("{} back {} past limit {}", c.id, back, limit(c)));
+        }
         let shown = (
             round.back.secs(),
             i64::from(round.travel_seconds),
             i64::from(round.overtime_seconds),
         );
-        let oracle = (back, travel, (back - shift_end).max(0));
-        if back > limit(c) {
-            return Err(format!("{} back {} past limit {}", c.id, back, limit(c)));
-        }
+        let oracle = (back, done_travel + travel, (back - shift_end).max(0));
         if shown != oracle {
             return Err(format!(
                 "{}: shown (back, travel, overtime) {shown:?}, replayed {oracle:?}",
@@ -513,14 +574,16 @@ fn check(p: &Problem, out: &Plan) -> Result<(), String> {
     let cost = prizes
         + weights::LATENESS * late_sum as i64
         + weights::TRAVEL * travel_sum as i64
-        + weights::OVERTIME * overtime_sum as i64;
+        + weights::OVERTIME * overtime_sum as i64
+        + weights::REASSIGN * i64::from(s.reassigned)
+        + weights::DELAY * s.moved_later_seconds as i64;
     if (s.unserved_urgent, s.unserved_routine, s.cost) != (urgent, routine, cost) {
         return Err(format!(
             "summary {s:?}: expected {urgent} urgent, {routine} routine unserved, cost {cost}"
         ));
     }
     for u in &out.unplanned {
-        reason_is_true(p, out, u)?;
+        reason_is_true(p, out, origins, u)?;
     }
     Ok(())
 }
@@ -551,18 +614,23 @@ fn planned(out: &Plan, id: &str) -> bool {
 }
 
 /// Whether `u`'s reason holds for this plan.
-fn reason_is_true(p: &Problem, out: &Plan, u: &doorstep_routing::Unplanned) -> Result<(), String> {
+fn reason_is_true(
+    p: &Problem,
+    out: &Plan,
+    origins: &[Origin],
+    u: &doorstep_routing::Unplanned,
+) -> Result<(), String> {
     if u.reason == Reason::PatientNotAtHome {
         return Ok(());
     }
     let (job, need, pin) = unplanned_job(p, u);
     let false_reason = |why: &str| Err(format!("{} left out as {:?}, but {why}", u.id, u.reason));
     let takers: Vec<usize> = (0..p.clinicians.len())
-        .filter(|&k| may_take(&p.clinicians[k], need, pin))
+        .filter(|&k| may_take(&p.clinicians[k], &origins[k], need, pin))
         .collect();
     match &u.reason {
         Reason::NoClinicianWorking => {
-            if p.clinicians.iter().any(working) {
+            if p.clinicians.iter().zip(origins).any(|(c, o)| working(c, o)) {
                 return false_reason("someone is working");
             }
             return Ok(());
@@ -573,7 +641,8 @@ fn reason_is_true(p: &Problem, out: &Plan, u: &doorstep_routing::Unplanned) -> R
             }
             if p.clinicians
                 .iter()
-                .any(|c| &c.id == clinician && working(c))
+                .zip(origins)
+                .any(|(c, o)| &c.id == clinician && working(c, o))
             {
                 return false_reason("they are working");
             }
@@ -587,7 +656,8 @@ fn reason_is_true(p: &Problem, out: &Plan, u: &doorstep_routing::Unplanned) -> R
                 let held = p
                     .clinicians
                     .iter()
-                    .any(|c| working(c) && c.skills.contains(s));
+                    .zip(origins)
+                    .any(|(c, o)| working(c, o) && c.skills.contains(s));
                 if held == missing.contains(s) {
                     return false_reason(&format!("skill {s} is held: {held}"));
                 }
@@ -622,7 +692,7 @@ fn reason_is_true(p: &Problem, out: &Plan, u: &doorstep_routing::Unplanned) -> R
     if u.reason == Reason::OutsideEveryShift {
         for &k in &takers {
             let c = &p.clinicians[k];
-            let (timed, back, _) = replay(p, c, c.shift.start.secs(), std::slice::from_ref(&job));
+            let (timed, back, _) = replay(p, c, &origins[k], std::slice::from_ref(&job));
             if timed[0].late == 0 && back <= limit(c) {
                 return false_reason(&format!("{} could do it alone", c.id));
             }
@@ -632,14 +702,14 @@ fn reason_is_true(p: &Problem, out: &Plan, u: &doorstep_routing::Unplanned) -> R
     // Nowhere must it fit without harm.
     for &k in &takers {
         let c = &p.clinicians[k];
-        let round = &out.rounds[k];
-        let jobs = jobs_of(p, c, round);
-        let (base, base_back, _) = replay(p, c, c.shift.start.secs(), &jobs);
+        let o = &origins[k];
+        let jobs = jobs_of(p, c, o, &out.rounds[k]);
+        let (base, base_back, _) = replay(p, c, o, &jobs);
         let base_over = (base_back - limit(c)).max(0);
         for at in 0..=jobs.len() {
             let mut trial = jobs.clone();
             trial.insert(at, job.clone());
-            let (timed, back, _) = replay(p, c, c.shift.start.secs(), &trial);
+            let (timed, back, _) = replay(p, c, o, &trial);
             let harmless = timed[at].late == 0
                 && (back - limit(c)).max(0) <= base_over
                 && timed
@@ -680,8 +750,189 @@ proptest! {
         p in day(), seed in 0u64..1000
     ) {
         let out = plan(&p, &Budget::iterations(8), seed).expect("a valid day plans");
-        if let Err(e) = check(&p, &out) {
+        if out.summary.reassigned != 0 || out.summary.moved_later_seconds != 0 {
+            return Err(TestCaseError::fail("a first plan moves nothing"));
+        }
+        if let Err(e) = check(&p, &out, &fresh(&p)) {
             return Err(TestCaseError::fail(format!("{e}\nplan: {}", serde_json::to_string(&out).unwrap())));
         }
+    }
+}
+
+/// Where a stop is (a break: nowhere of its own).
+fn stop_place(p: &Problem, s: &Stop) -> Option<Location> {
+    match s.kind {
+        StopKind::Visit => p.visits.iter().find(|v| v.id == s.id).map(|v| v.location),
+        StopKind::CareHome => p
+            .care_homes
+            .iter()
+            .find(|h| h.id == s.id)
+            .map(|h| h.location),
+        StopKind::Break => None,
+    }
+}
+
+/// The events of a re-plan at `now`, drawn from `picks` (kind, index, minutes): an urgent
+/// visit from `urgent`, a clinician running late, a patient not at home, a clinician off sick.
+fn events(p: &Problem, now: Clock, picks: &[(usize, usize, u32)], urgent: &[Visit]) -> Vec<Event> {
+    let clinician = |i: usize| p.clinicians[i % p.clinicians.len()].id.clone();
+    picks
+        .iter()
+        .enumerate()
+        .filter_map(|(j, &(kind, i, minutes))| match kind {
+            0 => {
+                let mut visit = urgent[j].clone();
+                visit.id = format!("urgent{j}");
+                visit.urgency = Urgency::Immediate;
+                visit.not_at_home = false;
+                visit.pinned_to = None;
+                visit.windows = vec![Window {
+                    start: now,
+                    end: Clock(now.0 + 7200),
+                }];
+                Some(Event::UrgentVisit { at: now, visit })
+            }
+            1 => Some(Event::ClinicianLate {
+                at: now,
+                clinician: clinician(i),
+                minutes,
+            }),
+            2 => (!p.visits.is_empty()).then(|| Event::PatientNotAtHome {
+                at: now,
+                visit: p.visits[i % p.visits.len()].id.clone(),
+            }),
+            _ => Some(Event::ClinicianOffSick {
+                at: now,
+                clinician: clinician(i),
+            }),
+        })
+        .collect()
+}
+
+/// What each clinician has done or is doing at `now` by the re-plan rule (a stop is under way
+/// once they have set off for it), with the delays reported, and where and when they are free.
+fn under_way(
+    p: &Problem,
+    before: &Plan,
+    events: &[Event],
+    now: Clock,
+) -> (Vec<Vec<Stop>>, Vec<Origin>) {
+    let absent: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PatientNotAtHome { visit, .. } => Some(visit.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut kept = Vec::new();
+    let mut origins = Vec::new();
+    for (c, round) in p.clinicians.iter().zip(&before.rounds) {
+        let delay: i64 = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ClinicianLate {
+                    clinician, minutes, ..
+                } if clinician == &c.id => Some(60 * i64::from(*minutes)),
+                _ => None,
+            })
+            .sum();
+        let (mut at, mut free) = (c.start, c.shift.start.secs().max(now.secs()));
+        let mut fixed: Vec<Stop> = Vec::new();
+        for s in &round.stops {
+            if !s.fixed && s.arrival.secs() - i64::from(s.travel_seconds) >= now.secs() {
+                continue;
+            }
+            at = stop_place(p, s).unwrap_or(at);
+            if s.kind == StopKind::Visit && absent.contains(&s.id.as_str()) {
+                free = free.max(now.secs());
+                continue;
+            }
+            let mut s = s.clone();
+            s.fixed = true;
+            free = s.finish.secs();
+            fixed.push(s);
+        }
+        match fixed.last_mut() {
+            Some(last) => {
+                last.finish = Clock((last.finish.secs() + delay) as u32);
+                free = last.finish.secs();
+            }
+            None => free += delay,
+        }
+        origins.push(Origin {
+            at,
+            time: free.max(now.secs()),
+            fixed: fixed.len(),
+            available: c.off_from.is_none_or(|off| off > now),
+            break_taken: fixed.iter().any(|s| s.kind == StopKind::Break),
+        });
+        kept.push(fixed);
+    }
+    (kept, origins)
+}
+
+/// Each visit's and resident's clinician and start in the stops after the fixed ones.
+fn starts(out: &Plan, origins: &[Origin], p: &Problem) -> HashMap<String, (usize, i64)> {
+    let mut at = HashMap::new();
+    for (k, (round, o)) in out.rounds.iter().zip(origins).enumerate() {
+        for s in &round.stops[o.fixed.min(round.stops.len())..] {
+            match s.kind {
+                StopKind::Visit => {
+                    at.insert(s.id.clone(), (k, s.start.secs()));
+                }
+                StopKind::CareHome => {
+                    let h = p.care_homes.iter().find(|h| h.id == s.id).unwrap();
+                    let mut t = s.start.secs();
+                    for id in &s.residents {
+                        at.insert(format!("{}/{id}", h.id), (k, t));
+                        t += 60
+                            * i64::from(h.residents.iter().find(|r| &r.id == id).unwrap().minutes);
+                    }
+                }
+                StopKind::Break => {}
+            }
+        }
+    }
+    at
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_replan_keeps_what_is_under_way_replays_exactly_and_counts_what_moved(
+        p in day(),
+        seed in 0u64..1000,
+        now in 480u32..1080,
+        picks in prop::collection::vec((0usize..4, 0usize..16, 0u32..90), 1..=3),
+        urgent in prop::collection::vec(visit(), 3),
+    ) {
+        let before = plan(&p, &Budget::iterations(8), seed).expect("a valid day plans");
+        let now = Clock(now * 60);
+        let events = events(&p, now, &picks, &urgent);
+        prop_assume!(!events.is_empty());
+        let mut after_day = p.clone();
+        let after = replan(&mut after_day, &before, &events, &Budget::iterations(8), seed)
+            .expect("valid events re-plan");
+        let (kept, origins) = under_way(&after_day, &before, &events, now);
+        let show = || serde_json::to_string(&(&before, &events, &after)).unwrap();
+        for ((c, fixed), round) in after_day.clinicians.iter().zip(&kept).zip(&after.rounds) {
+            prop_assert_eq!(&round.stops[..fixed.len().min(round.stops.len())], &fixed[..],
+                "{} did not keep what was under way: {}", c.id, show());
+        }
+        if let Err(e) = check(&after_day, &after, &origins) {
+            return Err(TestCaseError::fail(format!("{e}\n{}", show())));
+        }
+        // The stability terms count what moved: to another clinician, or over an hour later.
+        let was = starts(&before, &origins.iter().map(|o| Origin { fixed: 0, ..o.clone() }).collect::<Vec<_>>(), &p);
+        let (mut moved, mut later) = (0u32, 0u64);
+        for (key, (k, start)) in starts(&after, &origins, &after_day) {
+            if let Some(&(k0, start0)) = was.get(&key) {
+                moved += u32::from(k != k0);
+                later += (start - start0 - weights::DELAY_GRACE).max(0) as u64;
+            }
+        }
+        prop_assert_eq!((after.summary.reassigned, after.summary.moved_later_seconds), (moved, later),
+            "stability terms: {}", show());
     }
 }
