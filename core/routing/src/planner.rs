@@ -556,7 +556,9 @@ impl<'p> Compiled<'p> {
                         }
                     }
                 }
-                let over = sim.over_limit > base.over_limit;
+                // Past the limit is never a fit, even where the round is past it already
+                // (a clinician going off too soon to get back to their end at all).
+                let over = sim.over_limit > 0;
                 if self_late == 0 && added == 0 && !over {
                     let d = sim.travel - base.travel;
                     if best_fit.is_none_or(|b| d < b.0) {

@@ -298,6 +298,37 @@ fn a_care_home_is_one_stop_and_residents_that_do_not_fit_are_deferred() {
 }
 
 #[test]
+fn a_clinician_going_off_too_soon_to_get_back_is_given_nothing() {
+    // Ben goes off at 09:30 but ends his day two hours' drive away; by the supplied matrix the
+    // visit lies on a quicker way there, so taking it would shorten his overrun (70 minutes
+    // instead of 2 hours) without ending it. Ana is busy with a seven-hour visit from 09:00
+    // and cannot fit it before her shift ends. It is no fit for either.
+    let (end, v) = (north(20.0), north(10.0));
+    let mut ben = clinician("ben", &[]);
+    ben.end = Some(end);
+    ben.off_from = Some(Clock::hm(9, 30));
+    let mut long = visit("long", BASE, 420);
+    long.urgency = Urgency::SameDay;
+    long.windows = vec![window((9, 0), (9, 5))];
+    let mut p = problem(
+        vec![ben, clinician("ana", &[])],
+        vec![long, visit("v", v, 10)],
+    );
+    p.travel.matrix = Some(doorstep_routing::TravelMatrix {
+        points: vec![BASE, end, v],
+        seconds: vec![
+            vec![0, 7200, 1800],
+            vec![7200, 0, 1800],
+            vec![1800, 1800, 0],
+        ],
+    });
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert!(out.rounds[0].stops.is_empty(), "{:#?}", out.rounds[0]);
+    assert!(planned(&out, "long"));
+    assert!(!planned(&out, "v"));
+}
+
+#[test]
 fn a_wait_between_two_reviews_at_a_home_shows_as_two_sittings() {
     // The home takes visitors 10:00-10:30 and 14:00-15:00; each review is 40 minutes, so the
     // second cannot start until the afternoon. One stop 10:00-14:40 would hide the wait, and
