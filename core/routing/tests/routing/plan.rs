@@ -297,6 +297,42 @@ fn a_care_home_is_one_stop_and_residents_that_do_not_fit_are_deferred() {
     assert_eq!(deferred.id, "oaks-r0");
 }
 
+/// Ana has six routine visits a kilometre apart going north and an immediate one just past
+/// the last: cheapest is to take it on the way, at the far end of the morning.
+fn immediate_at_the_far_end() -> doorstep_routing::Problem {
+    let mut visits: Vec<_> = (1..=6)
+        .map(|i| visit(&format!("v{i}"), north(f64::from(i)), 30))
+        .collect();
+    let mut u = visit("u", north(6.5), 20);
+    u.urgency = Urgency::Immediate;
+    u.windows = vec![window((9, 0), (16, 0))];
+    visits.push(u);
+    problem(vec![clinician("ana", &[])], visits)
+}
+
+#[test]
+fn an_immediate_visit_is_made_as_soon_as_it_can_be_not_when_cheapest() {
+    let out = plan(&immediate_at_the_far_end(), &budget(), 1).unwrap();
+    let stops = &out.rounds[0].stops;
+    assert_eq!(stops[0].id, "u", "{stops:#?}");
+    assert!(stops[0].start <= Clock::hm(9, 20));
+    assert!(out.unplanned.is_empty());
+}
+
+#[test]
+fn an_immediate_visit_comes_sooner_only_without_making_anyone_late() {
+    // A visit at the practice must start by 09:10: it stays first, and the immediate one
+    // comes straight after it.
+    let mut p = immediate_at_the_far_end();
+    let mut first = visit("first", BASE, 10);
+    first.windows = vec![window((9, 0), (9, 10))];
+    p.visits.push(first);
+    let out = plan(&p, &budget(), 1).unwrap();
+    let ids: Vec<&str> = out.rounds[0].stops.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(&ids[..2], ["first", "u"]);
+    assert_eq!(out.summary.late_seconds, 0);
+}
+
 #[test]
 fn a_clinician_going_off_too_soon_to_get_back_is_given_nothing() {
     // Ben goes off at 09:30 but ends his day two hours' drive away; by the supplied matrix the

@@ -283,6 +283,7 @@ struct Job {
     seconds: i64,
     /// Sorted windows, seconds; empty means any time.
     windows: Vec<(i64, i64)>,
+    immediate: bool,
 }
 
 /// A job's replayed times.
@@ -364,6 +365,7 @@ fn visit_job(v: &Visit) -> Job {
         at: Some(v.location),
         seconds: 60 * i64::from(v.minutes),
         windows: secs(&v.windows),
+        immediate: v.urgency == Urgency::Immediate,
     }
 }
 
@@ -372,6 +374,7 @@ fn resident_job(h: &CareHome, r: &Resident) -> Job {
         at: Some(h.location),
         seconds: 60 * i64::from(r.minutes),
         windows: secs(&h.windows),
+        immediate: r.urgency == Urgency::Immediate,
     }
 }
 
@@ -381,6 +384,7 @@ fn break_job(b: &Break) -> Job {
         at: None,
         seconds: 60 * i64::from(b.minutes),
         windows: secs(&[b.window]),
+        immediate: false,
     }
 }
 
@@ -667,6 +671,95 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
     }
     for u in &out.unplanned {
         reason_is_true(p, out, origins, u)?;
+    }
+    immediate_as_soon_as_possible(p, out, origins)
+}
+
+/// Where `job` would start if put at position `at` of `jobs` (clinician `c` from `o`), when
+/// that harms nothing: it is on time, no other stop gets later past its window, no other
+/// immediate visit starts later, and the clinician is back by their limit.
+fn harmless_start(
+    p: &Problem,
+    c: &Clinician,
+    o: &Origin,
+    jobs: &[Job],
+    job: &Job,
+    at: usize,
+) -> Option<i64> {
+    let (base, _, _) = replay(p, c, o, jobs);
+    let mut trial = jobs.to_vec();
+    trial.insert(at, job.clone());
+    let (timed, back, _) = replay(p, c, o, &trial);
+    let harmless = timed[at].late == 0
+        && back <= limit(c)
+        && timed
+            .iter()
+            .enumerate()
+            .filter(|&(q, _)| q != at)
+            .all(|(q, t)| {
+                let was = base[if q < at { q } else { q - 1 }];
+                t.late <= was.late && (t.start <= was.start || !trial[q].immediate)
+            });
+    harmless.then_some(timed[at].start)
+}
+
+/// Every immediate visit planned starts as soon as it can: no harmless place in any round
+/// that may take it starts it more than five minutes sooner.
+fn immediate_as_soon_as_possible(
+    p: &Problem,
+    out: &Plan,
+    origins: &[Origin],
+) -> Result<(), String> {
+    for (k, (round, o)) in out.rounds.iter().zip(origins).enumerate() {
+        let c = &p.clinicians[k];
+        let jobs = jobs_of(p, c, o, round);
+        let mut q = 0;
+        for s in &round.stops[o.fixed.min(round.stops.len())..] {
+            let n = s.residents.len().max(1);
+            if s.kind != StopKind::Visit || !jobs[q].immediate {
+                q += n;
+                continue;
+            }
+            let v = p.visits.iter().find(|v| v.id == s.id).unwrap();
+            let job = visit_job(v);
+            let mut left = jobs.clone();
+            left.remove(q);
+            // Taking it out must not delay the rest of its round (it can, where a break is
+            // taken wherever the clinician is); else it stays where it is.
+            let (now, _, _) = replay(p, c, o, &jobs);
+            let (without, back, _) = replay(p, c, o, &left);
+            let harmed = back > limit(c)
+                || without.iter().enumerate().any(|(r, t)| {
+                    let was = now[if r < q { r } else { r + 1 }];
+                    t.late > was.late || (t.start > was.start && left[r].immediate)
+                });
+            if harmed {
+                q += 1;
+                continue;
+            }
+            for (k2, c2) in p.clinicians.iter().enumerate() {
+                let o2 = &origins[k2];
+                if !may_take(c2, o2, &v.skills, v.pinned_to.as_deref()) {
+                    continue;
+                }
+                let others = if k2 == k {
+                    left.clone()
+                } else {
+                    jobs_of(p, c2, o2, &out.rounds[k2])
+                };
+                for at in 0..=others.len() {
+                    if let Some(start) = harmless_start(p, c2, o2, &others, &job, at)
+                        && start + 300 < s.start.secs()
+                    {
+                        return Err(format!(
+                            "immediate {} starts at {} but could start at {start} with {}",
+                            v.id, s.start, c2.id
+                        ));
+                    }
+                }
+            }
+            q += 1;
+        }
     }
     Ok(())
 }
