@@ -99,9 +99,10 @@ pub(crate) struct Compiled<'p> {
 /// search proper, so a short budget is not spent on them.
 const HOME_DEALS: usize = 3;
 
-/// Seconds within which two places for an immediate visit count as equally soon (see
-/// `Compiled::bring_immediate_forward`): five minutes.
-const IMMEDIATE_TIE: i64 = 300;
+/// Five minutes: how long after the soonest anyone could start an immediate visit the search
+/// takes it to be due (later counts as lateness, see `Compiled::new`), and within which two
+/// places for one count as equally soon (see `Compiled::bring_immediate_forward`).
+const IMMEDIATE_SLACK: i64 = 300;
 
 /// Most passes over the immediate visits that `Compiled::bring_immediate_forward` makes.
 const IMMEDIATE_PASSES: usize = 4;
@@ -322,6 +323,30 @@ impl<'p> Compiled<'p> {
         }
         let size = locs.len();
         let data = travel_matrix(problem, &locs);
+        // The search is told an immediate visit is due soon after the soonest anyone could
+        // start it, so it weighs delay to it as lateness instead of only past its window's
+        // end; the plan's lateness is still measured from the real window (see
+        // `bring_immediate_forward`, which finishes the job).
+        let nv = engine_vehicles.len();
+        for (c, client) in clients.iter_mut().enumerate() {
+            if !matches!(items[c], Item::Visit(i) if problem.visits[i].urgency == Urgency::Immediate)
+            {
+                continue;
+            }
+            let soonest = (0..nv)
+                .filter(|&v| allowed[c * nv + v])
+                .map(|v| {
+                    let veh = &engine_vehicles[v];
+                    veh.early + data[veh.start_loc as usize * size + client.loc as usize]
+                })
+                .min();
+            // (With several windows the gaps between them make a due time meaningless.)
+            if let Some(soonest) = soonest
+                && client.windows.is_empty()
+            {
+                client.late = client.late.min(soonest.max(client.early) + IMMEDIATE_SLACK);
+            }
+        }
         let params = Params::default();
         let inst = Instance::new(
             Matrix::new(size, data),
@@ -500,7 +525,7 @@ impl<'p> Compiled<'p> {
     /// their limit. The search weighs an immediate visit's start only against its window's end
     /// (the response target), so it would leave one until late in its window to save a few
     /// minutes' driving; immediate means as early as possible, before travel. Places that
-    /// start it within [`IMMEDIATE_TIE`] of the soonest count as soonest, and the one adding
+    /// start it within [`IMMEDIATE_SLACK`] of the soonest count as soonest, and the one adding
     /// least travel is taken: a minute sooner is not worth any detour. True if any moved.
     fn bring_immediate_forward(&self, routes: &mut [Vec<u32>]) -> bool {
         let mut immediate: Vec<(i64, u32)> = routes
@@ -583,7 +608,7 @@ impl<'p> Compiled<'p> {
             let soonest = places.iter().map(|p| p.0).min().expect("current place");
             let &(_, _, v, p) = places
                 .iter()
-                .filter(|p| p.0 <= soonest + IMMEDIATE_TIE)
+                .filter(|p| p.0 <= soonest + IMMEDIATE_SLACK)
                 .min_by_key(|p| (p.1, p.0))
                 .expect("soonest");
             if (v, p) == (from, at) {
