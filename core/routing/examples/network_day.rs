@@ -207,7 +207,9 @@ fn main() {
         pinned_to: None,
         not_at_home: false,
     };
-    println!("| re-plan budget (ms) | wall ms (median of 5) | urgent planned | late s | cost |");
+    println!(
+        "| re-plan budget (ms) | wall ms (median of 5) | urgent visit starts | late s | cost |"
+    );
     println!("|---|---|---|---|---|");
     for ms in [0u64, 10, 25] {
         let mut walls = Vec::new();
@@ -232,13 +234,14 @@ fn main() {
         }
         walls.sort_by(f64::total_cmp);
         let out = last.expect("ran");
-        let planned = out
+        let starts = out
             .rounds
             .iter()
             .flat_map(|r| &r.stops)
-            .any(|s| s.id == "urgent");
+            .find(|s| s.id == "urgent")
+            .map_or("not planned".to_string(), |s| s.start.to_string());
         println!(
-            "| {ms} | {:.1} | {planned} | {} | {} |",
+            "| {ms} | {:.1} | {starts} | {} | {} |",
             walls[2], out.summary.late_seconds, out.summary.cost
         );
     }
