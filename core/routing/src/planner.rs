@@ -521,12 +521,13 @@ impl<'p> Compiled<'p> {
     }
 
     /// Moves each immediate visit to where it starts soonest, in any round that may take it,
-    /// as long as that makes no stop later past its window and keeps every clinician within
-    /// their limit. The search weighs an immediate visit's start only against its window's end
-    /// (the response target), so it would leave one until late in its window to save a few
-    /// minutes' driving; immediate means as early as possible, before travel. Places that
-    /// start it within [`IMMEDIATE_SLACK`] of the soonest count as soonest, and the one adding
-    /// least travel is taken: a minute sooner is not worth any detour. True if any moved.
+    /// as long as that makes no stop later past its window, no other immediate visit later,
+    /// and keeps every clinician within their limit. The search is told each is due soon after
+    /// the soonest start (see `Compiled::new`), but not for one with several windows, and its
+    /// due time is a bound it may miss; immediate means as early as possible, before travel.
+    /// Places that start it within [`IMMEDIATE_SLACK`] of the soonest count as soonest, and
+    /// the one adding least travel is taken: a minute sooner is not worth any detour. True if
+    /// any moved.
     fn bring_immediate_forward(&self, routes: &mut [Vec<u32>]) -> bool {
         let mut immediate: Vec<(i64, u32)> = routes
             .iter()
@@ -552,72 +553,69 @@ impl<'p> Compiled<'p> {
 
     /// Moves immediate visit `c` as [`Self::bring_immediate_forward`] says; true if it moved.
     fn bring_forward(&self, routes: &mut [Vec<u32>], c: u32) -> bool {
-        {
-            let Some(from) = routes.iter().position(|r| r.contains(&c)) else {
-                return false;
-            };
-            let mut left = routes[from].clone();
-            left.retain(|&x| x != c);
-            // (start, added travel, vehicle, position) of the current place, then of each other.
-            let start_in = |v: usize, route: &[u32], p: usize| {
-                let mut trial = route.to_vec();
-                trial.insert(p, c);
-                let sim = self.simulate(v, &trial);
-                let base = self.simulate(v, route);
-                // No stop later past its window, and no other immediate visit later at all.
-                let harmless = sim.over_limit == 0
-                    && sim.stops[p].late == 0
-                    && sim.stops.iter().enumerate().all(|(q, st)| {
-                        if q == p {
-                            return true;
-                        }
-                        let was = &base.stops[if q < p { q } else { q - 1 }];
-                        st.late <= was.late
-                            && (st.start <= was.start || !self.is_immediate(st.client))
-                    });
-                harmless.then_some((sim.stops[p].start, sim.travel - base.travel))
-            };
-            // Where it is now counts as a place even if it is late there; every place is
-            // priced by the travel it adds to the rounds without it.
-            let at = routes[from].iter().position(|&x| x == c).expect("served");
-            let now = self.simulate(from, &routes[from]);
-            let without = self.simulate(from, &left);
-            // Taking a stop out can delay the rest of its round (a break taken where the
-            // clinician is moves with it); then it stays.
-            let source_harmed = without.over_limit > 0
-                || without.stops.iter().enumerate().any(|(q, st)| {
-                    let was = &now.stops[if q < at { q } else { q + 1 }];
-                    st.late > was.late || (st.start > was.start && self.is_immediate(st.client))
-                });
-            if source_harmed {
-                return false;
-            }
-            let added = now.travel - without.travel;
-            let mut places = vec![(now.stops[at].start, added, from, at)];
-            for (v, route) in routes.iter().enumerate() {
-                if !self.inst.allowed(c, v) {
-                    continue;
-                }
-                let route = if v == from { &left } else { route };
-                for p in 0..=route.len() {
-                    if let Some((start, travel)) = start_in(v, route, p) {
-                        places.push((start, travel, v, p));
+        let Some(from) = routes.iter().position(|r| r.contains(&c)) else {
+            return false;
+        };
+        let mut left = routes[from].clone();
+        left.retain(|&x| x != c);
+        // (start, added travel, vehicle, position) of the current place, then of each other.
+        let start_in = |v: usize, route: &[u32], p: usize| {
+            let mut trial = route.to_vec();
+            trial.insert(p, c);
+            let sim = self.simulate(v, &trial);
+            let base = self.simulate(v, route);
+            // No stop later past its window, and no other immediate visit later at all.
+            let harmless = sim.over_limit == 0
+                && sim.stops[p].late == 0
+                && sim.stops.iter().enumerate().all(|(q, st)| {
+                    if q == p {
+                        return true;
                     }
+                    let was = &base.stops[if q < p { q } else { q - 1 }];
+                    st.late <= was.late && (st.start <= was.start || !self.is_immediate(st.client))
+                });
+            harmless.then_some((sim.stops[p].start, sim.travel - base.travel))
+        };
+        // Where it is now counts as a place even if it is late there; every place is
+        // priced by the travel it adds to the rounds without it.
+        let at = routes[from].iter().position(|&x| x == c).expect("served");
+        let now = self.simulate(from, &routes[from]);
+        let without = self.simulate(from, &left);
+        // Taking a stop out can delay the rest of its round (a break taken where the
+        // clinician is moves with it); then it stays.
+        let source_harmed = without.over_limit > 0
+            || without.stops.iter().enumerate().any(|(q, st)| {
+                let was = &now.stops[if q < at { q } else { q + 1 }];
+                st.late > was.late || (st.start > was.start && self.is_immediate(st.client))
+            });
+        if source_harmed {
+            return false;
+        }
+        let added = now.travel - without.travel;
+        let mut places = vec![(now.stops[at].start, added, from, at)];
+        for (v, route) in routes.iter().enumerate() {
+            if !self.inst.allowed(c, v) {
+                continue;
+            }
+            let route = if v == from { &left } else { route };
+            for p in 0..=route.len() {
+                if let Some((start, travel)) = start_in(v, route, p) {
+                    places.push((start, travel, v, p));
                 }
             }
-            let soonest = places.iter().map(|p| p.0).min().expect("current place");
-            let &(_, _, v, p) = places
-                .iter()
-                .filter(|p| p.0 <= soonest + IMMEDIATE_SLACK)
-                .min_by_key(|p| (p.1, p.0))
-                .expect("soonest");
-            if (v, p) == (from, at) {
-                return false;
-            }
-            routes[from] = left;
-            routes[v].insert(p, c);
-            true
         }
+        let soonest = places.iter().map(|p| p.0).min().expect("current place");
+        let &(_, _, v, p) = places
+            .iter()
+            .filter(|p| p.0 <= soonest + IMMEDIATE_SLACK)
+            .min_by_key(|p| (p.1, p.0))
+            .expect("soonest");
+        if (v, p) == (from, at) {
+            return false;
+        }
+        routes[from] = left;
+        routes[v].insert(p, c);
+        true
     }
 
     fn is_immediate(&self, c: u32) -> bool {
