@@ -182,6 +182,15 @@ fn windows_of(ws: &[Window]) -> Vec<(i64, i64)> {
     }
 }
 
+/// Whether `item` is immediate work: a visit, or a resident's review, marked immediate.
+fn immediate(problem: &Problem, item: Item) -> bool {
+    match item {
+        Item::Visit(i) => problem.visits[i].urgency == Urgency::Immediate,
+        Item::Resident(h, r) => problem.care_homes[h].residents[r].urgency == Urgency::Immediate,
+        Item::Break(_) => false,
+    }
+}
+
 fn has_skills(have: &[String], need: &[String]) -> bool {
     need.iter().all(|s| have.contains(s))
 }
@@ -329,8 +338,7 @@ impl<'p> Compiled<'p> {
         // `bring_immediate_forward`, which finishes the job).
         let nv = engine_vehicles.len();
         for (c, client) in clients.iter_mut().enumerate() {
-            if !matches!(items[c], Item::Visit(i) if problem.visits[i].urgency == Urgency::Immediate)
-            {
+            if !immediate(problem, items[c]) {
                 continue;
             }
             let soonest = (0..nv)
@@ -619,13 +627,7 @@ impl<'p> Compiled<'p> {
     }
 
     fn is_immediate(&self, c: u32) -> bool {
-        match self.items[c as usize] {
-            Item::Visit(i) => self.problem.visits[i].urgency == Urgency::Immediate,
-            Item::Resident(h, r) => {
-                self.problem.care_homes[h].residents[r].urgency == Urgency::Immediate
-            }
-            Item::Break(_) => false,
-        }
+        immediate(self.problem, self.items[c as usize])
     }
 
     fn item_id(&self, c: u32) -> String {

@@ -703,8 +703,8 @@ fn harmless_start(
     harmless.then_some(timed[at].start)
 }
 
-/// Every immediate visit planned starts as soon as it can: no harmless place in any round
-/// that may take it starts it more than five minutes sooner.
+/// Every immediate visit or review planned starts as soon as it can: no harmless place in any
+/// round that may take it starts it more than five minutes sooner.
 fn immediate_as_soon_as_possible(
     p: &Problem,
     out: &Plan,
@@ -713,20 +713,32 @@ fn immediate_as_soon_as_possible(
     for (k, (round, o)) in out.rounds.iter().zip(origins).enumerate() {
         let c = &p.clinicians[k];
         let jobs = jobs_of(p, c, o, round);
-        let mut q = 0;
+        let (now, _, _) = replay(p, c, o, &jobs);
+        // Each job of the round after the fixed stops, with its id, skills and pin.
+        let mut items: Vec<(String, &[String], Option<&str>)> = Vec::new();
         for s in &round.stops[o.fixed.min(round.stops.len())..] {
-            let n = s.residents.len().max(1);
-            if s.kind != StopKind::Visit || !jobs[q].immediate {
-                q += n;
+            match s.kind {
+                StopKind::Visit => {
+                    let v = p.visits.iter().find(|v| v.id == s.id).unwrap();
+                    items.push((v.id.clone(), &v.skills, v.pinned_to.as_deref()));
+                }
+                StopKind::CareHome => {
+                    let h = p.care_homes.iter().find(|h| h.id == s.id).unwrap();
+                    for r in &s.residents {
+                        items.push((format!("{}/{r}", h.id), &h.skills, None));
+                    }
+                }
+                StopKind::Break => items.push((String::new(), &[], None)),
+            }
+        }
+        for (q, (id, need, pin)) in items.iter().enumerate() {
+            if !jobs[q].immediate {
                 continue;
             }
-            let v = p.visits.iter().find(|v| v.id == s.id).unwrap();
-            let job = visit_job(v);
             let mut left = jobs.clone();
-            left.remove(q);
+            let job = left.remove(q);
             // Taking it out must not delay the rest of its round (it can, where a break is
             // taken wherever the clinician is); else it stays where it is.
-            let (now, _, _) = replay(p, c, o, &jobs);
             let (without, back, _) = replay(p, c, o, &left);
             let harmed = back > limit(c)
                 || without.iter().enumerate().any(|(r, t)| {
@@ -734,12 +746,11 @@ fn immediate_as_soon_as_possible(
                     t.late > was.late || (t.start > was.start && left[r].immediate)
                 });
             if harmed {
-                q += 1;
                 continue;
             }
             for (k2, c2) in p.clinicians.iter().enumerate() {
                 let o2 = &origins[k2];
-                if !may_take(c2, o2, &v.skills, v.pinned_to.as_deref()) {
+                if !may_take(c2, o2, need, *pin) {
                     continue;
                 }
                 let others = if k2 == k {
@@ -749,16 +760,15 @@ fn immediate_as_soon_as_possible(
                 };
                 for at in 0..=others.len() {
                     if let Some(start) = harmless_start(p, c2, o2, &others, &job, at)
-                        && start + 300 < s.start.secs()
+                        && start + 300 < now[q].start
                     {
                         return Err(format!(
-                            "immediate {} starts at {} but could start at {start} with {}",
-                            v.id, s.start, c2.id
+                            "immediate {id} starts at {} but could start at {start} with {}",
+                            now[q].start, c2.id
                         ));
                     }
                 }
             }
-            q += 1;
         }
     }
     Ok(())
