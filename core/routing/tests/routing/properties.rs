@@ -676,15 +676,14 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
 }
 
 /// Where `job` would start if put at position `at` of `jobs` (clinician `c` from `o`), when
-/// that harms nothing: it is on time, no other stop gets later past its window, no other
-/// immediate visit starts later, and the clinician is back by their limit.
+/// that harms nothing: it is on time, no other stop gets later past its window, the clinician
+/// is back by their limit and, if `immediate_kept`, no other immediate visit starts later.
 fn harmless_start(
     p: &Problem,
     c: &Clinician,
     o: &Origin,
-    jobs: &[Job],
-    job: &Job,
-    at: usize,
+    (jobs, job, at): (&[Job], &Job, usize),
+    immediate_kept: bool,
 ) -> Option<i64> {
     let (base, _, _) = replay(p, c, o, jobs);
     let mut trial = jobs.to_vec();
@@ -698,7 +697,8 @@ fn harmless_start(
             .filter(|&(q, _)| q != at)
             .all(|(q, t)| {
                 let was = base[if q < at { q } else { q - 1 }];
-                t.late <= was.late && (t.start <= was.start || !trial[q].immediate)
+                t.late <= was.late
+                    && (t.start <= was.start || !trial[q].immediate || !immediate_kept)
             });
     harmless.then_some(timed[at].start)
 }
@@ -759,7 +759,7 @@ fn immediate_as_soon_as_possible(
                     jobs_of(p, c2, o2, &out.rounds[k2])
                 };
                 for at in 0..=others.len() {
-                    if let Some(start) = harmless_start(p, c2, o2, &others, &job, at)
+                    if let Some(start) = harmless_start(p, c2, o2, (&others, &job, at), true)
                         && start + 300 < now[q].start
                     {
                         return Err(format!(
@@ -890,19 +890,8 @@ fn reason_is_true(
         let c = &p.clinicians[k];
         let o = &origins[k];
         let jobs = jobs_of(p, c, o, &out.rounds[k]);
-        let (base, _, _) = replay(p, c, o, &jobs);
         for at in 0..=jobs.len() {
-            let mut trial = jobs.clone();
-            trial.insert(at, job.clone());
-            let (timed, back, _) = replay(p, c, o, &trial);
-            let harmless = timed[at].late == 0
-                && back <= limit(c)
-                && timed
-                    .iter()
-                    .enumerate()
-                    .filter(|&(q, _)| q != at)
-                    .all(|(q, t)| t.late <= base[if q < at { q } else { q - 1 }].late);
-            if harmless {
+            if harmless_start(p, c, o, (&jobs, &job, at), false).is_some() {
                 return false_reason(&format!("it fits in {}'s round at position {at}", c.id));
             }
         }
