@@ -567,11 +567,10 @@ impl<'p> Compiled<'p> {
         let mut left = routes[from].clone();
         left.retain(|&x| x != c);
         // (start, added travel, vehicle, position) of the current place, then of each other.
-        let start_in = |v: usize, route: &[u32], p: usize| {
+        let start_in = |v: usize, route: &[u32], base: &Sim, p: usize| {
             let mut trial = route.to_vec();
             trial.insert(p, c);
             let sim = self.simulate(v, &trial);
-            let base = self.simulate(v, route);
             // No stop later past its window, and no other immediate visit later at all.
             let harmless = sim.over_limit == 0
                 && sim.stops[p].late == 0
@@ -606,8 +605,9 @@ impl<'p> Compiled<'p> {
                 continue;
             }
             let route = if v == from { &left } else { route };
+            let base = self.simulate(v, route);
             for p in 0..=route.len() {
-                if let Some((start, travel)) = start_in(v, route, p) {
+                if let Some((start, travel)) = start_in(v, route, &base, p) {
                     places.push((start, travel, v, p));
                 }
             }
