@@ -137,6 +137,22 @@ fn travel(problem: &Problem) -> Result<(), RoutingError> {
         }
         for (i, &p) in m.points.iter().enumerate() {
             location(p, || "travel matrix".into(), &format!("point {i}"))?;
+            // A place is found in the matrix by its coordinates: a repeated point would leave
+            // which row holds its times to chance.
+            if let Some(j) = m.points[..i].iter().position(|&q| q == p) {
+                return invalid(format!(
+                    "travel matrix: point {i} repeats point {j} (each place once)"
+                ));
+            }
+        }
+        // (From a point to itself there is no travel, whatever the matrix says.)
+        for (i, row) in m.seconds.iter().enumerate() {
+            if let Some(j) = row.iter().position(|&t| t > 60 * DAY_MINUTES) {
+                return invalid(format!(
+                    "travel matrix: seconds[{i}][{j}] is over a day ({} s at most)",
+                    60 * DAY_MINUTES
+                ));
+            }
         }
     }
     Ok(())

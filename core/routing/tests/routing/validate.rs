@@ -137,6 +137,25 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
             }),
             "travel matrix must be square",
         ),
+        (
+            Box::new(|p| {
+                let here = p.visits[0].location;
+                p.travel.matrix = Some(TravelMatrix {
+                    points: vec![here, p.visits[1].location, here],
+                    seconds: vec![vec![0, 60, 0], vec![60, 0, 60], vec![0, 60, 0]],
+                })
+            }),
+            "travel matrix: point 2 repeats point 0",
+        ),
+        (
+            Box::new(|p| {
+                p.travel.matrix = Some(TravelMatrix {
+                    points: vec![p.visits[0].location, p.visits[1].location],
+                    seconds: vec![vec![0, 90_000], vec![60, 0]],
+                })
+            }),
+            "travel matrix: seconds[0][1] is over a day",
+        ),
     ];
     for (change, expected) in cases {
         let message = refusal(change);
