@@ -348,11 +348,17 @@ impl<'p> Compiled<'p> {
                     veh.early + data[veh.start_loc as usize * size + client.loc as usize]
                 })
                 .min();
-            // (With several windows the gaps between them make a due time meaningless.)
-            if let Some(soonest) = soonest
-                && client.windows.is_empty()
-            {
+            let Some(soonest) = soonest else {
+                continue;
+            };
+            if client.windows.is_empty() {
                 client.late = client.late.min(soonest.max(client.early) + IMMEDIATE_SLACK);
+            } else if let Some(&(early, late)) = client.windows.iter().find(|w| w.1 >= soonest) {
+                // With several windows, the first still open when anyone could get there is
+                // the one it is due in; a later one would be lateness to the search.
+                client.early = early;
+                client.late = late.min(soonest.max(early) + IMMEDIATE_SLACK);
+                client.windows.clear();
             }
         }
         let params = Params::default();

@@ -320,6 +320,29 @@ fn an_immediate_visit_is_made_as_soon_as_it_can_be_not_when_cheapest() {
 }
 
 #[test]
+fn an_immediate_visit_with_several_windows_is_due_in_the_first_anyone_can_reach() {
+    // The patient 6.5 km north is out until 08:30 and free 09:00-16:00. Ana, at the practice,
+    // could be there soonest, but a visit at the practice must start by 09:20 and is cheapest
+    // for her; Ben, 5 km south, can still make it. Only a search that knows the immediate
+    // visit is due soon after 09:00 gives the practice visit to Ben: moving the immediate
+    // visit alone afterwards would make the practice visit late.
+    let mut u = visit("u", north(6.5), 20);
+    u.urgency = Urgency::Immediate;
+    u.windows = vec![window((7, 0), (8, 30)), window((9, 0), (16, 0))];
+    let mut f = visit("f", BASE, 30);
+    f.windows = vec![window((9, 0), (9, 20))];
+    let mut ben = clinician("ben", &[]);
+    ben.start = north(-5.0);
+    let p = problem(vec![clinician("ana", &[]), ben], vec![u, f]);
+    let out = plan(&p, &budget(), 1).unwrap();
+    let ana = &out.rounds[0].stops;
+    assert_eq!(ana[0].id, "u", "{:#?}", out.rounds);
+    assert!(ana[0].start <= Clock::hm(9, 20));
+    assert_eq!(out.rounds[1].stops[0].id, "f");
+    assert_eq!(out.summary.late_seconds, 0);
+}
+
+#[test]
 fn an_immediate_visit_comes_sooner_only_without_making_anyone_late() {
     // A visit at the practice must start by 09:10: it stays first, and the immediate one
     // comes straight after it.
