@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use geo::{Distance, Haversine, Point};
+
 use crate::engine::{self, Client, Instance, Matrix, NO_LOC, Params, Vehicle, Weights};
 use crate::plan::{Plan, Reason, Round, Stop, StopKind, Summary, Unplanned, weights};
 use crate::{Break, Budget, Clock, Location, Problem, RoutingError, Urgency, Window};
@@ -136,13 +138,9 @@ fn centre(problem: &Problem) -> Option<(f64, f64)> {
     })
 }
 
-/// Great-circle distance in metres.
-pub(crate) fn haversine_m(a: Location, b: Location) -> f64 {
-    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
-    let dla = la2 - la1;
-    let dlo = (b.lon - a.lon).to_radians();
-    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
-    2.0 * 6_371_000.0 * h.sqrt().asin()
+/// Great-circle distance in metres, by `geo`'s haversine (as the domain measures it).
+fn great_circle_m(a: Location, b: Location) -> f64 {
+    Haversine.distance(Point::new(a.lon, a.lat), Point::new(b.lon, b.lat))
 }
 
 /// Travel seconds between every pair of `locs`, row-major: from the supplied matrix where it
@@ -164,7 +162,7 @@ fn travel_matrix(problem: &Problem, locs: &[Location]) -> Vec<i64> {
             } else if let Some(s) = supplied(i, j) {
                 s
             } else {
-                let metres = haversine_m(a, b) * t.detour_factor;
+                let metres = great_circle_m(a, b) * t.detour_factor;
                 (metres / (t.speed_kmh / 3.6) + t.parking_minutes * 60.0).round() as i64
             });
         }

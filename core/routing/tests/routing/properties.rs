@@ -267,12 +267,13 @@ fn travel(p: &Problem, a: Location, b: Location) -> i64 {
     speed_model(p, a, b)
 }
 
-/// Travel seconds between two places by the speed model, worked out here.
+/// Travel seconds between two places by the speed model, worked out here: the haversine on a
+/// sphere of the earth's mean radius (GRS80, as `geo` takes it).
 fn speed_model(p: &Problem, a: Location, b: Location) -> i64 {
     let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
+    let h = ((b.lat - a.lat).to_radians() / 2.0).sin().powi(2)
         + la1.cos() * la2.cos() * ((b.lon - a.lon).to_radians() / 2.0).sin().powi(2);
-    let metres = 2.0 * 6_371_000.0 * h.sqrt().asin() * p.travel.detour_factor;
+    let metres = 6_371_008.8 * (2.0 * h.sqrt().asin()) * p.travel.detour_factor;
     (metres / (p.travel.speed_kmh / 3.6) + p.travel.parking_minutes * 60.0).round() as i64
 }
 
