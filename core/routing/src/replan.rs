@@ -91,7 +91,8 @@ fn resident_minutes(problem: &Problem, home: &str, resident: &str) -> u32 {
 ///
 /// "Now" is the latest event's time. A stop the clinician has already set off for (its arrival
 /// minus its travel is before now) is done or under way: it stays in its round, marked `fixed`,
-/// with its times. The problem is updated in place (the urgent visit added, the absent patient's
+/// with its times; except one they have reached and are waiting at (arrived, not yet started),
+/// which is planned again from there, so a clinician idle at a door can take an urgent call. The problem is updated in place (the urgent visit added, the absent patient's
 /// visit closed, the sick clinician's day ended), so the next re-plan starts from it and the
 /// returned plan. On an error it is left exactly as it was, so a caller can correct the events
 /// and try again.
@@ -184,7 +185,14 @@ fn apply(
         let mut free = clinician.shift.start.secs().max(now.secs());
         for stop in &round.stops {
             let set_off = stop.arrival.secs() - i64::from(stop.travel_seconds);
-            if stop.fixed || set_off < now.secs() {
+            // Arrived early and waiting for the stop to begin: the clinician stands there,
+            // free, and the stop is planned again with the rest (it stays unless something
+            // better comes up, such as an urgent call while they wait for a window).
+            let waiting = !stop.fixed && stop.arrival <= now && now < stop.start;
+            if waiting {
+                here = stop_location(problem, stop.kind, &stop.id).unwrap_or(here);
+            }
+            if !waiting && (stop.fixed || set_off < now.secs()) {
                 let loc = stop_location(problem, stop.kind, &stop.id);
                 if stop.kind == StopKind::Visit
                     && let Some(&left) = not_home.get(&stop.id)

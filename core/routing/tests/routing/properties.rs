@@ -11,7 +11,8 @@
 //!
 //! Re-plans are checked the same way from where each clinician stands, after random events
 //! (urgent visits, delays, absent patients, sickness) at a random moment: what was set off for
-//! before then must stay exactly as it was, and the stability terms must count what moved.
+//! before then (and not merely waited at) must stay exactly as it was, and the stability terms
+//! must count what moved.
 
 use std::collections::HashMap;
 
@@ -988,7 +989,8 @@ fn events(p: &Problem, now: Clock, picks: &[(usize, usize, u32)], urgent: &[Visi
 }
 
 /// What each clinician has done or is doing at `now` by the re-plan rule (a stop is under way
-/// once they have set off for it), with the delays reported, and where and when they are free.
+/// once they have set off for it, unless they have reached it and are waiting for it to begin:
+/// then they stand there, free), with the delays reported, and where and when they are free.
 fn under_way(
     p: &Problem,
     before: &Plan,
@@ -1017,6 +1019,10 @@ fn under_way(
         let (mut at, mut free) = (c.start, c.shift.start.secs().max(now.secs()));
         let mut fixed: Vec<Stop> = Vec::new();
         for s in &round.stops {
+            if !s.fixed && s.arrival <= now && now < s.start {
+                at = stop_place(p, s).unwrap_or(at);
+                continue;
+            }
             if !s.fixed && s.arrival.secs() - i64::from(s.travel_seconds) >= now.secs() {
                 continue;
             }

@@ -54,6 +54,35 @@ fn an_urgent_visit_at_five_past_eleven_is_fitted_in_without_moving_started_work(
 }
 
 #[test]
+fn a_clinician_waiting_at_a_door_for_a_window_takes_an_urgent_call_meanwhile() {
+    // Ana's only visit is 2 km north from 13:00; the plan has her there early, waiting. At
+    // 11:05 an urgent call comes in a kilometre further on: she is free where she stands, so
+    // she goes now and is back for 13:00, rather than finishing the wait first.
+    let mut w = visit("w", north(2.0), 30);
+    w.windows = vec![window((13, 0), (14, 0))];
+    let mut p = problem(vec![clinician("ana", &[])], vec![w]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    let now = Clock::hm(11, 5);
+    let waiting = &first.rounds[0].stops[0];
+    assert!(waiting.arrival <= now && now < waiting.start, "{waiting:?}");
+    let mut urgent = visit("urgent", north(3.0), 30);
+    urgent.urgency = Urgency::Immediate;
+    urgent.windows = vec![window((11, 5), (13, 5))];
+    let events = [Event::UrgentVisit {
+        at: now,
+        visit: urgent,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let stops = &second.rounds[0].stops;
+    let ids: Vec<&str> = stops.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["urgent", "w"], "{stops:#?}");
+    assert!(stops[0].start <= Clock::hm(11, 10), "{stops:#?}");
+    assert!(stops.iter().all(|s| !s.fixed));
+    assert_eq!(stops[1].start, Clock::hm(13, 0));
+    assert_eq!(second.summary.late_seconds, 0);
+}
+
+#[test]
 fn a_clinician_running_forty_minutes_late_is_free_forty_minutes_later() {
     let mut p = morning();
     let first = plan(&p, &budget(), 1).unwrap();
