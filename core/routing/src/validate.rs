@@ -7,7 +7,7 @@
 //! Some things that look wrong are real and are planned, with a reason: a visit pinned to a
 //! clinician not on today's list, a skill nobody has, a window no shift covers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::{Location, Problem, RoutingError, Window};
 
@@ -135,11 +135,14 @@ fn travel(problem: &Problem) -> Result<(), RoutingError> {
         {
             return invalid("travel matrix must be square over its points".into());
         }
+        // A place is found in the matrix by its coordinates: a repeated point would leave
+        // which row holds its times to chance. (Adding 0.0 makes -0.0 and 0.0, which compare
+        // equal, one key.)
+        let mut seen = HashMap::with_capacity(m.points.len());
         for (i, &p) in m.points.iter().enumerate() {
             location(p, || "travel matrix".into(), &format!("point {i}"))?;
-            // A place is found in the matrix by its coordinates: a repeated point would leave
-            // which row holds its times to chance.
-            if let Some(j) = m.points[..i].iter().position(|&q| q == p) {
+            let key = ((p.lat + 0.0).to_bits(), (p.lon + 0.0).to_bits());
+            if let Some(j) = seen.insert(key, i) {
                 return invalid(format!(
                     "travel matrix: point {i} repeats point {j} (each place once)"
                 ));
