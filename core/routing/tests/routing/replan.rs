@@ -1,6 +1,6 @@
 //! `replan`: each event of a running day, with what is done or under way left where it was.
 
-use doorstep_routing::{Clock, Event, Plan, Reason, Stop, Urgency, plan, replan};
+use doorstep_routing::{Clock, Event, Location, Plan, Reason, Stop, Urgency, plan, replan};
 
 use crate::fixtures::*;
 
@@ -27,19 +27,24 @@ fn assert_started_kept(before: &[Vec<Stop>], after: &Plan) {
     }
 }
 
+/// An immediate visit called in at 11:05, to be seen by 13:05.
+fn urgent_call(location: Location, minutes: u32) -> Event {
+    let mut urgent = visit("urgent", location, minutes);
+    urgent.urgency = Urgency::Immediate;
+    urgent.windows = vec![window((11, 5), (13, 5))];
+    Event::UrgentVisit {
+        at: Clock::hm(11, 5),
+        visit: urgent,
+    }
+}
+
 #[test]
 fn an_urgent_visit_at_five_past_eleven_is_fitted_in_without_moving_started_work() {
     let mut p = morning();
     let first = plan(&p, &budget(), 1).unwrap();
     let now = Clock::hm(11, 5);
     let before = started(&first, now);
-    let mut urgent = visit("urgent", north(2.5), 40);
-    urgent.urgency = Urgency::Immediate;
-    urgent.windows = vec![window((11, 5), (13, 5))];
-    let events = [Event::UrgentVisit {
-        at: now,
-        visit: urgent,
-    }];
+    let events = [urgent_call(north(2.5), 40)];
     let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
     assert_started_kept(&before, &second);
     let stop = second
@@ -65,13 +70,7 @@ fn a_clinician_waiting_at_a_door_for_a_window_takes_an_urgent_call_meanwhile() {
     let now = Clock::hm(11, 5);
     let waiting = &first.rounds[0].stops[0];
     assert!(waiting.arrival <= now && now < waiting.start, "{waiting:?}");
-    let mut urgent = visit("urgent", north(3.0), 30);
-    urgent.urgency = Urgency::Immediate;
-    urgent.windows = vec![window((11, 5), (13, 5))];
-    let events = [Event::UrgentVisit {
-        at: now,
-        visit: urgent,
-    }];
+    let events = [urgent_call(north(3.0), 30)];
     let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
     let stops = &second.rounds[0].stops;
     let ids: Vec<&str> = stops.iter().map(|s| s.id.as_str()).collect();
