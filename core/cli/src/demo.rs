@@ -263,6 +263,14 @@ fn print_plan(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
         plan.summary.late_seconds / 60
     )?;
     for round in &plan.rounds {
+        if round.stops.is_empty() {
+            writeln!(
+                out,
+                "  {:<14} no round: nothing planned for them",
+                round.clinician
+            )?;
+            continue;
+        }
         let visits = round
             .stops
             .iter()
@@ -292,9 +300,12 @@ fn print_plan(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
         } else {
             "visit"
         };
-        let why = format!("{:?}", u.reason);
-        let why = why.split([' ', '{']).next().unwrap_or_default();
-        *reasons.entry(format!("{what}: {why}")).or_default() += 1;
+        // The reason's kind as the plan's JSON names it (docs/plan-schema.md).
+        let kind = serde_json::to_value(&u.reason)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        *reasons.entry(format!("{what}: {kind}")).or_default() += 1;
     }
     for (reason, count) in reasons {
         writeln!(out, "  not planned today: {count:>3} x {reason}")?;
