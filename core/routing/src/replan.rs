@@ -92,10 +92,11 @@ fn resident_minutes(problem: &Problem, home: &str, resident: &str) -> u32 {
 /// "Now" is the latest event's time. A stop the clinician has already set off for (its arrival
 /// minus its travel is before now) is done or under way: it stays in its round, marked `fixed`,
 /// with its times; except one they have reached and are waiting at (arrived, not yet started),
-/// which is planned again from there, so a clinician idle at a door can take an urgent call. The problem is updated in place (the urgent visit added, the absent patient's
-/// visit closed, the sick clinician's day ended), so the next re-plan starts from it and the
-/// returned plan. On an error it is left exactly as it was, so a caller can correct the events
-/// and try again.
+/// which is planned again from there, so a clinician idle at a door can take an urgent call.
+/// The problem is updated in place (the urgent visit added, the absent patient's visit closed,
+/// the sick clinician's day ended), so the next re-plan starts from it and the returned plan.
+/// On an error it is left exactly as it was, so a caller can correct the events and try
+/// again.
 pub fn replan(
     problem: &mut Problem,
     previous: &Plan,
