@@ -150,13 +150,20 @@ pub enum Reason {
     OutsideEveryShift,
     /// Every place it could go would make an immediate visit late.
     WouldMakeImmediateLate {
-        /// The immediate visit that would be late at the best position.
+        /// The immediate visit (or resident's review) that would be late at the best position.
         visit: String,
+        /// The resident's care home, when it is a review: resident ids are unique only within
+        /// their home.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        care_home: Option<String>,
     },
     /// Every place it could go would make another visit late.
     WouldMakeVisitLate {
-        /// The visit that would be late at the best position.
+        /// The visit (or resident's review) that would be late at the best position.
         visit: String,
+        /// The resident's care home, when it is a review (as for an immediate one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        care_home: Option<String>,
     },
     /// Every place it could go would push a clinician's break out of its window (the break
     /// is the only thing it would make late there).

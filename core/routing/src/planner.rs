@@ -634,10 +634,14 @@ impl<'p> Compiled<'p> {
         immediate(self.problem, self.items[c as usize])
     }
 
-    fn item_id(&self, c: u32) -> String {
+    /// How a reason names item `c`: its id, and its care home's for a resident.
+    fn item_id(&self, c: u32) -> (String, Option<String>) {
         match self.items[c as usize] {
-            Item::Visit(i) => self.problem.visits[i].id.clone(),
-            Item::Resident(h, r) => self.problem.care_homes[h].residents[r].id.clone(),
+            Item::Visit(i) => (self.problem.visits[i].id.clone(), None),
+            Item::Resident(h, r) => {
+                let home = &self.problem.care_homes[h];
+                (home.residents[r].id.clone(), Some(home.id.clone()))
+            }
             Item::Break(_) => unreachable!("a break is reported as its clinician's, never by id"),
         }
     }
@@ -704,13 +708,11 @@ impl<'p> Compiled<'p> {
                 }
                 let damage = added + self_late + (sim.over_limit - base.over_limit).max(0);
                 let reason = if let Some((_, w)) = worst_imm {
-                    Reason::WouldMakeImmediateLate {
-                        visit: self.item_id(w),
-                    }
+                    let (visit, care_home) = self.item_id(w);
+                    Reason::WouldMakeImmediateLate { visit, care_home }
                 } else if let Some((_, w)) = worst_other {
-                    Reason::WouldMakeVisitLate {
-                        visit: self.item_id(w),
-                    }
+                    let (visit, care_home) = self.item_id(w);
+                    Reason::WouldMakeVisitLate { visit, care_home }
                 } else if worst_break.is_some() {
                     Reason::WouldDelayBreak {
                         clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),

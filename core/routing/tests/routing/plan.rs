@@ -180,7 +180,10 @@ fn a_routine_visit_that_would_delay_an_immediate_one_says_so() {
     assert!(planned(&out, "u"));
     assert_eq!(
         reason_of(&out, "r"),
-        &Reason::WouldMakeImmediateLate { visit: "u".into() }
+        &Reason::WouldMakeImmediateLate {
+            visit: "u".into(),
+            care_home: None
+        }
     );
 }
 
@@ -190,7 +193,10 @@ fn a_routine_visit_that_would_delay_another_says_which() {
     assert!(planned(&out, "u"));
     assert_eq!(
         reason_of(&out, "r"),
-        &Reason::WouldMakeVisitLate { visit: "u".into() }
+        &Reason::WouldMakeVisitLate {
+            visit: "u".into(),
+            care_home: None
+        }
     );
 }
 
@@ -295,6 +301,36 @@ fn a_care_home_is_one_stop_and_residents_that_do_not_fit_are_deferred() {
     assert_eq!(deferred.reason, Reason::CareHomeVisitFull);
     // The most overdue residents are reviewed first.
     assert_eq!(deferred.id, "oaks-r0");
+}
+
+#[test]
+fn a_review_that_would_make_another_late_names_the_resident_and_their_home() {
+    // Pat can see the Oaks' two residents 09:00-09:50, or the Elms' one (who has the same id as
+    // an Oaks resident) by 09:30, not both: the Elms 3 km north first would make the Oaks'
+    // second review late. The reason names that resident with the home, since resident ids
+    // repeat across homes.
+    let mut p = problem(vec![clinician("pat", &["pharmacist"])], Vec::new());
+    let mut oaks = care_home("oaks", 0.5, window((9, 0), (9, 50)), 2, 25);
+    let mut elms = care_home("elms", 3.0, window((9, 0), (9, 30)), 1, 30);
+    oaks.residents[1].id = "r1".into();
+    elms.residents[0].id = "r1".into();
+    p.care_homes = vec![oaks, elms];
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(out.unplanned.len(), 1, "{out:#?}");
+    let left = &out.unplanned[0];
+    assert_eq!(
+        (left.id.as_str(), left.care_home.as_deref()),
+        ("r1", Some("elms"))
+    );
+    assert_eq!(
+        left.reason,
+        Reason::WouldMakeVisitLate {
+            visit: "r1".into(),
+            care_home: Some("oaks".into())
+        }
+    );
+    let json = serde_json::to_value(&left.reason).unwrap();
+    assert_eq!(json["care_home"], "oaks");
 }
 
 /// Ana has six routine visits a kilometre apart going north and an immediate one just past

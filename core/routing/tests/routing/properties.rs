@@ -794,11 +794,15 @@ fn unplanned_job<'p>(
     }
 }
 
-fn planned(out: &Plan, id: &str) -> bool {
+/// Whether the visit `id`, or resident `id` of `home`, is planned.
+fn planned(out: &Plan, id: &str, home: Option<&str>) -> bool {
     out.rounds
         .iter()
         .flat_map(|r| &r.stops)
-        .any(|s| (s.kind == StopKind::Visit && s.id == id) || s.residents.iter().any(|r| r == id))
+        .any(|s| match home {
+            None => s.kind == StopKind::Visit && s.id == id,
+            Some(home) => s.id == home && s.residents.iter().any(|r| r == id),
+        })
 }
 
 /// Whether `u`'s reason holds for this plan.
@@ -857,13 +861,14 @@ fn reason_is_true(
                 return false_reason("no other resident of the home is seen");
             }
         }
-        Reason::WouldMakeImmediateLate { visit } => {
-            if !planned(out, visit) || !is_immediate(p, visit) {
+        Reason::WouldMakeImmediateLate { visit, care_home } => {
+            let home = care_home.as_deref();
+            if !planned(out, visit, home) || !is_immediate(p, visit, home) {
                 return false_reason("that visit is not a planned immediate one");
             }
         }
-        Reason::WouldMakeVisitLate { visit } => {
-            if !planned(out, visit) {
+        Reason::WouldMakeVisitLate { visit, care_home } => {
+            if !planned(out, visit, care_home.as_deref()) {
                 return false_reason("that visit is not planned");
             }
         }
@@ -908,14 +913,19 @@ fn planned_resident_of(out: &Plan, home: Option<&str>) -> bool {
         .any(|s| s.kind == StopKind::CareHome && Some(s.id.as_str()) == home)
 }
 
-fn is_immediate(p: &Problem, id: &str) -> bool {
-    p.visits
-        .iter()
-        .any(|v| v.id == id && v.urgency == Urgency::Immediate)
-        || p.care_homes
+fn is_immediate(p: &Problem, id: &str, home: Option<&str>) -> bool {
+    match home {
+        None => p
+            .visits
             .iter()
+            .any(|v| v.id == id && v.urgency == Urgency::Immediate),
+        Some(home) => p
+            .care_homes
+            .iter()
+            .filter(|h| h.id == home)
             .flat_map(|h| &h.residents)
-            .any(|r| r.id == id && r.urgency == Urgency::Immediate)
+            .any(|r| r.id == id && r.urgency == Urgency::Immediate),
+    }
 }
 
 proptest! {
