@@ -223,7 +223,8 @@ pub struct Problem {
 
 /// How long the optimiser may search: wall-clock time, a number of iterations, or both
 /// (whichever comes first). The same seed and iteration count always give the same answer;
-/// a time limit trades that for a fixed response time.
+/// a time limit trades that for a fixed response time (the final polish may take a twentieth
+/// more, and explaining what is left out follows the search).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Budget {
     /// Stop after this much wall-clock time.

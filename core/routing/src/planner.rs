@@ -810,6 +810,9 @@ pub(crate) fn solve_from(
     budget: &Budget,
     seed: u64,
 ) -> Result<Plan, RoutingError> {
+    // The clock starts before compiling: on a large day the travel matrix and the
+    // neighbourhoods take a noticeable share of the budget.
+    let limits = budget.limits();
     let comp = Compiled::new(problem, state)?;
     let warm = comp.warm_start(state);
     let initial = if warm.iter().any(|r| !r.is_empty()) {
@@ -831,7 +834,7 @@ pub(crate) fn solve_from(
         anneal_each_start: true,
         ..Params::default()
     };
-    let best = engine::solve(&comp.inst, &params, budget.limits(), seed, &initial);
+    let best = engine::solve(&comp.inst, &params, limits, seed, &initial);
     Ok(explain(&comp, state, best.routes))
 }
 

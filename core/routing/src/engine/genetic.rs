@@ -232,6 +232,9 @@ impl Population {
 /// half (forty seeds).
 const ANNEAL_SHARE: f64 = 0.95;
 
+/// Share of the budget the final polish may run past it (see `solve`).
+const POLISH_GRACE: f64 = 0.05;
+
 /// Ruins the annealing phase may run per crossover it replaces, when the budget counts
 /// crossovers rather than time. Chosen when one descent cost about as much as fifty ruins; since
 /// each ruin also smooths the stops it put back, an iteration budget anneals for somewhat longer
@@ -431,6 +434,14 @@ pub(crate) fn solve(
         best: None,
         history: Vec::new(),
     };
+    s.ls.set_deadline(limits.deadline);
+    // The final polish may run a twentieth of the budget past it: on a day's plan it takes a
+    // millisecond or two after a search that used the whole budget, and it is worth having.
+    let polish_by = limits.deadline.map(|d| {
+        d + d
+            .saturating_duration_since(Instant::now())
+            .mul_f64(POLISH_GRACE)
+    });
 
     // The first solutions: the warm start if there is one, else one built from nothing. How
     // long that took tells how many crossovers the budget affords.
@@ -543,6 +554,7 @@ pub(crate) fn solve(
         tw: inst.max_tw_penalty(),
         load: pen.load.max(inst.initial_penalties().load) * 10,
     };
+    s.ls.set_deadline(polish_by);
     s.ls.load(&found.routes, strict);
     s.ls.run(&mut s.rng);
     let polished = Individual::new(inst, s.ls.routes(), &pen);

@@ -4,6 +4,8 @@
 //! stored prefix and suffix segments; a move is applied as soon as it lowers the penalised cost,
 //! and the search stops at a local optimum.
 
+use std::time::Instant;
+
 use rand::Rng;
 use rand::seq::SliceRandom;
 
@@ -123,6 +125,11 @@ pub(crate) struct LocalSearch<'a> {
     /// Each routed client's segment in the window its route reaches it in (see
     /// [`Instance::seg_after`]); suffixes are built from these.
     seg: Vec<Seg>,
+    /// When a time-limited search must hand back what it has: [`Self::run`] stops there. Every
+    /// move it kept lowered the cost, so the routes it leaves are valid, only perhaps not a
+    /// local optimum; without this, one descent of a large day could overrun the budget by
+    /// seconds.
+    deadline: Option<Instant>,
 }
 
 impl<'a> LocalSearch<'a> {
@@ -157,7 +164,18 @@ impl<'a> LocalSearch<'a> {
             saved: Vec::new(),
             seg: inst.client_seg.clone(),
             top_cache: vec![(0, [(i64::MAX, 0); 3]); inst.n() * nv],
+            deadline: None,
         }
+    }
+
+    /// Makes [`Self::run`] stop at `deadline` (none: run to a local optimum).
+    pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Whether the deadline, if any, has passed.
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Loads a solution (one client sequence per vehicle) to improve under `pen`.
@@ -380,6 +398,10 @@ impl<'a> LocalSearch<'a> {
             let mut improved = false;
             self.order.shuffle(rng);
             for k in 0..self.order.len() {
+                // Checked every 32 stops: a clock read costs about what pricing one move does.
+                if k % 32 == 0 && self.out_of_time() {
+                    return;
+                }
                 let u = self.order[k];
                 if self.route_of[u as usize] == NONE {
                     if optional && self.try_insert_optional(u) {
@@ -422,6 +444,9 @@ impl<'a> LocalSearch<'a> {
                 if loop_id > 0 && self.try_empty_route(u) {
                     improved = true;
                 }
+            }
+            if self.out_of_time() {
+                return;
             }
             if self.swap_star_pass() {
                 improved = true;

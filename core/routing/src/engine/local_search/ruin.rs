@@ -442,6 +442,31 @@ mod tests {
     }
 
     #[test]
+    fn a_descent_out_of_time_still_places_every_client_and_stops_short_of_the_optimum() {
+        // Past its deadline the local search only puts in what must be served; given none it
+        // goes on to a local optimum, which is no worse.
+        let inst = square();
+        let pen = inst.initial_penalties();
+        let descend = |deadline| {
+            let mut ls = LocalSearch::new(&inst);
+            ls.set_deadline(deadline);
+            ls.load(&vec![Vec::new(); 3], pen);
+            ls.run(&mut SmallRng::seed_from_u64(3));
+            let routes = ls.routes();
+            let mut seen: Vec<u32> = routes.concat();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..40).collect::<Vec<u32>>());
+            Individual::new(&inst, routes, &pen).cost
+        };
+        let cut = descend(Some(Instant::now()));
+        let full = descend(None);
+        assert!(
+            full < cut,
+            "a full descent ({full}) should beat one cut at once ({cut})"
+        );
+    }
+
+    #[test]
     fn a_rejected_ruin_is_undone_exactly_even_after_the_descent_around_it() {
         // Many short routes: a ruin touches a few of them and the descent after it may change
         // others; most ruins are undone, and every route changed must be put back. The routes
