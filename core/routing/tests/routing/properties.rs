@@ -451,6 +451,29 @@ fn due(p: &Problem, c: &Clinician, o: &Origin) -> bool {
         })
 }
 
+/// How many times the visit `id`, or resident `id` of `home`, appears in `out`: in a stop or
+/// left out.
+fn times_shown(out: &Plan, id: &str, home: Option<&str>) -> usize {
+    let in_stops = out
+        .rounds
+        .iter()
+        .flat_map(|r| &r.stops)
+        .map(|s| match home {
+            None => usize::from(s.kind == StopKind::Visit && s.id == id),
+            Some(home) if s.kind == StopKind::CareHome && s.id == home => {
+                s.residents.iter().filter(|r| *r == id).count()
+            }
+            Some(_) => 0,
+        })
+        .sum::<usize>();
+    in_stops
+        + out
+            .unplanned
+            .iter()
+            .filter(|u| u.care_home.as_deref() == home && u.id == id)
+            .count()
+}
+
 /// Checks `out` against `p` planned from `origins`; the first broken rule as an error.
 fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
     if out.rounds.len() != p.clinicians.len() {
@@ -458,17 +481,7 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
     }
     // Every visit and resident exactly once: in a stop or left out.
     for v in &p.visits {
-        let shown = out
-            .rounds
-            .iter()
-            .flat_map(|r| &r.stops)
-            .filter(|s| s.kind == StopKind::Visit && s.id == v.id)
-            .count()
-            + out
-                .unplanned
-                .iter()
-                .filter(|u| u.care_home.is_none() && u.id == v.id)
-                .count();
+        let shown = times_shown(out, &v.id, None);
         if shown != 1 {
             return Err(format!("visit {} shown {shown} times", v.id));
         }
@@ -482,19 +495,7 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
     }
     for h in &p.care_homes {
         for r in &h.residents {
-            let shown = out
-                .rounds
-                .iter()
-                .flat_map(|r| &r.stops)
-                .filter(|s| s.kind == StopKind::CareHome && s.id == h.id)
-                .flat_map(|s| &s.residents)
-                .filter(|&id| id == &r.id)
-                .count()
-                + out
-                    .unplanned
-                    .iter()
-                    .filter(|u| u.care_home.as_deref() == Some(&h.id) && u.id == r.id)
-                    .count();
+            let shown = times_shown(out, &r.id, Some(&h.id));
             if shown != 1 {
                 return Err(format!("resident {} of {} shown {shown} times", r.id, h.id));
             }
