@@ -76,6 +76,8 @@ struct Route {
     /// `gaps[p]`: what recreation needs to bound the price of a stop put in after position
     /// `p`, packed so that scanning every place of every route reads one small array.
     gaps: Vec<Gap>,
+    /// `locs[p]`: the location at position `p`, the start at 0 and the end after the last.
+    locs: Vec<u32>,
 }
 
 /// The place between position `p` and `p + 1` of a route, as recreation's bounds see it.
@@ -148,6 +150,7 @@ impl<'a> LocalSearch<'a> {
                 modified: 0,
                 sector: None,
                 gaps: Vec::new(),
+                locs: Vec::new(),
             })
             .collect();
         Self {
@@ -207,6 +210,12 @@ impl<'a> LocalSearch<'a> {
         let len = route.nodes.len();
         route.prefix.clear();
         route.prefix.push(inst.start_seg[r]);
+        route.locs.clear();
+        route.locs.push(inst.vehicles[r].start_loc);
+        route
+            .locs
+            .extend(route.nodes.iter().map(|&c| inst.clients[c as usize].loc));
+        route.locs.push(inst.vehicles[r].end_loc);
         for p in 1..=len {
             let c = route.nodes[p - 1];
             self.route_of[c as usize] = r as u32;
@@ -273,14 +282,8 @@ impl<'a> LocalSearch<'a> {
     /// Location at position `p` of route `r` (the depots at either end).
     #[inline]
     fn loc_at(&self, r: usize, p: usize) -> u32 {
-        let route = &self.routes[r];
-        if p == 0 {
-            self.inst.vehicles[r].start_loc
-        } else if p > route.nodes.len() {
-            self.inst.vehicles[r].end_loc
-        } else {
-            self.inst.clients[route.nodes[p - 1] as usize].loc
-        }
+        let locs = &self.routes[r].locs;
+        locs[p.min(locs.len() - 1)]
     }
 
     /// Travel between two locations (0 from or to a stop without one).
