@@ -72,7 +72,6 @@ struct Route {
     /// lets recreation bound an insertion's price by the windows alone.
     warp: i64,
     modified: u64,
-    sector: Option<Sector>,
     /// `gaps[p]`: what recreation needs to bound the price of a stop put in after position
     /// `p`, packed so that scanning every place of every route reads one small array.
     gaps: Vec<Gap>,
@@ -148,7 +147,6 @@ impl<'a> LocalSearch<'a> {
                 slack: 0,
                 warp: 0,
                 modified: 0,
-                sector: None,
                 gaps: Vec::new(),
                 locs: Vec::new(),
             })
@@ -202,7 +200,7 @@ impl<'a> LocalSearch<'a> {
         self.routes.iter().map(|r| r.nodes.clone()).collect()
     }
 
-    /// Recomputes route `r`'s segments, cost, sector and client positions after a change.
+    /// Recomputes route `r`'s segments, cost and client positions after a change.
     fn refresh(&mut self, r: usize) {
         let inst = self.inst;
         let m = &inst.matrix;
@@ -263,20 +261,24 @@ impl<'a> LocalSearch<'a> {
             });
         }
         route.modified = self.counter;
-        route.sector = {
-            let mut it = route
-                .nodes
-                .iter()
-                .filter_map(|&c| inst.angle.get(c as usize).copied().flatten());
-            it.next().map(|first| {
-                let mut s = Sector {
-                    start: first,
-                    end: first,
-                };
-                it.for_each(|a| s.extend(a));
-                s
-            })
-        };
+    }
+
+    /// The angles route `r`'s stops span around the centre (`None` when none has coordinates).
+    /// Only SWAP* asks, once a pass, so it is measured then rather than after every change.
+    fn sector(&self, r: usize) -> Option<Sector> {
+        let inst = self.inst;
+        let mut it = self.routes[r]
+            .nodes
+            .iter()
+            .filter_map(|&c| inst.angle.get(c as usize).copied().flatten());
+        it.next().map(|first| {
+            let mut s = Sector {
+                start: first,
+                end: first,
+            };
+            it.for_each(|a| s.extend(a));
+            s
+        })
     }
 
     /// Location at position `p` of route `r` (the depots at either end).
@@ -1008,6 +1010,7 @@ impl<'a> LocalSearch<'a> {
     fn swap_star_pass(&mut self) -> bool {
         let nv = self.routes.len();
         let mut improved = false;
+        let mut sectors: Vec<Option<Sector>> = (0..nv).map(|r| self.sector(r)).collect();
         for r1 in 0..nv {
             for r2 in r1 + 1..nv {
                 let (a, b) = (&self.routes[r1], &self.routes[r2]);
@@ -1017,7 +1020,7 @@ impl<'a> LocalSearch<'a> {
                 if a.modified.max(b.modified) <= self.swapstar_tested[r1 * nv + r2] {
                     continue;
                 }
-                if let (Some(sa), Some(sb)) = (a.sector, b.sector)
+                if let (Some(sa), Some(sb)) = (sectors[r1], sectors[r2])
                     && !sa.overlaps(&sb)
                 {
                     continue;
@@ -1025,6 +1028,8 @@ impl<'a> LocalSearch<'a> {
                 self.swapstar_tested[r1 * nv + r2] = self.counter;
                 if self.swap_star(r1, r2) {
                     improved = true;
+                    sectors[r1] = self.sector(r1);
+                    sectors[r2] = self.sector(r2);
                 }
             }
         }
