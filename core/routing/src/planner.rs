@@ -449,43 +449,46 @@ impl<'p> Compiled<'p> {
             .collect()
     }
 
+    /// The stop `c` makes when the clinician is free at `t` at location `at`: travel, arrival,
+    /// start in the first window still open on arrival (waiting if it has not opened), finish.
+    fn step(&self, t: i64, at: u32, c: u32) -> SimStop {
+        let client = &self.inst.clients[c as usize];
+        let travel = if client.loc == NO_LOC {
+            0
+        } else {
+            self.inst.matrix.at(at, client.loc)
+        };
+        let arrival = t + travel;
+        let ws = &self.windows[c as usize];
+        let (start, late) = match ws.iter().find(|w| w.1 >= arrival) {
+            Some(w) => (arrival.max(w.0), 0),
+            None => (arrival, arrival - ws.last().map_or(arrival, |w| w.1)),
+        };
+        SimStop {
+            client: c,
+            arrival,
+            start,
+            finish: start + client.service,
+            late,
+            travel,
+            at: if client.loc == NO_LOC { at } else { client.loc },
+        }
+    }
+
     /// Replays vehicle `v` driving `route` (engine client indices), exactly.
     fn simulate(&self, v: usize, route: &[u32]) -> Sim {
         let veh = &self.inst.vehicles[v];
-        let m = &self.inst.matrix;
         let mut t = veh.early;
         let mut at = veh.start_loc;
         let mut stops = Vec::with_capacity(route.len());
         let mut travel_total = 0;
         for &c in route {
-            let client = &self.inst.clients[c as usize];
-            let travel = if client.loc == NO_LOC {
-                0
-            } else {
-                m.at(at, client.loc)
-            };
-            let arrival = t + travel;
-            let ws = &self.windows[c as usize];
-            let (start, late) = match ws.iter().find(|w| w.1 >= arrival) {
-                Some(w) => (arrival.max(w.0), 0),
-                None => (arrival, arrival - ws.last().map_or(arrival, |w| w.1)),
-            };
-            let finish = start + client.service;
-            stops.push(SimStop {
-                client: c,
-                arrival,
-                start,
-                finish,
-                late,
-                travel,
-            });
-            travel_total += travel;
-            t = finish;
-            if client.loc != NO_LOC {
-                at = client.loc;
-            }
+            let stop = self.step(t, at, c);
+            travel_total += stop.travel;
+            (t, at) = (stop.finish, stop.at);
+            stops.push(stop);
         }
-        let back_travel = m.at(at, veh.end_loc);
+        let back_travel = self.inst.matrix.at(at, veh.end_loc);
         let back = t + back_travel;
         travel_total += back_travel;
         Sim {
@@ -495,6 +498,50 @@ impl<'p> Compiled<'p> {
             travel: travel_total,
             overtime: (back - veh.shift_end).max(0),
             over_limit: (back - veh.late).max(0),
+        }
+    }
+
+    /// Vehicle `v`'s `route` (replayed as `base`) with `c` put in at position `p`, replayed
+    /// only as far as it differs: the stops before `p` are as they were, and once a later stop
+    /// finishes when and where it did before (the delay soaked up by waiting for a window),
+    /// so does every stop after it. `later` sees each stop replayed after `c` beside what it
+    /// was. Explaining a day with many visits left out tries each in every place, so this
+    /// keeps that work to the stretch each place disturbs.
+    fn insertion(
+        &self,
+        v: usize,
+        route: &[u32],
+        base: &Sim,
+        p: usize,
+        c: u32,
+        mut later: impl FnMut(&SimStop, &SimStop),
+    ) -> Inserted {
+        let veh = &self.inst.vehicles[v];
+        let (t, was_at) = p.checked_sub(1).map_or((veh.early, veh.start_loc), |q| {
+            (base.stops[q].finish, base.stops[q].at)
+        });
+        let stop = self.step(t, was_at, c);
+        let (mut t, mut at, mut was_at) = (stop.finish, stop.at, was_at);
+        let mut travel = stop.travel;
+        for (&x, was) in route[p..].iter().zip(&base.stops[p..]) {
+            let now = self.step(t, at, x);
+            later(&now, was);
+            travel += now.travel - was.travel;
+            (t, at, was_at) = (now.finish, now.at, was.at);
+            if t == was.finish && at == was_at {
+                return Inserted {
+                    stop,
+                    travel,
+                    over_limit: base.over_limit,
+                };
+            }
+        }
+        let m = &self.inst.matrix;
+        travel += m.at(at, veh.end_loc) - m.at(was_at, veh.end_loc);
+        Inserted {
+            stop,
+            travel,
+            over_limit: (t + m.at(at, veh.end_loc) - veh.late).max(0),
         }
     }
 
@@ -572,20 +619,14 @@ impl<'p> Compiled<'p> {
         left.retain(|&x| x != c);
         // (start, added travel, vehicle, position) of the current place, then of each other.
         let start_in = |v: usize, route: &[u32], base: &Sim, p: usize| {
-            let mut trial = route.to_vec();
-            trial.insert(p, c);
-            let sim = self.simulate(v, &trial);
             // No stop later past its window, and no other immediate visit later at all.
-            let harmless = sim.over_limit == 0
-                && sim.stops[p].late == 0
-                && sim.stops.iter().enumerate().all(|(q, st)| {
-                    if q == p {
-                        return true;
-                    }
-                    let was = &base.stops[if q < p { q } else { q - 1 }];
-                    st.late <= was.late && (st.start <= was.start || !self.is_immediate(st.client))
-                });
-            harmless.then_some((sim.stops[p].start, sim.travel - base.travel))
+            let mut harmless = true;
+            let ins = self.insertion(v, route, base, p, c, |now, was| {
+                harmless &= now.late <= was.late
+                    && (now.start <= was.start || !self.is_immediate(now.client));
+            });
+            (harmless && ins.over_limit == 0 && ins.stop.late == 0)
+                .then_some((ins.stop.start, ins.travel))
         };
         // Where it is now counts as a place even if it is late there; every place is
         // priced by the travel it adds to the rounds without it.
@@ -646,10 +687,15 @@ impl<'p> Compiled<'p> {
         }
     }
 
-    /// Tries `c` in every position of every round that may take it. Returns either a position
-    /// where it fits without making anyone late or overrunning (vehicle, position), or the
-    /// reason none exists.
-    fn probe(&self, routes: &[Vec<u32>], c: u32) -> Result<(usize, usize), Reason> {
+    /// Tries `c` in every position of every round that may take it (`routes`, replayed as
+    /// `replays`). Returns either a position where it fits without making anyone late or
+    /// overrunning (vehicle, position), or the reason none exists.
+    fn probe(
+        &self,
+        routes: &[Vec<u32>],
+        replays: &[Sim],
+        c: u32,
+    ) -> Result<(usize, usize), Reason> {
         let candidates: Vec<usize> = (0..self.vehicles.len())
             .filter(|&v| self.inst.allowed(c, v))
             .collect();
@@ -662,26 +708,15 @@ impl<'p> Compiled<'p> {
         }
         let mut best_fit: Option<(i64, usize, usize)> = None;
         let mut best_fail: Option<(i64, Reason)> = None;
-        let mut trial = Vec::new();
         for &v in &candidates {
-            let base = self.simulate(v, &routes[v]);
+            let base = &replays[v];
             for p in 0..=routes[v].len() {
-                trial.clear();
-                trial.extend_from_slice(&routes[v][..p]);
-                trial.push(c);
-                trial.extend_from_slice(&routes[v][p..]);
-                let sim = self.simulate(v, &trial);
-                let self_late = sim.stops[p].late;
                 let mut worst_imm: Option<(i64, u32)> = None;
                 let mut worst_other: Option<(i64, u32)> = None;
                 let mut worst_break: Option<(i64, u32)> = None;
                 let mut added = 0;
-                for (q, s) in sim.stops.iter().enumerate() {
-                    if q == p {
-                        continue;
-                    }
-                    let before = base.stops[if q < p { q } else { q - 1 }].late;
-                    let extra = s.late - before;
+                let ins = self.insertion(v, &routes[v], base, p, c, |s, was| {
+                    let extra = s.late - was.late;
                     if extra > 0 {
                         added += extra;
                         let slot = if self.is_immediate(s.client) {
@@ -695,18 +730,19 @@ impl<'p> Compiled<'p> {
                             *slot = Some((extra, s.client));
                         }
                     }
-                }
+                });
+                let self_late = ins.stop.late;
                 // Past the limit is never a fit, even where the round is past it already
                 // (a clinician going off too soon to get back to their end at all).
-                let over = sim.over_limit > 0;
+                let over = ins.over_limit > 0;
                 if self_late == 0 && added == 0 && !over {
-                    let d = sim.travel - base.travel;
+                    let d = ins.travel;
                     if best_fit.is_none_or(|b| d < b.0) {
                         best_fit = Some((d, v, p));
                     }
                     continue;
                 }
-                let damage = added + self_late + (sim.over_limit - base.over_limit).max(0);
+                let damage = added + self_late + (ins.over_limit - base.over_limit).max(0);
                 let reason = if let Some((_, w)) = worst_imm {
                     let (visit, care_home) = self.item_id(w);
                     Reason::WouldMakeImmediateLate { visit, care_home }
@@ -785,6 +821,19 @@ struct SimStop {
     finish: i64,
     late: i64,
     travel: i64,
+    /// Where the clinician is when it is done: its location, or for a stop without one (a
+    /// break) where they were before it.
+    at: u32,
+}
+
+/// A stop put into a replayed round (see `Compiled::insertion`).
+struct Inserted {
+    /// The stop put in.
+    stop: SimStop,
+    /// Travel it adds to the round.
+    travel: i64,
+    /// How far past their limit the clinician is back.
+    over_limit: i64,
 }
 
 /// A replayed round.
@@ -861,6 +910,9 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
     loop {
         reasons.clear();
         let mut placed = false;
+        let replays: Vec<Sim> = (routes.iter().enumerate())
+            .map(|(v, route)| comp.simulate(v, route))
+            .collect();
         for c in 0..n as u32 {
             if served[c as usize] {
                 continue;
@@ -869,7 +921,7 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                 reasons.push((c, r));
                 continue;
             }
-            match comp.probe(&routes, c) {
+            match comp.probe(&routes, &replays, c) {
                 Ok((v, p)) => {
                     routes[v].insert(p, c);
                     served[c as usize] = true;
@@ -1052,7 +1104,7 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CareHome, Clinician, Resident, Travel};
+    use crate::{CareHome, Clinician, Resident, Travel, Visit};
 
     fn clinician(id: &str, skill: &str) -> Clinician {
         Clinician {
@@ -1091,6 +1143,100 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn replaying_an_insertion_only_as_far_as_it_differs_matches_a_full_replay() {
+        // One short shift with a break and windows that make a put-in stop delay some stops,
+        // wait out the delay at others, and run past the shift's end.
+        let mut para = clinician("para", "paramedic");
+        para.shift.end = Clock::hm(13, 0);
+        para.break_ = Some(Break {
+            window: Window {
+                start: Clock::hm(11, 0),
+                end: Clock::hm(12, 0),
+            },
+            minutes: 30,
+        });
+        let windows = [
+            (9, 0, 9, 40),
+            (10, 30, 10, 45),
+            (0, 0, 0, 0),
+            (11, 30, 13, 0),
+        ];
+        let visits = (0..8)
+            .map(|i| {
+                let (a, b, c, d) = windows[i % windows.len()];
+                Visit {
+                    id: format!("v{i}"),
+                    location: Location {
+                        lat: 50.72 + (i as f64 * 0.7).sin() * 0.03,
+                        lon: -1.88 + (i as f64 * 1.3).cos() * 0.05,
+                    },
+                    windows: if a == 0 {
+                        Vec::new()
+                    } else {
+                        vec![Window {
+                            start: Clock::hm(a, b),
+                            end: Clock::hm(c, d),
+                        }]
+                    },
+                    minutes: 20 + 5 * i as u32,
+                    skills: Vec::new(),
+                    urgency: Urgency::SameDay,
+                    days_overdue: 0,
+                    pinned_to: None,
+                    not_at_home: false,
+                }
+            })
+            .collect();
+        let problem = Problem {
+            clinicians: vec![para],
+            visits,
+            care_homes: Vec::new(),
+            travel: Travel::default(),
+        };
+        let comp = Compiled::new(&problem, &DayState::fresh(&problem)).unwrap();
+        let n = comp.items.len() as u32;
+        assert_eq!(n, 9, "eight visits and a break");
+        let (mut converged, mut ran_out) = (0, 0);
+        // Several orders, so the break (the last item) falls at different places.
+        for (c, k) in (0..n).flat_map(|c| [1, 2, 4, 5].map(|k| (c, k))) {
+            let route: Vec<u32> = (0..n).map(|i| i * k % n).filter(|&x| x != c).collect();
+            let base = comp.simulate(0, &route);
+            for p in 0..=route.len() {
+                let mut trial = route.clone();
+                trial.insert(p, c);
+                let full = comp.simulate(0, &trial);
+                let mut seen = Vec::new();
+                let ins = comp.insertion(0, &route, &base, p, c, |now, was| {
+                    seen.push((now.finish, now.late, was.finish));
+                });
+                assert_eq!(ins.stop.start, full.stops[p].start, "c {c} at {p}");
+                assert_eq!(ins.stop.late, full.stops[p].late, "c {c} at {p}");
+                assert_eq!(ins.travel, full.travel - base.travel, "c {c} at {p}");
+                assert_eq!(ins.over_limit, full.over_limit, "c {c} at {p}");
+                // Every later stop the replay skipped is exactly as it was.
+                for (q, s) in full.stops.iter().enumerate().skip(p + 1) {
+                    let was = &base.stops[q - 1];
+                    match seen.get(q - p - 1) {
+                        Some(&(finish, late, before)) => {
+                            assert_eq!((finish, late, before), (s.finish, s.late, was.finish));
+                        }
+                        None => assert_eq!((s.finish, s.late), (was.finish, was.late)),
+                    }
+                }
+                if seen.len() < route.len() - p {
+                    converged += 1;
+                } else {
+                    ran_out += 1;
+                }
+            }
+        }
+        assert!(
+            converged > 0 && ran_out > 0,
+            "{converged} converged, {ran_out} ran out"
+        );
     }
 
     #[test]
