@@ -281,7 +281,8 @@ impl<'a> LocalSearch<'a> {
         })
     }
 
-    /// Location at position `p` of route `r` (the depots at either end).
+    /// Location at position `p` of route `r`: the start at 0, the end at any position past
+    /// the last stop (moves look two places ahead of a stop near the end).
     #[inline]
     fn loc_at(&self, r: usize, p: usize) -> u32 {
         let locs = &self.routes[r].locs;
