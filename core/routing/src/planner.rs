@@ -537,11 +537,11 @@ impl<'p> Compiled<'p> {
             }
         }
         let m = &self.inst.matrix;
-        travel += m.at(at, veh.end_loc) - m.at(was_at, veh.end_loc);
+        let back_travel = m.at(at, veh.end_loc);
         Inserted {
             stop,
-            travel,
-            over_limit: (t + m.at(at, veh.end_loc) - veh.late).max(0),
+            travel: travel + back_travel - m.at(was_at, veh.end_loc),
+            over_limit: (t + back_travel - veh.late).max(0),
         }
     }
 
