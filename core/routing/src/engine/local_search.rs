@@ -91,16 +91,23 @@ struct Gap {
     ready: i64,
     /// Latest start of the stops after `p` that adds no time warp.
     latest: i64,
+    /// Whether the drive to `after` comes before `latest`. Not when only breaks follow: they
+    /// are taken where the clinician stands, and the drive home comes after them.
+    drive_first: bool,
 }
 
 impl Gap {
     /// Time warp that putting `client` here forces at the least, given the travel to it
     /// (`reach`) and from it (`leave`): the vehicle reaches it past its window, or leaves it
-    /// too late for the stops after. A floor only while the route has no warp of its own.
+    /// too late for the stops after. Service starts no sooner than the vehicle arrives and the
+    /// window opens, and a late arrival is warped back only to the window's close, so both
+    /// parts count in full. A floor only while the route has no warp of its own.
     #[inline]
     fn forced_warp(&self, client: &Client, reach: i64, leave: i64) -> i64 {
-        (self.ready + reach - client.late).max(0)
-            + (client.early + client.service + leave - self.latest).max(0)
+        let arrival = self.ready + reach;
+        let start = arrival.min(client.late).max(client.early);
+        let leave = if self.drive_first { leave } else { 0 };
+        (arrival - client.late).max(0) + (start + client.service + leave - self.latest).max(0)
     }
 }
 
@@ -258,6 +265,7 @@ impl<'a> LocalSearch<'a> {
                 edge,
                 ready: head.finish(),
                 latest: tail.late,
+                drive_first: tail.first != NO_LOC,
             });
         }
         route.modified = self.counter;
@@ -321,6 +329,27 @@ impl<'a> LocalSearch<'a> {
             return 0;
         }
         let warp = route.gaps[p].forced_warp(&self.inst.clients[u as usize], reach, leave);
+        self.pen.tw.saturating_mul(warp)
+    }
+
+    /// What the time warp alone costs, at the least, when `u` takes the place of the stop at
+    /// position `p` of route `r` (as [`Self::warp_floor`] does for a place between two stops).
+    #[inline]
+    fn replace_floor(&self, r: usize, p: usize, u: u32, reach: i64, leave: i64) -> i64 {
+        let route = &self.routes[r];
+        if route.warp != 0 {
+            return 0;
+        }
+        let tail = &route.suffix[p + 1];
+        let gap = Gap {
+            before: NO_LOC,
+            after: NO_LOC,
+            edge: 0,
+            ready: route.prefix[p - 1].finish(),
+            latest: tail.late,
+            drive_first: tail.first != NO_LOC,
+        };
+        let warp = gap.forced_warp(&self.inst.clients[u as usize], reach, leave);
         self.pen.tw.saturating_mul(warp)
     }
 
@@ -727,7 +756,25 @@ impl<'a> LocalSearch<'a> {
                     + self.dm(lu, n2)
                     - self.dm(p2, lv)
                     - self.dm(lv, n2);
-                let d = if self.hopeless(travel, slack) {
+                let d = if self.hopeless(travel, slack)
+                    || self.hopeless(
+                        travel,
+                        slack
+                            .saturating_sub(self.replace_floor(
+                                r2,
+                                j,
+                                u,
+                                self.dm(p2, lu),
+                                self.dm(lu, n2),
+                            ))
+                            .saturating_sub(self.replace_floor(
+                                r1,
+                                i,
+                                v,
+                                self.dm(p1, lv),
+                                self.dm(lv, n1),
+                            )),
+                    ) {
                     0
                 } else {
                     self.window_cost(r1, i, i, &[v]) - c1 + self.window_cost(r2, j, j, &[u]) - c2
