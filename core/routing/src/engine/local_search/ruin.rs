@@ -17,6 +17,9 @@ use super::{LocalSearch, NONE};
 use crate::engine::instance::Penalties;
 use crate::engine::segment::NO_LOC;
 
+/// How many of a stop's nearest neighbours lend their places beside them as a first guess
+/// at its cheapest place, before every place is bounded against the best so far.
+const SEED_PLACES: usize = 2;
 /// Average number of stops one ruin removes.
 const MEAN_REMOVED: f64 = 10.0;
 /// Longest string removed from one route.
@@ -173,7 +176,9 @@ impl LocalSearch<'_> {
     /// stop never shortens the day or saves a penalty, so the travel it adds, and on a route
     /// with no time warp the warp its window forces, are a floor on its price, and places
     /// whose floor cannot beat the best so far are passed over (on Gehring-Homberger's
-    /// 200-client instances, a quarter more ruins a second than with the travel alone).
+    /// 200-client instances, a quarter more ruins a second than with the travel alone; a
+    /// first guess from the neighbours' places and the tighter warp floor take a tenth off
+    /// the instructions of a network day's annealing).
     fn cheapest_place(
         &self,
         u: u32,
@@ -197,7 +202,28 @@ impl LocalSearch<'_> {
                 m.at(lu, b)
             }
         };
+        // The places either side of its nearest neighbours are priced first: the cheapest
+        // place is usually among them, and a good price early lets the bounds below pass
+        // over most of the others.
         let mut best: Option<(i64, usize, usize)> = None;
+        for &v in inst.neighbours[u as usize].iter().take(SEED_PLACES) {
+            let r = self.route_of[v as usize];
+            if r == NONE || !inst.allowed(u, r as usize) {
+                continue;
+            }
+            let r = r as usize;
+            let base = self.routes[r].cost - inst.reassign(u, r);
+            let at = self.pos_of[v as usize] as usize;
+            for p in [at - 1, at] {
+                if skip() {
+                    continue;
+                }
+                let d = self.window_cost(r, p + 1, p, &[u]) - base;
+                if best.is_none_or(|b| d < b.0) {
+                    best = Some((d, r, p));
+                }
+            }
+        }
         let mut tried_empty = false;
         for r in 0..self.routes.len() {
             if !inst.allowed(u, r) {
@@ -219,7 +245,26 @@ impl LocalSearch<'_> {
             // On a route with no time warp, `u` adds at least the warp of reaching it after its
             // window and of leaving it too late for the stops after it.
             let on_time = route.warp == 0;
-            for (p, gap) in route.gaps.iter().enumerate() {
+            // The places after which the stops that follow must start too soon for `u` to be
+            // served first come first (how late the rest may start only grows along a round
+            // with no warp); when the warp that forces outweighs the best so far, none of
+            // them is looked at.
+            let first = match best {
+                Some(b) if on_time => {
+                    let done = client.early + client.service;
+                    route.gaps.partition_point(|g| {
+                        done > g.latest
+                            && self
+                                .pen
+                                .tw
+                                .saturating_mul(done - g.latest)
+                                .saturating_add(least)
+                                >= b.0
+                    })
+                }
+                _ => 0,
+            };
+            for (p, gap) in route.gaps.iter().enumerate().skip(first) {
                 if skip() {
                     continue;
                 }
