@@ -539,12 +539,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_floors_never_pass_over_the_cheapest_place() {
-        // Tight windows (so many places are too late, and some routes already warp), and a
-        // matrix with a few short cuts that break the triangle inequality: for every stop left
-        // out, the bounded scan must find the price an exhaustive one finds.
-        let mut rng = SmallRng::seed_from_u64(3);
+    /// [`square_with`]'s clients on six vehicles under tight windows (so many places are too
+    /// late, and some routes warp), in a matrix with a few short cuts that break the triangle
+    /// inequality.
+    fn tight_square(rng: &mut SmallRng) -> Instance {
         let base = square_with(6, 100);
         let size = base.clients.len() + 1;
         let mut data: Vec<i64> = (0..size * size)
@@ -559,7 +557,7 @@ mod tests {
             c.early = rng.random_range(0..16_000);
             c.late = c.early + rng.random_range(200..2_500);
         }
-        let inst = Instance::new(
+        Instance::new(
             Matrix::new(size, data),
             clients,
             base.vehicles.clone(),
@@ -567,26 +565,41 @@ mod tests {
             Weights::TRAVEL_ONLY,
             Some((50.0, 50.0)),
             10,
-        );
+        )
+    }
+
+    /// Leaves eight of [`tight_square`]'s clients out and deals the rest, by opening time, to
+    /// its six rounds (a different deal for each `trial`): (left out, rounds).
+    fn deal(inst: &Instance, rng: &mut SmallRng, trial: usize) -> (Vec<u32>, Vec<Vec<u32>>) {
+        let mut order: Vec<u32> = (0..40).collect();
+        order.shuffle(rng);
+        let (out, routed) = order.split_at(8);
+        let mut routes = vec![Vec::new(); 6];
+        let mut routed = routed.to_vec();
+        routed.sort_by_key(|&c| inst.clients[c as usize].early);
+        for (k, &c) in routed.iter().enumerate() {
+            routes[(k + trial) % 6].push(c);
+        }
+        (out.to_vec(), routes)
+    }
+
+    #[test]
+    fn the_floors_never_pass_over_the_cheapest_place() {
+        // For every stop left out, the bounded scan must find the price an exhaustive one finds.
+        let mut rng = SmallRng::seed_from_u64(3);
+        let inst = tight_square(&mut rng);
         let pen = Penalties {
             tw: inst.max_tw_penalty(),
             load: inst.max_tw_penalty(),
         };
         let mut on_time_routes = 0;
         for trial in 0..40 {
-            let mut order: Vec<u32> = (0..40).collect();
-            order.shuffle(&mut rng);
-            let (out, routed) = order.split_at(8);
-            let mut routes = vec![Vec::new(); 6];
-            let mut routed = routed.to_vec();
-            routed.sort_by_key(|&c| inst.clients[c as usize].early);
-            for (k, &c) in routed.iter().enumerate() {
-                routes[(k + trial) % 6].push(c);
-            }
+            let (out, routes) = deal(&inst, &mut rng, trial);
             let mut ls = LocalSearch::new(&inst);
             ls.load(&routes, pen);
             on_time_routes += ls.routes.iter().filter(|r| r.warp == 0).count();
-            for &u in out {
+            for &u in &out {
+                assert_floors_below_prices(&ls, u, &pen);
                 let exhaustive = (0..6)
                     .flat_map(|r| (0..=ls.routes[r].nodes.len()).map(move |p| (r, p)))
                     .map(|(r, p)| ls.window_cost(r, p + 1, p, &[u]) - ls.routes[r].cost)
@@ -599,6 +612,134 @@ mod tests {
             on_time_routes > 40,
             "too few routes without warp to test the bound"
         );
+    }
+
+    #[test]
+    fn a_swap_floor_never_exceeds_the_warp_of_the_round_it_makes() {
+        // Each stop put in place of another in a round without warp: the warp the floor
+        // charges must be no more than the new round's.
+        let mut rng = SmallRng::seed_from_u64(5);
+        let inst = tight_square(&mut rng);
+        let pen = Penalties {
+            tw: inst.max_tw_penalty(),
+            load: inst.max_tw_penalty(),
+        };
+        let m = &inst.matrix;
+        let mut bound = 0;
+        for trial in 0..20 {
+            let (_, routes) = deal(&inst, &mut rng, trial);
+            let mut ls = LocalSearch::new(&inst);
+            ls.load(&routes, pen);
+            for (r, route) in ls.routes.iter().enumerate().filter(|(_, r)| r.warp == 0) {
+                for p in 1..=route.nodes.len() {
+                    for u in 0..40u32 {
+                        let lu = inst.clients[u as usize].loc;
+                        let (reach, leave) = (
+                            ls.dm(ls.loc_at(r, p - 1), lu),
+                            ls.dm(lu, ls.loc_at(r, p + 1)),
+                        );
+                        let head = route.prefix[p - 1];
+                        let warp = head
+                            .then(&inst.seg_after(&head, u), m)
+                            .then(&route.suffix[p + 1], m)
+                            .then(&inst.end_seg[r], m)
+                            .tw;
+                        let floor = ls.replace_floor(r, p, u, reach, leave);
+                        assert!(
+                            floor <= pen.tw * warp,
+                            "stop {u} in place of position {p} of round {r}: floor {floor}, warp {warp}"
+                        );
+                        bound += usize::from(floor > 0);
+                    }
+                }
+            }
+        }
+        assert!(
+            bound > 100,
+            "the floor bound too rarely to be tested ({bound})"
+        );
+    }
+
+    /// Checks that at every place of every round without warp, the floor `cheapest_place`
+    /// puts on the price of `u` there is at most that price.
+    fn assert_floors_below_prices(ls: &LocalSearch, u: u32, pen: &Penalties) {
+        let inst = ls.inst;
+        let client = &inst.clients[u as usize];
+        let travel = |a: u32, b: u32| {
+            if a == NO_LOC || b == NO_LOC {
+                0
+            } else {
+                inst.matrix.at(a, b)
+            }
+        };
+        for (r, route) in ls.routes.iter().enumerate().filter(|(_, r)| r.warp == 0) {
+            for (p, gap) in route.gaps.iter().enumerate() {
+                let (reach, leave) = (
+                    travel(gap.before, client.loc),
+                    travel(client.loc, gap.after),
+                );
+                let floor = inst.weights.travel * (reach + leave - gap.edge)
+                    + pen.tw * gap.forced_warp(client, reach, leave);
+                let price = ls.window_cost(r, p + 1, p, &[u]) - route.cost;
+                assert!(
+                    floor <= price,
+                    "stop {u} after position {p} of round {r}: floor {floor} over price {price}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_break_closing_the_round_comes_before_the_drive_home_in_the_floor() {
+        // The depot (location 0), a visit A (1) due by 120 and a stop u (2) due by 350, far
+        // from the depot. The round is A, then a break due by 400. Only after A and before the
+        // break is u on time: it finishes at 310 and the break starts on time, for the drive
+        // home (100) comes after the break, so the floor there must force no warp.
+        let stop = |loc, service, early, late| Client {
+            loc,
+            service,
+            early,
+            late,
+            windows: Vec::new(),
+            demand: 1,
+            prize: None,
+            home: None,
+            was: None,
+            xy: None,
+        };
+        let clients = vec![
+            stop(1, 100, 0, 120),
+            stop(NO_LOC, 100, 300, 400),
+            stop(2, 100, 0, 350),
+        ];
+        let vehicle = Vehicle {
+            start_loc: 0,
+            end_loc: 0,
+            early: 0,
+            late: 2_000,
+            shift_end: 2_000,
+            capacity: 10,
+        };
+        let matrix = Matrix::new(3, vec![0, 50, 100, 50, 0, 60, 100, 60, 0]);
+        let inst = Instance::new(
+            matrix,
+            clients,
+            vec![vehicle],
+            None,
+            Weights::TRAVEL_ONLY,
+            None,
+            10,
+        );
+        let pen = Penalties {
+            tw: inst.max_tw_penalty(),
+            load: inst.max_tw_penalty(),
+        };
+        let mut ls = LocalSearch::new(&inst);
+        ls.load(&[vec![0, 1]], pen);
+        assert_eq!(ls.routes[0].warp, 0);
+        assert_floors_below_prices(&ls, 2, &pen);
+        // There it adds 60 + 100 - 50 of travel and nothing else.
+        assert_eq!(ls.cheapest_place(2, || false), Some((110, 0, 1)));
     }
 
     /// One clinician whose day ends at `day_end`, a care home (location 1) whose residents
