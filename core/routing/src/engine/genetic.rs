@@ -462,10 +462,7 @@ pub(crate) fn solve(
     if let Some(best) = s.best.clone()
         && let Some((schedule, afforded)) = anneal_schedule(params, &limits, descent)
     {
-        let hard = Penalties {
-            tw: inst.max_tw_penalty(),
-            load: inst.max_tw_penalty(),
-        };
+        let hard = inst.hard_penalties();
         let n = walks(params, afforded, descended.len());
         let walks = if n > 1 {
             descended.sort_by_cached_key(|routes| Individual::new(inst, routes.clone(), &pen).cost);

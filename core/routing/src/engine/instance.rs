@@ -419,4 +419,13 @@ impl Instance {
             100_000
         }
     }
+
+    /// Both rates at the ceiling of the time-warp rate: what annealing prices under, so that a
+    /// walk never buys travel with a late or overfull round.
+    pub(crate) fn hard_penalties(&self) -> Penalties {
+        Penalties {
+            tw: self.max_tw_penalty(),
+            load: self.max_tw_penalty(),
+        }
+    }
 }

@@ -462,10 +462,7 @@ mod tests {
     }
 
     fn anneal(inst: &Instance, start: &[Vec<u32>], seed: u64) -> Vec<Vec<u32>> {
-        let pen = Penalties {
-            tw: inst.max_tw_penalty(),
-            load: inst.max_tw_penalty(),
-        };
+        let pen = inst.hard_penalties();
         let mut ls = LocalSearch::new(inst);
         ls.load(start, pen);
         let schedule = Schedule {
@@ -517,10 +514,7 @@ mod tests {
         // others; most ruins are undone, and every route changed must be put back. The routes
         // left loaded after annealing must still hold every client once, where they are.
         let inst = square_with(10, 5);
-        let pen = Penalties {
-            tw: inst.max_tw_penalty(),
-            load: inst.max_tw_penalty(),
-        };
+        let pen = inst.hard_penalties();
         let mut ls = LocalSearch::new(&inst);
         ls.load(&vec![Vec::new(); 10], pen);
         let schedule = Schedule {
@@ -588,10 +582,7 @@ mod tests {
         // For every stop left out, the bounded scan must find the price an exhaustive one finds.
         let mut rng = SmallRng::seed_from_u64(3);
         let inst = tight_square(&mut rng);
-        let pen = Penalties {
-            tw: inst.max_tw_penalty(),
-            load: inst.max_tw_penalty(),
-        };
+        let pen = inst.hard_penalties();
         let mut on_time_routes = 0;
         for trial in 0..40 {
             let (out, routes) = deal(&inst, &mut rng, trial);
@@ -620,10 +611,7 @@ mod tests {
         // charges must be no more than the new round's.
         let mut rng = SmallRng::seed_from_u64(5);
         let inst = tight_square(&mut rng);
-        let pen = Penalties {
-            tw: inst.max_tw_penalty(),
-            load: inst.max_tw_penalty(),
-        };
+        let pen = inst.hard_penalties();
         let m = &inst.matrix;
         let mut bound = 0;
         for trial in 0..20 {
@@ -730,10 +718,7 @@ mod tests {
             None,
             10,
         );
-        let pen = Penalties {
-            tw: inst.max_tw_penalty(),
-            load: inst.max_tw_penalty(),
-        };
+        let pen = inst.hard_penalties();
         let mut ls = LocalSearch::new(&inst);
         ls.load(&[vec![0, 1]], pen);
         assert_eq!(ls.routes[0].warp, 0);
