@@ -683,41 +683,12 @@ mod tests {
         // from the depot. The round is A, then a break due by 400. Only after A and before the
         // break is u on time: it finishes at 310 and the break starts on time, for the drive
         // home (100) comes after the break, so the floor there must force no warp.
-        let stop = |loc, service, early, late| Client {
-            loc,
-            service,
-            early,
-            late,
-            windows: Vec::new(),
-            demand: 1,
-            prize: None,
-            home: None,
-            was: None,
-            xy: None,
-        };
         let clients = vec![
             stop(1, 100, 0, 120),
             stop(NO_LOC, 100, 300, 400),
             stop(2, 100, 0, 350),
         ];
-        let vehicle = Vehicle {
-            start_loc: 0,
-            end_loc: 0,
-            early: 0,
-            late: 2_000,
-            shift_end: 2_000,
-            capacity: 10,
-        };
-        let matrix = Matrix::new(3, vec![0, 50, 100, 50, 0, 60, 100, 60, 0]);
-        let inst = Instance::new(
-            matrix,
-            clients,
-            vec![vehicle],
-            None,
-            Weights::TRAVEL_ONLY,
-            None,
-            10,
-        );
+        let inst = one_round(vec![0, 50, 100, 50, 0, 60, 100, 60, 0], clients, 2_000);
         let pen = inst.hard_penalties();
         let mut ls = LocalSearch::new(&inst);
         ls.load(&[vec![0, 1]], pen);
@@ -732,22 +703,36 @@ mod tests {
     /// (location 2, worth 5 000), the last client.
     fn home_and_visit(prizes: &[i64], day_end: i64) -> Instance {
         let resident = |prize| Client {
-            loc: 1,
-            service: 100,
-            early: 0,
-            late: 10_000,
-            windows: Vec::new(),
-            demand: 1,
             prize: Some(prize),
-            home: None,
-            was: None,
-            xy: None,
+            ..stop(1, 100, 0, 10_000)
         };
         let mut clients: Vec<Client> = prizes.iter().map(|&p| resident(p)).collect();
         clients.push(Client {
             loc: 2,
             ..resident(5_000)
         });
+        one_round(vec![0, 50, 80, 50, 0, 60, 80, 60, 0], clients, day_end)
+    }
+
+    /// A stop of one unit at `loc` that must be served, starting within `[early, late]`.
+    fn stop(loc: u32, service: i64, early: i64, late: i64) -> Client {
+        Client {
+            loc,
+            service,
+            early,
+            late,
+            windows: Vec::new(),
+            demand: 1,
+            prize: None,
+            home: None,
+            was: None,
+            xy: None,
+        }
+    }
+
+    /// One vehicle from and back to location 0 of the three in `matrix` (row by row), working
+    /// until `day_end`, for `clients`.
+    fn one_round(matrix: Vec<i64>, clients: Vec<Client>, day_end: i64) -> Instance {
         let vehicle = Vehicle {
             start_loc: 0,
             end_loc: 0,
@@ -757,7 +742,7 @@ mod tests {
             capacity: 100,
         };
         Instance::new(
-            Matrix::new(3, vec![0, 50, 80, 50, 0, 60, 80, 60, 0]),
+            Matrix::new(3, matrix),
             clients,
             vec![vehicle],
             None,
