@@ -756,25 +756,20 @@ impl<'a> LocalSearch<'a> {
                     + self.dm(lu, n2)
                     - self.dm(p2, lv)
                     - self.dm(lv, n2);
+                // Each round's warp, at the least, with the other's stop in place of its own.
+                let floors = || {
+                    self.replace_floor(r2, j, u, self.dm(p2, lu), self.dm(lu, n2))
+                        .saturating_add(self.replace_floor(
+                            r1,
+                            i,
+                            v,
+                            self.dm(p1, lv),
+                            self.dm(lv, n1),
+                        ))
+                };
                 let d = if self.hopeless(travel, slack)
-                    || self.hopeless(
-                        travel,
-                        slack
-                            .saturating_sub(self.replace_floor(
-                                r2,
-                                j,
-                                u,
-                                self.dm(p2, lu),
-                                self.dm(lu, n2),
-                            ))
-                            .saturating_sub(self.replace_floor(
-                                r1,
-                                i,
-                                v,
-                                self.dm(p1, lv),
-                                self.dm(lv, n1),
-                            )),
-                    ) {
+                    || self.hopeless(travel, slack.saturating_sub(floors()))
+                {
                     0
                 } else {
                     self.window_cost(r1, i, i, &[v]) - c1 + self.window_cost(r2, j, j, &[u]) - c2
