@@ -10,7 +10,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::instance::{Client, Instance, Penalties};
-use super::segment::{NO_LOC, Seg};
+use super::segment::{Matrix, NO_LOC, Seg};
 
 mod ruin;
 
@@ -97,6 +97,31 @@ struct Gap {
 }
 
 impl Gap {
+    /// The place between `head` (the route up to it) and `tail` (the stops after it, the end
+    /// depot left out) of a route ending at `end_loc`. The one rule for every bound that
+    /// prices a stop put in there, whether between two stops or in place of one.
+    #[inline]
+    fn between(head: &Seg, tail: &Seg, end_loc: u32, m: &Matrix) -> Gap {
+        let after = if tail.first == NO_LOC {
+            end_loc
+        } else {
+            tail.first
+        };
+        let edge = if head.last == NO_LOC || after == NO_LOC {
+            0
+        } else {
+            m.at(head.last, after)
+        };
+        Gap {
+            before: head.last,
+            after,
+            edge,
+            ready: head.finish(),
+            latest: tail.late,
+            drive_first: tail.first != NO_LOC,
+        }
+    }
+
     /// Time warp that putting `client` here forces at the least, given the travel to it
     /// (`reach`) and from it (`leave`): the vehicle reaches it past its window, or leaves it
     /// too late for the stops after. Service starts no sooner than the vehicle arrives and the
@@ -248,25 +273,8 @@ impl<'a> LocalSearch<'a> {
         route.gaps.clear();
         let end_loc = inst.vehicles[r].end_loc;
         for p in 0..=len {
-            let (head, tail) = (&route.prefix[p], &route.suffix[p + 1]);
-            let after = if tail.first == NO_LOC {
-                end_loc
-            } else {
-                tail.first
-            };
-            let edge = if head.last == NO_LOC || after == NO_LOC {
-                0
-            } else {
-                m.at(head.last, after)
-            };
-            route.gaps.push(Gap {
-                before: head.last,
-                after,
-                edge,
-                ready: head.finish(),
-                latest: tail.late,
-                drive_first: tail.first != NO_LOC,
-            });
+            let gap = Gap::between(&route.prefix[p], &route.suffix[p + 1], end_loc, m);
+            route.gaps.push(gap);
         }
         route.modified = self.counter;
     }
@@ -340,15 +348,12 @@ impl<'a> LocalSearch<'a> {
         if route.warp != 0 {
             return 0;
         }
-        let tail = &route.suffix[p + 1];
-        let gap = Gap {
-            before: NO_LOC,
-            after: NO_LOC,
-            edge: 0,
-            ready: route.prefix[p - 1].finish(),
-            latest: tail.late,
-            drive_first: tail.first != NO_LOC,
-        };
+        let gap = Gap::between(
+            &route.prefix[p - 1],
+            &route.suffix[p + 1],
+            self.inst.vehicles[r].end_loc,
+            &self.inst.matrix,
+        );
         let warp = gap.forced_warp(&self.inst.clients[u as usize], reach, leave);
         self.pen.tw.saturating_mul(warp)
     }
