@@ -79,6 +79,39 @@ struct Route {
     locs: Vec<u32>,
 }
 
+impl Route {
+    /// A route with no stops, not yet refreshed.
+    fn empty() -> Self {
+        Route {
+            nodes: Vec::new(),
+            prefix: Vec::new(),
+            suffix: Vec::new(),
+            cost: 0,
+            delay: 0,
+            slack: 0,
+            warp: 0,
+            modified: 0,
+            gaps: Vec::new(),
+            locs: Vec::new(),
+        }
+    }
+
+    /// Makes this route a copy of `o`, reusing its own buffers (a derived `clone_from` would
+    /// allocate anew).
+    fn copy_from(&mut self, o: &Route) {
+        self.nodes.clone_from(&o.nodes);
+        self.prefix.clone_from(&o.prefix);
+        self.suffix.clone_from(&o.suffix);
+        self.gaps.clone_from(&o.gaps);
+        self.locs.clone_from(&o.locs);
+        self.cost = o.cost;
+        self.delay = o.delay;
+        self.slack = o.slack;
+        self.warp = o.warp;
+        self.modified = o.modified;
+    }
+}
+
 /// The place between position `p` and `p + 1` of a route, as recreation's bounds see it.
 #[derive(Clone, Copy, Debug)]
 struct Gap {
@@ -169,20 +202,7 @@ impl<'a> LocalSearch<'a> {
     /// A search over `inst` with no routes loaded.
     pub(crate) fn new(inst: &'a Instance) -> Self {
         let nv = inst.vehicles.len();
-        let routes = (0..nv)
-            .map(|_| Route {
-                nodes: Vec::new(),
-                prefix: Vec::new(),
-                suffix: Vec::new(),
-                cost: 0,
-                delay: 0,
-                slack: 0,
-                warp: 0,
-                modified: 0,
-                gaps: Vec::new(),
-                locs: Vec::new(),
-            })
-            .collect();
+        let routes = (0..nv).map(|_| Route::empty()).collect();
         Self {
             inst,
             pen: inst.initial_penalties(),

@@ -13,7 +13,7 @@ use std::time::Instant;
 use rand::Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
 
-use super::{LocalSearch, NONE};
+use super::{LocalSearch, NONE, Route};
 use crate::engine::instance::Penalties;
 use crate::engine::segment::NO_LOC;
 
@@ -40,6 +40,26 @@ pub(crate) struct Schedule {
     pub iterations: u64,
 }
 
+/// The routes one iteration has changed, each as it was before its first change: kept whole,
+/// segments included, so a rejected ruin is undone by copying the routes back rather than by
+/// walking each again (most ruins late in the cooling are rejected). The copies reuse their
+/// buffers from one iteration to the next.
+pub(super) struct Undo {
+    /// Whether route `r` has been changed, and `routes[r]` holds it as it was.
+    kept: Vec<bool>,
+    routes: Vec<Route>,
+}
+
+impl Undo {
+    /// Nothing remembered yet, for a solution of `routes` routes.
+    fn new(routes: usize) -> Self {
+        Self {
+            kept: vec![false; routes],
+            routes: vec![Route::empty(); routes],
+        }
+    }
+}
+
 impl LocalSearch<'_> {
     /// Cost of the loaded solution as annealing compares them: the routes under the current
     /// penalties, stability costs, and the prize of every optional stop left out. Required
@@ -60,14 +80,15 @@ impl LocalSearch<'_> {
     }
 
     /// Remembers route `r` before its first change in this iteration.
-    fn touch(&mut self, r: usize, saved: &mut [Option<Vec<u32>>]) {
-        if saved[r].is_none() {
-            saved[r] = Some(self.routes[r].nodes.clone());
+    fn touch(&self, r: usize, saved: &mut Undo) {
+        if !saved.kept[r] {
+            saved.kept[r] = true;
+            saved.routes[r].copy_from(&self.routes[r]);
         }
     }
 
     /// Removes strings of consecutive stops from routes near a random stop; returns them.
-    fn ruin(&mut self, rng: &mut impl Rng, saved: &mut [Option<Vec<u32>>], removed: &mut Vec<u32>) {
+    fn ruin(&mut self, rng: &mut impl Rng, saved: &mut Undo, removed: &mut Vec<u32>) {
         let inst = self.inst;
         let routed: Vec<u32> = (0..inst.n() as u32)
             .filter(|&c| self.route_of[c as usize] != NONE)
@@ -115,12 +136,7 @@ impl LocalSearch<'_> {
     /// more care-home residents due than the pharmacists can see, every ruin offers each
     /// deferred resident a place, and this prices a few of each home's instead of all of them
     /// (on the demo network's day, 2.6 times as many ruins a second).
-    fn recreate(
-        &mut self,
-        rng: &mut impl Rng,
-        saved: &mut [Option<Vec<u32>>],
-        removed: &mut [u32],
-    ) {
+    fn recreate(&mut self, rng: &mut impl Rng, saved: &mut Undo, removed: &mut [u32]) {
         let inst = self.inst;
         match rng.random_range(0..10) {
             0..4 => removed.shuffle(rng),
@@ -149,12 +165,7 @@ impl LocalSearch<'_> {
 
     /// Puts `u` at its cheapest position, skipping a few positions at random; an optional stop
     /// only when that costs less than leaving it out. False if `u` stays out.
-    fn insert_cheapest(
-        &mut self,
-        rng: &mut impl Rng,
-        saved: &mut [Option<Vec<u32>>],
-        u: u32,
-    ) -> bool {
+    fn insert_cheapest(&mut self, rng: &mut impl Rng, saved: &mut Undo, u: u32) -> bool {
         let inst = self.inst;
         let Some((d, r, p)) = self.cheapest_place(u, || rng.random_bool(BLINK)) else {
             return false;
@@ -304,7 +315,7 @@ impl LocalSearch<'_> {
     /// stop well on its own but leaves the seams around it rough; smoothing just those costs
     /// a small share of a full descent and makes each ruin count for far more (after the
     /// localised search of Accorsi and Vigo's FILO, 2021).
-    fn descend_around(&mut self, moved: &[u32], saved: &mut [Option<Vec<u32>>]) {
+    fn descend_around(&mut self, moved: &[u32], saved: &mut Undo) {
         let inst = self.inst;
         for &u in moved {
             if inst.clients[u as usize].loc == NO_LOC {
@@ -323,19 +334,26 @@ impl LocalSearch<'_> {
         }
     }
 
-    /// Undoes every change since the routes in `saved` were remembered.
-    fn restore(&mut self, saved: &mut [Option<Vec<u32>>]) {
-        for (r, s) in saved.iter().enumerate() {
-            if s.is_some() {
+    /// Undoes every change since the routes in `saved` were remembered, by putting the copies
+    /// back: their segments are those of the routes as they were, so nothing is walked again.
+    fn restore(&mut self, saved: &mut Undo) {
+        for (r, &kept) in saved.kept.iter().enumerate() {
+            if kept {
                 for &c in &self.routes[r].nodes {
                     self.route_of[c as usize] = NONE;
                 }
             }
         }
-        for (r, s) in saved.iter_mut().enumerate() {
-            if let Some(nodes) = s.take() {
-                self.routes[r].nodes = nodes;
-                self.refresh(r);
+        for (r, kept) in saved.kept.iter_mut().enumerate() {
+            if std::mem::take(kept) {
+                std::mem::swap(&mut self.routes[r], &mut saved.routes[r]);
+                let route = &mut self.routes[r];
+                for (p, &c) in route.nodes.iter().enumerate() {
+                    self.route_of[c as usize] = r as u32;
+                    self.pos_of[c as usize] = p as u32 + 1;
+                }
+                // Changed since answers about it were cached (see `top_cache`).
+                route.modified = self.counter;
             }
         }
     }
@@ -359,7 +377,7 @@ impl LocalSearch<'_> {
         let span = schedule
             .deadline
             .map(|d| d.saturating_duration_since(start));
-        let mut saved: Vec<Option<Vec<u32>>> = vec![None; self.routes.len()];
+        let mut saved = Undo::new(self.routes.len());
         let mut removed = Vec::new();
         let mut left_out = Vec::new();
         let mut current = self.total();
@@ -388,7 +406,7 @@ impl LocalSearch<'_> {
             let threshold = current as f64 - temperature * rng.random::<f64>().ln();
             if (cost as f64) < threshold {
                 current = cost;
-                saved.iter_mut().for_each(|s| *s = None);
+                saved.kept.fill(false);
                 if cost < best.0 {
                     best = (cost, self.routes());
                 }
@@ -512,7 +530,9 @@ mod tests {
     fn a_rejected_ruin_is_undone_exactly_even_after_the_descent_around_it() {
         // Many short routes: a ruin touches a few of them and the descent after it may change
         // others; most ruins are undone, and every route changed must be put back. The routes
-        // left loaded after annealing must still hold every client once, where they are.
+        // left loaded after annealing must still hold every client once, where they are, with
+        // the segments and costs that walking them again gives (an undone route is copied
+        // back, not walked).
         let inst = square_with(10, 5);
         let pen = inst.hard_penalties();
         let mut ls = LocalSearch::new(&inst);
@@ -529,6 +549,22 @@ mod tests {
             for (p, &c) in route.nodes.iter().enumerate() {
                 assert_eq!(ls.route_of[c as usize] as usize, r);
                 assert_eq!(ls.pos_of[c as usize] as usize, p + 1);
+            }
+        }
+        for r in 0..10 {
+            let kept = ls.routes[r].clone();
+            ls.refresh(r);
+            let walked = &ls.routes[r];
+            assert_eq!(kept.prefix, walked.prefix, "route {r}");
+            assert_eq!(kept.suffix, walked.suffix, "route {r}");
+            assert_eq!(kept.locs, walked.locs, "route {r}");
+            assert_eq!(
+                (kept.cost, kept.slack, kept.warp),
+                (walked.cost, walked.slack, walked.warp),
+                "route {r}"
+            );
+            for (a, b) in kept.gaps.iter().zip(&walked.gaps) {
+                assert_eq!((a.ready, a.latest, a.edge), (b.ready, b.latest, b.edge));
             }
         }
     }
@@ -782,7 +818,7 @@ mod tests {
         for seed in 0..20 {
             let mut ls = LocalSearch::new(&inst);
             ls.load(&[vec![2]], inst.initial_penalties());
-            let mut saved = vec![None];
+            let mut saved = Undo::new(1);
             let mut rng = SmallRng::seed_from_u64(seed);
             ls.recreate(&mut rng, &mut saved, &mut [0, 1]);
             assert_ne!(
