@@ -44,7 +44,7 @@ pub(crate) struct Schedule {
 /// segments included, so a rejected ruin is undone by copying the routes back rather than by
 /// walking each again (most ruins late in the cooling are rejected). The copies reuse their
 /// buffers from one iteration to the next.
-pub(super) struct Undo {
+struct Undo {
     /// Whether route `r` has been changed, and `routes[r]` holds it as it was.
     kept: Vec<bool>,
     routes: Vec<Route>,
