@@ -52,8 +52,8 @@ impl Sector {
 }
 
 /// One vehicle's route with its cached segments. Positions are 1-based: position 0 is the start
-/// depot and `len + 1` the end depot.
-#[derive(Clone, Debug)]
+/// depot and `len + 1` the end depot. The default has no stops and is not yet refreshed.
+#[derive(Clone, Debug, Default)]
 struct Route {
     nodes: Vec<u32>,
     /// `prefix[p]`: start depot through position `p`.
@@ -80,22 +80,6 @@ struct Route {
 }
 
 impl Route {
-    /// A route with no stops, not yet refreshed.
-    fn empty() -> Self {
-        Route {
-            nodes: Vec::new(),
-            prefix: Vec::new(),
-            suffix: Vec::new(),
-            cost: 0,
-            delay: 0,
-            slack: 0,
-            warp: 0,
-            modified: 0,
-            gaps: Vec::new(),
-            locs: Vec::new(),
-        }
-    }
-
     /// Makes this route a copy of `o`, reusing its own buffers (a derived `clone_from` would
     /// allocate anew).
     fn copy_from(&mut self, o: &Route) {
@@ -202,7 +186,7 @@ impl<'a> LocalSearch<'a> {
     /// A search over `inst` with no routes loaded.
     pub(crate) fn new(inst: &'a Instance) -> Self {
         let nv = inst.vehicles.len();
-        let routes = (0..nv).map(|_| Route::empty()).collect();
+        let routes = (0..nv).map(|_| Route::default()).collect();
         Self {
             inst,
             pen: inst.initial_penalties(),

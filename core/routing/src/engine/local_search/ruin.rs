@@ -55,7 +55,7 @@ impl Undo {
     fn new(routes: usize) -> Self {
         Self {
             kept: vec![false; routes],
-            routes: vec![Route::empty(); routes],
+            routes: vec![Route::default(); routes],
         }
     }
 }
