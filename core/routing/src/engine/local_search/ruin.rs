@@ -235,6 +235,9 @@ impl LocalSearch<'_> {
         // place is usually among them, and a good price early lets the bounds below pass
         // over most of the others.
         let mut best: Option<(i64, usize, usize)> = None;
+        // The places priced here, which the scan of every place below passes over.
+        let mut seeded = [(usize::MAX, usize::MAX); 2 * SEED_PLACES];
+        let mut n_seeded = 0;
         for &v in inst.neighbours[u as usize].iter().take(SEED_PLACES) {
             let r = self.route_of[v as usize];
             if r == NONE || !inst.allowed(u, r as usize) {
@@ -247,6 +250,11 @@ impl LocalSearch<'_> {
                 if skip() {
                     continue;
                 }
+                if seeded[..n_seeded].contains(&(r, p)) {
+                    continue;
+                }
+                seeded[n_seeded] = (r, p);
+                n_seeded += 1;
                 let d = self.window_cost(r, p + 1, p, &[u]) - base;
                 if best.is_none_or(|b| d < b.0) {
                     best = Some((d, r, p));
@@ -315,7 +323,7 @@ impl LocalSearch<'_> {
                                 .saturating_mul(gap.forced_warp(client, reach, leave)),
                         );
                     }
-                    if floor >= b.0 {
+                    if floor >= b.0 || seeded[..n_seeded].contains(&(r, p)) {
                         continue;
                     }
                 }
