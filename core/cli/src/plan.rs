@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use doorstep_domain::text::from_json;
 use doorstep_routing::{Budget, Problem};
 
 /// Options for `doorstep plan`.
@@ -35,7 +36,8 @@ pub fn run(args: &Args) -> ExitCode {
 fn plan_file(args: &Args) -> Result<String, String> {
     let text = std::fs::read_to_string(&args.problem)
         .map_err(|e| format!("{}: {e}", args.problem.display()))?;
-    let problem: Problem = serde_json::from_str(&text).map_err(|e| format!("problem: {e}"))?;
+    // The domain's reader names the JSON path of a bad field and never echoes its value.
+    let problem: Problem = from_json(&text).map_err(|e| format!("invalid problem: {e}"))?;
     let budget = Budget::time(args.time_limit);
     let plan = doorstep_routing::plan(&problem, &budget, args.seed).map_err(|e| e.to_string())?;
     serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())

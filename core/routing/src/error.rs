@@ -1,12 +1,16 @@
-//! What can go wrong when a problem is handed to the optimiser. Messages name the field and the
+//! What can go wrong when a problem is handed to the optimiser. Errors name the field and the
 //! rule, never a patient's details.
+
+use doorstep_domain::ValidationError;
 
 /// Why a problem could not be planned or a file could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RoutingError {
-    /// The problem refers to something it does not define, or a value is out of range.
+    /// A value no real day can have, or an item defined twice: the domain's one validation
+    /// error, so the field's JSON path (`visits[3].minutes`) reaches the CLI and the shells as
+    /// it does for every other refused input.
     #[error("invalid problem: {0}")]
-    Invalid(String),
+    Invalid(#[from] ValidationError),
     /// A re-plan event names a clinician or visit the plan does not know.
     #[error("unknown {kind} in event: {id}")]
     UnknownId {

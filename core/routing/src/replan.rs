@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use doorstep_domain::ValidationError;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Plan, StopKind};
@@ -122,7 +123,7 @@ fn apply(
         .iter()
         .map(Event::at)
         .max()
-        .ok_or_else(|| RoutingError::Invalid("a re-plan needs at least one event".into()))?;
+        .ok_or_else(|| ValidationError::new("events", "a re-plan needs at least one event"))?;
     let clinician_index = |problem: &Problem, id: &str| {
         problem
             .clinicians
@@ -135,14 +136,15 @@ fn apply(
     };
     let mut delays: HashMap<usize, i64> = HashMap::new();
     let mut not_home: HashMap<String, Clock> = HashMap::new();
-    for event in events {
+    for (i, event) in events.iter().enumerate() {
         match event {
             Event::UrgentVisit { visit, .. } => {
                 if problem.visits.iter().any(|v| v.id == visit.id) {
-                    return Err(RoutingError::Invalid(format!(
-                        "visit id {} repeated",
-                        visit.id
-                    )));
+                    return Err(ValidationError::new(
+                        format!("events[{i}].visit.id"),
+                        format!("visit {} is already in the plan", visit.id),
+                    )
+                    .into());
                 }
                 problem.visits.push(visit.clone());
             }
@@ -151,9 +153,11 @@ fn apply(
             } => {
                 let k = clinician_index(problem, clinician)?;
                 if *minutes > DAY_MINUTES {
-                    return Err(RoutingError::Invalid(format!(
-                        "clinician {clinician}: a delay must be at most {DAY_MINUTES} minutes"
-                    )));
+                    return Err(ValidationError::new(
+                        format!("events[{i}].minutes"),
+                        format!("must be at most {DAY_MINUTES} (clinician {clinician})"),
+                    )
+                    .into());
                 }
                 *delays.entry(k).or_default() += 60 * i64::from(*minutes);
             }

@@ -1,13 +1,17 @@
 //! The rules a problem must meet before it is planned. A value no real day can have (a shift
 //! that ends before it starts, a visit of no minutes, a latitude of 500, a speed of zero) would
 //! otherwise be planned as if it were true and give a plan that looks valid and is not, so it
-//! is refused with a message that names the item, the field and the rule. Messages carry
-//! identifiers only: never a location, and never a value from a patient's record.
+//! is refused with the domain's [`ValidationError`]: the JSON path of the field (as in
+//! `visits[3].minutes`, so the shell or the CLI can point at it), and a reason that states the
+//! rule and names the item by its id. Errors carry identifiers only: never a location, and
+//! never a value from a patient's record.
 //!
 //! Some things that look wrong are real and are planned, with a reason: a visit pinned to a
 //! clinician not on today's list, a skill nobody has, a window no shift covers.
 
 use std::collections::{HashMap, HashSet};
+
+use doorstep_domain::ValidationError;
 
 use crate::{Location, Problem, RoutingError, Window};
 
@@ -30,84 +34,93 @@ const LONGEST_PARKING: f64 = 120.0;
 /// Why `problem` cannot be planned, if it cannot.
 pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
     let mut clinicians = HashSet::new();
-    for c in &problem.clinicians {
-        let item = || format!("clinician {}", c.id);
-        id(&c.id, "clinician")?;
+    for (i, c) in problem.clinicians.iter().enumerate() {
+        let at = format!("clinicians[{i}]");
+        let who = format!("clinician {}", c.id);
+        id(&c.id, &at)?;
         if !clinicians.insert(c.id.as_str()) {
-            return invalid(format!("clinician id {} repeated", c.id));
+            return invalid(format!("{at}.id"), format!("{who} is repeated"));
         }
-        location(c.start, item, "start")?;
+        location(c.start, &format!("{at}.start"), &who)?;
         if let Some(end) = c.end {
-            location(end, item, "end")?;
+            location(end, &format!("{at}.end"), &who)?;
         }
         if c.shift.end <= c.shift.start {
-            return invalid(format!("{}: shift must end after it starts", item()));
+            return invalid(
+                format!("{at}.shift"),
+                format!("must end after it starts ({who})"),
+            );
         }
         if c.max_overtime_minutes > DAY_MINUTES {
-            return invalid(format!(
-                "{}: max_overtime_minutes must be at most {DAY_MINUTES}",
-                item()
-            ));
+            return invalid(
+                format!("{at}.max_overtime_minutes"),
+                format!("must be at most {DAY_MINUTES} ({who})"),
+            );
         }
         if let Some(b) = &c.break_ {
-            window(&b.window, item, "break window")?;
+            let field = format!("{at}.break");
+            window(&b.window, &format!("{field}.window"), &who)?;
             if b.minutes == 0 || b.minutes > LONGEST_BREAK {
-                return invalid(format!(
-                    "{}: break minutes must be between 1 and {LONGEST_BREAK}",
-                    item()
-                ));
+                return invalid(
+                    format!("{field}.minutes"),
+                    format!("must be between 1 and {LONGEST_BREAK} ({who})"),
+                );
             }
             let earliest = b.window.start.max(c.shift.start).secs();
             if b.window.end < c.shift.start
                 || earliest + 60 * i64::from(b.minutes) > c.shift.end.secs()
             {
-                return invalid(format!(
-                    "{}: the break cannot be taken within the shift",
-                    item()
-                ));
+                return invalid(field, format!("cannot be taken within the shift ({who})"));
             }
         }
     }
     let mut stops = HashSet::new();
-    for v in &problem.visits {
-        place("visit", &v.id, v.location, &v.windows, &mut stops)?;
-        duration(v.minutes, || format!("visit {}", v.id))?;
+    for (i, v) in problem.visits.iter().enumerate() {
+        let at = format!("visits[{i}]");
+        let who = format!("visit {}", v.id);
+        place(&at, &who, &v.id, v.location, &v.windows, &mut stops)?;
+        duration(v.minutes, &format!("{at}.minutes"), &who)?;
     }
-    for h in &problem.care_homes {
-        place("care home", &h.id, h.location, &h.windows, &mut stops)?;
-        let item = || format!("care home {}", h.id);
+    for (i, h) in problem.care_homes.iter().enumerate() {
+        let at = format!("care_homes[{i}]");
+        let who = format!("care home {}", h.id);
+        place(&at, &who, &h.id, h.location, &h.windows, &mut stops)?;
         let mut residents = HashSet::new();
-        for r in &h.residents {
-            let resident = || format!("care home {} resident {}", h.id, r.id);
+        for (j, r) in h.residents.iter().enumerate() {
+            let at = format!("{at}.residents[{j}]");
+            let resident = format!("resident {} of {who}", r.id);
             if r.id.trim().is_empty() {
-                return invalid(format!("{}: a resident has an empty id", item()));
+                return invalid(format!("{at}.id"), format!("must not be empty ({who})"));
             }
             if !residents.insert(r.id.as_str()) {
-                return invalid(format!("{}: repeated in the home", resident()));
+                return invalid(format!("{at}.id"), format!("{resident} is repeated"));
             }
-            duration(r.minutes, resident)?;
+            duration(r.minutes, &format!("{at}.minutes"), &resident)?;
         }
     }
     travel(problem)
 }
 
-/// A place a clinician goes (a visit or a care home): its id, unique among all such places
-/// (`seen`), its location and its windows.
+/// A place a clinician goes (a visit or a care home) at path `at`, known as `who`: its id,
+/// unique among all such places (`seen`), its location and its windows.
 fn place<'p>(
-    what: &str,
+    at: &str,
+    who: &str,
     name: &'p str,
-    at: Location,
+    location_: Location,
     windows: &[Window],
     seen: &mut HashSet<&'p str>,
 ) -> Result<(), RoutingError> {
-    let item = || format!("{what} {name}");
-    id(name, what)?;
+    id(name, at)?;
     if !seen.insert(name) {
-        return invalid(format!("{what} id {name} repeated"));
+        return invalid(
+            format!("{at}.id"),
+            format!("{who} is repeated (visits and care homes share one set of ids)"),
+        );
     }
-    location(at, item, "location")?;
-    for w in windows {
-        window(w, item, "window")?;
+    location(location_, &format!("{at}.location"), who)?;
+    for (k, w) in windows.iter().enumerate() {
+        window(w, &format!("{at}.windows[{k}]"), who)?;
     }
     Ok(())
 }
@@ -116,93 +129,99 @@ fn place<'p>(
 fn travel(problem: &Problem) -> Result<(), RoutingError> {
     let t = &problem.travel;
     if !(t.speed_kmh.is_finite() && t.speed_kmh > 0.0 && t.speed_kmh <= FASTEST_KMH) {
-        return invalid(format!(
-            "travel: speed_kmh must be above 0 and at most {FASTEST_KMH}"
-        ));
+        return invalid(
+            "travel.speed_kmh".into(),
+            format!("must be above 0 and at most {FASTEST_KMH}"),
+        );
     }
     if !(t.detour_factor.is_finite() && (1.0..=LARGEST_DETOUR).contains(&t.detour_factor)) {
-        return invalid(format!(
-            "travel: detour_factor must be between 1 and {LARGEST_DETOUR} (road over straight-line distance)"
-        ));
+        return invalid(
+            "travel.detour_factor".into(),
+            format!("must be between 1 and {LARGEST_DETOUR} (road over straight-line distance)"),
+        );
     }
     if !(t.parking_minutes.is_finite() && (0.0..=LONGEST_PARKING).contains(&t.parking_minutes)) {
-        return invalid(format!(
-            "travel: parking_minutes must be between 0 and {LONGEST_PARKING}"
-        ));
+        return invalid(
+            "travel.parking_minutes".into(),
+            format!("must be between 0 and {LONGEST_PARKING}"),
+        );
     }
     if let Some(m) = &t.matrix {
         if m.seconds.len() != m.points.len() || m.seconds.iter().any(|r| r.len() != m.points.len())
         {
-            return invalid("travel matrix must be square over its points".into());
+            return invalid(
+                "travel.matrix.seconds".into(),
+                "must be square, one row and one column for each of the points".into(),
+            );
         }
         // A place is found in the matrix by its coordinates: a repeated point would leave
         // which row holds its times to chance. (Adding 0.0 makes -0.0 and 0.0, which compare
         // equal, one key.)
         let mut seen = HashMap::with_capacity(m.points.len());
         for (i, &p) in m.points.iter().enumerate() {
-            location(p, || "travel matrix".into(), &format!("point {i}"))?;
+            let at = format!("travel.matrix.points[{i}]");
+            location(p, &at, "travel matrix")?;
             let key = ((p.lat + 0.0).to_bits(), (p.lon + 0.0).to_bits());
             if let Some(j) = seen.insert(key, i) {
-                return invalid(format!(
-                    "travel matrix: point {i} repeats point {j} (each place once)"
-                ));
+                return invalid(at, format!("repeats point {j} (each place once)"));
             }
         }
         // (From a point to itself there is no travel, whatever the matrix says.)
         for (i, row) in m.seconds.iter().enumerate() {
             if let Some(j) = row.iter().position(|&t| t > 60 * DAY_MINUTES) {
-                return invalid(format!(
-                    "travel matrix: seconds[{i}][{j}] is over a day ({} s at most)",
-                    60 * DAY_MINUTES
-                ));
+                return invalid(
+                    format!("travel.matrix.seconds[{i}][{j}]"),
+                    format!("is over a day ({} s at most)", 60 * DAY_MINUTES),
+                );
             }
         }
     }
     Ok(())
 }
 
-fn invalid(message: String) -> Result<(), RoutingError> {
-    Err(RoutingError::Invalid(message))
+/// Refuses the field at path `field` for `reason`.
+fn invalid(field: String, reason: String) -> Result<(), RoutingError> {
+    Err(RoutingError::Invalid(ValidationError::new(field, reason)))
 }
 
 /// An identifier must say something: the plan and every re-plan event refer to items by it.
-fn id(id: &str, what: &str) -> Result<(), RoutingError> {
+fn id(id: &str, at: &str) -> Result<(), RoutingError> {
     if id.trim().is_empty() {
-        return invalid(format!("a {what} has an empty id"));
+        return invalid(format!("{at}.id"), "must not be empty".into());
     }
     Ok(())
 }
 
-/// WGS84 degrees, finite and in range. The message leaves the coordinates out: they are where
+/// WGS84 degrees, finite and in range. The error leaves the coordinates out: they are where
 /// a patient lives.
-fn location(l: Location, item: impl Fn() -> String, field: &str) -> Result<(), RoutingError> {
+fn location(l: Location, field: &str, who: &str) -> Result<(), RoutingError> {
     let ok = l.lat.is_finite()
         && l.lon.is_finite()
         && (-90.0..=90.0).contains(&l.lat)
         && (-180.0..=180.0).contains(&l.lon);
     if !ok {
-        return invalid(format!(
-            "{}: {field} is not a latitude (-90 to 90) and longitude (-180 to 180) in degrees",
-            item()
-        ));
+        return invalid(
+            field.into(),
+            format!("is not a latitude (-90 to 90) and longitude (-180 to 180) in degrees ({who})"),
+        );
     }
     Ok(())
 }
 
-fn window(w: &Window, item: impl Fn() -> String, what: &str) -> Result<(), RoutingError> {
+fn window(w: &Window, field: &str, who: &str) -> Result<(), RoutingError> {
     if w.end < w.start {
-        return invalid(format!("{}: {what} ends before it starts", item()));
+        return invalid(field.into(), format!("ends before it starts ({who})"));
     }
     Ok(())
 }
 
 /// How long a visit or a review takes: at least a minute, at most a day.
-fn duration(minutes: u32, item: impl Fn() -> String) -> Result<(), RoutingError> {
+fn duration(minutes: u32, field: &str, who: &str) -> Result<(), RoutingError> {
     if minutes == 0 || minutes > DAY_MINUTES {
-        return invalid(format!(
-            "{}: minutes must be between 1 and {DAY_MINUTES}",
-            item()
-        ));
+        return invalid(
+            field.into(),
+            format!("must be between 1 and {DAY_MINUTES} ({who})"),
+        );
     }
     Ok(())
 }

@@ -173,6 +173,39 @@ fn demo_data_problem_is_the_demo_day_and_plans_from_the_command_line() {
 }
 
 #[test]
+fn plan_refuses_a_bad_problem_naming_the_field_and_leaving_the_file_alone() {
+    let out = doorstep(&["demo-data", "--problem"], "");
+    let mut problem: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("day.json");
+    let path = file.to_str().unwrap();
+    let refusal = |problem: &serde_json::Value| {
+        let text = serde_json::to_string_pretty(problem).unwrap();
+        std::fs::write(&file, &text).unwrap();
+        let out = doorstep(&["plan", path], "");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        String::from_utf8(out.stderr).unwrap()
+    };
+    // A value of the wrong type is caught while reading, at its JSON path, without the value.
+    problem["visits"][2]["minutes"] = "forty".into();
+    assert_eq!(
+        refusal(&problem),
+        "doorstep plan: invalid problem: visits[2].minutes: wrong type, expected u32\n"
+    );
+    // An impossible value is caught before planning, at its path, naming the visit.
+    problem["visits"][2]["minutes"] = 0.into();
+    let id = problem["visits"][2]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        refusal(&problem),
+        format!(
+            "doorstep plan: invalid problem: visits[2].minutes: must be between 1 and 1440 (visit {id})\n"
+        )
+    );
+}
+
+#[test]
 fn demo_plans_records_and_syncs_end_to_end_with_nothing_left_unsynced() {
     let data = tempfile::tempdir().unwrap();
     let out = doorstep(

@@ -1,6 +1,9 @@
 //! `replan`: each event of a running day, with what is done or under way left where it was.
 
-use doorstep_routing::{Clock, Event, Location, Plan, Reason, Stop, Urgency, plan, replan};
+use doorstep_domain::ValidationError;
+use doorstep_routing::{
+    Clock, Event, Location, Plan, Reason, RoutingError, Stop, Urgency, plan, replan,
+};
 
 use crate::fixtures::*;
 
@@ -253,7 +256,40 @@ fn a_delay_longer_than_a_day_is_refused() {
         minutes: 100_000,
     }];
     let e = replan(&mut p, &first, &events, &budget(), 1).unwrap_err();
-    assert!(e.to_string().contains("clinician ana: a delay"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "invalid problem: events[0].minutes: must be at most 1440 (clinician ana)"
+    );
+}
+
+#[test]
+fn no_events_or_a_visit_already_planned_are_refused_naming_the_event() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let e = replan(&mut p, &first, &[], &budget(), 1).unwrap_err();
+    assert_eq!(
+        e,
+        RoutingError::Invalid(ValidationError::new(
+            "events",
+            "a re-plan needs at least one event"
+        ))
+    );
+    let mut again = p.visits[3].clone();
+    again.urgency = Urgency::Immediate;
+    let events = [
+        urgent_call(north(1.0), 20),
+        Event::UrgentVisit {
+            at: Clock::hm(11, 10),
+            visit: again,
+        },
+    ];
+    let before = p.clone();
+    let e = replan(&mut p, &first, &events, &budget(), 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid problem: events[1].visit.id: visit v3 is already in the plan"
+    );
+    assert_eq!(p, before);
 }
 
 #[test]

@@ -1,18 +1,19 @@
-//! Problems no real day can have are refused before planning, with a message that names the
-//! item, the field and the rule, and never a patient's location.
+//! Problems no real day can have are refused before planning, with the JSON path of the field,
+//! a reason that names the item and the rule, and never a patient's location.
 
+use doorstep_domain::ValidationError;
 use doorstep_routing::{Break, Problem, RoutingError, TravelMatrix, plan};
 
 use crate::fixtures::*;
 
 /// The error `plan` gives for `morning()` changed by `change`.
-fn refusal(change: impl FnOnce(&mut Problem)) -> String {
+fn refusal(change: impl FnOnce(&mut Problem)) -> ValidationError {
     let mut p = morning();
     p.care_homes
         .push(care_home("oaks", 2.0, window((10, 0), (16, 0)), 2, 20));
     change(&mut p);
     match plan(&p, &budget(), 1) {
-        Err(RoutingError::Invalid(message)) => message,
+        Err(RoutingError::Invalid(e)) => e,
         other => panic!("should be refused, got {other:?}"),
     }
 }
@@ -27,106 +28,146 @@ fn lunch(start: (u32, u32), end: (u32, u32), minutes: u32) -> Option<Break> {
 #[test]
 fn impossible_values_are_refused_naming_the_item_and_the_field() {
     type Change = Box<dyn FnOnce(&mut Problem)>;
-    let cases: Vec<(Change, &str)> = vec![
+    let cases: Vec<(Change, &str, &str)> = vec![
         (
             Box::new(|p| p.visits[0].location.lat = 500.0),
-            "visit v0: location",
+            "visits[0].location",
+            "visit v0",
         ),
         (
             Box::new(|p| p.visits[0].location.lon = f64::NAN),
-            "visit v0: location",
+            "visits[0].location",
+            "visit v0",
         ),
         (
             Box::new(|p| p.clinicians[0].start.lon = -400.0),
-            "clinician ana: start",
+            "clinicians[0].start",
+            "clinician ana",
         ),
         (
             Box::new(|p| p.care_homes[0].location.lat = -91.0),
-            "care home oaks: location",
+            "care_homes[0].location",
+            "care home oaks",
         ),
-        (Box::new(|p| p.visits[0].minutes = 0), "visit v0: minutes"),
+        (
+            Box::new(|p| p.visits[0].minutes = 0),
+            "visits[0].minutes",
+            "between 1 and 1440 (visit v0)",
+        ),
         (
             Box::new(|p| p.visits[0].minutes = 4_000_000),
-            "visit v0: minutes",
+            "visits[0].minutes",
+            "between 1 and 1440 (visit v0)",
         ),
         (
             Box::new(|p| p.care_homes[0].residents[1].minutes = 0),
-            "resident oaks-r1: minutes",
+            "care_homes[0].residents[1].minutes",
+            "resident oaks-r1 of care home oaks",
         ),
         (
             Box::new(|p| p.visits[0].windows = vec![window((12, 0), (9, 0))]),
-            "visit v0: window",
+            "visits[0].windows[0]",
+            "ends before it starts (visit v0)",
         ),
         (
             Box::new(|p| p.care_homes[0].windows = vec![window((16, 0), (10, 0))]),
-            "care home oaks: window",
+            "care_homes[0].windows[0]",
+            "ends before it starts (care home oaks)",
         ),
         (
             Box::new(|p| p.clinicians[1].shift = window((17, 0), (9, 0))),
-            "clinician ben: shift",
+            "clinicians[1].shift",
+            "must end after it starts (clinician ben)",
         ),
         (
             Box::new(|p| p.clinicians[1].shift = window((9, 0), (9, 0))),
-            "clinician ben: shift",
+            "clinicians[1].shift",
+            "must end after it starts (clinician ben)",
         ),
         (
             Box::new(|p| p.clinicians[0].max_overtime_minutes = 5_000),
-            "max_overtime_minutes",
+            "clinicians[0].max_overtime_minutes",
+            "at most 1440",
         ),
         (
             Box::new(|p| p.clinicians[0].break_ = lunch((14, 0), (12, 0), 30)),
-            "clinician ana: break window",
+            "clinicians[0].break.window",
+            "ends before it starts",
         ),
         (
             Box::new(|p| p.clinicians[0].break_ = lunch((12, 0), (14, 0), 0)),
-            "clinician ana: break minutes",
+            "clinicians[0].break.minutes",
+            "between 1 and 120",
         ),
         (
             Box::new(|p| p.clinicians[0].break_ = lunch((12, 0), (14, 0), 1_000)),
-            "clinician ana: break minutes",
+            "clinicians[0].break.minutes",
+            "between 1 and 120",
         ),
         (
             Box::new(|p| p.clinicians[0].break_ = lunch((18, 0), (19, 0), 30)),
-            "within the shift",
+            "clinicians[0].break",
+            "cannot be taken within the shift",
         ),
         (
             Box::new(|p| p.clinicians[0].break_ = lunch((16, 45), (17, 0), 30)),
-            "within the shift",
+            "clinicians[0].break",
+            "cannot be taken within the shift",
         ),
-        (Box::new(|p| p.travel.speed_kmh = 0.0), "speed_kmh"),
-        (Box::new(|p| p.travel.speed_kmh = -30.0), "speed_kmh"),
+        (
+            Box::new(|p| p.travel.speed_kmh = 0.0),
+            "travel.speed_kmh",
+            "above 0",
+        ),
+        (
+            Box::new(|p| p.travel.speed_kmh = -30.0),
+            "travel.speed_kmh",
+            "above 0",
+        ),
         (
             Box::new(|p| p.travel.speed_kmh = f64::INFINITY),
-            "speed_kmh",
+            "travel.speed_kmh",
+            "above 0",
         ),
-        (Box::new(|p| p.travel.detour_factor = 0.5), "detour_factor"),
+        (
+            Box::new(|p| p.travel.detour_factor = 0.5),
+            "travel.detour_factor",
+            "between 1 and 5",
+        ),
         (
             Box::new(|p| p.travel.parking_minutes = -10.0),
-            "parking_minutes",
+            "travel.parking_minutes",
+            "between 0 and 120",
         ),
         (
             Box::new(|p| p.visits[1].id = "v0".into()),
-            "visit id v0 repeated",
+            "visits[1].id",
+            "visit v0 is repeated",
         ),
         (
             Box::new(|p| p.care_homes[0].id = "v0".into()),
-            "care home id v0 repeated",
+            "care_homes[0].id",
+            "care home v0 is repeated",
         ),
         (
             Box::new(|p| p.clinicians[1].id = "ana".into()),
-            "clinician id ana repeated",
+            "clinicians[1].id",
+            "clinician ana is repeated",
         ),
         (
             Box::new(|p| p.visits[0].id = " ".into()),
-            "a visit has an empty id",
+            "visits[0].id",
+            "must not be empty",
         ),
         (
             Box::new(|p| p.clinicians[0].id = String::new()),
-            "a clinician has an empty id",
+            "clinicians[0].id",
+            "must not be empty",
         ),
         (
             Box::new(|p| p.care_homes[0].residents[1].id = "oaks-r0".into()),
-            "resident oaks-r0: repeated",
+            "care_homes[0].residents[1].id",
+            "resident oaks-r0 of care home oaks is repeated",
         ),
         (
             Box::new(|p| {
@@ -135,7 +176,8 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
                     seconds: vec![vec![0, 60]],
                 })
             }),
-            "travel matrix must be square",
+            "travel.matrix.seconds",
+            "must be square",
         ),
         (
             Box::new(|p| {
@@ -145,7 +187,8 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
                     seconds: vec![vec![0, 60, 0], vec![60, 0, 60], vec![0, 60, 0]],
                 })
             }),
-            "travel matrix: point 2 repeats point 0",
+            "travel.matrix.points[2]",
+            "repeats point 0",
         ),
         (
             Box::new(|p| {
@@ -154,16 +197,15 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
                     seconds: vec![vec![0, 90_000], vec![60, 0]],
                 })
             }),
-            "travel matrix: seconds[0][1] is over a day",
+            "travel.matrix.seconds[0][1]",
+            "over a day",
         ),
     ];
-    for (change, expected) in cases {
-        let message = refusal(change);
-        assert!(
-            message.contains(expected),
-            "{message:?} should mention {expected:?}"
-        );
-        assert!(!message.contains("50."), "{message:?} shows a coordinate");
+    for (change, field, reason) in cases {
+        let e = refusal(change);
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(reason), "{e} should say {reason:?}");
+        assert!(!e.to_string().contains("50."), "{e} shows a coordinate");
     }
 }
 
