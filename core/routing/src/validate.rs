@@ -31,8 +31,20 @@ const LARGEST_DETOUR: f64 = 5.0;
 /// Longest parking allowance per trip, in minutes.
 const LONGEST_PARKING: f64 = 120.0;
 
+/// Most visits and care homes one problem may hold together. The planner keeps travel times
+/// between every two places (twice, 16 bytes a pair), so 2 000 places take about 64 MB: as much
+/// as a phone should give one plan. A network's day is a few hundred.
+const MOST_PLACES: usize = 2_000;
+
+/// Most clinicians one problem may hold: a network's whole team several times over.
+const MOST_CLINICIANS: usize = 200;
+
+/// Most residents due at one care home: more than the largest homes have beds.
+const MOST_RESIDENTS: usize = 500;
+
 /// Why `problem` cannot be planned, if it cannot.
 pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
+    size(problem)?;
     let mut clinicians = HashSet::new();
     for (i, c) in problem.clinicians.iter().enumerate() {
         let at = format!("clinicians[{i}]");
@@ -99,6 +111,52 @@ pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
         }
     }
     travel(problem)
+}
+
+/// A day no network has, refused before the planner allocates for it: a file of a hundred
+/// thousand visits is a mistake, and would otherwise exhaust the device's memory instead of
+/// getting an answer.
+fn size(problem: &Problem) -> Result<(), RoutingError> {
+    let places = problem.visits.len() + problem.care_homes.len();
+    if places > MOST_PLACES {
+        return invalid(
+            "visits".into(),
+            format!(
+                "at most {MOST_PLACES} visits and care homes together can be planned at once (this day has {places})"
+            ),
+        );
+    }
+    if problem.clinicians.len() > MOST_CLINICIANS {
+        return invalid(
+            "clinicians".into(),
+            format!(
+                "at most {MOST_CLINICIANS} clinicians can be planned at once (this day has {})",
+                problem.clinicians.len()
+            ),
+        );
+    }
+    for (i, h) in problem.care_homes.iter().enumerate() {
+        if h.residents.len() > MOST_RESIDENTS {
+            return invalid(
+                format!("care_homes[{i}].residents"),
+                format!(
+                    "at most {MOST_RESIDENTS} residents of one home can be due (care home {} has {})",
+                    h.id,
+                    h.residents.len()
+                ),
+            );
+        }
+    }
+    if let Some(m) = &problem.travel.matrix {
+        let most = MOST_PLACES + 2 * MOST_CLINICIANS;
+        if m.points.len() > most {
+            return invalid(
+                "travel.matrix.points".into(),
+                format!("at most {most} points (this matrix has {})", m.points.len()),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A place a clinician goes (a visit or a care home) at path `at`, known as `who`: its id,

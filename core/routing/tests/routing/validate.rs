@@ -2,7 +2,9 @@
 //! a reason that names the item and the rule, and never a patient's location.
 
 use doorstep_domain::ValidationError;
-use doorstep_routing::{Break, Problem, RoutingError, TravelMatrix, plan};
+use doorstep_routing::{
+    Break, Clinician, Problem, Resident, RoutingError, TravelMatrix, Visit, plan,
+};
 
 use crate::fixtures::*;
 
@@ -199,6 +201,49 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
             }),
             "travel.matrix.seconds[0][1]",
             "over a day",
+        ),
+        (
+            Box::new(|p| {
+                let v = p.visits[0].clone();
+                p.visits.extend((0..2_000).map(|i| Visit {
+                    id: format!("extra{i}"),
+                    ..v.clone()
+                }));
+            }),
+            "visits",
+            "at most 2000 visits and care homes together",
+        ),
+        (
+            Box::new(|p| {
+                let c = p.clinicians[0].clone();
+                p.clinicians.extend((0..200).map(|i| Clinician {
+                    id: format!("extra{i}"),
+                    ..c.clone()
+                }));
+            }),
+            "clinicians",
+            "at most 200 clinicians",
+        ),
+        (
+            Box::new(|p| {
+                let r = p.care_homes[0].residents[0].clone();
+                p.care_homes[0].residents.extend((0..500).map(|i| Resident {
+                    id: format!("extra{i}"),
+                    ..r.clone()
+                }));
+            }),
+            "care_homes[0].residents",
+            "care home oaks has 502",
+        ),
+        (
+            Box::new(|p| {
+                p.travel.matrix = Some(TravelMatrix {
+                    points: (0..2_401).map(|i| north(0.001 * f64::from(i))).collect(),
+                    seconds: Vec::new(),
+                })
+            }),
+            "travel.matrix.points",
+            "at most 2400 points",
         ),
     ];
     for (change, field, reason) in cases {
