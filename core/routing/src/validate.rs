@@ -47,70 +47,167 @@ pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
     size(problem)?;
     let mut clinicians = HashSet::new();
     for (i, c) in problem.clinicians.iter().enumerate() {
-        let at = format!("clinicians[{i}]");
-        let who = format!("clinician {}", c.id);
-        id(&c.id, &at)?;
+        let item = Item::new("clinicians", i, "clinician", &c.id);
+        item.id()?;
         if !clinicians.insert(c.id.as_str()) {
-            return invalid(format!("{at}.id"), format!("{who} is repeated"));
+            return item.refuse("id", "is repeated");
         }
-        location(c.start, &format!("{at}.start"), &who)?;
+        item.location("start", c.start)?;
         if let Some(end) = c.end {
-            location(end, &format!("{at}.end"), &who)?;
+            item.location("end", end)?;
         }
         if c.shift.end <= c.shift.start {
-            return invalid(
-                format!("{at}.shift"),
-                format!("must end after it starts ({who})"),
-            );
+            return item.refuse("shift", "must end after it starts");
         }
         if c.max_overtime_minutes > DAY_MINUTES {
-            return invalid(
-                format!("{at}.max_overtime_minutes"),
-                format!("must be at most {DAY_MINUTES} ({who})"),
+            return item.refuse(
+                "max_overtime_minutes",
+                &format!("must be at most {DAY_MINUTES}"),
             );
         }
         if let Some(b) = &c.break_ {
-            let field = format!("{at}.break");
-            window(&b.window, &format!("{field}.window"), &who)?;
+            item.window("break.window", &b.window)?;
             if b.minutes == 0 || b.minutes > LONGEST_BREAK {
-                return invalid(
-                    format!("{field}.minutes"),
-                    format!("must be between 1 and {LONGEST_BREAK} ({who})"),
+                return item.refuse(
+                    "break.minutes",
+                    &format!("must be between 1 and {LONGEST_BREAK}"),
                 );
             }
             let earliest = b.window.start.max(c.shift.start).secs();
             if b.window.end < c.shift.start
                 || earliest + 60 * i64::from(b.minutes) > c.shift.end.secs()
             {
-                return invalid(field, format!("cannot be taken within the shift ({who})"));
+                return item.refuse("break", "cannot be taken within the shift");
             }
         }
     }
     let mut stops = HashSet::new();
     for (i, v) in problem.visits.iter().enumerate() {
-        let at = format!("visits[{i}]");
-        let who = format!("visit {}", v.id);
-        place(&at, &who, &v.id, v.location, &v.windows, &mut stops)?;
-        duration(v.minutes, &format!("{at}.minutes"), &who)?;
+        let item = Item::new("visits", i, "visit", &v.id);
+        item.place(v.location, &v.windows, &mut stops)?;
+        item.duration("minutes", v.minutes)?;
     }
     for (i, h) in problem.care_homes.iter().enumerate() {
-        let at = format!("care_homes[{i}]");
-        let who = format!("care home {}", h.id);
-        place(&at, &who, &h.id, h.location, &h.windows, &mut stops)?;
+        let home = Item::new("care_homes", i, "care home", &h.id);
+        home.place(h.location, &h.windows, &mut stops)?;
         let mut residents = HashSet::new();
         for (j, r) in h.residents.iter().enumerate() {
-            let at = format!("{at}.residents[{j}]");
-            let resident = format!("resident {} of {who}", r.id);
-            if r.id.trim().is_empty() {
-                return invalid(format!("{at}.id"), format!("must not be empty ({who})"));
-            }
+            let item = home.resident(j, &r.id);
+            item.id()?;
             if !residents.insert(r.id.as_str()) {
-                return invalid(format!("{at}.id"), format!("{resident} is repeated"));
+                return item.refuse("id", "is repeated");
             }
-            duration(r.minutes, &format!("{at}.minutes"), &resident)?;
+            item.duration("minutes", r.minutes)?;
         }
     }
     travel(problem)
+}
+
+/// One item of a problem's lists, as an error names it: its JSON path and, for the reader, its
+/// kind and id. The text is written only when something is refused, so checking a day that
+/// passes formats nothing (a re-plan checks the day again within its millisecond).
+struct Item<'a> {
+    list: &'a str,
+    index: usize,
+    /// The enclosing care home, for a resident.
+    within: Option<(&'a str, usize, &'a str)>,
+    kind: &'a str,
+    id: &'a str,
+}
+
+impl<'a> Item<'a> {
+    fn new(list: &'a str, index: usize, kind: &'a str, id: &'a str) -> Self {
+        Self {
+            list,
+            index,
+            within: None,
+            kind,
+            id,
+        }
+    }
+
+    /// The resident at `index` of this care home.
+    fn resident(&self, index: usize, id: &'a str) -> Item<'a> {
+        Item {
+            list: "residents",
+            index,
+            within: Some((self.list, self.index, self.id)),
+            kind: "resident",
+            id,
+        }
+    }
+
+    /// Refuses `field` of this item for `rule`.
+    fn refuse(&self, field: &str, rule: &str) -> Result<(), RoutingError> {
+        let (path, who) = match self.within {
+            Some((list, index, home)) => (
+                format!("{list}[{index}].{}[{}]", self.list, self.index),
+                format!("{} {} of care home {home}", self.kind, self.id),
+            ),
+            None => (
+                format!("{}[{}]", self.list, self.index),
+                format!("{} {}", self.kind, self.id),
+            ),
+        };
+        let who = if self.id.trim().is_empty() {
+            format!("a {} with no id", self.kind)
+        } else {
+            who
+        };
+        invalid(format!("{path}.{field}"), format!("{rule} ({who})"))
+    }
+
+    /// An identifier must say something: the plan and every re-plan event refer to items by it.
+    fn id(&self) -> Result<(), RoutingError> {
+        if self.id.trim().is_empty() {
+            return self.refuse("id", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// A place a clinician goes (a visit or a care home): its id, unique among all such
+    /// places (`seen`), its location and its windows.
+    fn place(
+        &self,
+        at: Location,
+        windows: &[Window],
+        seen: &mut HashSet<&'a str>,
+    ) -> Result<(), RoutingError> {
+        self.id()?;
+        if !seen.insert(self.id) {
+            return self.refuse(
+                "id",
+                "is repeated: visits and care homes share one set of ids",
+            );
+        }
+        self.location("location", at)?;
+        if let Some(k) = windows.iter().position(|w| w.end < w.start) {
+            return self.refuse(&format!("windows[{k}]"), BACKWARDS);
+        }
+        Ok(())
+    }
+
+    fn location(&self, field: &str, at: Location) -> Result<(), RoutingError> {
+        if !in_range(at) {
+            return self.refuse(field, NOT_A_LOCATION);
+        }
+        Ok(())
+    }
+
+    fn window(&self, field: &str, w: &Window) -> Result<(), RoutingError> {
+        if w.end < w.start {
+            return self.refuse(field, BACKWARDS);
+        }
+        Ok(())
+    }
+
+    /// How long a visit or a review takes: at least a minute, at most a day.
+    fn duration(&self, field: &str, minutes: u32) -> Result<(), RoutingError> {
+        if minutes == 0 || minutes > DAY_MINUTES {
+            return self.refuse(field, &format!("must be between 1 and {DAY_MINUTES}"));
+        }
+        Ok(())
+    }
 }
 
 /// A day no network has, refused before the planner allocates for it: a file of a hundred
@@ -159,30 +256,6 @@ fn size(problem: &Problem) -> Result<(), RoutingError> {
     Ok(())
 }
 
-/// A place a clinician goes (a visit or a care home) at path `at`, known as `who`: its id,
-/// unique among all such places (`seen`), its location and its windows.
-fn place<'p>(
-    at: &str,
-    who: &str,
-    name: &'p str,
-    location_: Location,
-    windows: &[Window],
-    seen: &mut HashSet<&'p str>,
-) -> Result<(), RoutingError> {
-    id(name, at)?;
-    if !seen.insert(name) {
-        return invalid(
-            format!("{at}.id"),
-            format!("{who} is repeated (visits and care homes share one set of ids)"),
-        );
-    }
-    location(location_, &format!("{at}.location"), who)?;
-    for (k, w) in windows.iter().enumerate() {
-        window(w, &format!("{at}.windows[{k}]"), who)?;
-    }
-    Ok(())
-}
-
 /// The speed model and the supplied matrix.
 fn travel(problem: &Problem) -> Result<(), RoutingError> {
     let t = &problem.travel;
@@ -217,11 +290,13 @@ fn travel(problem: &Problem) -> Result<(), RoutingError> {
         // equal, one key.)
         let mut seen = HashMap::with_capacity(m.points.len());
         for (i, &p) in m.points.iter().enumerate() {
-            let at = format!("travel.matrix.points[{i}]");
-            location(p, &at, "travel matrix")?;
+            let at = || format!("travel.matrix.points[{i}]");
+            if !in_range(p) {
+                return invalid(at(), NOT_A_LOCATION.into());
+            }
             let key = ((p.lat + 0.0).to_bits(), (p.lon + 0.0).to_bits());
             if let Some(j) = seen.insert(key, i) {
-                return invalid(at, format!("repeats point {j} (each place once)"));
+                return invalid(at(), format!("repeats point {j} (each place once)"));
             }
         }
         // (From a point to itself there is no travel, whatever the matrix says.)
@@ -242,44 +317,16 @@ fn invalid(field: String, reason: String) -> Result<(), RoutingError> {
     Err(RoutingError::Invalid(ValidationError::new(field, reason)))
 }
 
-/// An identifier must say something: the plan and every re-plan event refer to items by it.
-fn id(id: &str, at: &str) -> Result<(), RoutingError> {
-    if id.trim().is_empty() {
-        return invalid(format!("{at}.id"), "must not be empty".into());
-    }
-    Ok(())
-}
+/// Why a window is refused.
+const BACKWARDS: &str = "ends before it starts";
 
-/// WGS84 degrees, finite and in range. The error leaves the coordinates out: they are where
-/// a patient lives.
-fn location(l: Location, field: &str, who: &str) -> Result<(), RoutingError> {
-    let ok = l.lat.is_finite()
+/// Why a location is refused. It leaves the coordinates out: they are where a patient lives.
+const NOT_A_LOCATION: &str = "is not a latitude (-90 to 90) and longitude (-180 to 180) in degrees";
+
+/// WGS84 degrees, finite and in range.
+fn in_range(l: Location) -> bool {
+    l.lat.is_finite()
         && l.lon.is_finite()
         && (-90.0..=90.0).contains(&l.lat)
-        && (-180.0..=180.0).contains(&l.lon);
-    if !ok {
-        return invalid(
-            field.into(),
-            format!("is not a latitude (-90 to 90) and longitude (-180 to 180) in degrees ({who})"),
-        );
-    }
-    Ok(())
-}
-
-fn window(w: &Window, field: &str, who: &str) -> Result<(), RoutingError> {
-    if w.end < w.start {
-        return invalid(field.into(), format!("ends before it starts ({who})"));
-    }
-    Ok(())
-}
-
-/// How long a visit or a review takes: at least a minute, at most a day.
-fn duration(minutes: u32, field: &str, who: &str) -> Result<(), RoutingError> {
-    if minutes == 0 || minutes > DAY_MINUTES {
-        return invalid(
-            field.into(),
-            format!("must be between 1 and {DAY_MINUTES} ({who})"),
-        );
-    }
-    Ok(())
+        && (-180.0..=180.0).contains(&l.lon)
 }

@@ -144,17 +144,17 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
         (
             Box::new(|p| p.visits[1].id = "v0".into()),
             "visits[1].id",
-            "visit v0 is repeated",
+            "is repeated: visits and care homes share one set of ids (visit v0)",
         ),
         (
             Box::new(|p| p.care_homes[0].id = "v0".into()),
             "care_homes[0].id",
-            "care home v0 is repeated",
+            "is repeated: visits and care homes share one set of ids (care home v0)",
         ),
         (
             Box::new(|p| p.clinicians[1].id = "ana".into()),
             "clinicians[1].id",
-            "clinician ana is repeated",
+            "is repeated (clinician ana)",
         ),
         (
             Box::new(|p| p.visits[0].id = " ".into()),
@@ -169,7 +169,7 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
         (
             Box::new(|p| p.care_homes[0].residents[1].id = "oaks-r0".into()),
             "care_homes[0].residents[1].id",
-            "resident oaks-r0 of care home oaks is repeated",
+            "is repeated (resident oaks-r0 of care home oaks)",
         ),
         (
             Box::new(|p| {
