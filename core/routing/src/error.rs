@@ -11,9 +11,13 @@ pub enum RoutingError {
     /// it does for every other refused input.
     #[error("invalid problem: {0}")]
     Invalid(#[from] ValidationError),
-    /// A re-plan event names a clinician or visit the plan does not know.
-    #[error("unknown {kind} in event: {id}")]
+    /// A re-plan event names a clinician or visit the plan does not know. Kept apart from
+    /// [`RoutingError::Invalid`] because the caller can act on it (the shell's list of today's
+    /// clinicians or visits is out of date) rather than correct a value.
+    #[error("{field}: unknown {kind} {id}")]
     UnknownId {
+        /// The JSON path of the event's field that names it, as in `events[2].clinician`.
+        field: String,
         /// `clinician` or `visit`.
         kind: &'static str,
         /// The identifier given.

@@ -124,12 +124,14 @@ fn apply(
         .map(Event::at)
         .max()
         .ok_or_else(|| ValidationError::new("events", "a re-plan needs at least one event"))?;
-    let clinician_index = |problem: &Problem, id: &str| {
+    // Where clinician `id` is in the problem; `field` says where it was named, for the error.
+    let clinician_index = |problem: &Problem, id: &str, field: &dyn Fn() -> String| {
         problem
             .clinicians
             .iter()
             .position(|c| c.id == id)
             .ok_or_else(|| RoutingError::UnknownId {
+                field: field(),
                 kind: "clinician",
                 id: id.to_string(),
             })
@@ -151,7 +153,7 @@ fn apply(
             Event::ClinicianLate {
                 clinician, minutes, ..
             } => {
-                let k = clinician_index(problem, clinician)?;
+                let k = clinician_index(problem, clinician, &|| format!("events[{i}].clinician"))?;
                 if *minutes > DAY_MINUTES {
                     return Err(ValidationError::new(
                         format!("events[{i}].minutes"),
@@ -167,6 +169,7 @@ fn apply(
                     .iter_mut()
                     .find(|v| &v.id == visit)
                     .ok_or_else(|| RoutingError::UnknownId {
+                        field: format!("events[{i}].visit"),
                         kind: "visit",
                         id: visit.clone(),
                     })?;
@@ -174,7 +177,7 @@ fn apply(
                 not_home.insert(visit.clone(), *at);
             }
             Event::ClinicianOffSick { at, clinician } => {
-                let k = clinician_index(problem, clinician)?;
+                let k = clinician_index(problem, clinician, &|| format!("events[{i}].clinician"))?;
                 problem.clinicians[k].off_from = Some(*at);
             }
         }
@@ -182,8 +185,10 @@ fn apply(
 
     let mut state = DayState::fresh(problem);
     state.warm = vec![Vec::new(); problem.clinicians.len()];
-    for round in &previous.rounds {
-        let k = clinician_index(problem, &round.clinician)?;
+    for (j, round) in previous.rounds.iter().enumerate() {
+        let k = clinician_index(problem, &round.clinician, &|| {
+            format!("previous.rounds[{j}].clinician")
+        })?;
         let clinician = &problem.clinicians[k];
         let mut fixed = Vec::new();
         let mut here = clinician.start;

@@ -209,11 +209,43 @@ fn pinned_visits_stay_with_their_clinician_through_a_replan() {
 fn an_event_for_an_unknown_clinician_is_an_error() {
     let mut p = morning();
     let first = plan(&p, &budget(), 1).unwrap();
-    let events = [Event::ClinicianOffSick {
+    let before = p.clone();
+    let events = [
+        Event::ClinicianOffSick {
+            at: Clock::hm(10, 0),
+            clinician: "ana".into(),
+        },
+        Event::ClinicianOffSick {
+            at: Clock::hm(10, 0),
+            clinician: "zed".into(),
+        },
+    ];
+    let e = replan(&mut p, &first, &events, &budget(), 1).unwrap_err();
+    assert_eq!(
+        e,
+        RoutingError::UnknownId {
+            field: "events[1].clinician".into(),
+            kind: "clinician",
+            id: "zed".into(),
+        }
+    );
+    assert_eq!(e.to_string(), "events[1].clinician: unknown clinician zed");
+    let events = [Event::PatientNotAtHome {
         at: Clock::hm(10, 0),
-        clinician: "zed".into(),
+        visit: "nobody".into(),
     }];
-    assert!(replan(&mut p, &first, &events, &budget(), 1).is_err());
+    let e = replan(&mut p, &first, &events, &budget(), 1).unwrap_err();
+    assert_eq!(e.to_string(), "events[0].visit: unknown visit nobody");
+    // A plan made for another day's list of clinicians is refused too.
+    let mut stale = first.clone();
+    stale.rounds[0].clinician = "zed".into();
+    let events = [urgent_call(north(1.0), 20)];
+    let e = replan(&mut p, &stale, &events, &budget(), 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "previous.rounds[0].clinician: unknown clinician zed"
+    );
+    assert_eq!(p, before);
 }
 
 #[test]
