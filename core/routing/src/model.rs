@@ -224,7 +224,10 @@ pub struct Problem {
 /// How long the optimiser may search: wall-clock time, a number of iterations, or both
 /// (whichever comes first). The same seed and iteration count always give the same answer;
 /// a time limit trades that for a fixed response time (the final polish may take a twentieth
-/// more, and explaining what is left out follows the search).
+/// more, and explaining what is left out follows the search). Whatever the budget, the first
+/// solution is improved to a local optimum before the plan is made, so a budget too short for
+/// that (a few milliseconds for a network's day) is overrun rather than answered with a plan
+/// that leaves out visits, urgent ones included, that any finished descent fits in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Budget {
     /// Stop after this much wall-clock time.

@@ -1,6 +1,10 @@
 //! `plan`: rounds are consistent, and every kind of reason for leaving a visit out is true.
 
-use doorstep_routing::{Clock, Plan, Reason, StopKind, Urgency, plan};
+use std::time::Duration;
+
+use doorstep_routing::{
+    Break, Budget, Clock, Location, Plan, Problem, Reason, StopKind, Urgency, plan,
+};
 
 use crate::fixtures::*;
 
@@ -540,5 +544,66 @@ fn a_visit_with_two_windows_is_planned_in_the_one_the_round_can_reach() {
             both.start >= Clock::hm(9, 0) && both.start <= Clock::hm(9, 30),
             "seed {seed}: {stops:#?}"
         );
+    }
+}
+
+/// A full day for four paramedics with a lunch break each: forty-four visits scattered within
+/// 6 km of the practice, a third of them with a morning or an afternoon window, every tenth
+/// same-day and every tenth immediate. A search plans them all; cheapest insertion alone
+/// leaves some past their windows.
+fn busy_day() -> Problem {
+    let visits = (0..44u32)
+        .map(|i| {
+            // A fixed scatter: angle and distance from the index, no random numbers.
+            let angle = f64::from(i) * 2.4;
+            let km = 1.0 + f64::from(i * 7 % 50) / 10.0;
+            let mut v = visit(
+                &format!("v{i}"),
+                Location {
+                    lat: BASE.lat + km * angle.sin() / 111.2,
+                    lon: BASE.lon + km * angle.cos() / 70.0,
+                },
+                25 + i % 4 * 5,
+            );
+            v.windows = match i % 6 {
+                0 => vec![window((9, 0), (11, 0))],
+                3 => vec![window((14, 0), (16, 0))],
+                _ => Vec::new(),
+            };
+            v.urgency = match i % 10 {
+                0 => Urgency::Immediate,
+                5 => Urgency::SameDay,
+                _ => Urgency::Routine,
+            };
+            v
+        })
+        .collect();
+    let clinicians = ["ana", "ben", "cat", "dev"]
+        .iter()
+        .map(|id| {
+            let mut c = clinician(id, &["paramedic"]);
+            c.max_overtime_minutes = 30;
+            c.break_ = Some(Break {
+                window: window((12, 0), (14, 0)),
+                minutes: 30,
+            });
+            c
+        })
+        .collect();
+    problem(clinicians, visits)
+}
+
+#[test]
+fn a_plan_with_no_time_to_search_still_serves_what_a_finished_descent_serves() {
+    // However short the budget (or slow the device), the first solution is descended to a
+    // local optimum before the plan is made: cut short, its late arrivals would leave visits
+    // out, urgent ones included, that any finished descent fits in.
+    let day = busy_day();
+    let searched = plan(&day, &budget(), 1).unwrap();
+    assert!(searched.unplanned.is_empty(), "{:#?}", searched.unplanned);
+    for seed in 1..=3 {
+        let hurried = plan(&day, &Budget::time(Duration::ZERO), seed).unwrap();
+        assert_eq!(hurried.summary.unserved_urgent, 0);
+        assert!(hurried.unplanned.is_empty(), "{:#?}", hurried.unplanned);
     }
 }
