@@ -227,8 +227,9 @@ pub struct Problem {
 /// more, and explaining what is left out follows the search). Whatever the budget, the first
 /// solution is improved to a local optimum before the plan is made, so a budget too short for
 /// that (a few milliseconds for a network's day) is overrun rather than answered with a plan
-/// that leaves out visits, urgent ones included, that any finished descent fits in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// that leaves out visits, urgent ones included, that any finished descent fits in. A budget
+/// with neither limit is refused: the search would never stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     /// Stop after this much wall-clock time.
     pub time_limit: Option<Duration>,

@@ -859,6 +859,7 @@ pub(crate) fn solve_from(
     budget: &Budget,
     seed: u64,
 ) -> Result<Plan, RoutingError> {
+    crate::validate::budget(budget)?;
     // The clock starts before compiling: on a large day the travel matrix and the
     // neighbourhoods take a noticeable share of the budget.
     let limits = budget.limits();

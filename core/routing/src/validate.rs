@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use doorstep_domain::ValidationError;
 
-use crate::{Location, Problem, RoutingError, Window};
+use crate::{Budget, Location, Problem, RoutingError, Window};
 
 /// Longest anything can take, in minutes: a day. A visit, a review, an allowance of overtime
 /// or a reported delay longer than this is a typing error, not a plan to make.
@@ -41,6 +41,18 @@ const MOST_CLINICIANS: usize = 200;
 
 /// Most residents due at one care home: more than the largest homes have beds.
 const MOST_RESIDENTS: usize = 500;
+
+/// A budget must end: with neither a time limit nor a number of iterations the search would
+/// run until the device stopped it.
+pub(crate) fn budget(budget: &Budget) -> Result<(), RoutingError> {
+    if budget.time_limit.is_none() && budget.iterations.is_none() {
+        return invalid(
+            "budget".into(),
+            "needs a time limit, a number of iterations or both".into(),
+        );
+    }
+    Ok(())
+}
 
 /// Why `problem` cannot be planned, if it cannot.
 pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {

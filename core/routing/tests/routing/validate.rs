@@ -3,7 +3,8 @@
 
 use doorstep_domain::ValidationError;
 use doorstep_routing::{
-    Break, Clinician, Problem, Resident, RoutingError, TravelMatrix, Visit, plan,
+    Break, Budget, Clinician, Clock, Event, Problem, Resident, RoutingError, TravelMatrix, Visit,
+    plan, replan,
 };
 
 use crate::fixtures::*;
@@ -280,4 +281,29 @@ fn a_field_the_schema_does_not_know_is_refused_not_ignored() {
     // The document as written reads back.
     let json = serde_json::to_value(morning()).unwrap();
     assert_eq!(serde_json::from_value::<Problem>(json).unwrap(), morning());
+}
+
+#[test]
+fn a_budget_without_an_end_is_refused() {
+    let endless = Budget {
+        time_limit: None,
+        iterations: None,
+    };
+    let mut p = morning();
+    let e = plan(&p, &endless, 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid problem: budget: needs a time limit, a number of iterations or both"
+    );
+    let first = plan(&p, &budget(), 1).unwrap();
+    let before = p.clone();
+    let events = [Event::ClinicianOffSick {
+        at: Clock::hm(10, 0),
+        clinician: "ben".into(),
+    }];
+    assert!(matches!(
+        replan(&mut p, &first, &events, &endless, 1),
+        Err(RoutingError::Invalid(e)) if e.field == "budget"
+    ));
+    assert_eq!(p, before);
 }
