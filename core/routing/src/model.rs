@@ -228,7 +228,8 @@ pub struct Problem {
 /// solution is improved to a local optimum before the plan is made, so a budget too short for
 /// that (a few milliseconds for a network's day) is overrun rather than answered with a plan
 /// that leaves out visits, urgent ones included, that any finished descent fits in. A budget
-/// with neither limit is refused: the search would never stop.
+/// with neither limit is refused (the search would never stop), and so is a time limit of a
+/// day or more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     /// Stop after this much wall-clock time.

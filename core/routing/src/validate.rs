@@ -43,13 +43,20 @@ const MOST_CLINICIANS: usize = 200;
 const MOST_RESIDENTS: usize = 500;
 
 /// A budget must end: with neither a time limit nor a number of iterations the search would
-/// run until the device stopped it.
+/// run until the device stopped it. A time limit over a day is a mistake (and one near
+/// `Duration::MAX` would overflow the clock).
 pub(crate) fn budget(budget: &Budget) -> Result<(), RoutingError> {
     if budget.time_limit.is_none() && budget.iterations.is_none() {
         return invalid(
             "budget".into(),
             "needs a time limit, a number of iterations or both".into(),
         );
+    }
+    if budget
+        .time_limit
+        .is_some_and(|t| t.as_secs() >= 60 * u64::from(DAY_MINUTES))
+    {
+        return invalid("budget.time_limit".into(), "must be less than a day".into());
     }
     Ok(())
 }

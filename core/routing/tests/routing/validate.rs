@@ -284,7 +284,7 @@ fn a_field_the_schema_does_not_know_is_refused_not_ignored() {
 }
 
 #[test]
-fn a_budget_without_an_end_is_refused() {
+fn a_budget_without_an_end_or_longer_than_a_day_is_refused() {
     let endless = Budget {
         time_limit: None,
         iterations: None,
@@ -294,6 +294,12 @@ fn a_budget_without_an_end_is_refused() {
     assert_eq!(
         e.to_string(),
         "invalid problem: budget: needs a time limit, a number of iterations or both"
+    );
+    let forever = Budget::time(std::time::Duration::MAX);
+    let e = plan(&p, &forever, 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid problem: budget.time_limit: must be less than a day"
     );
     let first = plan(&p, &budget(), 1).unwrap();
     let before = p.clone();
