@@ -42,7 +42,9 @@ fn solve_file(args: &Args, budget: &Budget) -> Result<String, String> {
     let text =
         std::fs::read_to_string(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let instance = VrptwInstance::parse(&text).map_err(|e| e.to_string())?;
-    let solution = instance.solve(budget, args.seed);
+    let solution = instance
+        .solve(budget, args.seed)
+        .map_err(|e| e.to_string())?;
     if !solution.feasible {
         eprintln!(
             "doorstep solve-vrptw: no feasible solution found; printing the best infeasible one"

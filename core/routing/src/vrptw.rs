@@ -301,8 +301,10 @@ impl VrptwInstance {
         )
     }
 
-    /// Solves within `budget`; the same seed and iteration budget give the same routes.
-    pub fn solve(&self, budget: &Budget, seed: u64) -> VrptwSolution {
+    /// Solves within `budget`; the same seed and iteration budget give the same routes. A
+    /// budget that never ends, or a time limit of a day or more, is refused as for a day's plan.
+    pub fn solve(&self, budget: &Budget, seed: u64) -> Result<VrptwSolution, RoutingError> {
+        crate::validate::budget(budget)?;
         let inst = self.compile();
         let params = Params::for_size(self.customers());
         let best = engine::solve(&inst, &params, budget.limits(), seed, &[]);
@@ -312,10 +314,10 @@ impl VrptwInstance {
             .filter(|r| !r.is_empty())
             .map(|r| r.iter().map(|&c| c as usize + 1).collect())
             .collect();
-        VrptwSolution {
+        Ok(VrptwSolution {
             routes,
             distance: best.objective,
             feasible: best.feasible,
-        }
+        })
     }
 }

@@ -91,7 +91,7 @@ const R101: &str = include_str!("../fixtures/R101.vrp");
 fn solutions_pass_an_independent_check_and_report_their_true_cost() {
     for text in [C101, R101] {
         let inst = VrptwInstance::parse(text).unwrap();
-        let sol = inst.solve(&Budget::iterations(200), 1);
+        let sol = inst.solve(&Budget::iterations(200), 1).unwrap();
         let total = check(&raw(text), &sol).unwrap();
         assert!(sol.feasible);
         assert_eq!(total, sol.distance);
@@ -102,7 +102,7 @@ fn solutions_pass_an_independent_check_and_report_their_true_cost() {
 #[test]
 fn c101_reaches_its_best_known_distance_quickly() {
     let inst = VrptwInstance::parse(C101).unwrap();
-    let sol = inst.solve(&Budget::iterations(20), 2);
+    let sol = inst.solve(&Budget::iterations(20), 2).unwrap();
     // Best known under the DIMACS convention: 827.3.
     assert_eq!(sol.distance, 8273);
 }
@@ -110,9 +110,20 @@ fn c101_reaches_its_best_known_distance_quickly() {
 #[test]
 fn the_same_seed_and_iterations_give_the_same_routes() {
     let inst = VrptwInstance::parse(R101).unwrap();
-    let a = inst.solve(&Budget::iterations(3), 9);
-    let b = inst.solve(&Budget::iterations(3), 9);
+    let a = inst.solve(&Budget::iterations(3), 9).unwrap();
+    let b = inst.solve(&Budget::iterations(3), 9).unwrap();
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_budget_that_never_ends_is_refused() {
+    let inst = VrptwInstance::parse(C101).unwrap();
+    let endless = Budget {
+        time_limit: None,
+        iterations: None,
+    };
+    let e = inst.solve(&endless, 1).unwrap_err();
+    assert!(e.to_string().contains("budget"), "{e}");
 }
 
 #[test]
