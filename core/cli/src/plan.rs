@@ -36,8 +36,15 @@ pub fn run(args: &Args) -> ExitCode {
 fn plan_file(args: &Args) -> Result<String, String> {
     let text = std::fs::read_to_string(&args.problem)
         .map_err(|e| format!("{}: {e}", args.problem.display()))?;
-    // The domain's reader names the JSON path of a bad field and never echoes its value.
-    let problem: Problem = from_json(&text).map_err(|e| format!("invalid problem: {e}"))?;
+    // The domain's reader names the JSON path of a bad field and never echoes its value; a
+    // file that is not JSON at all has no path, so the message names the file instead.
+    let problem: Problem = from_json(&text).map_err(|e| {
+        if e.field.is_empty() {
+            format!("invalid problem file: {e}")
+        } else {
+            format!("invalid {e}")
+        }
+    })?;
     let budget = Budget::time(args.time_limit);
     let plan = doorstep_routing::plan(&problem, &budget, args.seed).map_err(|e| e.to_string())?;
     serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())

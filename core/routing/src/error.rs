@@ -6,10 +6,12 @@ use doorstep_domain::ValidationError;
 /// Why a problem could not be planned or a file could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RoutingError {
-    /// A value no real day can have, or an item defined twice: the domain's one validation
-    /// error, so the field's JSON path (`visits[3].minutes`) reaches the CLI and the shells as
-    /// it does for every other refused input.
-    #[error("invalid problem: {0}")]
+    /// A value no real day can have, an item defined twice, an impossible re-plan event or a
+    /// budget that cannot work: the domain's one validation error, so the field's JSON path
+    /// (`visits[3].minutes`, `events[0].minutes`, `budget.time_limit`) reaches the CLI and the
+    /// shells as it does for every other refused input. The path says which input was wrong,
+    /// so the message does not claim it was the problem.
+    #[error("invalid {0}")]
     Invalid(#[from] ValidationError),
     /// A re-plan event names a clinician or visit the plan does not know. Kept apart from
     /// [`RoutingError::Invalid`] because the caller can act on it (the shell's list of today's

@@ -192,7 +192,7 @@ fn plan_refuses_a_bad_problem_naming_the_field_and_leaving_the_file_alone() {
     problem["visits"][2]["minutes"] = "forty".into();
     assert_eq!(
         refusal(&problem),
-        "doorstep plan: invalid problem: visits[2].minutes: wrong type, expected u32\n"
+        "doorstep plan: invalid visits[2].minutes: wrong type, expected u32\n"
     );
     // An impossible value is caught before planning, at its path, naming the visit.
     problem["visits"][2]["minutes"] = 0.into();
@@ -200,8 +200,17 @@ fn plan_refuses_a_bad_problem_naming_the_field_and_leaving_the_file_alone() {
     assert_eq!(
         refusal(&problem),
         format!(
-            "doorstep plan: invalid problem: visits[2].minutes: must be between 1 and 1440 (visit {id})\n"
+            "doorstep plan: invalid visits[2].minutes: must be between 1 and 1440 (visit {id})\n"
         )
+    );
+    // A file that is not JSON at all has no field to name: the file is named instead.
+    std::fs::write(&file, "clinicians: ana, ben").unwrap();
+    let out = doorstep(&["plan", path], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("doorstep plan: invalid problem file: not valid JSON"),
+        "{err}"
     );
 }
 

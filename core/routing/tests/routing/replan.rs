@@ -290,7 +290,7 @@ fn a_delay_longer_than_a_day_is_refused() {
     let e = replan(&mut p, &first, &events, &budget(), 1).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "invalid problem: events[0].minutes: must be at most 1440 (clinician ana)"
+        "invalid events[0].minutes: must be at most 1440 (clinician ana)"
     );
 }
 
@@ -319,7 +319,7 @@ fn no_events_or_a_visit_already_planned_are_refused_naming_the_event() {
     let e = replan(&mut p, &first, &events, &budget(), 1).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "invalid problem: events[1].visit.id: visit v3 is already in the plan"
+        "invalid events[1].visit.id: visit v3 is already in the plan"
     );
     assert_eq!(p, before);
 }

@@ -293,13 +293,13 @@ fn a_budget_without_an_end_or_longer_than_a_day_is_refused() {
     let e = plan(&p, &endless, 1).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "invalid problem: budget: needs a time limit, a number of iterations or both"
+        "invalid budget: needs a time limit, a number of iterations or both"
     );
     let forever = Budget::time(std::time::Duration::MAX);
     let e = plan(&p, &forever, 1).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "invalid problem: budget.time_limit: must be less than a day"
+        "invalid budget.time_limit: must be less than a day"
     );
     let first = plan(&p, &budget(), 1).unwrap();
     let before = p.clone();
