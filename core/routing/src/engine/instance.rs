@@ -127,6 +127,9 @@ pub(crate) struct Instance {
     pub client_seg: Vec<Seg>,
     pub start_seg: Vec<Seg>,
     pub end_seg: Vec<Seg>,
+    /// Every vehicle ends at the same place within the same hours, so the segment that closes
+    /// one route's tail closes it on any vehicle (2-opt* prices swapped tails with it).
+    pub one_end: bool,
     /// Some stop has a previous start time, so routes carry a delay cost.
     pub delays: bool,
     /// Granular neighbourhood: for each client, the closest clients by a time-aware proximity.
@@ -164,7 +167,7 @@ impl Instance {
             .iter()
             .map(|v| Seg::stop(v.start_loc, 0, v.early, v.late, 0))
             .collect();
-        let end_seg = vehicles
+        let end_seg: Vec<Seg> = vehicles
             .iter()
             .map(|v| Seg::stop(v.end_loc, 0, v.early, v.late, 0))
             .collect();
@@ -186,6 +189,7 @@ impl Instance {
                 b.capacity,
             )
         });
+        let one_end = end_seg.windows(2).all(|w| w[0] == w[1]);
         let delays = weights.delay > 0 && clients.iter().any(|c| c.was.is_some());
         let all_allowed = allowed.as_ref().is_none_or(|a| a.iter().all(|&x| x));
         let allowed = allowed.unwrap_or_default();
@@ -213,6 +217,7 @@ impl Instance {
             delays,
             start_seg,
             end_seg,
+            one_end,
             neighbours: Vec::new(),
             angle,
             twin: Vec::new(),

@@ -201,6 +201,60 @@ mod tests {
         assert_eq!(a.then(&b, &m).then(&c, &m), a.then(&b.then(&c, &m), &m));
     }
 
+    /// What `LocalSearch::close` relies on to price a route with a tail already joined to its
+    /// end depot: the join order does not matter while the tail begins and ends at a location,
+    /// breaks inside it or in the head included.
+    #[test]
+    fn a_located_tail_may_be_joined_to_the_end_first() {
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = SmallRng::seed_from_u64(7);
+        let size = 6;
+        let data = (0..size * size)
+            .map(|k| {
+                if k / size == k % size {
+                    0
+                } else {
+                    rng.random_range(1..40)
+                }
+            })
+            .collect();
+        let m = Matrix::new(size, data);
+        let mut stop = |rng: &mut SmallRng, located: bool| {
+            let early = rng.random_range(0..200);
+            let loc = if located {
+                rng.random_range(0..size as u32)
+            } else {
+                NO_LOC
+            };
+            Seg::stop(
+                loc,
+                rng.random_range(0..30),
+                early,
+                early + rng.random_range(0..80),
+                1,
+            )
+        };
+        for _ in 0..2000 {
+            let mut head = stop(&mut rng, true);
+            for _ in 0..rng.random_range(0..4) {
+                let located = rng.random_bool(0.7);
+                head = head.then(&stop(&mut rng, located), &m);
+            }
+            let mut tail = stop(&mut rng, true);
+            for _ in 0..rng.random_range(0..3) {
+                let located = rng.random_bool(0.7);
+                tail = tail.then(&stop(&mut rng, located), &m);
+            }
+            tail = tail.then(&stop(&mut rng, true), &m);
+            let end = stop(&mut rng, true);
+            assert_eq!(
+                head.then(&tail, &m).then(&end, &m),
+                head.then(&tail.then(&end, &m), &m)
+            );
+        }
+    }
+
     #[test]
     fn a_stop_without_location_passes_travel_through() {
         let m = line();
