@@ -220,7 +220,7 @@ mod tests {
             })
             .collect();
         let m = Matrix::new(size, data);
-        let mut stop = |rng: &mut SmallRng, located: bool| {
+        let stop = |rng: &mut SmallRng, located: bool| {
             let early = rng.random_range(0..200);
             let loc = if located {
                 rng.random_range(0..size as u32)
