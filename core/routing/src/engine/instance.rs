@@ -260,11 +260,7 @@ impl Instance {
         if client.windows.len() <= 1 {
             return self.client_seg[c as usize];
         }
-        let travel = if before.last == NO_LOC || client.loc == NO_LOC {
-            0
-        } else {
-            self.matrix.at(before.last, client.loc)
-        };
+        let travel = self.matrix.at(before.last, client.loc);
         let arrival = before.finish() + travel;
         let &(early, late) = client
             .windows
@@ -296,11 +292,7 @@ impl Instance {
 
     /// Travel between two clients' locations (0 when either has none).
     fn travel(&self, a: &Client, b: &Client) -> i64 {
-        if a.loc == NO_LOC || b.loc == NO_LOC {
-            0
-        } else {
-            self.matrix.at(a.loc, b.loc)
-        }
+        self.matrix.at(a.loc, b.loc)
     }
 
     /// The `k` nearest clients of each client by travel plus weighted waiting and time warp

@@ -130,11 +130,7 @@ impl Gap {
         } else {
             tail.first
         };
-        let edge = if head.last == NO_LOC || after == NO_LOC {
-            0
-        } else {
-            m.at(head.last, after)
-        };
+        let edge = m.at(head.last, after);
         Gap {
             before: head.last,
             after,
@@ -322,11 +318,7 @@ impl<'a> LocalSearch<'a> {
     /// Travel between two locations (0 from or to a stop without one).
     #[inline]
     fn dm(&self, a: u32, b: u32) -> i64 {
-        if a == NO_LOC || b == NO_LOC {
-            0
-        } else {
-            self.inst.matrix.at(a, b)
-        }
+        self.inst.matrix.at(a, b)
     }
 
     /// Whether a move whose travel changes by `travel_delta` cannot improve routes with `slack`

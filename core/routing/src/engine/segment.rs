@@ -19,6 +19,9 @@ pub(crate) const NO_LOC: u32 = u32::MAX;
 #[derive(Clone, Debug)]
 pub(crate) struct Matrix {
     size: usize,
+    /// Row-major, one row and one column longer than `size`: the last of each, all zeros, is
+    /// where [`NO_LOC`] reads, so travel to or from a break needs no branch in the hottest
+    /// lookups.
     data: Vec<i64>,
     /// The same entries column by column, so that travel from many places into one is read
     /// from one short run of memory.
@@ -31,22 +34,38 @@ impl Matrix {
     pub(crate) fn new(size: usize, data: Vec<i64>) -> Self {
         assert_eq!(data.len(), size * size, "matrix data must be square");
         let longest = data.iter().copied().max().unwrap_or(0);
-        let into = (0..size * size)
-            .map(|k| data[(k % size) * size + k / size])
-            .collect();
+        let stride = size + 1;
+        let padded = |at: &dyn Fn(usize, usize) -> i64| -> Vec<i64> {
+            (0..stride * stride)
+                .map(|k| {
+                    let (row, col) = (k / stride, k % stride);
+                    if row == size || col == size {
+                        0
+                    } else {
+                        at(row, col)
+                    }
+                })
+                .collect()
+        };
         Self {
             size,
-            data,
-            into,
+            into: padded(&|row, col| data[col * size + row]),
+            data: padded(&|row, col| data[row * size + col]),
             longest,
         }
+    }
+
+    /// Where location `a` reads in the padded tables: [`NO_LOC`] the zero row and column.
+    #[inline]
+    fn index(&self, a: u32) -> usize {
+        (a as usize).min(self.size)
     }
 
     /// Travel from location `a` to location `b`, as [`Matrix::at`], read from the copy kept
     /// by destination: fast when `b` stays the same over many calls.
     #[inline]
     pub(crate) fn at_into(&self, a: u32, b: u32) -> i64 {
-        self.into[b as usize * self.size + a as usize]
+        self.into[self.index(b) * (self.size + 1) + self.index(a)]
     }
 
     /// The longest entry: no detour through a stop can save more travel than this, even
@@ -55,10 +74,10 @@ impl Matrix {
         self.longest
     }
 
-    /// Travel from location `a` to location `b`.
+    /// Travel from location `a` to location `b`; none from or to [`NO_LOC`].
     #[inline]
     pub(crate) fn at(&self, a: u32, b: u32) -> i64 {
-        self.data[a as usize * self.size + b as usize]
+        self.data[self.index(a) * (self.size + 1) + self.index(b)]
     }
 }
 
@@ -123,11 +142,7 @@ impl Seg {
         if b.n == 0 {
             return *self;
         }
-        let travel = if self.last == NO_LOC || b.first == NO_LOC {
-            0
-        } else {
-            m.at(self.last, b.first)
-        };
+        let travel = m.at(self.last, b.first);
         let delta = self.dur - self.tw + travel;
         let wait = (b.early - delta - self.late).max(0);
         let warp = (self.early + delta - b.late).max(0);
@@ -166,6 +181,20 @@ mod tests {
             .flat_map(|a| pos.iter().map(move |b| (a - b).abs()))
             .collect();
         Matrix::new(3, data)
+    }
+
+    #[test]
+    fn travel_from_or_to_nowhere_is_nothing_and_both_tables_agree() {
+        let m = Matrix::new(2, vec![0, 7, 9, 0]);
+        assert_eq!((m.at(0, 1), m.at(1, 0)), (7, 9));
+        assert_eq!((m.at_into(0, 1), m.at_into(1, 0)), (7, 9));
+        for a in [0, 1, NO_LOC] {
+            assert_eq!(m.at(a, NO_LOC), 0);
+            assert_eq!(m.at(NO_LOC, a), 0);
+            assert_eq!(m.at_into(a, NO_LOC), 0);
+            assert_eq!(m.at_into(NO_LOC, a), 0);
+        }
+        assert_eq!(m.longest(), 9);
     }
 
     #[test]

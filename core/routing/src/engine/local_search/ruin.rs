@@ -217,20 +217,8 @@ impl LocalSearch<'_> {
         let client = &inst.clients[u as usize];
         let lu = client.loc;
         let m = &inst.matrix;
-        let from = |a: u32| {
-            if a == NO_LOC || lu == NO_LOC {
-                0
-            } else {
-                m.at_into(a, lu)
-            }
-        };
-        let to = |b: u32| {
-            if b == NO_LOC || lu == NO_LOC {
-                0
-            } else {
-                m.at(lu, b)
-            }
-        };
+        let from = |a: u32| m.at_into(a, lu);
+        let to = |b: u32| m.at(lu, b);
         // The places either side of its nearest neighbours are priced first: the cheapest
         // place is usually among them, and a good price early lets the bounds below pass
         // over most of the others.
@@ -727,13 +715,7 @@ mod tests {
     fn assert_floors_below_prices(ls: &LocalSearch, u: u32, pen: &Penalties) {
         let inst = ls.inst;
         let client = &inst.clients[u as usize];
-        let travel = |a: u32, b: u32| {
-            if a == NO_LOC || b == NO_LOC {
-                0
-            } else {
-                inst.matrix.at(a, b)
-            }
-        };
+        let travel = |a: u32, b: u32| inst.matrix.at(a, b);
         for (r, route) in ls.routes.iter().enumerate().filter(|(_, r)| r.warp == 0) {
             for (p, gap) in route.gaps.iter().enumerate() {
                 let (reach, leave) = (
