@@ -307,7 +307,7 @@ impl VrptwInstance {
         crate::validate::budget(budget)?;
         let inst = self.compile();
         let params = Params::for_size(self.customers());
-        let best = engine::solve(&inst, &params, budget.limits(), seed, &[]);
+        let best = engine::solve(&inst, &params, budget.limits(), seed, &[]).best;
         let routes: Vec<Vec<usize>> = best
             .routes
             .iter()

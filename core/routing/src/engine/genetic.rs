@@ -52,6 +52,11 @@ pub(crate) struct Params {
     /// 15, and at 60 000 ruins the median plan came within 0.14 % of the 10 s plan against
     /// 0.97 % for one walk. Benchmark instances have one start, so it changes nothing there.
     pub anneal_each_start: bool,
+    /// Return beside the best the first solutions and the answer a budget ending after their
+    /// descent gives (see [`Solved::starts`]), for a caller that ranks them by a measure of
+    /// its own. Costs one polish more; a benchmark instance, priced exactly as the engine
+    /// prices it, needs none.
+    pub rank_starts: bool,
 }
 
 impl Params {
@@ -82,6 +87,7 @@ impl Default for Params {
             penalty_window: 100,
             anneal_below: 500,
             anneal_each_start: false,
+            rank_starts: false,
         }
     }
 }
@@ -387,6 +393,20 @@ impl Search<'_> {
         improved
     }
 
+    /// The answer to give for `found`: polished under the strongest penalties (see [`strict`]),
+    /// unless that makes it worse. Polishes with a copy of the generator, so the same state
+    /// gives the same answer whenever it is asked for.
+    fn answer(&mut self, found: Individual, pen: Penalties) -> Individual {
+        self.ls.load(&found.routes, strict(self.inst, pen));
+        self.ls.run(&mut self.rng.clone());
+        let polished = Individual::new(self.inst, self.ls.routes(), &pen);
+        if better(self.inst, &polished, &Some(found.clone())) {
+            polished
+        } else {
+            found
+        }
+    }
+
     /// Improves `start` by local search under `pen` and offers the result; an infeasible
     /// result is, by chance, repaired under ten-fold penalties and offered too if that makes
     /// it feasible. True if either is the best so far.
@@ -411,6 +431,27 @@ impl Search<'_> {
     }
 }
 
+/// The strongest penalties, for the final polish: the answer is then a local optimum of the
+/// caller's objective rather than of the last penalised one.
+fn strict(inst: &Instance, pen: Penalties) -> Penalties {
+    Penalties {
+        tw: inst.max_tw_penalty(),
+        load: pen.load.max(inst.initial_penalties().load) * 10,
+    }
+}
+
+/// What a search returns: the best solution it found, and where it began.
+pub(crate) struct Solved {
+    /// The best solution by the engine's objective.
+    pub best: Individual,
+    /// With [`Params::rank_starts`], each first solution (the `initial` ones, or the one built
+    /// from nothing) after its first descent, then the answer a budget ending there gives;
+    /// otherwise empty. The engine prices lateness as time warp, which lets a late stop hand
+    /// back the time it overran, so a caller that measures lateness as it falls (the planner)
+    /// may find one of these better than `best`.
+    pub starts: Vec<Vec<Vec<u32>>>,
+}
+
 /// Runs the hybrid genetic search and returns the best solution found. `initial` solutions (for
 /// a warm start) join the first population after local search.
 pub(crate) fn solve(
@@ -419,7 +460,7 @@ pub(crate) fn solve(
     limits: Limits,
     seed: u64,
     initial: &[Vec<Vec<u32>>],
-) -> Individual {
+) -> Solved {
     let mut pen = inst.initial_penalties();
     let empty: Vec<Vec<u32>> = vec![Vec::new(); inst.vehicles.len()];
     let mut s = Search {
@@ -454,19 +495,38 @@ pub(crate) fn solve(
     // Solutions built from nothing start under ten-fold penalties, so that cheapest insertion
     // already respects most windows and the first local optima are nearly feasible; on short
     // budgets this is worth more than the freedom of weak penalties.
+    let mut descended = Vec::new();
     if initial.is_empty() {
         s.improve(&empty, pen.tenfold());
         s.ls.set_deadline(limits.deadline);
+        if params.rank_starts {
+            descended.push(s.ls.routes());
+        }
     }
-    let mut descended = Vec::new();
     for start in initial {
         s.improve(start, pen);
         s.ls.set_deadline(limits.deadline);
         descended.push(s.ls.routes());
     }
     let descent = first.elapsed() / initial.len().max(1) as u32;
+    // What the search would answer were the budget to end here, with the starts it came
+    // from: a longer budget can then always fall back on exactly the shortest one's answer.
+    let mut starts = Vec::new();
+    let mut early = None;
+    if params.rank_starts
+        && let Some(best) = s.best.clone()
+    {
+        s.ls.set_deadline(polish_by);
+        let routes = best.routes.clone();
+        let answer = s.answer(best, pen);
+        starts.clone_from(&descended);
+        starts.push(answer.routes.clone());
+        early = Some((routes, answer));
+    }
+    s.ls.set_deadline(limits.deadline);
     let mut init_size = params.init_size.max(2);
     if let Some(best) = s.best.clone()
+        && !limits.reached(0)
         && let Some((schedule, afforded)) = anneal_schedule(params, &limits, descent)
     {
         let hard = inst.hard_penalties();
@@ -549,24 +609,22 @@ pub(crate) fn solve(
             last_improvement = iteration;
         }
     }
-    let Some(found) = s.best else {
-        return Individual::new(inst, empty, &pen);
+    let Some(found) = s.best.take() else {
+        return Solved {
+            best: Individual::new(inst, empty, &pen),
+            starts,
+        };
     };
-    // Polish under the strongest penalties, so the answer is a local optimum of the caller's
-    // objective rather than of the last penalised one.
-    let strict = Penalties {
-        tw: inst.max_tw_penalty(),
-        load: pen.load.max(inst.initial_penalties().load) * 10,
+    // A search that found nothing better answers as it would have then (the local search's
+    // visiting order has moved on since, so polishing again could differ).
+    let best = match early {
+        Some((routes, answer)) if routes == found.routes => answer,
+        _ => {
+            s.ls.set_deadline(polish_by);
+            s.answer(found, pen)
+        }
     };
-    s.ls.set_deadline(polish_by);
-    s.ls.load(&found.routes, strict);
-    s.ls.run(&mut s.rng);
-    let polished = Individual::new(inst, s.ls.routes(), &pen);
-    if better(inst, &polished, &Some(found.clone())) {
-        polished
-    } else {
-        found
-    }
+    Solved { best, starts }
 }
 
 #[cfg(test)]
