@@ -585,8 +585,9 @@ impl<'p> Compiled<'p> {
     /// the soonest start (see `Compiled::new`), but not for one with several windows, and its
     /// due time is a bound it may miss; immediate means as early as possible, before travel.
     /// Places that start it within [`IMMEDIATE_SLACK`] of the soonest count as soonest, and
-    /// the one adding least travel is taken: a minute sooner is not worth any detour. True if
-    /// any moved.
+    /// the cheapest is taken (the travel it adds, and on a re-plan visits it moves to another
+    /// clinician or much later than the patient was told, priced as in the summary): a minute
+    /// sooner is not worth any detour. True if any moved.
     fn bring_immediate_forward(&self, routes: &mut [Vec<u32>]) -> bool {
         let mut immediate: Vec<(i64, u32)> = routes
             .iter()
@@ -617,19 +618,30 @@ impl<'p> Compiled<'p> {
         };
         let mut left = routes[from].clone();
         left.retain(|&x| x != c);
-        // (start, added travel, vehicle, position) of the current place, then of each other.
-        let start_in = |v: usize, route: &[u32], base: &Sim, p: usize| {
-            // No stop later past its window, and no other immediate visit later at all.
-            let mut harmless = true;
+        // Where `c` would start at place `p` of vehicle `v`'s `route` (replayed as `base`),
+        // whether that harms no other stop (none later past its window, no other immediate
+        // visit later at all), and its price: the travel it adds, and what a re-plan counts
+        // for moving visits much later than planned or to another clinician.
+        let place = |v: usize, route: &[u32], base: &Sim, p: usize| {
+            let (mut harmless, mut delayed) = (true, 0);
             let ins = self.insertion(v, route, base, p, c, |now, was| {
                 harmless &= now.late <= was.late
                     && (now.start <= was.start || !self.is_immediate(now.client));
+                delayed += self.moved_later(now) - self.moved_later(was);
             });
-            (harmless && ins.over_limit == 0 && ins.stop.late == 0)
-                .then_some((ins.stop.start, ins.travel))
+            let home = self.inst.clients[c as usize].home;
+            let price = weights::TRAVEL * ins.travel
+                + weights::DELAY * (delayed + self.moved_later(&ins.stop))
+                + if home.is_some_and(|h| h as usize != v) {
+                    weights::REASSIGN
+                } else {
+                    0
+                };
+            let harmless = harmless && ins.over_limit == 0 && ins.stop.late == 0;
+            (ins.stop.start, price, harmless)
         };
-        // Where it is now counts as a place even if it is late there; every place is
-        // priced by the travel it adds to the rounds without it.
+        // (start, price, vehicle, position) of the current place, which counts even if it
+        // is late there, then of each other; every place is priced in the rounds without it.
         let at = routes[from].iter().position(|&x| x == c).expect("served");
         let now = self.simulate(from, &routes[from]);
         let without = self.simulate(from, &left);
@@ -643,8 +655,8 @@ impl<'p> Compiled<'p> {
         if source_harmed {
             return false;
         }
-        let added = now.travel - without.travel;
-        let mut places = vec![(now.stops[at].start, added, from, at)];
+        let (start, price, _) = place(from, &left, &without, at);
+        let mut places = vec![(start, price, from, at)];
         for (v, route) in routes.iter().enumerate() {
             if !self.inst.allowed(c, v) {
                 continue;
@@ -652,8 +664,8 @@ impl<'p> Compiled<'p> {
             let route = if v == from { &left } else { route };
             let base = self.simulate(v, route);
             for p in 0..=route.len() {
-                if let Some((start, travel)) = start_in(v, route, &base, p) {
-                    places.push((start, travel, v, p));
+                if let (start, price, true) = place(v, route, &base, p) {
+                    places.push((start, price, v, p));
                 }
             }
         }
@@ -1392,6 +1404,58 @@ mod tests {
             converged > 0 && ran_out > 0,
             "{converged} converged, {ran_out} ran out"
         );
+    }
+
+    #[test]
+    fn an_immediate_visit_brought_forward_takes_the_place_that_moves_fewest_patients_much_later() {
+        // Everything at the practice, so no place costs travel. Ana and Ben each have two
+        // half-hour visits from 09:00; the patients were told 09:00 and 09:30 for Ana's, 10:00
+        // and 10:30 for Ben's. An immediate visit of an hour and a half sits at the end of
+        // Ana's round. First in either round it starts at 09:00; first in Ana's, her patients
+        // are seen an hour and a half late, past the hour's grace; first in Ben's, his are
+        // seen an hour after they were told.
+        let base = Location {
+            lat: 50.72,
+            lon: -1.88,
+        };
+        let at_base = |id: &str, minutes, urgency| Visit {
+            id: id.into(),
+            location: base,
+            windows: Vec::new(),
+            minutes,
+            skills: Vec::new(),
+            urgency,
+            days_overdue: 0,
+            pinned_to: None,
+            not_at_home: false,
+        };
+        let problem = Problem {
+            clinicians: vec![clinician("ana", "paramedic"), clinician("ben", "paramedic")],
+            visits: vec![
+                at_base("a1", 30, Urgency::Routine),
+                at_base("a2", 30, Urgency::Routine),
+                at_base("b1", 30, Urgency::Routine),
+                at_base("b2", 30, Urgency::Routine),
+                at_base("call", 90, Urgency::Immediate),
+            ],
+            care_homes: Vec::new(),
+            travel: Travel::default(),
+        };
+        let mut state = DayState::fresh(&problem);
+        for (id, k, hm) in [("a1", 0, 9), ("a2", 0, 9), ("b1", 1, 10), ("b2", 1, 10)] {
+            let half = if id.ends_with('2') { 1800 } else { 0 };
+            state.home.insert(id.into(), k);
+            state.was.insert(id.into(), hm * 3600 + half);
+        }
+        let comp = Compiled::new(&problem, &state).unwrap();
+        let mut routes = vec![vec![0, 1, 4], vec![2, 3]];
+        assert!(comp.bring_immediate_forward(&mut routes));
+        assert_eq!(routes, [vec![0, 1], vec![4, 2, 3]]);
+        let delayed: i64 = (0..2)
+            .flat_map(|v| comp.simulate(v, &routes[v]).stops)
+            .map(|s| comp.moved_later(&s))
+            .sum();
+        assert_eq!(delayed, 0);
     }
 
     #[test]
