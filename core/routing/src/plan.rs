@@ -148,7 +148,8 @@ pub enum Reason {
     /// Even with nothing else to do, no suitable clinician could start it within its window
     /// and be back before their shift (plus allowed overtime) ends.
     OutsideEveryShift,
-    /// Every place it could go would make an immediate visit late.
+    /// Every place it could go would make an immediate visit late, or start one more than
+    /// five minutes after the soonest anyone could (immediate means as soon as possible).
     WouldMakeImmediateLate {
         /// The immediate visit (or resident's review) that would be late at the best position.
         visit: String,

@@ -813,8 +813,9 @@ impl<'p> Compiled<'p> {
     }
 
     /// Tries `c` in every position of every round that may take it (`routes`, replayed as
-    /// `replays`). Returns either a position where it fits without making anyone late or
-    /// overrunning (vehicle, position), or the reason none exists.
+    /// `replays`). Returns either a position where it fits without making anyone late (an
+    /// immediate visit: later past the time the search held it due) or overrunning (vehicle,
+    /// position), or the reason none exists.
     fn probe(
         &self,
         routes: &[Vec<u32>],
@@ -841,7 +842,9 @@ impl<'p> Compiled<'p> {
                 let mut worst_break: Option<(i64, u32)> = None;
                 let mut added = 0;
                 let ins = self.insertion(v, &routes[v], base, p, c, |s, was| {
-                    let extra = s.late - was.late;
+                    // An immediate visit is late to the plan once past the time the search
+                    // held it due, well before its window ends (see `Explained::rank`).
+                    let extra = s.late + self.held(s) - was.late - self.held(was);
                     if extra > 0 {
                         added += extra;
                         let slot = if self.is_immediate(s.client) {

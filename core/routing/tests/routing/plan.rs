@@ -192,6 +192,30 @@ fn a_routine_visit_that_would_delay_an_immediate_one_says_so() {
 }
 
 #[test]
+fn a_routine_visit_is_not_put_before_an_immediate_one_even_inside_its_window() {
+    // The call may be seen until 13:00, but immediate means as soon as possible: the routine
+    // visit first would see it at about 09:15, ten minutes after Ana could be there. Seeing
+    // the routine visit after it would be late, so it is left for another day, saying why.
+    let mut day = clash(Urgency::Immediate);
+    day.visits[0].windows = vec![window((9, 0), (13, 0))];
+    for seed in 1..=3 {
+        let out = plan(&day, &budget(), seed).unwrap();
+        let call = &out.rounds[0].stops[0];
+        assert_eq!(
+            (call.id.as_str(), call.start.to_string()),
+            ("u", "09:04:36".into())
+        );
+        assert_eq!(
+            reason_of(&out, "r"),
+            &Reason::WouldMakeImmediateLate {
+                visit: "u".into(),
+                care_home: None
+            }
+        );
+    }
+}
+
+#[test]
 fn a_routine_visit_that_would_delay_another_says_which() {
     let out = plan(&clash(Urgency::SameDay), &budget(), 1).unwrap();
     assert!(planned(&out, "u"));
@@ -384,11 +408,14 @@ fn an_immediate_visit_with_several_windows_is_due_in_the_first_anyone_can_reach(
 
 #[test]
 fn an_immediate_visit_comes_sooner_only_without_making_anyone_late() {
-    // A visit at the practice must start by 09:10: it stays first, and the immediate one
-    // comes straight after it.
+    // A same-day visit at the practice must start by 09:10: it stays first, and the
+    // immediate one comes straight after it. (A routine one would be left for another day
+    // rather than hold the immediate visit back ten minutes, as in
+    // `a_routine_visit_is_not_put_before_an_immediate_one_even_inside_its_window`.)
     let mut p = immediate_at_the_far_end();
     let mut first = visit("first", BASE, 10);
     first.windows = vec![window((9, 0), (9, 10))];
+    first.urgency = Urgency::SameDay;
     p.visits.push(first);
     let out = plan(&p, &budget(), 1).unwrap();
     let ids: Vec<&str> = out.rounds[0].stops.iter().map(|s| s.id.as_str()).collect();

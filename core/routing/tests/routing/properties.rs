@@ -680,13 +680,12 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
 
 /// Where `job` would start if put at position `at` of `jobs` (clinician `c` from `o`), when
 /// that harms nothing: it is on time, no other stop gets later past its window, the clinician
-/// is back by their limit and, if `immediate_kept`, no other immediate visit starts later.
+/// is back by their limit and no other immediate visit starts later.
 fn harmless_start(
     p: &Problem,
     c: &Clinician,
     o: &Origin,
     (jobs, job, at): (&[Job], &Job, usize),
-    immediate_kept: bool,
 ) -> Option<i64> {
     let (base, _, _) = replay(p, c, o, jobs);
     let mut trial = jobs.to_vec();
@@ -700,8 +699,7 @@ fn harmless_start(
             .filter(|&(q, _)| q != at)
             .all(|(q, t)| {
                 let was = base[if q < at { q } else { q - 1 }];
-                t.late <= was.late
-                    && (t.start <= was.start || !trial[q].immediate || !immediate_kept)
+                t.late <= was.late && (t.start <= was.start || !trial[q].immediate)
             });
     harmless.then_some(timed[at].start)
 }
@@ -762,7 +760,7 @@ fn immediate_as_soon_as_possible(
                     jobs_of(p, c2, o2, &out.rounds[k2])
                 };
                 for at in 0..=others.len() {
-                    if let Some(start) = harmless_start(p, c2, o2, (&others, &job, at), true)
+                    if let Some(start) = harmless_start(p, c2, o2, (&others, &job, at))
                         && start + 300 < now[q].start
                     {
                         return Err(format!(
@@ -893,13 +891,15 @@ fn reason_is_true(
         }
         return Ok(());
     }
-    // Nowhere must it fit without harm.
+    // Nowhere must it fit without harm, which includes starting an immediate visit later (the
+    // planner counts that as harm only past the time it held the visit due, so a place that
+    // fits with no immediate visit later at all would have been taken).
     for &k in &takers {
         let c = &p.clinicians[k];
         let o = &origins[k];
         let jobs = jobs_of(p, c, o, &out.rounds[k]);
         for at in 0..=jobs.len() {
-            if harmless_start(p, c, o, (&jobs, &job, at), false).is_some() {
+            if harmless_start(p, c, o, (&jobs, &job, at)).is_some() {
                 return false_reason(&format!("it fits in {}'s round at position {at}", c.id));
             }
         }
