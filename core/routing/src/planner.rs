@@ -101,6 +101,10 @@ pub(crate) struct Compiled<'p> {
 /// search proper, so a short budget is not spent on them.
 const HOME_DEALS: usize = 3;
 
+/// Most changes [`Compiled::settle_lateness`] makes per round it starts with late: a late
+/// round is usually mended in one or two, and an over-full day should not wait on the rest.
+const SETTLE_CHANGES_PER_ROUND: usize = 8;
+
 /// Five minutes: how long after the soonest anyone could start an immediate visit the search
 /// takes it to be due (later counts as lateness, see `Compiled::new`), and within which two
 /// places for one count as equally soon (see `Compiled::bring_immediate_forward`).
@@ -699,7 +703,7 @@ impl<'p> Compiled<'p> {
         was.map_or(0, |was| (s.start - was - weights::DELAY_GRACE).max(0))
     }
 
-    /// What vehicle `v`'s round replayed as `sim` adds to a plan's rank (see `Explained`): its
+    /// What vehicle `v`'s round replayed as `sim` adds to a plan's rank (see [`Self::rank`]): its
     /// travel, overtime, lateness, immediate visits held, and visits moved to it or much later.
     /// A round of nothing but a break is no round and costs nothing.
     fn round_cost(&self, v: usize, sim: &Sim) -> i64 {
@@ -722,68 +726,57 @@ impl<'p> Compiled<'p> {
         cost
     }
 
+    /// How a plan made of `routes` ranks: the plan's cost (fixed work aside, which every
+    /// candidate shares) with each immediate visit's start past the time the search held it
+    /// due counted as lateness, the measure the search minimises, taken as driven.
+    fn rank(&self, routes: &[Vec<u32>]) -> i64 {
+        let mut served = vec![false; self.items.len()];
+        let mut rank = 0;
+        for (v, route) in routes.iter().enumerate() {
+            rank += self.round_cost(v, &self.simulate(v, route));
+            for &c in route {
+                served[c as usize] = true;
+            }
+        }
+        let left_out = (self.inst.clients.iter().zip(&served))
+            .filter(|(_, served)| !**served)
+            .filter_map(|(client, _)| client.prize);
+        rank + left_out.sum::<i64>()
+    }
+
     /// Makes the rounds better by the plan's own measure wherever a stop is late or an
-    /// immediate visit held: moves one stop of such a round to the place, in any round that
-    /// may take it, that lowers the rank most, until no move helps; only then leaves out the
-    /// visit whose going lowers it most, and carries on. Leaving a visit out first can bar the
-    /// moves that would have mended the day without it.
+    /// immediate visit held. Each such round in turn: one of its stops moves to the place
+    /// that lowers the rank most, anywhere in its own round or beside one of its granular
+    /// neighbours in a round that may take it; only when no move helps is the visit whose
+    /// going lowers the rank most left for another day (leaving one out first can bar the
+    /// moves that would have mended the day without it). A round changed, and still late, is
+    /// taken up again.
     ///
     /// The search prices lateness as time warp, which hands a late stop's overrun back to the
     /// stops after it; replayed as driven, they are late too, so its answer can order a late
-    /// round worse than another order would. Days without lateness are left as they are.
+    /// round worse than another order would. Days without lateness are left as they are, and
+    /// the changes are capped so that an over-full day (where many rounds hold an immediate
+    /// visit back and little can be done about it) is not held up.
     fn settle_lateness(&self, routes: &mut [Vec<u32>]) {
-        let sims: Vec<Sim> = (routes.iter().enumerate())
-            .map(|(v, r)| self.simulate(v, r))
-            .collect();
-        let mut costs: Vec<i64> = (sims.iter().enumerate())
-            .map(|(v, sim)| self.round_cost(v, sim))
-            .collect();
-        let mut late: Vec<bool> = (sims.iter())
-            .map(|sim| sim.stops.iter().any(|s| s.late + self.held(s) > 0))
-            .collect();
-        // Each change lowers the rank; the cap only bounds the work on a badly overfull day.
-        for _ in 0..routes.iter().map(Vec::len).sum::<usize>() {
-            // The best move and the best leaving out: (gain, from, position, to and where).
-            type Change = Option<(i64, usize, usize, Option<(usize, usize)>)>;
-            let (mut moved, mut dropped): (Change, Change) = (None, None);
-            let better = |best: &Change, gain: i64| gain > best.map_or(0, |b| b.0);
-            for from in (0..routes.len()).filter(|&v| late[v]) {
-                for p in 0..routes[from].len() {
-                    let c = routes[from][p];
-                    let mut left = routes[from].clone();
-                    left.remove(p);
-                    let left_cost = self.round_cost(from, &self.simulate(from, &left));
-                    if let Some(prize) = self.inst.clients[c as usize].prize {
-                        let gain = costs[from] - left_cost - prize;
-                        if better(&dropped, gain) {
-                            dropped = Some((gain, from, p, None));
-                        }
-                    }
-                    for to in (0..routes.len()).filter(|&v| self.inst.allowed(c, v)) {
-                        let base = if to == from { &left } else { &routes[to] };
-                        for q in 0..=base.len() {
-                            let mut trial = base.clone();
-                            trial.insert(q, c);
-                            let sim = self.simulate(to, &trial);
-                            if sim.over_limit > 0 {
-                                continue;
-                            }
-                            let now = self.round_cost(to, &sim);
-                            let gain = if to == from {
-                                costs[from] - now
-                            } else {
-                                costs[from] + costs[to] - left_cost - now
-                            };
-                            if better(&moved, gain) {
-                                moved = Some((gain, from, p, Some((to, q))));
-                            }
-                        }
-                    }
-                }
+        let mut costs = Vec::with_capacity(routes.len());
+        let mut late = Vec::with_capacity(routes.len());
+        for (v, route) in routes.iter().enumerate() {
+            let sim = self.simulate(v, route);
+            costs.push(self.round_cost(v, &sim));
+            late.push(sim.stops.iter().any(|s| s.late + self.held(s) > 0));
+        }
+        let mut queue: Vec<usize> = (0..routes.len()).filter(|&v| late[v]).rev().collect();
+        let mut changes_left = SETTLE_CHANGES_PER_ROUND * queue.len();
+        while changes_left > 0
+            && let Some(from) = queue.pop()
+        {
+            if !late[from] {
+                continue;
             }
-            let Some((_, from, p, to)) = moved.or(dropped) else {
-                return;
+            let Some((p, to)) = self.settling_change(routes, &costs, from) else {
+                continue;
             };
+            changes_left -= 1;
             let c = routes[from].remove(p);
             if let Some((to, q)) = to {
                 routes[to].insert(q, c);
@@ -792,8 +785,77 @@ impl<'p> Compiled<'p> {
                 let sim = self.simulate(v, &routes[v]);
                 costs[v] = self.round_cost(v, &sim);
                 late[v] = sim.stops.iter().any(|s| s.late + self.held(s) > 0);
+                if late[v] && !queue.contains(&v) {
+                    queue.push(v);
+                }
             }
         }
+    }
+
+    /// The change [`Self::settle_lateness`] makes to round `from`, if any lowers the rank:
+    /// the position of the stop it takes, and where that goes (round and position) or `None`
+    /// to leave it out.
+    fn settling_change(
+        &self,
+        routes: &[Vec<u32>],
+        costs: &[i64],
+        from: usize,
+    ) -> Option<(usize, Option<(usize, usize)>)> {
+        let mut round_of = vec![usize::MAX; self.items.len()];
+        for (v, route) in routes.iter().enumerate() {
+            for &c in route {
+                round_of[c as usize] = v;
+            }
+        }
+        // (gain, position, where it goes) of the best move and of the best leaving out.
+        type Change = Option<(i64, usize, Option<(usize, usize)>)>;
+        let (mut moved, mut dropped): (Change, Change) = (None, None);
+        let better = |best: &Change, gain: i64| gain > best.map_or(0, |b| b.0);
+        for (p, &c) in routes[from].iter().enumerate() {
+            let mut left = routes[from].clone();
+            left.remove(p);
+            let left_cost = self.round_cost(from, &self.simulate(from, &left));
+            if let Some(prize) = self.inst.clients[c as usize].prize {
+                let gain = costs[from] - left_cost - prize;
+                if better(&dropped, gain) {
+                    dropped = Some((gain, p, None));
+                }
+            }
+            // Every place in its own round, and either side of each neighbour elsewhere.
+            let mut places: Vec<(usize, usize)> = (0..=left.len()).map(|q| (from, q)).collect();
+            for &n in &self.inst.neighbours[c as usize] {
+                let to = round_of[n as usize];
+                if to == usize::MAX || to == from || !self.inst.allowed(c, to) {
+                    continue;
+                }
+                let at = routes[to].iter().position(|&x| x == n).expect("routed");
+                places.extend([(to, at), (to, at + 1)]);
+            }
+            places.sort_unstable();
+            places.dedup();
+            for (to, q) in places {
+                let mut trial = if to == from {
+                    left.clone()
+                } else {
+                    routes[to].clone()
+                };
+                trial.insert(q, c);
+                let sim = self.simulate(to, &trial);
+                if sim.over_limit > 0 {
+                    continue;
+                }
+                let now = self.round_cost(to, &sim);
+                let gain = if to == from {
+                    costs[from] - now
+                } else {
+                    costs[from] + costs[to] - left_cost - now
+                };
+                if better(&moved, gain) {
+                    moved = Some((gain, p, Some((to, q))));
+                }
+            }
+        }
+        moved.or(dropped).map(|(_, p, to)| (p, to))
     }
 
     fn is_immediate(&self, c: u32) -> bool {
@@ -843,7 +905,7 @@ impl<'p> Compiled<'p> {
                 let mut added = 0;
                 let ins = self.insertion(v, &routes[v], base, p, c, |s, was| {
                     // An immediate visit is late to the plan once past the time the search
-                    // held it due, well before its window ends (see `Explained::rank`).
+                    // held it due, well before its window ends (see `Compiled::rank`).
                     let extra = s.late + self.held(s) - was.late - self.held(was);
                     if extra > 0 {
                         added += extra;
@@ -1025,43 +1087,42 @@ pub(crate) fn solve_from(
     ))
 }
 
-/// The plan that ranks best of those made from each of `candidates` (the first on a tie).
+/// The plan made from whichever of `candidates` ranks best once made fit to drive (the first
+/// on a tie).
 ///
 /// The engine prices lateness as time warp: a stop reached late hands the overrun back, so the
-/// stops after it look on time. A plan is replayed as it would be driven, each delay carried
-/// on, so the engine's best can be the worse plan when something is late; an immediate visit
-/// the search holds due soon after the soonest start is the usual case. The search's answer
-/// comes first, then the solutions it began from (each after its first descent): a larger
-/// budget then never answers worse than the first descent it starts with.
+/// stops after it look on time. Replayed as driven, each delay carried on, the engine's best
+/// can be the worse plan when something is late; an immediate visit the search holds due soon
+/// after the soonest start is the usual case. Each candidate is kept within every clinician's
+/// limit and settled (see [`Compiled::settle_lateness`]), then ranked by the plan's measure:
+/// its rounds' costs (see [`Compiled::round_cost`]) and what leaving out the rest costs. The
+/// search's answer comes first, then the solutions it began from and the answer a budget ending
+/// after their first descent gives, so a larger budget never ranks worse than that one. Only
+/// the chosen candidate is explained: on an over-full day that takes far longer than ranking.
 fn best_explained(
     comp: &Compiled,
     state: &DayState,
     candidates: impl Iterator<Item = Vec<Vec<u32>>>,
 ) -> Plan {
-    candidates
-        .map(|routes| explain(comp, state, routes))
-        .min_by_key(|e| e.rank)
-        .expect("the search's answer is a candidate")
-        .plan
+    let (_, routes) = candidates
+        .map(|mut routes| {
+            for (v, route) in routes.iter_mut().enumerate() {
+                comp.keep_within_limit(v, route);
+            }
+            comp.settle_lateness(&mut routes);
+            (comp.rank(&routes), routes)
+        })
+        .min_by_key(|(rank, _)| *rank)
+        .expect("the search's answer is a candidate");
+    explain(comp, state, routes)
 }
 
-/// A plan with the search's objective measured on it as driven.
-struct Explained {
-    plan: Plan,
-    /// The summary's cost plus, at the lateness weight, each immediate visit's start past the
-    /// time the search held it due (see `Compiled::new`) beyond its lateness counted already.
-    rank: i64,
-}
-
-/// Replays the routes, takes work off any round that would keep its clinician beyond their
-/// limit, places any visit that still fits without harm, explains the rest, and builds the plan.
-fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Explained {
+/// Places any visit left out of `routes` (kept within every clinician's limit already) that
+/// still fits without harm, brings immediate visits forward, explains the rest, and builds the
+/// plan.
+fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan {
     let problem = comp.problem;
     let n = comp.items.len();
-    for (v, route) in routes.iter_mut().enumerate() {
-        comp.keep_within_limit(v, route);
-    }
-    comp.settle_lateness(&mut routes);
     let mut served = vec![false; n];
     for r in &routes {
         for &c in r {
@@ -1161,7 +1222,6 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Expl
         }
     }
     let mut rounds = Vec::new();
-    let mut held = 0;
     for (k, clinician) in problem.clinicians.iter().enumerate() {
         let mut stops = state.fixed.get(k).cloned().unwrap_or_default();
         let fixed_back = stops.last().map(|s| s.finish);
@@ -1210,7 +1270,6 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Expl
                 let late = s.late;
                 summary.late_seconds += late as u64;
                 summary.cost += weights::LATENESS * late;
-                held += comp.held(s);
                 let item = comp.items[s.client as usize];
                 if let Some(home) = problem.care_homes.get(match item {
                     Item::Resident(h, _) => h,
@@ -1260,14 +1319,10 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Expl
         summary.cost += weights::TRAVEL * i64::from(round.travel_seconds);
         rounds.push(round);
     }
-    let rank = summary.cost + weights::LATENESS * held;
-    Explained {
-        plan: Plan {
-            rounds,
-            unplanned,
-            summary,
-        },
-        rank,
+    Plan {
+        rounds,
+        unplanned,
+        summary,
     }
 }
 
