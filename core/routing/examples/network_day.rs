@@ -7,7 +7,7 @@
 //!
 //! Run from the repository root: `cargo run --release -p doorstep-routing --example network_day`
 //! (`-- --quick` for a short smoke run). The day is generated from a fixed seed, so every run
-//! plans the same day.
+//! plans the same day. The full run ends with one plan of an over-full day.
 
 use std::time::{Duration, Instant};
 
@@ -29,8 +29,10 @@ fn near(rng: &mut SmallRng, centre: Location, km: f64) -> Location {
     }
 }
 
-/// The demo network's day, generated from `seed`.
-fn network_day(seed: u64) -> Problem {
+/// The demo network's day, generated from `seed`: `clinicians` (nine on the network's day) and
+/// `visits` (eighty), `immediate` the share of visits that are immediate.
+fn network_day(seed: u64, clinicians: usize, visits: usize, immediate: f64) -> Problem {
+    let (clinician_count, visit_count) = (clinicians, visits);
     let mut rng = SmallRng::seed_from_u64(seed);
     let centre = Location {
         lat: 50.74,
@@ -43,10 +45,10 @@ fn network_day(seed: u64) -> Problem {
         (Clock::hm(10, 0), Clock::hm(18, 0)),
     ];
     let mut clinicians = Vec::new();
-    for k in 0..9 {
+    for k in 0..clinician_count {
         let (start, end) = shifts[k % 3];
         let mut skills = vec!["paramedic".to_string()];
-        if k >= 7 {
+        if k % 9 >= 7 {
             skills = vec!["pharmacist".into(), "prescriber".into()];
         } else if k % 3 == 0 {
             skills.push("catheter-care".into());
@@ -68,9 +70,9 @@ fn network_day(seed: u64) -> Problem {
         });
     }
     let mut visits = Vec::new();
-    for i in 0..80 {
+    for i in 0..visit_count {
         let roll: f64 = rng.random();
-        let urgency = if roll < 0.05 {
+        let urgency = if roll < immediate {
             Urgency::Immediate
         } else if roll < 0.3 {
             Urgency::SameDay
@@ -125,7 +127,7 @@ fn network_day(seed: u64) -> Problem {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let day = network_day(2026);
+    let day = network_day(2026, 9, 80, 0.05);
     let residents: usize = day.care_homes.iter().map(|h| h.residents.len()).sum();
     println!(
         "network day: {} clinicians, {} visits, {} care homes ({} residents)",
@@ -245,4 +247,21 @@ fn main() {
             walls[2], out.summary.late_seconds, out.summary.cost
         );
     }
+    if quick {
+        return;
+    }
+
+    // A day far beyond its clinicians, a tenth of its visits immediate: how long a plan takes
+    // (the first descents are never cut short) and how late it is as driven.
+    let over_full = network_day(2026, 60, 1200, 0.10);
+    let t0 = Instant::now();
+    let out = plan(&over_full, &Budget::time(Duration::from_millis(200)), 1).expect("plans");
+    println!(
+        "over-full day (60 clinicians, 1 200 visits, a tenth immediate), 200 ms budget: \
+         wall {:.0} ms, late {} s, {} left out ({} urgent)",
+        t0.elapsed().as_secs_f64() * 1000.0,
+        out.summary.late_seconds,
+        out.unplanned.len(),
+        out.summary.unserved_urgent
+    );
 }
