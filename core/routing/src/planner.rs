@@ -814,7 +814,12 @@ impl<'p> Compiled<'p> {
         for (p, &c) in routes[from].iter().enumerate() {
             let mut left = routes[from].clone();
             left.remove(p);
-            let left_cost = self.round_cost(from, &self.simulate(from, &left));
+            let without = self.simulate(from, &left);
+            // Taking a stop out can move where a break is taken, and with it the drive home.
+            if without.over_limit > 0 {
+                continue;
+            }
+            let left_cost = self.round_cost(from, &without);
             if let Some(prize) = self.inst.clients[c as usize].prize {
                 let gain = costs[from] - left_cost - prize;
                 if better(&dropped, gain) {
