@@ -1109,7 +1109,16 @@ fn best_explained(
     state: &DayState,
     candidates: impl Iterator<Item = Vec<Vec<u32>>>,
 ) -> Plan {
-    let (_, routes) = candidates
+    // The same solution often comes more than once (a search that found nothing better
+    // answers with its start): settle and rank each only once.
+    let mut distinct: Vec<Vec<Vec<u32>>> = Vec::new();
+    for routes in candidates {
+        if !distinct.contains(&routes) {
+            distinct.push(routes);
+        }
+    }
+    let (_, routes) = distinct
+        .into_iter()
         .map(|mut routes| {
             for (v, route) in routes.iter_mut().enumerate() {
                 comp.keep_within_limit(v, route);
