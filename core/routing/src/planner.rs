@@ -376,6 +376,7 @@ impl<'p> Compiled<'p> {
                 reassign: weights::REASSIGN,
                 delay: weights::DELAY,
                 delay_grace: weights::DELAY_GRACE,
+                carried: true,
             },
             centre(problem),
             params.granular,
