@@ -496,9 +496,6 @@ pub(crate) fn solve(
     // already respects most windows and the first local optima are nearly feasible; on short
     // budgets this is worth more than the freedom of weak penalties.
     let mut descended = Vec::new();
-    // The first descents decide what the shortest budgets answer, so they weigh lateness as
-    // it would be driven (a no-op for VRPTW, whose weights carry none).
-    s.ls.judge_as_driven(true);
     if initial.is_empty() {
         s.improve(&empty, pen.tenfold());
         s.ls.set_deadline(limits.deadline);
@@ -511,7 +508,6 @@ pub(crate) fn solve(
         s.ls.set_deadline(limits.deadline);
         descended.push(s.ls.routes());
     }
-    s.ls.judge_as_driven(false);
     let descent = first.elapsed() / initial.len().max(1) as u32;
     // What the search would answer were the budget to end here, with the starts it came
     // from: a longer budget can then always fall back on exactly the shortest one's answer.
