@@ -4,7 +4,7 @@
 //! route exchange; every child improved by local search; penalties for time warp and excess load
 //! tuned so that a target share of children come out feasible (Vidal 2012, 2022).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -57,6 +57,12 @@ pub(crate) struct Params {
     /// its own. Costs one polish more; a benchmark instance, priced exactly as the engine
     /// prices it, needs none.
     pub rank_starts: bool,
+    /// Descend each start a second time with every move judged as driven (see
+    /// [`LocalSearch::judge_as_driven`]) and keep both local optima. For a re-plan's warm start,
+    /// where a clinician running late or off sick leaves rounds late: the descent that prices
+    /// lateness as time warp alone may trade one late stop for a cascade, or leave out an
+    /// immediate visit the other keeps, and the other way round; the caller ranks both.
+    pub descend_driven_too: bool,
 }
 
 impl Params {
@@ -88,6 +94,7 @@ impl Default for Params {
             anneal_below: 500,
             anneal_each_start: false,
             rank_starts: false,
+            descend_driven_too: false,
         }
     }
 }
@@ -496,6 +503,9 @@ pub(crate) fn solve(
     // already respects most windows and the first local optima are nearly feasible; on short
     // budgets this is worth more than the freedom of weak penalties.
     let mut descended = Vec::new();
+    // Time spent descending starts a second time, judged as driven: not part of what one
+    // descent costs when the budget is shared out below.
+    let mut second = Duration::ZERO;
     if initial.is_empty() {
         s.improve(&empty, pen.tenfold());
         s.ls.set_deadline(limits.deadline);
@@ -505,10 +515,18 @@ pub(crate) fn solve(
     }
     for start in initial {
         s.improve(start, pen);
-        s.ls.set_deadline(limits.deadline);
         descended.push(s.ls.routes());
+        if params.descend_driven_too {
+            let began = Instant::now();
+            s.ls.judge_as_driven(true);
+            s.improve(start, pen);
+            s.ls.judge_as_driven(false);
+            descended.push(s.ls.routes());
+            second += began.elapsed();
+        }
+        s.ls.set_deadline(limits.deadline);
     }
-    let descent = first.elapsed() / initial.len().max(1) as u32;
+    let descent = (first.elapsed() - second) / initial.len().max(1) as u32;
     // What the search would answer were the budget to end here, with the starts it came
     // from: a longer budget can then always fall back on exactly the shortest one's answer.
     let mut starts = Vec::new();
@@ -630,6 +648,30 @@ pub(crate) fn solve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warm_start_descended_both_ways_offers_both_local_optima() {
+        // Priced by time warp, the late stop 0 goes first and makes the three after it late
+        // when driven; judged as driven, it stays last. The caller gets both to rank.
+        let inst = crate::engine::local_search::tests::cascade();
+        let warm = vec![vec![1, 2, 3, 0]];
+        let answer = |descend_driven_too| {
+            let params = Params {
+                rank_starts: true,
+                descend_driven_too,
+                ..Params::default()
+            };
+            let limits = Limits {
+                deadline: None,
+                max_iterations: Some(0),
+            };
+            solve(&inst, &params, limits, 1, std::slice::from_ref(&warm)).starts
+        };
+        let both = answer(true);
+        assert!(both.contains(&warm), "{both:?}");
+        assert!(both.iter().any(|routes| routes[0][0] == 0), "{both:?}");
+        assert!(!answer(false).contains(&warm));
+    }
 
     #[test]
     fn each_start_gets_a_walk_only_when_the_budget_affords_it() {

@@ -78,6 +78,10 @@ pub(crate) struct Weights {
     pub delay: i64,
     /// How much later than before a stop may start at no cost.
     pub delay_grace: i64,
+    /// Routes with time warp also pay for the lateness they carry on when driven (see
+    /// [`Instance::carried`]). Set for days, where lateness is part of the objective; the VRPTW
+    /// objective knows only feasible routes, which carry none.
+    pub carried: bool,
 }
 
 impl Weights {
@@ -89,6 +93,7 @@ impl Weights {
         reassign: 0,
         delay: 0,
         delay_grace: 0,
+        carried: false,
     };
 }
 
@@ -364,6 +369,40 @@ impl Instance {
             }
         }
         self.weights.delay * cost
+    }
+
+    /// Lateness vehicle `v` carries on beyond the time warp `warp` of its `route`, when the
+    /// route is driven: leaving at the earliest departure, each stop started in the first of its
+    /// windows still open on arrival, late when none is, and the return against the vehicle's
+    /// latest. Time warp hands a late stop's overrun back, so the stops after it look on time;
+    /// driven, they start late too. The difference is not a segment property (it depends on
+    /// every stop before), so like [`Self::delay_cost`] it is added when a route is refreshed
+    /// and seen by the check of each move made and by annealing's acceptance, not by the
+    /// constant-time prices. Zero for a route without warp, and when
+    /// [`Weights::carried`] is off.
+    pub(crate) fn carried(&self, v: usize, route: &[u32], warp: i64) -> i64 {
+        if !self.weights.carried || warp == 0 {
+            return 0;
+        }
+        let veh = &self.vehicles[v];
+        let (mut t, mut at, mut late) = (veh.early, veh.start_loc, 0);
+        for &c in route {
+            let client = &self.clients[c as usize];
+            let arrival = t + self.matrix.at(at, client.loc);
+            let (open, close) = match client.windows.iter().find(|w| w.1 >= arrival) {
+                Some(&w) => w,
+                None if client.windows.is_empty() => (client.early, client.late),
+                None => (arrival, client.late),
+            };
+            let start = arrival.max(open);
+            late += (start - close).max(0);
+            t = start + client.service;
+            if client.loc != NO_LOC {
+                at = client.loc;
+            }
+        }
+        late += (t + self.matrix.at(at, veh.end_loc) - veh.late).max(0);
+        (late - warp).max(0)
     }
 
     /// Stability cost of client `c` riding with vehicle `v`.

@@ -70,6 +70,9 @@ struct Route {
     /// Stability cost of starting stops much later than before a re-plan (see
     /// [`Instance::delay_cost`]); kept apart from `cost`, which moves are priced against.
     delay: i64,
+    /// While the search judges moves as driven (see [`LocalSearch::judge_as_driven`]), the
+    /// penalty for the lateness the route carries on beyond its time warp; zero otherwise.
+    carried: i64,
     /// The part of `cost` that is not travel (penalties, overtime): a move can save at most
     /// this much beyond its change in travel.
     slack: i64,
@@ -96,6 +99,7 @@ impl Route {
         self.locs.clone_from(&o.locs);
         self.cost = o.cost;
         self.delay = o.delay;
+        self.carried = o.carried;
         self.slack = o.slack;
         self.warp = o.warp;
         self.modified = o.modified;
@@ -182,6 +186,9 @@ pub(crate) struct LocalSearch<'a> {
     /// local optimum; without this, one descent of a large day could overrun the budget by
     /// seconds.
     deadline: Option<Instant>,
+    /// Moves are judged with the lateness routes carry on when driven (see
+    /// [`Self::judge_as_driven`]).
+    driven: bool,
 }
 
 impl<'a> LocalSearch<'a> {
@@ -204,12 +211,39 @@ impl<'a> LocalSearch<'a> {
             seg: inst.client_seg.clone(),
             top_cache: vec![(0, [(i64::MAX, 0); 3]); inst.n() * nv],
             deadline: None,
+            driven: false,
         }
     }
 
     /// Makes [`Self::run`] stop at `deadline` (none: run to a local optimum).
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
+    }
+
+    /// Makes the check of each move made also weigh the lateness a route carries on when driven
+    /// beyond its time warp ([`Instance::carried`], at the time-warp penalty), or stops it.
+    /// Moves are still found by their constant-time prices; this only refuses those that lower
+    /// the warp by making the stops after a late one later, a trade the plan would then drive.
+    /// The genetic search turns it on for a second descent of a re-plan's warm start
+    /// ([`super::genetic::Params::descend_driven_too`]), whose answer is what a 0 ms re-plan
+    /// gives. Annealing and the other descents run without it: they cross late arrangements on
+    /// the way to good ones (judged so throughout, a tight day's 1 s plan came out about 1 %
+    /// dearer), and the planner ranks what they find as driven anyway.
+    pub(crate) fn judge_as_driven(&mut self, on: bool) {
+        self.driven = on;
+        for r in 0..self.routes.len() {
+            self.routes[r].carried = self.carried_penalty(r);
+        }
+    }
+
+    /// Route `r`'s penalty for lateness carried on beyond its time warp, when moves are
+    /// judged as driven (the route's nodes and `warp` up to date).
+    fn carried_penalty(&self, r: usize) -> i64 {
+        if !self.driven {
+            return 0;
+        }
+        let route = &self.routes[r];
+        self.pen.tw * self.inst.carried(r, &route.nodes, route.warp)
     }
 
     /// Whether the deadline, if any, has passed.
@@ -287,6 +321,7 @@ impl<'a> LocalSearch<'a> {
             route.gaps.push(gap);
         }
         route.modified = self.counter;
+        self.routes[r].carried = self.carried_penalty(r);
     }
 
     /// The angles route `r`'s stops span around the centre (`None` when none has coordinates).
@@ -409,8 +444,11 @@ impl<'a> LocalSearch<'a> {
         self.saved.clear();
         for &r in routes {
             let route = &self.routes[r];
-            self.saved
-                .push((r, route.nodes.clone(), route.cost + route.delay));
+            self.saved.push((
+                r,
+                route.nodes.clone(),
+                route.cost + route.delay + route.carried,
+            ));
         }
     }
 
@@ -424,7 +462,10 @@ impl<'a> LocalSearch<'a> {
         let after: i64 = self
             .saved
             .iter()
-            .map(|s| self.routes[s.0].cost + self.routes[s.0].delay)
+            .map(|s| {
+                let route = &self.routes[s.0];
+                route.cost + route.delay + route.carried
+            })
             .sum();
         if after - before + extra < 0 {
             return true;
@@ -1250,5 +1291,81 @@ impl<'a> LocalSearch<'a> {
         self.refresh(r1);
         self.refresh(r2);
         self.settle(stability)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    use super::*;
+    use crate::engine::instance::{Vehicle, Weights};
+
+    /// One place (no travel), a clinician free from 30, and four stops: `x` (0) takes 60 and is
+    /// due by 0, so it is late whatever; `y1`..`y3` (1-3) take 10 each and are due by 70, 80
+    /// and 90. Seen first, `x` is 30 late as time warp, which hands the 30 back, so the `y`s
+    /// after it look on time: driven, each of them is 20 late too (90 in all). Seen last, `x`
+    /// is 60 late and nobody else is.
+    pub(crate) fn cascade() -> Instance {
+        let stop = |service, late| Client {
+            loc: 0,
+            service,
+            early: 0,
+            late,
+            windows: Vec::new(),
+            demand: 1,
+            prize: None,
+            home: None,
+            was: None,
+            xy: None,
+        };
+        let vehicle = Vehicle {
+            start_loc: 0,
+            end_loc: 0,
+            early: 30,
+            late: 10_000,
+            shift_end: 10_000,
+            capacity: 10,
+        };
+        let weights = Weights {
+            lateness: 1_000,
+            carried: true,
+            ..Weights::TRAVEL_ONLY
+        };
+        Instance::new(
+            Matrix::new(1, vec![0]),
+            vec![stop(60, 0), stop(10, 70), stop(10, 80), stop(10, 90)],
+            vec![vehicle],
+            None,
+            weights,
+            None,
+            10,
+        )
+    }
+
+    #[test]
+    fn lateness_carried_on_is_what_driving_adds_to_the_time_warp() {
+        let inst = cascade();
+        assert_eq!(inst.carried(0, &[0, 1, 2, 3], 30), 60);
+        assert_eq!(inst.carried(0, &[1, 2, 3, 0], 60), 0);
+        let mut off = cascade();
+        off.weights.carried = false;
+        assert_eq!(off.carried(0, &[0, 1, 2, 3], 30), 0);
+    }
+
+    #[test]
+    fn a_descent_judged_as_driven_keeps_a_late_stop_from_making_the_rest_late() {
+        // By time warp alone, moving `x` first is worth 30; driven it makes the day 30 later.
+        let inst = cascade();
+        let descend = |driven| {
+            let mut ls = LocalSearch::new(&inst);
+            ls.judge_as_driven(driven);
+            ls.load(&[vec![1, 2, 3, 0]], inst.initial_penalties());
+            ls.run(&mut SmallRng::seed_from_u64(1));
+            ls.routes().concat()
+        };
+        assert_eq!(descend(false)[0], 0, "time warp alone puts x first");
+        assert_eq!(descend(true), vec![1, 2, 3, 0]);
     }
 }
