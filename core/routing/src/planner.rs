@@ -880,6 +880,68 @@ impl<'p> Compiled<'p> {
         }
     }
 
+    /// The position in vehicle `v`'s `route` (replayed as `base`) where `c` fits without
+    /// making anyone late (an immediate visit: later past the time the search held it due) or
+    /// keeping the clinician past their limit, adding least travel: (travel added, position).
+    fn fit(&self, v: usize, route: &[u32], base: &Sim, c: u32) -> Option<(i64, usize)> {
+        let mut best: Option<(i64, usize)> = None;
+        for p in 0..=route.len() {
+            let mut added = 0;
+            let ins = self.insertion(v, route, base, p, c, |s, was| {
+                added += (s.late + self.held(s) - was.late - self.held(was)).max(0);
+            });
+            if ins.stop.late == 0
+                && added == 0
+                && ins.over_limit == 0
+                && best.is_none_or(|b| ins.travel < b.0)
+            {
+                best = Some((ins.travel, p));
+            }
+        }
+        best
+    }
+
+    /// Makes room for urgent work `c` (immediate or same-day) that fits nowhere as the rounds
+    /// stand, by leaving out in its place one stop of less value whose going lets it fit without
+    /// harm: the one whose deferral costs least (its prize, then the travel the swap adds).
+    /// Returns the stop left out, which the caller tries elsewhere and explains. A day's plan
+    /// can leave urgent work out where the search's rounds were over-full (settled afterwards,
+    /// or kept within their limits); by the objective's order a routine review waits a day
+    /// before a same-day visit does.
+    fn make_room(&self, routes: &mut [Vec<u32>], c: u32) -> Option<u32> {
+        let value = self.inst.clients[c as usize].prize?;
+        if value < weights::UNSERVED_SAME_DAY {
+            return None;
+        }
+        let mut best: Option<(i64, usize, usize, usize)> = None;
+        for v in (0..self.vehicles.len()).filter(|&v| self.inst.allowed(c, v)) {
+            let route = &routes[v];
+            let travel = self.simulate(v, route).travel;
+            for (i, &x) in route.iter().enumerate() {
+                // Breaks have no prize: they are never left out.
+                let Some(loss) = self.inst.clients[x as usize].prize else {
+                    continue;
+                };
+                if loss >= value || best.is_some_and(|b| loss > b.0) {
+                    continue;
+                }
+                let mut without = route.clone();
+                without.remove(i);
+                let sim = self.simulate(v, &without);
+                if let Some((added, p)) = self.fit(v, &without, &sim, c) {
+                    let loss = loss + weights::TRAVEL * (sim.travel + added - travel);
+                    if best.is_none_or(|b| loss < b.0) {
+                        best = Some((loss, v, i, p));
+                    }
+                }
+            }
+        }
+        let (_, v, i, p) = best?;
+        let x = routes[v].remove(i);
+        routes[v].insert(p, c);
+        Some(x)
+    }
+
     /// Tries `c` in every position of every round that may take it (`routes`, replayed as
     /// `replays`). Returns either a position where it fits without making anyone late (an
     /// immediate visit: later past the time the search held it due) or overrunning (vehicle,
@@ -1181,6 +1243,20 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                     break;
                 }
                 Err(r) => reasons.push((c, r)),
+            }
+        }
+        if placed {
+            continue;
+        }
+        // Urgent work that fits nowhere takes the place of less valuable work, all such in one
+        // pass (each swap changes one round); what is left out is tried again in the next.
+        for &(c, _) in &reasons {
+            if comp.static_reason(c).is_none()
+                && let Some(x) = comp.make_room(&mut routes, c)
+            {
+                served[c as usize] = true;
+                served[x as usize] = false;
+                placed = true;
             }
         }
         if placed {
@@ -1538,6 +1614,53 @@ mod tests {
             .map(|s| comp.moved_later(&s))
             .sum();
         assert_eq!(delayed, 0);
+    }
+
+    #[test]
+    fn urgent_work_left_out_takes_the_place_of_the_least_overdue_routine_visit() {
+        // Ana works 09:00-11:00 at the practice: two hours, two routine visits of an hour (one
+        // three days overdue) fill it. A same-day visit of an hour fits only in place of one:
+        // the one not overdue waits. A routine visit never makes room this way, nor does
+        // urgent work take the place of work as valuable as itself (a same-day visit of two
+        // hours).
+        let base = Location {
+            lat: 50.72,
+            lon: -1.88,
+        };
+        let at_base = |id: &str, urgency, days_overdue| Visit {
+            id: id.into(),
+            location: base,
+            windows: Vec::new(),
+            minutes: if id == "long" { 120 } else { 60 },
+            skills: Vec::new(),
+            urgency,
+            days_overdue,
+            pinned_to: None,
+            not_at_home: false,
+        };
+        let mut ana = clinician("ana", "paramedic");
+        ana.shift.end = Clock::hm(11, 0);
+        let problem = Problem {
+            clinicians: vec![ana],
+            visits: vec![
+                at_base("fresh", Urgency::Routine, 0),
+                at_base("overdue", Urgency::Routine, 3),
+                at_base("today", Urgency::SameDay, 0),
+                at_base("long", Urgency::SameDay, 0),
+            ],
+            care_homes: Vec::new(),
+            travel: Travel::default(),
+        };
+        let comp = Compiled::new(&problem, &DayState::fresh(&problem)).unwrap();
+        let mut routes = vec![vec![0, 1]];
+        assert_eq!(comp.make_room(&mut routes, 2), Some(0));
+        assert_eq!(routes[0].len(), 2);
+        assert!(routes[0].contains(&1) && routes[0].contains(&2));
+        assert_eq!(comp.simulate(0, &routes[0]).over_limit, 0);
+        let mut full = vec![vec![0, 2]];
+        assert_eq!(comp.make_room(&mut full, 1), None);
+        let mut urgent = vec![vec![3]];
+        assert_eq!(comp.make_room(&mut urgent, 2), None);
     }
 
     #[test]
