@@ -774,12 +774,16 @@ impl<'p> Compiled<'p> {
             if !late[from] {
                 continue;
             }
-            let Some((p, to)) = self.settling_change(routes, &costs, from) else {
+            let Some(change) = self.settling_change(routes, &costs, from) else {
                 continue;
             };
             changes_left -= 1;
-            let c = routes[from].remove(p);
+            let c = routes[from].remove(change.take);
+            let to = change.to;
             if let Some((to, q)) = to {
+                if let Some(e) = change.eject {
+                    routes[to].remove(e);
+                }
                 routes[to].insert(q, c);
             }
             for v in [Some(from), to.map(|t| t.0)].into_iter().flatten() {
@@ -793,15 +797,12 @@ impl<'p> Compiled<'p> {
         }
     }
 
-    /// The change [`Self::settle_lateness`] makes to round `from`, if any lowers the rank:
-    /// the position of the stop it takes, and where that goes (round and position) or `None`
-    /// to leave it out.
-    fn settling_change(
-        &self,
-        routes: &[Vec<u32>],
-        costs: &[i64],
-        from: usize,
-    ) -> Option<(usize, Option<(usize, usize)>)> {
+    /// The change [`Self::settle_lateness`] makes to round `from`, if any lowers the rank. A
+    /// stop moves (in its round, or beside a granular neighbour in another); failing that, one
+    /// is left out; failing that, one moves beside a neighbour in another round in the place
+    /// of a stop of less value there, which is left out (a same-day visit an hour late in an
+    /// over-full round weighs far more than a routine one deferred from the next).
+    fn settling_change(&self, routes: &[Vec<u32>], costs: &[i64], from: usize) -> Option<Settling> {
         let mut round_of = vec![usize::MAX; self.items.len()];
         for (v, route) in routes.iter().enumerate() {
             for &c in route {
@@ -812,6 +813,8 @@ impl<'p> Compiled<'p> {
         type Change = Option<(i64, usize, Option<(usize, usize)>)>;
         let (mut moved, mut dropped): (Change, Change) = (None, None);
         let better = |best: &Change, gain: i64| gain > best.map_or(0, |b| b.0);
+        // What round `from` costs without each of its stops (`None`: over its limit).
+        let mut left_costs = vec![None; routes[from].len()];
         for (p, &c) in routes[from].iter().enumerate() {
             let mut left = routes[from].clone();
             left.remove(p);
@@ -821,6 +824,7 @@ impl<'p> Compiled<'p> {
                 continue;
             }
             let left_cost = self.round_cost(from, &without);
+            left_costs[p] = Some(left_cost);
             if let Some(prize) = self.inst.clients[c as usize].prize {
                 let gain = costs[from] - left_cost - prize;
                 if better(&dropped, gain) {
@@ -861,7 +865,61 @@ impl<'p> Compiled<'p> {
                 }
             }
         }
-        moved.or(dropped).map(|(_, p, to)| (p, to))
+        if let Some((_, take, to)) = moved.or(dropped) {
+            return Some(Settling {
+                take,
+                to,
+                eject: None,
+            });
+        }
+        let mut best: Option<(i64, Settling)> = None;
+        for (p, &c) in routes[from].iter().enumerate() {
+            let (Some(left_cost), Some(value)) =
+                (left_costs[p], self.inst.clients[c as usize].prize)
+            else {
+                continue;
+            };
+            for &n in &self.inst.neighbours[c as usize] {
+                let to = round_of[n as usize];
+                if to == usize::MAX || to == from || !self.inst.allowed(c, to) {
+                    continue;
+                }
+                for (e, &x) in routes[to].iter().enumerate() {
+                    let Some(loss) = self.inst.clients[x as usize].prize else {
+                        continue;
+                    };
+                    if loss >= value {
+                        continue;
+                    }
+                    let mut trial = routes[to].clone();
+                    trial.remove(e);
+                    // Either side of the neighbour, or in its place when it is the one to go.
+                    let spots = match trial.iter().position(|&y| y == n) {
+                        Some(a) => vec![a, a + 1],
+                        None => vec![e],
+                    };
+                    for q in spots {
+                        let mut trial = trial.clone();
+                        trial.insert(q, c);
+                        let sim = self.simulate(to, &trial);
+                        if sim.over_limit > 0 {
+                            continue;
+                        }
+                        let gain =
+                            costs[from] + costs[to] - left_cost - self.round_cost(to, &sim) - loss;
+                        if gain > best.as_ref().map_or(0, |b| b.0) {
+                            let change = Settling {
+                                take: p,
+                                to: Some((to, q)),
+                                eject: Some(e),
+                            };
+                            best = Some((gain, change));
+                        }
+                    }
+                }
+            }
+        }
+        best.map(|(_, change)| change)
     }
 
     fn is_immediate(&self, c: u32) -> bool {
@@ -1122,6 +1180,17 @@ fn day_params() -> Params {
         rank_starts: true,
         ..Params::default()
     }
+}
+
+/// A change that settling a late round makes (see [`Compiled::settling_change`]).
+struct Settling {
+    /// Position of the stop taken out of the late round.
+    take: usize,
+    /// Where it goes (round, position in that round once `eject` is out); `None` leaves it
+    /// out.
+    to: Option<(usize, usize)>,
+    /// Position of the stop of that round left out to make room, if any.
+    eject: Option<usize>,
 }
 
 /// Plans the day from scratch. Deterministic for a seed under an iteration budget.
@@ -1661,6 +1730,54 @@ mod tests {
         assert_eq!(comp.make_room(&mut full, 1), None);
         let mut urgent = vec![vec![3]];
         assert_eq!(comp.make_room(&mut urgent, 2), None);
+    }
+
+    #[test]
+    fn a_late_visit_takes_the_place_of_a_routine_one_in_another_round() {
+        // At the practice, so no travel. Ana (09:00-11:00) has two same-day visits of an hour
+        // that must both start by 09:30: one is half an hour late. Ben (09:00-10:00) is full
+        // with a routine visit. No order or move mends it, and leaving a same-day visit out
+        // costs more than the lateness; the routine visit waits a day instead.
+        let base = Location {
+            lat: 50.72,
+            lon: -1.88,
+        };
+        let visit = |id: &str, urgency| Visit {
+            id: id.into(),
+            location: base,
+            windows: vec![Window {
+                start: Clock::hm(9, 0),
+                end: Clock::hm(9, 30),
+            }],
+            minutes: 60,
+            skills: Vec::new(),
+            urgency,
+            days_overdue: 0,
+            pinned_to: None,
+            not_at_home: false,
+        };
+        let mut ana = clinician("ana", "paramedic");
+        ana.shift.end = Clock::hm(11, 0);
+        let mut ben = clinician("ben", "paramedic");
+        ben.shift.end = Clock::hm(10, 0);
+        let problem = Problem {
+            clinicians: vec![ana, ben],
+            visits: vec![
+                visit("s1", Urgency::SameDay),
+                visit("s2", Urgency::SameDay),
+                visit("r", Urgency::Routine),
+            ],
+            care_homes: Vec::new(),
+            travel: Travel::default(),
+        };
+        let comp = Compiled::new(&problem, &DayState::fresh(&problem)).unwrap();
+        let mut routes = vec![vec![0, 1], vec![2]];
+        comp.settle_lateness(&mut routes);
+        assert_eq!(routes.concat().len(), 2, "{routes:?}");
+        assert!(!routes.concat().contains(&2), "{routes:?}");
+        for (v, route) in routes.iter().enumerate() {
+            assert!(comp.simulate(v, route).stops.iter().all(|s| s.late == 0));
+        }
     }
 
     #[test]
