@@ -1539,6 +1539,25 @@ mod tests {
         }
     }
 
+    /// A visit of `minutes` at the practice where [`clinician`] starts, so that no place
+    /// costs travel, in `windows` (none: any time).
+    fn at_practice(id: &str, minutes: u32, urgency: Urgency, windows: Vec<Window>) -> Visit {
+        Visit {
+            id: id.into(),
+            location: Location {
+                lat: 50.72,
+                lon: -1.88,
+            },
+            windows,
+            minutes,
+            skills: Vec::new(),
+            urgency,
+            days_overdue: 0,
+            pinned_to: None,
+            not_at_home: false,
+        }
+    }
+
     #[test]
     fn replaying_an_insertion_only_as_far_as_it_differs_matches_a_full_replay() {
         // One short shift with a break and windows that make a put-in stop delay some stops,
@@ -1641,21 +1660,7 @@ mod tests {
         // Ana's round. First in either round it starts at 09:00; first in Ana's, her patients
         // are seen an hour and a half late, past the hour's grace; first in Ben's, his are
         // seen an hour after they were told.
-        let base = Location {
-            lat: 50.72,
-            lon: -1.88,
-        };
-        let at_base = |id: &str, minutes, urgency| Visit {
-            id: id.into(),
-            location: base,
-            windows: Vec::new(),
-            minutes,
-            skills: Vec::new(),
-            urgency,
-            days_overdue: 0,
-            pinned_to: None,
-            not_at_home: false,
-        };
+        let at_base = |id: &str, minutes, urgency| at_practice(id, minutes, urgency, Vec::new());
         let problem = Problem {
             clinicians: vec![clinician("ana", "paramedic"), clinician("ben", "paramedic")],
             visits: vec![
@@ -1692,20 +1697,9 @@ mod tests {
         // the one not overdue waits. A routine visit never makes room this way, nor does
         // urgent work take the place of work as valuable as itself (a same-day visit of two
         // hours).
-        let base = Location {
-            lat: 50.72,
-            lon: -1.88,
-        };
         let at_base = |id: &str, urgency, days_overdue| Visit {
-            id: id.into(),
-            location: base,
-            windows: Vec::new(),
-            minutes: if id == "long" { 120 } else { 60 },
-            skills: Vec::new(),
-            urgency,
             days_overdue,
-            pinned_to: None,
-            not_at_home: false,
+            ..at_practice(id, if id == "long" { 120 } else { 60 }, urgency, Vec::new())
         };
         let mut ana = clinician("ana", "paramedic");
         ana.shift.end = Clock::hm(11, 0);
@@ -1738,24 +1732,11 @@ mod tests {
         // that must both start by 09:30: one is half an hour late. Ben (09:00-10:00) is full
         // with a routine visit. No order or move mends it, and leaving a same-day visit out
         // costs more than the lateness; the routine visit waits a day instead.
-        let base = Location {
-            lat: 50.72,
-            lon: -1.88,
-        };
-        let visit = |id: &str, urgency| Visit {
-            id: id.into(),
-            location: base,
-            windows: vec![Window {
-                start: Clock::hm(9, 0),
-                end: Clock::hm(9, 30),
-            }],
-            minutes: 60,
-            skills: Vec::new(),
-            urgency,
-            days_overdue: 0,
-            pinned_to: None,
-            not_at_home: false,
-        };
+        let by_half_past_nine = vec![Window {
+            start: Clock::hm(9, 0),
+            end: Clock::hm(9, 30),
+        }];
+        let visit = |id: &str, urgency| at_practice(id, 60, urgency, by_half_past_nine.clone());
         let mut ana = clinician("ana", "paramedic");
         ana.shift.end = Clock::hm(11, 0);
         let mut ben = clinician("ben", "paramedic");

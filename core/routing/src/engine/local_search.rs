@@ -1308,18 +1308,7 @@ pub(crate) mod tests {
     /// after it look on time: driven, each of them is 20 late too (90 in all). Seen last, `x`
     /// is 60 late and nobody else is.
     pub(crate) fn cascade() -> Instance {
-        let stop = |service, late| Client {
-            loc: 0,
-            service,
-            early: 0,
-            late,
-            windows: Vec::new(),
-            demand: 1,
-            prize: None,
-            home: None,
-            was: None,
-            xy: None,
-        };
+        let stop = |service, late| ruin::tests::stop(0, service, 0, late);
         let vehicle = Vehicle {
             start_loc: 0,
             end_loc: 0,

@@ -433,7 +433,7 @@ impl LocalSearch<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use rand::SeedableRng;
     use rand::rngs::SmallRng;
 
@@ -771,7 +771,7 @@ mod tests {
     }
 
     /// A stop of one unit at `loc` that must be served, starting within `[early, late]`.
-    fn stop(loc: u32, service: i64, early: i64, late: i64) -> Client {
+    pub(crate) fn stop(loc: u32, service: i64, early: i64, late: i64) -> Client {
         Client {
             loc,
             service,
