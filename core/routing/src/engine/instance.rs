@@ -78,9 +78,10 @@ pub(crate) struct Weights {
     pub delay: i64,
     /// How much later than before a stop may start at no cost.
     pub delay_grace: i64,
-    /// Routes with time warp also pay for the lateness they carry on when driven (see
-    /// [`Instance::carried`]). Set for days, where lateness is part of the objective; the VRPTW
-    /// objective knows only feasible routes, which carry none.
+    /// Whether routes with time warp can be made to pay for the lateness they carry on when
+    /// driven (see [`Instance::carried`]), while the local search judges moves so. Set for
+    /// days, where lateness is part of the objective; the VRPTW objective knows only feasible
+    /// routes, which carry none.
     pub carried: bool,
 }
 
@@ -376,9 +377,9 @@ impl Instance {
     /// windows still open on arrival, late when none is, and the return against the vehicle's
     /// latest. Time warp hands a late stop's overrun back, so the stops after it look on time;
     /// driven, they start late too. The difference is not a segment property (it depends on
-    /// every stop before), so like [`Self::delay_cost`] it is added when a route is refreshed
-    /// and seen by the check of each move made and by annealing's acceptance, not by the
-    /// constant-time prices. Zero for a route without warp, and when
+    /// every stop before), so like [`Self::delay_cost`] it is added when a route is refreshed,
+    /// only while the local search judges moves as driven, and seen by the check of each move
+    /// made, not by the constant-time prices. Zero for a route without warp, and when
     /// [`Weights::carried`] is off.
     pub(crate) fn carried(&self, v: usize, route: &[u32], warp: i64) -> i64 {
         if !self.weights.carried || warp == 0 {
