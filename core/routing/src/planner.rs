@@ -809,6 +809,24 @@ impl<'p> Compiled<'p> {
                 round_of[c as usize] = v;
             }
         }
+        // For each stop, the places either side of its granular neighbours in other rounds
+        // that may take it, by round: (round, position it would take), once each.
+        let near: Vec<Vec<(usize, usize)>> = (routes[from].iter())
+            .map(|&c| {
+                let mut places = Vec::new();
+                for &n in &self.inst.neighbours[c as usize] {
+                    let to = round_of[n as usize];
+                    if to == usize::MAX || to == from || !self.inst.allowed(c, to) {
+                        continue;
+                    }
+                    let at = routes[to].iter().position(|&x| x == n).expect("routed");
+                    places.extend([(to, at), (to, at + 1)]);
+                }
+                places.sort_unstable();
+                places.dedup();
+                places
+            })
+            .collect();
         // (gain, position, where it goes) of the best move and of the best leaving out.
         type Change = Option<(i64, usize, Option<(usize, usize)>)>;
         let (mut moved, mut dropped): (Change, Change) = (None, None);
@@ -832,18 +850,8 @@ impl<'p> Compiled<'p> {
                 }
             }
             // Every place in its own round, and either side of each neighbour elsewhere.
-            let mut places: Vec<(usize, usize)> = (0..=left.len()).map(|q| (from, q)).collect();
-            for &n in &self.inst.neighbours[c as usize] {
-                let to = round_of[n as usize];
-                if to == usize::MAX || to == from || !self.inst.allowed(c, to) {
-                    continue;
-                }
-                let at = routes[to].iter().position(|&x| x == n).expect("routed");
-                places.extend([(to, at), (to, at + 1)]);
-            }
-            places.sort_unstable();
-            places.dedup();
-            for (to, q) in places {
+            let own = (0..=left.len()).map(|q| (from, q));
+            for (to, q) in own.chain(near[p].iter().copied()) {
                 let mut trial = if to == from {
                     left.clone()
                 } else {
@@ -879,11 +887,8 @@ impl<'p> Compiled<'p> {
             else {
                 continue;
             };
-            for &n in &self.inst.neighbours[c as usize] {
-                let to = round_of[n as usize];
-                if to == usize::MAX || to == from || !self.inst.allowed(c, to) {
-                    continue;
-                }
+            for places in near[p].chunk_by(|a, b| a.0 == b.0) {
+                let to = places[0].0;
                 for (e, &x) in routes[to].iter().enumerate() {
                     let Some(loss) = self.inst.clients[x as usize].prize else {
                         continue;
@@ -891,15 +896,15 @@ impl<'p> Compiled<'p> {
                     if loss >= value {
                         continue;
                     }
-                    let mut trial = routes[to].clone();
-                    trial.remove(e);
-                    // Either side of the neighbour, or in its place when it is the one to go.
-                    let spots = match trial.iter().position(|&y| y == n) {
-                        Some(a) => vec![a, a + 1],
-                        None => vec![e],
-                    };
+                    // The places beside the neighbours once `x` has gone (either side of it
+                    // is then the one place where it was).
+                    let mut spots: Vec<usize> = (places.iter())
+                        .map(|&(_, q)| if q > e { q - 1 } else { q })
+                        .collect();
+                    spots.dedup();
                     for q in spots {
-                        let mut trial = trial.clone();
+                        let mut trial = routes[to].clone();
+                        trial.remove(e);
                         trial.insert(q, c);
                         let sim = self.simulate(to, &trial);
                         if sim.over_limit > 0 {
@@ -938,25 +943,42 @@ impl<'p> Compiled<'p> {
         }
     }
 
+    /// What putting `c` at position `p` of vehicle `v`'s `route` (replayed as `base`) does: the
+    /// insertion, and the harm to the stops after it (see [`Placed`]). Both finding a place
+    /// that harms nobody and explaining why there is none start from this.
+    fn place(&self, v: usize, route: &[u32], base: &Sim, p: usize, c: u32) -> Placed {
+        let mut harm = Harm::default();
+        let ins = self.insertion(v, route, base, p, c, |s, was| {
+            // An immediate visit is late to the plan once past the time the search held it
+            // due, well before its window ends (see `Compiled::rank`).
+            let extra = s.late + self.held(s) - was.late - self.held(was);
+            if extra > 0 {
+                harm.added += extra;
+                let slot = if self.is_immediate(s.client) {
+                    &mut harm.immediate
+                } else if matches!(self.items[s.client as usize], Item::Break(_)) {
+                    &mut harm.brk
+                } else {
+                    &mut harm.other
+                };
+                if slot.is_none_or(|w| extra > w.0) {
+                    *slot = Some((extra, s.client));
+                }
+            }
+        });
+        Placed { ins, harm }
+    }
+
     /// The position in vehicle `v`'s `route` (replayed as `base`) where `c` fits without
     /// making anyone late (an immediate visit: later past the time the search held it due) or
     /// keeping the clinician past their limit, adding least travel: (travel added, position).
     fn fit(&self, v: usize, route: &[u32], base: &Sim, c: u32) -> Option<(i64, usize)> {
-        let mut best: Option<(i64, usize)> = None;
-        for p in 0..=route.len() {
-            let mut added = 0;
-            let ins = self.insertion(v, route, base, p, c, |s, was| {
-                added += (s.late + self.held(s) - was.late - self.held(was)).max(0);
-            });
-            if ins.stop.late == 0
-                && added == 0
-                && ins.over_limit == 0
-                && best.is_none_or(|b| ins.travel < b.0)
-            {
-                best = Some((ins.travel, p));
-            }
-        }
-        best
+        (0..=route.len())
+            .filter_map(|p| {
+                let placed = self.place(v, route, base, p, c);
+                placed.harmless().then_some((placed.ins.travel, p))
+            })
+            .min_by_key(|&(travel, p)| (travel, p))
     }
 
     /// Makes room for urgent work `c` (immediate or same-day) that fits nowhere as the rounds
@@ -1025,47 +1047,24 @@ impl<'p> Compiled<'p> {
         for &v in &candidates {
             let base = &replays[v];
             for p in 0..=routes[v].len() {
-                let mut worst_imm: Option<(i64, u32)> = None;
-                let mut worst_other: Option<(i64, u32)> = None;
-                let mut worst_break: Option<(i64, u32)> = None;
-                let mut added = 0;
-                let ins = self.insertion(v, &routes[v], base, p, c, |s, was| {
-                    // An immediate visit is late to the plan once past the time the search
-                    // held it due, well before its window ends (see `Compiled::rank`).
-                    let extra = s.late + self.held(s) - was.late - self.held(was);
-                    if extra > 0 {
-                        added += extra;
-                        let slot = if self.is_immediate(s.client) {
-                            &mut worst_imm
-                        } else if matches!(self.items[s.client as usize], Item::Break(_)) {
-                            &mut worst_break
-                        } else {
-                            &mut worst_other
-                        };
-                        if slot.is_none_or(|w| extra > w.0) {
-                            *slot = Some((extra, s.client));
-                        }
-                    }
-                });
-                let self_late = ins.stop.late;
-                // Past the limit is never a fit, even where the round is past it already
-                // (a clinician going off too soon to get back to their end at all).
-                let over = ins.over_limit > 0;
-                if self_late == 0 && added == 0 && !over {
+                let placed = self.place(v, &routes[v], base, p, c);
+                let (ins, harm) = (&placed.ins, &placed.harm);
+                if placed.harmless() {
                     let d = ins.travel;
                     if best_fit.is_none_or(|b| d < b.0) {
                         best_fit = Some((d, v, p));
                     }
                     continue;
                 }
-                let damage = added + self_late + (ins.over_limit - base.over_limit).max(0);
-                let reason = if let Some((_, w)) = worst_imm {
+                let self_late = ins.stop.late;
+                let damage = harm.added + self_late + (ins.over_limit - base.over_limit).max(0);
+                let reason = if let Some((_, w)) = harm.immediate {
                     let (visit, care_home) = self.item_id(w);
                     Reason::WouldMakeImmediateLate { visit, care_home }
-                } else if let Some((_, w)) = worst_other {
+                } else if let Some((_, w)) = harm.other {
                     let (visit, care_home) = self.item_id(w);
                     Reason::WouldMakeVisitLate { visit, care_home }
-                } else if worst_break.is_some() {
+                } else if harm.brk.is_some() {
                     Reason::WouldDelayBreak {
                         clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
                     }
@@ -1150,6 +1149,33 @@ struct Inserted {
     travel: i64,
     /// How far past their limit the clinician is back.
     over_limit: i64,
+}
+
+/// A stop tried at one place of a replayed round (see `Compiled::place`).
+struct Placed {
+    ins: Inserted,
+    harm: Harm,
+}
+
+impl Placed {
+    /// On time itself, no later stop later, and the clinician back by their limit (past it is
+    /// never a fit, even where the round is past it already: a clinician going off too soon to
+    /// get back to their end at all).
+    fn harmless(&self) -> bool {
+        self.ins.stop.late == 0 && self.harm.added == 0 && self.ins.over_limit == 0
+    }
+}
+
+/// What a stop put in does to the stops after it: seconds they start later past their windows
+/// (immediate ones: past the time the search held them due), and the immediate visit, the
+/// break and the other stop it makes latest, with by how much. Explaining why a visit fits
+/// nowhere names the worst of these.
+#[derive(Default)]
+struct Harm {
+    added: i64,
+    immediate: Option<(i64, u32)>,
+    brk: Option<(i64, u32)>,
+    other: Option<(i64, u32)>,
 }
 
 /// A replayed round.
@@ -1319,10 +1345,9 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
         }
         // Urgent work that fits nowhere takes the place of less valuable work, all such in one
         // pass (each swap changes one round); what is left out is tried again in the next.
+        // Work nobody may do finds no room: `make_room` tries only the rounds that may take it.
         for &(c, _) in &reasons {
-            if comp.static_reason(c).is_none()
-                && let Some(x) = comp.make_room(&mut routes, c)
-            {
+            if let Some(x) = comp.make_room(&mut routes, c) {
                 served[c as usize] = true;
                 served[x as usize] = false;
                 placed = true;
