@@ -205,6 +205,12 @@ pub struct Summary {
     /// On a re-plan, seconds by which visits start later than planned, beyond the hour's grace.
     #[serde(default)]
     pub moved_later_seconds: u64,
+    /// Seconds immediate visits (and reviews) start more than five minutes after the soonest
+    /// any clinician who may take them could, beyond any lateness past their window: how long
+    /// urgent patients wait on other work. The planner weighs it as lateness, so a coordinator
+    /// sees what a plan trades for it, and `cost` ranks plans as the planner does.
+    #[serde(default)]
+    pub immediate_delay_seconds: u64,
     /// The weighted sum (see [`weights`]); lower is better.
     pub cost: i64,
 }

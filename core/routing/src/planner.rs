@@ -727,9 +727,9 @@ impl<'p> Compiled<'p> {
         cost
     }
 
-    /// How a plan made of `routes` ranks: the plan's cost (fixed work aside, which every
-    /// candidate shares) with each immediate visit's start past the time the search held it
-    /// due counted as lateness, the measure the search minimises, taken as driven.
+    /// How a plan made of `routes` ranks: its summary's cost (fixed work aside, which every
+    /// candidate shares), each immediate visit's start past the time the search held it due
+    /// counted as lateness there too: the measure the search minimises, taken as driven.
     fn rank(&self, routes: &[Vec<u32>]) -> i64 {
         let mut served = vec![false; self.items.len()];
         let mut rank = 0;
@@ -1463,7 +1463,9 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                 summary.cost += weights::DELAY * later;
                 let late = s.late;
                 summary.late_seconds += late as u64;
-                summary.cost += weights::LATENESS * late;
+                let held = comp.held(s);
+                summary.immediate_delay_seconds += held as u64;
+                summary.cost += weights::LATENESS * (late + held);
                 let item = comp.items[s.client as usize];
                 if let Some(home) = problem.care_homes.get(match item {
                     Item::Resident(h, _) => h,

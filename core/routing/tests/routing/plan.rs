@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use doorstep_routing::{
     Break, Budget, Clock, Location, Plan, Problem, Reason, StopKind, Urgency, Visit, plan,
+    plan::weights,
 };
 
 use crate::fixtures::*;
@@ -383,6 +384,7 @@ fn an_immediate_visit_is_made_as_soon_as_it_can_be_not_when_cheapest() {
     assert_eq!(stops[0].id, "u", "{stops:#?}");
     assert!(stops[0].start <= Clock::hm(9, 20));
     assert!(out.unplanned.is_empty());
+    assert_eq!(out.summary.immediate_delay_seconds, 0);
 }
 
 #[test]
@@ -413,7 +415,9 @@ fn an_immediate_visit_comes_sooner_only_without_making_anyone_late() {
     // A same-day visit at the practice must start by 09:10: it stays first, and the
     // immediate one comes straight after it. (A routine one would be left for another day
     // rather than hold the immediate visit back ten minutes, as in
-    // `a_routine_visit_is_not_put_before_an_immediate_one_even_inside_its_window`.)
+    // `a_routine_visit_is_not_put_before_an_immediate_one_even_inside_its_window`.) The
+    // summary shows the wait: ten minutes after the soonest Ana could be there, five past the
+    // time the planner holds it due, priced as lateness.
     let mut p = immediate_at_the_far_end();
     let mut first = visit("first", BASE, 10);
     first.windows = vec![window((9, 0), (9, 10))];
@@ -423,6 +427,9 @@ fn an_immediate_visit_comes_sooner_only_without_making_anyone_late() {
     let ids: Vec<&str> = out.rounds[0].stops.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(&ids[..2], ["first", "u"]);
     assert_eq!(out.summary.late_seconds, 0);
+    assert_eq!(out.summary.immediate_delay_seconds, 300);
+    let travel = weights::TRAVEL * out.summary.travel_seconds as i64;
+    assert_eq!(out.summary.cost, weights::LATENESS * 300 + travel);
 }
 
 #[test]

@@ -451,6 +451,50 @@ fn due(p: &Problem, c: &Clinician, o: &Origin) -> bool {
         })
 }
 
+/// The skills stop `s` needs and the clinician it is pinned to.
+fn needs<'p>(p: &'p Problem, s: &Stop) -> (&'p [String], Option<&'p str>) {
+    match s.kind {
+        StopKind::Visit => {
+            let v = p.visits.iter().find(|v| v.id == s.id).unwrap();
+            (&v.skills, v.pinned_to.as_deref())
+        }
+        StopKind::CareHome => (
+            &p.care_homes.iter().find(|h| h.id == s.id).unwrap().skills,
+            None,
+        ),
+        StopKind::Break => (&[], None),
+    }
+}
+
+/// Seconds immediate job `j`, replayed as `t`, starts past five minutes after the soonest any
+/// clinician who may take it could start it (in the first of its windows still open then),
+/// beyond its lateness; zero for other jobs, and where no window is open by then.
+fn immediate_delay(
+    p: &Problem,
+    origins: &[Origin],
+    (need, pin): (&[String], Option<&str>),
+    j: &Job,
+    t: &Timed,
+) -> i64 {
+    let Some(at) = j.at.filter(|_| j.immediate) else {
+        return 0;
+    };
+    let soonest = (p.clinicians.iter().zip(origins))
+        .filter(|(c, o)| may_take(c, o, need, pin))
+        .map(|(_, o)| o.time + travel(p, o.at, at))
+        .min()
+        .expect("someone may take a planned visit");
+    let due = if j.windows.is_empty() {
+        soonest + 300
+    } else {
+        match j.windows.iter().find(|w| w.1 >= soonest) {
+            Some(&(open, close)) => close.min(soonest.max(open) + 300),
+            None => return 0,
+        }
+    };
+    ((t.start - due).max(0) - t.late).max(0)
+}
+
 /// How many times the visit `id`, or resident `id` of `home`, appears in `out`: in a stop or
 /// left out.
 fn times_shown(out: &Plan, id: &str, home: Option<&str>) -> usize {
@@ -502,6 +546,7 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
         }
     }
     let (mut travel_sum, mut late_sum, mut overtime_sum) = (0u64, 0u64, 0u64);
+    let mut delay_sum = 0i64;
     for ((c, o), round) in p.clinicians.iter().zip(origins).zip(&out.rounds) {
         if round.clinician != c.id {
             return Err(format!("round of {} listed as {}", c.id, round.clinician));
@@ -540,17 +585,7 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
         }
         // Skills and pins.
         for s in new {
-            let (need, pin): (&[String], Option<&str>) = match s.kind {
-                StopKind::Visit => {
-                    let v = p.visits.iter().find(|v| v.id == s.id).unwrap();
-                    (&v.skills, v.pinned_to.as_deref())
-                }
-                StopKind::CareHome => (
-                    &p.care_homes.iter().find(|h| h.id == s.id).unwrap().skills,
-                    None,
-                ),
-                StopKind::Break => (&[], None),
-            };
+            let (need, pin) = needs(p, s);
             if !may_take(c, o, need, pin) {
                 return Err(format!("{} may not do {}", c.id, s.id));
             }
@@ -599,6 +634,10 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
                 ));
             }
             late_sum += u64::try_from(late).unwrap();
+            let (need, pin) = needs(p, s);
+            for q in k..k + n {
+                delay_sum += immediate_delay(p, origins, (need, pin), &jobs[q], &timed[q]);
+            }
             k += n;
         }
         let shift_end = c
@@ -623,8 +662,12 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
     }
     // The summary adds up.
     let s = &out.summary;
-    if (s.travel_seconds, s.late_seconds, s.overtime_seconds)
-        != (travel_sum, late_sum, overtime_sum)
+    if (
+        s.travel_seconds,
+        s.late_seconds,
+        s.overtime_seconds,
+        s.immediate_delay_seconds,
+    ) != (travel_sum, late_sum, overtime_sum, delay_sum as u64)
     {
         return Err(format!("summary {s:?} does not add up"));
     }
@@ -662,7 +705,7 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
         }
     }
     let cost = prizes
-        + weights::LATENESS * late_sum as i64
+        + weights::LATENESS * (late_sum as i64 + delay_sum)
         + weights::TRAVEL * travel_sum as i64
         + weights::OVERTIME * overtime_sum as i64
         + weights::REASSIGN * i64::from(s.reassigned)
