@@ -12,7 +12,9 @@
 # Environment: SOLVERS (default "doorstep pyvrp"; add vroom ortools-gls for more peers),
 # INSTANCES (default "solomon homberger200": each set is run and summarised on its own; a set
 # may also be a list of names such as "C1_2_1 R2_2_5", run as one), LIMITS (default "1 10"),
-# OUT (default target/bench-routing: one CSV per set there), NETWORK_DAY (0 skips the
+# SEEDS (default "0": one run per set; "0 1 2", or "0 0 0" for the same search timed again,
+# runs each set once per entry, one CSV each, then a table of every run's class medians and
+# their median), OUT (default target/bench-routing: one CSV per set there), NETWORK_DAY (0 skips the
 # network-day timings and the demo network's day), PEERS_VENV (default /tmp/peers-venv: a virtual environment outside the
 # repository with ../shared/bench/requirements-peers.txt).
 set -euo pipefail
@@ -36,15 +38,20 @@ cargo build --release -q -p doorstep-cli
 cargo build --release -q -p doorstep-routing --example network_day
 
 run_set() { # name, instances...
-    local name=$1
+    local name=$1 seeds=(${SEEDS:-0}) csvs=() k csv
     shift
-    # shellcheck disable=SC2086  # word splitting of the lists is intended
-    DOORSTEP_BIN=target/release/doorstep "$venv/bin/python" "$peers" \
-        --instances "$@" --time-limits $limits --solvers ${SOLVERS:-doorstep pyvrp} \
-        --out "$out/$name.csv" >/dev/null
+    for k in "${!seeds[@]}"; do
+        csv="$out/$name.csv"
+        (( ${#seeds[@]} > 1 )) && csv="$out/$name-run$((k + 1)).csv"
+        # shellcheck disable=SC2086  # word splitting of the lists is intended
+        DOORSTEP_BIN=target/release/doorstep "$venv/bin/python" "$peers" \
+            --instances "$@" --time-limits $limits --solvers ${SOLVERS:-doorstep pyvrp} \
+            --seed "${seeds[k]}" --out "$csv" >/dev/null
+        csvs+=("$csv")
+    done
     echo
-    echo "## $name ($out/$name.csv)"
-    python3 bench/routing/summarise.py "$out/$name.csv"
+    echo "## $name (${csvs[*]})"
+    python3 bench/routing/summarise.py "${csvs[@]}"
 }
 
 if (( quick )); then

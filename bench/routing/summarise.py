@@ -6,10 +6,16 @@ check of every solution) and prints one markdown table per time limit: a row per
 R1, R2, RC1, RC2) and one for all instances, a column per solver, each cell the median gap in
 per cent, the mean in brackets, and the number of feasible runs when not all were feasible.
 Under each table, instance by instance: on how many doorstep found a shorter, equal or longer
-solution than each peer in the same run.
+solution than each peer in the same run, and how many iterations PyVRP made per class: the
+machine's speed while that class ran (these machines are shared, and their speed moves by
+up to two fifths within a run; a time-limited gap moves with it, the peer's as much as ours).
+
+Given several CSVs (the same set run again, or with other seeds), it prints each, then one table
+of every run's class medians side by side with their median.
 """
 
 import csv
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -23,10 +29,67 @@ def instance_class(name: str) -> str:
     return letters + name[len(letters)]
 
 
-def main(path: str) -> int:
+def load(path: str) -> list:
     with open(path) as fh:
-        rows = list(csv.DictReader(fh))
-    solvers = sorted({r["solver"] for r in rows}, key=lambda s: (s != "doorstep", s))
+        return list(csv.DictReader(fh))
+
+
+def solvers_of(rows: list) -> list:
+    """The solvers in `rows`, doorstep first."""
+    return sorted({r["solver"] for r in rows}, key=lambda s: (s != "doorstep", s))
+
+
+def class_medians(rows: list, limit: float, solver: str) -> dict:
+    """Median gap per class (and "all") of `solver`'s feasible runs at `limit`."""
+    groups = defaultdict(list)
+    for r in rows:
+        if float(r["time_limit_s"]) == limit and r["solver"] == solver and r["gap_pct_vs_bks"]:
+            for key in (instance_class(r["instance"]), "all"):
+                groups[key].append(float(r["gap_pct_vs_bks"]))
+    return {cls: statistics.median(g) for cls, g in groups.items()}
+
+
+def speed(rows: list, limit: float) -> str:
+    """PyVRP's median iterations per class at `limit`, from the notes peers.py keeps."""
+    groups = defaultdict(list)
+    for r in rows:
+        m = re.search(r"iters=(\d+)", r.get("notes") or "")
+        if float(r["time_limit_s"]) == limit and r["solver"] == "pyvrp" and m:
+            groups[instance_class(r["instance"])].append(int(m.group(1)))
+    cells = [f"{cls} {statistics.median(groups[cls]):.0f}" for cls in CLASSES if cls in groups]
+    return "PyVRP iterations, median per class: " + ", ".join(cells) if cells else ""
+
+
+def runs(paths: list) -> None:
+    """Each run's median gap per class, per solver and limit, and the median of the runs."""
+    tables = [load(p) for p in paths]
+    for limit in sorted({float(r["time_limit_s"]) for t in tables for r in t}):
+        print(f"\n{len(paths)} runs at {limit:g} s: median gap % per class, run by run; median of the runs\n")
+        header = " | ".join(f"run {k + 1}" for k in range(len(paths)))
+        print(f"| solver | class | {header} | median |")
+        print("|---|---|" + "---|" * (len(paths) + 1))
+        for solver in solvers_of(tables[0]):
+            medians = [class_medians(t, limit, solver) for t in tables]
+            for cls in CLASSES + ["all"]:
+                got = [m[cls] for m in medians if cls in m]
+                if len(got) == len(paths):
+                    cells = " | ".join(f"{g:.2f}" for g in got)
+                    print(f"| {solver} | {cls} | {cells} | {statistics.median(got):.2f} |")
+
+
+def main(paths: list) -> int:
+    for path in paths:
+        if len(paths) > 1:
+            print(f"\n### {path}")
+        table(load(path))
+    if len(paths) > 1:
+        runs(paths)
+    return 0
+
+
+def table(rows: list) -> None:
+    """The tables of one run (see the module's doc)."""
+    solvers = solvers_of(rows)
     limits = sorted({float(r["time_limit_s"]) for r in rows})
     for limit in limits:
         print(f"\nTime limit {limit:g} s: median gap % to BKS (feasible runs / runs when short)\n")
@@ -55,7 +118,8 @@ def main(path: str) -> int:
         for peer in solvers:
             if peer != "doorstep":
                 print(head_to_head(rows, limit, peer))
-    return 0
+        if witness := speed(rows, limit):
+            print(witness)
 
 
 def head_to_head(rows: list, limit: float, peer: str) -> str:
@@ -81,4 +145,4 @@ def head_to_head(rows: list, limit: float, peer: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))
