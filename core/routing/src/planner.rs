@@ -592,8 +592,12 @@ impl<'p> Compiled<'p> {
     /// Places that start it within [`IMMEDIATE_SLACK`] of the soonest count as soonest, and
     /// the cheapest is taken (the travel it adds, and on a re-plan visits it moves to another
     /// clinician or much later than the patient was told, priced as in the summary): a minute
-    /// sooner is not worth any detour. True if any moved.
-    fn bring_immediate_forward(&self, routes: &mut [Vec<u32>]) -> bool {
+    /// sooner is not worth any detour. One held past the time the search took it to be due
+    /// may also take the place of a routine visit, which is taken out: a second of the call's
+    /// delay weighs more, as lateness, than a routine visit deferred (a re-plan with no time
+    /// to search could otherwise see a call later than it need). None if none moved; else the
+    /// routine visits taken out, for the caller to place elsewhere or explain.
+    fn bring_immediate_forward(&self, routes: &mut [Vec<u32>]) -> Option<Vec<u32>> {
         let mut immediate: Vec<(i64, u32)> = routes
             .iter()
             .flatten()
@@ -603,26 +607,43 @@ impl<'p> Compiled<'p> {
         immediate.sort_unstable();
         // Moving one may free a sooner place for another: a few passes settle nearly every day.
         let mut any = false;
+        let mut taken_out = Vec::new();
         for _ in 0..IMMEDIATE_PASSES {
-            let moved = immediate
-                .iter()
-                .filter(|&&(_, c)| self.bring_forward(routes, c))
-                .count();
-            any |= moved > 0;
-            if moved == 0 {
+            let mut moved = false;
+            for &(_, c) in &immediate {
+                if let Some(out) = self.bring_forward(routes, c) {
+                    moved = true;
+                    taken_out.extend(out);
+                }
+            }
+            any |= moved;
+            if !moved {
                 break;
             }
         }
-        any
+        any.then_some(taken_out)
     }
 
-    /// Moves immediate visit `c` as [`Self::bring_immediate_forward`] says; true if it moved.
-    fn bring_forward(&self, routes: &mut [Vec<u32>], c: u32) -> bool {
-        let Some(from) = routes.iter().position(|r| r.contains(&c)) else {
-            return false;
-        };
-        let mut left = routes[from].clone();
-        left.retain(|&x| x != c);
+    /// Vehicle `v`'s `route` without its stop at `at`, replayed, unless taking it out delays
+    /// the rest (a break taken wherever the clinician is moves with it: a stop after it may
+    /// then start later) or leaves the clinician past their limit.
+    fn without(&self, v: usize, route: &[u32], at: usize) -> Option<(Vec<u32>, Sim)> {
+        let now = self.simulate(v, route);
+        let mut left = route.to_vec();
+        left.remove(at);
+        let without = self.simulate(v, &left);
+        let harmed = without.over_limit > 0
+            || without.stops.iter().enumerate().any(|(q, st)| {
+                let was = &now.stops[if q < at { q } else { q + 1 }];
+                st.late > was.late || (st.start > was.start && self.is_immediate(st.client))
+            });
+        (!harmed).then_some((left, without))
+    }
+
+    /// Moves immediate visit `c` as [`Self::bring_immediate_forward`] says: None if it stays,
+    /// else the routine visit it took the place of and left out, if any.
+    fn bring_forward(&self, routes: &mut [Vec<u32>], c: u32) -> Option<Option<u32>> {
+        let from = routes.iter().position(|r| r.contains(&c))?;
         // Where `c` would start at place `p` of vehicle `v`'s `route` (replayed as `base`),
         // whether that harms no other stop (none later past its window, no other immediate
         // visit later at all), and its price: the travel it adds, and what a re-plan counts
@@ -645,23 +666,15 @@ impl<'p> Compiled<'p> {
             let harmless = harmless && ins.over_limit == 0 && ins.stop.late == 0;
             (ins.stop.start, price, harmless)
         };
-        // (start, price, vehicle, position) of the current place, which counts even if it
-        // is late there, then of each other; every place is priced in the rounds without it.
+        // (start, price, vehicle, position, routine visit taken out) of the current place,
+        // which counts even if it is late there, then of each other; every place is priced in
+        // the rounds without it. One that takes a routine visit's place counts only if it is
+        // sooner by more than the slack (nearly as soon, the current place is cheaper anyway).
         let at = routes[from].iter().position(|&x| x == c).expect("served");
-        let now = self.simulate(from, &routes[from]);
-        let without = self.simulate(from, &left);
-        // Taking a stop out can delay the rest of its round (a break taken where the
-        // clinician is moves with it); then it stays.
-        let source_harmed = without.over_limit > 0
-            || without.stops.iter().enumerate().any(|(q, st)| {
-                let was = &now.stops[if q < at { q } else { q + 1 }];
-                st.late > was.late || (st.start > was.start && self.is_immediate(st.client))
-            });
-        if source_harmed {
-            return false;
-        }
+        let held = self.held(&self.simulate(from, &routes[from]).stops[at]) > 0;
+        let (left, without) = self.without(from, &routes[from], at)?;
         let (start, price, _) = place(from, &left, &without, at);
-        let mut places = vec![(start, price, from, at)];
+        let mut places = vec![(start, price, from, at, None)];
         for (v, route) in routes.iter().enumerate() {
             if !self.inst.allowed(c, v) {
                 continue;
@@ -670,22 +683,41 @@ impl<'p> Compiled<'p> {
             let base = self.simulate(v, route);
             for p in 0..=route.len() {
                 if let (start, price, true) = place(v, route, &base, p) {
-                    places.push((start, price, v, p));
+                    places.push((start, price, v, p, None));
+                }
+            }
+            if !held {
+                continue;
+            }
+            for (e, &x) in route.iter().enumerate() {
+                let prize = self.inst.clients[x as usize].prize;
+                let Some(value) = prize.filter(|&value| value < weights::UNSERVED_SAME_DAY) else {
+                    continue;
+                };
+                let Some((trial, base)) = self.without(v, route, e) else {
+                    continue;
+                };
+                let (start, price, true) = place(v, &trial, &base, e) else {
+                    continue;
+                };
+                if start + IMMEDIATE_SLACK < places[0].0 {
+                    places.push((start, price + value, v, e, Some(e)));
                 }
             }
         }
         let soonest = places.iter().map(|p| p.0).min().expect("current place");
-        let &(_, _, v, p) = places
+        let &(_, _, v, p, out) = places
             .iter()
             .filter(|p| p.0 <= soonest + IMMEDIATE_SLACK)
             .min_by_key(|p| (p.1, p.0))
             .expect("soonest");
-        if (v, p) == (from, at) {
-            return false;
+        if (v, p, out) == (from, at, None) {
+            return None;
         }
         routes[from] = left;
+        let taken_out = out.map(|e| routes[v].remove(e));
         routes[v].insert(p, c);
-        true
+        Some(taken_out)
     }
 
     /// Seconds immediate stop `s` starts past the time the search held it due (see
@@ -1357,8 +1389,14 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             continue;
         }
         rounds_left = rounds_left.saturating_sub(1);
-        if rounds_left == 0 || !comp.bring_immediate_forward(&mut routes) {
+        if rounds_left == 0 {
             break;
+        }
+        let Some(taken_out) = comp.bring_immediate_forward(&mut routes) else {
+            break;
+        };
+        for x in taken_out {
+            served[x as usize] = false;
         }
     }
     let mut summary = Summary::default();
@@ -1708,13 +1746,46 @@ mod tests {
         }
         let comp = Compiled::new(&problem, &state).unwrap();
         let mut routes = vec![vec![0, 1, 4], vec![2, 3]];
-        assert!(comp.bring_immediate_forward(&mut routes));
+        assert_eq!(comp.bring_immediate_forward(&mut routes), Some(Vec::new()));
         assert_eq!(routes, [vec![0, 1], vec![4, 2, 3]]);
         let delayed: i64 = (0..2)
             .flat_map(|v| comp.simulate(v, &routes[v]).stops)
             .map(|s| comp.moved_later(&s))
             .sum();
         assert_eq!(delayed, 0);
+    }
+
+    #[test]
+    fn an_immediate_visit_held_back_takes_the_place_of_a_routine_visit_not_a_same_day_one() {
+        // At the practice, so no travel. Ana's round holds a call behind an hour's visit that
+        // must start by 09:10: the call starts at 10:00, 55 minutes after it is due. Put first,
+        // the call makes the visit late, so only taking that visit out sees the call at 09:00;
+        // a routine visit goes (the caller places it elsewhere or says why), a same-day one
+        // stays.
+        let by_ten_past_nine = vec![Window {
+            start: Clock::hm(9, 0),
+            end: Clock::hm(9, 10),
+        }];
+        let day = |urgency| Problem {
+            clinicians: vec![clinician("ana", "paramedic")],
+            visits: vec![
+                at_practice("visit", 60, urgency, by_ten_past_nine.clone()),
+                at_practice("call", 30, Urgency::Immediate, Vec::new()),
+            ],
+            care_homes: Vec::new(),
+            travel: Travel::default(),
+        };
+        let routine = day(Urgency::Routine);
+        let comp = Compiled::new(&routine, &DayState::fresh(&routine)).unwrap();
+        let mut routes = vec![vec![0, 1]];
+        assert_eq!(comp.bring_immediate_forward(&mut routes), Some(vec![0]));
+        assert_eq!(routes, [vec![1]]);
+        assert_eq!(comp.simulate(0, &routes[0]).stops[0].start, 9 * 3600);
+        let same_day = day(Urgency::SameDay);
+        let comp = Compiled::new(&same_day, &DayState::fresh(&same_day)).unwrap();
+        let mut routes = vec![vec![0, 1]];
+        assert_eq!(comp.bring_immediate_forward(&mut routes), None);
+        assert_eq!(routes, [vec![0, 1]]);
     }
 
     #[test]
