@@ -255,12 +255,14 @@ fn lock(store: &Mutex<Store>) -> DemoResult<std::sync::MutexGuard<'_, Store>> {
 fn print_plan(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
     writeln!(
         out,
-        "\nplan: {} rounds, travel {} min, {} urgent unserved, {} routine deferred, lateness {} min",
+        "\nplan: {} rounds, travel {} min, {} urgent unserved, {} routine deferred, lateness {} min, \
+         immediate delay {} min",
         plan.rounds.iter().filter(|r| !r.stops.is_empty()).count(),
         plan.summary.travel_seconds / 60,
         plan.summary.unserved_urgent,
         plan.summary.unserved_routine,
-        plan.summary.late_seconds / 60
+        plan.summary.late_seconds / 60,
+        plan.summary.immediate_delay_seconds / 60
     )?;
     for round in &plan.rounds {
         if round.stops.is_empty() {

@@ -210,9 +210,9 @@ fn main() {
         not_at_home: false,
     };
     println!(
-        "| re-plan budget (ms) | wall ms (median of 5) | urgent visit starts | late s | cost |"
+        "| re-plan budget (ms) | wall ms (median of 5) | urgent visit starts | late s | immediate delay s | cost |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for ms in [0u64, 10, 25] {
         let mut walls = Vec::new();
         let mut last = None;
@@ -243,8 +243,11 @@ fn main() {
             .find(|s| s.id == "urgent")
             .map_or("not planned".to_string(), |s| s.start.to_string());
         println!(
-            "| {ms} | {:.1} | {starts} | {} | {} |",
-            walls[2], out.summary.late_seconds, out.summary.cost
+            "| {ms} | {:.1} | {starts} | {} | {} | {} |",
+            walls[2],
+            out.summary.late_seconds,
+            out.summary.immediate_delay_seconds,
+            out.summary.cost
         );
     }
     if quick {
