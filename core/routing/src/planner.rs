@@ -624,11 +624,10 @@ impl<'p> Compiled<'p> {
         any.then_some(taken_out)
     }
 
-    /// Vehicle `v`'s `route` without its stop at `at`, replayed, unless taking it out delays
-    /// the rest (a break taken wherever the clinician is moves with it: a stop after it may
-    /// then start later) or leaves the clinician past their limit.
-    fn without(&self, v: usize, route: &[u32], at: usize) -> Option<(Vec<u32>, Sim)> {
-        let now = self.simulate(v, route);
+    /// Vehicle `v`'s `route` (replayed as `now`) without its stop at `at`, replayed, unless
+    /// taking it out delays the rest (a break taken wherever the clinician is moves with it: a
+    /// stop after it may then start later) or leaves the clinician past their limit.
+    fn without(&self, v: usize, route: &[u32], now: &Sim, at: usize) -> Option<(Vec<u32>, Sim)> {
         let mut left = route.to_vec();
         left.remove(at);
         let without = self.simulate(v, &left);
@@ -671,8 +670,9 @@ impl<'p> Compiled<'p> {
         // the rounds without it. One that takes a routine visit's place counts only if it is
         // sooner by more than the slack (nearly as soon, the current place is cheaper anyway).
         let at = routes[from].iter().position(|&x| x == c).expect("served");
-        let held = self.held(&self.simulate(from, &routes[from]).stops[at]) > 0;
-        let (left, without) = self.without(from, &routes[from], at)?;
+        let now = self.simulate(from, &routes[from]);
+        let held = self.held(&now.stops[at]) > 0;
+        let (left, without) = self.without(from, &routes[from], &now, at)?;
         let (start, price, _) = place(from, &left, &without, at);
         let mut places = vec![(start, price, from, at, None)];
         for (v, route) in routes.iter().enumerate() {
@@ -694,10 +694,10 @@ impl<'p> Compiled<'p> {
                 let Some(value) = prize.filter(|&value| value < weights::UNSERVED_SAME_DAY) else {
                     continue;
                 };
-                let Some((trial, base)) = self.without(v, route, e) else {
+                let Some((trial, without)) = self.without(v, route, &base, e) else {
                     continue;
                 };
-                let (start, price, true) = place(v, &trial, &base, e) else {
+                let (start, price, true) = place(v, &trial, &without, e) else {
                     continue;
                 };
                 if start + IMMEDIATE_SLACK < places[0].0 {
