@@ -8,7 +8,7 @@ per cent, the mean in brackets, and the number of feasible runs when not all wer
 Under each table, instance by instance: on how many doorstep found a shorter, equal or longer
 solution than each peer in the same run, and how many iterations PyVRP made per class: the
 machine's speed while that class ran (these machines are shared, and their speed moves by
-up to two fifths within a run; a time-limited gap moves with it, the peer's as much as ours).
+up to about a half within a run; a time-limited gap moves with it, the peer's as much as ours).
 
 Given several CSVs (the same set run again, or with other seeds), it prints each, then one table
 of every run's class medians side by side with their median.
