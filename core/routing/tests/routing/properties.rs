@@ -584,8 +584,8 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
             return Err(format!("{} leaves at {} not when free", c.id, round.depart));
         }
         // Skills and pins.
-        for s in new {
-            let (need, pin) = needs(p, s);
+        let needed: Vec<_> = new.iter().map(|s| needs(p, s)).collect();
+        for (s, &(need, pin)) in new.iter().zip(&needed) {
             if !may_take(c, o, need, pin) {
                 return Err(format!("{} may not do {}", c.id, s.id));
             }
@@ -598,7 +598,7 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
         let jobs = jobs_of(p, c, o, round);
         let (timed, back, travel) = replay(p, c, o, &jobs);
         let mut k = 0;
-        for s in new {
+        for (i, s) in new.iter().enumerate() {
             let n = s.residents.len().max(1);
             let first = timed[k];
             let last = timed[k + n - 1];
@@ -634,9 +634,8 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
                 ));
             }
             late_sum += u64::try_from(late).unwrap();
-            let (need, pin) = needs(p, s);
             for q in k..k + n {
-                delay_sum += immediate_delay(p, origins, (need, pin), &jobs[q], &timed[q]);
+                delay_sum += immediate_delay(p, origins, needed[i], &jobs[q], &timed[q]);
             }
             k += n;
         }
