@@ -1028,7 +1028,7 @@ impl<'p> Compiled<'p> {
         let mut best: Option<(i64, usize, usize, usize)> = None;
         for v in (0..self.vehicles.len()).filter(|&v| self.inst.allowed(c, v)) {
             let route = &routes[v];
-            let travel = self.simulate(v, route).travel;
+            let now = self.simulate(v, route);
             for (i, &x) in route.iter().enumerate() {
                 // Breaks have no prize: they are never left out.
                 let Some(loss) = self.inst.clients[x as usize].prize else {
@@ -1037,11 +1037,13 @@ impl<'p> Compiled<'p> {
                 if loss >= value || best.is_some_and(|b| loss > b.0) {
                     continue;
                 }
-                let mut without = route.clone();
-                without.remove(i);
-                let sim = self.simulate(v, &without);
+                // `fit` judges harm against the round without `x`, so taking `x` out must
+                // itself harm nobody (a break taken where the clinician then is moves with it).
+                let Some((without, sim)) = self.without(v, route, &now, i) else {
+                    continue;
+                };
                 if let Some((added, p)) = self.fit(v, &without, &sim, c) {
-                    let loss = loss + weights::TRAVEL * (sim.travel + added - travel);
+                    let loss = loss + weights::TRAVEL * (sim.travel + added - now.travel);
                     if best.is_none_or(|b| loss < b.0) {
                         best = Some((loss, v, i, p));
                     }
@@ -1822,6 +1824,69 @@ mod tests {
         assert_eq!(comp.make_room(&mut full, 1), None);
         let mut urgent = vec![vec![3]];
         assert_eq!(comp.make_room(&mut urgent, 2), None);
+    }
+
+    #[test]
+    fn urgent_work_never_takes_the_place_of_a_visit_whose_going_makes_another_late() {
+        // Ana (09:00-13:30) sees a routine visit `x` at a house 5 km north, takes her break
+        // there from noon, and sees a same-day visit `y` next door at 12:30, its latest. A
+        // same-day visit `c` of two and a half hours at the practice fits nowhere in that
+        // round. Without `x` she would take her break at the practice and reach `y` past
+        // 12:40; `c` would then fit before the break without making `y` later still, but
+        // taking `x` out has already made `y` late, so no room is made.
+        let north = Location {
+            lat: 50.72 + 5.0 / 111.2,
+            lon: -1.88,
+        };
+        let mut ana = clinician("ana", "paramedic");
+        ana.shift.end = Clock::hm(13, 30);
+        ana.break_ = Some(Break {
+            window: Window {
+                start: Clock::hm(12, 0),
+                end: Clock::hm(12, 30),
+            },
+            minutes: 30,
+        });
+        let y_window = vec![Window {
+            start: Clock::hm(12, 30),
+            end: Clock::hm(12, 40),
+        }];
+        let problem = Problem {
+            clinicians: vec![ana],
+            visits: vec![
+                Visit {
+                    location: north,
+                    ..at_practice("x", 30, Urgency::Routine, Vec::new())
+                },
+                Visit {
+                    location: north,
+                    ..at_practice("y", 15, Urgency::SameDay, y_window)
+                },
+                at_practice("c", 150, Urgency::SameDay, Vec::new()),
+            ],
+            care_homes: Vec::new(),
+            travel: Travel::default(),
+        };
+        let comp = Compiled::new(&problem, &DayState::fresh(&problem)).unwrap();
+        assert!(matches!(comp.items[3], Item::Break(0)));
+        let round = vec![0, 3, 1];
+        let now = comp.simulate(0, &round);
+        assert!(now.stops.iter().all(|s| s.late == 0) && now.over_limit == 0);
+        assert_eq!(
+            comp.fit(0, &round, &now, 2),
+            None,
+            "c fits as the round stands"
+        );
+        // What the check guards against: without `x`, `c` fits before the break, and `y` is
+        // late in that round whether or not `c` is in it.
+        let without = vec![3, 1];
+        let sim = comp.simulate(0, &without);
+        assert!(sim.stops[1].late > 0);
+        assert_eq!(comp.fit(0, &without, &sim, 2).map(|f| f.1), Some(0));
+        assert!(comp.without(0, &round, &now, 0).is_none());
+        let mut routes = vec![round.clone()];
+        assert_eq!(comp.make_room(&mut routes, 2), None);
+        assert_eq!(routes, [round]);
     }
 
     #[test]
