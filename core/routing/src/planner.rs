@@ -376,7 +376,6 @@ impl<'p> Compiled<'p> {
                 reassign: weights::REASSIGN,
                 delay: weights::DELAY,
                 delay_grace: weights::DELAY_GRACE,
-                carried: true,
             },
             centre(problem),
             params.granular,

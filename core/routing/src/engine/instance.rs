@@ -78,11 +78,6 @@ pub(crate) struct Weights {
     pub delay: i64,
     /// How much later than before a stop may start at no cost.
     pub delay_grace: i64,
-    /// Whether routes with time warp can be made to pay for the lateness they carry on when
-    /// driven (see [`Instance::carried`]), while the local search judges moves so. Set for
-    /// days, where lateness is part of the objective; the VRPTW objective knows only feasible
-    /// routes, which carry none.
-    pub carried: bool,
 }
 
 impl Weights {
@@ -94,7 +89,6 @@ impl Weights {
         reassign: 0,
         delay: 0,
         delay_grace: 0,
-        carried: false,
     };
 }
 
@@ -379,10 +373,9 @@ impl Instance {
     /// driven, they start late too. The difference is not a segment property (it depends on
     /// every stop before), so like [`Self::delay_cost`] it is added when a route is refreshed,
     /// only while the local search judges moves as driven, and seen by the check of each move
-    /// made, not by the constant-time prices. Zero for a route without warp, and when
-    /// [`Weights::carried`] is off.
+    /// made, not by the constant-time prices. Zero for a route without warp.
     pub(crate) fn carried(&self, v: usize, route: &[u32], warp: i64) -> i64 {
-        if !self.weights.carried || warp == 0 {
+        if warp == 0 {
             return 0;
         }
         let veh = &self.vehicles[v];

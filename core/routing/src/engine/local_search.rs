@@ -1319,7 +1319,6 @@ pub(crate) mod tests {
         };
         let weights = Weights {
             lateness: 1_000,
-            carried: true,
             ..Weights::TRAVEL_ONLY
         };
         Instance::new(
@@ -1338,9 +1337,6 @@ pub(crate) mod tests {
         let inst = cascade();
         assert_eq!(inst.carried(0, &[0, 1, 2, 3], 30), 60);
         assert_eq!(inst.carried(0, &[1, 2, 3, 0], 60), 0);
-        let mut off = cascade();
-        off.weights.carried = false;
-        assert_eq!(off.carried(0, &[0, 1, 2, 3], 30), 0);
     }
 
     #[test]
