@@ -21,6 +21,8 @@ day="$out/demo-day.json"
 # and the paramedic nearest both can go to only one first, so every plan sees the other a few
 # minutes past the soonest anyone could (were it the only call) and carries that, at the
 # lateness weight, as a near-constant that would flatten a ratio; plans are compared without it.
+# 10**7 is that weight per second (`weights::LATENESS` in core/routing/src/plan.rs, and the
+# plan schema's table in docs/plan-schema.md).
 plan() { # time limit, seed
     "$bin" plan "$day" --time-limit "$1" --seed "$2" | python3 -c '
 import json, sys
