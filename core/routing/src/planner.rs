@@ -1237,6 +1237,7 @@ fn day_params() -> Params {
         anneal_below: 2_000,
         anneal_each_start: true,
         rank_starts: true,
+        related_ruins: 0.3,
         ..Params::default()
     }
 }
