@@ -1586,6 +1586,14 @@ mod tests {
         }
     }
 
+    /// A half-hour break that may start between `start` and `end`.
+    fn half_hour_break(start: Clock, end: Clock) -> Break {
+        Break {
+            window: Window { start, end },
+            minutes: 30,
+        }
+    }
+
     fn home(id: &str, residents: u32, km_north: f64) -> CareHome {
         CareHome {
             id: id.into(),
@@ -1631,13 +1639,7 @@ mod tests {
         // wait out the delay at others, and run past the shift's end.
         let mut para = clinician("para", "paramedic");
         para.shift.end = Clock::hm(13, 0);
-        para.break_ = Some(Break {
-            window: Window {
-                start: Clock::hm(11, 0),
-                end: Clock::hm(12, 0),
-            },
-            minutes: 30,
-        });
+        para.break_ = Some(half_hour_break(Clock::hm(11, 0), Clock::hm(12, 0)));
         let windows = [
             (9, 0, 9, 40),
             (10, 30, 10, 45),
@@ -1840,13 +1842,7 @@ mod tests {
         };
         let mut ana = clinician("ana", "paramedic");
         ana.shift.end = Clock::hm(13, 30);
-        ana.break_ = Some(Break {
-            window: Window {
-                start: Clock::hm(12, 0),
-                end: Clock::hm(12, 30),
-            },
-            minutes: 30,
-        });
+        ana.break_ = Some(half_hour_break(Clock::hm(12, 0), Clock::hm(12, 30)));
         let y_window = vec![Window {
             start: Clock::hm(12, 30),
             end: Clock::hm(12, 40),
@@ -1930,13 +1926,7 @@ mod tests {
         // returns, so a larger budget never plans worse than none if those starts hold the
         // answer no search at all gives: the first descent's best, polished.
         let mut para = clinician("para", "paramedic");
-        para.break_ = Some(Break {
-            window: Window {
-                start: Clock::hm(12, 0),
-                end: Clock::hm(13, 30),
-            },
-            minutes: 30,
-        });
+        para.break_ = Some(half_hour_break(Clock::hm(12, 0), Clock::hm(13, 30)));
         let visits = (0..14)
             .map(|i| Visit {
                 id: format!("v{i}"),
