@@ -52,6 +52,10 @@ pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
     keys: Arc<dyn KeyProvider>,
+    /// The key the file is under now. A re-key whose new key never reached
+    /// [`KeySlot::Current`] leaves it only in [`KeySlot::Next`]; kept here,
+    /// the next re-key can finish that one before it reuses the slot.
+    key: DatabaseKey,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,7 +107,7 @@ impl Store {
         let current = keys.read_key(KeySlot::Current)?;
         let next = keys.read_key(KeySlot::Next)?;
 
-        let conn = if existing {
+        let (conn, key) = if existing {
             match (current, next) {
                 (Some(current), next) => match keyed(&path, &current, false) {
                     Ok(conn) => {
@@ -111,7 +115,7 @@ impl Store {
                         if next.is_some() {
                             keys.delete_key(KeySlot::Next)?;
                         }
-                        conn
+                        (conn, current)
                     }
                     // A re-key reached the file but not the keystore. Until
                     // its log is folded in, the file holds pages under both
@@ -123,14 +127,14 @@ impl Store {
                         let next = next.expect("checked above");
                         let conn = keyed(&path, &next, false).map_err(|_| e)?;
                         promote(keys.as_ref(), &next)?;
-                        conn
+                        (conn, next)
                     }
                     Err(e) => return Err(e),
                 },
                 (None, Some(next)) => {
                     let conn = keyed(&path, &next, false)?;
                     promote(keys.as_ref(), &next)?;
-                    conn
+                    (conn, next)
                 }
                 (None, None) => return Err(StoreError::KeyMissing),
             }
@@ -149,10 +153,15 @@ impl Store {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
-            keyed(&path, &key, true)?
+            (keyed(&path, &key, true)?, key)
         };
 
-        let mut store = Store { conn, path, keys };
+        let mut store = Store {
+            conn,
+            path,
+            keys,
+            key,
+        };
         store.prepare(config)?;
         Ok(store)
     }
@@ -222,8 +231,16 @@ impl Store {
     ///
     /// Safe against the app being killed at any point: the new key is kept in
     /// [`KeySlot::Next`] before the file changes, and [`Store::open`] finds
-    /// whichever key the file ended up under.
+    /// whichever key the file ended up under. Safe to retry after an error:
+    /// a retry first makes current the key the file is under, so it never
+    /// overwrites the only copy of that key in [`KeySlot::Next`].
     pub fn rekey(&mut self) -> Result<()> {
+        // An earlier re-key that moved the file but could not make its key
+        // current (the keystore locked at that moment) left that key only in
+        // Next, which this one is about to overwrite: make it current first.
+        if self.keys.read_key(KeySlot::Current)?.as_ref() != Some(&self.key) {
+            promote(self.keys.as_ref(), &self.key)?;
+        }
         let new = DatabaseKey::generate()?;
         self.keys.write_key(KeySlot::Next, &new)?;
         let statement = zeroize::Zeroizing::new(format!(
@@ -234,6 +251,7 @@ impl Store {
             self.keys.delete_key(KeySlot::Next)?;
             return Err(e.into());
         }
+        self.key = new.clone();
         // Move every page into the main file so nothing stays under the old key.
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

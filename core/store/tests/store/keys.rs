@@ -198,3 +198,72 @@ fn a_locked_keystore_is_reported_and_nothing_is_created_or_changed() {
     ));
     assert_eq!(f.file_bytes(), before);
 }
+
+/// A keystore that refuses to write the current key while `locked` is set,
+/// as one does when the device locks in the middle of a re-key.
+#[derive(Default)]
+struct LocksMidway {
+    inner: MemoryKeyProvider,
+    locked: std::sync::atomic::AtomicBool,
+}
+
+impl KeyProvider for LocksMidway {
+    fn read_key(&self, slot: KeySlot) -> Result<Option<DatabaseKey>, doorstep_store::KeyError> {
+        self.inner.read_key(slot)
+    }
+    fn write_key(&self, slot: KeySlot, key: &DatabaseKey) -> Result<(), doorstep_store::KeyError> {
+        if slot == KeySlot::Current && self.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(doorstep_store::KeyError::Unavailable(
+                "device locked".into(),
+            ));
+        }
+        self.inner.write_key(slot, key)
+    }
+    fn delete_key(&self, slot: KeySlot) -> Result<(), doorstep_store::KeyError> {
+        self.inner.delete_key(slot)
+    }
+}
+
+#[test]
+fn a_rekey_retried_after_its_key_failed_to_become_current_keeps_the_file_readable() {
+    use std::sync::atomic::Ordering;
+    let f = Fixture::default();
+    let keys = Arc::new(LocksMidway::default());
+    let mut store = Store::open(&f.config, keys.clone()).unwrap();
+    let visits: Vec<_> = (0..5).map(|i| sample::new_visit(i, morning())).collect();
+    for v in &visits {
+        store.save(v).unwrap();
+    }
+    let old = keys.read_key(KeySlot::Current).unwrap().unwrap();
+    keys.locked.store(true, Ordering::SeqCst);
+    assert!(matches!(store.rekey(), Err(StoreError::Key(_))));
+    keys.locked.store(false, Ordering::SeqCst);
+    let first = keys.read_key(KeySlot::Next).unwrap().unwrap();
+    assert_eq!(keys.read_key(KeySlot::Current).unwrap(), Some(old));
+
+    // The retry fails too, after it has claimed the Next slot: another
+    // connection holds the write lock, so the file cannot be re-keyed.
+    let other = rusqlite::Connection::open(f.path()).unwrap();
+    let hex: String = first
+        .as_bytes()
+        .iter()
+        .chain(b"doorstep-store-1")
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    other
+        .execute_batch(&format!("PRAGMA key = \"x'{hex}'\"; BEGIN IMMEDIATE;"))
+        .unwrap();
+    store.rekey().unwrap_err();
+    other.execute_batch("ROLLBACK;").unwrap();
+    drop(other);
+    assert_eq!(
+        keys.read_key(KeySlot::Current).unwrap(),
+        Some(first),
+        "the key the file is under became current before Next was reused"
+    );
+    drop(store);
+
+    let store = Store::open(&f.config, keys.clone()).unwrap();
+    assert_all_current(&store, &visits);
+    assert_eq!(store.outbox_counts().unwrap().pending, 5);
+}
