@@ -13,7 +13,7 @@ use doorstep_domain::record::{Validate, VisitRecord};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::outbox::{Acknowledgement, ChangeId, apply_acknowledgements};
 use crate::records::insert_pulled;
 use crate::round::{Round, forget_patient, put_care_home, put_patient, put_round};
@@ -96,11 +96,15 @@ impl Store {
         }
         let tx = self.conn.transaction()?;
         let mut report = PullReport::default();
-        for record in &batch.records {
+        for (i, record) in batch.records.iter().enumerate() {
             let new = match record {
-                PulledRecord::Visit(v) => insert_pulled(&tx, v)?,
-                PulledRecord::MedicationReview(r) => insert_pulled(&tx, r)?,
-            };
+                PulledRecord::Visit(v) => insert_pulled(&tx, v),
+                PulledRecord::MedicationReview(r) => insert_pulled(&tx, r),
+            }
+            .map_err(|e| match e {
+                StoreError::Invalid(e) => StoreError::Invalid(e.at_index("records", i)),
+                e => e,
+            })?;
             if new {
                 report.new_versions += 1;
             } else {

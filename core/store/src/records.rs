@@ -341,7 +341,8 @@ pub(crate) fn insert_version<T>(
 }
 
 /// Stores a pulled version unless the same one is already here. Returns
-/// whether it was new.
+/// whether it was new. Refuses a version whose record id this device holds
+/// as another kind of record.
 pub(crate) fn insert_pulled<T: RecordContent>(
     tx: &Transaction<'_>,
     version: &RecordVersion<T>,
@@ -351,6 +352,23 @@ pub(crate) fn insert_pulled<T: RecordContent>(
             return Err(StoreError::VersionConflict(version.meta.version_id));
         }
         return Ok(false);
+    }
+    // A version of another kind under a record id this device already holds
+    // would make that record unreadable as either kind.
+    let other_kind: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM record_versions WHERE record_id = ?1 AND kind <> ?2)",
+        )?
+        .query_row(
+            params![version.meta.record_id.0.to_string(), T::KIND.as_str()],
+            |row| row.get(0),
+        )?;
+    if other_kind {
+        return Err(ValidationError::new(
+            "meta.record_id",
+            "names a record of another kind on this device",
+        )
+        .into());
     }
     insert_version(tx, T::KIND, version, &to_json(version)?, "pulled")?;
     Ok(true)

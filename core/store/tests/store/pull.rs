@@ -151,3 +151,25 @@ fn a_filed_answer_arriving_by_pull_moves_the_item() {
         OutboxState::Filed
     );
 }
+
+#[test]
+fn a_pulled_version_naming_a_record_of_another_kind_is_refused_and_the_record_stays_readable() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let visit = sample::new_visit(1, morning());
+    store.save(&visit).unwrap();
+    let mut review = sample::new_review(2, jiff::civil::date(2026, 11, 24));
+    review.meta.record_id = visit.meta.record_id;
+    let mut batch = PullBatch::new(SyncCursor("after".into()));
+    batch.records = vec![PulledRecord::MedicationReview(review)];
+    match store.apply_pull(&batch) {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, "records[0].meta.record_id"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.sync_cursor().unwrap(), None);
+    let current = store
+        .current::<VisitContent>(visit.meta.record_id)
+        .unwrap()
+        .expect("the visit is still there");
+    assert_eq!(current.version, visit);
+}
