@@ -94,6 +94,9 @@ impl Store {
             };
             checked.map_err(|e| e.at_index("records", i))?;
         }
+        for (i, round) in batch.rounds.iter().enumerate() {
+            round.validate().map_err(|e| e.at_index("rounds", i))?;
+        }
         let tx = self.conn.transaction()?;
         let mut report = PullReport::default();
         for (i, record) in batch.records.iter().enumerate() {

@@ -8,12 +8,12 @@
 
 use std::collections::HashMap;
 
-use doorstep_domain::NhsNumber;
 use doorstep_domain::network::{CareHomeId, ClinicianId};
 use doorstep_domain::patient::{CareHome, Patient};
 use doorstep_domain::visit::VisitRequest;
-use jiff::Timestamp;
+use doorstep_domain::{NhsNumber, ValidationError};
 use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +63,45 @@ pub enum StopWork {
     },
 }
 
+/// The longest a stop can plausibly last: a whole day at one care home.
+const LONGEST_STOP: SignedDuration = SignedDuration::from_hours(24);
+
 impl Round {
+    /// Checks what the types cannot, so that an impossible round (a stop
+    /// ending before it starts or lasting more than a day, a visit request
+    /// its own rules refuse, a care-home stop reviewing nobody) is refused with the
+    /// field that is wrong instead of being shown to a clinician as their day.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        for (i, stop) in self.stops.iter().enumerate() {
+            let at = |e: ValidationError| e.at_index("stops", i);
+            if stop.planned_end < stop.planned_start {
+                return Err(at(ValidationError::new(
+                    "planned_end",
+                    "must not be before planned_start",
+                )));
+            }
+            if stop.planned_end.duration_since(stop.planned_start) > LONGEST_STOP {
+                return Err(at(ValidationError::new(
+                    "planned_end",
+                    "must be within 24 hours of planned_start",
+                )));
+            }
+            match &stop.work {
+                StopWork::Visit { request } => request
+                    .validate()
+                    .map_err(|e| at(e.within("work.request")))?,
+                StopWork::CareHome { residents, .. } if residents.is_empty() => {
+                    return Err(at(ValidationError::new(
+                        "work.residents",
+                        "must name at least one resident",
+                    )));
+                }
+                StopWork::CareHome { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Every patient the round visits, each once, in round order.
     pub fn patients(&self) -> Vec<&NhsNumber> {
         let mut seen = std::collections::HashSet::new();
@@ -116,8 +154,10 @@ impl Store {
     }
 
     /// Saves a round planned or re-planned on the device, replacing the one
-    /// for its day.
+    /// for its day. An impossible round ([`Round::validate`]) is refused and
+    /// the stored one kept.
     pub fn save_round(&mut self, round: &Round) -> Result<()> {
+        round.validate()?;
         let tx = self.conn.transaction()?;
         put_round(&tx, round)?;
         tx.commit()?;

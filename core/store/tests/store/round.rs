@@ -100,3 +100,37 @@ fn care_homes_and_their_residents_are_kept_and_replaced() {
         5
     );
 }
+
+#[test]
+fn an_impossible_round_is_refused_and_the_stored_one_kept() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let day = date(2026, 11, 24);
+    let good = sample::round(day, 3);
+    store.save_round(&good).unwrap();
+
+    let mut backwards = sample::round(day, 3);
+    backwards.stops[1].planned_end =
+        backwards.stops[1].planned_start - jiff::SignedDuration::from_hours(30);
+    match store.save_round(&backwards) {
+        Err(doorstep_store::StoreError::Invalid(e)) => {
+            assert_eq!(e.field, "stops[1].planned_end");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    let mut no_time = sample::round(day, 3);
+    if let doorstep_store::StopWork::Visit { request } = &mut no_time.stops[2].work {
+        request.expected_minutes = 0;
+    }
+    let mut batch = PullBatch::new(SyncCursor("r-2".into()));
+    batch.rounds.push(no_time);
+    match store.apply_pull(&batch) {
+        Err(doorstep_store::StoreError::Invalid(e)) => {
+            assert_eq!(e.field, "rounds[0].stops[2].work.request.expected_minutes");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.round(day).unwrap().unwrap().round, good);
+    assert_eq!(store.sync_cursor().unwrap(), None);
+}
