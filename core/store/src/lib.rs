@@ -28,6 +28,7 @@ pub mod records;
 pub mod round;
 pub mod schema;
 pub mod store;
+mod wal;
 
 // Lets unit tests share the integration tests' sample data, which names
 // this crate by its package name.

@@ -2,7 +2,9 @@
 //!
 //! [`Store::open`] refuses to run on a SQLite without SQLCipher, keys the
 //! connection with the raw key from the [`KeyProvider`], reads the first page
-//! at once to tell a wrong key from a damaged file, refuses a schema newer
+//! at once to tell a wrong key from a damaged file, refuses a write-ahead log
+//! whose damage SQLite would silently drop committed saves for (see
+//! [`crate::wal`]), refuses a schema newer
 //! than this build, and only then sets the durability pragmas and migrates.
 //! Until every check has passed nothing is written, and the connection is
 //! told not to checkpoint on close, so a refused file keeps every byte.
@@ -108,6 +110,7 @@ impl Store {
         let next = keys.read_key(KeySlot::Next)?;
 
         let (conn, key) = if existing {
+            crate::wal::check(&path)?;
             match (current, next) {
                 (Some(current), next) => match keyed(&path, &current, false) {
                     Ok(conn) => {

@@ -127,3 +127,61 @@ fn discarding_an_unreadable_store_needs_it_to_be_unreadable() {
         "a new, empty store"
     );
 }
+
+/// A store killed after saving `n` visits one by one: its saves are in the
+/// write-ahead log, not yet in the file. Copied (file and log, as on flash
+/// after a reboot; the in-memory index is gone) into a second fixture that
+/// holds the same key.
+fn killed_with_saves_in_the_log(n: u32) -> (Fixture, Vec<doorstep_domain::record::VisitRecord>) {
+    use doorstep_store::{KeyProvider, KeySlot};
+    let f = Fixture::default();
+    drop(f.open().unwrap());
+    let mut store = f.open().unwrap();
+    let visits: Vec<_> = (0..n).map(|i| sample::new_visit(i, morning())).collect();
+    for v in &visits {
+        store.save(v).unwrap();
+    }
+    let g = Fixture::default();
+    let key = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    g.keys.write_key(KeySlot::Current, &key).unwrap();
+    std::fs::copy(f.path(), g.path()).unwrap();
+    std::fs::copy(wal(&f), wal(&g)).unwrap();
+    drop(store);
+    (g, visits)
+}
+
+fn wal(f: &Fixture) -> std::path::PathBuf {
+    let mut path = f.path().as_os_str().to_owned();
+    path.push("-wal");
+    path.into()
+}
+
+#[test]
+fn damage_in_the_log_before_later_saves_is_corrupt_and_left_as_it_was() {
+    let (f, _) = killed_with_saves_in_the_log(10);
+    let frames = (std::fs::metadata(wal(&f)).unwrap().len() as usize - 32) / (24 + 4096);
+    assert!(frames > 20, "each save wrote frames to the log ({frames})");
+    flip_bytes(&wal(&f), 32 + (frames / 3) * (24 + 4096) + 24 + 1000, 4);
+    let before = f.file_bytes();
+    match f.open() {
+        Err(StoreError::Corrupt { detail }) => {
+            assert!(detail.contains("write-ahead log frame"), "{detail}")
+        }
+        other => panic!("expected the log's damage to be reported, got {other:?}"),
+    }
+    assert_eq!(f.file_bytes(), before, "the log is kept for recovery");
+
+    let (intact, visits) = killed_with_saves_in_the_log(10);
+    let store = intact.open().unwrap();
+    assert_all_current(&store, &visits);
+}
+
+#[test]
+fn a_torn_last_save_in_the_log_opens_with_every_earlier_save() {
+    let (f, visits) = killed_with_saves_in_the_log(6);
+    let len = std::fs::metadata(wal(&f)).unwrap().len() as usize;
+    // The last frame written, the last save's commit, never fully reached the disk.
+    flip_bytes(&wal(&f), len - 2000, 4);
+    let store = f.open().unwrap();
+    assert_all_current(&store, &visits[..5]);
+}

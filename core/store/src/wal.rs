@@ -1,0 +1,206 @@
+//! A check of the write-ahead log before SQLite reads it.
+//!
+//! Until a checkpoint folds them into the main file, the day's saves live
+//! only in the `-wal` file. When SQLite recovers that log on opening, it
+//! reads frames while their checksums hold and silently ignores the first
+//! that fails and everything after it, and its next writes go over them. A
+//! torn last transaction (power lost before its commit was synced) is
+//! expected to end that way, and nothing the app was told is durable is in
+//! it. Damage is when a commit the app was told about follows the bad frame:
+//! with `synchronous = FULL` each commit is synced before the next
+//! transaction writes, so two commit frames of the log's current generation
+//! after the first bad frame prove that a transaction that had finished is
+//! among those SQLite would drop. [`check`] reports exactly that case and
+//! never writes.
+//!
+//! The layout and checksum are SQLite's write-ahead log format (a 32-byte
+//! header, then frames of a 24-byte header and one page).
+
+use std::path::Path;
+
+use crate::error::{Result, StoreError};
+
+const HEADER: usize = 32;
+const FRAME_HEADER: usize = 24;
+/// The log's magic number; its lowest bit says the checksum reads words big-endian.
+const MAGIC: u32 = 0x377f_0682;
+
+/// Refuses a log in which frames of committed transactions follow a frame
+/// whose checksum fails (see the module docs). A missing, empty or unreadable
+/// header, or a log that only ends torn, passes: SQLite then ignores the log
+/// or its torn tail, and nothing acknowledged is lost.
+pub(crate) fn check(db_path: &Path) -> Result<()> {
+    let mut path = db_path.as_os_str().to_owned();
+    path.push("-wal");
+    let log = match std::fs::read(Path::new(&path)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    match first_lost_commit(&log) {
+        None => Ok(()),
+        Some(Lost { bad_frame, frames }) => Err(StoreError::Corrupt {
+            detail: format!(
+                "write-ahead log frame {bad_frame} of {frames} fails its checksum and committed \
+                 changes follow it"
+            ),
+        }),
+    }
+}
+
+/// Where a log loses committed work: its first bad frame (1-based) and how
+/// many whole frames it holds.
+#[derive(Debug, PartialEq, Eq)]
+struct Lost {
+    bad_frame: usize,
+    frames: usize,
+}
+
+fn first_lost_commit(log: &[u8]) -> Option<Lost> {
+    if log.len() < HEADER {
+        return None;
+    }
+    let word = |at: usize| u32::from_be_bytes([log[at], log[at + 1], log[at + 2], log[at + 3]]);
+    let magic = word(0);
+    if magic & !1 != MAGIC {
+        return None;
+    }
+    let big_endian = magic & 1 == 1;
+    let page_size = match word(8) {
+        1 => 65_536,
+        n if n.is_power_of_two() && (512..=32_768).contains(&n) => n as usize,
+        _ => return None,
+    };
+    let salts = (word(16), word(20));
+    let mut sum = checksum(big_endian, (0, 0), &log[..24]);
+    if sum != (word(24), word(28)) {
+        return None;
+    }
+    let frame_len = FRAME_HEADER + page_size;
+    let frames = (log.len() - HEADER) / frame_len;
+    let mut bad_frame = None;
+    let mut commits_after_bad = 0;
+    for k in 0..frames {
+        let at = HEADER + k * frame_len;
+        let same_generation = (word(at + 8), word(at + 12)) == salts;
+        if bad_frame.is_none() {
+            if !same_generation {
+                return None;
+            }
+            sum = checksum(big_endian, sum, &log[at..at + 8]);
+            sum = checksum(big_endian, sum, &log[at + FRAME_HEADER..at + frame_len]);
+            if sum != (word(at + 16), word(at + 20)) {
+                bad_frame = Some(k + 1);
+            } else {
+                continue;
+            }
+        }
+        if same_generation && word(at + 4) != 0 {
+            commits_after_bad += 1;
+        }
+    }
+    let bad_frame = bad_frame?;
+    (commits_after_bad >= 2).then_some(Lost { bad_frame, frames })
+}
+
+/// SQLite's log checksum of `bytes` (a multiple of 8 long), continuing from `seed`.
+fn checksum(big_endian: bool, seed: (u32, u32), bytes: &[u8]) -> (u32, u32) {
+    let (mut s0, mut s1) = seed;
+    for pair in bytes.chunks_exact(8) {
+        let read = |b: &[u8]| {
+            let b = [b[0], b[1], b[2], b[3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        s0 = s0.wrapping_add(read(&pair[..4])).wrapping_add(s1);
+        s1 = s1.wrapping_add(read(&pair[4..])).wrapping_add(s0);
+    }
+    (s0, s1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: usize = 512;
+
+    /// A log of `commits` (frames per transaction), little- or big-endian.
+    fn log(big_endian: bool, commits: &[usize]) -> Vec<u8> {
+        let magic = MAGIC | u32::from(big_endian);
+        let mut out = Vec::new();
+        for w in [magic, 3_007_000, PAGE as u32, 0, 0xdead_beef, 0x1234_5678] {
+            out.extend_from_slice(&w.to_be_bytes());
+        }
+        let mut sum = checksum(big_endian, (0, 0), &out);
+        out.extend_from_slice(&sum.0.to_be_bytes());
+        out.extend_from_slice(&sum.1.to_be_bytes());
+        let mut page_no = 1u32;
+        for &frames in commits {
+            for f in 0..frames {
+                let commit = if f + 1 == frames { page_no } else { 0 };
+                let mut head = Vec::new();
+                head.extend_from_slice(&page_no.to_be_bytes());
+                head.extend_from_slice(&commit.to_be_bytes());
+                let page: Vec<u8> = (0..PAGE).map(|i| (i as u32 * 7 + page_no) as u8).collect();
+                sum = checksum(big_endian, sum, &head);
+                sum = checksum(big_endian, sum, &page);
+                out.extend_from_slice(&head);
+                out.extend_from_slice(&0xdead_beef_u32.to_be_bytes());
+                out.extend_from_slice(&0x1234_5678_u32.to_be_bytes());
+                out.extend_from_slice(&sum.0.to_be_bytes());
+                out.extend_from_slice(&sum.1.to_be_bytes());
+                out.extend_from_slice(&page);
+                page_no += 1;
+            }
+        }
+        out
+    }
+
+    fn damage(log: &mut [u8], frame: usize) {
+        log[HEADER + (frame - 1) * (FRAME_HEADER + PAGE) + FRAME_HEADER + 100] ^= 0xff;
+    }
+
+    #[test]
+    fn an_intact_log_passes_either_byte_order() {
+        assert_eq!(first_lost_commit(&log(false, &[2, 1, 3])), None);
+        assert_eq!(first_lost_commit(&log(true, &[2, 1, 3])), None);
+    }
+
+    #[test]
+    fn damage_followed_by_later_commits_is_found() {
+        let mut bytes = log(false, &[2, 1, 3, 1]);
+        damage(&mut bytes, 2);
+        assert_eq!(
+            first_lost_commit(&bytes),
+            Some(Lost {
+                bad_frame: 2,
+                frames: 7
+            })
+        );
+    }
+
+    #[test]
+    fn a_torn_last_transaction_is_what_a_power_cut_leaves_and_passes() {
+        let mut bytes = log(true, &[2, 1, 3]);
+        damage(&mut bytes, 5);
+        assert_eq!(first_lost_commit(&bytes), None);
+        let mut cut = log(false, &[2, 1, 3]);
+        cut.truncate(cut.len() - 100);
+        assert_eq!(first_lost_commit(&cut), None);
+    }
+
+    #[test]
+    fn frames_of_an_earlier_generation_after_the_end_are_ignored() {
+        let mut bytes = log(false, &[1, 1, 1, 1]);
+        // The log was restarted: the header's salts changed, so every frame is
+        // from the generation before and SQLite reads none of them.
+        bytes[16] ^= 1;
+        let sum = checksum(false, (0, 0), &bytes[..24]);
+        bytes[24..28].copy_from_slice(&sum.0.to_be_bytes());
+        bytes[28..32].copy_from_slice(&sum.1.to_be_bytes());
+        assert_eq!(first_lost_commit(&bytes), None);
+    }
+}
