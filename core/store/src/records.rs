@@ -115,13 +115,20 @@ pub enum Saved {
     /// The same version was already stored (a repeated tap or a retry after
     /// a crash); its existing outbox item is returned.
     AlreadyStored(ChangeId),
+    /// The same version is already on the device because it came from the
+    /// endpoint (a save retried after this device pulled its own earlier
+    /// push, say after a reinstall): the endpoint holds it, so nothing is
+    /// queued.
+    AlreadySynced,
 }
 
 impl Saved {
-    /// The outbox item's change id either way.
-    pub fn change_id(self) -> ChangeId {
+    /// The outbox item's change id; `None` when the version came from the
+    /// endpoint and has no outbox item.
+    pub fn change_id(self) -> Option<ChangeId> {
         match self {
-            Saved::New(id) | Saved::AlreadyStored(id) => id,
+            Saved::New(id) | Saved::AlreadyStored(id) => Some(id),
+            Saved::AlreadySynced => None,
         }
     }
 }
@@ -133,7 +140,8 @@ impl Store {
     /// The version is checked first ([`Validate`]); an amendment must
     /// supersede a version of the same record that is on this device, and a
     /// first version must start a record the device does not hold yet.
-    /// Saving the same version again is harmless ([`Saved::AlreadyStored`]);
+    /// Saving the same version again is harmless ([`Saved::AlreadyStored`],
+    /// or [`Saved::AlreadySynced`] when it came from the endpoint);
     /// the same id with different content is [`StoreError::VersionConflict`].
     pub fn save<T: RecordContent>(&mut self, version: &RecordVersion<T>) -> Result<Saved> {
         version.validate()?;
@@ -149,11 +157,13 @@ impl Store {
                     [version.meta.version_id.0.to_string()],
                     |row| row.get::<_, String>(0),
                 )
-                .optional()?
-                .ok_or(StoreError::VersionConflict(version.meta.version_id))?;
-            return Ok(Saved::AlreadyStored(crate::outbox::parse_change_id(
-                &change,
-            )?));
+                .optional()?;
+            return match change {
+                Some(change) => Ok(Saved::AlreadyStored(crate::outbox::parse_change_id(
+                    &change,
+                )?)),
+                None => Ok(Saved::AlreadySynced),
+            };
         }
         check_lineage(&tx, T::KIND, version)?;
         insert_version(&tx, T::KIND, version, &body, "local")?;

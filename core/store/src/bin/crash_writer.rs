@@ -70,7 +70,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 _ => sample::new_visit(n, arrived),
             };
-            let change = store.save(&version)?.change_id();
+            let change = store
+                .save(&version)?
+                .change_id()
+                .ok_or("a new version saved queues a change")?;
             writeln!(
                 stdout,
                 "save {} {} {change}",

@@ -9,6 +9,7 @@ fn saved(store: &mut doorstep_store::Store, n: u32) -> ChangeId {
         .save(&sample::new_visit(n, morning()))
         .unwrap()
         .change_id()
+        .expect("a new save queues a change")
 }
 
 #[test]

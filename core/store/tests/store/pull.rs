@@ -139,7 +139,8 @@ fn a_filed_answer_arriving_by_pull_moves_the_item() {
     let change = store
         .save(&sample::new_visit(7, morning()))
         .unwrap()
-        .change_id();
+        .change_id()
+        .expect("a new save queues a change");
     store.mark_sent(&[change]).unwrap();
     let mut batch = PullBatch::new(SyncCursor("c-7".into()));
     batch
@@ -172,4 +173,25 @@ fn a_pulled_version_naming_a_record_of_another_kind_is_refused_and_the_record_st
         .unwrap()
         .expect("the visit is still there");
     assert_eq!(current.version, visit);
+}
+
+#[test]
+fn saving_again_a_version_that_came_from_the_endpoint_queues_nothing_and_says_so() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let visit = sample::new_visit(8, morning());
+    let mut batch = PullBatch::new(SyncCursor("c-8".into()));
+    batch.records = vec![PulledRecord::Visit(visit.clone())];
+    store.apply_pull(&batch).unwrap();
+    assert_eq!(
+        store.save(&visit).unwrap(),
+        doorstep_store::Saved::AlreadySynced
+    );
+    assert_eq!(store.outbox_counts().unwrap().pending, 0);
+    let mut changed = visit.clone();
+    changed.content.treatment = doorstep_domain::text::FreeText::parse("t", "Other").unwrap();
+    assert!(matches!(
+        store.save(&changed),
+        Err(StoreError::VersionConflict(_))
+    ));
 }

@@ -16,6 +16,7 @@ fn logout_with_unsynced_items_is_refused_unless_exactly_that_many_are_confirmed(
                 .save(&sample::new_visit(n, morning()))
                 .unwrap()
                 .change_id()
+                .expect("a new save queues a change")
         })
         .collect();
     store
@@ -92,7 +93,8 @@ fn wipe_when_everything_is_filed_needs_no_confirmation_and_leaves_nothing() {
     let change = store
         .save(&sample::new_visit(1, morning()))
         .unwrap()
-        .change_id();
+        .change_id()
+        .expect("a new save queues a change");
     store
         .acknowledge(&[(change, Acknowledgement::Filed)])
         .unwrap();
