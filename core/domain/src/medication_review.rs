@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::network::CareHomeId;
-use crate::record::{RecordVersion, TaskOwner, Validate};
+use crate::record::{RecordVersion, TaskOwner, Validate, at_most};
 use crate::text::{FreeText, ShortText};
 use crate::{NhsNumber, ValidationError};
 
@@ -171,6 +171,19 @@ pub struct ReviewAction {
     pub addresses_problem: Option<usize>,
 }
 
+/// Most medicines one review looks at. Care-home residents take eight or so
+/// on average and rarely over thirty; the bound keeps one record, and so one
+/// push, small (see [`crate::record::MAX_RECORD_JSON_BYTES`]).
+pub const MAX_MEDICINES_REVIEWED: usize = 100;
+
+/// Most prescribing problems one review records (a few per medicine at
+/// most); bounded for the same reason as [`MAX_MEDICINES_REVIEWED`].
+pub const MAX_PROBLEMS: usize = 100;
+
+/// Most actions one review agrees; bounded for the same reason as
+/// [`MAX_MEDICINES_REVIEWED`].
+pub const MAX_ACTIONS: usize = 100;
+
 /// A structured medication review of one care-home resident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,11 +194,11 @@ pub struct MedicationReview {
     pub care_home: CareHomeId,
     /// The day of the review.
     pub reviewed_on: Date,
-    /// Medicines looked at.
+    /// Medicines looked at; at most [`MAX_MEDICINES_REVIEWED`].
     pub medicines_reviewed: Vec<MedicineReviewed>,
-    /// Problems found.
+    /// Problems found; at most [`MAX_PROBLEMS`].
     pub problems: Vec<Problem>,
-    /// Actions agreed.
+    /// Actions agreed; at most [`MAX_ACTIONS`].
     pub actions: Vec<ReviewAction>,
     /// What the resident (or family) and pharmacist decided together, and why.
     pub shared_decision_notes: FreeText,
@@ -199,6 +212,13 @@ pub type MedicationReviewRecord = RecordVersion<MedicationReview>;
 
 impl Validate for MedicationReview {
     fn validate(&self) -> Result<(), ValidationError> {
+        at_most(
+            "medicines_reviewed",
+            &self.medicines_reviewed,
+            MAX_MEDICINES_REVIEWED,
+        )?;
+        at_most("problems", &self.problems, MAX_PROBLEMS)?;
+        at_most("actions", &self.actions, MAX_ACTIONS)?;
         let reviewed = |name: &ShortText| {
             self.medicines_reviewed
                 .iter()

@@ -335,6 +335,13 @@ impl RiskBand {
     }
 }
 
+/// Longest escalation advice a stored score may carry, in characters. The
+/// advice is kept as the clinician saw it and not compared with today's
+/// wording, so it is bounded instead: the longest wording now is under 400
+/// characters, and the bound keeps a record's size bounded (see
+/// [`crate::record::MAX_RECORD_JSON_BYTES`]).
+pub const MAX_ADVICE_CHARS: usize = 1_000;
+
 /// A scored set of observations: what the screen shows and the record keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -345,7 +352,8 @@ pub struct News2Score {
     pub risk: RiskBand,
     /// Each parameter's sub-score.
     pub parameters: SubScores,
-    /// The escalation advice shown to the clinician, worded for a home visit.
+    /// The escalation advice shown to the clinician, worded for a home
+    /// visit; at most [`MAX_ADVICE_CHARS`] in a stored record.
     pub advice: String,
     /// The chart that produced this score.
     pub chart: Chart,

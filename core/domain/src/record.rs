@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::network::{ClinicianId, DeviceId, OdsCode};
-use crate::news2::{Chart, News2Score, Observations, Spo2Scale};
+use crate::news2::{Chart, MAX_ADVICE_CHARS, News2Score, Observations, Spo2Scale};
 use crate::patient::Scale2Prescription;
 use crate::text::{FreeText, ShortText};
 use crate::visit::VisitRequestId;
@@ -93,6 +93,54 @@ pub struct RecordVersion<T> {
     pub meta: VersionMeta,
     /// The clinical content of this version.
     pub content: T,
+}
+
+/// Most NEWS2 sets one visit record holds. Observations every 15 minutes
+/// through a 24-hour wait for an ambulance come to 97; a real visit takes a
+/// handful. The bound keeps one record, and so one push, small (see
+/// [`MAX_RECORD_JSON_BYTES`]).
+pub const MAX_OBSERVATION_SETS: usize = 100;
+
+/// Most follow-up tasks one visit record holds: a real visit leaves a few,
+/// and the bound keeps one record small (see [`MAX_RECORD_JSON_BYTES`]).
+pub const MAX_FOLLOW_UP_TASKS: usize = 50;
+
+/// An upper bound on the compact JSON of any valid record version, visit
+/// record or medication review, as the store keeps it and a push carries it.
+///
+/// Every text and list in a record is bounded, so its JSON is too. serde_json
+/// writes a character in at most 4 bytes (UTF-8; the escapes `\n`, `\t`,
+/// `\"` and `\\` take 2), except control characters, escaped as `\u00XX`
+/// (6 bytes), which only a score's advice may hold. The largest parts:
+///
+/// | record | part | bytes, at most |
+/// | --- | --- | --- |
+/// | visit | [`MAX_OBSERVATION_SETS`] sets, each with a cited prescription and [`crate::news2::MAX_ADVICE_CHARS`] of advice (7 270 each) | 727 000 |
+/// | visit | four free texts of [`crate::text::MAX_FREE_TEXT`] characters | 160 008 |
+/// | visit | [`MAX_FOLLOW_UP_TASKS`] tasks (866 each) | 43 300 |
+/// | review | [`crate::medication_review::MAX_MEDICINES_REVIEWED`] medicines (2 437 each) | 243 700 |
+/// | review | [`crate::medication_review::MAX_PROBLEMS`] problems (1 656 each) | 165 600 |
+/// | review | [`crate::medication_review::MAX_ACTIONS`] actions (1 696 each) | 169 600 |
+///
+/// With the envelope, ids, times and separators, the largest visit record
+/// is 932 009 bytes and the largest review 619 811 (`tests/domain/limits.rs`
+/// builds both and checks them against this bound). The bound is under a
+/// quarter of the sync endpoint's 4 MiB body limit, so any valid record
+/// fits in a push on its own with ample room for the push's envelope, and
+/// no record can jam a device's outbox by being too large to push.
+pub const MAX_RECORD_JSON_BYTES: usize = 1_000_000;
+
+/// Refuses a list longer than `max`, naming the field and the bound (never
+/// the entries): every list in a record is bounded so that the record's size
+/// is (see [`MAX_RECORD_JSON_BYTES`]).
+pub(crate) fn at_most<T>(field: &str, list: &[T], max: usize) -> Result<(), ValidationError> {
+    if list.len() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("must have at most {max} entries"),
+        ));
+    }
+    Ok(())
 }
 
 /// Cross-field checks a type needs beyond what its field types guarantee.
@@ -201,6 +249,12 @@ impl TryFrom<RawObservationSet> for ObservationSet {
     type Error = ValidationError;
     fn try_from(raw: RawObservationSet) -> Result<Self, Self::Error> {
         Self::check_scale(&raw.values, raw.scale2_prescription.as_ref())?;
+        if raw.score.advice.chars().count() > MAX_ADVICE_CHARS {
+            return Err(ValidationError::new(
+                "score.advice",
+                format!("longer than {MAX_ADVICE_CHARS} characters"),
+            ));
+        }
         // The advice is wording shown to the clinician and may be improved
         // between releases; what must never drift is the arithmetic.
         let rescored = raw.score.chart.score(&raw.values);
@@ -334,7 +388,7 @@ pub struct VisitContent {
     /// Departure; `None` while the visit is under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub departed_at: Option<Timestamp>,
-    /// NEWS2 sets, in the order taken.
+    /// NEWS2 sets, in the order taken; at most [`MAX_OBSERVATION_SETS`].
     pub observations: Vec<ObservationSet>,
     /// The presenting complaint.
     pub presenting_complaint: FreeText,
@@ -346,7 +400,7 @@ pub struct VisitContent {
     pub outcome: Outcome,
     /// What the patient and carers were told to watch for and who to call.
     pub safety_netting: FreeText,
-    /// Follow-up tasks with their owners.
+    /// Follow-up tasks with their owners; at most [`MAX_FOLLOW_UP_TASKS`].
     pub follow_up: Vec<FollowUpTask>,
 }
 
@@ -355,6 +409,8 @@ pub type VisitRecord = RecordVersion<VisitContent>;
 
 impl Validate for VisitContent {
     fn validate(&self) -> Result<(), ValidationError> {
+        at_most("observations", &self.observations, MAX_OBSERVATION_SETS)?;
+        at_most("follow_up", &self.follow_up, MAX_FOLLOW_UP_TASKS)?;
         if let Some(departed) = self.departed_at
             && departed < self.arrived_at
         {
