@@ -14,6 +14,15 @@
 //! ends the sync with an error the shell can act on. Each item's state lives
 //! in the store's outbox; the overall state of the last completed sync is
 //! [`SyncEngine::status`].
+//!
+//! No answer may jam the outbox. A push is kept under [`PUSH_BUDGET_BYTES`]
+//! as well as under a count; a push refused as too large (413, from the
+//! endpoint or a proxy in front of it) is halved and sent again, and a single
+//! change refused as too large on its own is marked rejected with a reason,
+//! so the changes behind it still go. A pull cursor the endpoint no longer
+//! recognises (`bad_cursor`, e.g. after its database was restored) starts
+//! the pull again from the beginning, which applying pages idempotently
+//! makes safe.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,6 +41,28 @@ use crate::wire::{
     ChangeBody, ChangeId, ChangeKind, ChangeOutcome, DeviceStatus, ErrorBody, ErrorCode,
     MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH, PUSH_PATH, PullResponse, PushResponse,
 };
+
+/// Most bytes of records one push carries (a single larger change goes on
+/// its own). Well under the endpoint's 4 MiB body limit, under the 1 MiB that
+/// common reverse proxies allow by default, and small enough to go up a slow
+/// mobile link within the request timeout. A valid record is at most
+/// [`doorstep_domain::record::MAX_RECORD_JSON_BYTES`], so even one larger
+/// than this budget fits the endpoint's limit.
+pub const PUSH_BUDGET_BYTES: usize = 512 * 1024;
+
+/// What a push carries besides its changes: the network, the device and the
+/// JSON around them (167 bytes with the longest ids, rounded up).
+const PUSH_ENVELOPE_BYTES: usize = 256;
+
+/// What one change adds to a push besides its record: its id, its kind and
+/// the JSON around them (99 bytes for the longest kind, rounded up).
+const CHANGE_ENVELOPE_BYTES: usize = 128;
+
+/// The reason kept with a change the endpoint refused as too large even when
+/// pushed alone. No valid record is that large, so it means the endpoint (or
+/// a proxy in front of it) takes less than the protocol promises.
+const TOO_LARGE_REASON: &str =
+    "PayloadTooLarge: the endpoint refused this change as too large even on its own (HTTP 413)";
 
 /// Supplies the bearer token for each request (the shell refreshes it).
 pub trait TokenSource: Send + Sync {
@@ -75,7 +106,8 @@ pub struct SyncConfig {
     pub network: NetworkId,
     /// This device.
     pub device: DeviceId,
-    /// Changes per push (at most [`MAX_PUSH_CHANGES`]).
+    /// Most changes per push (at most [`MAX_PUSH_CHANGES`]); a push also
+    /// stays under [`PUSH_BUDGET_BYTES`].
     pub push_batch: usize,
     /// Changes per pull page (at most [`MAX_PULL_LIMIT`]).
     pub pull_limit: u32,
@@ -171,6 +203,10 @@ pub struct SyncReport {
     pub pull_pages: usize,
     /// Requests retried after a transient failure.
     pub retries: usize,
+    /// True when the endpoint refused the stored pull cursor (`bad_cursor`)
+    /// and the pull started again from the beginning: records already held
+    /// came again and were recognised, so `pulled_new` counts only new ones.
+    pub pull_restarted: bool,
     /// True when the endpoint said this device is revoked.
     pub revoked: bool,
 }
@@ -229,6 +265,77 @@ fn reason_of(outcome: &ChangeOutcome) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// An answer that is not the JSON the protocol promises. Only where it broke
+/// is said: serde's own message can quote the text it choked on, and a pull
+/// page is patients' records.
+fn unreadable(what: &str, e: &serde_json::Error) -> SyncError {
+    SyncError::Protocol(format!(
+        "{what} is not what the protocol says ({:?} error at line {}, column {})",
+        e.classify(),
+        e.line(),
+        e.column()
+    ))
+}
+
+/// The outbox moves a 200 answer asks for: one per change, stored or
+/// rejected.
+fn accepted_acks(
+    bytes: &[u8],
+    report: &mut SyncReport,
+) -> Result<Vec<(StoreChangeId, Acknowledgement)>, SyncError> {
+    let response: PushResponse =
+        serde_json::from_slice(bytes).map_err(|e| unreadable("push answer", &e))?;
+    if response.device_status == DeviceStatus::Revoked {
+        report.revoked = true;
+    }
+    let mut acks = Vec::with_capacity(response.results.len());
+    for result in response.results {
+        match reason_of(&result.outcome) {
+            Some(reason) => {
+                report.rejected += 1;
+                acks.push((
+                    StoreChangeId(result.change_id.0),
+                    Acknowledgement::Rejected { reason },
+                ));
+            }
+            None => {
+                report.pushed += 1;
+                if matches!(result.outcome, ChangeOutcome::Forked { .. }) {
+                    report.forked += 1;
+                }
+                acks.push((StoreChangeId(result.change_id.0), Acknowledgement::Accepted));
+            }
+        }
+    }
+    Ok(acks)
+}
+
+/// The outbox moves a 422 answer asks for: the changes it names are
+/// rejected; the rest of `items` stay queued and go in the next push.
+fn rejected_acks(
+    bytes: &[u8],
+    items: &[OutboxItem],
+    report: &mut SyncReport,
+) -> Result<Vec<(StoreChangeId, Acknowledgement)>, SyncError> {
+    let error: ErrorBody =
+        serde_json::from_slice(bytes).map_err(|e| unreadable("422 answer", &e))?;
+    Ok(error
+        .rejected
+        .iter()
+        .filter_map(|r| {
+            let id = r
+                .change_id
+                .or_else(|| items.get(r.index).map(|i| ChangeId(i.change_id.0)))?;
+            let reason = match &r.field {
+                Some(f) => format!("{:?}: {f}: {}", r.code, r.reason),
+                None => format!("{:?}: {}", r.code, r.reason),
+            };
+            report.rejected += 1;
+            Some((StoreChangeId(id.0), Acknowledgement::Rejected { reason }))
+        })
+        .collect())
 }
 
 impl SyncEngine {
@@ -341,35 +448,20 @@ impl SyncEngine {
         Ok(report)
     }
 
+    /// Pushes the outbox until nothing is left to push. A push the endpoint
+    /// refuses as too large is halved and sent again; a change refused as too
+    /// large on its own is marked rejected, and the others still go.
     async fn push_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
+        // Halved on each 413, doubled back after each answered push.
+        let mut cap = self.config.push_batch;
         loop {
-            let items: Vec<OutboxItem> = self.store()?.push_batch(self.config.push_batch)?;
+            let items = self.next_batch(cap)?;
             if items.is_empty() {
                 return Ok(());
             }
             let ids: Vec<StoreChangeId> = items.iter().map(|i| i.change_id).collect();
             self.store()?.mark_sent(&ids)?;
-            let raws = items
-                .iter()
-                .map(|i| RawValue::from_string(i.payload.clone()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| SyncError::Protocol("an outbox payload is not JSON".into()))?;
-            let body = serde_json::to_vec(&OutgoingPush {
-                network: &self.config.network,
-                device: &self.config.device,
-                changes: items
-                    .iter()
-                    .zip(&raws)
-                    .map(|(item, raw)| OutgoingChange {
-                        change_id: ChangeId(item.change_id.0),
-                        body: OutgoingBody {
-                            kind: kind_of(item.kind),
-                            record: raw,
-                        },
-                    })
-                    .collect(),
-            })
-            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let body = self.push_body(&items)?;
             let (status, bytes) = self
                 .request(report, || {
                     self.client
@@ -378,53 +470,32 @@ impl SyncEngine {
                         .body(body.clone())
                 })
                 .await?;
-            let acks: Vec<(StoreChangeId, Acknowledgement)> = if status == StatusCode::OK {
-                let response: PushResponse = serde_json::from_slice(&bytes)
-                    .map_err(|e| SyncError::Protocol(format!("push answer: {e}")))?;
-                if response.device_status == DeviceStatus::Revoked {
-                    report.revoked = true;
-                }
-                let mut acks = Vec::with_capacity(response.results.len());
-                for result in response.results {
-                    match reason_of(&result.outcome) {
-                        Some(reason) => {
-                            report.rejected += 1;
-                            acks.push((
-                                StoreChangeId(result.change_id.0),
-                                Acknowledgement::Rejected { reason },
-                            ));
-                        }
-                        None => {
-                            report.pushed += 1;
-                            if matches!(result.outcome, ChangeOutcome::Forked { .. }) {
-                                report.forked += 1;
-                            }
-                            acks.push((
-                                StoreChangeId(result.change_id.0),
-                                Acknowledgement::Accepted,
-                            ));
-                        }
-                    }
-                }
-                acks
+            let acks = if status == StatusCode::OK {
+                accepted_acks(&bytes, report)?
             } else if status == StatusCode::UNPROCESSABLE_ENTITY {
-                let error: ErrorBody = serde_json::from_slice(&bytes)
-                    .map_err(|e| SyncError::Protocol(format!("422 answer: {e}")))?;
-                error
-                    .rejected
-                    .iter()
-                    .filter_map(|r| {
-                        let id = r
-                            .change_id
-                            .or_else(|| items.get(r.index).map(|i| ChangeId(i.change_id.0)))?;
-                        let reason = match &r.field {
-                            Some(f) => format!("{:?}: {f}: {}", r.code, r.reason),
-                            None => format!("{:?}: {}", r.code, r.reason),
-                        };
-                        report.rejected += 1;
-                        Some((StoreChangeId(id.0), Acknowledgement::Rejected { reason }))
-                    })
-                    .collect()
+                rejected_acks(&bytes, &items, report)?
+            } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+                if items.len() > 1 {
+                    tracing::info!(
+                        changes = items.len(),
+                        bytes = body.len(),
+                        "push refused as too large; halving the batch"
+                    );
+                    cap = items.len() / 2;
+                    continue;
+                }
+                tracing::warn!(
+                    change_id = %items[0].change_id,
+                    bytes = body.len(),
+                    "one change refused as too large; marked rejected"
+                );
+                report.rejected += 1;
+                vec![(
+                    items[0].change_id,
+                    Acknowledgement::Rejected {
+                        reason: TOO_LARGE_REASON.into(),
+                    },
+                )]
             } else {
                 return Err(self.refusal(status, &bytes));
             };
@@ -434,18 +505,72 @@ impl SyncEngine {
                     "the endpoint answered no change of the batch".into(),
                 ));
             }
+            cap = cap.saturating_mul(2).min(self.config.push_batch);
         }
+    }
+
+    /// The next changes to push, oldest first: at most `cap` of them, and
+    /// within [`PUSH_BUDGET_BYTES`] unless the first alone is larger (then it
+    /// goes alone, so a large change is never skipped or stuck).
+    fn next_batch(&self, cap: usize) -> Result<Vec<OutboxItem>, SyncError> {
+        let mut items = self.store()?.push_batch(cap)?;
+        let mut bytes = PUSH_ENVELOPE_BYTES;
+        let within_budget = items
+            .iter()
+            .take_while(|item| {
+                bytes += item.payload.len() + CHANGE_ENVELOPE_BYTES;
+                bytes <= PUSH_BUDGET_BYTES
+            })
+            .count();
+        items.truncate(within_budget.max(1));
+        Ok(items)
+    }
+
+    /// The JSON of a push of `items`, their records passed through as stored.
+    fn push_body(&self, items: &[OutboxItem]) -> Result<Vec<u8>, SyncError> {
+        let raws = items
+            .iter()
+            .map(|i| RawValue::from_string(i.payload.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| SyncError::Protocol("an outbox payload is not JSON".into()))?;
+        serde_json::to_vec(&OutgoingPush {
+            network: &self.config.network,
+            device: &self.config.device,
+            changes: items
+                .iter()
+                .zip(&raws)
+                .map(|(item, raw)| OutgoingChange {
+                    change_id: ChangeId(item.change_id.0),
+                    body: OutgoingBody {
+                        kind: kind_of(item.kind),
+                        record: raw,
+                    },
+                })
+                .collect(),
+        })
+        .map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
     /// Pulls until the endpoint says no more. Returns true when the endpoint
     /// says this device is revoked.
+    ///
+    /// A stored cursor the endpoint refuses as `bad_cursor` (made for another
+    /// network, or beyond the endpoint's last change after a restore) is
+    /// dropped once per sync: the pull asks again from the beginning, and the
+    /// first page applied replaces the stored cursor. Records already held
+    /// are recognised and kept once.
     async fn pull_all(&self, report: &mut SyncReport) -> Result<bool, SyncError> {
+        // True from a `bad_cursor` answer until the first page is applied.
+        let mut from_beginning = false;
         loop {
-            let cursor = self
-                .store()?
-                .sync_cursor()?
-                .map(|c| c.0)
-                .unwrap_or_default();
+            let cursor = if from_beginning {
+                String::new()
+            } else {
+                self.store()?
+                    .sync_cursor()?
+                    .map(|c| c.0)
+                    .unwrap_or_default()
+            };
             let limit = self.config.pull_limit.to_string();
             let url = reqwest::Url::parse_with_params(
                 &self.url(PULL_PATH),
@@ -456,15 +581,21 @@ impl SyncEngine {
                 .request(report, || self.client.get(url.clone()))
                 .await?;
             if status != StatusCode::OK {
-                if let Ok(body) = serde_json::from_slice::<ErrorBody>(&bytes)
-                    && body.code == ErrorCode::DeviceRevoked
-                {
-                    return Ok(true);
+                match serde_json::from_slice::<ErrorBody>(&bytes).map(|b| b.code) {
+                    Ok(ErrorCode::DeviceRevoked) => return Ok(true),
+                    Ok(ErrorCode::BadCursor) if !cursor.is_empty() && !report.pull_restarted => {
+                        tracing::warn!(
+                            "the endpoint refused the stored pull cursor; pulling from the beginning"
+                        );
+                        report.pull_restarted = true;
+                        from_beginning = true;
+                        continue;
+                    }
+                    _ => return Err(self.refusal(status, &bytes)),
                 }
-                return Err(self.refusal(status, &bytes));
             }
-            let page: PullResponse = serde_json::from_slice(&bytes)
-                .map_err(|e| SyncError::Protocol(format!("pull answer: {e}")))?;
+            let page: PullResponse =
+                serde_json::from_slice(&bytes).map_err(|e| unreadable("pull answer", &e))?;
             let mut batch = PullBatch::new(SyncCursor(page.cursor.as_str().to_owned()));
             batch.records = page
                 .changes
@@ -477,6 +608,7 @@ impl SyncEngine {
             let applied = self.store()?.apply_pull(&batch)?;
             report.pulled_new += applied.new_versions;
             report.pull_pages += 1;
+            from_beginning = false;
             if !page.more {
                 return Ok(false);
             }
@@ -593,5 +725,23 @@ impl SyncTask {
 impl Drop for SyncTask {
     fn drop(&mut self) {
         self.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_answer_says_where_it_broke_and_never_quotes_it() {
+        let bytes = br#"{"changes": "Mrs Example fell on the stairs", "more": false}"#;
+        let e = serde_json::from_slice::<PullResponse>(bytes).unwrap_err();
+        assert!(e.to_string().contains("Mrs Example"), "serde quotes it");
+        let said = unreadable("pull answer", &e).to_string();
+        assert!(!said.contains("Mrs Example"), "{said}");
+        assert!(
+            said.contains("pull answer") && said.contains("line 1"),
+            "{said}"
+        );
     }
 }

@@ -10,5 +10,6 @@ mod helpers;
 mod instances;
 mod isolation;
 mod proxy;
+mod recovery;
 mod startup;
 mod sync_suite;

@@ -1,0 +1,311 @@
+//! The device's sync engine recovering from answers that once jammed it: a
+//! push refused as too large (413) and a pull cursor refused as `bad_cursor`.
+//!
+//! The endpoint runs for real behind a gate, an HTTP layer in front of its
+//! router that stands for what may sit between a phone and the endpoint: a
+//! reverse proxy with a smaller body limit than the endpoint's (answering 413
+//! with an HTML page, as nginx does), or an endpoint whose database was
+//! restored, which refuses the cursor the device held before.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use doorstep_domain::text::FreeText;
+use doorstep_server::app::MAX_BODY_BYTES;
+use doorstep_server::auth::TokenRole;
+use doorstep_sync::engine::{
+    PUSH_BUDGET_BYTES, RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncState,
+};
+use doorstep_sync::fixtures;
+use doorstep_sync::wire::{Change, ErrorBody, ErrorCode, PULL_PATH, PUSH_PATH};
+use uuid::Uuid;
+
+use crate::device::{Device, NET, serve};
+use crate::helpers::{Backend, TestApp, batch, new_visit};
+
+/// What the gate lets through, and what it saw.
+#[derive(Clone)]
+struct Gate {
+    /// Pushes with a longer body are answered 413 without reaching the
+    /// endpoint.
+    body_limit: usize,
+    /// Pulls from these cursors are answered `bad_cursor`.
+    stale_cursors: Arc<Mutex<Vec<String>>>,
+    /// The longest push body that reached the endpoint.
+    largest_push: Arc<AtomicUsize>,
+    /// Pushes answered 413.
+    refused_pushes: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    fn new(body_limit: usize) -> Self {
+        Self {
+            body_limit,
+            stale_cursors: Arc::default(),
+            largest_push: Arc::default(),
+            refused_pushes: Arc::default(),
+        }
+    }
+
+    /// Serves `app` behind this gate on a loopback port.
+    async fn serve(&self, app: &TestApp) -> SocketAddr {
+        let router = app
+            .router
+            .clone()
+            .layer(from_fn_with_state(self.clone(), gate));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    }
+
+    fn refuse_cursor(&self, cursor: String) {
+        self.stale_cursors.lock().unwrap().push(cursor);
+    }
+}
+
+async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if path == PUSH_PATH {
+        let length = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .unwrap_or(usize::MAX);
+        if length > gate.body_limit {
+            gate.refused_pushes.fetch_add(1, Ordering::SeqCst);
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "<html><body>413 Request Entity Too Large</body></html>",
+            )
+                .into_response();
+        }
+        gate.largest_push.fetch_max(length, Ordering::SeqCst);
+    }
+    if path == PULL_PATH {
+        let query: Query<HashMap<String, String>> = Query::try_from_uri(request.uri()).unwrap();
+        let cursor = query.get("cursor").cloned().unwrap_or_default();
+        if gate.stale_cursors.lock().unwrap().contains(&cursor) {
+            let body = ErrorBody {
+                code: ErrorCode::BadCursor,
+                message: "the cursor was not made for this network's changes".into(),
+                field: Some("cursor".into()),
+                rejected: Vec::new(),
+            };
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Saves a visit record whose four free texts are at their longest in
+/// two-byte characters: about 80 KB of JSON, valid, and long only because
+/// the clinician wrote a lot.
+fn record_long_visit(device: &Device, seed: u64) {
+    let meta = VersionMeta::first(
+        RecordId(Uuid::now_v7()),
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse(&device.clinician).unwrap(),
+        DeviceId::parse(&device.device).unwrap(),
+        jiff::Timestamp::now(),
+    );
+    let mut record = fixtures::visit_record(meta, seed);
+    let text = FreeText::parse("text", &"é".repeat(10_000)).unwrap();
+    record.content.presenting_complaint = text.clone();
+    record.content.assessment = text.clone();
+    record.content.treatment = text.clone();
+    record.content.safety_netting = text;
+    device.store.lock().unwrap().save(&record).unwrap();
+}
+
+/// How many changes of the network the endpoint holds.
+async fn held_by_endpoint(app: &TestApp) -> usize {
+    let coordinator = app.token(NET, TokenRole::Coordinator, "coord", None);
+    app.pull_all(&coordinator, 500).await.0.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_records_go_in_pushes_under_the_byte_budget_and_all_arrive() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    // 60 records of about 80 KB: 4.8 MB, which one 100-change push refused.
+    for i in 0..60 {
+        record_long_visit(&device, i);
+    }
+    let engine = device.engine(&url, 3, Duration::from_secs(30));
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected), (60, 0));
+    assert_eq!(gate.refused_pushes.load(Ordering::SeqCst), 0);
+    let largest = gate.largest_push.load(Ordering::SeqCst);
+    assert!(largest <= PUSH_BUDGET_BYTES, "a push of {largest} bytes");
+    assert_eq!(device.stuck(), 0);
+    assert_eq!(held_by_endpoint(&app).await, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_refused_as_too_large_is_halved_until_every_change_arrives() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    // A proxy that takes two long records at a time, not the six of a budget.
+    let gate = Gate::new(200_000);
+    let url = format!("http://{}", gate.serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    for i in 0..30 {
+        record_long_visit(&device, i);
+    }
+    let engine = device.engine(&url, 3, Duration::from_secs(30));
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected), (30, 0));
+    assert!(gate.refused_pushes.load(Ordering::SeqCst) > 0, "413 seen");
+    assert_eq!(device.stuck(), 0);
+    assert_eq!(engine.status().state, SyncState::UpToDate);
+    assert_eq!(held_by_endpoint(&app).await, 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_too_large_on_its_own_is_rejected_with_a_reason_and_the_rest_arrive() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    // A proxy that refuses any push over 64 KiB: one long record alone is.
+    let gate = Gate::new(64 * 1024);
+    let url = format!("http://{}", gate.serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    for i in 0..10 {
+        device.record_visit(i);
+    }
+    record_long_visit(&device, 10);
+    for i in 11..21 {
+        device.record_visit(i);
+    }
+    let engine = device.engine(&url, 3, Duration::from_secs(30));
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected), (20, 1));
+    assert_eq!(device.stuck(), 0, "nothing left pending behind it");
+    let status = engine.status();
+    assert_eq!(status.state, SyncState::UpToDate);
+    assert_eq!((status.counts.rejected, status.counts.unsynced()), (1, 1));
+    let rejected = device.store.lock().unwrap().rejected_items().unwrap();
+    let doorstep_store::OutboxState::Rejected { reason } = &rejected[0].state else {
+        panic!("not rejected: {:?}", rejected[0].state);
+    };
+    assert!(reason.contains("too large"), "{reason}");
+    assert!(!reason.contains('é'), "no clinical text in the reason");
+    assert_eq!(held_by_endpoint(&app).await, 20);
+    // The next sync does not try it again.
+    let refused = gate.refused_pushes.load(Ordering::SeqCst);
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected), (0, 0));
+    assert_eq!(gate.refused_pushes.load(Ordering::SeqCst), refused);
+}
+
+/// Another device's first records, as pushed to an endpoint.
+fn records_of_phone_2(n: u64) -> Vec<Change> {
+    (0..n)
+        .map(|i| new_visit("para-2", "phone-2", 500 + i))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_pull_cursor_restarts_the_pull_from_the_beginning() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = TestApp::new(&Backend::Sqlite).await;
+    let other = before.device_token(NET, "para-2", "phone-2");
+    let changes = records_of_phone_2(5);
+    let (status, _) = before
+        .push(&other, &batch(NET, "phone-2", changes.clone()))
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let mut device = Device::open(dir.path(), &before, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&before).await);
+    device
+        .engine(&url, 3, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    let stale = device.store.lock().unwrap().sync_cursor().unwrap().unwrap();
+
+    // The endpoint is restored from a backup holding the first three
+    // records, and refuses the cursor made after the fifth.
+    let restored = TestApp::new(&Backend::Sqlite).await;
+    let other = restored.device_token(NET, "para-2", "phone-2");
+    let (status, _) = restored
+        .push(&other, &batch(NET, "phone-2", changes[..3].to_vec()))
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    gate.refuse_cursor(stale.0.clone());
+    let url = format!("http://{}", gate.serve(&restored).await);
+    let engine = device.engine(&url, 3, Duration::from_secs(10));
+    let report = engine.sync().await.unwrap();
+    assert!(report.pull_restarted);
+    assert_eq!(report.pulled_new, 0, "the three were held already");
+    assert_eq!(device.records_held(), 5, "nothing held was lost");
+    let cursor = device.store.lock().unwrap().sync_cursor().unwrap().unwrap();
+    assert_ne!(cursor, stale, "the restored endpoint's cursor replaced it");
+
+    // From there, pulls carry on from the new cursor.
+    let (status, _) = restored
+        .push(&other, &batch(NET, "phone-2", records_of_phone_2(1)))
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let report = engine.sync().await.unwrap();
+    assert!(!report.pull_restarted);
+    assert_eq!(report.pulled_new, 1);
+    assert_eq!(device.records_held(), 6);
+    assert_eq!(engine.status().state, SyncState::UpToDate);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_refused_again_after_the_restart_fails_the_sync_instead_of_looping() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let other = app.device_token(NET, "para-2", "phone-2");
+    let (status, _) = app
+        .push(&other, &batch(NET, "phone-2", records_of_phone_2(4)))
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let gate = Gate::new(MAX_BODY_BYTES);
+    // Every cursor the endpoint hands out on pages of two is refused: the
+    // first page's, met after the restart too, must end the sync.
+    let phone_1 = app.device_token(NET, "para-1", "phone-1");
+    for cursor in app.pull_all(&phone_1, 2).await.1 {
+        gate.refuse_cursor(cursor);
+    }
+    let url = format!("http://{}", gate.serve(&app).await);
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let mut config = SyncConfig::new(
+        url,
+        NetworkId::parse(NET).unwrap(),
+        DeviceId::parse("phone-1").unwrap(),
+    );
+    config.pull_limit = 2;
+    config.retry = RetryPolicy {
+        attempts: 1,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(5),
+    };
+    let engine = SyncEngine::new(
+        config,
+        Arc::clone(&device.store),
+        Arc::new(device.token.clone()),
+    )
+    .unwrap();
+    let error = engine.sync().await.unwrap_err();
+    assert!(matches!(error, SyncError::Protocol(_)), "{error}");
+    assert!(matches!(engine.status().state, SyncState::Failed { .. }));
+    assert_eq!(device.records_held(), 2, "the first page was applied");
+}
