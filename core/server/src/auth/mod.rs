@@ -75,10 +75,14 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .ok_or(ApiError::Unauthorized(AuthError::Missing))?;
+        // The scheme's name is case-insensitive (RFC 9110, 11.1): some
+        // practice systems' clients send `bearer`.
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized(AuthError::Missing))?;
         let claims = state
             .verifier

@@ -71,7 +71,7 @@ impl JwksSource {
                 std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
             }
             JwksSource::Url(url) => reqwest::Client::new()
-                .get(url)
+                .get(secure_url(url)?)
                 .timeout(std::time::Duration::from_secs(10))
                 .send()
                 .await
@@ -82,6 +82,30 @@ impl JwksSource {
                 .map_err(|e| format!("{url}: {e}"))?,
         };
         serde_json::from_str(&text).map_err(|e| format!("not a JWKS document: {e}"))
+    }
+}
+
+/// `url` if the key set can be fetched from it without anyone on the way
+/// swapping it: over https, or over plain http only from this machine (an
+/// identity provider beside the endpoint, or a test). The key set decides who
+/// may read and write patients' records, so the endpoint refuses to start
+/// rather than trust keys that crossed a network in the clear.
+fn secure_url(url: &str) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    let loopback = parsed.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(format!(
+            "{url}: a key set must be fetched over https (plain http only from this machine)"
+        )),
     }
 }
 

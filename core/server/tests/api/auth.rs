@@ -145,6 +145,19 @@ async fn the_negative_catalogue_is_refused_with_401() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "not a bearer scheme");
+    let (status, _) = app
+        .send(
+            axum::http::Request::get("/sync/v1/pull")
+                .header("authorization", format!("bearer {valid}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the scheme's name is case-insensitive"
+    );
 }
 
 #[tokio::test]

@@ -112,3 +112,18 @@ async fn the_application_starts_from_config_and_trusts_an_idp_jwks_url() {
         "the embedded default keeps its data in --data"
     );
 }
+
+#[tokio::test]
+async fn a_key_set_over_plain_http_from_another_machine_is_refused_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+    config.outside = Some((
+        JwksSource::parse("http://login.example-ics.nhs.uk/jwks.json"),
+        "https://login.example-ics.nhs.uk".to_owned(),
+    ));
+    let err = Application::build(config).await.err().expect("refused");
+    assert!(
+        err.to_string().contains("must be fetched over https"),
+        "{err}"
+    );
+}
