@@ -386,7 +386,15 @@ async fn first_pull(
             .unwrap();
         assert!(response.status().is_success());
     }
-    assert!(storage.pull(&scope, 0, u32::MAX).await.unwrap().len() >= records);
+    assert!(
+        storage
+            .pull(&scope, 0, u32::MAX, u64::MAX)
+            .await
+            .unwrap()
+            .changes
+            .len()
+            >= records
+    );
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         &StoreConfig::new(dir.path().join("device.db")),

@@ -58,8 +58,10 @@ pub enum ApiError {
     /// The device was revoked.
     #[error("device revoked")]
     DeviceRevoked,
-    /// The cursor was not made by this endpoint.
-    #[error("unreadable cursor")]
+    /// The cursor was not made by this endpoint for the caller's network as
+    /// stored now (another network's, one past the network's last change, or
+    /// not a cursor at all); the device pulls again from the beginning.
+    #[error("cursor not made for this network's changes as stored")]
     BadCursor,
     /// No such route.
     #[error("not found")]
@@ -136,7 +138,9 @@ impl ApiError {
             BadCursor => (
                 StatusCode::BAD_REQUEST,
                 ErrorCode::BadCursor,
-                "the cursor was not made by this endpoint; pull from the last cursor stored".into(),
+                "the cursor was not made by this endpoint for this network's changes as stored now; \
+                 pull again from the beginning"
+                    .into(),
                 Some("cursor".into()),
             ),
             NotFound => (

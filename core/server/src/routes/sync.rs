@@ -6,8 +6,12 @@
 //! anything is stored: the envelope's shape, the network and device, then
 //! every record through the clinical domain's own parser; one refused change
 //! refuses the batch with 422 listing each refusal, so the device can mark
-//! exactly those and push the rest.
+//! exactly those and push the rest. A pull hands out pages bounded in changes
+//! and in bytes, and a cursor that names the caller's network and the change
+//! it follows; a cursor that does not match the network as stored now is
+//! refused rather than trusted.
 
+use aws_lc_rs::digest;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -16,6 +20,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use doorstep_domain::ValidationError;
 use doorstep_domain::medication_review::MedicationReview;
 use doorstep_domain::network::{DeviceId, NetworkId};
@@ -25,6 +31,7 @@ use doorstep_sync::wire::{
     ForksResponse, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH, PUSH_PATH, PushResponse,
     REVOKE_PATH, RejectCode, RejectedChange, RevokeResponse,
 };
+use jiff::{SignedDuration, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -32,7 +39,7 @@ use serde_json::value::RawValue;
 use crate::app::AppState;
 use crate::auth::{Caller, TokenRole};
 use crate::error::ApiError;
-use crate::storage::CheckedChange;
+use crate::storage::{CheckedChange, PullPage};
 
 /// The sync routes.
 pub fn router() -> Router<AppState> {
@@ -86,11 +93,19 @@ fn refuse(
     }
 }
 
+/// How far after the endpoint's clock a version's `written_at` may be.
+/// Clinicians' phones drift and are set by hand to wrong days and zones, so
+/// the leeway is generous; without a bound, a phone set years ahead would win
+/// every fork it takes part in, since a fork shows its newest-written head
+/// (on every device and at `/forks`) until a clinician reconciles it.
+pub const WRITTEN_AT_LEEWAY: SignedDuration = SignedDuration::from_hours(24);
+
 fn check_record<T>(
     index: usize,
     change: &RawChange,
     caller: &Caller,
     device: &DeviceId,
+    now: Timestamp,
 ) -> Result<CheckedChange, RejectedChange>
 where
     T: DeserializeOwned + Serialize + Validate,
@@ -111,6 +126,21 @@ where
             change.change_id,
             RejectCode::NotYours,
             ValidationError::new("meta.author", "is not the signed-in clinician"),
+        ));
+    }
+    if record.meta.written_at > now + WRITTEN_AT_LEEWAY {
+        return Err(refuse(
+            index,
+            change.change_id,
+            RejectCode::Invalid,
+            ValidationError::new(
+                "meta.written_at",
+                format!(
+                    "is more than {} hours after the endpoint's clock; \
+                     check the device's date and time",
+                    WRITTEN_AT_LEEWAY.as_hours()
+                ),
+            ),
         ));
     }
     let body = serde_json::to_string(&record).map_err(|_| {
@@ -206,11 +236,14 @@ async fn push(
     let total = raw.changes.len();
     let mut checked = Vec::with_capacity(total);
     let mut rejected = Vec::new();
+    let now = Timestamp::now();
     for (i, change) in raw.changes.iter().enumerate() {
         let result = match change.body.kind {
-            ChangeKind::VisitRecord => check_record::<VisitContent>(i, change, &caller, &device),
+            ChangeKind::VisitRecord => {
+                check_record::<VisitContent>(i, change, &caller, &device, now)
+            }
             ChangeKind::MedicationReview => {
-                check_record::<MedicationReview>(i, change, &caller, &device)
+                check_record::<MedicationReview>(i, change, &caller, &device, now)
             }
         };
         match result {
@@ -254,24 +287,78 @@ struct PullQuery {
     limit: Option<u32>,
 }
 
-const CURSOR_PREFIX: &str = "v1.";
+/// Most bytes of record bodies one pull page carries (unless its first
+/// change alone is larger: a page always moves the cursor). A record can be
+/// up to a megabyte (more if stored before the domain bounded records); a
+/// page this size still finishes over a weak mobile link, where 500 such
+/// records never would.
+pub const MAX_PULL_PAGE_BYTES: u64 = 1024 * 1024;
 
-fn decode_cursor(text: Option<&str>) -> Result<u64, ApiError> {
-    match text {
-        None | Some("") => Ok(0),
-        Some(t) => t
-            .strip_prefix(CURSOR_PREFIX)
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or(ApiError::BadCursor),
-    }
+/// The cursor format's mark: a cursor is `v2.<seq>.<tag>`, where `seq` is the
+/// sequence number of the last change pulled and `tag` hashes the network, the
+/// sequence number and that change's id. Cursors of the first format (`v1.`,
+/// which did not name their network) are refused like any foreign text.
+const CURSOR_PREFIX: &str = "v2.";
+/// Bytes of SHA-256 kept in a cursor's tag: 96 bits, so two networks' cursors
+/// never pass for each other by chance, in 16 characters of base64url.
+const CURSOR_TAG_BYTES: usize = 12;
+
+/// A cursor after the change `change`, stored at `seq` in `network`. The
+/// tag needs no secret: a cursor grants nothing (the token scopes every read),
+/// it only has to be recognisably made for this network's stream as stored.
+fn encode_cursor(network: &NetworkId, seq: u64, change: ChangeId) -> Cursor {
+    let named = format!(
+        "doorstep pull cursor\0{}\0{seq}\0{}",
+        network.as_str(),
+        change.0
+    );
+    let hash = digest::digest(&digest::SHA256, named.as_bytes());
+    let tag = URL_SAFE_NO_PAD.encode(&hash.as_ref()[..CURSOR_TAG_BYTES]);
+    Cursor::from_token(format!("{CURSOR_PREFIX}{seq}.{tag}"))
 }
 
-fn encode_cursor(seq: u64) -> Cursor {
-    if seq == 0 {
-        Cursor::beginning()
-    } else {
-        Cursor::from_token(format!("{CURSOR_PREFIX}{seq}"))
+/// The sequence number a cursor's text claims, if it has the cursor's shape:
+/// a decimal of 0 to `i64::MAX` (what storage can hold). Whether the endpoint
+/// made it is checked against storage by [`resolve_cursor`].
+fn cursor_seq(text: &str) -> Result<u64, ApiError> {
+    let (seq, _tag) = text
+        .strip_prefix(CURSOR_PREFIX)
+        .and_then(|rest| rest.split_once('.'))
+        .ok_or(ApiError::BadCursor)?;
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::BadCursor);
     }
+    let seq: i64 = seq.parse().map_err(|_| ApiError::BadCursor)?;
+    u64::try_from(seq).map_err(|_| ApiError::BadCursor)
+}
+
+/// The sequence number to pull after. The empty cursor is the beginning; any
+/// other must be exactly the cursor the endpoint makes for the change it
+/// names as stored now in the caller's network, so a cursor made for another
+/// network, past the network's last change (a database restored from an older
+/// backup) or from a stream since rewritten is refused with `bad_cursor`
+/// instead of silently skipping changes.
+async fn resolve_cursor(
+    state: &AppState,
+    caller: &Caller,
+    text: Option<&str>,
+) -> Result<u64, ApiError> {
+    let text = match text {
+        None | Some("") => return Ok(0),
+        Some(t) => t,
+    };
+    let seq = cursor_seq(text)?;
+    let change = state.storage.change_id_at(caller.scope(), seq).await?;
+    let made_here =
+        change.is_some_and(|c| encode_cursor(caller.network(), seq, c).as_str() == text);
+    if !made_here {
+        tracing::warn!(
+            "a pull cursor names no change of this network as stored now \
+             (another network's cursor, or a database restored from an older backup)"
+        );
+        return Err(ApiError::BadCursor);
+    }
+    Ok(seq)
 }
 
 /// A pulled change serialised straight from its stored JSON: the same form as
@@ -310,7 +397,7 @@ async fn pull(
             return Err(ApiError::DeviceRevoked);
         }
     }
-    let after = decode_cursor(query.cursor.as_deref())?;
+    let after = resolve_cursor(&state, &caller, query.cursor.as_deref()).await?;
     let limit = query.limit.unwrap_or(MAX_PULL_LIMIT);
     if limit == 0 || limit > MAX_PULL_LIMIT {
         return Err(ApiError::BadRequest {
@@ -318,10 +405,18 @@ async fn pull(
             reason: format!("must be 1-{MAX_PULL_LIMIT}"),
         });
     }
-    let mut rows = state.storage.pull(caller.scope(), after, limit + 1).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let cursor = encode_cursor(rows.last().map_or(after, |r| r.seq));
+    let PullPage {
+        changes: rows,
+        more,
+    } = state
+        .storage
+        .pull(caller.scope(), after, limit, MAX_PULL_PAGE_BYTES)
+        .await?;
+    let cursor = match (rows.last(), query.cursor) {
+        (Some(last), _) => encode_cursor(caller.network(), last.seq, last.change_id),
+        (None, Some(sent)) => Cursor::from_token(sent),
+        (None, None) => Cursor::beginning(),
+    };
     let raws = rows
         .iter()
         .map(|r| RawValue::from_string(r.body.clone()))
@@ -377,17 +472,45 @@ async fn revoke(
 mod tests {
     use super::*;
 
+    fn change(n: u128) -> ChangeId {
+        ChangeId(uuid::Uuid::from_u128(n))
+    }
+
     #[test]
-    fn cursors_round_trip_and_foreign_text_is_refused() {
-        assert_eq!(decode_cursor(None).unwrap(), 0);
-        assert_eq!(decode_cursor(Some("")).unwrap(), 0);
-        assert_eq!(decode_cursor(Some(encode_cursor(42).as_str())).unwrap(), 42);
-        assert!(encode_cursor(0).is_beginning());
-        for bad in ["42", "v1.", "v1.-3", "v2.5", "v1.5x"] {
-            assert!(
-                matches!(decode_cursor(Some(bad)), Err(ApiError::BadCursor)),
-                "{bad}"
-            );
+    fn a_cursor_names_its_sequence_number_and_nothing_else_passes_for_one() {
+        let network = NetworkId::parse("east-dorset").unwrap();
+        let cursor = encode_cursor(&network, 42, change(7));
+        assert_eq!(cursor_seq(cursor.as_str()).unwrap(), 42);
+        let at_max = encode_cursor(&network, i64::MAX as u64, change(7));
+        assert_eq!(cursor_seq(at_max.as_str()).unwrap(), i64::MAX as u64);
+        for bad in [
+            "42",
+            "v1.42",
+            "v2.",
+            "v2.42",
+            "v2..tag",
+            "v2.-3.tag",
+            "v2.+3.tag",
+            "v2.5x.tag",
+            "v1.9223372036854775808",
+            "v2.9223372036854775808.tag",
+            "v2.18446744073709551616.tag",
+        ] {
+            assert!(matches!(cursor_seq(bad), Err(ApiError::BadCursor)), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_cursor_differs_by_network_and_by_the_change_it_follows() {
+        let east = NetworkId::parse("east-dorset").unwrap();
+        let west = NetworkId::parse("west-dorset").unwrap();
+        let cursor = encode_cursor(&east, 5, change(1));
+        assert_eq!(cursor, encode_cursor(&east, 5, change(1)));
+        assert_ne!(cursor, encode_cursor(&west, 5, change(1)));
+        assert_ne!(cursor, encode_cursor(&east, 5, change(2)));
+        assert!(
+            !cursor.as_str().contains("east-dorset"),
+            "opaque: {cursor:?}"
+        );
     }
 }

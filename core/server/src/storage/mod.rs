@@ -6,8 +6,10 @@
 //! written. Both backends share the decisions of a push ([`plan`]): they only
 //! fetch what the plan needs and write what it decided, in one transaction that
 //! also serialises pushes within a network, so sequence numbers become visible
-//! in order and a pull cursor never skips a change committed late.
+//! in order and a pull cursor never skips a change committed late. Both also
+//! share where a pull page ends ([`page`]): by count and by bytes.
 
+pub mod page;
 pub mod plan;
 pub mod postgres;
 pub mod sqlite;
@@ -62,6 +64,16 @@ pub struct StoredChange {
     pub body: String,
 }
 
+/// One page of a pull: the changes, and whether more wait after them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullPage {
+    /// The changes, oldest first.
+    pub changes: Vec<StoredChange>,
+    /// True when the network holds changes after the last one here (the page
+    /// stopped at its count or at its byte budget).
+    pub more: bool,
+}
+
 /// Why storage failed. Never shown to callers (they get a plain 5xx); the
 /// detail goes to the log, and carries no record content.
 #[derive(Debug, thiserror::Error)]
@@ -97,13 +109,29 @@ pub trait Storage: Send + Sync + 'static {
         changes: Vec<CheckedChange>,
     ) -> Result<Vec<ChangeOutcome>, StorageError>;
 
-    /// Up to `limit` changes of the network stored after `after`, oldest first.
+    /// The network's changes stored after `after`, oldest first: at most
+    /// `limit`, and only as many as fit in `max_bytes` of record bodies (but
+    /// always the first, so a page larger than the budget still moves the
+    /// cursor). Pages are bounded in bytes because one record can be
+    /// up to a megabyte (more if stored before the domain bounded records) and
+    /// a phone on a weak link must be able to finish a page.
     async fn pull(
         &self,
         scope: &NetworkScope,
         after: u64,
         limit: u32,
-    ) -> Result<Vec<StoredChange>, StorageError>;
+        max_bytes: u64,
+    ) -> Result<PullPage, StorageError>;
+
+    /// The id of the change stored at `seq` in the network, if any. A pull
+    /// cursor names the change it follows, so the endpoint can tell a cursor
+    /// it made for this network's changes as stored now from one made for
+    /// another network or before a database restore.
+    async fn change_id_at(
+        &self,
+        scope: &NetworkScope,
+        seq: u64,
+    ) -> Result<Option<ChangeId>, StorageError>;
 
     /// Records of the network whose history is forked now.
     async fn forks(&self, scope: &NetworkScope) -> Result<Vec<Fork>, StorageError>;

@@ -1,6 +1,6 @@
 //! The decisions of a push, shared by both backends: which changes are new,
-//! which repeat an earlier push, which reuse an id with different content, and
-//! which fork their record's history.
+//! which repeat an earlier push, which reuse an id with different content,
+//! which break their record's lineage, and which fork their record's history.
 //!
 //! A backend fetches the rows the plan needs (by change id, by version id, and
 //! every version of the records touched), calls [`plan_push`] inside its
@@ -52,7 +52,9 @@ pub struct PushPlan {
 /// Decides a push. `existing` holds stored changes sharing a change id or a
 /// version id with `changes`; `versions` holds every stored version of the
 /// records `changes` touch. A version of another kind than its record's
-/// earlier versions is refused.
+/// earlier versions is refused, and so is one that breaks its record's
+/// lineage (see `check_lineage`): it arrives after a version that supersedes
+/// it, or it is a second first version.
 pub fn plan_push(
     changes: &[CheckedChange],
     existing: Vec<ExistingChange>,
@@ -97,10 +99,8 @@ pub fn plan_push(
             });
             continue;
         }
-        let (kind, history) = histories
-            .entry(change.meta.record_id)
-            .or_insert_with(|| (change.kind, Vec::new()));
-        if *kind != change.kind {
+        let stored = histories.get(&change.meta.record_id);
+        if stored.is_some_and(|(kind, _)| *kind != change.kind) {
             plan.outcomes.push(ChangeOutcome::Rejected {
                 code: RejectCode::KindConflict,
                 field: Some("body.kind".to_owned()),
@@ -108,6 +108,18 @@ pub fn plan_push(
             });
             continue;
         }
+        let earlier = stored.map_or(&[][..], |(_, history)| history.as_slice());
+        if let Err(reason) = check_lineage(&change.meta, earlier) {
+            plan.outcomes.push(ChangeOutcome::Rejected {
+                code: RejectCode::Invalid,
+                field: Some("body.record.meta.supersedes".to_owned()),
+                reason: reason.to_owned(),
+            });
+            continue;
+        }
+        let (_, history) = histories
+            .entry(change.meta.record_id)
+            .or_insert_with(|| (change.kind, Vec::new()));
         history.push(change.meta.clone());
         let entry = (change.kind, change.body.clone());
         by_change.insert(change.change_id, entry.clone());
@@ -127,6 +139,34 @@ pub fn plan_push(
         }
     }
     plan
+}
+
+/// Whether a version may join its record's `earlier` versions (those stored,
+/// and those accepted earlier in the same push). A version must not arrive
+/// after one that supersedes it (the only way a history closes into a cycle,
+/// which would leave it with no current version on any device), and a record
+/// has one first version. An amendment may name a version the endpoint does
+/// not hold: that is how a device corrects a version the endpoint refused
+/// (the correction amends the refused version on the device), and refusing
+/// it would leave the record unsyncable. Two amendments of one version are a
+/// fork, accepted as such.
+///
+/// The refusal's reason names the rule, never the versions' content.
+fn check_lineage(meta: &VersionMeta, earlier: &[VersionMeta]) -> Result<(), &'static str> {
+    if earlier
+        .iter()
+        .any(|v| v.supersedes == Some(meta.version_id))
+    {
+        return Err("a version of this record already supersedes this one: \
+                    a version cannot arrive after its amendment");
+    }
+    match meta.supersedes {
+        Some(_) => Ok(()),
+        None if earlier.is_empty() => Ok(()),
+        None => {
+            Err("the record already has versions: an amendment must name the one it supersedes")
+        }
+    }
 }
 
 /// The fork of one record's history, if it has one now.
@@ -243,6 +283,59 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn refused_lineage(outcome: &ChangeOutcome) -> bool {
+        matches!(
+            outcome,
+            ChangeOutcome::Rejected {
+                code: RejectCode::Invalid,
+                field: Some(field),
+                ..
+            } if field == "body.record.meta.supersedes"
+        )
+    }
+
+    #[test]
+    fn a_version_arriving_after_one_that_supersedes_it_is_refused_so_no_cycle_forms() {
+        let a = change(1, 10, Some(2), 1);
+        let b = change(2, 10, Some(1), 2);
+        let plan = plan_push(&[a.clone(), b.clone()], vec![], vec![]);
+        assert_eq!(plan.inserts, vec![0]);
+        assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
+        let plan = plan_push(&[b], vec![], vec![version(&a)]);
+        assert!(plan.inserts.is_empty());
+        assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+    }
+
+    #[test]
+    fn the_correction_of_a_version_the_endpoint_refused_is_accepted() {
+        let first = change(1, 10, None, 1);
+        // Version 2 was refused; the device's correction amends it.
+        let correction = change(3, 10, Some(2), 3);
+        let plan = plan_push(&[correction], vec![], vec![version(&first)]);
+        assert_eq!(plan.inserts, vec![0]);
+    }
+
+    #[test]
+    fn a_second_first_version_of_a_record_is_refused() {
+        let first = change(1, 10, None, 1);
+        let second = change(2, 10, None, 2);
+        let plan = plan_push(std::slice::from_ref(&second), vec![], vec![version(&first)]);
+        assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+        let plan = plan_push(&[first, second], vec![], vec![]);
+        assert_eq!(plan.inserts, vec![0]);
+        assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
+    }
+
+    #[test]
+    fn a_version_and_its_amendments_in_one_push_are_stored_in_order() {
+        let first = change(1, 10, None, 1);
+        let second = change(2, 10, Some(1), 2);
+        let third = change(3, 10, Some(2), 3);
+        let plan = plan_push(&[first, second, third], vec![], vec![]);
+        assert_eq!(plan.inserts, vec![0, 1, 2]);
+        assert_eq!(plan.outcomes, vec![ChangeOutcome::Accepted; 3]);
     }
 
     #[test]

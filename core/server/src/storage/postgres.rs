@@ -27,8 +27,9 @@ use tokio_postgres::{NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
+use super::page::page_end;
 use super::plan::{ExistingChange, StoredVersion, fork_of, plan_push};
-use super::{CheckedChange, NetworkScope, Storage, StorageError, StoredChange};
+use super::{CheckedChange, NetworkScope, PullPage, Storage, StorageError, StoredChange};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sync_networks (
@@ -305,22 +306,53 @@ impl Storage for PostgresStorage {
         scope: &NetworkScope,
         after: u64,
         limit: u32,
-    ) -> Result<Vec<StoredChange>, StorageError> {
-        let after = i64::try_from(after).map_err(|_| corrupt("cursor beyond range"))?;
+        max_bytes: u64,
+    ) -> Result<PullPage, StorageError> {
+        // Sequence numbers are stored as BIGINT: nothing follows one past that.
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(PullPage {
+                changes: Vec::new(),
+                more: false,
+            });
+        };
+        let network = scope.network().as_str();
         let client = self.pool.get().await.map_err(pool_error)?;
-        let stmt = client
+        // octet_length reads a stored body's size without fetching the body.
+        let select_sizes = client
             .prepare_cached(
-                "SELECT seq, change_id, kind, body FROM sync_changes
+                "SELECT seq, octet_length(body)::bigint FROM sync_changes
                  WHERE network = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
             .await?;
-        let rows = client
-            .query(
-                &stmt,
-                &[&scope.network().as_str(), &after, &i64::from(limit)],
+        let sizes = client
+            .query(&select_sizes, &[&network, &after, &(i64::from(limit) + 1)])
+            .await?
+            .iter()
+            .map(|row| {
+                let bytes: i64 = row.try_get(1)?;
+                Ok((
+                    row.try_get::<_, i64>(0)?,
+                    u64::try_from(bytes).map_err(|_| corrupt("body size"))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let end = page_end(&sizes, limit as usize, max_bytes);
+        let Some(last) = end.last_seq else {
+            return Ok(PullPage {
+                changes: Vec::new(),
+                more: false,
+            });
+        };
+        let select_page = client
+            .prepare_cached(
+                "SELECT seq, change_id, kind, body FROM sync_changes
+                 WHERE network = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
             )
             .await?;
-        rows.iter()
+        let changes = client
+            .query(&select_page, &[&network, &after, &last])
+            .await?
+            .iter()
             .map(|row| {
                 Ok(StoredChange {
                     seq: u64::try_from(row.try_get::<_, i64>(0)?).map_err(|_| corrupt("seq"))?,
@@ -329,7 +361,29 @@ impl Storage for PostgresStorage {
                     body: row.try_get(3)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(PullPage {
+            changes,
+            more: end.more,
+        })
+    }
+
+    async fn change_id_at(
+        &self,
+        scope: &NetworkScope,
+        seq: u64,
+    ) -> Result<Option<ChangeId>, StorageError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached("SELECT change_id FROM sync_changes WHERE network = $1 AND seq = $2")
+            .await?;
+        let row = client
+            .query_opt(&stmt, &[&scope.network().as_str(), &seq])
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.map(ChangeId))
     }
 
     async fn forks(&self, scope: &NetworkScope) -> Result<Vec<Fork>, StorageError> {

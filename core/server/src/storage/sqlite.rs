@@ -22,8 +22,9 @@ use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
+use super::page::page_end;
 use super::plan::{ExistingChange, StoredVersion, fork_of, plan_push};
-use super::{CheckedChange, NetworkScope, Storage, StorageError, StoredChange};
+use super::{CheckedChange, NetworkScope, PullPage, Storage, StorageError, StoredChange};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sync_networks (
@@ -365,15 +366,45 @@ impl Storage for SqliteStorage {
         scope: &NetworkScope,
         after: u64,
         limit: u32,
-    ) -> Result<Vec<StoredChange>, StorageError> {
+        max_bytes: u64,
+    ) -> Result<PullPage, StorageError> {
         let network = scope.network().as_str().to_owned();
-        let after = i64::try_from(after).map_err(|_| corrupt("cursor beyond range"))?;
+        // Sequence numbers are stored as i64: nothing follows one past that.
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(PullPage {
+                changes: Vec::new(),
+                more: false,
+            });
+        };
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, change_id, kind, body FROM sync_changes
+            let mut sizes = conn.prepare_cached(
+                "SELECT seq, octet_length(body) FROM sync_changes
                  WHERE network = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![network, after, limit], |r| {
+            let sizes = sizes
+                .query_map(params![network, after, i64::from(limit) + 1], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })?
+                .map(|row| {
+                    let (seq, bytes) = row?;
+                    Ok((
+                        seq,
+                        u64::try_from(bytes).map_err(|_| corrupt("body column"))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StorageError>>()?;
+            let end = page_end(&sizes, limit as usize, max_bytes);
+            let Some(last) = end.last_seq else {
+                return Ok(PullPage {
+                    changes: Vec::new(),
+                    more: false,
+                });
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, change_id, kind, body FROM sync_changes
+                 WHERE network = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(params![network, after, last], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -381,17 +412,45 @@ impl Storage for SqliteStorage {
                     r.get::<_, String>(3)?,
                 ))
             })?;
-            let mut out = Vec::new();
+            let mut changes = Vec::new();
             for row in rows {
                 let (seq, change_id, k, body) = row?;
-                out.push(StoredChange {
+                changes.push(StoredChange {
                     seq: u64::try_from(seq).map_err(|_| corrupt("seq column"))?,
                     change_id: ChangeId(uuid(&change_id)?),
                     kind: kind(&k)?,
                     body,
                 });
             }
-            Ok(out)
+            Ok(PullPage {
+                changes,
+                more: end.more,
+            })
+        })
+        .await
+    }
+
+    async fn change_id_at(
+        &self,
+        scope: &NetworkScope,
+        seq: u64,
+    ) -> Result<Option<ChangeId>, StorageError> {
+        let network = scope.network().as_str().to_owned();
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        self.read(move |conn| {
+            let found: Option<String> = conn
+                .prepare_cached(
+                    "SELECT change_id FROM sync_changes WHERE network = ?1 AND seq = ?2",
+                )?
+                .query_row(params![network, seq], |r| r.get(0))
+                .optional()?;
+            found
+                .as_deref()
+                .map(uuid)
+                .transpose()
+                .map(|id| id.map(ChangeId))
         })
         .await
     }

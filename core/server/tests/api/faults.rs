@@ -104,9 +104,10 @@ impl Run {
             .app
             .state
             .storage
-            .pull(&scope, 0, u32::MAX)
+            .pull(&scope, 0, u32::MAX, u64::MAX)
             .await
-            .unwrap();
+            .unwrap()
+            .changes;
         let mut on_server = HashSet::new();
         let mut duplicated = 0;
         for row in &rows {

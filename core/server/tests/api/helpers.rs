@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use doorstep_domain::text::{FreeText, MAX_FREE_TEXT};
 use doorstep_server::auth::{SigningKey, TokenRole, Verifier};
 use doorstep_server::storage::Storage;
 use doorstep_server::storage::postgres::PostgresStorage;
@@ -19,7 +20,7 @@ use doorstep_server::storage::sqlite::SqliteStorage;
 use doorstep_server::token::{TokenRequest, issue};
 use doorstep_server::{AppState, router};
 use doorstep_sync::fixtures;
-use doorstep_sync::wire::{Change, ChangeId, PushRequest};
+use doorstep_sync::wire::{Change, ChangeBody, ChangeId, PushRequest};
 use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -236,6 +237,30 @@ pub fn new_visit(clinician: &str, device: &str, seed: u64) -> Change {
         DeviceId::parse(device).unwrap(),
         jiff::Timestamp::now(),
     );
+    fixtures::visit_change(ChangeId(Uuid::now_v7()), meta, seed)
+}
+
+/// A first version of a new record whose free texts are long enough that the
+/// record's JSON is at least `bytes` long (about 80 KB at most: the domain
+/// caps each free text), for tests of how pages are bounded in bytes.
+pub fn long_visit(clinician: &str, device: &str, seed: u64, bytes: usize) -> Change {
+    let mut change = new_visit(clinician, device, seed);
+    let ChangeBody::VisitRecord(record) = &mut change.body else {
+        unreachable!("new_visit makes visit records")
+    };
+    // Four free texts of two-byte characters; the rest of the record is small.
+    let chars = bytes.div_ceil(8).min(MAX_FREE_TEXT);
+    let text = FreeText::parse("text", &"é".repeat(chars)).unwrap();
+    record.content.presenting_complaint = text.clone();
+    record.content.assessment = text.clone();
+    record.content.treatment = text.clone();
+    record.content.safety_netting = text;
+    change
+}
+
+/// A visit record version with the given envelope, for histories the device
+/// engine would never push (cycles, stray amendments, clocks far ahead).
+pub fn visit_version(meta: VersionMeta, seed: u64) -> Change {
     fixtures::visit_change(ChangeId(Uuid::now_v7()), meta, seed)
 }
 

@@ -7,9 +7,17 @@ use axum::http::{Request, StatusCode, header};
 use doorstep_server::auth::TokenRole;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, amend, batch, new_visit, statuses};
+use doorstep_domain::network::{ClinicianId, DeviceId};
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use doorstep_server::routes::sync::{MAX_PULL_PAGE_BYTES, WRITTEN_AT_LEEWAY};
+use uuid::Uuid;
+
+use crate::helpers::{
+    Backend, TestApp, amend, batch, long_visit, new_visit, statuses, visit_version,
+};
 
 const NET: &str = "east-dorset";
+const OTHER_NET: &str = "west-dorset";
 
 async fn count_stored(app: &TestApp) -> usize {
     let token = app.token(NET, TokenRole::Coordinator, "coord", None);
@@ -54,7 +62,7 @@ async fn pull_pages_come_in_push_order_and_the_cursor_only_moves_forward(backend
     assert_eq!(cursors.len(), 4);
     let seqs: Vec<u64> = cursors
         .iter()
-        .map(|c| c.trim_start_matches("v1.").parse().unwrap())
+        .map(|c| c.split('.').nth(1).unwrap().parse().unwrap())
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
     // Pulled records are exactly what was pushed, and parse as wire changes.
@@ -416,11 +424,332 @@ async fn healthz_jwks_and_unknown_paths_answer_without_a_token(backend: Backend)
     assert!(response.headers().contains_key("x-request-id"));
 }
 
+async fn a_cursor_made_for_another_network_is_bad_cursor(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let east = app.device_token(NET, "para-1", "phone-1");
+    let west = app.device_token(OTHER_NET, "para-2", "phone-2");
+    let east_changes = (0..5).map(|i| new_visit("para-1", "phone-1", i)).collect();
+    let west_changes = (0..3).map(|i| new_visit("para-2", "phone-2", i)).collect();
+    app.push(&east, &batch(NET, "phone-1", east_changes)).await;
+    app.push(&west, &batch(OTHER_NET, "phone-2", west_changes))
+        .await;
+    let (_, east_cursors) = app.pull_all(&east, 2).await;
+    for cursor in &east_cursors {
+        let (status, body) = app
+            .get(&west, &format!("/sync/v1/pull?cursor={cursor}"))
+            .await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("bad_cursor")),
+            "{cursor}: {body}"
+        );
+    }
+    // The network's own cursors, and the empty one, still work.
+    let (west_changes, _) = app.pull_all(&west, 2).await;
+    assert_eq!(west_changes.len(), 3);
+}
+
+async fn a_cursor_from_before_a_database_restore_is_bad_cursor_even_after_new_pushes(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let changes = (0..5).map(|i| new_visit("para-1", "phone-1", i)).collect();
+    app.push(&token, &batch(NET, "phone-1", changes)).await;
+    let (_, cursors) = app.pull_all(&token, 500).await;
+    let device_cursor = cursors.last().unwrap().clone();
+
+    restore_to(&backend, &app, 3).await;
+    let uri = format!("/sync/v1/pull?cursor={device_cursor}");
+    let (status, body) = app.get(&token, &uri).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bad_cursor")),
+        "a cursor past the network's last change: {body}"
+    );
+    // New changes take the restored sequence numbers: the old cursor names
+    // a position that now holds other changes, and is still refused.
+    let changes = (5..9).map(|i| new_visit("para-1", "phone-1", i)).collect();
+    app.push(&token, &batch(NET, "phone-1", changes)).await;
+    let (status, body) = app.get(&token, &uri).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bad_cursor")),
+        "a cursor for a position rewritten since: {body}"
+    );
+    assert_eq!(app.pull_all(&token, 500).await.0.len(), 7);
+}
+
+async fn a_cursor_past_the_range_of_sequence_numbers_is_bad_cursor_not_a_500(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    app.push(
+        &token,
+        &batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", 1)]),
+    )
+    .await;
+    for cursor in [
+        "v1.9223372036854775808",
+        "v1.1",
+        "v2.9223372036854775807.AAAAAAAAAAAAAAAA",
+        "v2.9223372036854775808.AAAAAAAAAAAAAAAA",
+        "v2.18446744073709551615.AAAAAAAAAAAAAAAA",
+        "v2.-1.AAAAAAAAAAAAAAAA",
+        "v2.1.AAAAAAAAAAAAAAAA",
+    ] {
+        let (status, body) = app
+            .get(&token, &format!("/sync/v1/pull?cursor={cursor}"))
+            .await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("bad_cursor")),
+            "{cursor}: {body}"
+        );
+    }
+}
+
+async fn a_pull_page_stops_at_its_byte_budget_and_later_pages_carry_the_rest(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    // Two pushes of 10 records of about 80 KB: about 1.6 MB in all.
+    let changes: Vec<_> = (0..20)
+        .map(|i| long_visit("para-1", "phone-1", i, 80_000))
+        .collect();
+    for chunk in changes.chunks(10) {
+        let (status, body) = app
+            .push(&token, &batch(NET, "phone-1", chunk.to_vec()))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, page) = app.get(&token, "/sync/v1/pull?limit=500").await;
+    assert_eq!(status, StatusCode::OK);
+    let first = page["changes"].as_array().unwrap();
+    let bytes: usize = first
+        .iter()
+        .map(|c| c["body"]["record"].to_string().len())
+        .sum();
+    assert!(
+        !first.is_empty() && first.len() < 20,
+        "{} changes",
+        first.len()
+    );
+    assert!(bytes as u64 <= MAX_PULL_PAGE_BYTES, "{bytes} bytes");
+    assert_eq!(page["more"], json!(true));
+    let (pulled, _) = app.pull_all(&token, 500).await;
+    let ids: Vec<String> = pulled
+        .iter()
+        .map(|c| c["change_id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = changes.iter().map(|c| c.change_id.0.to_string()).collect();
+    assert_eq!(ids, expected);
+}
+
+async fn a_record_larger_than_the_page_budget_comes_alone_and_the_pull_moves_on(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let (large, small) = (
+        new_visit("para-1", "phone-1", 1),
+        new_visit("para-1", "phone-1", 2),
+    );
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(NET, "phone-1", vec![large.clone(), small.clone()]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The domain bounds a record's JSON below the budget now; one stored
+    // before those bounds can be larger.
+    let mut record = serde_json::to_value(large.body.meta()).unwrap();
+    record["padding"] = json!("x".repeat(2 * MAX_PULL_PAGE_BYTES as usize));
+    let record = json!({ "meta": record }).to_string();
+    replace_body(&backend, &app, &large.change_id.0.to_string(), &record).await;
+
+    let (status, page) = app.get(&token, "/sync/v1/pull").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        page["changes"][0]["change_id"],
+        json!(large.change_id.0.to_string())
+    );
+    assert_eq!(page["more"], json!(true));
+    let cursor = page["cursor"].as_str().unwrap();
+    let (_, page) = app
+        .get(&token, &format!("/sync/v1/pull?cursor={cursor}"))
+        .await;
+    assert_eq!(page["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        page["changes"][0]["change_id"],
+        json!(small.change_id.0.to_string())
+    );
+    assert_eq!(page["more"], json!(false));
+}
+
+async fn a_version_that_breaks_its_records_lineage_is_rejected_while_the_rest_is_stored(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    app.push(&token, &batch(NET, "phone-1", vec![base.clone()]))
+        .await;
+    let version = |record: RecordId, supersedes: Option<VersionId>| {
+        let mut meta = VersionMeta::first(
+            record,
+            VersionId(Uuid::now_v7()),
+            ClinicianId::parse("para-1").unwrap(),
+            DeviceId::parse("phone-1").unwrap(),
+            jiff::Timestamp::now(),
+        );
+        meta.supersedes = supersedes;
+        meta
+    };
+    // Two versions of a new record, each superseding the other: the second
+    // arrives after its own amendment and would close the history into a
+    // cycle with no current version.
+    let cyclic = RecordId(Uuid::now_v7());
+    let mut left = version(cyclic, None);
+    let mut right = version(cyclic, None);
+    left.supersedes = Some(right.version_id);
+    right.supersedes = Some(left.version_id);
+    // The correction of a first version the endpoint refused: it amends a
+    // version the endpoint never stored, and is the only way that record
+    // can reach it.
+    let corrected = version(RecordId(Uuid::now_v7()), Some(VersionId(Uuid::now_v7())));
+    // A second first version of the stored record.
+    let second_root = version(base.body.meta().record_id, None);
+    let good = amend(&base, "para-1", "phone-1", 6);
+    let changes = vec![
+        visit_version(left, 2),
+        visit_version(right, 3),
+        visit_version(corrected, 4),
+        visit_version(second_root, 5),
+        good,
+    ];
+    let (status, body) = app.push(&token, &batch(NET, "phone-1", changes)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        statuses(&body),
+        ["accepted", "rejected", "accepted", "rejected", "accepted"]
+    );
+    for i in [1, 3] {
+        let result = &body["results"][i];
+        assert_eq!(result["outcome"]["code"], "invalid", "{result}");
+        assert_eq!(result["outcome"]["field"], "body.record.meta.supersedes");
+    }
+    assert_eq!(count_stored(&app).await, 4);
+    let (_, forks) = app.get(&token, "/sync/v1/forks").await;
+    assert_eq!(forks["forks"], json!([]));
+}
+
+async fn a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    app.push(&token, &batch(NET, "phone-1", vec![base.clone()]))
+        .await;
+    let ahead = |by: jiff::SignedDuration, seed| {
+        let meta = base.body.meta().amend(
+            VersionId(Uuid::now_v7()),
+            ClinicianId::parse("para-1").unwrap(),
+            DeviceId::parse("phone-1").unwrap(),
+            jiff::Timestamp::now() + by,
+        );
+        visit_version(meta, seed)
+    };
+    let seventy_years = jiff::SignedDuration::from_hours(24 * 365 * 70);
+    let year = (jiff::Timestamp::now() + seventy_years)
+        .to_string()
+        .chars()
+        .take(4)
+        .collect::<String>();
+    let far = ahead(seventy_years, 2);
+    let just_past = ahead(WRITTEN_AT_LEEWAY + jiff::SignedDuration::from_mins(5), 3);
+    let (status, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![far, just_past]))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let rejected = body["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{body}");
+    for r in rejected {
+        assert_eq!(r["code"], "invalid");
+        assert_eq!(r["field"], "body.record.meta.written_at");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(!reason.contains(&year), "no value echoed: {reason}");
+    }
+    assert_eq!(count_stored(&app).await, 1);
+    // A phone a few hours fast is within the leeway.
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(
+                NET,
+                "phone-1",
+                vec![ahead(jiff::SignedDuration::from_hours(3), 4)],
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(statuses(&body), ["accepted"]);
+}
+
 fn post(token: &str, uri: &str) -> Request<Body> {
     Request::post(uri)
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())
         .unwrap()
+}
+
+/// Rolls the network back to its first `seq` changes behind the endpoint's
+/// back, as restoring an older backup of the database would.
+async fn restore_to(backend: &Backend, app: &TestApp, seq: i64) {
+    let statements = [
+        format!("DELETE FROM sync_changes WHERE network = '{NET}' AND seq > {seq}"),
+        format!("UPDATE sync_networks SET last_seq = {seq} WHERE network = '{NET}'"),
+    ];
+    match (backend, &app.schema) {
+        (Backend::Postgres(url), Some(schema)) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!(
+                    "SET search_path = {schema}; {}",
+                    statements.join("; ")
+                ))
+                .await
+                .unwrap();
+        }
+        _ => {
+            let conn = rusqlite::Connection::open(app.dir.path().join("server.sqlite3")).unwrap();
+            conn.execute_batch(&statements.join("; ")).unwrap();
+        }
+    }
+}
+
+/// Replaces a stored change's record JSON behind the endpoint's back, as a
+/// record stored by an older endpoint with looser checks would read.
+async fn replace_body(backend: &Backend, app: &TestApp, change_id: &str, body: &str) {
+    match (backend, &app.schema) {
+        (Backend::Postgres(url), Some(schema)) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let sql = format!("UPDATE {schema}.sync_changes SET body = $1 WHERE change_id = $2");
+            let id = Uuid::parse_str(change_id).unwrap();
+            client.execute(&sql, &[&body, &id]).await.unwrap();
+        }
+        _ => {
+            let conn = rusqlite::Connection::open(app.dir.path().join("server.sqlite3")).unwrap();
+            conn.execute(
+                "UPDATE sync_changes SET body = ?1 WHERE change_id = ?2",
+                [body, change_id],
+            )
+            .unwrap();
+        }
+    }
 }
 
 /// Drops the changes table behind the endpoint's back.
@@ -456,4 +785,11 @@ crate::on_both_backends!(
     roles_decide_who_may_push_and_read,
     a_storage_failure_is_a_plain_500_with_no_detail,
     healthz_jwks_and_unknown_paths_answer_without_a_token,
+    a_cursor_made_for_another_network_is_bad_cursor,
+    a_cursor_from_before_a_database_restore_is_bad_cursor_even_after_new_pushes,
+    a_cursor_past_the_range_of_sequence_numbers_is_bad_cursor_not_a_500,
+    a_pull_page_stops_at_its_byte_budget_and_later_pages_carry_the_rest,
+    a_record_larger_than_the_page_budget_comes_alone_and_the_pull_moves_on,
+    a_version_that_breaks_its_records_lineage_is_rejected_while_the_rest_is_stored,
+    a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused,
 );
