@@ -125,13 +125,6 @@ fn a_rekey_cut_off_before_its_log_was_folded_in_finishes_on_the_next_open() {
     let visits = store_with_visits(&f, 30);
     let old = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
     let new = DatabaseKey::generate().unwrap();
-    let hex = |k: &DatabaseKey| -> String {
-        k.as_bytes()
-            .iter()
-            .chain(b"doorstep-store-1")
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
     f.keys.write_key(KeySlot::Next, &new).unwrap();
     {
         // The re-key commits to the write-ahead log; the app dies before the
@@ -144,7 +137,7 @@ fn a_rekey_cut_off_before_its_log_was_folded_in_finishes_on_the_next_open() {
         .unwrap();
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
             .unwrap();
-        conn.execute_batch(&format!("PRAGMA rekey = \"x'{}'\";", hex(&new)))
+        conn.execute_batch(&format!("PRAGMA rekey = \"x'{}'\";", crate::key_hex(&new)))
             .unwrap();
     }
     assert!(
@@ -244,14 +237,11 @@ fn a_rekey_retried_after_its_key_failed_to_become_current_keeps_the_file_readabl
     // The retry fails too, after it has claimed the Next slot: another
     // connection holds the write lock, so the file cannot be re-keyed.
     let other = rusqlite::Connection::open(f.path()).unwrap();
-    let hex: String = first
-        .as_bytes()
-        .iter()
-        .chain(b"doorstep-store-1")
-        .map(|b| format!("{b:02x}"))
-        .collect();
     other
-        .execute_batch(&format!("PRAGMA key = \"x'{hex}'\"; BEGIN IMMEDIATE;"))
+        .execute_batch(&format!(
+            "PRAGMA key = \"x'{}'\"; BEGIN IMMEDIATE;",
+            crate::key_hex(&first)
+        ))
         .unwrap();
     store.rekey().unwrap_err();
     other.execute_batch("ROLLBACK;").unwrap();

@@ -109,16 +109,19 @@ pub fn morning() -> Timestamp {
 /// below the API, such as building an old schema or a newer one.
 pub fn raw_connection(f: &Fixture) -> rusqlite::Connection {
     let key = f.keys.read_key(KeySlot::Current).unwrap().expect("a key");
-    let hex: String = key
-        .as_bytes()
+    let conn = rusqlite::Connection::open(f.path()).unwrap();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key_hex(&key)))
+        .unwrap();
+    conn
+}
+
+/// `key` as SQLCipher's raw-key literal takes it, with the store's fixed salt.
+pub fn key_hex(key: &doorstep_store::DatabaseKey) -> String {
+    key.as_bytes()
         .iter()
         .chain(b"doorstep-store-1")
         .map(|b| format!("{b:02x}"))
-        .collect();
-    let conn = rusqlite::Connection::open(f.path()).unwrap();
-    conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
-        .unwrap();
-    conn
+        .collect()
 }
 
 /// Writes `bytes` over the file at `offset`, flipping each byte's bits.
