@@ -275,7 +275,10 @@ impl Store {
     /// Erases this device's store: on sign-out, when the endpoint revokes the
     /// device, or at the user's request. The key is destroyed first, so even a
     /// file that fails to delete can never be read again; then the database
-    /// and its `-wal` and `-shm` files are removed.
+    /// and its `-wal` and `-shm` files are removed. Once the current key is
+    /// gone the wipe goes on whatever fails after (a key left in
+    /// [`KeySlot::Next`] unlocks nothing once the files are removed), so
+    /// [`WipeError::Refused`] always means nothing was erased.
     ///
     /// Refused with [`StoreError::UnsyncedItems`] unless
     /// `confirmed_discard` equals the number of unsynced changes exactly
@@ -293,13 +296,12 @@ impl Store {
         if count != confirmed_discard {
             return Err(refuse(self, StoreError::UnsyncedItems { count }));
         }
-        let deleted = self
-            .keys
-            .delete_key(KeySlot::Current)
-            .and_then(|()| self.keys.delete_key(KeySlot::Next));
-        if let Err(e) = deleted {
+        if let Err(e) = self.keys.delete_key(KeySlot::Current) {
             return Err(refuse(self, e.into()));
         }
+        // Past the point of no return: the wipe goes on even if this fails,
+        // since a key left here unlocks nothing once the files are gone.
+        let _ = self.keys.delete_key(KeySlot::Next);
         let Store { conn, path, .. } = self;
         drop(conn);
         Self::wipe_files(&path).map_err(WipeError::FilesRemain)?;

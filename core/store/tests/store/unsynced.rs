@@ -105,3 +105,43 @@ fn wipe_when_everything_is_filed_needs_no_confirmation_and_leaves_nothing() {
     let fresh = f.open().unwrap();
     assert_eq!(fresh.outbox_counts().unwrap(), Default::default());
 }
+
+/// A keystore that cannot clear its next-key slot.
+#[derive(Default)]
+struct StuckNextSlot(doorstep_store::MemoryKeyProvider);
+
+impl KeyProvider for StuckNextSlot {
+    fn read_key(
+        &self,
+        slot: KeySlot,
+    ) -> Result<Option<doorstep_store::DatabaseKey>, doorstep_store::KeyError> {
+        self.0.read_key(slot)
+    }
+    fn write_key(
+        &self,
+        slot: KeySlot,
+        key: &doorstep_store::DatabaseKey,
+    ) -> Result<(), doorstep_store::KeyError> {
+        self.0.write_key(slot, key)
+    }
+    fn delete_key(&self, slot: KeySlot) -> Result<(), doorstep_store::KeyError> {
+        match slot {
+            KeySlot::Next => Err(doorstep_store::KeyError::Unavailable(
+                "device locked".into(),
+            )),
+            KeySlot::Current => self.0.delete_key(slot),
+        }
+    }
+}
+
+#[test]
+fn a_wipe_that_has_destroyed_the_key_finishes_even_if_the_next_slot_will_not_clear() {
+    let f = Fixture::default();
+    let keys = std::sync::Arc::new(StuckNextSlot::default());
+    let store = doorstep_store::Store::open(&f.config, keys.clone()).unwrap();
+    assert_eq!(store.wipe(0).unwrap().discarded_unsynced, 0);
+    assert_eq!(keys.read_key(KeySlot::Current).unwrap(), None);
+    for (path, bytes) in f.file_bytes() {
+        assert!(bytes.is_none(), "{} remains", path.display());
+    }
+}
