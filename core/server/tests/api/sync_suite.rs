@@ -24,6 +24,18 @@ async fn count_stored(app: &TestApp) -> usize {
     app.pull_all(&token, 500).await.0.len()
 }
 
+/// Asserts that pulling from `cursor` with `token` is refused as `bad_cursor`.
+async fn assert_bad_cursor(app: &TestApp, token: &str, cursor: &str, what: &str) {
+    let (status, body) = app
+        .get(token, &format!("/sync/v1/pull?cursor={cursor}"))
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bad_cursor")),
+        "{what} ({cursor}): {body}"
+    );
+}
+
 async fn pushing_the_same_batch_twice_stores_it_once_and_answers_duplicate(backend: Backend) {
     let app = TestApp::new(&backend).await;
     let token = app.device_token(NET, "para-1", "phone-1");
@@ -435,14 +447,7 @@ async fn a_cursor_made_for_another_network_is_bad_cursor(backend: Backend) {
         .await;
     let (_, east_cursors) = app.pull_all(&east, 2).await;
     for cursor in &east_cursors {
-        let (status, body) = app
-            .get(&west, &format!("/sync/v1/pull?cursor={cursor}"))
-            .await;
-        assert_eq!(
-            (status, body["code"].clone()),
-            (StatusCode::BAD_REQUEST, json!("bad_cursor")),
-            "{cursor}: {body}"
-        );
+        assert_bad_cursor(&app, &west, cursor, "another network's cursor").await;
     }
     // The network's own cursors, and the empty one, still work.
     let (west_changes, _) = app.pull_all(&west, 2).await;
@@ -460,23 +465,14 @@ async fn a_cursor_from_before_a_database_restore_is_bad_cursor_even_after_new_pu
     let device_cursor = cursors.last().unwrap().clone();
 
     restore_to(&backend, &app, 3).await;
-    let uri = format!("/sync/v1/pull?cursor={device_cursor}");
-    let (status, body) = app.get(&token, &uri).await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (StatusCode::BAD_REQUEST, json!("bad_cursor")),
-        "a cursor past the network's last change: {body}"
-    );
+    let past_the_end = "a cursor past the network's last change";
+    assert_bad_cursor(&app, &token, &device_cursor, past_the_end).await;
     // New changes take the restored sequence numbers: the old cursor names
     // a position that now holds other changes, and is still refused.
     let changes = (5..9).map(|i| new_visit("para-1", "phone-1", i)).collect();
     app.push(&token, &batch(NET, "phone-1", changes)).await;
-    let (status, body) = app.get(&token, &uri).await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (StatusCode::BAD_REQUEST, json!("bad_cursor")),
-        "a cursor for a position rewritten since: {body}"
-    );
+    let rewritten = "a cursor for a position rewritten since";
+    assert_bad_cursor(&app, &token, &device_cursor, rewritten).await;
     assert_eq!(app.pull_all(&token, 500).await.0.len(), 7);
 }
 
@@ -497,14 +493,7 @@ async fn a_cursor_past_the_range_of_sequence_numbers_is_bad_cursor_not_a_500(bac
         "v2.-1.AAAAAAAAAAAAAAAA",
         "v2.1.AAAAAAAAAAAAAAAA",
     ] {
-        let (status, body) = app
-            .get(&token, &format!("/sync/v1/pull?cursor={cursor}"))
-            .await;
-        assert_eq!(
-            (status, body["code"].clone()),
-            (StatusCode::BAD_REQUEST, json!("bad_cursor")),
-            "{cursor}: {body}"
-        );
+        assert_bad_cursor(&app, &token, cursor, "not a cursor of this network").await;
     }
 }
 
