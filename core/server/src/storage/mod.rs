@@ -64,8 +64,9 @@ pub struct StoredChange {
     pub body: String,
 }
 
-/// One page of a pull: the changes, and whether more wait after them.
-#[derive(Debug, Clone, PartialEq)]
+/// One page of a pull: the changes, and whether more wait after them. The
+/// default is the empty last page (nothing after the cursor).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PullPage {
     /// The changes, oldest first.
     pub changes: Vec<StoredChange>,

@@ -310,10 +310,7 @@ impl Storage for PostgresStorage {
     ) -> Result<PullPage, StorageError> {
         // Sequence numbers are stored as BIGINT: nothing follows one past that.
         let Ok(after) = i64::try_from(after) else {
-            return Ok(PullPage {
-                changes: Vec::new(),
-                more: false,
-            });
+            return Ok(PullPage::default());
         };
         let network = scope.network().as_str();
         let client = self.pool.get().await.map_err(pool_error)?;
@@ -338,10 +335,7 @@ impl Storage for PostgresStorage {
             .collect::<Result<Vec<_>, StorageError>>()?;
         let end = page_end(&sizes, limit as usize, max_bytes);
         let Some(last) = end.last_seq else {
-            return Ok(PullPage {
-                changes: Vec::new(),
-                more: false,
-            });
+            return Ok(PullPage::default());
         };
         let select_page = client
             .prepare_cached(

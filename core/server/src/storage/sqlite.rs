@@ -371,10 +371,7 @@ impl Storage for SqliteStorage {
         let network = scope.network().as_str().to_owned();
         // Sequence numbers are stored as i64: nothing follows one past that.
         let Ok(after) = i64::try_from(after) else {
-            return Ok(PullPage {
-                changes: Vec::new(),
-                more: false,
-            });
+            return Ok(PullPage::default());
         };
         self.read(move |conn| {
             let mut sizes = conn.prepare_cached(
@@ -395,10 +392,7 @@ impl Storage for SqliteStorage {
                 .collect::<Result<Vec<_>, StorageError>>()?;
             let end = page_end(&sizes, limit as usize, max_bytes);
             let Some(last) = end.last_seq else {
-                return Ok(PullPage {
-                    changes: Vec::new(),
-                    more: false,
-                });
+                return Ok(PullPage::default());
             };
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, change_id, kind, body FROM sync_changes
