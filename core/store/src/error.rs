@@ -12,6 +12,7 @@ use doorstep_domain::record::VersionId;
 use rusqlite::ErrorCode;
 
 use crate::key::KeyError;
+use crate::outbox::ChangeId;
 
 /// Everything that can go wrong in the store. None of these is ever handled
 /// by deleting, truncating or rewriting the database file.
@@ -75,6 +76,23 @@ pub enum StoreError {
     /// writers made the same id, which must never happen. Nothing was saved.
     #[error("version {0:?} is already stored with different content")]
     VersionConflict(VersionId),
+    /// No outbox item has this change id, so there is nothing to send again.
+    /// The list the shell showed is out of date (the store was wiped and
+    /// made anew, say): read the rejected items again. Nothing changed.
+    #[error("no outbox item has change id {0}")]
+    UnknownChange(ChangeId),
+    /// Only a rejected item can be sent again, and this one is not rejected:
+    /// it is queued already (a second tap on "send again") or the endpoint
+    /// has it. Read its state again; nothing changed.
+    #[error(
+        "outbox item {change_id} is {state}, not rejected; only a rejected item can be sent again"
+    )]
+    NotRejected {
+        /// The item asked for.
+        change_id: ChangeId,
+        /// Its state as stored (`pending`, `sent`, `accepted` or `filed`).
+        state: &'static str,
+    },
     /// Stored data could not be read back into its type (written by an
     /// incompatible build, or damaged).
     #[error("stored {what} could not be read back")]

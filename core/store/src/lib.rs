@@ -41,7 +41,7 @@ mod sample;
 
 pub use error::StoreError;
 pub use key::{DatabaseKey, KeyError, KeyProvider, KeySlot, MemoryKeyProvider};
-pub use outbox::{Acknowledgement, ChangeId, OutboxCounts, OutboxItem, OutboxState};
+pub use outbox::{Acknowledgement, ChangeId, OutboxCounts, OutboxItem, OutboxState, PushLimit};
 pub use pull::{PullBatch, PullReport, PulledRecord, SyncCursor};
 pub use records::{CurrentRecord, Origin, RecordContent, RecordKind, Saved, StoredVersion};
 pub use round::{DayRound, Round, RoundStop, StopWork};

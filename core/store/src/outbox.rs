@@ -3,18 +3,27 @@
 //!
 //! ```text
 //! pending --mark_sent--> sent --acknowledge--> accepted --acknowledge--> filed
-//!    |                    |
-//!    +--------------------+--acknowledge--> rejected (with the endpoint's reason)
+//!    ^  |                 |
+//!    |  +-----------------+--acknowledge--> rejected (with the endpoint's reason)
+//!    |                                         |
+//!    +------------requeue_rejected-------------+  (the clinician's "send again")
 //! ```
 //!
-//! States only move forward: an acknowledgement that arrives twice or late
-//! (accepted after filed) changes nothing, so the sync engine can apply what
-//! it hears without keeping its own state. Items are never deleted: a
-//! rejected item stays, visible with its reason, and never blocks the items
-//! after it; accepted and filed items stay as the device's record of what
-//! reached the GP record. A `sent` item is pushed again on the next sync (the
-//! endpoint stores a change id once), which is how a push cut off before its
-//! answer resumes.
+//! What the endpoint says only moves a state forward: an acknowledgement that
+//! arrives twice or late (accepted after filed) changes nothing, so the sync
+//! engine can apply what it hears without keeping its own state. The one way
+//! back is the clinician's: a rejected item can be sent again
+//! ([`Store::requeue_rejected`]) once the reason for refusing it has gone
+//! away (a proxy that took less than the protocol promises, a misconfigured
+//! endpoint). Items are never deleted: a rejected item stays, visible with
+//! its reason, and never blocks the items after it; accepted and filed items
+//! stay as the device's record of what reached the GP record. A `sent` item
+//! is pushed again on the next sync (the endpoint stores a change id once),
+//! which is how a push cut off before its answer resumes.
+//!
+//! The next push is chosen by size as well as by count ([`PushLimit`]): a
+//! record can be up to a megabyte, so the store reads only the records one
+//! push can carry.
 
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use jiff::Timestamp;
@@ -52,8 +61,9 @@ pub enum OutboxState {
     /// The endpoint stored it.
     Accepted,
     /// The endpoint refused it, for this reason. It stays on the device, is
-    /// not pushed again, and counts as unsynced; the clinician can write an
-    /// amendment, which is a new change.
+    /// not pushed again on its own, and counts as unsynced. The clinician can
+    /// write an amendment, which is a new change, or, when the reason has gone
+    /// away, send this one again unchanged ([`Store::requeue_rejected`]).
     Rejected {
         /// The endpoint's reason, as it gave it.
         reason: String,
@@ -121,6 +131,23 @@ pub struct OutboxItem {
     pub state_changed_at: Timestamp,
     /// The change itself: the JSON of the `RecordVersion`, exactly as stored.
     pub payload: String,
+}
+
+/// How much one push may carry, for [`Store::push_batch`]. The store picks
+/// the items by size itself so that it reads no more records than the push
+/// can take: a record can be up to a megabyte, and a batch read whole only to
+/// be cut down could hold hundreds of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushLimit {
+    /// Most items.
+    pub items: usize,
+    /// Most bytes, counting for each item its payload's length in bytes plus
+    /// `overhead_per_item`. Exceeded only by a first item that is larger on
+    /// its own, which comes alone so that a large change is never stuck.
+    pub bytes: usize,
+    /// What each item adds besides its payload (the sync protocol's envelope
+    /// around a change), so that `bytes` can bound the push as sent.
+    pub overhead_per_item: usize,
 }
 
 /// How many items are in each state: for the sync status screen.
@@ -266,12 +293,54 @@ impl Store {
     /// The next items to push, oldest first: pending ones and sent ones that
     /// never got an answer. Rejected, accepted and filed items are skipped,
     /// so a rejected item never holds up those after it.
-    pub fn push_batch(&self, limit: usize) -> Result<Vec<OutboxItem>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.items(
-            "WHERE o.state IN ('pending', 'sent') ORDER BY o.seq LIMIT ?1",
-            params![limit],
-        )
+    ///
+    /// Stops at `limit.items`, and before the item that would take the batch
+    /// past `limit.bytes`; the first item always comes (alone when it is
+    /// larger than `limit.bytes`), so a change too large for the budget
+    /// still reaches the sync engine, which handles it. Sizes are read
+    /// without reading the records, and only the records chosen are loaded.
+    pub fn push_batch(&self, limit: PushLimit) -> Result<Vec<OutboxItem>> {
+        // One snapshot for both reads: the items loaded are exactly those
+        // measured even if another connection changes the outbox meanwhile.
+        let snapshot = self.conn.unchecked_transaction()?;
+        let Some((count, last_seq)) = self.fitting(limit)? else {
+            return Ok(Vec::new());
+        };
+        let items = self.items(
+            "WHERE o.state IN ('pending', 'sent') AND o.seq <= ?1 ORDER BY o.seq LIMIT ?2",
+            params![last_seq, count],
+        )?;
+        snapshot.commit()?;
+        Ok(items)
+    }
+
+    /// How many of the next items to push fit `limit`, and the `seq` of the
+    /// last of them; `None` when there is nothing to push. Reads each item's
+    /// size with `octet_length`, which SQLite answers from the row's header
+    /// without loading the record.
+    fn fitting(&self, limit: PushLimit) -> Result<Option<(i64, i64)>> {
+        let most = i64::try_from(limit.items).unwrap_or(i64::MAX);
+        let mut statement = self.conn.prepare_cached(
+            "SELECT o.seq, octet_length(v.body) FROM outbox o
+             JOIN record_versions v ON v.version_id = o.version_id
+             WHERE o.state IN ('pending', 'sent') ORDER BY o.seq LIMIT ?1",
+        )?;
+        let mut rows = statement.query(params![most])?;
+        let mut fitting: Option<(i64, i64)> = None;
+        let mut bytes = 0_usize;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let payload = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(usize::MAX);
+            bytes = bytes
+                .saturating_add(payload)
+                .saturating_add(limit.overhead_per_item);
+            fitting = match fitting {
+                None => Some((1, seq)),
+                Some(_) if bytes > limit.bytes => break,
+                Some((count, _)) => Some((count + 1, seq)),
+            };
+        }
+        Ok(fitting)
     }
 
     /// Records that these items were handed to the endpoint. Only pending
@@ -303,6 +372,43 @@ impl Store {
         Ok(moved)
     }
 
+    /// Puts a rejected item back in the queue, so the next sync sends it
+    /// again: the clinician's "send again" on a change refused for a reason
+    /// that has gone away (a proxy in front of the endpoint took less than
+    /// the protocol promises and the change was marked too large; the
+    /// endpoint was misconfigured). The change goes exactly as it was: same
+    /// change id, same record, same place in the queue (before any later
+    /// change still queued, such as an amendment of it). Its rejection reason
+    /// is cleared; if the endpoint refuses it again, the new answer is kept.
+    ///
+    /// Sending a change id again is safe: the endpoint stores a change once,
+    /// and answers `duplicate` (taken as accepted) if it already holds it. A
+    /// change refused for what it holds is refused again; the fix for that
+    /// is an amendment, a new change.
+    ///
+    /// Refused with [`StoreError::UnknownChange`] for an id no item has and
+    /// [`StoreError::NotRejected`] for an item in any other state; nothing
+    /// changes then.
+    pub fn requeue_rejected(&mut self, id: ChangeId) -> Result<()> {
+        let moved = self
+            .conn
+            .prepare_cached(
+                "UPDATE outbox SET state = 'pending', reason = NULL, state_changed_at = ?1
+                 WHERE change_id = ?2 AND state = 'rejected'",
+            )?
+            .execute(params![Timestamp::now().to_string(), id.0.to_string()])?;
+        if moved == 1 {
+            return Ok(());
+        }
+        match self.outbox_item(id)? {
+            None => Err(StoreError::UnknownChange(id)),
+            Some(item) => Err(StoreError::NotRejected {
+                change_id: id,
+                state: item.state.as_str(),
+            }),
+        }
+    }
+
     /// One item by its change id.
     pub fn outbox_item(&self, id: ChangeId) -> Result<Option<OutboxItem>> {
         Ok(self
@@ -319,7 +425,9 @@ impl Store {
         )
     }
 
-    /// Rejected items, oldest first: what the clinician must look at.
+    /// Rejected items, oldest first: what the clinician must look at, each
+    /// with its reason and the choice to amend it or send it again
+    /// ([`Store::requeue_rejected`]).
     pub fn rejected_items(&self) -> Result<Vec<OutboxItem>> {
         self.items("WHERE o.state = 'rejected' ORDER BY o.seq", params![])
     }

@@ -5,17 +5,23 @@
 //! transaction: if the app dies before the commit, neither moved, and the
 //! next pull asks again from the old cursor. Applying the same batch twice
 //! changes nothing (versions are stored once, summaries are replaced).
+//!
+//! The endpoint checks what it stores, but the device does not take a pulled
+//! version on trust: a batch is refused whole, the cursor left where it was,
+//! when a version fails the domain's checks, reuses a version id the device
+//! holds with other content, names a record the device holds as another
+//! kind, or amends a version the device holds under another record.
 
 use doorstep_domain::NhsNumber;
 use doorstep_domain::medication_review::MedicationReviewRecord;
 use doorstep_domain::patient::{CareHome, Patient};
-use doorstep_domain::record::{Validate, VisitRecord};
+use doorstep_domain::record::{Validate, VersionMeta, VisitRecord};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
 use crate::outbox::{Acknowledgement, ChangeId, apply_acknowledgements};
-use crate::records::insert_pulled;
+use crate::records::{check_pulled_lineage, insert_pulled};
 use crate::round::{Round, forget_patient, put_care_home, put_patient, put_round};
 use crate::store::Store;
 
@@ -30,6 +36,16 @@ pub enum PulledRecord {
     Visit(VisitRecord),
     /// A medication review version.
     MedicationReview(MedicationReviewRecord),
+}
+
+impl PulledRecord {
+    /// The version's envelope, whichever kind of record it is.
+    fn meta(&self) -> &VersionMeta {
+        match self {
+            PulledRecord::Visit(v) => &v.meta,
+            PulledRecord::MedicationReview(r) => &r.meta,
+        }
+    }
 }
 
 /// Everything one pull response carries, applied as one unit.
@@ -83,9 +99,12 @@ pub struct PullReport {
 
 impl Store {
     /// Applies a pull batch and moves the cursor to `batch.cursor`, all in
-    /// one transaction. Every record is checked first; if any fails, or a
-    /// version id is already stored with different content, nothing is
-    /// applied and the cursor stays where it was.
+    /// one transaction. Every record is checked first; if any fails, a
+    /// version id is already stored with different content
+    /// ([`StoreError::VersionConflict`]), a record id names a record of
+    /// another kind (`records[i].meta.record_id`), or a new version amends a
+    /// version held under another record (`records[i].meta.supersedes`),
+    /// nothing is applied and the cursor stays where it was.
     pub fn apply_pull(&mut self, batch: &PullBatch) -> Result<PullReport> {
         for (i, record) in batch.records.iter().enumerate() {
             let checked = match record {
@@ -97,22 +116,34 @@ impl Store {
         for (i, round) in batch.rounds.iter().enumerate() {
             round.validate().map_err(|e| e.at_index("rounds", i))?;
         }
+        let at = |i: usize| {
+            move |e| match e {
+                StoreError::Invalid(e) => StoreError::Invalid(e.at_index("records", i)),
+                e => e,
+            }
+        };
         let tx = self.conn.transaction()?;
         let mut report = PullReport::default();
+        let mut new_versions = Vec::new();
         for (i, record) in batch.records.iter().enumerate() {
             let new = match record {
                 PulledRecord::Visit(v) => insert_pulled(&tx, v),
                 PulledRecord::MedicationReview(r) => insert_pulled(&tx, r),
             }
-            .map_err(|e| match e {
-                StoreError::Invalid(e) => StoreError::Invalid(e.at_index("records", i)),
-                e => e,
-            })?;
+            .map_err(at(i))?;
             if new {
                 report.new_versions += 1;
+                new_versions.push(i);
             } else {
                 report.known_versions += 1;
             }
+        }
+        // Only once the whole batch is in, since an amendment may come before
+        // the version it amends in the same batch; and only new versions:
+        // refusing one the device holds already could not take it back out,
+        // only stop every later pull.
+        for i in new_versions {
+            check_pulled_lineage(&tx, batch.records[i].meta()).map_err(at(i))?;
         }
         for patient in &batch.patients {
             put_patient(&tx, patient)?;

@@ -10,7 +10,9 @@
 use doorstep_domain::ValidationError;
 use doorstep_domain::history::{Head, head};
 use doorstep_domain::medication_review::MedicationReview;
-use doorstep_domain::record::{RecordId, RecordVersion, Validate, VersionId, VisitContent};
+use doorstep_domain::record::{
+    RecordId, RecordVersion, Validate, VersionId, VersionMeta, VisitContent,
+};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -382,6 +384,32 @@ pub(crate) fn insert_pulled<T: RecordContent>(
     }
     insert_version(tx, T::KIND, version, &to_json(version)?, "pulled")?;
     Ok(true)
+}
+
+/// A pulled version may not amend a version this device holds under another
+/// record: that would tie one record's history into another's (possibly
+/// another patient's), and neither device nor endpoint could say which
+/// record the amendment belongs to. Called once the whole pull batch is in
+/// the transaction, so versions of the same batch count as held whatever
+/// their order. A version the device has never seen may be amended: pages
+/// come in the endpoint's order, and the endpoint accepts the correction of
+/// a version it refused.
+pub(crate) fn check_pulled_lineage(tx: &Transaction<'_>, meta: &VersionMeta) -> Result<()> {
+    let Some(previous) = meta.supersedes else {
+        return Ok(());
+    };
+    let record: Option<String> = tx
+        .prepare_cached("SELECT record_id FROM record_versions WHERE version_id = ?1")?
+        .query_row([previous.0.to_string()], |row| row.get(0))
+        .optional()?;
+    match record {
+        Some(record) if record != meta.record_id.0.to_string() => Err(ValidationError::new(
+            "meta.supersedes",
+            "names a version of another record on this device",
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String> {

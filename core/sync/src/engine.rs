@@ -19,7 +19,8 @@
 //! as well as under a count; a push refused as too large (413, from the
 //! endpoint or a proxy in front of it) is halved and sent again, and a single
 //! change refused as too large on its own is marked rejected with a reason,
-//! so the changes behind it still go. A pull cursor the endpoint no longer
+//! so the changes behind it still go (the clinician can send it again once
+//! the proxy is fixed, `Store::requeue_rejected`). A pull cursor the endpoint no longer
 //! recognises (`bad_cursor`, e.g. after its database was restored) starts
 //! the pull again from the beginning, which applying pages idempotently
 //! makes safe.
@@ -30,7 +31,7 @@ use std::time::Duration;
 use doorstep_domain::network::{DeviceId, NetworkId};
 use doorstep_store::{
     Acknowledgement, ChangeId as StoreChangeId, OutboxCounts, OutboxItem, PullBatch, PulledRecord,
-    RecordKind, Store, StoreError, SyncCursor,
+    PushLimit, RecordKind, Store, StoreError, SyncCursor,
 };
 use jiff::Timestamp;
 use reqwest::StatusCode;
@@ -511,19 +512,14 @@ impl SyncEngine {
 
     /// The next changes to push, oldest first: at most `cap` of them, and
     /// within [`PUSH_BUDGET_BYTES`] unless the first alone is larger (then it
-    /// goes alone, so a large change is never skipped or stuck).
+    /// goes alone, so a large change is never skipped or stuck). The store
+    /// chooses them by size, so no more records are read than the push takes.
     fn next_batch(&self, cap: usize) -> Result<Vec<OutboxItem>, SyncError> {
-        let mut items = self.store()?.push_batch(cap)?;
-        let mut bytes = PUSH_ENVELOPE_BYTES;
-        let within_budget = items
-            .iter()
-            .take_while(|item| {
-                bytes += item.payload.len() + CHANGE_ENVELOPE_BYTES;
-                bytes <= PUSH_BUDGET_BYTES
-            })
-            .count();
-        items.truncate(within_budget.max(1));
-        Ok(items)
+        Ok(self.store()?.push_batch(PushLimit {
+            items: cap,
+            bytes: PUSH_BUDGET_BYTES - PUSH_ENVELOPE_BYTES,
+            overhead_per_item: CHANGE_ENVELOPE_BYTES,
+        })?)
     }
 
     /// The JSON of a push of `items`, their records passed through as stored.
@@ -730,7 +726,88 @@ impl Drop for SyncTask {
 
 #[cfg(test)]
 mod tests {
+    use doorstep_domain::network::ClinicianId;
+    use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+    use doorstep_domain::text::FreeText;
+    use doorstep_store::{MemoryKeyProvider, StoreConfig};
+    use uuid::Uuid;
+
     use super::*;
+    use crate::fixtures;
+
+    /// An engine over a fresh store holding `records` visit records whose
+    /// four free texts are at their longest in two-byte characters: about
+    /// 80 KB of JSON each, valid, and long only because the clinician wrote
+    /// a lot. The endpoint is never called.
+    fn engine_with_long_records(dir: &tempfile::TempDir, records: u64) -> SyncEngine {
+        let mut store = Store::open(
+            &StoreConfig::new(dir.path().join("device.db")),
+            Arc::new(MemoryKeyProvider::new()),
+        )
+        .unwrap();
+        let text = FreeText::parse("text", &"é".repeat(10_000)).unwrap();
+        for seed in 0..records {
+            let meta = VersionMeta::first(
+                RecordId(Uuid::now_v7()),
+                VersionId(Uuid::now_v7()),
+                ClinicianId::parse("para-1").unwrap(),
+                DeviceId::parse("phone-1").unwrap(),
+                fixtures::instant(),
+            );
+            let mut record = fixtures::visit_record(meta, seed);
+            record.content.presenting_complaint = text.clone();
+            record.content.assessment = text.clone();
+            record.content.treatment = text.clone();
+            record.content.safety_netting = text.clone();
+            store.save(&record).unwrap();
+        }
+        let config = SyncConfig::new(
+            "http://127.0.0.1:9",
+            NetworkId::parse("east-dorset").unwrap(),
+            DeviceId::parse("phone-1").unwrap(),
+        );
+        SyncEngine::new(
+            config,
+            Arc::new(Mutex::new(store)),
+            Arc::new("token".to_owned()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_push_holds_as_many_changes_as_fit_the_byte_budget_and_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with_long_records(&dir, 10);
+        let batch = engine.next_batch(100).unwrap();
+        let body = engine.push_body(&batch).unwrap();
+        assert!(
+            body.len() <= PUSH_BUDGET_BYTES,
+            "a push of {} bytes",
+            body.len()
+        );
+        let one_more = engine
+            .store()
+            .unwrap()
+            .push_batch(PushLimit {
+                items: batch.len() + 1,
+                bytes: usize::MAX,
+                overhead_per_item: 0,
+            })
+            .unwrap();
+        assert_eq!(one_more.len(), batch.len() + 1, "more were queued");
+        let longer = engine.push_body(&one_more).unwrap();
+        assert!(
+            longer.len() > PUSH_BUDGET_BYTES,
+            "{} changes in {} bytes would have fitted",
+            one_more.len(),
+            longer.len()
+        );
+        assert_eq!(
+            engine.next_batch(2).unwrap().len(),
+            2,
+            "the count still bounds it"
+        );
+    }
 
     #[test]
     fn an_unreadable_answer_says_where_it_broke_and_never_quotes_it() {

@@ -202,7 +202,7 @@ fn acknowledged_saves_and_pulls_survive_sigkill_at_random_moments() {
     let store = f.open().unwrap();
     store.check_integrity().unwrap();
     let stored: HashSet<VersionId> = store
-        .push_batch(usize::MAX)
+        .push_batch(crate::up_to(usize::MAX))
         .unwrap()
         .iter()
         .map(|item| {

@@ -99,6 +99,16 @@ impl Fixture {
     }
 }
 
+/// A push limit of at most `items` items and no byte budget, for tests about
+/// order and state rather than size.
+pub fn up_to(items: usize) -> doorstep_store::PushLimit {
+    doorstep_store::PushLimit {
+        items,
+        bytes: usize::MAX,
+        overhead_per_item: 0,
+    }
+}
+
 /// A fixed morning, so records are reproducible apart from their ids.
 pub fn morning() -> Timestamp {
     "2026-11-24T09:00:00Z".parse().expect("valid timestamp")

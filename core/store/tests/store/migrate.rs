@@ -104,7 +104,7 @@ fn every_earlier_schema_version_with_data_migrates_to_the_latest() {
             item.state_changed_at, item.created_at,
             "back-filled by version 2"
         );
-        assert_eq!(store.push_batch(10).unwrap().len(), 1);
+        assert_eq!(store.push_batch(crate::up_to(10)).unwrap().len(), 1);
         let round = store.round(date(2026, 11, 24)).unwrap().unwrap();
         assert_eq!(round.patients.len(), 3);
         assert_eq!(

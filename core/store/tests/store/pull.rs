@@ -1,8 +1,9 @@
 //! Pulled data: applied with its cursor in one transaction, stored beside
-//! local versions so both survive.
+//! local versions so both survive, and refused whole when a version clashes
+//! with what the device holds.
 
 use doorstep_domain::history::Head;
-use doorstep_domain::record::VisitContent;
+use doorstep_domain::record::{RecordId, VisitContent, VisitRecord};
 use doorstep_store::{
     Acknowledgement, Origin, OutboxState, PullBatch, PulledRecord, StoreError, SyncCursor,
 };
@@ -194,4 +195,185 @@ fn saving_again_a_version_that_came_from_the_endpoint_queues_nothing_and_says_so
         store.save(&changed),
         Err(StoreError::VersionConflict(_))
     ));
+}
+
+/// Applies `batch` expecting a refusal naming `field`, and checks that
+/// nothing in it was applied: the cursor, the versions it held and its
+/// patient summary are as they were.
+fn assert_refused_whole(store: &mut doorstep_store::Store, batch: &PullBatch, field: &str) {
+    let cursor = store.sync_cursor().unwrap();
+    match store.apply_pull(batch) {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, field),
+        other => panic!("expected a refusal naming {field}, got {other:?}"),
+    }
+    assert_eq!(store.sync_cursor().unwrap(), cursor);
+    for record in &batch.records {
+        let PulledRecord::Visit(v) = record else {
+            unreachable!("these batches hold visits")
+        };
+        let held = store.history::<VisitContent>(v.meta.record_id).unwrap();
+        assert!(
+            held.iter().all(
+                |h| h.version.meta.version_id != v.meta.version_id || h.origin == Origin::Local
+            ),
+            "a pulled version of the refused batch was stored"
+        );
+    }
+    for patient in &batch.patients {
+        assert!(store.patient(&patient.nhs_number).unwrap().is_none());
+    }
+}
+
+/// An amendment of `previous` filed under another record.
+fn amendment_under_another_record(previous: &VisitRecord) -> VisitRecord {
+    let mut stray = sample::amend_visit(previous, "ipad-7", "Amended elsewhere.");
+    stray.meta.record_id = RecordId(uuid::Uuid::now_v7());
+    stray
+}
+
+#[test]
+fn a_pulled_amendment_of_a_version_held_under_another_record_is_refused_with_its_batch() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    store
+        .apply_pull(&PullBatch::new(SyncCursor("before".into())))
+        .unwrap();
+    let local = sample::new_visit(1, morning());
+    store.save(&local).unwrap();
+    let good = sample::new_visit(2, morning());
+    let mut batch = PullBatch::new(SyncCursor("after".into()));
+    batch.records = vec![
+        PulledRecord::Visit(good.clone()),
+        PulledRecord::Visit(amendment_under_another_record(&local)),
+    ];
+    batch.patients.push(sample::patient(2));
+    assert_refused_whole(&mut store, &batch, "records[1].meta.supersedes");
+    assert!(
+        store
+            .current::<VisitContent>(good.meta.record_id)
+            .unwrap()
+            .is_none()
+    );
+    let current = store
+        .current::<VisitContent>(local.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!((current.version, current.version_count), (local, 1));
+
+    // The same when the version amended was pulled, not written here.
+    let pulled = sample::new_visit(3, morning());
+    let mut first = PullBatch::new(SyncCursor("c-3".into()));
+    first.records = vec![PulledRecord::Visit(pulled.clone())];
+    store.apply_pull(&first).unwrap();
+    let mut batch = PullBatch::new(SyncCursor("c-4".into()));
+    batch.records = vec![PulledRecord::Visit(amendment_under_another_record(&pulled))];
+    assert_refused_whole(&mut store, &batch, "records[0].meta.supersedes");
+    assert_eq!(store.sync_cursor().unwrap(), Some(SyncCursor("c-3".into())));
+}
+
+#[test]
+fn an_amendment_under_another_record_is_refused_whatever_its_place_in_the_batch() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let base = sample::new_visit(1, morning());
+    let stray = amendment_under_another_record(&base);
+    let mut batch = PullBatch::new(SyncCursor("c-1".into()));
+    batch.records = vec![
+        PulledRecord::Visit(stray.clone()),
+        PulledRecord::Visit(base.clone()),
+    ];
+    assert_refused_whole(&mut store, &batch, "records[0].meta.supersedes");
+    batch.records.reverse();
+    assert_refused_whole(&mut store, &batch, "records[1].meta.supersedes");
+    assert_eq!(store.sync_cursor().unwrap(), None);
+}
+
+#[test]
+fn a_pulled_amendment_of_a_version_never_seen_here_is_stored() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    // The endpoint refused `unseen`, and its author's correction amends it.
+    let unseen = sample::new_visit(1, morning());
+    let correction = sample::amend_visit(&unseen, "ipad-7", "Corrected.");
+    // A same-record amendment of a version the device holds goes in too.
+    let held = sample::new_visit(2, morning());
+    store.save(&held).unwrap();
+    let amendment = sample::amend_visit(&held, "ipad-7", "Amended.");
+    let mut batch = PullBatch::new(SyncCursor("c-1".into()));
+    batch.records = vec![
+        PulledRecord::Visit(correction.clone()),
+        PulledRecord::Visit(amendment.clone()),
+    ];
+    assert_eq!(store.apply_pull(&batch).unwrap().new_versions, 2);
+    let current = store
+        .current::<VisitContent>(correction.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.version, correction);
+    assert_eq!(current.head, Head::Single(correction.meta.version_id));
+    assert_eq!(
+        store
+            .current::<VisitContent>(held.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .version,
+        amendment
+    );
+    assert_eq!(store.sync_cursor().unwrap(), Some(SyncCursor("c-1".into())));
+}
+
+#[test]
+fn a_pulled_version_held_already_with_other_content_or_lineage_is_refused_with_its_batch() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(1, morning());
+    let second = sample::amend_visit(&first, "ipad-7", "Amended.");
+    let mut batch = PullBatch::new(SyncCursor("c-1".into()));
+    batch.records = vec![
+        PulledRecord::Visit(first.clone()),
+        PulledRecord::Visit(second.clone()),
+    ];
+    store.apply_pull(&batch).unwrap();
+
+    let other_base = sample::new_visit(2, morning());
+    let mut relinked = second.clone();
+    relinked.meta.supersedes = Some(other_base.meta.version_id);
+    let mut moved = second.clone();
+    moved.meta.record_id = other_base.meta.record_id;
+    let mut rewritten = second.clone();
+    rewritten.content.treatment = doorstep_domain::text::FreeText::parse("t", "Other").unwrap();
+    // The same new version twice in one batch, the second time changed.
+    let twice = sample::new_visit(3, morning());
+    let mut twice_changed = twice.clone();
+    twice_changed.content.treatment = doorstep_domain::text::FreeText::parse("t", "Other").unwrap();
+    for records in [
+        vec![PulledRecord::Visit(relinked)],
+        vec![PulledRecord::Visit(moved)],
+        vec![PulledRecord::Visit(rewritten)],
+        vec![
+            PulledRecord::Visit(twice),
+            PulledRecord::Visit(twice_changed),
+        ],
+    ] {
+        let mut clash = PullBatch::new(SyncCursor("c-2".into()));
+        clash.records = std::iter::once(PulledRecord::Visit(other_base.clone()))
+            .chain(records)
+            .collect();
+        assert!(matches!(
+            store.apply_pull(&clash),
+            Err(StoreError::VersionConflict(_))
+        ));
+        assert_eq!(store.sync_cursor().unwrap(), Some(SyncCursor("c-1".into())));
+        assert!(
+            store
+                .current::<VisitContent>(other_base.meta.record_id)
+                .unwrap()
+                .is_none()
+        );
+        let current = store
+            .current::<VisitContent>(first.meta.record_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!((&current.version, current.version_count), (&second, 2));
+    }
 }
