@@ -25,7 +25,8 @@ pub const API_PREFIX: &str = "/sync/v1";
 pub const PUSH_PATH: &str = "/sync/v1/push";
 /// `GET ?cursor=...&limit=...`: answered by a [`PullResponse`].
 pub const PULL_PATH: &str = "/sync/v1/pull";
-/// `GET`: the network's records whose history has forked, as a [`ForksResponse`].
+/// `GET ?after=...&limit=...`: the network's records whose history has
+/// forked, a page at a time in record id order, as a [`ForksResponse`].
 pub const FORKS_PATH: &str = "/sync/v1/forks";
 /// `POST /sync/v1/devices/{device}/revoke` (coordinators only), answered by a
 /// [`RevokeResponse`].
@@ -36,6 +37,13 @@ pub const REVOKE_PATH: &str = "/sync/v1/devices/{device}/revoke";
 pub const MAX_PUSH_CHANGES: usize = 200;
 /// Most changes one pull returns; a device asks for fewer with `limit`.
 pub const MAX_PULL_LIMIT: u32 = 500;
+/// Forked records one forks page lists when the caller names no `limit`: a
+/// coordinator's screenful, each fork read from its record's whole history.
+pub const DEFAULT_FORKS_LIMIT: u32 = 100;
+/// Most forked records one forks page lists, as many as a pull page has
+/// changes: without a bound, one listing of a network with years of forks
+/// would read every forked history in one request.
+pub const MAX_FORKS_LIMIT: u32 = 500;
 
 /// Identifies one change in the outbox. Made on the device (UUIDv7) when the
 /// change is written, it is the idempotency key: pushing the same change twice
@@ -259,11 +267,19 @@ pub struct Fork {
     pub heads: Vec<VersionId>,
 }
 
-/// The answer to `GET /sync/v1/forks`.
+/// The answer to `GET /sync/v1/forks`: one page of the network's forked
+/// records, in record id order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForksResponse {
-    /// Every forked record in the caller's network.
+    /// Forked records in the caller's network, at most the page's limit.
     pub forks: Vec<Fork>,
+    /// Whether more forked records follow this page. Absent (false) in the
+    /// answers of endpoints from before forks were paged, which listed all.
+    #[serde(default)]
+    pub more: bool,
+    /// When `more`, the record id to send as `after` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<RecordId>,
 }
 
 /// The answer to a revocation.
@@ -499,6 +515,8 @@ mod tests {
                     record_id: RecordId(Uuid::from_u128(30)),
                     heads: vec![VersionId(Uuid::from_u128(32))],
                 }],
+                more: true,
+                after: Some(RecordId(Uuid::from_u128(30))),
             }
         );
     }

@@ -1,5 +1,6 @@
 //! The sync API, `/sync/v1/`: push a batch of a device's outbox, pull the
-//! network's changes by cursor, list forked records, revoke a device.
+//! network's changes by cursor, list forked records a page at a time, revoke
+//! a device.
 //!
 //! Every handler takes a [`Caller`], so the network each storage call is
 //! scoped to is the verified token's. A push is checked completely before
@@ -9,7 +10,8 @@
 //! exactly those and push the rest. A pull hands out pages bounded in changes
 //! and in bytes, and a cursor that names the caller's network and the change
 //! it follows; a cursor that does not match the network as stored now is
-//! refused rather than trusted.
+//! refused rather than trusted. Forks are listed in record id order, `limit`
+//! at a time, each page going on after the record id the last one named.
 
 use aws_lc_rs::digest;
 use axum::Json;
@@ -25,11 +27,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use doorstep_domain::ValidationError;
 use doorstep_domain::medication_review::MedicationReview;
 use doorstep_domain::network::{DeviceId, NetworkId};
-use doorstep_domain::record::{RecordVersion, Validate, VisitContent, parse_checked};
+use doorstep_domain::record::{RecordId, RecordVersion, Validate, VisitContent, parse_checked};
 use doorstep_sync::wire::{
-    ChangeId, ChangeKind, ChangeOutcome, ChangeResult, Cursor, DeviceStatus, FORKS_PATH,
-    ForksResponse, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH, PUSH_PATH, PushResponse,
-    REVOKE_PATH, RejectCode, RejectedChange, RevokeResponse,
+    ChangeId, ChangeKind, ChangeOutcome, ChangeResult, Cursor, DEFAULT_FORKS_LIMIT, DeviceStatus,
+    FORKS_PATH, ForksResponse, MAX_FORKS_LIMIT, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH,
+    PUSH_PATH, PushResponse, REVOKE_PATH, RejectCode, RejectedChange, RevokeResponse,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde::de::DeserializeOwned;
@@ -39,7 +41,7 @@ use serde_json::value::RawValue;
 use crate::app::AppState;
 use crate::auth::{Caller, TokenRole};
 use crate::error::ApiError;
-use crate::storage::{CheckedChange, PullPage};
+use crate::storage::{CheckedChange, ForksPage, PullPage};
 
 /// The sync routes.
 pub fn router() -> Router<AppState> {
@@ -277,6 +279,15 @@ async fn push(
     }))
 }
 
+/// A query string that does not parse, or names a parameter the route does
+/// not know: 400 with the parser's words (which name the parameter).
+fn bad_query(e: QueryRejection) -> ApiError {
+    ApiError::BadRequest {
+        field: None,
+        reason: format!("bad query: {}", e.body_text()),
+    }
+}
+
 /// The query of a pull; unknown parameters are refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -387,10 +398,7 @@ async fn pull(
     caller: Caller,
     query: Result<Query<PullQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest {
-        field: None,
-        reason: format!("bad query: {}", e.body_text()),
-    })?;
+    let Query(query) = query.map_err(bad_query)?;
     if caller.role().writes_records() {
         let device = device_of(&caller)?;
         if state.storage.is_revoked(caller.scope(), device).await? {
@@ -441,12 +449,49 @@ async fn pull(
     Ok(Json(page).into_response())
 }
 
+/// The query of a forks listing; unknown parameters are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForksQuery {
+    /// The record id the previous page named as `after`; empty or absent for
+    /// the first page.
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
 async fn forks(
     State(state): State<AppState>,
     caller: Caller,
+    query: Result<Query<ForksQuery>, QueryRejection>,
 ) -> Result<Json<ForksResponse>, ApiError> {
-    let forks = state.storage.forks(caller.scope()).await?;
-    Ok(Json(ForksResponse { forks }))
+    let Query(query) = query.map_err(bad_query)?;
+    let after = match query.after.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(uuid::Uuid::parse_str(text).map(RecordId).map_err(|_| {
+            ApiError::BadRequest {
+                field: Some("after".into()),
+                reason: "must be a record id (a UUID): the previous page's `after`, \
+                         or empty for the first page"
+                    .into(),
+            }
+        })?),
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_FORKS_LIMIT);
+    if limit == 0 || limit > MAX_FORKS_LIMIT {
+        return Err(ApiError::BadRequest {
+            field: Some("limit".into()),
+            reason: format!("must be 1-{MAX_FORKS_LIMIT}"),
+        });
+    }
+    let ForksPage { forks, next } = state.storage.forks(caller.scope(), after, limit).await?;
+    tracing::info!(forks = forks.len(), more = next.is_some(), "forks");
+    Ok(Json(ForksResponse {
+        forks,
+        more: next.is_some(),
+        after: next,
+    }))
 }
 
 async fn revoke(

@@ -7,7 +7,8 @@
 //! fetch what the plan needs and write what it decided, in one transaction that
 //! also serialises pushes within a network, so sequence numbers become visible
 //! in order and a pull cursor never skips a change committed late. Both also
-//! share where a pull page ends ([`page`]): by count and by bytes.
+//! share where a page ends ([`page`]): a pull page by count and by bytes, a
+//! page of forks by count.
 
 pub mod page;
 pub mod plan;
@@ -16,7 +17,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use doorstep_domain::network::{DeviceId, NetworkId};
-use doorstep_domain::record::VersionMeta;
+use doorstep_domain::record::{RecordId, VersionMeta};
 use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
 
 /// The one network a storage call may read or write. Made by the auth layer
@@ -75,6 +76,17 @@ pub struct PullPage {
     pub more: bool,
 }
 
+/// One page of the network's forked records, in record id order. The
+/// default is the empty last page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForksPage {
+    /// The forked records, by record id.
+    pub forks: Vec<Fork>,
+    /// When more forked records follow, the record id to list after for the
+    /// next page (the last this page looked at); `None` on the last page.
+    pub next: Option<RecordId>,
+}
+
 /// Why storage failed. Never shown to callers (they get a plain 5xx); the
 /// detail goes to the log, and carries no record content.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +100,11 @@ pub enum StorageError {
     /// No PostgreSQL connection could be had from the pool.
     #[error("postgres pool: {0}")]
     Pool(String),
+    /// The SQLite writer thread has stopped (a write panicked on it), so
+    /// nothing more can be stored until the endpoint restarts; `/healthz`
+    /// says so, so a load balancer stops sending pushes here.
+    #[error("the sqlite writer thread has stopped")]
+    WriterStopped,
     /// A blocking task panicked or was cancelled.
     #[error("storage task: {0}")]
     Task(String),
@@ -134,8 +151,16 @@ pub trait Storage: Send + Sync + 'static {
         seq: u64,
     ) -> Result<Option<ChangeId>, StorageError>;
 
-    /// Records of the network whose history is forked now.
-    async fn forks(&self, scope: &NetworkScope) -> Result<Vec<Fork>, StorageError>;
+    /// Records of the network whose history is forked now, by record id:
+    /// at most `limit` (at least 1) of those after `after` (all of them from
+    /// the beginning when `None`). Bounded because each fork is read from its
+    /// record's whole history, and a network gathers forks for years.
+    async fn forks(
+        &self,
+        scope: &NetworkScope,
+        after: Option<RecordId>,
+        limit: u32,
+    ) -> Result<ForksPage, StorageError>;
 
     /// Marks `device` of the network revoked (idempotent).
     async fn revoke_device(
@@ -151,6 +176,9 @@ pub trait Storage: Send + Sync + 'static {
         device: &DeviceId,
     ) -> Result<bool, StorageError>;
 
-    /// Checks the database answers, for `/healthz`.
+    /// Checks the database answers, for `/healthz`; on SQLite also that the
+    /// writer thread still takes work, since an instance that could read but
+    /// not store would otherwise look healthy while every push to it failed.
+    /// May wait as long as a write would; the caller bounds it.
     async fn ping(&self) -> Result<(), StorageError>;
 }

@@ -1,11 +1,14 @@
-//! Where a pull page ends, shared by both backends: at the caller's count, or
-//! before the change that would take the page's record bodies past its byte
-//! budget, whichever comes first.
+//! Where a page ends, shared by both backends. A pull page ends at the
+//! caller's count, or before the change that would take the page's record
+//! bodies past its byte budget, whichever comes first; a page of forks ends
+//! at the caller's count.
 //!
-//! A backend first reads only the sizes of the changes after the cursor (at
-//! most one more than the count), calls [`page_end`], then reads the bodies of
-//! the changes it chose. Reading sizes first means a change left for the next
-//! page is never loaded, however large it is.
+//! For a pull, a backend first reads only the sizes of the changes after the
+//! cursor (at most one more than the count), calls [`page_end`], then reads
+//! the bodies of the changes it chose. Reading sizes first means a change left
+//! for the next page is never loaded, however large it is. For forks, it reads
+//! the keys (record ids) after the caller's, at most one more than the count,
+//! and [`keyset_page`] keeps the page's and names the key to go on after.
 
 /// The end of one pull page, as decided from the sizes of what follows the
 /// cursor.
@@ -40,6 +43,18 @@ pub fn page_end(sizes: &[(i64, u64)], limit: usize, max_bytes: u64) -> PageEnd {
         last_seq,
         more: false,
     }
+}
+
+/// Splits `keys` (those after the caller's, in order, at most `limit + 1` of
+/// them) into the page's, at most `limit` (at least 1), and the key the next
+/// page starts after: the page's last, when a key beyond the page was read.
+pub fn keyset_page<K: Copy>(mut keys: Vec<K>, limit: usize) -> (Vec<K>, Option<K>) {
+    if keys.len() <= limit {
+        return (keys, None);
+    }
+    keys.truncate(limit);
+    let next = keys.last().copied();
+    (keys, next)
 }
 
 #[cfg(test)]
@@ -101,6 +116,14 @@ mod tests {
                 more: false
             }
         );
+    }
+
+    #[test]
+    fn a_keyset_page_names_its_last_key_only_when_more_follow() {
+        assert_eq!(keyset_page(vec![1, 2, 3], 2), (vec![1, 2], Some(2)));
+        assert_eq!(keyset_page(vec![1, 2], 2), (vec![1, 2], None));
+        assert_eq!(keyset_page(vec![1], 2), (vec![1], None));
+        assert_eq!(keyset_page(Vec::<u8>::new(), 2), (vec![], None));
     }
 
     #[test]

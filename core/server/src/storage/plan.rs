@@ -2,9 +2,10 @@
 //! which repeat an earlier push, which reuse an id with different content,
 //! which break their record's lineage, and which fork their record's history.
 //!
-//! A backend fetches the rows the plan needs (by change id, by version id, and
-//! every version of the records touched), calls [`plan_push`] inside its
-//! transaction, and writes what it returns. Keeping this pure means SQLite and
+//! A backend fetches the rows the plan needs (by change id, by version id,
+//! every version of the records touched, and the record of every stored
+//! version a change supersedes), calls [`plan_push`] inside its transaction,
+//! and writes what it returns. Keeping this pure means SQLite and
 //! PostgreSQL cannot disagree about idempotency or forks.
 
 use std::collections::HashMap;
@@ -37,6 +38,18 @@ pub struct StoredVersion {
     pub meta: VersionMeta,
 }
 
+/// A stored version that a change of the push names as the one it
+/// supersedes, with the record that holds it: an amendment must supersede a
+/// version of its own record, and the push's own records' histories cannot
+/// say where a version of another record lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupersededVersion {
+    /// The version named in a change's `supersedes`.
+    pub version_id: VersionId,
+    /// The record the endpoint holds it under.
+    pub record_id: RecordId,
+}
+
 /// What a backend must do for one push.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushPlan {
@@ -51,14 +64,17 @@ pub struct PushPlan {
 
 /// Decides a push. `existing` holds stored changes sharing a change id or a
 /// version id with `changes`; `versions` holds every stored version of the
-/// records `changes` touch. A version of another kind than its record's
+/// records `changes` touch; `superseded` holds every stored version that a
+/// change names in `supersedes`. A version of another kind than its record's
 /// earlier versions is refused, and so is one that breaks its record's
 /// lineage (see `check_lineage`): it arrives after a version that supersedes
-/// it, or it is a second first version.
+/// it, it is a second first version, or it supersedes a version of another
+/// record.
 pub fn plan_push(
     changes: &[CheckedChange],
     existing: Vec<ExistingChange>,
     versions: Vec<StoredVersion>,
+    superseded: Vec<SupersededVersion>,
 ) -> PushPlan {
     let mut by_change: HashMap<ChangeId, (ChangeKind, String)> = HashMap::new();
     let mut by_version: HashMap<VersionId, (ChangeKind, String)> = HashMap::new();
@@ -66,6 +82,10 @@ pub fn plan_push(
         by_version.insert(e.version_id, (e.kind, e.body.clone()));
         by_change.insert(e.change_id, (e.kind, e.body));
     }
+    let mut record_of: HashMap<VersionId, RecordId> = superseded
+        .into_iter()
+        .map(|v| (v.version_id, v.record_id))
+        .collect();
     let mut histories: HashMap<RecordId, (ChangeKind, Vec<VersionMeta>)> = HashMap::new();
     for v in versions {
         histories
@@ -109,7 +129,11 @@ pub fn plan_push(
             continue;
         }
         let earlier = stored.map_or(&[][..], |(_, history)| history.as_slice());
-        if let Err(reason) = check_lineage(&change.meta, earlier) {
+        let superseded_record = change
+            .meta
+            .supersedes
+            .and_then(|v| record_of.get(&v).copied());
+        if let Err(reason) = check_lineage(&change.meta, earlier, superseded_record) {
             plan.outcomes.push(ChangeOutcome::Rejected {
                 code: RejectCode::Invalid,
                 field: Some("body.record.meta.supersedes".to_owned()),
@@ -122,6 +146,7 @@ pub fn plan_push(
             .or_insert_with(|| (change.kind, Vec::new()));
         history.push(change.meta.clone());
         let entry = (change.kind, change.body.clone());
+        record_of.insert(change.meta.version_id, change.meta.record_id);
         by_change.insert(change.change_id, entry.clone());
         by_version.insert(change.meta.version_id, entry);
         plan.inserts.push(i);
@@ -142,17 +167,29 @@ pub fn plan_push(
 }
 
 /// Whether a version may join its record's `earlier` versions (those stored,
-/// and those accepted earlier in the same push). A version must not arrive
-/// after one that supersedes it (the only way a history closes into a cycle,
-/// which would leave it with no current version on any device), and a record
-/// has one first version. An amendment may name a version the endpoint does
-/// not hold: that is how a device corrects a version the endpoint refused
-/// (the correction amends the refused version on the device), and refusing
-/// it would leave the record unsyncable. Two amendments of one version are a
+/// and those accepted earlier in the same push). `superseded_record` is the
+/// record the endpoint holds the version it supersedes under, if it holds
+/// that version (stored, or accepted earlier in the push).
+///
+/// A version must not arrive after one that supersedes it (the only way a
+/// history closes into a cycle, which would leave it with no current version
+/// on any device), and a record has one first version. An amendment must
+/// supersede a version of its own record: one naming another record's
+/// version would stand in its own record's history as a second head (a fork
+/// a clinician is asked to reconcile) while the record the clinician meant to
+/// amend shows no amendment, and the device store refuses to write such a
+/// version itself. An amendment may name a version the endpoint does not
+/// hold: that is how a device corrects a version the endpoint refused (the
+/// correction amends the refused version on the device), and refusing it
+/// would leave the record unsyncable. Two amendments of one version are a
 /// fork, accepted as such.
 ///
 /// The refusal's reason names the rule, never the versions' content.
-fn check_lineage(meta: &VersionMeta, earlier: &[VersionMeta]) -> Result<(), &'static str> {
+fn check_lineage(
+    meta: &VersionMeta,
+    earlier: &[VersionMeta],
+    superseded_record: Option<RecordId>,
+) -> Result<(), &'static str> {
     if earlier
         .iter()
         .any(|v| v.supersedes == Some(meta.version_id))
@@ -161,6 +198,10 @@ fn check_lineage(meta: &VersionMeta, earlier: &[VersionMeta]) -> Result<(), &'st
                     a version cannot arrive after its amendment");
     }
     match meta.supersedes {
+        Some(_) if superseded_record.is_some_and(|r| r != meta.record_id) => {
+            Err("the version it supersedes belongs to another record: \
+                 an amendment must supersede a version of its own record")
+        }
         Some(_) => Ok(()),
         None if earlier.is_empty() => Ok(()),
         None => {
@@ -232,7 +273,7 @@ mod tests {
         let base = change(1, 10, None, 1);
         let mut other = change(2, 10, Some(1), 2);
         other.kind = ChangeKind::MedicationReview;
-        let plan = plan_push(&[other], vec![], vec![version(&base)]);
+        let plan = plan_push(&[other], vec![], vec![version(&base)], vec![]);
         assert!(plan.inserts.is_empty());
         assert!(matches!(
             plan.outcomes[0],
@@ -246,7 +287,7 @@ mod tests {
     #[test]
     fn a_change_pushed_twice_in_one_batch_is_stored_once() {
         let a = change(1, 10, None, 1);
-        let plan = plan_push(&[a.clone(), a], vec![], vec![]);
+        let plan = plan_push(&[a.clone(), a], vec![], vec![], vec![]);
         assert_eq!(plan.inserts, vec![0]);
         assert_eq!(
             plan.outcomes,
@@ -259,7 +300,7 @@ mod tests {
         let a = change(1, 10, None, 1);
         let mut b = change(1, 10, None, 2);
         b.change_id = a.change_id;
-        let plan = plan_push(&[b], vec![stored(&a)], vec![version(&a)]);
+        let plan = plan_push(&[b], vec![stored(&a)], vec![version(&a)], vec![]);
         assert!(plan.inserts.is_empty());
         assert!(matches!(
             plan.outcomes[0],
@@ -275,7 +316,7 @@ mod tests {
         let a = change(1, 10, None, 1);
         let mut b = change(1, 10, None, 2);
         b.change_id = ChangeId(Uuid::from_u128(5));
-        let plan = plan_push(&[b], vec![stored(&a)], vec![version(&a)]);
+        let plan = plan_push(&[b], vec![stored(&a)], vec![version(&a)], vec![]);
         assert!(matches!(
             plan.outcomes[0],
             ChangeOutcome::Rejected {
@@ -300,10 +341,10 @@ mod tests {
     fn a_version_arriving_after_one_that_supersedes_it_is_refused_so_no_cycle_forms() {
         let a = change(1, 10, Some(2), 1);
         let b = change(2, 10, Some(1), 2);
-        let plan = plan_push(&[a.clone(), b.clone()], vec![], vec![]);
+        let plan = plan_push(&[a.clone(), b.clone()], vec![], vec![], vec![]);
         assert_eq!(plan.inserts, vec![0]);
         assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
-        let plan = plan_push(&[b], vec![], vec![version(&a)]);
+        let plan = plan_push(&[b], vec![], vec![version(&a)], vec![]);
         assert!(plan.inserts.is_empty());
         assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
     }
@@ -313,17 +354,54 @@ mod tests {
         let first = change(1, 10, None, 1);
         // Version 2 was refused; the device's correction amends it.
         let correction = change(3, 10, Some(2), 3);
-        let plan = plan_push(&[correction], vec![], vec![version(&first)]);
+        let plan = plan_push(&[correction], vec![], vec![version(&first)], vec![]);
         assert_eq!(plan.inserts, vec![0]);
+    }
+
+    #[test]
+    fn an_amendment_of_another_records_version_is_refused_whether_stored_or_earlier_in_the_push() {
+        let held = change(1, 10, None, 1);
+        let held_elsewhere = SupersededVersion {
+            version_id: held.meta.version_id,
+            record_id: held.meta.record_id,
+        };
+        // Record 20 names record 10's stored version.
+        let stray = change(2, 20, Some(1), 2);
+        let plan = plan_push(
+            std::slice::from_ref(&stray),
+            vec![],
+            vec![],
+            vec![held_elsewhere],
+        );
+        assert!(plan.inserts.is_empty());
+        assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+        // Record 30's first version, then record 40 naming it, in one push;
+        // the amendment of record 10 next to them still goes.
+        let first = change(3, 30, None, 3);
+        let stray = change(4, 40, Some(3), 4);
+        let good = change(5, 10, Some(1), 5);
+        let plan = plan_push(
+            &[first, stray, good],
+            vec![],
+            vec![version(&held)],
+            vec![held_elsewhere],
+        );
+        assert_eq!(plan.inserts, vec![0, 2]);
+        assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
     }
 
     #[test]
     fn a_second_first_version_of_a_record_is_refused() {
         let first = change(1, 10, None, 1);
         let second = change(2, 10, None, 2);
-        let plan = plan_push(std::slice::from_ref(&second), vec![], vec![version(&first)]);
+        let plan = plan_push(
+            std::slice::from_ref(&second),
+            vec![],
+            vec![version(&first)],
+            vec![],
+        );
         assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
-        let plan = plan_push(&[first, second], vec![], vec![]);
+        let plan = plan_push(&[first, second], vec![], vec![], vec![]);
         assert_eq!(plan.inserts, vec![0]);
         assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
     }
@@ -333,7 +411,7 @@ mod tests {
         let first = change(1, 10, None, 1);
         let second = change(2, 10, Some(1), 2);
         let third = change(3, 10, Some(2), 3);
-        let plan = plan_push(&[first, second, third], vec![], vec![]);
+        let plan = plan_push(&[first, second, third], vec![], vec![], vec![]);
         assert_eq!(plan.inserts, vec![0, 1, 2]);
         assert_eq!(plan.outcomes, vec![ChangeOutcome::Accepted; 3]);
     }
@@ -343,7 +421,7 @@ mod tests {
         let base = change(1, 10, None, 1);
         let left = change(2, 10, Some(1), 2);
         let right = change(3, 10, Some(1), 3);
-        let plan = plan_push(&[left, right], vec![], vec![version(&base)]);
+        let plan = plan_push(&[left, right], vec![], vec![version(&base)], vec![]);
         assert_eq!(plan.inserts, vec![0, 1]);
         assert_eq!(plan.outcomes[0], ChangeOutcome::Accepted);
         assert_eq!(

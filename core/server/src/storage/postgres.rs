@@ -21,15 +21,17 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use doorstep_domain::network::{ClinicianId, DeviceId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
-use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
+use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
-use super::page::page_end;
-use super::plan::{ExistingChange, StoredVersion, fork_of, plan_push};
-use super::{CheckedChange, NetworkScope, PullPage, Storage, StorageError, StoredChange};
+use super::page::{keyset_page, page_end};
+use super::plan::{ExistingChange, StoredVersion, SupersededVersion, fork_of, plan_push};
+use super::{
+    CheckedChange, ForksPage, NetworkScope, PullPage, Storage, StorageError, StoredChange,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sync_networks (
@@ -200,6 +202,10 @@ impl Storage for PostgresStorage {
 
         let change_ids: Vec<Uuid> = changes.iter().map(|c| c.change_id.0).collect();
         let version_ids: Vec<Uuid> = changes.iter().map(|c| c.meta.version_id.0).collect();
+        let superseded_ids: Vec<Uuid> = changes
+            .iter()
+            .filter_map(|c| c.meta.supersedes.map(|v| v.0))
+            .collect();
         let mut record_ids: Vec<Uuid> = changes.iter().map(|c| c.meta.record_id.0).collect();
         record_ids.sort_unstable();
         record_ids.dedup();
@@ -240,7 +246,25 @@ impl Storage for PostgresStorage {
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
 
-        let plan = plan_push(&changes, existing, versions);
+        let select_superseded = tx
+            .prepare_cached(
+                "SELECT version_id, record_id FROM sync_changes
+                 WHERE network = $1 AND version_id = ANY($2)",
+            )
+            .await?;
+        let superseded = tx
+            .query(&select_superseded, &[&network, &superseded_ids])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(SupersededVersion {
+                    version_id: VersionId(row.try_get(0)?),
+                    record_id: RecordId(row.try_get(1)?),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+
+        let plan = plan_push(&changes, existing, versions, superseded);
         if !plan.inserts.is_empty() {
             let rows: Vec<&CheckedChange> = plan.inserts.iter().map(|&i| &changes[i]).collect();
             let count = i64::try_from(rows.len()).map_err(|_| corrupt("batch size"))?;
@@ -380,17 +404,40 @@ impl Storage for PostgresStorage {
         Ok(row.map(|r| r.try_get(0)).transpose()?.map(ChangeId))
     }
 
-    async fn forks(&self, scope: &NetworkScope) -> Result<Vec<Fork>, StorageError> {
+    async fn forks(
+        &self,
+        scope: &NetworkScope,
+        after: Option<RecordId>,
+        limit: u32,
+    ) -> Result<ForksPage, StorageError> {
         let network = scope.network().as_str();
         let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                "SELECT c.record_id, c.version_id, c.supersedes, c.author, c.device, c.written_at
-                 FROM sync_changes c JOIN sync_forks f
-                   ON f.network = c.network AND f.record_id = c.record_id
-                 WHERE c.network = $1 ORDER BY c.record_id",
-                &[&network],
+        let select_records = client
+            .prepare_cached(
+                "SELECT record_id FROM sync_forks
+                 WHERE network = $1 AND ($2::uuid IS NULL OR record_id > $2)
+                 ORDER BY record_id LIMIT $3",
             )
+            .await?;
+        let records = client
+            .query(
+                &select_records,
+                &[&network, &after.map(|r| r.0), &(i64::from(limit) + 1)],
+            )
+            .await?
+            .iter()
+            .map(|row| row.try_get::<_, Uuid>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (records, next) = keyset_page(records, limit as usize);
+        let select_versions = client
+            .prepare_cached(
+                "SELECT record_id, version_id, supersedes, author, device, written_at
+                 FROM sync_changes WHERE network = $1 AND record_id = ANY($2)
+                 ORDER BY record_id",
+            )
+            .await?;
+        let rows = client
+            .query(&select_versions, &[&network, &records])
             .await?;
         let mut out = Vec::new();
         let mut current: Vec<VersionMeta> = Vec::new();
@@ -408,7 +455,10 @@ impl Storage for PostgresStorage {
         if let Some(first) = current.first() {
             out.extend(fork_of(first.record_id, &current));
         }
-        Ok(out)
+        Ok(ForksPage {
+            forks: out,
+            next: next.map(RecordId),
+        })
     }
 
     async fn revoke_device(

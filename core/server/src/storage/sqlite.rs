@@ -9,6 +9,8 @@
 //! Reads use a few more connections in WAL mode so pulls never wait for a
 //! push. `synchronous=FULL`: an acknowledged push survives a power cut. The
 //! crate links SQLCipher (for the device store); the server file is unkeyed.
+//! A write that panics stops the writer thread for good; reads go on, so the
+//! health check sends a write through the writer to notice.
 
 use std::any::Any;
 use std::path::Path;
@@ -18,13 +20,15 @@ use std::sync::{Arc, Mutex, mpsc};
 use async_trait::async_trait;
 use doorstep_domain::network::{ClinicianId, DeviceId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
-use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork};
+use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
-use super::page::page_end;
-use super::plan::{ExistingChange, StoredVersion, fork_of, plan_push};
-use super::{CheckedChange, NetworkScope, PullPage, Storage, StorageError, StoredChange};
+use super::page::{keyset_page, page_end};
+use super::plan::{ExistingChange, StoredVersion, SupersededVersion, fork_of, plan_push};
+use super::{
+    CheckedChange, ForksPage, NetworkScope, PullPage, Storage, StorageError, StoredChange,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sync_networks (
@@ -128,7 +132,7 @@ impl SqliteStorage {
         self.inner
             .writer
             .send(Job { work, reply })
-            .map_err(|_| StorageError::Task("the writer thread has stopped".into()))?;
+            .map_err(|_| StorageError::WriterStopped)?;
         let value = answer
             .await
             .map_err(|_| StorageError::Task("the writer thread dropped a write".into()))??;
@@ -244,6 +248,32 @@ fn existing(
     Ok(out)
 }
 
+/// The record holding the stored version `change` supersedes, if it names
+/// one the network holds.
+fn superseded(
+    conn: &Connection,
+    network: &str,
+    change: &CheckedChange,
+) -> Result<Option<SupersededVersion>, StorageError> {
+    let Some(version_id) = change.meta.supersedes else {
+        return Ok(None);
+    };
+    let record: Option<String> = conn
+        .prepare_cached(
+            "SELECT record_id FROM sync_changes WHERE network = ?1 AND version_id = ?2",
+        )?
+        .query_row(params![network, version_id.0.to_string()], |r| r.get(0))
+        .optional()?;
+    record
+        .map(|r| {
+            Ok(SupersededVersion {
+                version_id,
+                record_id: RecordId(uuid(&r)?),
+            })
+        })
+        .transpose()
+}
+
 /// The writer thread: takes the writes waiting, runs each in its own
 /// savepoint of one transaction, commits, then answers them all.
 fn write_loop(conn: &mut Connection, jobs: &mpsc::Receiver<Job>) {
@@ -297,15 +327,17 @@ fn push_tx(
         .unwrap_or(0);
     let mut found = Vec::new();
     let mut versions = Vec::new();
+    let mut named = Vec::new();
     let mut records: Vec<RecordId> = Vec::new();
     for change in changes {
         found.extend(existing(tx, network, change)?);
+        named.extend(superseded(tx, network, change)?);
         if !records.contains(&change.meta.record_id) {
             records.push(change.meta.record_id);
             versions.extend(versions_of(tx, network, &change.meta.record_id)?);
         }
     }
-    let plan = plan_push(changes, found, versions);
+    let plan = plan_push(changes, found, versions, named);
     if !plan.inserts.is_empty() {
         let now = jiff::Timestamp::now().to_string();
         let mut insert = tx.prepare_cached(
@@ -449,27 +481,37 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn forks(&self, scope: &NetworkScope) -> Result<Vec<Fork>, StorageError> {
+    async fn forks(
+        &self,
+        scope: &NetworkScope,
+        after: Option<RecordId>,
+        limit: u32,
+    ) -> Result<ForksPage, StorageError> {
         let network = scope.network().as_str().to_owned();
+        // Record ids are stored in their canonical text, which sorts as the
+        // ids do (as PostgreSQL sorts its uuid column); "" precedes them all.
+        let after = after.map(|r| r.0.to_string()).unwrap_or_default();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT record_id FROM sync_forks WHERE network = ?1 ORDER BY record_id",
+                "SELECT record_id FROM sync_forks WHERE network = ?1 AND record_id > ?2
+                 ORDER BY record_id LIMIT ?3",
             )?;
             let records = stmt
-                .query_map([&network], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut out = Vec::new();
+                .query_map(params![network, after, i64::from(limit) + 1], |r| {
+                    r.get::<_, String>(0)
+                })?
+                .map(|record| Ok(RecordId(uuid(&record?)?)))
+                .collect::<Result<Vec<_>, StorageError>>()?;
+            let (records, next) = keyset_page(records, limit as usize);
+            let mut forks = Vec::new();
             for record in records {
-                let record = RecordId(uuid(&record)?);
                 let metas: Vec<VersionMeta> = versions_of(conn, &network, &record)?
                     .into_iter()
                     .map(|v| v.meta)
                     .collect();
-                if let Some(fork) = fork_of(record, &metas) {
-                    out.push(fork);
-                }
+                forks.extend(fork_of(record, &metas));
             }
-            Ok(out)
+            Ok(ForksPage { forks, next })
         })
         .await
     }
@@ -508,11 +550,130 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    /// A read on a reader connection, then an empty write through the writer
+    /// thread (queued behind the pushes waiting, and grouped with them): the
+    /// writer can stop while the readers carry on, and only a write shows it.
     async fn ping(&self) -> Result<(), StorageError> {
-        self.read(|conn| {
+        let select_one = |conn: &Connection| -> Result<(), StorageError> {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
-        })
-        .await
+        };
+        self.read(select_one).await?;
+        self.write(select_one).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::app::{AppState, DEFAULT_AUDIENCE, DEFAULT_ISSUER, router};
+    use crate::auth::{SigningKey, Verifier};
+    use crate::routes::health::HEALTH_TIMEOUT;
+
+    /// What the endpoint over `storage` answers to `/healthz`.
+    async fn healthz(storage: &SqliteStorage, dir: &Path) -> (StatusCode, Value) {
+        let signing_key = Arc::new(SigningKey::load_or_create(dir).unwrap());
+        let verifier = Arc::new(Verifier::new(
+            &signing_key,
+            DEFAULT_ISSUER,
+            DEFAULT_AUDIENCE,
+        ));
+        let state = AppState {
+            storage: Arc::new(storage.clone()),
+            verifier,
+            signing_key,
+        };
+        let response = router(state)
+            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    fn ok() -> (StatusCode, Value) {
+        (StatusCode::OK, json!({"status": "ok"}))
+    }
+
+    fn unavailable(reason: &str) -> (StatusCode, Value) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "unavailable", "reason": reason}),
+        )
+    }
+
+    #[tokio::test]
+    async fn healthz_is_503_naming_the_writer_once_a_failing_write_has_stopped_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("server.sqlite3")).unwrap();
+        assert_eq!(healthz(&storage, dir.path()).await, ok());
+
+        // A write that panics takes the writer thread down with it: the one
+        // way the writer stops while the endpoint runs.
+        let killed = storage
+            .write(|_| -> Result<(), StorageError> { panic!("a bug in a write") })
+            .await;
+        assert!(killed.is_err());
+        // The thread may still be unwinding when that answer arrives.
+        let stopped = unavailable("the database writer has stopped; restart the endpoint");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut answer = healthz(&storage, dir.path()).await;
+        while answer != stopped && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            answer = healthz(&storage, dir.path()).await;
+        }
+        assert_eq!(answer, stopped);
+        // Reads still work; writes do not, and health says so every time.
+        assert!(storage.read(|_| Ok(())).await.is_ok());
+        let write = storage.write(|_| Ok(())).await;
+        assert!(
+            matches!(write, Err(StorageError::WriterStopped)),
+            "{write:?}"
+        );
+        assert_eq!(healthz(&storage, dir.path()).await, stopped);
+    }
+
+    #[tokio::test]
+    async fn healthz_is_503_while_the_writer_is_stuck_and_ok_once_it_moves_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("server.sqlite3")).unwrap();
+        let (release, held) = mpsc::channel::<()>();
+        let (running, on_writer) = tokio::sync::oneshot::channel::<()>();
+        let stuck = tokio::spawn({
+            let storage = storage.clone();
+            async move {
+                storage
+                    .write(move |_| {
+                        running.send(()).ok();
+                        held.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        on_writer.await.unwrap();
+        let started = Instant::now();
+        assert_eq!(
+            healthz(&storage, dir.path()).await,
+            unavailable("the database did not answer in time")
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= HEALTH_TIMEOUT && waited < HEALTH_TIMEOUT + Duration::from_secs(2),
+            "{waited:?}"
+        );
+        release.send(()).unwrap();
+        stuck.await.unwrap().unwrap();
+        assert_eq!(healthz(&storage, dir.path()).await, ok());
     }
 }

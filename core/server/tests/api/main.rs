@@ -1,11 +1,12 @@
 //! The endpoint's integration tests, one binary: the sync suite on SQLite and
 //! PostgreSQL, the JWT negative catalogue, network isolation as a property,
-//! two instances on one PostgreSQL, and the device's sync engine end to end
-//! with fault injection.
+//! two instances on one PostgreSQL, the health check, and the device's sync
+//! engine end to end with fault injection.
 
 mod auth;
 mod device;
 mod faults;
+mod health;
 mod helpers;
 mod instances;
 mod isolation;

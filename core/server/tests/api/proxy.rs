@@ -1,6 +1,8 @@
 //! A fault-injecting TCP proxy on loopback, between a device's sync engine
-//! and the endpoint. Every connection opened while a fault is armed gets that
-//! fault; the recovering sync goes to the endpoint directly.
+//! and the endpoint, or between the endpoint and its PostgreSQL. Every
+//! connection opened while a fault is armed gets that fault; the recovering
+//! sync goes to the endpoint directly. Closed, it cuts every connection and
+//! refuses new ones: what lies behind it can no longer be reached.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 /// What happens to the next connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,14 @@ pub struct Proxy {
     next: Arc<Mutex<Fault>>,
     pub last_request_bytes: Arc<AtomicUsize>,
     pub last_response_bytes: Arc<AtomicUsize>,
+    closed: watch::Sender<bool>,
+}
+
+/// Completes once the proxy is closed (never, if it is dropped unclosed).
+async fn until_closed(mut closed: watch::Receiver<bool>) {
+    if closed.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 impl Proxy {
@@ -39,17 +50,26 @@ impl Proxy {
         let next = Arc::new(Mutex::new(Fault::None));
         let req = Arc::new(AtomicUsize::new(0));
         let resp = Arc::new(AtomicUsize::new(0));
+        let (closed, on_close) = watch::channel(false);
         let (n, rq, rs) = (Arc::clone(&next), Arc::clone(&req), Arc::clone(&resp));
         tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = until_closed(on_close.clone()) => return,
+                };
+                let Ok((client, _)) = accepted else {
                     return;
                 };
                 let fault = *n.lock().unwrap();
                 let (rq, rs) = (Arc::clone(&rq), Arc::clone(&rs));
+                let on_close = on_close.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        relay(client, server, fault, rq, rs).await;
+                        tokio::select! {
+                            () = relay(client, server, fault, rq, rs) => {}
+                            () = until_closed(on_close) => {}
+                        }
                     }
                 });
             }
@@ -59,7 +79,13 @@ impl Proxy {
             next,
             last_request_bytes: req,
             last_response_bytes: resp,
+            closed,
         }
+    }
+
+    /// Cuts every connection and stops listening, so new ones are refused.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// Sets the fault for connections opened from now on.

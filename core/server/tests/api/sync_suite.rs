@@ -10,6 +10,7 @@ use serde_json::json;
 use doorstep_domain::network::{ClinicianId, DeviceId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use doorstep_server::routes::sync::{MAX_PULL_PAGE_BYTES, WRITTEN_AT_LEEWAY};
+use doorstep_sync::wire::{DEFAULT_FORKS_LIMIT, ForksResponse, MAX_FORKS_LIMIT, MAX_PUSH_CHANGES};
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -631,6 +632,71 @@ async fn a_version_that_breaks_its_records_lineage_is_rejected_while_the_rest_is
     assert_eq!(forks["forks"], json!([]));
 }
 
+async fn an_amendment_naming_a_version_of_another_record_is_rejected_while_the_rest_is_stored(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let held = new_visit("para-1", "phone-1", 1);
+    let other = new_visit("para-1", "phone-1", 2);
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(NET, "phone-1", vec![held.clone(), other.clone()]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let amending = |record: RecordId, supersedes: VersionId, seed| {
+        let mut meta = VersionMeta::first(
+            record,
+            VersionId(Uuid::now_v7()),
+            ClinicianId::parse("para-1").unwrap(),
+            DeviceId::parse("phone-1").unwrap(),
+            jiff::Timestamp::now(),
+        );
+        meta.supersedes = Some(supersedes);
+        visit_version(meta, seed)
+    };
+    let held_version = held.body.meta().version_id;
+    // A new record's version naming a stored version of another record.
+    let into_new_record = amending(RecordId(Uuid::now_v7()), held_version, 3);
+    // A stored record's version naming a stored version of another record:
+    // accepted, it would show as a second head (a fork) of the wrong record.
+    let into_stored_record = amending(other.body.meta().record_id, held_version, 4);
+    // A version naming one stored earlier in the same push, of another record.
+    let fresh = new_visit("para-1", "phone-1", 5);
+    let into_same_push = amending(RecordId(Uuid::now_v7()), fresh.body.meta().version_id, 6);
+    // The correction of a version the endpoint never held is still taken.
+    let correction = amending(RecordId(Uuid::now_v7()), VersionId(Uuid::now_v7()), 7);
+    let good = amend(&held, "para-1", "phone-1", 8);
+    let changes = vec![
+        into_new_record,
+        into_stored_record,
+        fresh,
+        into_same_push,
+        correction,
+        good,
+    ];
+    let (status, body) = app.push(&token, &batch(NET, "phone-1", changes)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        statuses(&body),
+        [
+            "rejected", "rejected", "accepted", "rejected", "accepted", "accepted"
+        ]
+    );
+    for i in [0, 1, 3] {
+        let outcome = &body["results"][i]["outcome"];
+        assert_eq!(outcome["code"], "invalid", "{outcome}");
+        assert_eq!(outcome["field"], "body.record.meta.supersedes", "{outcome}");
+        let reason = outcome["reason"].as_str().unwrap();
+        assert!(reason.contains("another record"), "{reason}");
+    }
+    assert_eq!(count_stored(&app).await, 5);
+    let (_, forks) = app.get(&token, "/sync/v1/forks").await;
+    assert_eq!(forks["forks"], json!([]), "no record forked");
+}
+
 async fn a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused(backend: Backend) {
     let app = TestApp::new(&backend).await;
     let token = app.device_token(NET, "para-1", "phone-1");
@@ -680,6 +746,152 @@ async fn a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(statuses(&body), ["accepted"]);
+}
+
+/// Pushes `n` records whose histories fork (a first version and two
+/// amendments of it), in as few pushes as the batch limit allows. Returns
+/// their record ids in the order `/forks` lists them: by record id.
+async fn push_forked_records(app: &TestApp, token: &str, n: u64) -> Vec<String> {
+    let mut changes = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let base = new_visit("para-1", "phone-1", 3 * i);
+        let left = amend(&base, "para-1", "phone-1", 3 * i + 1);
+        let right = amend(&base, "para-1", "phone-1", 3 * i + 2);
+        ids.push(base.body.meta().record_id.0.to_string());
+        changes.extend([base, left, right]);
+    }
+    // Whole forks per push: a multiple of three changes.
+    for chunk in changes.chunks(MAX_PUSH_CHANGES / 3 * 3) {
+        let (status, body) = app
+            .push(token, &batch(NET, "phone-1", chunk.to_vec()))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let forked = statuses(&body).iter().filter(|s| *s == "forked").count();
+        assert_eq!(forked, chunk.len() / 3);
+    }
+    ids.sort();
+    ids
+}
+
+/// Lists every fork page by page from the beginning, `limit` at a time;
+/// returns the record ids listed and each page's length.
+async fn list_all_forks(app: &TestApp, token: &str, limit: u32) -> (Vec<String>, Vec<usize>) {
+    let mut listed: Vec<String> = Vec::new();
+    let mut pages = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (status, page) = app
+            .get(
+                token,
+                &format!("/sync/v1/forks?after={after}&limit={limit}"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let forks = page["forks"].as_array().unwrap();
+        pages.push(forks.len());
+        for fork in forks {
+            assert_eq!(fork["heads"].as_array().unwrap().len(), 2, "{fork}");
+            listed.push(fork["record_id"].as_str().unwrap().to_owned());
+        }
+        if page["more"] == json!(false) {
+            assert!(
+                page.get("after").is_none(),
+                "a last page names no next: {page}"
+            );
+            return (listed, pages);
+        }
+        assert_eq!(page["more"], json!(true), "{page}");
+        assert_eq!(page["after"], json!(listed.last().unwrap()), "{page}");
+        after = page["after"].as_str().unwrap().to_owned();
+    }
+}
+
+async fn forks_come_in_pages_of_the_limit_by_record_id_and_after_goes_on_where_a_page_ended(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let expected = push_forked_records(&app, &token, 5).await;
+    let (listed, pages) = list_all_forks(&app, &token, 2).await;
+    assert_eq!(pages, [2, 2, 1]);
+    assert_eq!(listed, expected, "each fork once, in record id order");
+    // A record id of no fork is still a place in that order.
+    let (status, page) = app
+        .get(&token, &format!("/sync/v1/forks?after={}", Uuid::nil()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["forks"].as_array().unwrap().len(), 5);
+    // Another network's listing is empty, whatever `after` it sends.
+    let west = app.device_token(OTHER_NET, "para-2", "phone-2");
+    let (status, page) = app
+        .get(&west, &format!("/sync/v1/forks?after={}", Uuid::nil()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page, json!({"forks": [], "more": false}));
+    // The wire type reads a page, and one from before paging (no `more`)
+    // as the whole list.
+    let (_, page) = app.get(&token, "/sync/v1/forks?limit=2").await;
+    let read: ForksResponse = serde_json::from_value(page).unwrap();
+    assert_eq!((read.forks.len(), read.more), (2, true));
+    assert_eq!(read.after, Some(read.forks[1].record_id));
+    let old: ForksResponse = serde_json::from_value(json!({"forks": []})).unwrap();
+    assert_eq!((old.more, old.after), (false, None));
+}
+
+async fn a_forks_page_without_a_limit_holds_the_default_and_never_more_than_the_maximum(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let expected = push_forked_records(&app, &token, u64::from(DEFAULT_FORKS_LIMIT) + 1).await;
+    let (status, page) = app.get(&token, "/sync/v1/forks").await;
+    assert_eq!(status, StatusCode::OK);
+    let first = page["forks"].as_array().unwrap();
+    assert_eq!(first.len(), DEFAULT_FORKS_LIMIT as usize);
+    assert_eq!(page["more"], json!(true));
+    let after = page["after"].as_str().unwrap();
+    assert_eq!(after, expected[DEFAULT_FORKS_LIMIT as usize - 1]);
+    let (_, rest) = app
+        .get(&token, &format!("/sync/v1/forks?after={after}"))
+        .await;
+    assert_eq!(
+        rest["forks"][0]["record_id"],
+        json!(expected.last().unwrap())
+    );
+    assert_eq!(rest["more"], json!(false));
+    let (listed, pages) = list_all_forks(&app, &token, MAX_FORKS_LIMIT).await;
+    assert_eq!(
+        (listed, pages),
+        (expected, vec![DEFAULT_FORKS_LIMIT as usize + 1])
+    );
+}
+
+async fn a_malformed_forks_query_is_400_naming_the_parameter(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    push_forked_records(&app, &token, 1).await;
+    let too_many = format!("limit={}", MAX_FORKS_LIMIT + 1);
+    for (query, field) in [
+        ("after=garbage", Some("after")),
+        ("after=12", Some("after")),
+        ("after=v2.1.AAAAAAAAAAAAAAAA", Some("after")),
+        ("limit=0", Some("limit")),
+        (too_many.as_str(), Some("limit")),
+        ("limit=-1", None),
+        ("limit=ten", None),
+        ("since=3", None),
+    ] {
+        let (status, body) = app.get(&token, &format!("/sync/v1/forks?{query}")).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("bad_request")),
+            "{query}: {body}"
+        );
+        if let Some(field) = field {
+            assert_eq!(body["field"], json!(field), "{query}: {body}");
+        }
+    }
 }
 
 fn post(token: &str, uri: &str) -> Request<Body> {
@@ -781,4 +993,8 @@ crate::on_both_backends!(
     a_record_larger_than_the_page_budget_comes_alone_and_the_pull_moves_on,
     a_version_that_breaks_its_records_lineage_is_rejected_while_the_rest_is_stored,
     a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused,
+    an_amendment_naming_a_version_of_another_record_is_rejected_while_the_rest_is_stored,
+    forks_come_in_pages_of_the_limit_by_record_id_and_after_goes_on_where_a_page_ended,
+    a_forks_page_without_a_limit_holds_the_default_and_never_more_than_the_maximum,
+    a_malformed_forks_query_is_400_naming_the_parameter,
 );
