@@ -149,6 +149,14 @@ impl ApiError {
                 "no such path".into(),
                 None,
             ),
+            Storage(e) if e.is_unavailable() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the endpoint's database is out of reach; nothing was lost on the device, \
+                 retry later"
+                    .into(),
+                None,
+            ),
             Storage(_) | Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::Internal,
@@ -184,5 +192,35 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    #[test]
+    fn a_database_out_of_reach_is_503_unavailable_and_a_failing_one_500_internal() {
+        let parts = |e: StorageError| {
+            let (status, code, message, _) = ApiError::Storage(e).parts();
+            (status, code, message)
+        };
+        let (status, code, message) = parts(StorageError::WriterStopped);
+        assert_eq!(
+            (status, code),
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+        );
+        assert!(!message.contains("writer"), "{message}");
+        let (status, code, _) = parts(StorageError::Pool("timed out".into()));
+        assert_eq!(
+            (status, code),
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+        );
+        let (status, code, _) = parts(StorageError::Corrupt("a row".into()));
+        assert_eq!(
+            (status, code),
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+        );
     }
 }

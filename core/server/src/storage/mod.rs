@@ -97,9 +97,14 @@ pub enum StorageError {
     /// PostgreSQL said no.
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),
-    /// No PostgreSQL connection could be had from the pool.
+    /// No PostgreSQL connection could be had from the pool (none free in
+    /// time, or a new one could not be made).
     #[error("postgres pool: {0}")]
     Pool(String),
+    /// The backend's settings cannot work (a bad schema name, no root
+    /// certificates for TLS): found when the endpoint starts, never later.
+    #[error("storage settings: {0}")]
+    Config(String),
     /// The SQLite writer thread has stopped (a write panicked on it), so
     /// nothing more can be stored until the endpoint restarts; `/healthz`
     /// says so, so a load balancer stops sending pushes here.
@@ -111,6 +116,21 @@ pub enum StorageError {
     /// A stored row could not be read back (schema drift or corruption).
     #[error("stored data unreadable: {0}")]
     Corrupt(String),
+}
+
+impl StorageError {
+    /// Whether the database is out of reach rather than refusing this
+    /// request: the SQLite writer has stopped, no PostgreSQL connection could
+    /// be had in time, or the one in hand was closed under the query. The
+    /// caller gets 503 (try again, perhaps at another instance) instead of
+    /// 500, so a device backs off and a load balancer can tell the two apart.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StorageError::WriterStopped | StorageError::Pool(_) => true,
+            StorageError::Postgres(e) => e.is_closed(),
+            _ => false,
+        }
+    }
 }
 
 /// Where the endpoint keeps the network's changes, revoked devices and forks.

@@ -13,12 +13,17 @@
 //! URL says `sslmode=disable`; `sslmode=require` refuses a server without TLS,
 //! and the default (`prefer`) falls back to plain only when the server offers
 //! no TLS.
+//!
+//! Getting a connection is bounded in time ([`CONNECTION_TIMEOUT`]): with the
+//! database gone or every connection busy, a request is answered 503 within
+//! seconds instead of waiting out the request timeout.
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use doorstep_domain::network::{ClinicianId, DeviceId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome};
@@ -73,6 +78,12 @@ CREATE TABLE IF NOT EXISTS sync_revoked_devices (
 /// instances create the schema one at a time.
 const SCHEMA_LOCK: i64 = 0x646f_6f72_7374_6570;
 
+/// Longest a request waits for a pooled connection, and longest making a new
+/// one (TCP, TLS and sign-in) may take, unless the URL sets its own
+/// `connect_timeout`. A healthy database answers in milliseconds; past this
+/// the request is answered 503 and the device tries again later.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The PostgreSQL backend. Cheap to clone: clones share the pool.
 #[derive(Clone)]
 pub struct PostgresStorage {
@@ -97,13 +108,16 @@ impl PostgresStorage {
         max_connections: usize,
     ) -> Result<Self, StorageError> {
         let mut config = tokio_postgres::Config::from_str(url)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECTION_TIMEOUT);
+        }
         if let Some(schema) = schema {
             let valid = !schema.is_empty()
                 && schema
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !valid {
-                return Err(StorageError::Pool(
+                return Err(StorageError::Config(
                     "schema name must be lowercase letters, digits and '_'".into(),
                 ));
             }
@@ -118,6 +132,10 @@ impl PostgresStorage {
         };
         let pool = Pool::builder(manager)
             .max_size(max_connections)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECTION_TIMEOUT))
+            .create_timeout(Some(CONNECTION_TIMEOUT))
+            .recycle_timeout(Some(CONNECTION_TIMEOUT))
             .build()
             .map_err(pool_error)?;
         let storage = Self { pool };
@@ -147,7 +165,7 @@ fn tls_connector() -> Result<MakeRustlsConnect, StorageError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(loaded.certs);
     if roots.is_empty() {
-        return Err(StorageError::Pool(
+        return Err(StorageError::Config(
             "no root certificates found for TLS to PostgreSQL (install ca-certificates, \
              or use sslmode=disable on a private network)"
                 .into(),
@@ -157,7 +175,7 @@ fn tls_connector() -> Result<MakeRustlsConnect, StorageError> {
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| StorageError::Pool(e.to_string()))?
+    .map_err(|e| StorageError::Config(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))

@@ -1,5 +1,6 @@
-//! `/healthz` as a load balancer sees it when PostgreSQL goes away: the
-//! endpoint reaches its database through a proxy, which is then closed. (A
+//! `/healthz` as a load balancer sees it when PostgreSQL goes away, and what a
+//! device's push and pull get then: the endpoint reaches its database through
+//! a proxy, which is then closed. (A
 //! stopped or stuck SQLite writer is tested beside the writer, in
 //! `src/storage/sqlite.rs`: only a failing write can stop it.)
 
@@ -11,7 +12,8 @@ use axum::http::{Request, StatusCode};
 use doorstep_server::storage::postgres::PostgresStorage;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, fresh_schema};
+use crate::device::NET;
+use crate::helpers::{Backend, TestApp, batch, fresh_schema, new_visit};
 use crate::proxy::Proxy;
 
 /// The server a `postgres://user:password@host:port/db` URL names.
@@ -75,5 +77,30 @@ async fn healthz_is_ok_while_postgres_answers_and_503_with_a_reason_once_it_cann
         &proxy.addr.to_string(),
     ] {
         assert!(!text.contains(internal), "{text}");
+    }
+
+    // A device's push and pull are told to come back later (503), not that
+    // the endpoint failed (500), whether the connection in hand was cut or
+    // no new one can be made; nothing internal is in the answer.
+    let token = app.device_token(NET, "para-1", "phone-1");
+    for _ in 0..3 {
+        let (status, body) = app
+            .push(
+                &token,
+                &batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", 1)]),
+            )
+            .await;
+        assert_eq!(
+            (status, &body["code"]),
+            (StatusCode::SERVICE_UNAVAILABLE, &json!("unavailable")),
+            "{body}"
+        );
+        assert!(!body.to_string().contains("postgres"), "{body}");
+        let (status, body) = app.get(&token, "/sync/v1/pull").await;
+        assert_eq!(
+            (status, &body["code"]),
+            (StatusCode::SERVICE_UNAVAILABLE, &json!("unavailable")),
+            "{body}"
+        );
     }
 }
