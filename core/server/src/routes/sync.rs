@@ -393,18 +393,26 @@ struct PulledPage<'a> {
     more: bool,
 }
 
+/// A revoked device reads nothing more of its network (pull, forks): it may
+/// only push what it still holds, then wipe. Callers that are not a device
+/// (a practice system, a coordinator) are not revoked this way.
+async fn refuse_revoked(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    if caller.role().writes_records() {
+        let device = device_of(caller)?;
+        if state.storage.is_revoked(caller.scope(), device).await? {
+            return Err(ApiError::DeviceRevoked);
+        }
+    }
+    Ok(())
+}
+
 async fn pull(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<PullQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
-    if caller.role().writes_records() {
-        let device = device_of(&caller)?;
-        if state.storage.is_revoked(caller.scope(), device).await? {
-            return Err(ApiError::DeviceRevoked);
-        }
-    }
+    refuse_revoked(&state, &caller).await?;
     let after = resolve_cursor(&state, &caller, query.cursor.as_deref()).await?;
     let limit = query.limit.unwrap_or(MAX_PULL_LIMIT);
     if limit == 0 || limit > MAX_PULL_LIMIT {
@@ -467,6 +475,7 @@ async fn forks(
     query: Result<Query<ForksQuery>, QueryRejection>,
 ) -> Result<Json<ForksResponse>, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
+    refuse_revoked(&state, &caller).await?;
     let after = match query.after.as_deref() {
         None | Some("") => None,
         Some(text) => Some(uuid::Uuid::parse_str(text).map(RecordId).map_err(|_| {

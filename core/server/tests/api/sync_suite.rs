@@ -334,7 +334,7 @@ async fn a_push_for_another_network_or_by_another_device_or_author_is_refused(ba
     assert_eq!(count_stored(&app).await, 0);
 }
 
-async fn a_revoked_device_may_push_its_last_changes_but_not_pull(backend: Backend) {
+async fn a_revoked_device_may_push_its_last_changes_but_not_pull_or_list_forks(backend: Backend) {
     let app = TestApp::new(&backend).await;
     let device = app.device_token(NET, "para-1", "phone-1");
     let coordinator = app.token(NET, TokenRole::Coordinator, "coord", None);
@@ -350,11 +350,14 @@ async fn a_revoked_device_may_push_its_last_changes_but_not_pull(backend: Backen
         .send(post(&coordinator, "/sync/v1/devices/phone-1/revoke"))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app.get(&device, "/sync/v1/pull").await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (StatusCode::FORBIDDEN, json!("device_revoked"))
-    );
+    for read in ["/sync/v1/pull", "/sync/v1/forks"] {
+        let (status, body) = app.get(&device, read).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::FORBIDDEN, json!("device_revoked")),
+            "{read}"
+        );
+    }
     let (status, body) = app
         .push(
             &device,
@@ -365,8 +368,10 @@ async fn a_revoked_device_may_push_its_last_changes_but_not_pull(backend: Backen
     assert_eq!(statuses(&body), ["accepted"]);
     assert_eq!(body["device_status"], "revoked");
     assert_eq!(count_stored(&app).await, 1);
-    let (status, _) = app.get(&clinician_elsewhere, "/sync/v1/pull").await;
-    assert_eq!(status, StatusCode::OK, "other devices carry on");
+    for read in ["/sync/v1/pull", "/sync/v1/forks"] {
+        let (status, _) = app.get(&clinician_elsewhere, read).await;
+        assert_eq!(status, StatusCode::OK, "other devices carry on: {read}");
+    }
 }
 
 async fn roles_decide_who_may_push_and_read(backend: Backend) {
@@ -982,7 +987,7 @@ crate::on_both_backends!(
     an_impossible_clinical_value_is_422_naming_the_change_and_field_and_nothing_is_stored,
     malformed_unknown_oversized_and_mistyped_bodies_are_precise_4xx_and_store_nothing,
     a_push_for_another_network_or_by_another_device_or_author_is_refused,
-    a_revoked_device_may_push_its_last_changes_but_not_pull,
+    a_revoked_device_may_push_its_last_changes_but_not_pull_or_list_forks,
     roles_decide_who_may_push_and_read,
     a_storage_failure_is_a_plain_500_with_no_detail,
     healthz_jwks_and_unknown_paths_answer_without_a_token,
