@@ -1,5 +1,6 @@
 //! The device's sync engine recovering from answers that once jammed it: a
-//! push refused as too large (413) and a pull cursor refused as `bad_cursor`.
+//! push refused as too large (413), and sent again once the proxy is fixed,
+//! and a pull cursor refused as `bad_cursor`.
 //!
 //! The endpoint runs for real behind a gate, an HTTP layer in front of its
 //! router that stands for what may sit between a phone and the endpoint: a
@@ -37,8 +38,8 @@ use crate::helpers::{Backend, TestApp, batch, new_visit};
 #[derive(Clone)]
 struct Gate {
     /// Pushes with a longer body are answered 413 without reaching the
-    /// endpoint.
-    body_limit: usize,
+    /// endpoint; a test raises it to stand for the proxy being fixed.
+    body_limit: Arc<AtomicUsize>,
     /// Pulls from these cursors are answered `bad_cursor`.
     stale_cursors: Arc<Mutex<Vec<String>>>,
     /// The longest push body that reached the endpoint.
@@ -50,7 +51,7 @@ struct Gate {
 impl Gate {
     fn new(body_limit: usize) -> Self {
         Self {
-            body_limit,
+            body_limit: Arc::new(AtomicUsize::new(body_limit)),
             stale_cursors: Arc::default(),
             largest_push: Arc::default(),
             refused_pushes: Arc::default(),
@@ -82,7 +83,7 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
             .unwrap_or(usize::MAX);
-        if length > gate.body_limit {
+        if length > gate.body_limit.load(Ordering::SeqCst) {
             gate.refused_pushes.fetch_add(1, Ordering::SeqCst);
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -176,7 +177,7 @@ async fn a_push_refused_as_too_large_is_halved_until_every_change_arrives() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_too_large_on_its_own_is_rejected_with_a_reason_and_the_rest_arrive() {
+async fn a_change_too_large_alone_is_rejected_the_rest_arrive_and_it_can_be_sent_again() {
     let app = TestApp::new(&Backend::Sqlite).await;
     // A proxy that refuses any push over 64 KiB: one long record alone is.
     let gate = Gate::new(64 * 1024);
@@ -209,6 +210,30 @@ async fn a_change_too_large_on_its_own_is_rejected_with_a_reason_and_the_rest_ar
     let report = engine.sync().await.unwrap();
     assert_eq!((report.pushed, report.rejected), (0, 0));
     assert_eq!(gate.refused_pushes.load(Ordering::SeqCst), refused);
+
+    // The proxy is fixed and the clinician sends it again: it arrives as it
+    // was, and nothing is left rejected or unsynced.
+    gate.body_limit.store(MAX_BODY_BYTES, Ordering::SeqCst);
+    let change = rejected[0].change_id;
+    device
+        .store
+        .lock()
+        .unwrap()
+        .requeue_rejected(change)
+        .unwrap();
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected), (1, 0));
+    let status = engine.status();
+    assert_eq!((status.counts.rejected, status.counts.unsynced()), (0, 0));
+    let item = device.store.lock().unwrap().outbox_item(change).unwrap();
+    assert_eq!(item.unwrap().state, doorstep_store::OutboxState::Accepted);
+    assert_eq!(held_by_endpoint(&app).await, 21);
+    // Sending it again once more is refused on the device: it is not rejected.
+    let again = device.store.lock().unwrap().requeue_rejected(change);
+    assert!(
+        matches!(again, Err(doorstep_store::StoreError::NotRejected { .. })),
+        "{again:?}"
+    );
 }
 
 /// Another device's first records, as pushed to an endpoint.
