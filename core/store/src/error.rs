@@ -76,22 +76,43 @@ pub enum StoreError {
     /// writers made the same id, which must never happen. Nothing was saved.
     #[error("version {0:?} is already stored with different content")]
     VersionConflict(VersionId),
-    /// No outbox item has this change id, so there is nothing to send again.
-    /// The list the shell showed is out of date (the store was wiped and
-    /// made anew, say): read the rejected items again. Nothing changed.
+    /// No outbox item has this change id, so there is nothing to send again
+    /// or correct. The list the shell showed is out of date (the store was
+    /// wiped and made anew, say): read the rejected items again. Nothing
+    /// changed.
     #[error("no outbox item has change id {0}")]
     UnknownChange(ChangeId),
-    /// Only a rejected item can be sent again, and this one is not rejected:
-    /// it is queued already (a second tap on "send again") or the endpoint
-    /// has it. Read its state again; nothing changed.
+    /// Only a rejected item can be sent again or corrected, and this one is
+    /// not rejected: it is queued already (a second tap on "send again"), the
+    /// endpoint has it, or it was corrected already (a second tap on "save
+    /// correction": its state names the correcting item). Read its state
+    /// again; nothing changed.
     #[error(
-        "outbox item {change_id} is {state}, not rejected; only a rejected item can be sent again"
+        "outbox item {change_id} is {state}, not rejected; only a rejected item can be sent again or corrected"
     )]
     NotRejected {
         /// The item asked for.
         change_id: ChangeId,
-        /// Its state as stored (`pending`, `sent`, `accepted` or `filed`).
+        /// Its state as stored (`pending`, `sent`, `accepted`, `withdrawn` or
+        /// `filed`).
         state: &'static str,
+    },
+    /// A correction would withdraw this rejected change, but another version
+    /// on this device amends it (saved before the refusal came back) and
+    /// would be left building on a withdrawn version: pushed, it would fork
+    /// the record at the endpoint. If that amendment was refused too, correct
+    /// it instead (the newest refused change of the record): its correction
+    /// withdraws both. If it is still queued, sync first and look again.
+    /// Nothing changed.
+    #[error(
+        "rejected change {change_id} is amended by version {amended_by:?} on this device; correct the newest refused change of the record instead"
+    )]
+    RejectedChangeAmended {
+        /// The rejected change the correction would withdraw (the one asked
+        /// for, or a refused change it builds on).
+        change_id: ChangeId,
+        /// The version amending it.
+        amended_by: VersionId,
     },
     /// Stored data could not be read back into its type (written by an
     /// incompatible build, or damaged).

@@ -15,11 +15,13 @@
 //! | [`store`] | opening, checking, re-keying and wiping the file |
 //! | [`schema`] | the schema and its migrations |
 //! | [`records`] | append-only visit records and medication reviews |
+//! | [`correction`] | correcting a change the endpoint refused, without forking its record |
 //! | [`outbox`] | the queue of local changes and their states |
 //! | [`pull`] | applying pulled data with its cursor |
 //! | [`round`] | the day's round, patient summaries, care homes |
 //! | [`error`] | [`StoreError`] |
 
+pub mod correction;
 pub mod error;
 pub mod key;
 pub mod outbox;
@@ -39,6 +41,7 @@ extern crate self as doorstep_store;
 #[path = "../tests/support/sample.rs"]
 mod sample;
 
+pub use correction::CorrectionBase;
 pub use error::StoreError;
 pub use key::{DatabaseKey, KeyError, KeyProvider, KeySlot, MemoryKeyProvider};
 pub use outbox::{Acknowledgement, ChangeId, OutboxCounts, OutboxItem, OutboxState, PushLimit};

@@ -5,21 +5,28 @@
 //! pending --mark_sent--> sent --acknowledge--> accepted --acknowledge--> filed
 //!    ^  |                 |
 //!    |  +-----------------+--acknowledge--> rejected (with the endpoint's reason)
-//!    |                                         |
-//!    +------------requeue_rejected-------------+  (the clinician's "send again")
+//!    |                                         |  |
+//!    +------------requeue_rejected-------------+  |  (the clinician's "send again")
+//!                                                 |
+//!                             correct_rejected ---+  (the clinician's correction)
+//!                                                 v
+//!                          withdrawn (reason kept, and the correcting item)
 //! ```
 //!
 //! What the endpoint says only moves a state forward: an acknowledgement that
 //! arrives twice or late (accepted after filed) changes nothing, so the sync
-//! engine can apply what it hears without keeping its own state. The one way
-//! back is the clinician's: a rejected item can be sent again
+//! engine can apply what it hears without keeping its own state. The ways on
+//! from `rejected` are the clinician's: send the item again
 //! ([`Store::requeue_rejected`]) once the reason for refusing it has gone
 //! away (a proxy that took less than the protocol promises, a misconfigured
-//! endpoint). Items are never deleted: a rejected item stays, visible with
-//! its reason, and never blocks the items after it; accepted and filed items
-//! stay as the device's record of what reached the GP record. A `sent` item
-//! is pushed again on the next sync (the endpoint stores a change id once),
-//! which is how a push cut off before its answer resumes.
+//! endpoint), or correct it ([`Store::correct_rejected`]): the correction is
+//! a new item and the refused one is `withdrawn`, a final state that is never
+//! pushed and is not unsynced. Items are never deleted: a rejected or
+//! withdrawn item stays, visible with its reason, and never blocks the items
+//! after it; accepted and filed items stay as the device's record of what
+//! reached the GP record. A `sent` item is pushed again on the next sync (the
+//! endpoint stores a change id once), which is how a push cut off before its
+//! answer resumes.
 //!
 //! The next push is chosen by size as well as by count ([`PushLimit`]): a
 //! record can be up to a megabyte, so the store reads only the records one
@@ -62,11 +69,25 @@ pub enum OutboxState {
     Accepted,
     /// The endpoint refused it, for this reason. It stays on the device, is
     /// not pushed again on its own, and counts as unsynced. The clinician can
-    /// write an amendment, which is a new change, or, when the reason has gone
-    /// away, send this one again unchanged ([`Store::requeue_rejected`]).
+    /// correct it ([`Store::correct_rejected`]: a new change that takes its
+    /// place) or, when the reason has gone away, send this one again unchanged
+    /// ([`Store::requeue_rejected`]). It cannot be amended: an amendment of a
+    /// version the endpoint never holds forks the record there.
     Rejected {
         /// The endpoint's reason, as it gave it.
         reason: String,
+    },
+    /// The endpoint refused it and the clinician replaced it with a
+    /// correction ([`Store::correct_rejected`]). Final: never pushed, not
+    /// unsynced (what it said lives on in the correction), and its version is
+    /// out of the record's lineage on this device (never a head, and it cannot
+    /// be amended), though it stays in the record's history as what was
+    /// written and refused.
+    Withdrawn {
+        /// The endpoint's reason for refusing it, kept for the audit.
+        reason: String,
+        /// The item carrying the correction that took its place.
+        corrected_by: ChangeId,
     },
     /// The outcome is in the patient's GP record.
     Filed,
@@ -80,11 +101,13 @@ impl OutboxState {
             OutboxState::Sent => "sent",
             OutboxState::Accepted => "accepted",
             OutboxState::Rejected { .. } => "rejected",
+            OutboxState::Withdrawn { .. } => "withdrawn",
             OutboxState::Filed => "filed",
         }
     }
 
-    /// True until the endpoint holds the change.
+    /// True until the endpoint holds the change, and never for a withdrawn
+    /// one, which the endpoint will never hold and nobody needs it to.
     pub fn is_unsynced(&self) -> bool {
         matches!(
             self,
@@ -161,19 +184,23 @@ pub struct OutboxCounts {
     pub accepted: u64,
     /// Refused by the endpoint.
     pub rejected: u64,
+    /// Refused, then replaced by a correction: kept for the audit only.
+    pub withdrawn: u64,
     /// In the GP record.
     pub filed: u64,
 }
 
 impl OutboxCounts {
-    /// Items the endpoint does not hold: what a wipe would lose.
+    /// Items the endpoint does not hold and must still get: what a wipe
+    /// would lose. Withdrawn items are not among them (their corrections
+    /// are).
     pub fn unsynced(&self) -> u64 {
         self.pending + self.sent + self.rejected
     }
 }
 
 const ITEM_COLUMNS: &str = "o.seq, o.change_id, o.kind, o.record_id, o.version_id, o.state,
-     o.reason, o.created_at, o.state_changed_at, v.body";
+     o.reason, o.created_at, o.state_changed_at, v.body, o.corrected_by";
 
 /// Queues a just-stored local version; called inside the saving transaction.
 pub(crate) fn enqueue(
@@ -238,6 +265,7 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<RawItem> {
         created_at: row.get(7)?,
         state_changed_at: row.get(8)?,
         payload: row.get(9)?,
+        corrected_by: row.get(10)?,
     })
 }
 
@@ -253,6 +281,7 @@ struct RawItem {
     created_at: String,
     state_changed_at: String,
     payload: String,
+    corrected_by: Option<String>,
 }
 
 impl RawItem {
@@ -263,12 +292,16 @@ impl RawItem {
             text.parse::<Timestamp>()
                 .map_err(|_| StoreError::Decode { what: "timestamp" })
         };
-        let state = match (self.state.as_str(), self.reason) {
-            ("pending", _) => OutboxState::Pending,
-            ("sent", _) => OutboxState::Sent,
-            ("accepted", _) => OutboxState::Accepted,
-            ("rejected", Some(reason)) => OutboxState::Rejected { reason },
-            ("filed", _) => OutboxState::Filed,
+        let state = match (self.state.as_str(), self.reason, self.corrected_by) {
+            ("pending", ..) => OutboxState::Pending,
+            ("sent", ..) => OutboxState::Sent,
+            ("accepted", ..) => OutboxState::Accepted,
+            ("rejected", Some(reason), _) => OutboxState::Rejected { reason },
+            ("withdrawn", Some(reason), Some(by)) => OutboxState::Withdrawn {
+                reason,
+                corrected_by: parse_change_id(&by)?,
+            },
+            ("filed", ..) => OutboxState::Filed,
             _ => {
                 return Err(StoreError::Decode {
                     what: "outbox state",
@@ -291,8 +324,8 @@ impl RawItem {
 
 impl Store {
     /// The next items to push, oldest first: pending ones and sent ones that
-    /// never got an answer. Rejected, accepted and filed items are skipped,
-    /// so a rejected item never holds up those after it.
+    /// never got an answer. Rejected, withdrawn, accepted and filed items
+    /// are skipped, so a rejected item never holds up those after it.
     ///
     /// Stops at `limit.items`, and before the item that would take the batch
     /// past `limit.bytes`; the first item always comes (alone when it is
@@ -384,7 +417,7 @@ impl Store {
     /// Sending a change id again is safe: the endpoint stores a change once,
     /// and answers `duplicate` (taken as accepted) if it already holds it. A
     /// change refused for what it holds is refused again; the fix for that
-    /// is an amendment, a new change.
+    /// is a correction ([`Store::correct_rejected`]), a new change.
     ///
     /// Refused with [`StoreError::UnknownChange`] for an id no item has and
     /// [`StoreError::NotRejected`] for an item in any other state; nothing
@@ -426,8 +459,10 @@ impl Store {
     }
 
     /// Rejected items, oldest first: what the clinician must look at, each
-    /// with its reason and the choice to amend it or send it again
-    /// ([`Store::requeue_rejected`]).
+    /// with its reason and the choice to correct it
+    /// ([`Store::correct_rejected`]) or send it again
+    /// ([`Store::requeue_rejected`]). Withdrawn items (corrected already) are
+    /// not listed.
     pub fn rejected_items(&self) -> Result<Vec<OutboxItem>> {
         self.items("WHERE o.state = 'rejected' ORDER BY o.seq", params![])
     }
@@ -449,6 +484,7 @@ impl Store {
                 "sent" => counts.sent = n,
                 "accepted" => counts.accepted = n,
                 "rejected" => counts.rejected = n,
+                "withdrawn" => counts.withdrawn = n,
                 "filed" => counts.filed = n,
                 _ => {
                     return Err(StoreError::Decode {

@@ -6,6 +6,12 @@
 //! is one transaction. Reading gives the current version, chosen by
 //! [`doorstep_domain::history::head`] so the device and the endpoint agree,
 //! with whether the history has forked, or the whole history.
+//!
+//! A version the endpoint refused and the clinician then corrected
+//! ([`Store::correct_rejected`], in [`crate::correction`]) is *withdrawn*: it
+//! stays in the history, marked so, but is left out when heads are found,
+//! since the endpoint and every other device never hold it and its
+//! correction takes its place in the lineage. Nothing may amend it.
 
 use doorstep_domain::ValidationError;
 use doorstep_domain::history::{Head, head};
@@ -95,6 +101,11 @@ pub struct StoredVersion<T> {
     pub version: RecordVersion<T>,
     /// Local or pulled.
     pub origin: Origin,
+    /// Refused by the endpoint and replaced by a correction
+    /// ([`Store::correct_rejected`]): kept as what was written and refused
+    /// (its outbox item has the reason), but out of the record's lineage, so
+    /// never current and never a head.
+    pub withdrawn: bool,
 }
 
 /// The version to show for a record, and the state of its history.
@@ -103,9 +114,9 @@ pub struct CurrentRecord<T> {
     /// The current version: the only head, or the newest head of a fork.
     pub version: RecordVersion<T>,
     /// [`Head::Forked`] when two devices amended the same version and a
-    /// clinician must reconcile them.
+    /// clinician must reconcile them. Withdrawn versions are never heads.
     pub head: Head,
-    /// How many versions the history holds.
+    /// How many versions the history holds, withdrawn ones included.
     pub version_count: usize,
 }
 
@@ -142,6 +153,11 @@ impl Store {
     /// The version is checked first ([`Validate`]); an amendment must
     /// supersede a version of the same record that is on this device, and a
     /// first version must start a record the device does not hold yet.
+    /// An amendment may not supersede a change the endpoint refused (it would
+    /// reach the endpoint amending a version it never holds, and fork the
+    /// record there and on every device): correct that change with
+    /// [`Store::correct_rejected`], or send it again first. Nor may it
+    /// supersede a withdrawn version, whose correction is the one to amend.
     /// Saving the same version again is harmless ([`Saved::AlreadyStored`],
     /// or [`Saved::AlreadySynced`] when it came from the endpoint);
     /// the same id with different content is [`StoreError::VersionConflict`].
@@ -150,7 +166,7 @@ impl Store {
         let body = to_json(version)?;
         let tx = self.conn.transaction()?;
         if let Some(existing) = existing_version::<T>(&tx, version.meta.version_id)? {
-            if existing.version != *version {
+            if existing != *version {
                 return Err(StoreError::VersionConflict(version.meta.version_id));
             }
             let change = tx
@@ -175,10 +191,16 @@ impl Store {
     }
 
     /// The current version of a record and whether its history forked;
-    /// `None` when the device holds no version of it.
+    /// `None` when the device holds no version of it. Withdrawn versions are
+    /// left out of the choice, so a corrected record reads as a straight
+    /// line here, as it does at the endpoint.
     pub fn current<T: RecordContent>(&self, record: RecordId) -> Result<Option<CurrentRecord<T>>> {
         let history = self.history::<T>(record)?;
-        let Some(head) = head(history.iter().map(|v| &v.version.meta)) else {
+        let lineage = history
+            .iter()
+            .filter(|v| !v.withdrawn)
+            .map(|v| &v.version.meta);
+        let Some(head) = head(lineage) else {
             return Ok(None);
         };
         let current = head.current();
@@ -197,23 +219,25 @@ impl Store {
         }))
     }
 
-    /// Every version of a record, local and pulled, in the order the device
-    /// stored them.
+    /// Every version of a record, local and pulled, withdrawn ones included,
+    /// in the order the device stored them.
     pub fn history<T: RecordContent>(&self, record: RecordId) -> Result<Vec<StoredVersion<T>>> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT kind, origin, body FROM record_versions
-             WHERE record_id = ?1 ORDER BY rowid",
+            "SELECT v.kind, v.origin, v.body, o.state IS 'withdrawn'
+             FROM record_versions v LEFT JOIN outbox o ON o.version_id = v.version_id
+             WHERE v.record_id = ?1 ORDER BY v.rowid",
         )?;
         let rows = statement.query_map([record.0.to_string()], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, String>(2)?,
+                row.get::<_, bool>(3)?,
             ))
         })?;
         let mut versions = Vec::new();
         for row in rows {
-            let (kind, origin, body) = row?;
+            let (kind, origin, body, withdrawn) = row?;
             if RecordKind::from_column(&kind)? != T::KIND {
                 return Err(StoreError::Decode {
                     what: "record of another kind",
@@ -222,6 +246,7 @@ impl Store {
             versions.push(StoredVersion {
                 version: from_json(&body, "record version")?,
                 origin: Origin::from_column(&origin)?,
+                withdrawn,
             });
         }
         Ok(versions)
@@ -248,33 +273,25 @@ impl Store {
 fn existing_version<T: RecordContent>(
     tx: &Transaction<'_>,
     id: VersionId,
-) -> Result<Option<StoredVersion<T>>> {
+) -> Result<Option<RecordVersion<T>>> {
     let row = tx
         .query_row(
-            "SELECT kind, origin, body FROM record_versions WHERE version_id = ?1",
+            "SELECT kind, body FROM record_versions WHERE version_id = ?1",
             [id.0.to_string()],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
-            },
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
         )
         .optional()?;
-    let Some((kind, origin, body)) = row else {
+    let Some((kind, body)) = row else {
         return Ok(None);
     };
     if RecordKind::from_column(&kind)? != T::KIND {
         return Err(StoreError::VersionConflict(id));
     }
-    Ok(Some(StoredVersion {
-        version: from_json(&body, "record version")?,
-        origin: Origin::from_column(&origin)?,
-    }))
+    Ok(Some(from_json(&body, "record version")?))
 }
 
-/// A local version must continue a history this device holds.
+/// A local version must continue a history this device holds, from a
+/// version that is on its way to the endpoint or there already.
 fn check_lineage<T>(
     tx: &Transaction<'_>,
     kind: RecordKind,
@@ -283,11 +300,13 @@ fn check_lineage<T>(
     let meta = &version.meta;
     match meta.supersedes {
         Some(previous) => {
-            let found: Option<(String, String)> = tx
+            let found: Option<(String, String, Option<String>)> = tx
                 .query_row(
-                    "SELECT record_id, kind FROM record_versions WHERE version_id = ?1",
+                    "SELECT v.record_id, v.kind, o.state
+                     FROM record_versions v LEFT JOIN outbox o ON o.version_id = v.version_id
+                     WHERE v.version_id = ?1",
                     [previous.0.to_string()],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .optional()?;
             match found {
@@ -296,7 +315,7 @@ fn check_lineage<T>(
                     "names a version that is not on this device",
                 )
                 .into()),
-                Some((record, stored_kind))
+                Some((record, stored_kind, _))
                     if record != meta.record_id.0.to_string() || stored_kind != kind.as_str() =>
                 {
                     Err(ValidationError::new(
@@ -305,6 +324,16 @@ fn check_lineage<T>(
                     )
                     .into())
                 }
+                Some((_, _, Some(state))) if state == "rejected" => Err(ValidationError::new(
+                    "meta.supersedes",
+                    "names a change the endpoint refused: correct it, or send it again first",
+                )
+                .into()),
+                Some((_, _, Some(state))) if state == "withdrawn" => Err(ValidationError::new(
+                    "meta.supersedes",
+                    "names a withdrawn version: amend the correction that took its place",
+                )
+                .into()),
                 Some(_) => Ok(()),
             }
         }
@@ -317,7 +346,8 @@ fn check_lineage<T>(
             if exists {
                 Err(ValidationError::new(
                     "meta.supersedes",
-                    "the record already has versions: an amendment must name the one it supersedes",
+                    "the record already has versions: an amendment must name the one it \
+                     supersedes (a refused first version is replaced by correcting it)",
                 )
                 .into())
             } else {
@@ -360,7 +390,7 @@ pub(crate) fn insert_pulled<T: RecordContent>(
     version: &RecordVersion<T>,
 ) -> Result<bool> {
     if let Some(existing) = existing_version::<T>(tx, version.meta.version_id)? {
-        if existing.version != *version {
+        if existing != *version {
             return Err(StoreError::VersionConflict(version.meta.version_id));
         }
         return Ok(false);

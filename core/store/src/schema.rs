@@ -97,19 +97,59 @@ UPDATE outbox SET state_changed_at = created_at;
 CREATE INDEX outbox_by_state ON outbox (state, seq);
 ";
 
+/// Version 3: an outbox item can be withdrawn, with the change that
+/// corrected it.
+///
+/// A change the endpoint refused can be replaced by a correction
+/// (`Store::correct_rejected`): the refused item keeps its reason (the
+/// device's audit of what was written and refused, and why) and moves to
+/// `withdrawn`, naming the correcting item in `corrected_by`. The state's
+/// CHECK constraint cannot be altered in SQLite, so the table is rebuilt
+/// (create, copy, drop, rename); `seq` is copied as it was, so push order and
+/// every change id stay, and as items are never deleted the largest `seq`
+/// copied is where AUTOINCREMENT carries on. The state index goes with the
+/// old table and is made again.
+const V3: &str = r"
+CREATE TABLE outbox_new (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    change_id        TEXT NOT NULL UNIQUE,
+    version_id       TEXT NOT NULL UNIQUE REFERENCES record_versions (version_id),
+    kind             TEXT NOT NULL,
+    record_id        TEXT NOT NULL,
+    state            TEXT NOT NULL
+                     CHECK (state IN ('pending', 'sent', 'accepted', 'rejected', 'withdrawn',
+                                      'filed')),
+    reason           TEXT,
+    created_at       TEXT NOT NULL,
+    state_changed_at TEXT,
+    corrected_by     TEXT REFERENCES outbox_new (change_id),
+    CHECK ((state IN ('rejected', 'withdrawn')) = (reason IS NOT NULL)),
+    CHECK ((state = 'withdrawn') = (corrected_by IS NOT NULL))
+) STRICT;
+INSERT INTO outbox_new
+    (seq, change_id, version_id, kind, record_id, state, reason, created_at, state_changed_at)
+SELECT seq, change_id, version_id, kind, record_id, state, reason, created_at, state_changed_at
+FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_new RENAME TO outbox;
+CREATE INDEX outbox_by_state ON outbox (state, seq);
+";
+
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// The name of refinery's history table.
 const HISTORY_TABLE: &str = "refinery_schema_history";
 
 fn migrations() -> Vec<Migration> {
-    [("V1__device_store", V1), ("V2__outbox_state_index", V2)]
-        .into_iter()
-        .map(|(name, sql)| {
-            Migration::unapplied(name, sql).expect("migration names are well formed")
-        })
-        .collect()
+    [
+        ("V1__device_store", V1),
+        ("V2__outbox_state_index", V2),
+        ("V3__outbox_withdrawn", V3),
+    ]
+    .into_iter()
+    .map(|(name, sql)| Migration::unapplied(name, sql).expect("migration names are well formed"))
+    .collect()
 }
 
 /// The file's schema version: 0 for a new, empty file. Reads only.

@@ -3,9 +3,9 @@
 //! [`Store::open`] refuses to run on a SQLite without SQLCipher, keys the
 //! connection with the raw key from the [`KeyProvider`], reads the first page
 //! at once to tell a wrong key from a damaged file, refuses a write-ahead log
-//! whose damage SQLite would silently drop committed saves for (see
-//! [`crate::wal`]), refuses a schema newer
-//! than this build, and only then sets the durability pragmas and migrates.
+//! whose damage SQLite would silently drop committed saves for (see the
+//! `wal` module), refuses a schema newer than this build, and only then sets
+//! the durability pragmas and migrates.
 //! Until every check has passed nothing is written, and the connection is
 //! told not to checkpoint on close, so a refused file keeps every byte.
 //!

@@ -179,10 +179,13 @@ pub fn plan_push(
 /// a clinician is asked to reconcile) while the record the clinician meant to
 /// amend shows no amendment, and the device store refuses to write such a
 /// version itself. An amendment may name a version the endpoint does not
-/// hold: that is how a device corrects a version the endpoint refused (the
-/// correction amends the refused version on the device), and refusing it
-/// would leave the record unsyncable. Two amendments of one version are a
-/// fork, accepted as such.
+/// hold: one queued on a device behind a version the endpoint refused
+/// arrives so, as does the correction of a refused version from a device
+/// built before corrections took the refused version's place (the store's
+/// `correct_rejected`), and refusing either would leave its record
+/// unsyncable. Such an amendment shows the record forked, since nothing here
+/// supersedes the version the refused one amended. Two amendments of one
+/// version are a fork, accepted as such.
 ///
 /// The refusal's reason names the rule, never the versions' content.
 fn check_lineage(
@@ -352,7 +355,7 @@ mod tests {
     #[test]
     fn the_correction_of_a_version_the_endpoint_refused_is_accepted() {
         let first = change(1, 10, None, 1);
-        // Version 2 was refused; the device's correction amends it.
+        // Version 2 was refused; an older device's correction amends it.
         let correction = change(3, 10, Some(2), 3);
         let plan = plan_push(&[correction], vec![], vec![version(&first)], vec![]);
         assert_eq!(plan.inserts, vec![0]);

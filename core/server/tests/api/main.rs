@@ -1,9 +1,11 @@
 //! The endpoint's integration tests, one binary: the sync suite on SQLite and
 //! PostgreSQL, the JWT negative catalogue, network isolation as a property,
-//! two instances on one PostgreSQL, the health check, and the device's sync
-//! engine end to end with fault injection.
+//! two instances on one PostgreSQL, the health check, the device's sync
+//! engine end to end with fault injection, and a change the endpoint refused
+//! corrected on the device without forking its record.
 
 mod auth;
+mod correction;
 mod device;
 mod faults;
 mod health;

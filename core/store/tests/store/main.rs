@@ -4,6 +4,7 @@
 #[path = "../support/sample.rs"]
 mod sample;
 
+mod correction;
 mod corrupt;
 mod keys;
 mod kill;

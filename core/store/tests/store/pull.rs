@@ -292,7 +292,8 @@ fn an_amendment_under_another_record_is_refused_whatever_its_place_in_the_batch(
 fn a_pulled_amendment_of_a_version_never_seen_here_is_stored() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    // The endpoint refused `unseen`, and its author's correction amends it.
+    // The endpoint refused `unseen`, and its author's device, built before
+    // corrections took a refused version's place, corrected it by amending it.
     let unseen = sample::new_visit(1, morning());
     let correction = sample::amend_visit(&unseen, "ipad-7", "Corrected.");
     // A same-record amendment of a version the device holds goes in too.

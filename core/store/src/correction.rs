@@ -1,0 +1,277 @@
+//! Correcting a change the endpoint refused, so that its record reads as one
+//! straight line everywhere.
+//!
+//! Records are append-only: an amendment names the version it supersedes.
+//! When the endpoint refuses a version V1 (which amended V0, already synced),
+//! it never holds V1. A correction V2 that amended V1 would be taken (the
+//! endpoint accepts an amendment of a version it never held), but then the
+//! endpoint and every other device hold V0 and V2 and nothing they hold
+//! supersedes V0: two heads, a fork no clinician made, which a clinician
+//! elsewhere would be asked to reconcile. So a correction takes V1's place
+//! instead: it supersedes what V1 superseded (V0, or nothing when V1 was the
+//! record's first version), and V1 is *withdrawn* on this device. A withdrawn
+//! version stays in the record's history, and its outbox item keeps the
+//! endpoint's reason (the audit of what was written and refused, and why),
+//! but it is out of the lineage: never a head ([`Store::current`]), never
+//! pushed, never amended ([`Store::save`] refuses), not unsynced, and not
+//! listed by [`Store::rejected_items`]. Everywhere the record reads V0 -> V2.
+//!
+//! When the refused change builds on refused changes of its own (the
+//! clinician amended the record again before the refusal came back, and the
+//! endpoint refused those too), correcting the newest withdraws them all: the
+//! correction supersedes what the oldest of them superseded. A refused change
+//! that another live version amends cannot be withdrawn without leaving that
+//! version amending a withdrawn one, which would fork the record when pushed,
+//! so its correction is refused ([`StoreError::RejectedChangeAmended`]).
+
+use doorstep_domain::ValidationError;
+use doorstep_domain::network::{ClinicianId, DeviceId};
+use doorstep_domain::record::{RecordId, RecordVersion, Validate, VersionId, VersionMeta};
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use crate::error::{Result, StoreError};
+use crate::outbox::{ChangeId, OutboxState, enqueue, parse_change_id};
+use crate::records::{RecordContent, RecordKind, insert_version, to_json};
+use crate::store::Store;
+
+/// What a correction of a rejected change replaces and builds on, from
+/// [`Store::correction_base`]: the shell builds the correction's envelope
+/// from it ([`CorrectionBase::meta`]) and can tell the clinician how many
+/// refused changes the correction takes the place of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrectionBase {
+    /// The record corrected: the correction is a version of it.
+    pub record_id: RecordId,
+    /// The record's kind: the correction must be of the same.
+    pub kind: RecordKind,
+    /// The version the correction supersedes: the one the oldest change it
+    /// withdraws superseded. `None` when that change was the record's first
+    /// version, so the correction becomes the first version.
+    pub supersedes: Option<VersionId>,
+    /// The rejected changes the correction withdraws, newest first: the one
+    /// asked for, then each refused change it builds on.
+    pub withdraws: Vec<ChangeId>,
+}
+
+impl CorrectionBase {
+    /// The envelope of a correction with a new `version_id`, written by
+    /// `author` on `device` at `written_at`: the same record, superseding
+    /// [`CorrectionBase::supersedes`]. Put the clinician's content in it and
+    /// hand it to [`Store::correct_rejected`].
+    pub fn meta(
+        &self,
+        version_id: VersionId,
+        author: ClinicianId,
+        device: DeviceId,
+        written_at: Timestamp,
+    ) -> VersionMeta {
+        VersionMeta {
+            record_id: self.record_id,
+            version_id,
+            supersedes: self.supersedes,
+            author,
+            device,
+            written_at,
+        }
+    }
+}
+
+impl Store {
+    /// What a correction of the rejected change `rejected` builds on: its
+    /// record, the version it must supersede, and the refused changes it will
+    /// withdraw. Reads only.
+    ///
+    /// Refused as [`Store::correct_rejected`] refuses an item:
+    /// [`StoreError::UnknownChange`], [`StoreError::NotRejected`] or
+    /// [`StoreError::RejectedChangeAmended`].
+    pub fn correction_base(&self, rejected: ChangeId) -> Result<CorrectionBase> {
+        // One snapshot for the walk's reads.
+        let snapshot = self.conn.unchecked_transaction()?;
+        let base = self.find_base(rejected)?;
+        snapshot.commit()?;
+        Ok(base)
+    }
+
+    /// Saves `correction` in place of the rejected change `rejected`, in one
+    /// transaction: the correction is stored and queued like any saved
+    /// version, and the rejected change (with any refused changes it builds
+    /// on, see [`Store::correction_base`]) becomes
+    /// [`OutboxState::Withdrawn`], naming the correction's item. Returns the
+    /// correction's change id.
+    ///
+    /// The caller builds the correction like any version it saves, with its
+    /// envelope from [`CorrectionBase::meta`] and the clinician's content
+    /// (typically the refused version's, put right). Its record and kind must
+    /// be the rejected change's (else [`StoreError::Invalid`] on
+    /// `meta.record_id`), it must supersede exactly
+    /// [`CorrectionBase::supersedes`] (else on `meta.supersedes`), and its
+    /// version id must be new (else on `meta.version_id`).
+    ///
+    /// Refused, with nothing changed, when the correction fails its checks
+    /// ([`Validate`]), for an id no item has ([`StoreError::UnknownChange`]),
+    /// for an item that is not rejected ([`StoreError::NotRejected`]: a
+    /// second tap finds it withdrawn, with its correction named in its
+    /// state), and when another version on the device amends a change the
+    /// correction would withdraw ([`StoreError::RejectedChangeAmended`]).
+    pub fn correct_rejected<T: RecordContent>(
+        &mut self,
+        rejected: ChangeId,
+        correction: &RecordVersion<T>,
+    ) -> Result<ChangeId> {
+        correction.validate()?;
+        let body = to_json(correction)?;
+        // Unchecked so that the walk can read through `self` inside it; no
+        // other transaction is open on this connection.
+        let tx = self.conn.unchecked_transaction()?;
+        let base = self.find_base(rejected)?;
+        let meta = &correction.meta;
+        if base.kind != T::KIND {
+            return Err(ValidationError::new(
+                "meta.record_id",
+                "the rejected change is a record of another kind",
+            )
+            .into());
+        }
+        if meta.record_id != base.record_id {
+            return Err(ValidationError::new(
+                "meta.record_id",
+                "must name the record of the rejected change",
+            )
+            .into());
+        }
+        if meta.supersedes != base.supersedes {
+            return Err(ValidationError::new(
+                "meta.supersedes",
+                "must name the version the refused change superseded \
+                 (none when it was the record's first version)",
+            )
+            .into());
+        }
+        let taken: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM record_versions WHERE version_id = ?1)")?
+            .query_row([meta.version_id.0.to_string()], |row| row.get(0))?;
+        if taken {
+            return Err(ValidationError::new(
+                "meta.version_id",
+                "is already stored: a correction is a new version",
+            )
+            .into());
+        }
+        insert_version(&tx, T::KIND, correction, &body, "local")?;
+        let change_id = enqueue(&tx, T::KIND, meta)?;
+        let now = Timestamp::now().to_string();
+        for withdrawn in &base.withdraws {
+            tx.prepare_cached(
+                "UPDATE outbox SET state = 'withdrawn', corrected_by = ?1, state_changed_at = ?2
+                 WHERE change_id = ?3 AND state = 'rejected'",
+            )?
+            .execute(params![
+                change_id.0.to_string(),
+                now,
+                withdrawn.0.to_string()
+            ])?;
+        }
+        tx.commit()?;
+        Ok(change_id)
+    }
+
+    /// Walks from the rejected change up through the refused changes it
+    /// builds on, to the version a correction must supersede. Reads through
+    /// `self.conn`, inside the caller's transaction.
+    fn find_base(&self, rejected: ChangeId) -> Result<CorrectionBase> {
+        let item = self
+            .outbox_item(rejected)?
+            .ok_or(StoreError::UnknownChange(rejected))?;
+        if !matches!(item.state, OutboxState::Rejected { .. }) {
+            return Err(StoreError::NotRejected {
+                change_id: rejected,
+                state: item.state.as_str(),
+            });
+        }
+        let mut withdraws = vec![item.change_id];
+        // The change being withdrawn, and the one above it in the walk that
+        // amends it (withdrawn with it, so not a reason to refuse).
+        let (mut at, mut at_change, mut above) = (item.version_id, item.change_id, None);
+        let supersedes = loop {
+            if let Some(amended_by) = self.live_amendment(item.record_id, at, above)? {
+                return Err(StoreError::RejectedChangeAmended {
+                    change_id: at_change,
+                    amended_by,
+                });
+            }
+            match self.previous_of(at)? {
+                Some((previous, Some(change))) => {
+                    withdraws.push(change);
+                    above = Some(at);
+                    at = previous;
+                    at_change = change;
+                }
+                other => break other.map(|(previous, _)| previous),
+            }
+        };
+        Ok(CorrectionBase {
+            record_id: item.record_id,
+            kind: item.kind,
+            supersedes,
+            withdraws,
+        })
+    }
+
+    /// A version of `record` amending `version` that may still reach (or has
+    /// reached) the endpoint: any but a withdrawn one and `except`.
+    fn live_amendment(
+        &self,
+        record: RecordId,
+        version: VersionId,
+        except: Option<VersionId>,
+    ) -> Result<Option<VersionId>> {
+        let found: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT v.version_id
+                 FROM record_versions v LEFT JOIN outbox o ON o.version_id = v.version_id
+                 WHERE v.record_id = ?1 AND v.supersedes = ?2 AND v.version_id IS NOT ?3
+                   AND o.state IS NOT 'withdrawn'
+                 ORDER BY v.rowid LIMIT 1",
+            )?
+            .query_row(
+                params![
+                    record.0.to_string(),
+                    version.0.to_string(),
+                    except.map(|v| v.0.to_string())
+                ],
+                |row| row.get(0),
+            )
+            .optional()?;
+        found.as_deref().map(parse_version_id).transpose()
+    }
+
+    /// The version `version` supersedes (`None` for a first version), with
+    /// that version's change id when it is a local change the endpoint
+    /// refused too, which the correction withdraws as well.
+    fn previous_of(&self, version: VersionId) -> Result<Option<(VersionId, Option<ChangeId>)>> {
+        let (previous, change): (Option<String>, Option<String>) = self
+            .conn
+            .prepare_cached(
+                "SELECT v.supersedes, o.change_id
+                 FROM record_versions v
+                 LEFT JOIN outbox o ON o.version_id = v.supersedes AND o.state = 'rejected'
+                 WHERE v.version_id = ?1",
+            )?
+            .query_row([version.0.to_string()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+        let Some(previous) = previous else {
+            return Ok(None);
+        };
+        let change = change.as_deref().map(parse_change_id).transpose()?;
+        Ok(Some((parse_version_id(&previous)?, change)))
+    }
+}
+
+fn parse_version_id(text: &str) -> Result<VersionId> {
+    uuid::Uuid::parse_str(text)
+        .map(VersionId)
+        .map_err(|_| StoreError::Decode { what: "version id" })
+}

@@ -1,0 +1,463 @@
+//! Correcting a change the endpoint refused: the correction takes the refused
+//! version's place in the lineage (so no fork appears on the device, the
+//! endpoint or any other device), the refused version stays in the history,
+//! withdrawn, and every refusal changes nothing.
+
+use doorstep_domain::history::Head;
+use doorstep_domain::record::{RecordVersion, VersionId, VisitContent, VisitRecord};
+use doorstep_domain::text::FreeText;
+use doorstep_store::{
+    Acknowledgement, ChangeId, OutboxCounts, OutboxItem, OutboxState, PullBatch, PulledRecord,
+    Store, StoreError, StoredVersion, SyncCursor, WipeError,
+};
+use jiff::SignedDuration;
+use uuid::Uuid;
+
+use crate::{Fixture, morning, sample, up_to};
+
+const REASON: &str = "Invalid: body.record.meta.written_at: is more than 24 hours after the \
+                      endpoint's clock; check the device's date and time";
+
+fn save(store: &mut Store, version: &VisitRecord) -> ChangeId {
+    store.save(version).unwrap().change_id().unwrap()
+}
+
+fn reject(store: &mut Store, id: ChangeId) {
+    let moved = store
+        .acknowledge(&[(
+            id,
+            Acknowledgement::Rejected {
+                reason: REASON.into(),
+            },
+        )])
+        .unwrap();
+    assert_eq!(moved, 1);
+}
+
+fn accept(store: &mut Store, id: ChangeId) {
+    assert_eq!(
+        store
+            .acknowledge(&[(id, Acknowledgement::Accepted)])
+            .unwrap(),
+        1
+    );
+}
+
+/// The clinician's correction of `refused` (its content with the treatment
+/// put right), with the envelope the store says a correction of `rejected`
+/// must carry.
+fn correction_of(store: &Store, rejected: ChangeId, refused: &VisitRecord) -> VisitRecord {
+    let base = store.correction_base(rejected).unwrap();
+    let mut content = refused.content.clone();
+    content.treatment = FreeText::parse("treatment", "Paracetamol 1 g given at 10:05.").unwrap();
+    RecordVersion {
+        meta: base.meta(
+            VersionId(Uuid::now_v7()),
+            sample::author(),
+            sample::device(),
+            refused.meta.written_at + SignedDuration::from_mins(10),
+        ),
+        content,
+    }
+}
+
+/// Everything a refused correction must leave as it was: the record's
+/// history (with what is withdrawn), its outbox items and the counts.
+type Snapshot = (
+    Vec<StoredVersion<VisitContent>>,
+    Vec<OutboxItem>,
+    OutboxCounts,
+);
+
+fn snapshot(store: &Store, record: &VisitRecord) -> Snapshot {
+    (
+        store.history(record.meta.record_id).unwrap(),
+        store.outbox_for_record(record.meta.record_id).unwrap(),
+        store.outbox_counts().unwrap(),
+    )
+}
+
+fn current(store: &Store, record: &VisitRecord) -> doorstep_store::CurrentRecord<VisitContent> {
+    store
+        .current::<VisitContent>(record.meta.record_id)
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn a_corrected_amendment_supersedes_what_the_refused_one_did_and_the_record_does_not_fork() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(1, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Paracetamol given.");
+    let c1 = save(&mut store, &v1);
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+
+    let base = store.correction_base(c1).unwrap();
+    assert_eq!(base.record_id, v0.meta.record_id);
+    assert_eq!(base.supersedes, Some(v0.meta.version_id), "not v1");
+    assert_eq!(base.withdraws, [c1]);
+    let v2 = correction_of(&store, c1, &v1);
+    let c2 = store.correct_rejected(c1, &v2).unwrap();
+
+    let now = current(&store, &v0);
+    assert_eq!(now.version, v2);
+    assert_eq!(now.head, Head::Single(v2.meta.version_id), "no local fork");
+    assert_eq!(now.version_count, 3, "the refused version is still held");
+    let history = store.history::<VisitContent>(v0.meta.record_id).unwrap();
+    let shown: Vec<_> = history.iter().map(|v| (&v.version, v.withdrawn)).collect();
+    assert_eq!(shown, [(&v0, false), (&v1, true), (&v2, false)]);
+
+    assert_eq!(
+        store.outbox_item(c1).unwrap().unwrap().state,
+        OutboxState::Withdrawn {
+            reason: REASON.into(),
+            corrected_by: c2
+        },
+        "the reason is kept, with the correction that took its place"
+    );
+    assert_eq!(
+        store.outbox_item(c2).unwrap().unwrap().state,
+        OutboxState::Pending
+    );
+    assert!(store.rejected_items().unwrap().is_empty());
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(
+        (
+            counts.accepted,
+            counts.pending,
+            counts.rejected,
+            counts.withdrawn
+        ),
+        (1, 1, 0, 1)
+    );
+    assert_eq!((counts.unsynced(), store.unsynced_count().unwrap()), (1, 1));
+    let pushed: Vec<_> = store
+        .push_batch(up_to(10))
+        .unwrap()
+        .iter()
+        .map(|i| i.change_id)
+        .collect();
+    assert_eq!(pushed, [c2], "the withdrawn change is never pushed");
+
+    // Nothing the endpoint says moves a withdrawn item, and it cannot be
+    // sent again.
+    let late = [
+        (c1, Acknowledgement::Accepted),
+        (c1, Acknowledgement::Filed),
+    ];
+    assert_eq!(store.acknowledge(&late).unwrap(), 0);
+    assert!(matches!(
+        store.requeue_rejected(c1),
+        Err(StoreError::NotRejected {
+            state: "withdrawn",
+            ..
+        })
+    ));
+
+    // Survives closing and reopening.
+    drop(store);
+    let store = f.open().unwrap();
+    assert_eq!(current(&store, &v0).head, Head::Single(v2.meta.version_id));
+}
+
+#[test]
+fn a_corrected_first_version_is_replaced_by_a_first_version_and_wipe_counts_only_the_correction() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v1 = sample::new_visit(2, morning());
+    let c1 = save(&mut store, &v1);
+    reject(&mut store, c1);
+    let base = store.correction_base(c1).unwrap();
+    assert_eq!(base.supersedes, None);
+
+    let v2 = correction_of(&store, c1, &v1);
+    assert_eq!(
+        v2.meta.supersedes, None,
+        "the correction is a first version"
+    );
+    let c2 = store.correct_rejected(c1, &v2).unwrap();
+
+    let now = current(&store, &v1);
+    assert_eq!(now.version, v2);
+    assert_eq!(now.head, Head::Single(v2.meta.version_id));
+    let history = store.history::<VisitContent>(v1.meta.record_id).unwrap();
+    assert_eq!(
+        history.iter().map(|v| v.withdrawn).collect::<Vec<_>>(),
+        [true, false]
+    );
+    assert!(matches!(
+        store.outbox_item(c1).unwrap().unwrap().state,
+        OutboxState::Withdrawn { corrected_by, .. } if corrected_by == c2
+    ));
+
+    // A wipe loses the correction only: the refused version was never going
+    // to reach the endpoint.
+    let store = match store.wipe(2) {
+        Err(WipeError::Refused {
+            store,
+            error: StoreError::UnsyncedItems { count: 1 },
+        }) => *store,
+        other => panic!("expected a refusal counting one change, got {other:?}"),
+    };
+    assert_eq!(store.wipe(1).unwrap().discarded_unsynced, 1);
+}
+
+#[test]
+fn correcting_the_newest_of_refused_changes_built_on_each_other_withdraws_them_all() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(3, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    // Amended twice before the first amendment's refusal came back; the
+    // endpoint refused both.
+    let v1 = sample::amend_visit(&v0, "phone-1", "First amendment.");
+    let v1b = sample::amend_visit(&v1, "phone-1", "Second amendment.");
+    let c1 = save(&mut store, &v1);
+    let c1b = save(&mut store, &v1b);
+    reject(&mut store, c1);
+    reject(&mut store, c1b);
+
+    let before = snapshot(&store, &v0);
+    let naive = correction_of(&store, c1b, &v1);
+    match store.correct_rejected(c1, &naive) {
+        Err(StoreError::RejectedChangeAmended {
+            change_id,
+            amended_by,
+        }) => assert_eq!((change_id, amended_by), (c1, v1b.meta.version_id)),
+        other => panic!("the older refused change is amended: {other:?}"),
+    }
+    assert_eq!(snapshot(&store, &v0), before, "nothing changed");
+
+    let base = store.correction_base(c1b).unwrap();
+    assert_eq!(base.supersedes, Some(v0.meta.version_id));
+    assert_eq!(base.withdraws, [c1b, c1], "newest first");
+    let v2 = correction_of(&store, c1b, &v1b);
+    let c2 = store.correct_rejected(c1b, &v2).unwrap();
+
+    for id in [c1, c1b] {
+        assert_eq!(
+            store.outbox_item(id).unwrap().unwrap().state,
+            OutboxState::Withdrawn {
+                reason: REASON.into(),
+                corrected_by: c2
+            }
+        );
+    }
+    let now = current(&store, &v0);
+    assert_eq!(now.head, Head::Single(v2.meta.version_id));
+    assert_eq!(now.version_count, 4);
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(
+        (counts.withdrawn, counts.rejected, counts.unsynced()),
+        (2, 0, 1)
+    );
+}
+
+#[test]
+fn every_refused_correction_changes_nothing() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(4, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused amendment.");
+    let c1 = save(&mut store, &v1);
+    reject(&mut store, c1);
+    let elsewhere = sample::new_visit(5, morning());
+    let pending = save(&mut store, &elsewhere);
+    let good = correction_of(&store, c1, &v1);
+    let before = snapshot(&store, &v0);
+
+    let invalid = |field: &'static str| {
+        move |result: Result<ChangeId, StoreError>| match result {
+            Err(StoreError::Invalid(e)) => assert_eq!(e.field, field),
+            other => panic!("expected a refusal on {field}, got {other:?}"),
+        }
+    };
+    // Unknown and unrejected items.
+    let unknown = ChangeId(Uuid::now_v7());
+    assert!(matches!(
+        store.correct_rejected(unknown, &good),
+        Err(StoreError::UnknownChange(id)) if id == unknown
+    ));
+    for (id, state) in [(c0, "accepted"), (pending, "pending")] {
+        match store.correct_rejected(id, &good) {
+            Err(StoreError::NotRejected {
+                change_id,
+                state: found,
+            }) => assert_eq!((change_id, found), (id, state)),
+            other => panic!("expected a refusal of a {state} item, got {other:?}"),
+        }
+    }
+    // Another record.
+    let mut other_record = good.clone();
+    other_record.meta.record_id = elsewhere.meta.record_id;
+    invalid("meta.record_id")(store.correct_rejected(c1, &other_record));
+    // Another kind of record.
+    let mut review = sample::new_review(4, jiff::civil::date(2026, 11, 24));
+    review.meta = good.meta.clone();
+    invalid("meta.record_id")(store.correct_rejected(c1, &review));
+    // The naive amendment of the refused version, and a second first version.
+    let naive = sample::amend_visit(&v1, "phone-1", "Amends the refused version.");
+    invalid("meta.supersedes")(store.correct_rejected(c1, &naive));
+    let mut unrooted = good.clone();
+    unrooted.meta.supersedes = None;
+    invalid("meta.supersedes")(store.correct_rejected(c1, &unrooted));
+    // A version id already stored.
+    let mut reused = good.clone();
+    reused.meta.version_id = v1.meta.version_id;
+    invalid("meta.version_id")(store.correct_rejected(c1, &reused));
+    // Content that fails the domain's checks.
+    let mut broken = good.clone();
+    broken.content.departed_at = Some(broken.content.arrived_at - SignedDuration::from_mins(1));
+    invalid("content.departed_at")(store.correct_rejected(c1, &broken));
+
+    assert_eq!(snapshot(&store, &v0), before);
+    assert_eq!(store.rejected_items().unwrap().len(), 1);
+
+    // The good one goes through; a second tap finds the item withdrawn.
+    let c2 = store.correct_rejected(c1, &good).unwrap();
+    let after = snapshot(&store, &v0);
+    let mut again = good.clone();
+    again.meta.version_id = VersionId(Uuid::now_v7());
+    assert!(matches!(
+        store.correct_rejected(c1, &again),
+        Err(StoreError::NotRejected {
+            state: "withdrawn",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.correction_base(c1),
+        Err(StoreError::NotRejected {
+            state: "withdrawn",
+            ..
+        })
+    ));
+    assert_eq!(snapshot(&store, &v0), after);
+    assert_eq!(
+        store.outbox_item(c2).unwrap().unwrap().version_id,
+        good.meta.version_id
+    );
+}
+
+#[test]
+fn a_refused_change_with_a_queued_amendment_cannot_be_corrected_until_that_is_answered() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(6, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let v1b = sample::amend_visit(&v1, "phone-1", "Queued on top of it.");
+    let c1 = save(&mut store, &v1);
+    let c1b = save(&mut store, &v1b);
+    store.mark_sent(&[c1, c1b]).unwrap();
+    reject(&mut store, c1);
+    let before = snapshot(&store, &v0);
+
+    // Withdrawing v1 would leave v1b, still on its way, amending a version
+    // the endpoint never holds: the fork this flow exists to prevent.
+    // Shaped as a correction of v1 must be: superseding v0.
+    let correction = sample::amend_visit(&v0, "phone-1", "Put right.");
+    assert!(matches!(
+        store.correction_base(c1),
+        Err(StoreError::RejectedChangeAmended { change_id, amended_by })
+            if change_id == c1 && amended_by == v1b.meta.version_id
+    ));
+    assert!(matches!(
+        store.correct_rejected(c1, &correction),
+        Err(StoreError::RejectedChangeAmended { .. })
+    ));
+    assert!(matches!(
+        store.correct_rejected(c1b, &correction),
+        Err(StoreError::NotRejected { state: "sent", .. })
+    ));
+    assert_eq!(snapshot(&store, &v0), before);
+
+    // Refused too: correcting the newest withdraws both.
+    reject(&mut store, c1b);
+    let v2 = correction_of(&store, c1b, &v1b);
+    store.correct_rejected(c1b, &v2).unwrap();
+    assert_eq!(current(&store, &v0).head, Head::Single(v2.meta.version_id));
+}
+
+#[test]
+fn neither_a_refused_nor_a_withdrawn_version_can_be_amended_but_the_correction_can() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(7, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let c1 = save(&mut store, &v1);
+    reject(&mut store, c1);
+
+    let refused_save = |store: &mut Store, version: &VisitRecord| {
+        let before = snapshot(store, &v0);
+        match store.save(version) {
+            Err(StoreError::Invalid(e)) => assert_eq!(e.field, "meta.supersedes"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(snapshot(store, &v0), before);
+    };
+    // Today's way of correcting, amending the refused version, would fork
+    // the record at the endpoint: refused.
+    refused_save(
+        &mut store,
+        &sample::amend_visit(&v1, "phone-1", "Amends the refused version."),
+    );
+
+    let v2 = correction_of(&store, c1, &v1);
+    store.correct_rejected(c1, &v2).unwrap();
+    // Amending the withdrawn version would bring the fork back: refused.
+    refused_save(
+        &mut store,
+        &sample::amend_visit(&v1, "phone-1", "Amends the withdrawn version."),
+    );
+    // A new first version of the record only comes through a correction.
+    let mut first = sample::new_visit(7, morning());
+    first.meta.record_id = v0.meta.record_id;
+    refused_save(&mut store, &first);
+    // The correction is amended like any version.
+    let v3 = sample::amend_visit(&v2, "phone-1", "Amends the correction.");
+    save(&mut store, &v3);
+    assert_eq!(current(&store, &v0).head, Head::Single(v3.meta.version_id));
+}
+
+#[test]
+fn the_correction_pulled_back_is_recognised_as_held_and_the_record_stays_single() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(8, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let c1 = save(&mut store, &v1);
+    reject(&mut store, c1);
+    let v2 = correction_of(&store, c1, &v1);
+    let c2 = store.correct_rejected(c1, &v2).unwrap();
+    accept(&mut store, c2);
+
+    // What the endpoint serves: v0 and v2, never v1.
+    let mut batch = PullBatch::new(SyncCursor("c-1".into()));
+    batch.records = vec![
+        PulledRecord::Visit(v0.clone()),
+        PulledRecord::Visit(v2.clone()),
+    ];
+    let report = store.apply_pull(&batch).unwrap();
+    assert_eq!((report.new_versions, report.known_versions), (0, 2));
+    let now = current(&store, &v0);
+    assert_eq!(now.head, Head::Single(v2.meta.version_id));
+    assert_eq!(now.version_count, 3);
+    assert!(matches!(
+        store.outbox_item(c1).unwrap().unwrap().state,
+        OutboxState::Withdrawn { .. }
+    ));
+    assert_eq!(store.outbox_counts().unwrap().unsynced(), 0);
+}
