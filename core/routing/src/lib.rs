@@ -7,7 +7,7 @@
 //! | `model.rs` | the problem: clinicians, visits, care homes, travel, budget |
 //! | `clock.rs` | time of day |
 //! | `plan.rs` | the answer: rounds, stops, unplanned visits with reasons, objective weights |
-//! | `planner.rs` | [`plan`]: compile, search, replay, explain |
+//! | `planner.rs` | [`plan()`]: compile, search, replay, explain |
 //! | `replan.rs` | [`replan`] and its [`Event`]s |
 //! | `validate.rs` | the rules a problem must meet before it is planned |
 //! | `vrptw.rs` | VRPLIB VRPTW instances for benchmarking the engine |
