@@ -16,13 +16,16 @@
 //! pushed, never amended ([`Store::save`] refuses), not unsynced, and not
 //! listed by [`Store::rejected_items`]. Everywhere the record reads V0 -> V2.
 //!
-//! When the refused change builds on refused changes of its own (the
-//! clinician amended the record again before the refusal came back, and the
-//! endpoint refused those too), correcting the newest withdraws them all: the
-//! correction supersedes what the oldest of them superseded. A refused change
-//! that another live version amends cannot be withdrawn without leaving that
-//! version amending a withdrawn one, which would fork the record when pushed,
-//! so its correction is refused ([`StoreError::RejectedChangeAmended`]).
+//! When the clinician amended the record again before the refusal came back,
+//! those amendments are rejected too: by the endpoint when they went in the
+//! same push (it refuses what amends a version it refused in that push), or
+//! by the store when the refusal arrives while they are still on their way
+//! ([`Store::acknowledge`] holds back what builds on a refused change).
+//! Correcting the newest withdraws them all: the correction supersedes what
+//! the oldest of them superseded. A refused change that another live version
+//! amends cannot be withdrawn without leaving that version amending a
+//! withdrawn one, which would fork the record when pushed, so its correction
+//! is refused ([`StoreError::RejectedChangeAmended`]).
 
 use doorstep_domain::ValidationError;
 use doorstep_domain::network::{ClinicianId, DeviceId};

@@ -100,10 +100,14 @@ pub enum StoreError {
     /// A correction would withdraw this rejected change, but another version
     /// on this device amends it (saved before the refusal came back) and
     /// would be left building on a withdrawn version: pushed, it would fork
-    /// the record at the endpoint. If that amendment was refused too, correct
-    /// it instead (the newest refused change of the record): its correction
-    /// withdraws both. If it is still queued, sync first and look again.
-    /// Nothing changed.
+    /// the record at the endpoint. If that amendment is rejected too (refused
+    /// by the endpoint, or held back by the store with this one), correct it
+    /// instead (the newest rejected change of the record): its correction
+    /// withdraws both. If the endpoint took it (an endpoint that did not yet
+    /// refuse amendments of a change it refused), the record is forked there
+    /// already and a clinician reconciles the fork. If it is queued again
+    /// (sent again after this one), sync first and look again. Nothing
+    /// changed.
     #[error(
         "rejected change {change_id} is amended by version {amended_by:?} on this device; correct the newest refused change of the record instead"
     )]
@@ -113,6 +117,21 @@ pub enum StoreError {
         change_id: ChangeId,
         /// The version amending it.
         amended_by: VersionId,
+    },
+    /// This rejected change amends another change that is still rejected, so
+    /// it cannot be sent again on its own: it would reach the endpoint
+    /// amending a version the endpoint never held, and fork the record there
+    /// and on every device. Send that change again first (this one can
+    /// follow as soon as that one is queued), or correct this one, whose
+    /// correction replaces both. Nothing changed.
+    #[error(
+        "rejected change {change_id} builds on change {rejected}, which is rejected; send that one again first, or correct this one"
+    )]
+    BuildsOnRejected {
+        /// The change asked for.
+        change_id: ChangeId,
+        /// The rejected change it amends.
+        rejected: ChangeId,
     },
     /// Stored data could not be read back into its type (written by an
     /// incompatible build, or damaged).

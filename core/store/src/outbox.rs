@@ -4,8 +4,8 @@
 //! ```text
 //! pending --mark_sent--> sent --acknowledge--> accepted --acknowledge--> filed
 //!    ^  |                 |
-//!    |  +-----------------+--acknowledge--> rejected (with the endpoint's reason)
-//!    |                                         |  |
+//!    |  +-----------------+--acknowledge--> rejected (the endpoint's reason, or
+//!    |                                         |  |  the store's: see below)
 //!    +------------requeue_rejected-------------+  |  (the clinician's "send again")
 //!                                                 |
 //!                             correct_rejected ---+  (the clinician's correction)
@@ -28,13 +28,21 @@
 //! endpoint stores a change id once), which is how a push cut off before its
 //! answer resumes.
 //!
+//! The one exception to "never blocks": an item still on its way that builds
+//! on a change the endpoint has just refused (its version amends the refused
+//! one, or amends such an item in turn) is rejected with it, by the store,
+//! with a reason naming the refused change. Pushed alone it would reach the
+//! endpoint amending a version the endpoint never holds, and fork its record
+//! there and on every device; rejected, it is put right with the refused
+//! change, by correcting the newest of them or sending them again in order.
+//!
 //! The next push is chosen by size as well as by count ([`PushLimit`]): a
 //! record can be up to a megabyte, so the store reads only the records one
 //! push can carry.
 
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use jiff::Timestamp;
-use rusqlite::{Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
@@ -67,14 +75,18 @@ pub enum OutboxState {
     Sent,
     /// The endpoint stored it.
     Accepted,
-    /// The endpoint refused it, for this reason. It stays on the device, is
-    /// not pushed again on its own, and counts as unsynced. The clinician can
-    /// correct it ([`Store::correct_rejected`]: a new change that takes its
-    /// place) or, when the reason has gone away, send this one again unchanged
-    /// ([`Store::requeue_rejected`]). It cannot be amended: an amendment of a
-    /// version the endpoint never holds forks the record there.
+    /// The endpoint refused it, for this reason; or the store did, because
+    /// it builds on a change the endpoint refused (the reason names that
+    /// change), and alone it would fork its record at the endpoint. It stays
+    /// on the device, is not pushed again on its own, and counts as
+    /// unsynced. The clinician can correct it ([`Store::correct_rejected`]: a
+    /// new change that takes its place) or, when the reason has gone away,
+    /// send this one again unchanged ([`Store::requeue_rejected`]; one built
+    /// on a refused change goes only after that one). It cannot be amended:
+    /// an amendment of a version the endpoint never holds forks the record
+    /// there.
     Rejected {
-        /// The endpoint's reason, as it gave it.
+        /// The endpoint's reason, as it gave it, or the store's.
         reason: String,
     },
     /// The endpoint refused it and the clinician replaced it with a
@@ -225,14 +237,23 @@ pub(crate) fn enqueue(
     Ok(change_id)
 }
 
-/// Applies acknowledgements inside a transaction; returns how many items
-/// moved. Unknown ids and backward moves are skipped.
+/// Applies acknowledgements inside a transaction; returns how many of the
+/// items they name moved. Unknown ids and backward moves are skipped.
+///
+/// Then every change that builds on a change rejected here is held back:
+/// each item still `pending` or `sent` whose version amends the rejected
+/// one's, and in turn each item amending one of those, becomes rejected
+/// too, with a reason naming the change the endpoint refused (see
+/// [`hold_back_amendments`]). They are not counted in the result. The named
+/// items are moved first, so an item answered in the same acknowledgements
+/// keeps its own answer whatever their order.
 pub(crate) fn apply_acknowledgements(
     tx: &Transaction<'_>,
     acks: &[(ChangeId, Acknowledgement)],
 ) -> Result<usize> {
     let now = Timestamp::now().to_string();
     let mut moved = 0;
+    let mut refused = Vec::new();
     for (id, ack) in acks {
         let (state, reason, from): (&str, Option<String>, &str) = match ack {
             Acknowledgement::Accepted => ("accepted", None, "'pending', 'sent'"),
@@ -243,14 +264,79 @@ pub(crate) fn apply_acknowledgements(
             ),
             Acknowledgement::Filed => ("filed", None, "'pending', 'sent', 'accepted'"),
         };
-        moved += tx
+        let changed = tx
             .prepare_cached(&format!(
                 "UPDATE outbox SET state = ?1, reason = ?2, state_changed_at = ?3
                  WHERE change_id = ?4 AND state IN ({from})"
             ))?
             .execute(params![state, reason, now, id.0.to_string()])?;
+        if changed > 0 && matches!(ack, Acknowledgement::Rejected { .. }) {
+            refused.push(*id);
+        }
+        moved += changed;
+    }
+    for id in refused {
+        hold_back_amendments(tx, id, &now)?;
     }
     Ok(moved)
+}
+
+/// Rejects, on the device, every item still on its way (`pending` or `sent`)
+/// that builds on `refused`, a change the endpoint has just refused: its
+/// version amends `refused`'s, or amends one of the items rejected here in
+/// turn. Each gets a reason naming `refused` and saying what to do, and
+/// nothing of the record.
+///
+/// Such an amendment must not reach the endpoint on its own. The endpoint
+/// would take it (it accepts an amendment of a version it never held, for
+/// corrections made by older devices), and then it and every other device
+/// would hold the version `refused` amended and this amendment, with
+/// nothing superseding the former: a fork nobody made. And on this device
+/// neither change could be put right: `refused` would be amended by a
+/// version the endpoint holds ([`StoreError::RejectedChangeAmended`]), and
+/// the amendment would not be rejected. Rejected here, the clinician
+/// corrects the newest ([`Store::correct_rejected`] withdraws the whole
+/// chain and the correction supersedes what `refused` superseded), or sends
+/// `refused` again and then these after it ([`Store::requeue_rejected`]).
+///
+/// `sent` items are held back too. Each was pushed, but none has an answer
+/// of its own to wait for: the endpoint stored nothing of a push it answered
+/// 422 or 413, so an item left `sent` after such an answer named only
+/// `refused` (an endpoint that does not name amendments of the refused
+/// changes in its 422, or a push halved after a 413 and `refused` then
+/// refused as too large alone) would go next, alone, and be taken. An item
+/// answered in the same acknowledgements has moved on before this runs.
+fn hold_back_amendments(tx: &Transaction<'_>, refused: ChangeId, now: &str) -> Result<()> {
+    let reason = format!(
+        "This change builds on change {refused}, which the endpoint refused, \
+         and alone it would fork its record there; correct the newest change of the record \
+         (the correction replaces them all), or send change {refused} again, then this one"
+    );
+    let mut below: Vec<String> = tx
+        .prepare_cached("SELECT version_id FROM outbox WHERE change_id = ?1")?
+        .query_map([refused.0.to_string()], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    while let Some(version) = below.pop() {
+        // The items still on its way are few, so start from them (by the
+        // state index) rather than scan every version for `supersedes`.
+        let amending: Vec<String> = tx
+            .prepare_cached(
+                "SELECT o.version_id FROM outbox o
+                 JOIN record_versions v ON v.version_id = o.version_id
+                 WHERE o.state IN ('pending', 'sent') AND v.supersedes = ?1",
+            )?
+            .query_map([&version], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for amendment in amending {
+            tx.prepare_cached(
+                "UPDATE outbox SET state = 'rejected', reason = ?1, state_changed_at = ?2
+                 WHERE version_id = ?3 AND state IN ('pending', 'sent')",
+            )?
+            .execute(params![reason, now, amendment])?;
+            below.push(amendment);
+        }
+    }
+    Ok(())
 }
 
 fn item_from_row(row: &Row<'_>) -> rusqlite::Result<RawItem> {
@@ -397,7 +483,14 @@ impl Store {
     /// Applies the endpoint's answers in one transaction. States only move
     /// forward (pending/sent to accepted or rejected, and on to filed from
     /// accepted); repeated, late or unknown acknowledgements are skipped.
-    /// Returns how many items moved.
+    /// Returns how many of the named items moved.
+    ///
+    /// When a change is rejected, every change still pending or sent that
+    /// builds on it (amends its version, or amends such a change in turn) is
+    /// rejected with it, with a reason naming it: pushed alone, such a change
+    /// would fork its record at the endpoint. The clinician then corrects the
+    /// newest of them ([`Store::correct_rejected`]), or sends the refused one
+    /// again and these after it ([`Store::requeue_rejected`]).
     pub fn acknowledge(&mut self, acks: &[(ChangeId, Acknowledgement)]) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let moved = apply_acknowledgements(&tx, acks)?;
@@ -419,17 +512,41 @@ impl Store {
     /// change refused for what it holds is refused again; the fix for that
     /// is a correction ([`Store::correct_rejected`]), a new change.
     ///
-    /// Refused with [`StoreError::UnknownChange`] for an id no item has and
-    /// [`StoreError::NotRejected`] for an item in any other state; nothing
+    /// Changes held back because they build on a refused change (rejected
+    /// here when it was, see [`Store::acknowledge`]) stay rejected when that
+    /// change is sent again: the clinician sends each again after it, once it
+    /// is queued, and they go behind it. If it is refused again, they are
+    /// held back again.
+    ///
+    /// Refused with [`StoreError::UnknownChange`] for an id no item has,
+    /// [`StoreError::NotRejected`] for an item in any other state, and
+    /// [`StoreError::BuildsOnRejected`] for one that amends a change still
+    /// rejected (alone, it would fork its record at the endpoint); nothing
     /// changes then.
     pub fn requeue_rejected(&mut self, id: ChangeId) -> Result<()> {
-        let moved = self
-            .conn
+        let tx = self.conn.transaction()?;
+        let base: Option<String> = tx
+            .prepare_cached(
+                "SELECT base.change_id FROM outbox o
+                 JOIN record_versions v ON v.version_id = o.version_id
+                 JOIN outbox base ON base.version_id = v.supersedes
+                 WHERE o.change_id = ?1 AND o.state = 'rejected' AND base.state = 'rejected'",
+            )?
+            .query_row([id.0.to_string()], |row| row.get(0))
+            .optional()?;
+        if let Some(base) = base {
+            return Err(StoreError::BuildsOnRejected {
+                change_id: id,
+                rejected: parse_change_id(&base)?,
+            });
+        }
+        let moved = tx
             .prepare_cached(
                 "UPDATE outbox SET state = 'pending', reason = NULL, state_changed_at = ?1
                  WHERE change_id = ?2 AND state = 'rejected'",
             )?
             .execute(params![Timestamp::now().to_string(), id.0.to_string()])?;
+        tx.commit()?;
         if moved == 1 {
             return Ok(());
         }

@@ -153,9 +153,10 @@ impl Store {
     /// The version is checked first ([`Validate`]); an amendment must
     /// supersede a version of the same record that is on this device, and a
     /// first version must start a record the device does not hold yet.
-    /// An amendment may not supersede a change the endpoint refused (it would
+    /// An amendment may not supersede a rejected change (refused by the
+    /// endpoint, or held back because it builds on such a change): it would
     /// reach the endpoint amending a version it never holds, and fork the
-    /// record there and on every device): correct that change with
+    /// record there and on every device. Correct that change with
     /// [`Store::correct_rejected`], or send it again first. Nor may it
     /// supersede a withdrawn version, whose correction is the one to amend.
     /// Saving the same version again is harmless ([`Saved::AlreadyStored`],
@@ -326,7 +327,7 @@ fn check_lineage<T>(
                 }
                 Some((_, _, Some(state))) if state == "rejected" => Err(ValidationError::new(
                     "meta.supersedes",
-                    "names a change the endpoint refused: correct it, or send it again first",
+                    "names a rejected change: correct it, or send it again first",
                 )
                 .into()),
                 Some((_, _, Some(state))) if state == "withdrawn" => Err(ValidationError::new(

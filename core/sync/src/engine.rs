@@ -20,10 +20,13 @@
 //! endpoint or a proxy in front of it) is halved and sent again, and a single
 //! change refused as too large on its own is marked rejected with a reason,
 //! so the changes behind it still go (the clinician can send it again once
-//! the proxy is fixed, `Store::requeue_rejected`). A pull cursor the endpoint no longer
-//! recognises (`bad_cursor`, e.g. after its database was restored) starts
-//! the pull again from the beginning, which applying pages idempotently
-//! makes safe.
+//! the proxy is fixed, `Store::requeue_rejected`). Only the changes built on
+//! a rejected one wait with it, whatever rejected it: the store holds them
+//! back when it applies the rejection (`Store::acknowledge`), as pushed
+//! alone each would fork its record at the endpoint. A pull cursor the
+//! endpoint no longer recognises (`bad_cursor`, e.g. after its database was
+//! restored) starts the pull again from the beginning, which applying pages
+//! idempotently makes safe.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -314,7 +317,8 @@ fn accepted_acks(
 }
 
 /// The outbox moves a 422 answer asks for: the changes it names are
-/// rejected; the rest of `items` stay queued and go in the next push.
+/// rejected; the rest of `items` stay queued and go in the next push, but
+/// for any built on a rejected one, which the store holds back with it.
 fn rejected_acks(
     bytes: &[u8],
     items: &[OutboxItem],

@@ -1,7 +1,9 @@
 //! Correcting a change the endpoint refused: the correction takes the refused
 //! version's place in the lineage (so no fork appears on the device, the
 //! endpoint or any other device), the refused version stays in the history,
-//! withdrawn, and every refusal changes nothing.
+//! withdrawn, and every refusal changes nothing. What was queued on top of a
+//! refused change is held back with it, so it never reaches the endpoint
+//! alone, and is corrected or sent again with it.
 
 use doorstep_domain::history::Head;
 use doorstep_domain::record::{RecordVersion, VersionId, VisitContent, VisitRecord};
@@ -219,8 +221,16 @@ fn correcting_the_newest_of_refused_changes_built_on_each_other_withdraws_them_a
     let v1b = sample::amend_visit(&v1, "phone-1", "Second amendment.");
     let c1 = save(&mut store, &v1);
     let c1b = save(&mut store, &v1b);
-    reject(&mut store, c1);
-    reject(&mut store, c1b);
+    store.mark_sent(&[c1, c1b]).unwrap();
+    let refusals = [c1, c1b].map(|id| {
+        (
+            id,
+            Acknowledgement::Rejected {
+                reason: REASON.into(),
+            },
+        )
+    });
+    assert_eq!(store.acknowledge(&refusals).unwrap(), 2);
 
     let before = snapshot(&store, &v0);
     let naive = correction_of(&store, c1b, &v1);
@@ -347,23 +357,39 @@ fn every_refused_correction_changes_nothing() {
 }
 
 #[test]
-fn a_refused_change_with_a_queued_amendment_cannot_be_corrected_until_that_is_answered() {
+fn a_refused_change_amended_by_a_version_the_endpoint_took_cannot_be_corrected() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = sample::new_visit(6, morning());
     let c0 = save(&mut store, &v0);
     accept(&mut store, c0);
     let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let v1b = sample::amend_visit(&v1, "phone-1", "Queued on top of it.");
+    let v1b = sample::amend_visit(&v1, "phone-1", "Taken on top of it.");
     let c1 = save(&mut store, &v1);
     let c1b = save(&mut store, &v1b);
     store.mark_sent(&[c1, c1b]).unwrap();
-    reject(&mut store, c1);
+    // An endpoint built before it refused what amends a version refused in
+    // the same push answers so: v1 refused, v1b taken (forking the record
+    // there). v1b keeps its own answer, though v1's refusal comes first.
+    let answers = [
+        (
+            c1,
+            Acknowledgement::Rejected {
+                reason: REASON.into(),
+            },
+        ),
+        (c1b, Acknowledgement::Accepted),
+    ];
+    assert_eq!(store.acknowledge(&answers).unwrap(), 2);
+    assert_eq!(
+        store.outbox_item(c1b).unwrap().unwrap().state,
+        OutboxState::Accepted
+    );
     let before = snapshot(&store, &v0);
 
-    // Withdrawing v1 would leave v1b, still on its way, amending a version
-    // the endpoint never holds: the fork this flow exists to prevent.
-    // Shaped as a correction of v1 must be: superseding v0.
+    // Withdrawing v1 would leave v1b, which the endpoint holds, amending a
+    // version withdrawn here. Shaped as a correction of v1 must be:
+    // superseding v0.
     let correction = sample::amend_visit(&v0, "phone-1", "Put right.");
     assert!(matches!(
         store.correction_base(c1),
@@ -376,15 +402,183 @@ fn a_refused_change_with_a_queued_amendment_cannot_be_corrected_until_that_is_an
     ));
     assert!(matches!(
         store.correct_rejected(c1b, &correction),
-        Err(StoreError::NotRejected { state: "sent", .. })
+        Err(StoreError::NotRejected {
+            state: "accepted",
+            ..
+        })
     ));
     assert_eq!(snapshot(&store, &v0), before);
+}
 
-    // Refused too: correcting the newest withdraws both.
-    reject(&mut store, c1b);
+/// Asserts that the store refused `held` itself because it builds on
+/// `refused`, which the endpoint refused: the reason names that change and
+/// carries nothing of the record.
+fn assert_held_back_behind(
+    store: &Store,
+    held: ChangeId,
+    version: &VisitRecord,
+    refused: ChangeId,
+) {
+    let item = store.outbox_item(held).unwrap().unwrap();
+    let OutboxState::Rejected { reason } = &item.state else {
+        panic!("{held} is {:?}, not rejected", item.state);
+    };
+    assert!(reason.contains("builds on"), "{reason}");
+    assert!(reason.contains(&refused.to_string()), "{reason}");
+    for clinical in [
+        version.content.treatment.as_str(),
+        version.content.patient.as_str(),
+    ] {
+        assert!(!reason.contains(clinical), "no clinical text: {reason}");
+    }
+}
+
+#[test]
+fn amendments_queued_on_a_refused_change_are_refused_with_it_all_the_way_up_the_chain() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(9, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    // Amended three times before the first amendment's refusal came back;
+    // only the first was pushed (in a push of its own).
+    let v1 = sample::amend_visit(&v0, "phone-1", "First amendment.");
+    let v1b = sample::amend_visit(&v1, "phone-1", "Second amendment.");
+    let v1c = sample::amend_visit(&v1b, "phone-1", "Third amendment.");
+    let c1 = save(&mut store, &v1);
+    let c1b = save(&mut store, &v1b);
+    let c1c = save(&mut store, &v1c);
+    let elsewhere = save(&mut store, &sample::new_visit(10, morning()));
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+
+    // Pushed, v1b would reach the endpoint amending a version it never
+    // holds: the record would fork there and on every device.
+    assert_held_back_behind(&store, c1b, &v1b, c1);
+    assert_held_back_behind(&store, c1c, &v1c, c1);
+    let pushed: Vec<_> = store
+        .push_batch(up_to(10))
+        .unwrap()
+        .iter()
+        .map(|i| i.change_id)
+        .collect();
+    assert_eq!(pushed, [elsewhere], "another record's change still goes");
+    let listed: Vec<_> = store
+        .rejected_items()
+        .unwrap()
+        .iter()
+        .map(|i| i.change_id)
+        .collect();
+    assert_eq!(listed, [c1, c1b, c1c]);
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!((counts.rejected, counts.unsynced()), (3, 4));
+
+    // Correcting the newest withdraws them all and supersedes v0.
+    let base = store.correction_base(c1c).unwrap();
+    assert_eq!(base.supersedes, Some(v0.meta.version_id));
+    assert_eq!(base.withdraws, [c1c, c1b, c1]);
+    let v2 = correction_of(&store, c1c, &v1c);
+    let c2 = store.correct_rejected(c1c, &v2).unwrap();
+    let now = current(&store, &v0);
+    assert_eq!(now.head, Head::Single(v2.meta.version_id));
+    assert_eq!(now.version_count, 5);
+    for id in [c1, c1b, c1c] {
+        assert!(matches!(
+            store.outbox_item(id).unwrap().unwrap().state,
+            OutboxState::Withdrawn { corrected_by, .. } if corrected_by == c2
+        ));
+    }
+    let pushed: Vec<_> = store
+        .push_batch(up_to(10))
+        .unwrap()
+        .iter()
+        .map(|i| i.change_id)
+        .collect();
+    assert_eq!(pushed, [elsewhere, c2]);
+}
+
+#[test]
+fn an_amendment_sent_with_a_change_refused_alone_is_refused_with_it() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(11, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let v1b = sample::amend_visit(&v1, "phone-1", "Sent with it.");
+    let c1 = save(&mut store, &v1);
+    let c1b = save(&mut store, &v1b);
+    // Both were sent; the answer names v1 alone and v1b has no answer of its
+    // own: a 422 from an endpoint that names only the change that failed its
+    // checks, or a push answered 413 and halved, v1 then refused as too large
+    // on its own. Pushed again, v1b would be taken and fork the record.
+    store.mark_sent(&[c1, c1b]).unwrap();
+    reject(&mut store, c1);
+
+    assert_held_back_behind(&store, c1b, &v1b, c1);
+    assert!(store.push_batch(up_to(10)).unwrap().is_empty());
+    assert_eq!(store.outbox_counts().unwrap().sent, 0);
     let v2 = correction_of(&store, c1b, &v1b);
     store.correct_rejected(c1b, &v2).unwrap();
     assert_eq!(current(&store, &v0).head, Head::Single(v2.meta.version_id));
+}
+
+#[test]
+fn sending_a_refused_change_again_leaves_its_amendments_refused_until_they_are_sent_after_it() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = sample::new_visit(12, morning());
+    let c0 = save(&mut store, &v0);
+    accept(&mut store, c0);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let v1b = sample::amend_visit(&v1, "phone-1", "Queued on top of it.");
+    let c1 = save(&mut store, &v1);
+    let c1b = save(&mut store, &v1b);
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+    assert_held_back_behind(&store, c1b, &v1b, c1);
+
+    // Sent alone, v1b would fork the record at the endpoint.
+    let before = snapshot(&store, &v0);
+    assert!(matches!(
+        store.requeue_rejected(c1b),
+        Err(StoreError::BuildsOnRejected { change_id, rejected })
+            if change_id == c1b && rejected == c1
+    ));
+    assert_eq!(snapshot(&store, &v0), before, "nothing changed");
+
+    // v1 again: v1b stays refused until the clinician sends it again too,
+    // which it may now that v1 is queued; it goes behind v1.
+    store.requeue_rejected(c1).unwrap();
+    assert_held_back_behind(&store, c1b, &v1b, c1);
+    let queued = |store: &Store| -> Vec<ChangeId> {
+        store
+            .push_batch(up_to(10))
+            .unwrap()
+            .iter()
+            .map(|i| i.change_id)
+            .collect()
+    };
+    assert_eq!(queued(&store), [c1]);
+    store.requeue_rejected(c1b).unwrap();
+    assert_eq!(queued(&store), [c1, c1b]);
+
+    // Refused again in a push of its own: v1b is held back again.
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+    assert_held_back_behind(&store, c1b, &v1b, c1);
+
+    // Both sent again, and taken this time.
+    store.requeue_rejected(c1).unwrap();
+    store.requeue_rejected(c1b).unwrap();
+    store.mark_sent(&[c1, c1b]).unwrap();
+    let taken = [
+        (c1, Acknowledgement::Accepted),
+        (c1b, Acknowledgement::Accepted),
+    ];
+    assert_eq!(store.acknowledge(&taken).unwrap(), 2);
+    assert_eq!(current(&store, &v0).head, Head::Single(v1b.meta.version_id));
+    assert_eq!(store.outbox_counts().unwrap().unsynced(), 0);
 }
 
 #[test]
