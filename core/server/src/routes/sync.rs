@@ -13,6 +13,8 @@
 //! refused rather than trusted. Forks are listed in record id order, `limit`
 //! at a time, each page going on after the record id the last one named.
 
+use std::collections::HashSet;
+
 use aws_lc_rs::digest;
 use axum::Json;
 use axum::Router;
@@ -27,7 +29,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use doorstep_domain::ValidationError;
 use doorstep_domain::medication_review::MedicationReview;
 use doorstep_domain::network::{DeviceId, NetworkId};
-use doorstep_domain::record::{RecordId, RecordVersion, Validate, VisitContent, parse_checked};
+use doorstep_domain::record::{
+    RecordId, RecordVersion, Validate, VersionId, VisitContent, parse_checked,
+};
 use doorstep_sync::wire::{
     ChangeId, ChangeKind, ChangeOutcome, ChangeResult, Cursor, DEFAULT_FORKS_LIMIT, DeviceStatus,
     FORKS_PATH, ForksResponse, MAX_FORKS_LIMIT, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH,
@@ -41,6 +45,7 @@ use serde_json::value::RawValue;
 use crate::app::AppState;
 use crate::auth::{Caller, TokenRole};
 use crate::error::ApiError;
+use crate::storage::plan::AMENDS_REFUSED_REASON;
 use crate::storage::{CheckedChange, ForksPage, PullPage};
 
 /// The sync routes.
@@ -161,6 +166,71 @@ where
     })
 }
 
+/// The one field of a record's envelope that [`refuse_amendments_of_refused`]
+/// needs from a change refused by the checks, read without them: the record
+/// may have failed the domain's checks anywhere but in its envelope.
+#[derive(Deserialize)]
+struct VersionIdOnly {
+    meta: MetaVersionId,
+}
+
+#[derive(Deserialize)]
+struct MetaVersionId {
+    version_id: VersionId,
+}
+
+/// Adds to a 422's `rejected` every change of the push that passed its
+/// checks but amends a version refused by them, or amends such a change in
+/// turn, with code `invalid`, field `body.record.meta.supersedes` and
+/// [`AMENDS_REFUSED_REASON`]; the list ends in push order. `checked` holds
+/// the changes that passed, with their places in the push.
+///
+/// The device pushes again what the 422 does not name. An amendment queued
+/// on top of a refused change would then reach the endpoint alone, amending
+/// a version it never held, and be stored: its record forked with nothing
+/// superseding what the refused change amended. Named here, the device
+/// holds it back with the refused one, and correcting it puts both right.
+/// A refused change whose envelope cannot be read (its record is not a
+/// record at all) names no version, so nothing is refused for it.
+fn refuse_amendments_of_refused(
+    changes: &[RawChange],
+    checked: &[(usize, CheckedChange)],
+    rejected: &mut Vec<RejectedChange>,
+) {
+    let mut refused: HashSet<VersionId> = rejected
+        .iter()
+        .filter_map(|r| changes.get(r.index))
+        .filter_map(|c| serde_json::from_str::<VersionIdOnly>(c.body.record.get()).ok())
+        .map(|v| v.meta.version_id)
+        .collect();
+    let mut named: HashSet<usize> = HashSet::new();
+    // Until nothing more is found, so that a chain is followed whatever the
+    // order of its changes in the push.
+    loop {
+        let mut found = false;
+        for (index, change) in checked {
+            let Some(base) = change.meta.supersedes else {
+                continue;
+            };
+            if refused.contains(&base) && named.insert(*index) {
+                refused.insert(change.meta.version_id);
+                rejected.push(RejectedChange {
+                    index: *index,
+                    change_id: Some(change.change_id),
+                    code: RejectCode::Invalid,
+                    field: Some("body.record.meta.supersedes".to_owned()),
+                    reason: AMENDS_REFUSED_REASON.to_owned(),
+                });
+                found = true;
+            }
+        }
+        if !found {
+            break;
+        }
+    }
+    rejected.sort_by_key(|r| r.index);
+}
+
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -249,13 +319,15 @@ async fn push(
             }
         };
         match result {
-            Ok(c) => checked.push(c),
+            Ok(c) => checked.push((i, c)),
             Err(r) => rejected.push(r),
         }
     }
     if !rejected.is_empty() {
+        refuse_amendments_of_refused(&raw.changes, &checked, &mut rejected);
         return Err(ApiError::InvalidChanges { rejected, total });
     }
+    let checked: Vec<CheckedChange> = checked.into_iter().map(|(_, c)| c).collect();
     let ids: Vec<ChangeId> = checked.iter().map(|c| c.change_id).collect();
     let outcomes = state.storage.push(caller.scope(), checked).await?;
     let revoked = state.storage.is_revoked(caller.scope(), &device).await?;

@@ -1,6 +1,7 @@
 //! The decisions of a push, shared by both backends: which changes are new,
 //! which repeat an earlier push, which reuse an id with different content,
-//! which break their record's lineage, and which fork their record's history.
+//! which break their record's lineage (or build on a version refused in the
+//! same push), and which fork their record's history.
 //!
 //! A backend fetches the rows the plan needs (by change id, by version id,
 //! every version of the records touched, and the record of every stored
@@ -8,7 +9,7 @@
 //! and writes what it returns. Keeping this pure means SQLite and
 //! PostgreSQL cannot disagree about idempotency or forks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use doorstep_domain::history::{Head, head};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
@@ -62,6 +63,13 @@ pub struct PushPlan {
     pub forked: Vec<RecordId>,
 }
 
+/// Why a change is refused when it amends a version refused earlier in the
+/// same push: shared by the push plan and the endpoint's 422, which refuse
+/// such a change for the same reason. It names the rule, never the content.
+pub const AMENDS_REFUSED_REASON: &str = "amends a version refused in this push, so it is \
+     refused with it: stored alone, nothing the endpoint holds would supersede what the \
+     refused version amended, and its record would fork";
+
 /// Decides a push. `existing` holds stored changes sharing a change id or a
 /// version id with `changes`; `versions` holds every stored version of the
 /// records `changes` touch; `superseded` holds every stored version that a
@@ -70,6 +78,17 @@ pub struct PushPlan {
 /// lineage (see `check_lineage`): it arrives after a version that supersedes
 /// it, it is a second first version, or it supersedes a version of another
 /// record.
+///
+/// A change that amends a version refused earlier in the same push, for
+/// whatever reason, is refused too (code `invalid`, field
+/// `body.record.meta.supersedes`, [`AMENDS_REFUSED_REASON`]), and so in turn
+/// is anything amending it: a device queues an amendment on top of a change
+/// before the endpoint has answered that change, and taken alone such an
+/// amendment would leave the version the refused one amended a second head,
+/// a fork nobody made, while on the device neither could be put right (the
+/// refused change is amended by a version the endpoint holds). Not when the
+/// endpoint holds a version under that id anyway (stored, or taken earlier in
+/// the push): then the amendment amends that one, as any other would.
 pub fn plan_push(
     changes: &[CheckedChange],
     existing: Vec<ExistingChange>,
@@ -100,68 +119,82 @@ pub fn plan_push(
         inserts: Vec::with_capacity(changes.len()),
         forked: Vec::new(),
     };
+    // The versions of the changes refused so far in this push.
+    let mut refused: HashSet<VersionId> = HashSet::new();
     for (i, change) in changes.iter().enumerate() {
-        let same =
-            |stored: &(ChangeKind, String)| stored.0 == change.kind && stored.1 == change.body;
-        if let Some(stored) = by_change.get(&change.change_id) {
-            plan.outcomes.push(if same(stored) {
-                ChangeOutcome::Duplicate
-            } else {
-                rejected(RejectCode::ChangeIdReused, "change_id")
-            });
-            continue;
-        }
-        if let Some(stored) = by_version.get(&change.meta.version_id) {
-            plan.outcomes.push(if same(stored) {
-                ChangeOutcome::Duplicate
-            } else {
-                rejected(RejectCode::VersionIdReused, "body.record.meta.version_id")
-            });
-            continue;
-        }
-        let stored = histories.get(&change.meta.record_id);
-        if stored.is_some_and(|(kind, _)| *kind != change.kind) {
-            plan.outcomes.push(ChangeOutcome::Rejected {
-                code: RejectCode::KindConflict,
-                field: Some("body.kind".to_owned()),
-                reason: "the record's earlier versions are of another kind".to_owned(),
-            });
-            continue;
-        }
-        let earlier = stored.map_or(&[][..], |(_, history)| history.as_slice());
-        let superseded_record = change
-            .meta
-            .supersedes
-            .and_then(|v| record_of.get(&v).copied());
-        if let Err(reason) = check_lineage(&change.meta, earlier, superseded_record) {
-            plan.outcomes.push(ChangeOutcome::Rejected {
-                code: RejectCode::Invalid,
-                field: Some("body.record.meta.supersedes".to_owned()),
-                reason: reason.to_owned(),
-            });
-            continue;
-        }
-        let (_, history) = histories
-            .entry(change.meta.record_id)
-            .or_insert_with(|| (change.kind, Vec::new()));
-        history.push(change.meta.clone());
-        let entry = (change.kind, change.body.clone());
-        record_of.insert(change.meta.version_id, change.meta.record_id);
-        by_change.insert(change.change_id, entry.clone());
-        by_version.insert(change.meta.version_id, entry);
-        plan.inserts.push(i);
-        match fork_of(change.meta.record_id, history) {
-            Some(fork) => {
-                if !plan.forked.contains(&fork.record_id) {
-                    plan.forked.push(fork.record_id);
-                }
-                plan.outcomes.push(ChangeOutcome::Forked {
-                    record_id: fork.record_id,
-                    heads: fork.heads,
-                });
+        let outcome = 'judged: {
+            let same =
+                |stored: &(ChangeKind, String)| stored.0 == change.kind && stored.1 == change.body;
+            if let Some(stored) = by_change.get(&change.change_id) {
+                break 'judged if same(stored) {
+                    ChangeOutcome::Duplicate
+                } else {
+                    rejected(RejectCode::ChangeIdReused, "change_id")
+                };
             }
-            None => plan.outcomes.push(ChangeOutcome::Accepted),
+            if let Some(stored) = by_version.get(&change.meta.version_id) {
+                break 'judged if same(stored) {
+                    ChangeOutcome::Duplicate
+                } else {
+                    rejected(RejectCode::VersionIdReused, "body.record.meta.version_id")
+                };
+            }
+            if let Some(base) = change.meta.supersedes
+                && refused.contains(&base)
+                && !by_version.contains_key(&base)
+            {
+                break 'judged ChangeOutcome::Rejected {
+                    code: RejectCode::Invalid,
+                    field: Some("body.record.meta.supersedes".to_owned()),
+                    reason: AMENDS_REFUSED_REASON.to_owned(),
+                };
+            }
+            let stored = histories.get(&change.meta.record_id);
+            if stored.is_some_and(|(kind, _)| *kind != change.kind) {
+                break 'judged ChangeOutcome::Rejected {
+                    code: RejectCode::KindConflict,
+                    field: Some("body.kind".to_owned()),
+                    reason: "the record's earlier versions are of another kind".to_owned(),
+                };
+            }
+            let earlier = stored.map_or(&[][..], |(_, history)| history.as_slice());
+            let superseded_record = change
+                .meta
+                .supersedes
+                .and_then(|v| record_of.get(&v).copied());
+            if let Err(reason) = check_lineage(&change.meta, earlier, superseded_record) {
+                break 'judged ChangeOutcome::Rejected {
+                    code: RejectCode::Invalid,
+                    field: Some("body.record.meta.supersedes".to_owned()),
+                    reason: reason.to_owned(),
+                };
+            }
+            let (_, history) = histories
+                .entry(change.meta.record_id)
+                .or_insert_with(|| (change.kind, Vec::new()));
+            history.push(change.meta.clone());
+            let entry = (change.kind, change.body.clone());
+            record_of.insert(change.meta.version_id, change.meta.record_id);
+            by_change.insert(change.change_id, entry.clone());
+            by_version.insert(change.meta.version_id, entry);
+            plan.inserts.push(i);
+            match fork_of(change.meta.record_id, history) {
+                Some(fork) => {
+                    if !plan.forked.contains(&fork.record_id) {
+                        plan.forked.push(fork.record_id);
+                    }
+                    ChangeOutcome::Forked {
+                        record_id: fork.record_id,
+                        heads: fork.heads,
+                    }
+                }
+                None => ChangeOutcome::Accepted,
+            }
+        };
+        if matches!(outcome, ChangeOutcome::Rejected { .. }) {
+            refused.insert(change.meta.version_id);
         }
+        plan.outcomes.push(outcome);
     }
     plan
 }
@@ -179,13 +212,15 @@ pub fn plan_push(
 /// a clinician is asked to reconcile) while the record the clinician meant to
 /// amend shows no amendment, and the device store refuses to write such a
 /// version itself. An amendment may name a version the endpoint does not
-/// hold: one queued on a device behind a version the endpoint refused
-/// arrives so, as does the correction of a refused version from a device
-/// built before corrections took the refused version's place (the store's
-/// `correct_rejected`), and refusing either would leave its record
-/// unsyncable. Such an amendment shows the record forked, since nothing here
-/// supersedes the version the refused one amended. Two amendments of one
-/// version are a fork, accepted as such.
+/// hold: the correction of a refused version from a device built before
+/// corrections took the refused version's place (the store's
+/// `correct_rejected`) arrives so, as does, from such a device, an amendment
+/// queued behind a version the endpoint refused in an earlier push (one
+/// refused in the same push is caught by [`plan_push`], and devices now hold
+/// such amendments back themselves), and refusing either would leave its
+/// record unsyncable. Such an amendment shows the record forked, since
+/// nothing here supersedes the version the refused one amended. Two
+/// amendments of one version are a fork, accepted as such.
 ///
 /// The refusal's reason names the rule, never the versions' content.
 fn check_lineage(
@@ -391,6 +426,80 @@ mod tests {
         );
         assert_eq!(plan.inserts, vec![0, 2]);
         assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
+    }
+
+    /// True for the refusal of a change that amends a version refused
+    /// earlier in the same push.
+    fn refused_with_its_base(outcome: &ChangeOutcome) -> bool {
+        refused_lineage(outcome)
+            && matches!(outcome, ChangeOutcome::Rejected { reason, .. }
+                if reason.contains("refused in this push"))
+    }
+
+    #[test]
+    fn an_amendment_of_a_version_refused_earlier_in_the_push_is_refused_and_so_is_what_amends_it() {
+        let v0 = change(1, 10, None, 1);
+        // Refused for its lineage: a second first version of record 10.
+        let v1 = change(2, 10, None, 2);
+        let v1b = change(3, 10, Some(2), 3);
+        let v1c = change(4, 10, Some(3), 4);
+        // Taken alone, v1b would stand beside v0 as a second head: a fork
+        // nobody made. Another record's change in the same push still goes.
+        let elsewhere = change(5, 20, None, 5);
+        let plan = plan_push(
+            &[v1, v1b, v1c, elsewhere],
+            vec![stored(&v0)],
+            vec![version(&v0)],
+            vec![],
+        );
+        assert_eq!(plan.inserts, vec![3]);
+        assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+        assert!(!refused_with_its_base(&plan.outcomes[0]), "{plan:?}");
+        assert!(refused_with_its_base(&plan.outcomes[1]), "{plan:?}");
+        assert!(refused_with_its_base(&plan.outcomes[2]), "{plan:?}");
+        assert_eq!(plan.outcomes[3], ChangeOutcome::Accepted);
+        assert!(plan.forked.is_empty());
+    }
+
+    #[test]
+    fn an_amendment_of_a_version_refused_for_any_reason_in_the_push_is_refused() {
+        let v0 = change(1, 10, None, 1);
+        // Refused as a kind conflict.
+        let mut review = change(2, 10, Some(1), 2);
+        review.kind = ChangeKind::MedicationReview;
+        let on_review = change(3, 10, Some(2), 3);
+        // Refused as a reused change id (stored with other content).
+        let mut reused = change(4, 10, Some(1), 4);
+        reused.change_id = v0.change_id;
+        let on_reused = change(5, 10, Some(4), 5);
+        // Refused as a reused version id: v0's, with other content. An
+        // amendment of that version amends v0, which the endpoint holds, so
+        // it is not refused for it.
+        let mut clash = change(1, 10, None, 6);
+        clash.change_id = ChangeId(Uuid::from_u128(6));
+        let on_v0 = change(7, 10, Some(1), 7);
+        // Refused as another record's amendment.
+        let stray = change(8, 30, Some(1), 8);
+        let on_stray = change(9, 30, Some(8), 9);
+        let plan = plan_push(
+            &[
+                review, on_review, reused, on_reused, clash, on_v0, stray, on_stray,
+            ],
+            vec![stored(&v0)],
+            vec![version(&v0)],
+            vec![SupersededVersion {
+                version_id: v0.meta.version_id,
+                record_id: v0.meta.record_id,
+            }],
+        );
+        assert_eq!(plan.inserts, vec![5], "{plan:?}");
+        assert_eq!(plan.outcomes[5], ChangeOutcome::Accepted);
+        for i in [1, 3, 7] {
+            assert!(refused_with_its_base(&plan.outcomes[i]), "{i}: {plan:?}");
+        }
+        for i in [0, 2, 4, 6] {
+            assert!(!refused_with_its_base(&plan.outcomes[i]), "{i}: {plan:?}");
+        }
     }
 
     #[test]

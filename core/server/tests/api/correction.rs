@@ -5,7 +5,10 @@
 //! The refusal here is the endpoint's own: a phone whose clock was set days
 //! ahead writes a version dated after the endpoint's 24-hour leeway. Device
 //! A corrects it through its store (`Store::correct_rejected`), device B
-//! pulls. The last test shows why the correction may not simply amend the
+//! pulls. An amendment A queued on top of the refused change reaches the
+//! endpoint neither with it nor after it (the endpoint refuses it in the same
+//! push; A holds it back when the refusal comes), and correcting it puts both
+//! right. The last test shows why the correction may not simply amend the
 //! refused version, as devices did before: the endpoint takes such an
 //! amendment, and the record forks everywhere.
 
@@ -194,6 +197,160 @@ async fn a_corrected_first_version_reaches_every_device_as_the_only_version(back
     assert_eq!(seen_by_b.version_count, 1);
 }
 
+/// The versions of `record` the endpoint holds, as a coordinator pulls them.
+async fn held_by_endpoint(app: &TestApp, record: RecordId) -> Vec<String> {
+    let coordinator = app.token(NET, TokenRole::Coordinator, "coord", None);
+    let (changes, _) = app.pull_all(&coordinator, 500).await;
+    changes
+        .iter()
+        .filter(|c| c["body"]["record"]["meta"]["record_id"] == json!(record.0.to_string()))
+        .map(|c| {
+            c["body"]["record"]["meta"]["version_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Device A amends a synced version twice before syncing: the first
+/// amendment written while its clock was days ahead (refused), the second,
+/// on top of it, once the clock was put right. The second must not reach
+/// the endpoint on its own: it amends a version the endpoint never holds,
+/// and nothing there would supersede the synced version, so the record
+/// would fork everywhere and neither refusal on A could be put right.
+/// Pushed `push_batch` changes at a time: in one push the endpoint refuses
+/// both; one at a time, A holds the second back when the first is refused.
+/// The second's reason says so (`held_back_by`). Correcting the second then
+/// leaves one straight line everywhere.
+async fn an_amendment_on_a_refused_change_is_held_back_and_corrected_with_it(
+    backend: Backend,
+    push_batch: usize,
+    held_back_by: &str,
+) {
+    let app = TestApp::new(&backend).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let b = Device::open(dir.path(), &app, "para-2", "phone-2");
+    let engine_a = a.engine_pushing(&url, 3, Duration::from_secs(10), push_batch);
+    let record = RecordId(Uuid::now_v7());
+    let (v0, _) = write(&a, record, None, Timestamp::now(), 1);
+    assert_eq!(engine_a.sync().await.unwrap().pushed, 1);
+
+    let ahead = Timestamp::now() + CLOCK_AHEAD;
+    let (v1, c1) = write(&a, record, Some(v0.meta.version_id), ahead, 2);
+    let (v1b, c1b) = write(&a, record, Some(v1.meta.version_id), Timestamp::now(), 3);
+    let report = engine_a.sync().await.unwrap();
+    assert_eq!((report.pushed, report.forked), (0, 0), "{report:?}");
+    assert_eq!(forks(&app).await, json!([]), "no fork at the endpoint");
+    assert_eq!(
+        held_by_endpoint(&app, record).await,
+        [v0.meta.version_id.0.to_string()],
+        "neither amendment reached the endpoint"
+    );
+    {
+        let store = a.store.lock().unwrap();
+        let listed: Vec<_> = store
+            .rejected_items()
+            .unwrap()
+            .iter()
+            .map(|i| i.change_id)
+            .collect();
+        assert_eq!(listed, [c1, c1b]);
+        let OutboxState::Rejected { reason } = store.outbox_item(c1).unwrap().unwrap().state else {
+            unreachable!("listed as rejected")
+        };
+        assert!(reason.contains("meta.written_at"), "{reason}");
+        let OutboxState::Rejected { reason } = store.outbox_item(c1b).unwrap().unwrap().state
+        else {
+            unreachable!("listed as rejected")
+        };
+        assert!(reason.contains(held_back_by), "{reason}");
+        let counts = store.outbox_counts().unwrap();
+        assert_eq!((counts.pending, counts.sent, counts.rejected), (0, 0, 2));
+    }
+
+    // The clinician corrects the newest: the correction takes the place of
+    // both and supersedes v0.
+    let v2 = correct(&a, c1b, &v1b);
+    assert_eq!(v2.meta.supersedes, Some(v0.meta.version_id));
+    let report = engine_a.sync().await.unwrap();
+    assert_eq!(
+        (
+            report.pushed,
+            report.rejected,
+            report.forked,
+            report.pulled_new
+        ),
+        (1, 0, 0, 0)
+    );
+    assert_eq!(forks(&app).await, json!([]));
+    assert_eq!(
+        held_by_endpoint(&app, record).await,
+        [
+            v0.meta.version_id.0.to_string(),
+            v2.meta.version_id.0.to_string()
+        ]
+    );
+
+    b.engine(&url, 3, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    let store_b = b.store.lock().unwrap();
+    let seen_by_b = store_b.current::<VisitContent>(record).unwrap().unwrap();
+    assert_eq!(seen_by_b.version, v2);
+    assert_eq!(seen_by_b.head, Head::Single(v2.meta.version_id));
+    let line: Vec<_> = store_b
+        .history::<VisitContent>(record)
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.version.meta.version_id, v.version.meta.supersedes))
+        .collect();
+    assert_eq!(
+        line,
+        [
+            (v0.meta.version_id, None),
+            (v2.meta.version_id, Some(v0.meta.version_id))
+        ],
+        "a straight line v0 -> v2"
+    );
+    drop(store_b);
+
+    let store = a.store.lock().unwrap();
+    let seen_by_a = store.current::<VisitContent>(record).unwrap().unwrap();
+    assert_eq!(seen_by_a.head, Head::Single(v2.meta.version_id));
+    assert_eq!(seen_by_a.version_count, 4, "A keeps what was refused");
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(
+        (counts.accepted, counts.withdrawn, counts.unsynced()),
+        (2, 2, 0)
+    );
+    drop(store);
+    assert_eq!(engine_a.status().state, SyncState::UpToDate);
+}
+
+async fn an_amendment_pushed_with_its_refused_base_is_refused_with_it_and_corrected_in_one_line(
+    backend: Backend,
+) {
+    // The endpoint's refusal, in its 422.
+    an_amendment_on_a_refused_change_is_held_back_and_corrected_with_it(
+        backend,
+        100,
+        "refused in this push",
+    )
+    .await;
+}
+
+async fn an_amendment_queued_behind_its_refused_base_is_held_back_and_corrected_in_one_line(
+    backend: Backend,
+) {
+    // The device's own, when it applies the refusal of the first.
+    an_amendment_on_a_refused_change_is_held_back_and_corrected_with_it(backend, 1, "builds on")
+        .await;
+}
+
 /// The way devices corrected a refused change before: amend it. The device
 /// store now refuses that; pushed as such a device pushed it, the endpoint
 /// takes it, and the record forks at the endpoint and on every device that
@@ -258,4 +415,6 @@ on_both_backends!(
     a_corrected_amendment_reaches_every_device_as_a_straight_line,
     a_corrected_first_version_reaches_every_device_as_the_only_version,
     amending_the_refused_version_instead_would_fork_the_record_everywhere,
+    an_amendment_pushed_with_its_refused_base_is_refused_with_it_and_corrected_in_one_line,
+    an_amendment_queued_behind_its_refused_base_is_held_back_and_corrected_in_one_line,
 );

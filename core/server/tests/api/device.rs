@@ -71,6 +71,24 @@ impl Device {
     }
 
     pub fn engine(&self, base_url: &str, attempts: u32, timeout: Duration) -> SyncEngine {
+        self.engine_with(self.config(base_url, attempts, timeout))
+    }
+
+    /// An engine as [`Device::engine`] makes, pushing at most `push_batch`
+    /// changes at a time.
+    pub fn engine_pushing(
+        &self,
+        base_url: &str,
+        attempts: u32,
+        timeout: Duration,
+        push_batch: usize,
+    ) -> SyncEngine {
+        let mut config = self.config(base_url, attempts, timeout);
+        config.push_batch = push_batch;
+        self.engine_with(config)
+    }
+
+    fn config(&self, base_url: &str, attempts: u32, timeout: Duration) -> SyncConfig {
         let mut config = SyncConfig::new(
             base_url,
             NetworkId::parse(NET).unwrap(),
@@ -82,6 +100,10 @@ impl Device {
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),
         };
+        config
+    }
+
+    fn engine_with(&self, config: SyncConfig) -> SyncEngine {
         SyncEngine::new(
             config,
             Arc::clone(&self.store),

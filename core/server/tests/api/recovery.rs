@@ -1,6 +1,7 @@
 //! The device's sync engine recovering from answers that once jammed it: a
-//! push refused as too large (413), and sent again once the proxy is fixed,
-//! and a pull cursor refused as `bad_cursor`.
+//! push refused as too large (413), and sent again once the proxy is fixed
+//! (with what was written on top of it held back meanwhile), and a pull
+//! cursor refused as `bad_cursor`.
 //!
 //! The endpoint runs for real behind a gate, an HTTP layer in front of its
 //! router that stands for what may sit between a phone and the endpoint: a
@@ -19,11 +20,13 @@ use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
+use doorstep_domain::history::Head;
 use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
-use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use doorstep_domain::record::{RecordId, VersionId, VersionMeta, VisitContent, VisitRecord};
 use doorstep_domain::text::FreeText;
 use doorstep_server::app::MAX_BODY_BYTES;
 use doorstep_server::auth::TokenRole;
+use doorstep_store::{ChangeId, OutboxState, StoreError};
 use doorstep_sync::engine::{
     PUSH_BUDGET_BYTES, RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncState,
 };
@@ -121,12 +124,40 @@ fn record_long_visit(device: &Device, seed: u64) {
         jiff::Timestamp::now(),
     );
     let mut record = fixtures::visit_record(meta, seed);
+    lengthen(&mut record);
+    device.store.lock().unwrap().save(&record).unwrap();
+}
+
+/// Sets the four free texts of `record` to their longest in two-byte
+/// characters: about 80 KB of JSON.
+fn lengthen(record: &mut VisitRecord) {
     let text = FreeText::parse("text", &"é".repeat(10_000)).unwrap();
     record.content.presenting_complaint = text.clone();
     record.content.assessment = text.clone();
     record.content.treatment = text.clone();
     record.content.safety_netting = text;
-    device.store.lock().unwrap().save(&record).unwrap();
+}
+
+/// Saves on `device` an amendment of `previous` (about 80 KB when `long`);
+/// returns it with its change id.
+fn amend_on(
+    device: &Device,
+    previous: &VisitRecord,
+    seed: u64,
+    long: bool,
+) -> (VisitRecord, ChangeId) {
+    let meta = previous.meta.amend(
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse(&device.clinician).unwrap(),
+        DeviceId::parse(&device.device).unwrap(),
+        jiff::Timestamp::now(),
+    );
+    let mut record = fixtures::visit_record(meta, seed);
+    if long {
+        lengthen(&mut record);
+    }
+    let saved = device.store.lock().unwrap().save(&record).unwrap();
+    (record, saved.change_id().unwrap())
 }
 
 /// How many changes of the network the endpoint holds.
@@ -234,6 +265,88 @@ async fn a_change_too_large_alone_is_rejected_the_rest_arrive_and_it_can_be_sent
         matches!(again, Err(doorstep_store::StoreError::NotRejected { .. })),
         "{again:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amendment_of_a_change_too_large_alone_is_held_back_with_it_and_follows_it_once_sent_again()
+ {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let gate = Gate::new(64 * 1024);
+    let url = format!("http://{}", gate.serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let engine = device.engine(&url, 3, Duration::from_secs(30));
+    let v0 = VersionMeta::first(
+        RecordId(Uuid::now_v7()),
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse("para-1").unwrap(),
+        DeviceId::parse("phone-1").unwrap(),
+        jiff::Timestamp::now(),
+    );
+    let v0 = fixtures::visit_record(v0, 1);
+    device.store.lock().unwrap().save(&v0).unwrap();
+    assert_eq!(engine.sync().await.unwrap().pushed, 1);
+
+    // A long amendment the proxy refuses even alone, and a short one on top
+    // of it. Both go in one push, refused as too large and halved; the long
+    // one is then refused alone, and the short one, sent but never answered,
+    // must not follow on its own: the endpoint would take it as amending a
+    // version it never held, and the record would fork.
+    let (v1, c1) = amend_on(&device, &v0, 2, true);
+    let (v1b, c1b) = amend_on(&device, &v1, 3, false);
+    let report = engine.sync().await.unwrap();
+    assert_eq!(
+        (report.pushed, report.rejected, report.forked),
+        (0, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(held_by_endpoint(&app).await, 1);
+    let coordinator = app.token(NET, TokenRole::Coordinator, "coord", None);
+    let (_, forks) = app.get(&coordinator, "/sync/v1/forks").await;
+    assert_eq!(forks["forks"], serde_json::json!([]));
+    let state = |id| {
+        device
+            .store
+            .lock()
+            .unwrap()
+            .outbox_item(id)
+            .unwrap()
+            .unwrap()
+            .state
+    };
+    let OutboxState::Rejected { reason } = state(c1b) else {
+        panic!("not held back: {:?}", state(c1b));
+    };
+    assert!(
+        reason.contains("builds on") && reason.contains(&c1.to_string()),
+        "{reason}"
+    );
+
+    // The proxy is fixed. The short one cannot be sent again before the
+    // long one; the long one sent again arrives, then the short one.
+    gate.body_limit.store(MAX_BODY_BYTES, Ordering::SeqCst);
+    let early = device.store.lock().unwrap().requeue_rejected(c1b);
+    assert!(
+        matches!(early, Err(StoreError::BuildsOnRejected { .. })),
+        "{early:?}"
+    );
+    device.store.lock().unwrap().requeue_rejected(c1).unwrap();
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected), (1, 0));
+    assert!(matches!(state(c1b), OutboxState::Rejected { .. }));
+    device.store.lock().unwrap().requeue_rejected(c1b).unwrap();
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected, report.forked), (1, 0, 0));
+    assert_eq!(held_by_endpoint(&app).await, 3);
+    let current = device
+        .store
+        .lock()
+        .unwrap()
+        .current::<VisitContent>(v0.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.head, Head::Single(v1b.meta.version_id));
+    assert_eq!(engine.status().counts.unsynced(), 0);
 }
 
 /// Another device's first records, as pushed to an endpoint.

@@ -753,6 +753,112 @@ async fn a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused
     assert_eq!(statuses(&body), ["accepted"]);
 }
 
+/// Asserts that `outcome` (a push result's outcome, or an entry of a 422's
+/// `rejected`) refuses a change for amending a version refused in the same
+/// push, without quoting the record.
+fn refused_with_its_base(outcome: &serde_json::Value) {
+    assert_eq!(outcome["code"], "invalid", "{outcome}");
+    assert_eq!(outcome["field"], "body.record.meta.supersedes", "{outcome}");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(reason.contains("refused in this push"), "{reason}");
+    assert!(
+        !reason.contains("Paracetamol"),
+        "no clinical text: {reason}"
+    );
+}
+
+async fn an_amendment_of_a_version_refused_earlier_in_the_push_is_refused_too_so_nothing_forks(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    app.push(&token, &batch(NET, "phone-1", vec![base.clone()]))
+        .await;
+    // A second first version of the stored record (refused for its
+    // lineage), with two amendments built on it. Taken, the first of them
+    // would stand beside the stored version as a second head: a fork no
+    // clinician made.
+    let mut root = base.body.meta().clone();
+    root.version_id = VersionId(Uuid::now_v7());
+    let refused = visit_version(root, 2);
+    let on_refused = amend(&refused, "para-1", "phone-1", 3);
+    let on_that = amend(&on_refused, "para-1", "phone-1", 4);
+    let good = amend(&base, "para-1", "phone-1", 5);
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(NET, "phone-1", vec![refused, on_refused, on_that, good]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        statuses(&body),
+        ["rejected", "rejected", "rejected", "accepted"]
+    );
+    for i in [1, 2] {
+        refused_with_its_base(&body["results"][i]["outcome"]);
+    }
+    assert_eq!(count_stored(&app).await, 2);
+    let (_, forks) = app.get(&token, "/sync/v1/forks").await;
+    assert_eq!(forks["forks"], json!([]), "no record forked");
+}
+
+async fn a_422_names_every_change_built_on_one_it_refuses_so_none_arrives_later_alone(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    app.push(&token, &batch(NET, "phone-1", vec![base.clone()]))
+        .await;
+    // An amendment written on a phone whose clock was days ahead, and one
+    // written on top of it once the clock was put right.
+    let ahead = base.body.meta().amend(
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse("para-1").unwrap(),
+        DeviceId::parse("phone-1").unwrap(),
+        jiff::Timestamp::now() + WRITTEN_AT_LEEWAY + jiff::SignedDuration::from_hours(48),
+    );
+    let ahead = visit_version(ahead, 2);
+    let on_ahead = amend(&ahead, "para-1", "phone-1", 3);
+    // A new record failing the domain's checks, with an amendment of it.
+    let impossible = new_visit("para-1", "phone-1", 4);
+    let on_impossible = amend(&impossible, "para-1", "phone-1", 5);
+    let unrelated = new_visit("para-1", "phone-1", 6);
+    let changes = vec![
+        ahead,
+        on_ahead,
+        impossible,
+        on_impossible,
+        unrelated.clone(),
+    ];
+    let mut request = serde_json::to_value(batch(NET, "phone-1", changes.clone())).unwrap();
+    request["changes"][2]["body"]["record"]["content"]["observations"][0]["values"]["pulse"] =
+        json!(900);
+    let (status, answer) = app.push_raw(&token, request.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let rejected = answer["rejected"].as_array().unwrap();
+    let named: Vec<_> = rejected.iter().map(|r| r["index"].clone()).collect();
+    assert_eq!(named, [json!(0), json!(1), json!(2), json!(3)], "{answer}");
+    assert_eq!(rejected[0]["field"], "body.record.meta.written_at");
+    for i in [1, 3] {
+        refused_with_its_base(&rejected[i]);
+        assert_eq!(
+            rejected[i]["change_id"],
+            json!(changes[i].change_id.0.to_string())
+        );
+    }
+    assert!(!answer.to_string().contains("900"), "{answer}");
+    assert_eq!(count_stored(&app).await, 1, "nothing of the push stored");
+    // What the device pushes next: the rest.
+    let (status, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![unrelated]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(statuses(&body), ["accepted"]);
+}
+
 /// Pushes `n` records whose histories fork (a first version and two
 /// amendments of it), in as few pushes as the batch limit allows. Returns
 /// their record ids in the order `/forks` lists them: by record id.
@@ -999,6 +1105,8 @@ crate::on_both_backends!(
     a_version_that_breaks_its_records_lineage_is_rejected_while_the_rest_is_stored,
     a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused,
     an_amendment_naming_a_version_of_another_record_is_rejected_while_the_rest_is_stored,
+    an_amendment_of_a_version_refused_earlier_in_the_push_is_refused_too_so_nothing_forks,
+    a_422_names_every_change_built_on_one_it_refuses_so_none_arrives_later_alone,
     forks_come_in_pages_of_the_limit_by_record_id_and_after_goes_on_where_a_page_ended,
     a_forks_page_without_a_limit_holds_the_default_and_never_more_than_the_maximum,
     a_malformed_forks_query_is_400_naming_the_parameter,
