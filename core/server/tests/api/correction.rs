@@ -20,7 +20,7 @@ use doorstep_domain::network::{ClinicianId, DeviceId};
 use doorstep_domain::record::{RecordId, RecordVersion, VersionId, VersionMeta, VisitContent};
 use doorstep_domain::text::FreeText;
 use doorstep_server::auth::TokenRole;
-use doorstep_store::{ChangeId, OutboxState, StoreError};
+use doorstep_store::{ChangeId, CurrentRecord, OutboxState, StoreError};
 use doorstep_sync::engine::SyncState;
 use doorstep_sync::fixtures;
 use doorstep_sync::wire::ChangeId as WireChangeId;
@@ -181,20 +181,26 @@ async fn a_corrected_first_version_reaches_every_device_as_the_only_version(back
     assert_eq!((report.pushed, report.forked, report.pulled_new), (1, 0, 0));
     assert_eq!(forks(&app).await, json!([]));
 
-    b.engine(&url, 3, Duration::from_secs(10))
+    let seen_by_b = synced_view(&b, &url, record).await;
+    assert_eq!(seen_by_b.version, v2);
+    assert_eq!(seen_by_b.head, Head::Single(v2.meta.version_id));
+    assert_eq!(seen_by_b.version_count, 1);
+}
+
+/// `record` as `device` shows it after a sync with the endpoint at `url`.
+async fn synced_view(device: &Device, url: &str, record: RecordId) -> CurrentRecord<VisitContent> {
+    device
+        .engine(url, 3, Duration::from_secs(10))
         .sync()
         .await
         .unwrap();
-    let seen_by_b = b
+    device
         .store
         .lock()
         .unwrap()
         .current::<VisitContent>(record)
         .unwrap()
-        .unwrap();
-    assert_eq!(seen_by_b.version, v2);
-    assert_eq!(seen_by_b.head, Head::Single(v2.meta.version_id));
-    assert_eq!(seen_by_b.version_count, 1);
+        .unwrap()
 }
 
 /// The versions of `record` the endpoint holds, as a coordinator pulls them.
@@ -393,17 +399,7 @@ async fn amending_the_refused_version_instead_would_fork_the_record_everywhere(b
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["record_id"], json!(record.0.to_string()));
 
-    b.engine(&url, 3, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
-    let seen_by_b = b
-        .store
-        .lock()
-        .unwrap()
-        .current::<VisitContent>(record)
-        .unwrap()
-        .unwrap();
+    let seen_by_b = synced_view(&b, &url, record).await;
     assert_eq!(
         seen_by_b.head,
         Head::Forked(vec![naive.version_id, v0.meta.version_id]),

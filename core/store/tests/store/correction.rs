@@ -36,6 +36,15 @@ fn reject(store: &mut Store, id: ChangeId) {
     assert_eq!(moved, 1);
 }
 
+/// A first visit record saved and accepted by the endpoint: the V0 that the
+/// refused changes of these tests amend.
+fn synced_visit(store: &mut Store, seed: u32) -> VisitRecord {
+    let v0 = sample::new_visit(seed, morning());
+    let c0 = save(store, &v0);
+    accept(store, c0);
+    v0
+}
+
 fn accept(store: &mut Store, id: ChangeId) {
     assert_eq!(
         store
@@ -90,9 +99,7 @@ fn current(store: &Store, record: &VisitRecord) -> doorstep_store::CurrentRecord
 fn a_corrected_amendment_supersedes_what_the_refused_one_did_and_the_record_does_not_fork() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let v0 = sample::new_visit(1, morning());
-    let c0 = save(&mut store, &v0);
-    accept(&mut store, c0);
+    let v0 = synced_visit(&mut store, 1);
     let v1 = sample::amend_visit(&v0, "phone-1", "Paracetamol given.");
     let c1 = save(&mut store, &v1);
     store.mark_sent(&[c1]).unwrap();
@@ -212,9 +219,7 @@ fn a_corrected_first_version_is_replaced_by_a_first_version_and_wipe_counts_only
 fn correcting_the_newest_of_refused_changes_built_on_each_other_withdraws_them_all() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let v0 = sample::new_visit(3, morning());
-    let c0 = save(&mut store, &v0);
-    accept(&mut store, c0);
+    let v0 = synced_visit(&mut store, 3);
     // Amended twice before the first amendment's refusal came back; the
     // endpoint refused both.
     let v1 = sample::amend_visit(&v0, "phone-1", "First amendment.");
@@ -360,9 +365,7 @@ fn every_refused_correction_changes_nothing() {
 fn a_refused_change_amended_by_a_version_the_endpoint_took_cannot_be_corrected() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let v0 = sample::new_visit(6, morning());
-    let c0 = save(&mut store, &v0);
-    accept(&mut store, c0);
+    let v0 = synced_visit(&mut store, 6);
     let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
     let v1b = sample::amend_visit(&v1, "phone-1", "Taken on top of it.");
     let c1 = save(&mut store, &v1);
@@ -437,9 +440,7 @@ fn assert_held_back_behind(
 fn amendments_queued_on_a_refused_change_are_refused_with_it_all_the_way_up_the_chain() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let v0 = sample::new_visit(9, morning());
-    let c0 = save(&mut store, &v0);
-    accept(&mut store, c0);
+    let v0 = synced_visit(&mut store, 9);
     // Amended three times before the first amendment's refusal came back;
     // only the first was pushed (in a push of its own).
     let v1 = sample::amend_visit(&v0, "phone-1", "First amendment.");
@@ -501,9 +502,7 @@ fn amendments_queued_on_a_refused_change_are_refused_with_it_all_the_way_up_the_
 fn an_amendment_sent_with_a_change_refused_alone_is_refused_with_it() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let v0 = sample::new_visit(11, morning());
-    let c0 = save(&mut store, &v0);
-    accept(&mut store, c0);
+    let v0 = synced_visit(&mut store, 11);
     let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
     let v1b = sample::amend_visit(&v1, "phone-1", "Sent with it.");
     let c1 = save(&mut store, &v1);
@@ -527,9 +526,7 @@ fn an_amendment_sent_with_a_change_refused_alone_is_refused_with_it() {
 fn sending_a_refused_change_again_leaves_its_amendments_refused_until_they_are_sent_after_it() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let v0 = sample::new_visit(12, morning());
-    let c0 = save(&mut store, &v0);
-    accept(&mut store, c0);
+    let v0 = synced_visit(&mut store, 12);
     let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
     let v1b = sample::amend_visit(&v1, "phone-1", "Queued on top of it.");
     let c1 = save(&mut store, &v1);
@@ -585,9 +582,7 @@ fn sending_a_refused_change_again_leaves_its_amendments_refused_until_they_are_s
 fn neither_a_refused_nor_a_withdrawn_version_can_be_amended_but_the_correction_can() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let v0 = sample::new_visit(7, morning());
-    let c0 = save(&mut store, &v0);
-    accept(&mut store, c0);
+    let v0 = synced_visit(&mut store, 7);
     let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
     let c1 = save(&mut store, &v1);
     reject(&mut store, c1);
@@ -628,9 +623,7 @@ fn neither_a_refused_nor_a_withdrawn_version_can_be_amended_but_the_correction_c
 fn the_correction_pulled_back_is_recognised_as_held_and_the_record_stays_single() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let v0 = sample::new_visit(8, morning());
-    let c0 = save(&mut store, &v0);
-    accept(&mut store, c0);
+    let v0 = synced_visit(&mut store, 8);
     let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
     let c1 = save(&mut store, &v1);
     reject(&mut store, c1);
