@@ -24,16 +24,18 @@ fn save(store: &mut Store, version: &VisitRecord) -> ChangeId {
     store.save(version).unwrap().change_id().unwrap()
 }
 
+/// The endpoint's refusal of `id`, for [`Store::acknowledge`].
+fn refusal(id: ChangeId) -> (ChangeId, Acknowledgement) {
+    (
+        id,
+        Acknowledgement::Rejected {
+            reason: REASON.into(),
+        },
+    )
+}
+
 fn reject(store: &mut Store, id: ChangeId) {
-    let moved = store
-        .acknowledge(&[(
-            id,
-            Acknowledgement::Rejected {
-                reason: REASON.into(),
-            },
-        )])
-        .unwrap();
-    assert_eq!(moved, 1);
+    assert_eq!(store.acknowledge(&[refusal(id)]).unwrap(), 1);
 }
 
 /// A first visit record saved and accepted by the endpoint: the V0 that the
@@ -227,15 +229,7 @@ fn correcting_the_newest_of_refused_changes_built_on_each_other_withdraws_them_a
     let c1 = save(&mut store, &v1);
     let c1b = save(&mut store, &v1b);
     store.mark_sent(&[c1, c1b]).unwrap();
-    let refusals = [c1, c1b].map(|id| {
-        (
-            id,
-            Acknowledgement::Rejected {
-                reason: REASON.into(),
-            },
-        )
-    });
-    assert_eq!(store.acknowledge(&refusals).unwrap(), 2);
+    assert_eq!(store.acknowledge(&[c1, c1b].map(refusal)).unwrap(), 2);
 
     let before = snapshot(&store, &v0);
     let naive = correction_of(&store, c1b, &v1);
@@ -374,15 +368,7 @@ fn a_refused_change_amended_by_a_version_the_endpoint_took_cannot_be_corrected()
     // An endpoint built before it refused what amends a version refused in
     // the same push answers so: v1 refused, v1b taken (forking the record
     // there). v1b keeps its own answer, though v1's refusal comes first.
-    let answers = [
-        (
-            c1,
-            Acknowledgement::Rejected {
-                reason: REASON.into(),
-            },
-        ),
-        (c1b, Acknowledgement::Accepted),
-    ];
+    let answers = [refusal(c1), (c1b, Acknowledgement::Accepted)];
     assert_eq!(store.acknowledge(&answers).unwrap(), 2);
     assert_eq!(
         store.outbox_item(c1b).unwrap().unwrap().state,
