@@ -105,12 +105,42 @@ fn correct(
     correction
 }
 
+/// An endpoint served on a loopback port and two paramedics' devices on it:
+/// A, whose changes the tests have refused and corrected, and B, which pulls
+/// what A's record has become.
+struct Scene {
+    app: TestApp,
+    url: String,
+    _dir: tempfile::TempDir,
+    a: Device,
+    b: Device,
+}
+
+impl Scene {
+    async fn new(backend: &Backend) -> Self {
+        let app = TestApp::new(backend).await;
+        let url = format!("http://{}", serve(&app).await);
+        let _dir = tempfile::tempdir().unwrap();
+        let a = Device::open(_dir.path(), &app, "para-1", "phone-1");
+        let b = Device::open(_dir.path(), &app, "para-2", "phone-2");
+        Self {
+            app,
+            url,
+            _dir,
+            a,
+            b,
+        }
+    }
+}
+
 async fn a_corrected_amendment_reaches_every_device_as_a_straight_line(backend: Backend) {
-    let app = TestApp::new(&backend).await;
-    let url = format!("http://{}", serve(&app).await);
-    let dir = tempfile::tempdir().unwrap();
-    let a = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let b = Device::open(dir.path(), &app, "para-2", "phone-2");
+    let Scene {
+        app,
+        url,
+        _dir,
+        a,
+        b,
+    } = Scene::new(&backend).await;
     let engine_a = a.engine(&url, 3, Duration::from_secs(10));
     let engine_b = b.engine(&url, 3, Duration::from_secs(10));
     let record = RecordId(Uuid::now_v7());
@@ -163,11 +193,13 @@ async fn a_corrected_amendment_reaches_every_device_as_a_straight_line(backend: 
 }
 
 async fn a_corrected_first_version_reaches_every_device_as_the_only_version(backend: Backend) {
-    let app = TestApp::new(&backend).await;
-    let url = format!("http://{}", serve(&app).await);
-    let dir = tempfile::tempdir().unwrap();
-    let a = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let b = Device::open(dir.path(), &app, "para-2", "phone-2");
+    let Scene {
+        app,
+        url,
+        _dir,
+        a,
+        b,
+    } = Scene::new(&backend).await;
     let engine_a = a.engine(&url, 3, Duration::from_secs(10));
     let record = RecordId(Uuid::now_v7());
 
@@ -234,11 +266,13 @@ async fn an_amendment_on_a_refused_change_is_held_back_and_corrected_with_it(
     push_batch: usize,
     held_back_by: &str,
 ) {
-    let app = TestApp::new(&backend).await;
-    let url = format!("http://{}", serve(&app).await);
-    let dir = tempfile::tempdir().unwrap();
-    let a = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let b = Device::open(dir.path(), &app, "para-2", "phone-2");
+    let Scene {
+        app,
+        url,
+        _dir,
+        a,
+        b,
+    } = Scene::new(&backend).await;
     let engine_a = a.engine_pushing(&url, 3, Duration::from_secs(10), push_batch);
     let record = RecordId(Uuid::now_v7());
     let (v0, _) = write(&a, record, None, Timestamp::now(), 1);
@@ -362,11 +396,13 @@ async fn an_amendment_queued_behind_its_refused_base_is_held_back_and_corrected_
 /// takes it, and the record forks at the endpoint and on every device that
 /// pulls it, though nobody amended anything twice.
 async fn amending_the_refused_version_instead_would_fork_the_record_everywhere(backend: Backend) {
-    let app = TestApp::new(&backend).await;
-    let url = format!("http://{}", serve(&app).await);
-    let dir = tempfile::tempdir().unwrap();
-    let a = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let b = Device::open(dir.path(), &app, "para-2", "phone-2");
+    let Scene {
+        app,
+        url,
+        _dir,
+        a,
+        b,
+    } = Scene::new(&backend).await;
     let engine_a = a.engine(&url, 3, Duration::from_secs(10));
     let record = RecordId(Uuid::now_v7());
     let (v0, _) = write(&a, record, None, Timestamp::now(), 1);

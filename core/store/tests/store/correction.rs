@@ -47,6 +47,22 @@ fn synced_visit(store: &mut Store, seed: u32) -> VisitRecord {
     v0
 }
 
+/// `v0` amended, and that amendment amended in turn, both saved on this
+/// device before any answer came: the chain of changes whose refusal these
+/// tests put right.
+fn amend_twice(
+    store: &mut Store,
+    v0: &VisitRecord,
+    first: &str,
+    second: &str,
+) -> (VisitRecord, VisitRecord, ChangeId, ChangeId) {
+    let v1 = sample::amend_visit(v0, "phone-1", first);
+    let v1b = sample::amend_visit(&v1, "phone-1", second);
+    let c1 = save(store, &v1);
+    let c1b = save(store, &v1b);
+    (v1, v1b, c1, c1b)
+}
+
 fn accept(store: &mut Store, id: ChangeId) {
     assert_eq!(
         store
@@ -224,10 +240,7 @@ fn correcting_the_newest_of_refused_changes_built_on_each_other_withdraws_them_a
     let v0 = synced_visit(&mut store, 3);
     // Amended twice before the first amendment's refusal came back; the
     // endpoint refused both.
-    let v1 = sample::amend_visit(&v0, "phone-1", "First amendment.");
-    let v1b = sample::amend_visit(&v1, "phone-1", "Second amendment.");
-    let c1 = save(&mut store, &v1);
-    let c1b = save(&mut store, &v1b);
+    let (v1, v1b, c1, c1b) = amend_twice(&mut store, &v0, "First amendment.", "Second amendment.");
     store.mark_sent(&[c1, c1b]).unwrap();
     assert_eq!(store.acknowledge(&[c1, c1b].map(refusal)).unwrap(), 2);
 
@@ -360,10 +373,7 @@ fn a_refused_change_amended_by_a_version_the_endpoint_took_cannot_be_corrected()
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = synced_visit(&mut store, 6);
-    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let v1b = sample::amend_visit(&v1, "phone-1", "Taken on top of it.");
-    let c1 = save(&mut store, &v1);
-    let c1b = save(&mut store, &v1b);
+    let (_, v1b, c1, c1b) = amend_twice(&mut store, &v0, "Refused.", "Taken on top of it.");
     store.mark_sent(&[c1, c1b]).unwrap();
     // An endpoint built before it refused what amends a version refused in
     // the same push answers so: v1 refused, v1b taken (forking the record
@@ -489,10 +499,7 @@ fn an_amendment_sent_with_a_change_refused_alone_is_refused_with_it() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = synced_visit(&mut store, 11);
-    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let v1b = sample::amend_visit(&v1, "phone-1", "Sent with it.");
-    let c1 = save(&mut store, &v1);
-    let c1b = save(&mut store, &v1b);
+    let (_, v1b, c1, c1b) = amend_twice(&mut store, &v0, "Refused.", "Sent with it.");
     // Both were sent; the answer names v1 alone and v1b has no answer of its
     // own: a 422 from an endpoint that names only the change that failed its
     // checks, or a push answered 413 and halved, v1 then refused as too large
@@ -513,10 +520,7 @@ fn sending_a_refused_change_again_leaves_its_amendments_refused_until_they_are_s
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = synced_visit(&mut store, 12);
-    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let v1b = sample::amend_visit(&v1, "phone-1", "Queued on top of it.");
-    let c1 = save(&mut store, &v1);
-    let c1b = save(&mut store, &v1b);
+    let (_, v1b, c1, c1b) = amend_twice(&mut store, &v0, "Refused.", "Queued on top of it.");
     store.mark_sent(&[c1]).unwrap();
     reject(&mut store, c1);
     assert_held_back_behind(&store, c1b, &v1b, c1);
