@@ -1,6 +1,7 @@
 //! `GET /healthz`: unauthenticated check for load balancers and the operator
-//! that this instance can serve: its database answers (and on SQLite, the one
-//! writer thread still takes work) within [`HEALTH_TIMEOUT`].
+//! that this instance can serve: its database answers and can store (on
+//! SQLite, the one writer thread still takes work; on PostgreSQL, the session
+//! is not read-only) within [`HEALTH_TIMEOUT`].
 //!
 //! A failure is 503 with a short fixed reason, never the database's own
 //! message (the endpoint's address, table names and driver errors stay in
@@ -32,8 +33,8 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(Err(e)) => {
             tracing::error!(error = %e, "health check failed");
             match e {
-                StorageError::WriterStopped => {
-                    "the database writer has stopped; restart the endpoint"
+                StorageError::ReadOnly => {
+                    "the database only takes reads; point the endpoint at the primary"
                 }
                 _ => "the database does not answer",
             }

@@ -105,11 +105,27 @@ pub enum StorageError {
     /// certificates for TLS): found when the endpoint starts, never later.
     #[error("storage settings: {0}")]
     Config(String),
-    /// The SQLite writer thread has stopped (a write panicked on it), so
-    /// nothing more can be stored until the endpoint restarts; `/healthz`
-    /// says so, so a load balancer stops sending pushes here.
+    /// The SQLite writer thread has stopped, so nothing more can be stored
+    /// until the endpoint restarts; `/healthz` says so, so a load balancer
+    /// stops sending pushes here. A panicking write no longer stops it (see
+    /// [`StorageError::WritePanicked`]), so this means the thread itself died.
     #[error("the sqlite writer thread has stopped")]
     WriterStopped,
+    /// A write panicked on the SQLite writer thread: a bug of ours. It was
+    /// rolled back alone, the rest of its group committed, and the writer
+    /// goes on; the caller gets a plain 500 and the panic is in the log.
+    #[error("a write panicked and was rolled back")]
+    WritePanicked,
+    /// The database takes reads but refuses writes: a PostgreSQL hot standby
+    /// (after a failover the endpoint's URL still names the old primary's
+    /// host, now a standby) or `default_transaction_read_only`. Pushes
+    /// cannot be stored here, so the endpoint will not start against it,
+    /// and a running one answers 503 (`/healthz` too) rather than 500.
+    #[error(
+        "the database only takes reads (a standby, or default_transaction_read_only); \
+         point the endpoint at the primary, for example with target_session_attrs=read-write"
+    )]
+    ReadOnly,
     /// A blocking task panicked or was cancelled.
     #[error("storage task: {0}")]
     Task(String),
@@ -121,13 +137,17 @@ pub enum StorageError {
 impl StorageError {
     /// Whether the database is out of reach rather than refusing this
     /// request: the SQLite writer has stopped, no PostgreSQL connection could
-    /// be had in time, or the one in hand was closed under the query. The
+    /// be had in time, the one in hand was closed under the query, or the
+    /// database has become read-only (a failover left us on a standby). The
     /// caller gets 503 (try again, perhaps at another instance) instead of
     /// 500, so a device backs off and a load balancer can tell the two apart.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StorageError::WriterStopped | StorageError::Pool(_) => true,
-            StorageError::Postgres(e) => e.is_closed(),
+            StorageError::WriterStopped | StorageError::Pool(_) | StorageError::ReadOnly => true,
+            StorageError::Postgres(e) => {
+                e.is_closed()
+                    || e.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
+            }
             _ => false,
         }
     }
@@ -197,8 +217,10 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<bool, StorageError>;
 
     /// Checks the database answers, for `/healthz`; on SQLite also that the
-    /// writer thread still takes work, since an instance that could read but
-    /// not store would otherwise look healthy while every push to it failed.
+    /// writer thread still takes work, and on PostgreSQL that the database
+    /// takes writes ([`StorageError::ReadOnly`] if not), since an instance
+    /// that could read but not store would otherwise look healthy while
+    /// every push to it failed.
     /// May wait as long as a write would; the caller bounds it.
     async fn ping(&self) -> Result<(), StorageError>;
 }

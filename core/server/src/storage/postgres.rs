@@ -145,6 +145,7 @@ impl PostgresStorage {
 
     async fn migrate(&self, schema: Option<&str>) -> Result<(), StorageError> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
+        refuse_read_only(&client).await?;
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await?;
@@ -155,6 +156,20 @@ impl PostgresStorage {
         tx.batch_execute(SCHEMA).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// [`StorageError::ReadOnly`] when `client`'s session may not write: on a hot
+/// standby, or under `default_transaction_read_only`. Asked rather than found
+/// by a failing write, so the endpoint says what is wrong when it starts and
+/// `/healthz` says it before any push fails.
+async fn refuse_read_only(client: &tokio_postgres::Client) -> Result<(), StorageError> {
+    let row = client
+        .query_one("SELECT current_setting('transaction_read_only')", &[])
+        .await?;
+    match row.try_get::<_, &str>(0)? {
+        "off" => Ok(()),
+        _ => Err(StorageError::ReadOnly),
     }
 }
 
@@ -515,7 +530,6 @@ impl Storage for PostgresStorage {
 
     async fn ping(&self) -> Result<(), StorageError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        client.execute("SELECT 1", &[]).await?;
-        Ok(())
+        refuse_read_only(&client).await
     }
 }

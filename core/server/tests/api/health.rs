@@ -1,14 +1,16 @@
-//! `/healthz` as a load balancer sees it when PostgreSQL goes away, and what a
-//! device's push and pull get then: the endpoint reaches its database through
-//! a proxy, which is then closed. (A
-//! stopped or stuck SQLite writer is tested beside the writer, in
-//! `src/storage/sqlite.rs`: only a failing write can stop it.)
+//! `/healthz` as a load balancer sees it when PostgreSQL goes away or turns
+//! read-only, and what a device's push and pull get then: the endpoint
+//! reaches its database through a proxy, which is then closed, or signs in as
+//! a role whose sessions are then made read-only. (A stuck SQLite writer, and
+//! a panicking write that no longer stops it, are tested beside the writer,
+//! in `src/storage/sqlite.rs`.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use doorstep_server::storage::StorageError;
 use doorstep_server::storage::postgres::PostgresStorage;
 use serde_json::{Value, json};
 
@@ -103,4 +105,120 @@ async fn healthz_is_ok_while_postgres_answers_and_503_with_a_reason_once_it_cann
             "{body}"
         );
     }
+}
+
+/// `url` signing in as `role` with `password` instead.
+fn as_role(url: &str, role: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (_, host_and_database) = rest.split_once('@').unwrap();
+    format!("{scheme}://{role}:{password}@{host_and_database}")
+}
+
+/// A connection to the test PostgreSQL as its owner, for changing what the
+/// endpoint's own role may do behind its back.
+async fn owner(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_turns_read_only_is_503_with_a_reason_and_loses_nothing() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    // The endpoint signs in as a role of its own, so that making that role's
+    // sessions read-only (as a failover onto a standby would) touches no other
+    // test.
+    let role = format!("r_{}", uuid::Uuid::now_v7().simple());
+    let admin = owner(&url).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN SUPERUSER PASSWORD 'standby-test'"
+        ))
+        .await
+        .unwrap();
+    let endpoint_url = as_role(&url, &role, "standby-test");
+    let schema = fresh_schema();
+    let storage = PostgresStorage::connect(&endpoint_url, Some(&schema), 4)
+        .await
+        .unwrap();
+    let app = TestApp::over(
+        tempfile::tempdir().unwrap(),
+        Some(schema.clone()),
+        Arc::new(storage),
+    );
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", 1)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        healthz(&app).await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+
+    // Every new session of the role is read-only from now on, and the
+    // sessions the endpoint holds are cut, so it must make new ones.
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE {role} SET default_transaction_read_only = on;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        ))
+        .await
+        .unwrap();
+
+    let read_only = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({
+            "status": "unavailable",
+            "reason": "the database only takes reads; point the endpoint at the primary"
+        }),
+    );
+    // The first request may still meet a connection being cut.
+    let mut answer = healthz(&app).await;
+    for _ in 0..20 {
+        if answer == read_only {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        answer = healthz(&app).await;
+    }
+    assert_eq!(answer, read_only);
+
+    // A push is told to come back later (503), not that the endpoint failed;
+    // what was stored before is still served.
+    let (status, body) = app
+        .push(
+            &token,
+            &batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", 2)]),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::SERVICE_UNAVAILABLE, &json!("unavailable")),
+        "{body}"
+    );
+    let (status, body) = app.get(&token, "/sync/v1/pull").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changes"].as_array().map(Vec::len), Some(1), "{body}");
+
+    // An endpoint started against a read-only database refuses to start,
+    // saying why and what to do.
+    let refused = PostgresStorage::connect(&endpoint_url, Some(&schema), 4)
+        .await
+        .err()
+        .expect("a read-only database is refused");
+    assert!(matches!(refused, StorageError::ReadOnly), "{refused:?}");
+    assert!(
+        refused
+            .to_string()
+            .contains("target_session_attrs=read-write"),
+        "{refused}"
+    );
 }
