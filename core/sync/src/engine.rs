@@ -104,7 +104,8 @@ impl Default for RetryPolicy {
 /// Where and how to sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncConfig {
-    /// The endpoint's base URL, e.g. `https://sync.example-pcn.nhs.uk`.
+    /// The endpoint's base URL, e.g. `https://sync.example-pcn.nhs.uk`:
+    /// https, or plain http only to this machine (see [`crate::endpoint`]).
     pub base_url: String,
     /// The device's network.
     pub network: NetworkId,
@@ -366,8 +367,14 @@ impl SyncEngine {
                 "retry.attempts must be at least 1".into(),
             ));
         }
+        crate::endpoint::secure_url(&config.base_url)
+            .map_err(|e| SyncError::Config(format!("base_url: {e}")))?;
+        // The sync API never redirects. Following one would resend a push's
+        // records (a 307 keeps the body) to wherever it pointed, perhaps in
+        // clear, so an answer of 3xx is taken as it is: unexpected.
         let client = reqwest::Client::builder()
             .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SyncError::Config(e.to_string()))?;
         Ok(Self {

@@ -6,11 +6,14 @@
 //! | --- | --- |
 //! | [`wire`] | request and response types of `/sync/v1/`, pinned by snapshots |
 //! | [`engine`] | the device's sync engine over the store's outbox and pull API |
+//! | [`endpoint`] | which URLs a token may be sent to (https, or http to this machine) |
 //! | `fixtures` | synthetic records for tests and benchmarks (feature `fixtures`) |
 //!
-//! The endpoint (`doorstep-server`) depends on this crate for [`wire`]; it
+//! The endpoint (`doorstep-server`) depends on this crate for [`wire`] and
+//! [`endpoint`] (it fetches an identity provider's keys by the same rule); it
 //! does not use the engine.
 
+pub mod endpoint;
 pub mod engine;
 pub mod wire;
 

@@ -18,8 +18,13 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
+use doorstep_sync::endpoint::secure_url;
+
 use super::claims::AccessClaims;
 use super::keys::SigningKey;
+
+/// Most redirects followed when fetching an identity provider's key set.
+const MAX_REDIRECTS: usize = 5;
 
 /// Seconds of clock difference tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -70,43 +75,49 @@ impl JwksSource {
             JwksSource::File(path) => {
                 std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
             }
-            JwksSource::Url(url) => reqwest::Client::new()
-                .get(secure_url(url)?)
+            // The key set decides who may read and write patients' records,
+            // so keys that crossed a network in the clear are not trusted:
+            // not from the URL given, nor from anywhere it redirects to.
+            JwksSource::Url(url) => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                    if attempt.previous().len() >= MAX_REDIRECTS {
+                        attempt.error("too many redirects")
+                    } else if let Err(e) = secure_url(attempt.url().as_str()) {
+                        attempt.error(format!("redirected to {e}"))
+                    } else {
+                        attempt.follow()
+                    }
+                }))
+                .build()
+                .map_err(|e| e.to_string())?
+                .get(
+                    secure_url(url)
+                        .map_err(|e| format!("a key set must be fetched over https: {e}"))?,
+                )
                 .timeout(std::time::Duration::from_secs(10))
                 .send()
                 .await
                 .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| format!("{url}: {e}"))?
+                .map_err(|e| format!("{url}: {}", with_causes(&e)))?
                 .text()
                 .await
-                .map_err(|e| format!("{url}: {e}"))?,
+                .map_err(|e| format!("{url}: {}", with_causes(&e)))?,
         };
         serde_json::from_str(&text).map_err(|e| format!("not a JWKS document: {e}"))
     }
 }
 
-/// `url` if the key set can be fetched from it without anyone on the way
-/// swapping it: over https, or over plain http only from this machine (an
-/// identity provider beside the endpoint, or a test). The key set decides who
-/// may read and write patients' records, so the endpoint refuses to start
-/// rather than trust keys that crossed a network in the clear.
-fn secure_url(url: &str) -> Result<reqwest::Url, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
-    let loopback = parsed.host_str().is_some_and(|host| {
-        host == "localhost"
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if loopback => Ok(parsed),
-        _ => Err(format!(
-            "{url}: a key set must be fetched over https (plain http only from this machine)"
-        )),
+/// `e` and each error beneath it, joined: reqwest's own message says only
+/// that a redirect or a connection failed, the reason is in its sources.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
     }
+    text
 }
 
 struct TrustedKey {

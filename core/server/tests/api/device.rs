@@ -88,7 +88,7 @@ impl Device {
         self.engine_with(config)
     }
 
-    fn config(&self, base_url: &str, attempts: u32, timeout: Duration) -> SyncConfig {
+    pub fn config(&self, base_url: &str, attempts: u32, timeout: Duration) -> SyncConfig {
         let mut config = SyncConfig::new(
             base_url,
             NetworkId::parse(NET).unwrap(),
@@ -104,12 +104,16 @@ impl Device {
     }
 
     fn engine_with(&self, config: SyncConfig) -> SyncEngine {
+        self.try_engine(config).unwrap()
+    }
+
+    /// An engine for `config`, or why the engine refused it.
+    pub fn try_engine(&self, config: SyncConfig) -> Result<SyncEngine, SyncError> {
         SyncEngine::new(
             config,
             Arc::clone(&self.store),
             Arc::new(self.token.clone()),
         )
-        .unwrap()
     }
 
     pub fn records_held(&self) -> usize {
@@ -323,4 +327,78 @@ async fn two_syncs_started_together_run_one_after_the_other() {
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(first.pushed + second.pushed, 20, "each change pushed once");
     assert_eq!(device.stuck(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_elsewhere_over_plain_http_is_refused_before_anything_is_sent() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.record_visit(1);
+    for url in [
+        "http://sync.example-pcn.nhs.uk",
+        "ftp://127.0.0.1",
+        "sync.example-pcn.nhs.uk",
+    ] {
+        let refused = device
+            .try_engine(device.config(url, 1, Duration::from_secs(1)))
+            .err()
+            .expect("refused");
+        let SyncError::Config(reason) = &refused else {
+            panic!("{refused:?}");
+        };
+        assert!(reason.starts_with("base_url: "), "{reason}");
+        assert!(reason.contains(url), "{reason}");
+    }
+    assert_eq!(device.stuck(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_not_followed_so_no_record_goes_where_it_points() {
+    use axum::http::Uri;
+    use axum::response::Redirect;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // Wherever a redirect would lead: it counts what reaches it.
+    let reached = Arc::new(AtomicUsize::new(0));
+    let elsewhere = {
+        let reached = Arc::clone(&reached);
+        let router = axum::Router::new().fallback(move || {
+            reached.fetch_add(1, Ordering::SeqCst);
+            async { "" }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    };
+    // A misconfigured proxy in front of the endpoint: every request is sent
+    // on, keeping its method and body.
+    let redirecting = {
+        let router = axum::Router::new().fallback(move |uri: Uri| async move {
+            Redirect::temporary(&format!("http://{elsewhere}{uri}"))
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    };
+
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.record_visit(1);
+    let engine = device.engine(&format!("http://{redirecting}"), 2, Duration::from_secs(5));
+    let error = engine.sync().await.unwrap_err();
+    let SyncError::Protocol(reason) = &error else {
+        panic!("{error:?}");
+    };
+    assert!(reason.starts_with("307"), "{reason}");
+    assert!(matches!(engine.status().state, SyncState::Failed { .. }));
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "nothing followed the redirect"
+    );
+    assert_eq!(device.stuck(), 1, "kept, to push next time");
 }

@@ -127,3 +127,26 @@ async fn a_key_set_over_plain_http_from_another_machine_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_set_url_that_redirects_to_plain_http_is_refused_at_start() {
+    let idp = serve_router(Router::new().route(
+        "/jwks.json",
+        get(|| async {
+            axum::response::Redirect::temporary("http://login.example-ics.nhs.uk/jwks.json")
+        }),
+    ))
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+    config.outside = Some((
+        JwksSource::parse(&format!("http://{idp}/jwks.json")),
+        "https://login.example-ics.nhs.uk".to_owned(),
+    ));
+    let err = Application::build(config).await.err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains("redirected to http://login.example-ics.nhs.uk/jwks.json: must use https"),
+        "{err}"
+    );
+}

@@ -1,0 +1,88 @@
+//! Which URLs a bearer token and health records may be sent to: `https`
+//! anywhere, plain `http` only to this machine (the demo, tests, a key set
+//! served beside the endpoint). A typing slip such as `http://sync.pcn.nhs.uk`
+//! would otherwise send every token and record in clear across the network,
+//! and nothing would fail to show it.
+
+/// Why a URL was refused for carrying a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not a URL at all.
+    #[error("{url}: not a URL ({reason})")]
+    Malformed {
+        /// What was given.
+        url: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A scheme other than https, or plain http to another machine.
+    #[error("{url}: must use https (plain http only to this machine)")]
+    Insecure {
+        /// What was given.
+        url: String,
+    },
+}
+
+/// `url` parsed, if a token may be sent there: `https`, or `http` to a
+/// loopback address (`localhost`, `127.0.0.0/8`, `::1`).
+pub fn secure_url(url: &str) -> Result<reqwest::Url, UrlError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| UrlError::Malformed {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(UrlError::Insecure {
+            url: url.to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_anywhere_and_plain_http_only_to_this_machine() {
+        for ok in [
+            "https://sync.example-pcn.nhs.uk",
+            "https://10.0.0.7:8443/base",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+            "http://[::1]:8080",
+        ] {
+            assert!(secure_url(ok).is_ok(), "{ok}");
+        }
+        for insecure in [
+            "http://sync.example-pcn.nhs.uk",
+            "http://10.0.0.7:8080",
+            "http://localhost.example.org",
+            "http://[::2]",
+            "ftp://127.0.0.1",
+            "file:///tmp/keys.json",
+        ] {
+            assert_eq!(
+                secure_url(insecure),
+                Err(UrlError::Insecure {
+                    url: insecure.into()
+                }),
+                "{insecure}"
+            );
+        }
+        for malformed in ["", "sync.example-pcn.nhs.uk", "https://"] {
+            assert!(
+                matches!(secure_url(malformed), Err(UrlError::Malformed { .. })),
+                "{malformed}"
+            );
+        }
+    }
+}
