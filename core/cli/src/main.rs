@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod demo_data;
+mod device;
 mod news2;
 mod plan;
 mod rounds;
@@ -44,6 +45,8 @@ enum Command {
     Serve(serve::Args),
     /// Issue tokens signed with the endpoint's own key.
     Token(token::Args),
+    /// Manage devices at a running endpoint: revoke a lost or stolen one.
+    Device(device::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::SolveVrptw(args) => vrptw::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+        Command::Device(args) => device::run(args),
     }
 }
 

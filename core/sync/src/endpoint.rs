@@ -45,6 +45,21 @@ pub fn secure_url(url: &str) -> Result<reqwest::Url, UrlError> {
     }
 }
 
+/// `e` followed by each error beneath it. An HTTP client's own message says
+/// only that a request to some URL failed; why (refused, timed out, a
+/// certificate, a redirect refused) is in its sources, and is what an IT team
+/// or a support line needs to read.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::endpoint::with_causes;
 use crate::wire::{
     ChangeBody, ChangeId, ChangeKind, ChangeOutcome, DeviceStatus, ErrorBody, ErrorCode,
     MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH, PUSH_PATH, PullResponse, PushResponse,
@@ -677,12 +678,12 @@ impl SyncEngine {
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|e| Failure::Transient(e.to_string()))?;
+            .map_err(|e| Failure::Transient(with_causes(&e)))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| Failure::Transient(e.to_string()))?;
+            .map_err(|e| Failure::Transient(with_causes(&e)))?;
         if status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::REQUEST_TIMEOUT

@@ -259,3 +259,149 @@ fn number_before(text: &str, marker: &str) -> usize {
         .parse()
         .expect("a number before the marker")
 }
+
+/// `doorstep serve` on a loopback port, stopped when dropped.
+struct Endpoint {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the endpoint with its key and SQLite file in `data`, and reads the
+/// address it listens on from its log.
+fn serve(data: &std::path::Path) -> Endpoint {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("doorstep serve starts");
+    let mut log = std::io::BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let addr = loop {
+        let line = log
+            .next()
+            .expect("the endpoint logs where it listens")
+            .unwrap();
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["message"] == "listening" {
+            break entry["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep reading the log, so the endpoint never blocks on a full pipe.
+    std::thread::spawn(move || log.for_each(drop));
+    Endpoint { child, addr }
+}
+
+/// A token from `doorstep token issue` with the key in `data`.
+fn token(data: &std::path::Path, role: &str, subject: &str, device: &str) -> String {
+    let data = data.to_str().unwrap();
+    let out = doorstep(
+        &[
+            "token",
+            "issue",
+            "--data",
+            data,
+            "--network",
+            "east-dorset",
+            "--role",
+            role,
+            "--subject",
+            subject,
+            "--device",
+            device,
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The status of a pull with `token`, sent as a device would.
+fn pull_status(addr: &str, token: &str) -> u16 {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /sync/v1/pull HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// `doorstep device revoke DEVICE --endpoint URL` with `token` (if any) in
+/// `DOORSTEP_TOKEN`.
+fn revoke(device: &str, endpoint: &str, token: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_doorstep"));
+    command.args(["device", "revoke", device, "--endpoint", endpoint]);
+    command.env_remove("DOORSTEP_TOKEN");
+    if let Some(token) = token {
+        command.env("DOORSTEP_TOKEN", token);
+    }
+    command.output().expect("doorstep finishes")
+}
+
+#[test]
+fn device_revoke_cuts_a_lost_phone_off_and_says_plainly_when_it_cannot() {
+    let data = tempfile::tempdir().unwrap();
+    let endpoint = serve(data.path());
+    let url = format!("http://{}", endpoint.addr);
+    let phone = token(data.path(), "paramedic", "para-1", "phone-7");
+    assert_eq!(pull_status(&endpoint.addr, &phone), 200);
+
+    let refused = |out: &Output, why: &str| {
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("doorstep device revoke: "), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+    };
+    refused(
+        &revoke("phone-7", &url, None),
+        "no token: set DOORSTEP_TOKEN",
+    );
+    refused(
+        &revoke("phone-7", &url, Some(&phone)),
+        "not allowed: only a coordinator can revoke devices",
+    );
+    refused(
+        &revoke("phone-7", &url, Some("not.a.token")),
+        "the endpoint refused the token",
+    );
+    let coordinator = token(data.path(), "coordinator", "it-desk", "desk-1");
+    refused(
+        &revoke(
+            "phone-7",
+            "http://sync.example-pcn.nhs.uk",
+            Some(&coordinator),
+        ),
+        "http://sync.example-pcn.nhs.uk: must use https",
+    );
+    refused(
+        &revoke("phone-7", "http://127.0.0.1:1", Some(&coordinator)),
+        "could not reach http://127.0.0.1:1: ",
+    );
+    let bad = revoke("Phone 7!", &url, Some(&coordinator));
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    // None of those touched the phone.
+    assert_eq!(pull_status(&endpoint.addr, &phone), 200);
+
+    let out = revoke("phone-7", &format!("{url}/"), Some(&coordinator));
+    assert!(out.status.success(), "{out:?}");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer, serde_json::json!({"device": "phone-7"}));
+    assert_eq!(pull_status(&endpoint.addr, &phone), 403);
+    // Revoking again is not an error.
+    assert!(revoke("phone-7", &url, Some(&coordinator)).status.success());
+}

@@ -18,7 +18,7 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use doorstep_sync::endpoint::secure_url;
+use doorstep_sync::endpoint::{secure_url, with_causes};
 
 use super::claims::AccessClaims;
 use super::keys::SigningKey;
@@ -105,19 +105,6 @@ impl JwksSource {
         };
         serde_json::from_str(&text).map_err(|e| format!("not a JWKS document: {e}"))
     }
-}
-
-/// `e` and each error beneath it, joined: reqwest's own message says only
-/// that a redirect or a connection failed, the reason is in its sources.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 struct TrustedKey {

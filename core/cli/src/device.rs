@@ -1,0 +1,76 @@
+//! `doorstep device revoke`: tells the endpoint that a device is lost or
+//! stolen, from the IT team's own machine, with a coordinator's token. The
+//! device may then push what it still holds but read nothing more of the
+//! network, and is told to wipe itself (docs/sync-protocol.md).
+//!
+//! The token comes from the `DOORSTEP_TOKEN` environment variable, never from
+//! the command line, where other users of the machine and the shell's history
+//! would see it. It is sent over https only (plain http only to this machine),
+//! and a redirect is not followed.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use doorstep_domain::network::DeviceId;
+use doorstep_sync::admin::revoke_device;
+
+/// The environment variable holding the coordinator's token.
+const TOKEN_VARIABLE: &str = "DOORSTEP_TOKEN";
+
+/// Options for `doorstep device`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Revoke a lost or stolen device (a coordinator's token in DOORSTEP_TOKEN);
+    /// prints the endpoint's answer as JSON.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RevokeArgs {
+    /// The device, as its tokens name it (e.g. phone-7).
+    #[arg(value_parser = parse_device)]
+    device: DeviceId,
+    /// The endpoint's base URL, such as `https://sync.example-pcn.nhs.uk`.
+    #[arg(long)]
+    endpoint: String,
+}
+
+fn parse_device(s: &str) -> Result<DeviceId, String> {
+    DeviceId::parse(s).map_err(|e| e.reason)
+}
+
+/// Runs the device subcommand.
+pub fn run(args: Args) -> ExitCode {
+    let Action::Revoke(args) = args.action;
+    match revoke(&args) {
+        Ok(json) => crate::written("device revoke", writeln!(io::stdout().lock(), "{json}")),
+        Err(e) => {
+            eprintln!("doorstep device revoke: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn revoke(args: &RevokeArgs) -> Result<String, String> {
+    let token = std::env::var(TOKEN_VARIABLE).unwrap_or_default();
+    if token.trim().is_empty() {
+        return Err(format!(
+            "no token: set {TOKEN_VARIABLE} to a coordinator's token \
+             (doorstep token issue --role coordinator ...)"
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let answer = runtime
+        .block_on(revoke_device(&args.endpoint, token.trim(), &args.device))
+        .map_err(|e| e.to_string())?;
+    serde_json::to_string(&answer).map_err(|e| e.to_string())
+}
