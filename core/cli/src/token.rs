@@ -1,12 +1,16 @@
 //! `doorstep token issue`: prints a token signed with the endpoint's own key
 //! (kept in the data directory, made on first use), for a clinician's device,
-//! a practice system or a coordinator.
+//! a practice system or a coordinator. `doorstep token rotate-key` replaces
+//! that key; a running endpoint on the same directory follows at its next
+//! request.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use doorstep_domain::network::{DeviceId, NetworkId};
 use doorstep_server::app::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+use doorstep_server::auth::keys::KeyRing;
 use doorstep_server::auth::{SigningKey, TokenRole};
 use doorstep_server::token::{TokenRequest, issue};
 use jiff::SignedDuration;
@@ -22,6 +26,21 @@ pub struct Args {
 enum Action {
     /// Issue a token and print it on stdout.
     Issue(IssueArgs),
+    /// Replace the signing key. Tokens the old key signed stay valid until
+    /// they expire (at most 12 hours), unless --compromised; prints what was
+    /// done as JSON.
+    RotateKey(RotateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    /// The endpoint's data directory (where `doorstep serve --data` points).
+    #[arg(long)]
+    data: PathBuf,
+    /// The old key leaked: refuse every token it signed at once (every
+    /// device must sign in again) instead of letting them run out.
+    #[arg(long)]
+    compromised: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,7 +86,26 @@ fn parse_ttl(s: &str) -> Result<SignedDuration, String> {
 
 /// Runs the token subcommand.
 pub fn run(args: Args) -> ExitCode {
-    let Action::Issue(args) = args.action;
+    match args.action {
+        Action::Issue(args) => run_issue(args),
+        Action::RotateKey(args) => run_rotate(&args),
+    }
+}
+
+fn run_rotate(args: &RotateArgs) -> ExitCode {
+    let rotated = KeyRing::rotate(&args.data, jiff::Timestamp::now(), !args.compromised)
+        .map_err(|e| e.to_string())
+        .and_then(|rotation| serde_json::to_string(&rotation).map_err(|e| e.to_string()));
+    match rotated {
+        Ok(json) => crate::written("token rotate-key", writeln!(io::stdout().lock(), "{json}")),
+        Err(e) => {
+            eprintln!("doorstep token rotate-key: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_issue(args: IssueArgs) -> ExitCode {
     let key = match SigningKey::load_or_create(&args.data) {
         Ok(key) => key,
         Err(e) => {

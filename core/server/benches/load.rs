@@ -429,11 +429,11 @@ async fn first_pull(
 async fn run(name: &str, storage: Arc<dyn Storage>, bare: Bare) {
     let dir = tempfile::tempdir().unwrap();
     let key = Arc::new(SigningKey::load_or_create(dir.path()).unwrap());
-    let verifier = Arc::new(Verifier::new(&key, "doorstep", "doorstep-sync"));
+    // As `doorstep serve` makes it: the key files looked at on every token.
+    let verifier = Arc::new(Verifier::from_dir(dir.path(), "doorstep", "doorstep-sync").unwrap());
     let state = AppState {
         storage: Arc::clone(&storage),
         verifier,
-        signing_key: Arc::clone(&key),
     };
     let endpoint = Target {
         url: format!("http://{}", serve(router(state)).await),

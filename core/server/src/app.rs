@@ -16,7 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::auth::{JwksSource, SigningKey, Verifier};
+use crate::auth::{JwksSource, Verifier};
 use crate::error::ApiError;
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
@@ -41,10 +41,9 @@ pub const JWKS_REFRESH: Duration = Duration::from_secs(600);
 pub struct AppState {
     /// Where changes live.
     pub storage: Arc<dyn Storage>,
-    /// Which tokens are trusted.
+    /// Which tokens are trusted; also the endpoint's own public keys, which
+    /// it publishes.
     pub verifier: Arc<Verifier>,
-    /// The endpoint's own key, published as JWKS.
-    pub signing_key: Arc<SigningKey>,
 }
 
 /// How to run the endpoint.
@@ -161,12 +160,11 @@ pub struct Application {
 impl Application {
     /// Loads keys, opens storage, fetches outside keys and binds the socket.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let signing_key = Arc::new(SigningKey::load_or_create(&config.data_dir)?);
-        let verifier = Arc::new(Verifier::new(
-            &signing_key,
+        let verifier = Arc::new(Verifier::from_dir(
+            &config.data_dir,
             &config.issuer,
             &config.audience,
-        ));
+        )?);
         if let Some((source, issuer)) = &config.outside {
             let jwks = source.load().await.map_err(StartError::Jwks)?;
             let count = verifier.trust_outside(&jwks, issuer);
@@ -176,15 +174,7 @@ impl Application {
             }
         }
         let storage = open_storage(&config).await?;
-        Self::with_state(
-            config.listen,
-            AppState {
-                storage,
-                verifier,
-                signing_key,
-            },
-        )
-        .await
+        Self::with_state(config.listen, AppState { storage, verifier }).await
     }
 
     /// Binds `listen` and serves `state` (for tests that share a storage).

@@ -68,7 +68,6 @@ async fn logs_carry_request_ids_and_no_patient_identifier_or_clinical_text() {
     let app = router(AppState {
         storage: Arc::new(SqliteStorage::open(&dir.path().join("s.sqlite3")).unwrap()),
         verifier: Arc::new(Verifier::new(&key, "doorstep", "doorstep-sync")),
-        signing_key: Arc::clone(&key),
     });
     let token = issue(
         &key,

@@ -405,3 +405,46 @@ fn device_revoke_cuts_a_lost_phone_off_and_says_plainly_when_it_cannot() {
     // Revoking again is not an error.
     assert!(revoke("phone-7", &url, Some(&coordinator)).status.success());
 }
+
+#[test]
+fn token_rotate_key_takes_effect_at_a_running_endpoint_without_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let endpoint = serve(data.path());
+    let rotate = |extra: &[&str]| {
+        let mut args = vec!["token", "rotate-key", "--data", dir];
+        args.extend_from_slice(extra);
+        doorstep(&args, "")
+    };
+    let before = token(data.path(), "paramedic", "para-1", "phone-1");
+    assert_eq!(pull_status(&endpoint.addr, &before), 200);
+
+    let out = rotate(&[]);
+    assert!(out.status.success(), "{out:?}");
+    let rotation: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rotation["retired_trusted_until"].is_string(), "{rotation}");
+    let after = token(data.path(), "paramedic", "para-1", "phone-1");
+    assert_eq!(pull_status(&endpoint.addr, &after), 200);
+    assert_eq!(pull_status(&endpoint.addr, &before), 200);
+
+    let out = rotate(&["--compromised"]);
+    assert!(out.status.success(), "{out:?}");
+    let rotation: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rotation["retired_trusted_until"].is_null(), "{rotation}");
+    assert_eq!(pull_status(&endpoint.addr, &after), 401);
+    assert_eq!(pull_status(&endpoint.addr, &before), 200);
+
+    // A damaged list of retired keys stops a rotation and changes nothing;
+    // the running endpoint keeps the keys it holds.
+    let newest = token(data.path(), "paramedic", "para-1", "phone-1");
+    std::fs::write(data.path().join("signing-keys-retired.json"), "{damaged").unwrap();
+    let out = rotate(&[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("doorstep token rotate-key: retired keys at "),
+        "{stderr}"
+    );
+    assert_eq!(pull_status(&endpoint.addr, &newest), 200);
+    assert_eq!(pull_status(&endpoint.addr, &before), 200);
+}

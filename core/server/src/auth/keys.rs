@@ -1,10 +1,20 @@
-//! The endpoint's own signing key: an Ed25519 key pair kept in the data
+//! The endpoint's own signing keys: an Ed25519 key pair kept in the data
 //! directory, used to issue tokens for the embedded default and published as
-//! a JWK at `/.well-known/jwks.json`.
+//! a JWK at `/.well-known/jwks.json`, and the public halves of the keys it
+//! replaced.
 //!
 //! The private key is written once, with owner-only permissions, by whichever
 //! of `doorstep serve` or `doorstep token issue` runs first; it never leaves
 //! the directory and is never logged.
+//!
+//! `doorstep token rotate-key` replaces it ([`KeyRing::rotate`]). The old
+//! key's private half is gone with its file; its public half is kept in
+//! [`RETIRED_KEYS_FILE`] and trusted until every token it could have signed
+//! has expired ([`MAX_TTL`] and the clock leeway after it retired), so
+//! devices signed in before the rotation keep syncing. After a compromise the
+//! old key is dropped at once instead, and every token it signed is refused.
+//! Both files are replaced by renaming a complete new file over the old, so
+//! a crash leaves one whole version of each.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,13 +24,21 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::{SignedDuration, Timestamp};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::claims::IssuedClaims;
+use super::verify::LEEWAY_SECONDS;
+use crate::token::MAX_TTL;
 
 /// File name of the private key (PKCS#8 DER) inside the data directory.
 pub const SIGNING_KEY_FILE: &str = "signing-key.ed25519.pk8";
+
+/// File name, inside the data directory, of the retired keys' public halves
+/// (a JSON list of `{"kid", "x", "retired_at"}`, `x` as in a JWK).
+pub const RETIRED_KEYS_FILE: &str = "signing-keys-retired.json";
 
 /// Why the signing key could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +60,14 @@ pub enum KeyError {
     /// Signing a token failed.
     #[error("could not sign a token: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
+    /// The retired keys' file is not what [`KeyRing::rotate`] writes.
+    #[error("retired keys at {path}: {reason}; leave it for an operator to check")]
+    RetiredInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The endpoint's Ed25519 signing key and its id.
@@ -72,13 +98,8 @@ impl SigningKey {
         match std::fs::read(&path) {
             Ok(der) => Self::from_pkcs8(&der).ok_or_else(|| KeyError::Invalid(path.clone())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-                    .map_err(|_| KeyError::Generate)?;
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                match options.open(&path) {
+                let doc = generate()?;
+                match owner_only(&path, true) {
                     Ok(mut file) => {
                         file.write_all(doc.as_ref()).map_err(io)?;
                         file.sync_all().map_err(io)?;
@@ -97,10 +118,8 @@ impl SigningKey {
     fn from_pkcs8(der: &[u8]) -> Option<Self> {
         let pair = Ed25519KeyPair::from_pkcs8(der).ok()?;
         let public = pair.public_key().as_ref().to_vec();
-        let hash = digest::digest(&digest::SHA256, &public);
-        let kid = format!("ed-{}", &URL_SAFE_NO_PAD.encode(hash.as_ref())[..16]);
         Some(Self {
-            kid,
+            kid: kid_of(&public),
             public,
             encoding: EncodingKey::from_ed_der(der),
         })
@@ -118,14 +137,7 @@ impl SigningKey {
 
     /// The public key as a JWK (RFC 8037), for `/.well-known/jwks.json`.
     pub fn public_jwk(&self) -> serde_json::Value {
-        json!({
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": URL_SAFE_NO_PAD.encode(&self.public),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        })
+        public_jwk(&self.kid, &self.public)
     }
 
     /// Signs `claims` as an EdDSA JWT carrying this key's id.
@@ -133,5 +145,331 @@ impl SigningKey {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
+    }
+}
+
+/// A key id derived from the public key, so the same key always has the same
+/// id and two keys never share one.
+fn kid_of(public: &[u8]) -> String {
+    let hash = digest::digest(&digest::SHA256, public);
+    format!("ed-{}", &URL_SAFE_NO_PAD.encode(hash.as_ref())[..16])
+}
+
+fn public_jwk(kid: &str, public: &[u8]) -> serde_json::Value {
+    json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": URL_SAFE_NO_PAD.encode(public),
+        "kid": kid,
+        "alg": "EdDSA",
+        "use": "sig",
+    })
+}
+
+fn generate() -> Result<aws_lc_rs::pkcs8::Document, KeyError> {
+    Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Generate)
+}
+
+/// Opens `path` for writing, readable by its owner only; `new` refuses a file
+/// that exists, otherwise it is emptied.
+fn owner_only(path: &Path, new: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Replaces `dir/name` with `bytes` whole: written to a file beside it,
+/// flushed, renamed over it, and the directory flushed, so a crash at any
+/// point leaves the old file or the new one.
+fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let staged = dir.join(format!(".{name}.new"));
+    let mut file = owner_only(&staged, false)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&staged, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// A key the endpoint signed with before a rotation: its public half, and
+/// when it stopped signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredKey {
+    kid: String,
+    public: Vec<u8>,
+    retired_at: Timestamp,
+}
+
+/// How a retired key is written in [`RETIRED_KEYS_FILE`].
+#[derive(Serialize, Deserialize)]
+struct RetiredEntry {
+    kid: String,
+    x: String,
+    retired_at: Timestamp,
+}
+
+impl RetiredKey {
+    /// Its key id, as the tokens it signed carry.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Until when tokens it signed are accepted: the longest lifetime a
+    /// token can have, and the clock leeway, after it retired. Every token it
+    /// signed has expired by then, so no device signed in before the
+    /// rotation is cut off, and nothing it signs later lives longer.
+    pub fn trusted_until(&self) -> Timestamp {
+        self.retired_at + MAX_TTL + SignedDuration::from_secs(LEEWAY_SECONDS as i64)
+    }
+
+    /// The public half, for verifying the tokens it signed.
+    pub fn decoding_key(&self) -> DecodingKey {
+        DecodingKey::from_ed_der(&self.public)
+    }
+
+    /// The public half as a JWK, published while it is trusted.
+    pub fn public_jwk(&self) -> serde_json::Value {
+        public_jwk(&self.kid, &self.public)
+    }
+}
+
+/// What a rotation did, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rotation {
+    /// The new signing key's id.
+    pub kid: String,
+    /// The replaced key's id.
+    pub retired: String,
+    /// Until when the replaced key's tokens are still accepted; `None` when
+    /// it was dropped at once (a compromise).
+    pub retired_trusted_until: Option<Timestamp>,
+}
+
+/// The endpoint's keys as its data directory holds them: the one it signs
+/// with, and the retired ones still trusted.
+pub struct KeyRing {
+    /// The signing key.
+    pub current: SigningKey,
+    /// Retired keys as listed, each trusted until
+    /// [`RetiredKey::trusted_until`] (the verifier checks that when a token
+    /// names one).
+    pub retired: Vec<RetiredKey>,
+}
+
+impl KeyRing {
+    /// The keys in `dir`, making a signing key first if there is none.
+    pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
+        Ok(Self {
+            current: SigningKey::load_or_create(dir)?,
+            retired: read_retired(dir)?,
+        })
+    }
+
+    /// Replaces the signing key in `dir` with a new one, at `now`. With
+    /// `keep_retired`, the old key's public half is kept and trusted until
+    /// [`RetiredKey::trusted_until`]; without (the old key leaked), it is
+    /// dropped and every token it signed is refused once the endpoint reads
+    /// the directory again. Retired keys whose trust has ended are dropped.
+    pub fn rotate(dir: &Path, now: Timestamp, keep_retired: bool) -> Result<Rotation, KeyError> {
+        let ring = Self::load_or_create(dir)?;
+        let old = ring.current;
+        let mut retired: Vec<RetiredKey> = ring
+            .retired
+            .into_iter()
+            .filter(|k| k.trusted_until() > now && k.kid != old.kid)
+            .collect();
+        let kept = keep_retired.then(|| RetiredKey {
+            kid: old.kid.clone(),
+            public: old.public.clone(),
+            retired_at: now,
+        });
+        let retired_trusted_until = kept.as_ref().map(RetiredKey::trusted_until);
+        retired.extend(kept);
+        // The retired list first: if the new key never lands, the old key is
+        // both current and retired, which trusts nothing more than before.
+        write_retired(dir, &retired)?;
+        let doc = generate()?;
+        let new = SigningKey::from_pkcs8(doc.as_ref())
+            .ok_or_else(|| KeyError::Invalid(dir.join(SIGNING_KEY_FILE)))?;
+        replace_file(dir, SIGNING_KEY_FILE, doc.as_ref()).map_err(|source| KeyError::Io {
+            path: dir.join(SIGNING_KEY_FILE),
+            source,
+        })?;
+        Ok(Rotation {
+            kid: new.kid,
+            retired: old.kid,
+            retired_trusted_until,
+        })
+    }
+}
+
+fn read_retired(dir: &Path) -> Result<Vec<RetiredKey>, KeyError> {
+    let path = dir.join(RETIRED_KEYS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(KeyError::Io { path, source }),
+    };
+    let invalid = |reason: String| KeyError::RetiredInvalid {
+        path: path.clone(),
+        reason,
+    };
+    let entries: Vec<RetiredEntry> =
+        serde_json::from_str(&text).map_err(|e| invalid(format!("not a list of keys: {e}")))?;
+    entries
+        .into_iter()
+        .map(|entry| {
+            let public = URL_SAFE_NO_PAD
+                .decode(&entry.x)
+                .ok()
+                .filter(|p| p.len() == 32)
+                .ok_or_else(|| {
+                    invalid(format!("key {} is not an Ed25519 public key", entry.kid))
+                })?;
+            if kid_of(&public) != entry.kid {
+                return Err(invalid(format!("key {} does not match its id", entry.kid)));
+            }
+            Ok(RetiredKey {
+                kid: entry.kid,
+                public,
+                retired_at: entry.retired_at,
+            })
+        })
+        .collect()
+}
+
+fn write_retired(dir: &Path, retired: &[RetiredKey]) -> Result<(), KeyError> {
+    let entries: Vec<RetiredEntry> = retired
+        .iter()
+        .map(|k| RetiredEntry {
+            kid: k.kid.clone(),
+            x: URL_SAFE_NO_PAD.encode(&k.public),
+            retired_at: k.retired_at,
+        })
+        .collect();
+    let text = serde_json::to_vec_pretty(&entries).map_err(|e| KeyError::RetiredInvalid {
+        path: dir.join(RETIRED_KEYS_FILE),
+        reason: e.to_string(),
+    })?;
+    replace_file(dir, RETIRED_KEYS_FILE, &text).map_err(|source| KeyError::Io {
+        path: dir.join(RETIRED_KEYS_FILE),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retired_in(dir: &Path) -> Vec<(String, Timestamp)> {
+        read_retired(dir)
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.kid().to_owned(), k.trusted_until()))
+            .collect()
+    }
+
+    fn bytes(dir: &Path, name: &str) -> Vec<u8> {
+        std::fs::read(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_old_public_key_until_its_tokens_have_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SigningKey::load_or_create(dir.path()).unwrap();
+        let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
+        let rotation = KeyRing::rotate(dir.path(), now, true).unwrap();
+
+        let ring = KeyRing::load_or_create(dir.path()).unwrap();
+        assert_eq!(rotation.retired, old.kid());
+        assert_eq!(rotation.kid, ring.current.kid());
+        assert_ne!(rotation.kid, rotation.retired);
+        let until: Timestamp = "2026-12-04T21:00:30Z".parse().unwrap();
+        assert_eq!(rotation.retired_trusted_until, Some(until));
+        assert_eq!(retired_in(dir.path()), [(old.kid().to_owned(), until)]);
+        // Only public halves are kept of the old key.
+        let listed = String::from_utf8(bytes(dir.path(), RETIRED_KEYS_FILE)).unwrap();
+        assert!(!listed.contains("\"d\""), "{listed}");
+        #[cfg(unix)]
+        for name in [SIGNING_KEY_FILE, RETIRED_KEYS_FILE] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_rotation_after_a_compromise_keeps_nothing_of_the_old_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
+        let first = KeyRing::rotate(dir.path(), now, true).unwrap();
+        let second =
+            KeyRing::rotate(dir.path(), now + SignedDuration::from_mins(5), false).unwrap();
+        assert_eq!(second.retired, first.kid);
+        assert_eq!(second.retired_trusted_until, None);
+        // The key retired in the ordinary way before is still trusted: its
+        // private half was gone before the leak.
+        assert_eq!(
+            retired_in(dir.path())
+                .into_iter()
+                .map(|(kid, _)| kid)
+                .collect::<Vec<_>>(),
+            [first.retired]
+        );
+    }
+
+    #[test]
+    fn retired_keys_whose_trust_has_ended_are_dropped_at_the_next_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
+        KeyRing::rotate(dir.path(), now, true).unwrap();
+        let later =
+            KeyRing::rotate(dir.path(), now + SignedDuration::from_hours(13), true).unwrap();
+        assert_eq!(
+            retired_in(dir.path())
+                .into_iter()
+                .map(|(kid, _)| kid)
+                .collect::<Vec<_>>(),
+            [later.retired]
+        );
+    }
+
+    #[test]
+    fn a_damaged_retired_list_is_refused_and_no_key_changes() {
+        let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        KeyRing::rotate(dir.path(), now, true).unwrap();
+        let listed: serde_json::Value =
+            serde_json::from_slice(&bytes(dir.path(), RETIRED_KEYS_FILE)).unwrap();
+        let mut wrong_id = listed.clone();
+        wrong_id[0]["kid"] = "ed-AAAAAAAAAAAAAAAA".into();
+        let mut short = listed;
+        short[0]["x"] = "AAAA".into();
+        for damaged in [
+            b"{not json".to_vec(),
+            serde_json::to_vec(&wrong_id).unwrap(),
+            serde_json::to_vec(&short).unwrap(),
+        ] {
+            std::fs::write(dir.path().join(RETIRED_KEYS_FILE), &damaged).unwrap();
+            let key = bytes(dir.path(), SIGNING_KEY_FILE);
+            let refused = KeyRing::rotate(dir.path(), now, true).expect_err("refused");
+            assert!(
+                matches!(refused, KeyError::RetiredInvalid { .. }),
+                "{refused:?}"
+            );
+            assert!(refused.to_string().contains(RETIRED_KEYS_FILE), "{refused}");
+            assert_eq!(bytes(dir.path(), SIGNING_KEY_FILE), key);
+            assert_eq!(bytes(dir.path(), RETIRED_KEYS_FILE), damaged);
+            assert!(KeyRing::load_or_create(dir.path()).is_err());
+        }
     }
 }

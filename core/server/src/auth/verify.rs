@@ -10,9 +10,11 @@
 //! JWKS and replaceable at run time when the provider rotates them.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
+use jiff::Timestamp;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
 };
@@ -21,7 +23,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use doorstep_sync::endpoint::{secure_url, with_causes};
 
 use super::claims::AccessClaims;
-use super::keys::SigningKey;
+use super::keys::{KeyError, KeyRing, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, SigningKey};
 
 /// Most redirects followed when fetching an identity provider's key set.
 const MAX_REDIRECTS: usize = 5;
@@ -107,6 +109,54 @@ impl JwksSource {
     }
 }
 
+fn own_key(
+    key: DecodingKey,
+    until: Option<Timestamp>,
+    jwk: serde_json::Value,
+    issuer: &str,
+    audience: &str,
+) -> OwnKey {
+    OwnKey {
+        trusted: Arc::new(TrustedKey {
+            alg: Algorithm::EdDSA,
+            key,
+            validation: validation(Algorithm::EdDSA, issuer, audience),
+        }),
+        until,
+        jwk,
+    }
+}
+
+/// The keys kept in `dir`, made there first if there are none.
+fn read_own(dir: &Path, issuer: &str, audience: &str) -> Result<HashMap<String, OwnKey>, KeyError> {
+    let ring = KeyRing::load_or_create(dir)?;
+    let mut keys = HashMap::new();
+    for retired in &ring.retired {
+        keys.insert(
+            retired.kid().to_owned(),
+            own_key(
+                retired.decoding_key(),
+                Some(retired.trusted_until()),
+                retired.public_jwk(),
+                issuer,
+                audience,
+            ),
+        );
+    }
+    let current = &ring.current;
+    keys.insert(
+        current.kid().to_owned(),
+        own_key(
+            current.decoding_key(),
+            None,
+            current.public_jwk(),
+            issuer,
+            audience,
+        ),
+    );
+    Ok(keys)
+}
+
 struct TrustedKey {
     alg: Algorithm,
     key: DecodingKey,
@@ -144,29 +194,131 @@ fn allowed_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     declared_ok.then_some(alg)
 }
 
+/// One of the endpoint's own keys as the verifier holds it.
+struct OwnKey {
+    trusted: Arc<TrustedKey>,
+    /// When a retired key stops being trusted; `None` for the signing key.
+    until: Option<Timestamp>,
+    jwk: serde_json::Value,
+}
+
+/// The endpoint's own keys, and where they were read from.
+struct OwnKeys {
+    keys: HashMap<String, OwnKey>,
+    /// The data directory they are read again from, if any, and the files'
+    /// [`Stamp`] when they were last read.
+    dir: Option<(PathBuf, Stamp)>,
+}
+
+/// Each key file's inode (on Unix), time written and length, or `None` if
+/// absent: a rotation renames new files into place, which changes the inode
+/// even where file times are coarse.
+type Stamp = [Option<(u64, SystemTime, u64)>; 2];
+
+fn stamp(dir: &Path) -> Stamp {
+    [SIGNING_KEY_FILE, RETIRED_KEYS_FILE].map(|name| {
+        let meta = std::fs::metadata(dir.join(name)).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some((inode, meta.modified().ok()?, meta.len()))
+    })
+}
+
 /// The set of keys tokens may be signed with, and the checks they must pass.
 pub struct Verifier {
+    issuer: String,
     audience: String,
-    own: HashMap<String, Arc<TrustedKey>>,
+    own: RwLock<OwnKeys>,
     outside: RwLock<HashMap<String, Arc<TrustedKey>>>,
 }
 
 impl Verifier {
-    /// Trusts the endpoint's own `key` for tokens from `issuer` to `audience`.
+    /// Trusts the endpoint's own `key` for tokens from `issuer` to `audience`,
+    /// and only that key: it is never read again from anywhere.
     pub fn new(key: &SigningKey, issuer: &str, audience: &str) -> Self {
-        let mut own = HashMap::new();
-        own.insert(
+        let mut keys = HashMap::new();
+        keys.insert(
             key.kid().to_owned(),
-            Arc::new(TrustedKey {
-                alg: Algorithm::EdDSA,
-                key: key.decoding_key(),
-                validation: validation(Algorithm::EdDSA, issuer, audience),
-            }),
+            own_key(key.decoding_key(), None, key.public_jwk(), issuer, audience),
         );
+        Self::with_own(keys, None, issuer, audience)
+    }
+
+    /// Trusts the keys kept in the data directory `dir` (made there first if
+    /// there are none): the signing key and the retired keys still trusted.
+    /// The key files are looked at (not read) on every check, and read again
+    /// once they have changed, so a `doorstep token rotate-key` run beside a
+    /// running endpoint takes effect at its next request, a compromised key
+    /// dropped included, with no restart.
+    pub fn from_dir(dir: &Path, issuer: &str, audience: &str) -> Result<Self, KeyError> {
+        let keys = read_own(dir, issuer, audience)?;
+        Ok(Self::with_own(
+            keys,
+            Some((dir.to_path_buf(), stamp(dir))),
+            issuer,
+            audience,
+        ))
+    }
+
+    fn with_own(
+        keys: HashMap<String, OwnKey>,
+        dir: Option<(PathBuf, Stamp)>,
+        issuer: &str,
+        audience: &str,
+    ) -> Self {
         Self {
+            issuer: issuer.to_owned(),
             audience: audience.to_owned(),
-            own,
+            own: RwLock::new(OwnKeys { keys, dir }),
             outside: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The endpoint's own public keys as JWKs, for `/.well-known/jwks.json`:
+    /// the signing key and the retired keys still trusted.
+    pub fn own_jwks(&self) -> Vec<serde_json::Value> {
+        self.reread();
+        let now = Timestamp::now();
+        let Ok(own) = self.own.read() else {
+            return Vec::new();
+        };
+        let mut keys: Vec<&OwnKey> = own
+            .keys
+            .values()
+            .filter(|k| k.until.is_none_or(|until| now < until))
+            .collect();
+        // The signing key first, then the retired ones, newest first.
+        keys.sort_by_key(|k| std::cmp::Reverse(k.until.unwrap_or(Timestamp::MAX)));
+        keys.into_iter().map(|k| k.jwk.clone()).collect()
+    }
+
+    /// Reads the data directory's keys again if their files changed since
+    /// they were last read. Files that cannot be read keep the keys held, and
+    /// the log says so once per change.
+    fn reread(&self) {
+        let changed = match self.own.read() {
+            Ok(own) => own.dir.as_ref().and_then(|(dir, held)| {
+                let now = stamp(dir);
+                (now != *held).then(|| (dir.clone(), now))
+            }),
+            Err(_) => None,
+        };
+        let Some((dir, now)) = changed else {
+            return;
+        };
+        let fresh = read_own(&dir, &self.issuer, &self.audience);
+        let Ok(mut own) = self.own.write() else {
+            return;
+        };
+        own.dir = Some((dir, now));
+        match fresh {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "signing keys read again after a change");
+                own.keys = keys;
+            }
+            Err(e) => tracing::warn!(error = %e, "signing keys not read again; keeping those held"),
         }
     }
 
@@ -179,7 +331,7 @@ impl Verifier {
             let (Some(kid), Some(alg)) = (&jwk.common.key_id, allowed_algorithm(jwk)) else {
                 continue;
             };
-            if self.own.contains_key(kid) {
+            if self.own.read().is_ok_and(|own| own.keys.contains_key(kid)) {
                 continue;
             }
             let Ok(key) = DecodingKey::from_jwk(jwk) else {
@@ -202,8 +354,10 @@ impl Verifier {
     }
 
     fn key(&self, kid: &str) -> Option<Arc<TrustedKey>> {
-        if let Some(key) = self.own.get(kid) {
-            return Some(Arc::clone(key));
+        self.reread();
+        if let Some(key) = self.own.read().ok()?.keys.get(kid) {
+            let trusted = key.until.is_none_or(|until| Timestamp::now() < until);
+            return trusted.then(|| Arc::clone(&key.trusted));
         }
         self.outside.read().ok()?.get(kid).cloned()
     }

@@ -1,5 +1,6 @@
-//! `GET /.well-known/jwks.json`: the endpoint's own public signing key, so
-//! other services can verify the tokens it issues.
+//! `GET /.well-known/jwks.json`: the endpoint's own public keys (the signing
+//! key, then any retired key still trusted), so other services can verify the
+//! tokens it issues, across a rotation too.
 
 use axum::Json;
 use axum::Router;
@@ -15,5 +16,5 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "keys": [state.signing_key.public_jwk()] }))
+    Json(json!({ "keys": state.verifier.own_jwks() }))
 }

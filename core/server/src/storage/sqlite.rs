@@ -592,21 +592,15 @@ mod tests {
 
     use super::*;
     use crate::app::{AppState, DEFAULT_AUDIENCE, DEFAULT_ISSUER, router};
-    use crate::auth::{SigningKey, Verifier};
+    use crate::auth::Verifier;
     use crate::routes::health::HEALTH_TIMEOUT;
 
     /// What the endpoint over `storage` answers to `/healthz`.
     async fn healthz(storage: &SqliteStorage, dir: &Path) -> (StatusCode, Value) {
-        let signing_key = Arc::new(SigningKey::load_or_create(dir).unwrap());
-        let verifier = Arc::new(Verifier::new(
-            &signing_key,
-            DEFAULT_ISSUER,
-            DEFAULT_AUDIENCE,
-        ));
+        let verifier = Arc::new(Verifier::from_dir(dir, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap());
         let state = AppState {
             storage: Arc::new(storage.clone()),
             verifier,
-            signing_key,
         };
         let response = router(state)
             .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())

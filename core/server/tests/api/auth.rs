@@ -35,7 +35,7 @@ fn own_encoding_key(app: &TestApp) -> EncodingKey {
 
 fn own_sign(app: &TestApp, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(app.state.signing_key.kid().to_owned());
+    header.kid = Some(app.signing_key.kid().to_owned());
     jsonwebtoken::encode(&header, claims, &own_encoding_key(app)).unwrap()
 }
 
@@ -65,7 +65,7 @@ async fn a_well_formed_own_token_is_accepted() {
 #[tokio::test]
 async fn the_negative_catalogue_is_refused_with_401() {
     let app = TestApp::new(&Backend::Sqlite).await;
-    let kid = app.state.signing_key.kid().to_owned();
+    let kid = app.signing_key.kid().to_owned();
     let valid = own_sign(&app, &claims());
 
     let none = format!(
@@ -75,7 +75,7 @@ async fn the_negative_catalogue_is_refused_with_401() {
     );
     assert_refused(&app, "alg none", &none).await;
 
-    let jwk = app.state.signing_key.public_jwk();
+    let jwk = app.signing_key.public_jwk();
     let public_raw = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
     for secret in [public_raw.as_slice(), jwk["x"].as_str().unwrap().as_bytes()] {
         let mut header = Header::new(Algorithm::HS256);
@@ -219,7 +219,7 @@ async fn an_outside_identity_providers_es256_key_is_trusted_only_for_its_issuer_
     assert_refused(&app, "IdP key claiming our issuer", &as_ours).await;
 
     let mut own_kid = Header::new(Algorithm::ES256);
-    own_kid.kid = Some(app.state.signing_key.kid().to_owned());
+    own_kid.kid = Some(app.signing_key.kid().to_owned());
     let confused = jsonwebtoken::encode(&own_kid, &claims(), &key).unwrap();
     assert_refused(&app, "ES256 under the EdDSA key's kid", &confused).await;
 
@@ -284,4 +284,85 @@ async fn an_outside_rsa_key_is_trusted_for_rs256_only() {
         };
         assert_eq!(status_with(&app, &token).await, expected, "{alg:?}");
     }
+}
+
+/// The key ids the endpoint publishes, in order.
+async fn published(app: &TestApp) -> Vec<String> {
+    let (_, set) = app
+        .send(
+            axum::http::Request::get("/.well-known/jwks.json")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A paramedic's token signed by `key`, valid from now for five minutes.
+fn signed_by(key: &SigningKey) -> String {
+    doorstep_server::token::issue(
+        key,
+        doorstep_server::token::TokenRequest {
+            network: doorstep_domain::network::NetworkId::parse(NET).unwrap(),
+            role: TokenRole::Paramedic,
+            subject: "para-1".into(),
+            device: Some(doorstep_domain::network::DeviceId::parse("phone-1").unwrap()),
+            ttl: jiff::SignedDuration::from_mins(5),
+        },
+        ISSUER,
+        AUDIENCE,
+        jiff::Timestamp::now(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_rotated_key_admits_its_tokens_until_they_expire_and_the_new_key_at_once() {
+    use doorstep_server::auth::Verifier;
+    use doorstep_server::auth::keys::KeyRing;
+
+    // An endpoint reading its keys from its data directory, as `serve` does.
+    let mut app = TestApp::new(&Backend::Sqlite).await;
+    let dir = app.dir.path().to_path_buf();
+    app.state.verifier = std::sync::Arc::new(Verifier::from_dir(&dir, ISSUER, AUDIENCE).unwrap());
+    app.router = doorstep_server::router(app.state.clone());
+    let first = SigningKey::load_or_create(&dir).unwrap();
+    let before = signed_by(&first);
+    assert_eq!(status_with(&app, &before).await, StatusCode::OK);
+
+    // An ordinary rotation: the old key's tokens still work, the new key's
+    // work at once, and both keys are published, the new one first.
+    let rotation = KeyRing::rotate(&dir, jiff::Timestamp::now(), true).unwrap();
+    let second = SigningKey::load_or_create(&dir).unwrap();
+    assert_eq!(rotation.kid, second.kid());
+    let after = signed_by(&second);
+    assert_eq!(status_with(&app, &after).await, StatusCode::OK);
+    assert_eq!(status_with(&app, &before).await, StatusCode::OK);
+    assert_eq!(published(&app).await, [second.kid(), first.kid()]);
+
+    // The second key leaks: its tokens are refused from the next request;
+    // the first key, retired before the leak, still admits its own.
+    KeyRing::rotate(&dir, jiff::Timestamp::now(), false).unwrap();
+    let third = SigningKey::load_or_create(&dir).unwrap();
+    assert_refused(&app, "a token of a key dropped after a leak", &after).await;
+    assert_eq!(status_with(&app, &before).await, StatusCode::OK);
+    assert_eq!(status_with(&app, &signed_by(&third)).await, StatusCode::OK);
+    assert_eq!(published(&app).await, [third.kid(), first.kid()]);
+
+    // A key retired longer ago than any token lives is trusted no more, even
+    // for a token that has not expired (one its stolen copy could sign).
+    let long_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(13);
+    KeyRing::rotate(&dir, long_ago, true).unwrap();
+    assert_refused(
+        &app,
+        "a token of a key retired 13 hours ago",
+        &signed_by(&third),
+    )
+    .await;
+    assert_eq!(published(&app).await.len(), 2);
 }

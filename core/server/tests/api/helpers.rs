@@ -109,6 +109,8 @@ pub struct TestApp {
     pub dir: TempDir,
     pub schema: Option<String>,
     pub state: AppState,
+    /// The endpoint's own key, which its tokens are signed with.
+    pub signing_key: Arc<SigningKey>,
     pub router: Router,
 }
 
@@ -122,16 +124,13 @@ impl TestApp {
     pub fn over(dir: TempDir, schema: Option<String>, storage: Arc<dyn Storage>) -> Self {
         let signing_key = Arc::new(SigningKey::load_or_create(dir.path()).unwrap());
         let verifier = Arc::new(Verifier::new(&signing_key, ISSUER, AUDIENCE));
-        let state = AppState {
-            storage,
-            verifier,
-            signing_key,
-        };
+        let state = AppState { storage, verifier };
         let router = router(state.clone());
         Self {
             dir,
             schema,
             state,
+            signing_key,
             router,
         }
     }
@@ -145,7 +144,7 @@ impl TestApp {
         device: Option<&str>,
     ) -> String {
         issue(
-            &self.state.signing_key,
+            &self.signing_key,
             TokenRequest {
                 network: NetworkId::parse(network).unwrap(),
                 role,

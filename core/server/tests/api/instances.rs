@@ -32,7 +32,7 @@ async fn two_instances_on_one_postgres_store_each_change_once_and_pull_one_strea
     // Both instances share the signing key, as a deployment shares its data dir.
     let second = {
         let mut app = TestApp::over(tempfile::tempdir().unwrap(), Some(schema), two);
-        app.state.signing_key = Arc::clone(&first.state.signing_key);
+        app.signing_key = Arc::clone(&first.signing_key);
         app.state.verifier = Arc::clone(&first.state.verifier);
         app.router = doorstep_server::router(app.state.clone());
         app
