@@ -73,7 +73,9 @@ pub enum OutboxState {
     Pending,
     /// Pushed, no answer yet. Pushed again on the next sync.
     Sent,
-    /// The endpoint stored it.
+    /// The endpoint stored it. Offered to it again
+    /// ([`Store::reoffer_accepted`]) when it may have lost it in a restore
+    /// from an older backup: the one way back to [`OutboxState::Pending`].
     Accepted,
     /// The endpoint refused it, for this reason; or the store did, because
     /// it builds on a change the endpoint refused (the reason names that
@@ -557,6 +559,25 @@ impl Store {
                 state: item.state.as_str(),
             }),
         }
+    }
+
+    /// Queues every change the endpoint had accepted to be pushed again, in
+    /// its old place in the queue and with its change id. For when the
+    /// endpoint no longer knows where this device's pull stood (`bad_cursor`):
+    /// it may have been restored from a backup older than some of those
+    /// acceptances. This store is its clinician's own, so each change is
+    /// theirs to push; the endpoint stores once what it still holds (answered
+    /// as a duplicate) and takes back what the restore lost, instead of
+    /// leaving it on this device alone. Changes filed in the GP record stay
+    /// as they are: the practice's system holds them. Returns how many.
+    pub fn reoffer_accepted(&mut self) -> Result<u64> {
+        let moved = self
+            .conn
+            .prepare_cached(
+                "UPDATE outbox SET state = 'pending', state_changed_at = ?1 WHERE state = 'accepted'",
+            )?
+            .execute([Timestamp::now().to_string()])?;
+        Ok(moved as u64)
     }
 
     /// One item by its change id.

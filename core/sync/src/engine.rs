@@ -213,6 +213,10 @@ pub struct SyncReport {
     /// and the pull started again from the beginning: records already held
     /// came again and were recognised, so `pulled_new` counts only new ones.
     pub pull_restarted: bool,
+    /// Changes the endpoint had accepted that were offered to it again, after
+    /// a `bad_cursor` (it may have been restored from an older backup): it
+    /// stores once what it still held, and takes back what it had lost.
+    pub reoffered: usize,
     /// True when the endpoint said this device is revoked.
     pub revoked: bool,
 }
@@ -457,6 +461,9 @@ impl SyncEngine {
             // Revoked since the push: push anything written meanwhile, then wipe.
             report.revoked = true;
             self.push_all(&mut report).await?;
+        } else if report.reoffered > 0 {
+            // What an endpoint restored from a backup lost goes back to it now.
+            self.push_all(&mut report).await?;
         }
         Ok(report)
     }
@@ -593,9 +600,11 @@ impl SyncEngine {
                     Ok(ErrorCode::DeviceRevoked) => return Ok(true),
                     Ok(ErrorCode::BadCursor) if !cursor.is_empty() && !report.pull_restarted => {
                         tracing::warn!(
-                            "the endpoint refused the stored pull cursor; pulling from the beginning"
+                            "the endpoint refused the stored pull cursor; pulling from the beginning \
+                             and offering again what it had accepted"
                         );
                         report.pull_restarted = true;
+                        report.reoffered += self.store()?.reoffer_accepted()? as usize;
                         from_beginning = true;
                         continue;
                     }

@@ -447,3 +447,70 @@ async fn a_cursor_refused_again_after_the_restart_fails_the_sync_instead_of_loop
     assert!(matches!(engine.status().state, SyncState::Failed { .. }));
     assert_eq!(device.records_held(), 2, "the first page was applied");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_its_authors() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
+    for seed in 0..2 {
+        device.record_visit(seed);
+    }
+    device
+        .engine(&url, 3, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    // The night's backup holds those two.
+    let backup = tempfile::tempdir().unwrap();
+    let copy = backup.path().join("server.sqlite3");
+    rusqlite::Connection::open(app.dir.path().join("server.sqlite3"))
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    // Three more are accepted the next day; then the endpoint's disk fails
+    // and it is restored from the backup.
+    for seed in 2..5 {
+        device.record_visit(seed);
+    }
+    let report = device
+        .engine(&url, 3, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(report.pushed, 3);
+    let storage = doorstep_server::storage::sqlite::SqliteStorage::open(&copy).unwrap();
+    let restored = TestApp::over(backup, None, Arc::new(storage));
+    assert_eq!(held_by_endpoint(&restored).await, 2);
+
+    // The device's next sync finds its cursor refused, offers again all it
+    // had had accepted, and the endpoint takes back the three it lost,
+    // storing the other two once.
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&restored).await);
+    let engine = device.engine(&url, 3, Duration::from_secs(10));
+    let report = engine.sync().await.unwrap();
+    assert!(report.pull_restarted);
+    assert_eq!(report.reoffered, 5);
+    assert_eq!(report.pushed, 5);
+    assert_eq!(report.rejected, 0);
+    assert_eq!(held_by_endpoint(&restored).await, 5);
+    let counts = device.store.lock().unwrap().outbox_counts().unwrap();
+    assert_eq!((counts.unsynced(), counts.accepted), (0, 5));
+    assert_eq!(engine.status().state, SyncState::UpToDate);
+
+    // A colleague's new phone gets all five; the next sync offers nothing.
+    let colleague = Device::open(dir.path(), &restored, "para-2", "phone-2");
+    colleague
+        .engine(&url, 3, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(colleague.records_held(), 5);
+    let report = engine.sync().await.unwrap();
+    assert_eq!(
+        (report.pull_restarted, report.reoffered, report.pushed),
+        (false, 0, 0)
+    );
+}

@@ -419,3 +419,34 @@ fn records_beyond_the_byte_budget_are_not_read() {
         "the stand-in cannot be read once it is in the batch"
     );
 }
+
+#[test]
+fn accepted_changes_are_offered_again_in_their_place_and_the_others_stay_as_they_are() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let [a, b, c, d, e] = [1, 2, 3, 4, 5].map(|n| saved(&mut store, n));
+    store
+        .acknowledge(&[
+            (a, Acknowledgement::Accepted),
+            (b, Acknowledgement::Filed),
+            (
+                c,
+                Acknowledgement::Rejected {
+                    reason: "refused".into(),
+                },
+            ),
+            (e, Acknowledgement::Accepted),
+        ])
+        .unwrap();
+    assert_eq!(store.reoffer_accepted().unwrap(), 2);
+    let batch = store.push_batch(up_to(10)).unwrap();
+    assert_eq!(
+        batch.iter().map(|i| i.change_id).collect::<Vec<_>>(),
+        [a, d, e],
+        "the accepted ones go again in their old places"
+    );
+    let state = |id| store.outbox_item(id).unwrap().unwrap().state;
+    assert_eq!(state(b), OutboxState::Filed);
+    assert!(matches!(state(c), OutboxState::Rejected { .. }));
+    assert_eq!(store.reoffer_accepted().unwrap(), 0);
+}
