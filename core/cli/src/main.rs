@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backup;
 mod demo;
 mod demo_data;
 mod device;
@@ -47,6 +48,9 @@ enum Command {
     Token(token::Args),
     /// Manage devices at a running endpoint: revoke a lost or stolen one.
     Device(device::Args),
+    /// Back up the embedded endpoint's database while it serves; prints what
+    /// the backup holds as JSON.
+    Backup(backup::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
         Command::Device(args) => device::run(args),
+        Command::Backup(args) => backup::run(&args),
     }
 }
 

@@ -448,3 +448,50 @@ fn token_rotate_key_takes_effect_at_a_running_endpoint_without_a_restart() {
     assert_eq!(pull_status(&endpoint.addr, &newest), 200);
     assert_eq!(pull_status(&endpoint.addr, &before), 200);
 }
+
+#[test]
+fn backup_copies_a_serving_endpoints_database_and_never_replaces_a_file() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let endpoint = serve(data.path());
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("nightly.sqlite3");
+    let file_text = file.to_str().unwrap();
+
+    let made = doorstep(&["backup", "--data", dir, "--out", file_text], "");
+    assert!(made.status.success(), "{made:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert_eq!(summary["changes"], 0);
+    assert_eq!(
+        summary["bytes"].as_u64(),
+        Some(std::fs::metadata(&file).unwrap().len())
+    );
+    // The endpoint went on serving.
+    let phone = token(data.path(), "paramedic", "para-1", "phone-7");
+    assert_eq!(pull_status(&endpoint.addr, &phone), 200);
+
+    let again = doorstep(&["backup", "--data", dir, "--out", file_text], "");
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("exists; a backup never replaces a file"),
+        "{stderr}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let none = doorstep(
+        &[
+            "backup",
+            "--data",
+            empty.path().to_str().unwrap(),
+            "--out",
+            file_text,
+        ],
+        "",
+    );
+    assert_eq!(none.status.code(), Some(1), "{none:?}");
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no endpoint database at"),
+        "{none:?}"
+    );
+}

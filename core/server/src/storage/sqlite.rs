@@ -14,7 +14,7 @@
 //! so a writer that is stuck (or has stopped) is noticed.
 
 use std::any::Any;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -158,6 +158,130 @@ impl SqliteStorage {
         .await
         .map_err(|e| StorageError::Task(e.to_string()))?
     }
+}
+
+/// What a backup holds, for the operator to check against what they expect.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackupSummary {
+    /// Changes stored, across every network.
+    pub changes: u64,
+    /// Networks with at least one change.
+    pub networks: u64,
+    /// Size of the backup file.
+    pub bytes: u64,
+}
+
+/// Why a backup was not made. Nothing is left at the backup's path then.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// There is no endpoint database at the path given.
+    #[error(
+        "no endpoint database at {0} (an endpoint on PostgreSQL is backed up with \
+         PostgreSQL's own tools, such as pg_dump)"
+    )]
+    NoDatabase(PathBuf),
+    /// The backup's path names a file already.
+    #[error("{0} exists; a backup never replaces a file")]
+    Exists(PathBuf),
+    /// A file could not be written, flushed or renamed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// SQLite could not read the database or write the copy.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The copy failed its integrity check, or does not hold the endpoint's
+    /// tables (a file that is not the endpoint's database).
+    #[error("the copy is not a sound endpoint database: {0}")]
+    Unsound(String),
+}
+
+/// Copies the endpoint's database at `database` to `out`, consistent as of
+/// one moment, while the endpoint may go on serving (a read in WAL mode, so
+/// pushes neither wait for it nor are half-copied). The copy is made beside
+/// `out` and checked whole (`integrity_check`, the endpoint's tables) before
+/// it is flushed and renamed to `out`, so a file named `out` is always a
+/// complete backup. Refuses to replace an existing `out`; never writes to
+/// `database`.
+pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError> {
+    if !database.is_file() {
+        return Err(BackupError::NoDatabase(database.to_path_buf()));
+    }
+    if out.exists() {
+        return Err(BackupError::Exists(out.to_path_buf()));
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staged = out.with_file_name(format!(".{name}.partial"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BackupError::Io { path, source }
+    };
+    // A copy left by a backup that was cut short is not a backup.
+    match std::fs::remove_file(&staged) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&staged)(e)),
+        _ => {}
+    }
+    let copied = copy_and_check(database, &staged);
+    let summary = match copied {
+        Ok(summary) => summary,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&staged, out).map_err(io(out))?;
+    // The rename itself survives a power cut once the directory is flushed.
+    let folder = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(folder)
+        .and_then(|d| d.sync_all())
+        .map_err(io(folder))?;
+    Ok(summary)
+}
+
+/// The copy itself, into `staged`, and its checks.
+fn copy_and_check(database: &Path, staged: &Path) -> Result<BackupSummary, BackupError> {
+    let source = Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    source.busy_timeout(std::time::Duration::from_secs(10))?;
+    let target = staged
+        .to_str()
+        .ok_or_else(|| BackupError::Unsound(format!("{} is not UTF-8", staged.display())))?;
+    source.execute("VACUUM INTO ?1", [target])?;
+    let copy = Connection::open_with_flags(staged, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(BackupError::Unsound(check));
+    }
+    let (changes, networks): (i64, i64) = copy
+        .query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT network) FROM sync_changes",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| BackupError::Unsound(e.to_string()))?;
+    let file = std::fs::File::open(staged).map_err(|source| BackupError::Io {
+        path: staged.to_path_buf(),
+        source,
+    })?;
+    file.sync_all().map_err(|source| BackupError::Io {
+        path: staged.to_path_buf(),
+        source,
+    })?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(BackupSummary {
+        changes: changes as u64,
+        networks: networks as u64,
+        bytes,
+    })
 }
 
 fn corrupt(what: &str) -> StorageError {

@@ -5,6 +5,7 @@
 //! corrected on the device without forking its record.
 
 mod auth;
+mod backup;
 mod correction;
 mod device;
 mod faults;
