@@ -748,6 +748,32 @@ mod tests {
         )
     }
 
+    /// Puts a write on `storage`'s writer that waits, once it runs, until
+    /// the sender returned is sent to; returns when the writer is held.
+    async fn hold_writer(
+        storage: &SqliteStorage,
+    ) -> (
+        mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), StorageError>>,
+    ) {
+        let (release, held) = mpsc::channel::<()>();
+        let (running, on_writer) = tokio::sync::oneshot::channel::<()>();
+        let holding = tokio::spawn({
+            let storage = storage.clone();
+            async move {
+                storage
+                    .write(move |_| {
+                        running.send(()).ok();
+                        held.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        on_writer.await.unwrap();
+        (release, holding)
+    }
+
     /// Queues a write on `storage` that stores `network` in `sync_networks`
     /// and then, if `panics`, panics.
     fn store_network(
@@ -776,21 +802,7 @@ mod tests {
         let storage = SqliteStorage::open(&dir.path().join("server.sqlite3")).unwrap();
         // Hold the writer so that the three writes below queue behind it and
         // are committed as one group.
-        let (release, held) = mpsc::channel::<()>();
-        let (running, on_writer) = tokio::sync::oneshot::channel::<()>();
-        let holding = tokio::spawn({
-            let storage = storage.clone();
-            async move {
-                storage
-                    .write(move |_| {
-                        running.send(()).ok();
-                        held.recv().ok();
-                        Ok(())
-                    })
-                    .await
-            }
-        });
-        on_writer.await.unwrap();
+        let (release, holding) = hold_writer(&storage).await;
         let before = store_network(&storage, "before", false);
         let panics = store_network(&storage, "panics", true);
         let after = store_network(&storage, "after", false);
@@ -828,21 +840,7 @@ mod tests {
     async fn healthz_is_503_while_the_writer_is_stuck_and_ok_once_it_moves_again() {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(&dir.path().join("server.sqlite3")).unwrap();
-        let (release, held) = mpsc::channel::<()>();
-        let (running, on_writer) = tokio::sync::oneshot::channel::<()>();
-        let stuck = tokio::spawn({
-            let storage = storage.clone();
-            async move {
-                storage
-                    .write(move |_| {
-                        running.send(()).ok();
-                        held.recv().ok();
-                        Ok(())
-                    })
-                    .await
-            }
-        });
-        on_writer.await.unwrap();
+        let (release, stuck) = hold_writer(&storage).await;
         let started = Instant::now();
         assert_eq!(
             healthz(&storage, dir.path()).await,
