@@ -51,6 +51,31 @@ pub struct SupersededVersion {
     pub record_id: RecordId,
 }
 
+/// A stored amendment that names a version of the push as the one it
+/// supersedes, with the record it belongs to: the version may have arrived
+/// after its amendment (from the same device, in a later push), and must then
+/// belong to the amendment's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamingVersion {
+    /// The version the amendment names in `supersedes`.
+    pub version_id: VersionId,
+    /// The record the amendment belongs to.
+    pub record_id: RecordId,
+}
+
+/// The rows a backend fetched for a push, inside its transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Held {
+    /// Stored changes sharing a change id or a version id with the push.
+    pub existing: Vec<ExistingChange>,
+    /// Every stored version of the records the push touches.
+    pub versions: Vec<StoredVersion>,
+    /// Every stored version that a change of the push names in `supersedes`.
+    pub superseded: Vec<SupersededVersion>,
+    /// Every stored amendment naming a version of the push in `supersedes`.
+    pub naming: Vec<NamingVersion>,
+}
+
 /// What a backend must do for one push.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushPlan {
@@ -70,14 +95,12 @@ pub const AMENDS_REFUSED_REASON: &str = "amends a version refused in this push, 
      refused with it: stored alone, nothing the endpoint holds would supersede what the \
      refused version amended, and its record would fork";
 
-/// Decides a push. `existing` holds stored changes sharing a change id or a
-/// version id with `changes`; `versions` holds every stored version of the
-/// records `changes` touch; `superseded` holds every stored version that a
-/// change names in `supersedes`. A version of another kind than its record's
-/// earlier versions is refused, and so is one that breaks its record's
-/// lineage (see `check_lineage`): it arrives after a version that supersedes
-/// it, it is a second first version, or it supersedes a version of another
-/// record.
+/// Decides a push, given what the endpoint `held` of it. A version of
+/// another kind than its record's earlier versions is refused, and so is one
+/// that breaks its record's lineage (see `check_lineage`): it arrives after a
+/// version that supersedes it, it is a second first version, it supersedes a
+/// version of another record, or a version of another record already
+/// supersedes it.
 ///
 /// A change that amends a version refused earlier in the same push, for
 /// whatever reason, is refused too (code `invalid`, field
@@ -89,24 +112,28 @@ pub const AMENDS_REFUSED_REASON: &str = "amends a version refused in this push, 
 /// refused change is amended by a version the endpoint holds). Not when the
 /// endpoint holds a version under that id anyway (stored, or taken earlier in
 /// the push): then the amendment amends that one, as any other would.
-pub fn plan_push(
-    changes: &[CheckedChange],
-    existing: Vec<ExistingChange>,
-    versions: Vec<StoredVersion>,
-    superseded: Vec<SupersededVersion>,
-) -> PushPlan {
+pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
     let mut by_change: HashMap<ChangeId, (ChangeKind, String)> = HashMap::new();
     let mut by_version: HashMap<VersionId, (ChangeKind, String)> = HashMap::new();
-    for e in existing {
+    for e in held.existing {
         by_version.insert(e.version_id, (e.kind, e.body.clone()));
         by_change.insert(e.change_id, (e.kind, e.body));
     }
-    let mut record_of: HashMap<VersionId, RecordId> = superseded
+    let mut record_of: HashMap<VersionId, RecordId> = held
+        .superseded
         .into_iter()
         .map(|v| (v.version_id, v.record_id))
         .collect();
+    // The records whose versions name each version as the one they amend.
+    let mut named_from: HashMap<VersionId, Vec<RecordId>> = HashMap::new();
+    for n in held.naming {
+        named_from
+            .entry(n.version_id)
+            .or_default()
+            .push(n.record_id);
+    }
     let mut histories: HashMap<RecordId, (ChangeKind, Vec<VersionMeta>)> = HashMap::new();
-    for v in versions {
+    for v in held.versions {
         histories
             .entry(v.meta.record_id)
             .or_insert_with(|| (v.kind, Vec::new()))
@@ -162,7 +189,10 @@ pub fn plan_push(
                 .meta
                 .supersedes
                 .and_then(|v| record_of.get(&v).copied());
-            if let Err(reason) = check_lineage(&change.meta, earlier, superseded_record) {
+            let named = named_from
+                .get(&change.meta.version_id)
+                .map_or(&[][..], Vec::as_slice);
+            if let Err(reason) = check_lineage(&change.meta, earlier, superseded_record, named) {
                 break 'judged ChangeOutcome::Rejected {
                     code: RejectCode::Invalid,
                     field: Some("body.record.meta.supersedes".to_owned()),
@@ -175,6 +205,12 @@ pub fn plan_push(
             history.push(change.meta.clone());
             let entry = (change.kind, change.body.clone());
             record_of.insert(change.meta.version_id, change.meta.record_id);
+            if let Some(base) = change.meta.supersedes {
+                named_from
+                    .entry(base)
+                    .or_default()
+                    .push(change.meta.record_id);
+            }
             by_change.insert(change.change_id, entry.clone());
             by_version.insert(change.meta.version_id, entry);
             plan.inserts.push(i);
@@ -202,7 +238,9 @@ pub fn plan_push(
 /// Whether a version may join its record's `earlier` versions (those stored,
 /// and those accepted earlier in the same push). `superseded_record` is the
 /// record the endpoint holds the version it supersedes under, if it holds
-/// that version (stored, or accepted earlier in the push).
+/// that version (stored, or accepted earlier in the push); `named_from` are
+/// the records of the versions the endpoint holds that name this one as the
+/// version they amend.
 ///
 /// A version must not arrive after one that supersedes it (the only way a
 /// history closes into a cycle, which would leave it with no current version
@@ -211,7 +249,10 @@ pub fn plan_push(
 /// version would stand in its own record's history as a second head (a fork
 /// a clinician is asked to reconcile) while the record the clinician meant to
 /// amend shows no amendment, and the device store refuses to write such a
-/// version itself. An amendment may name a version the endpoint does not
+/// version itself. For the same reason a version may not arrive after another
+/// record's amendment of it: that amendment was taken while the version was
+/// unknown here, and the two would now tie two records' histories together,
+/// which every device holding either refuses to pull. An amendment may name a version the endpoint does not
 /// hold: the correction of a refused version from a device built before
 /// corrections took the refused version's place (the store's
 /// `correct_rejected`) arrives so, as does, from such a device, an amendment
@@ -227,6 +268,7 @@ fn check_lineage(
     meta: &VersionMeta,
     earlier: &[VersionMeta],
     superseded_record: Option<RecordId>,
+    named_from: &[RecordId],
 ) -> Result<(), &'static str> {
     if earlier
         .iter()
@@ -234,6 +276,12 @@ fn check_lineage(
     {
         return Err("a version of this record already supersedes this one: \
                     a version cannot arrive after its amendment");
+    }
+    if named_from.iter().any(|&r| r != meta.record_id) {
+        return Err(
+            "a version of another record already names this one as the version it \
+                    amends: a version belongs to the record whose amendments name it",
+        );
     }
     match meta.supersedes {
         Some(_) if superseded_record.is_some_and(|r| r != meta.record_id) => {
@@ -311,7 +359,13 @@ mod tests {
         let base = change(1, 10, None, 1);
         let mut other = change(2, 10, Some(1), 2);
         other.kind = ChangeKind::MedicationReview;
-        let plan = plan_push(&[other], vec![], vec![version(&base)], vec![]);
+        let plan = plan_push(
+            &[other],
+            Held {
+                versions: vec![version(&base)],
+                ..Held::default()
+            },
+        );
         assert!(plan.inserts.is_empty());
         assert!(matches!(
             plan.outcomes[0],
@@ -325,7 +379,7 @@ mod tests {
     #[test]
     fn a_change_pushed_twice_in_one_batch_is_stored_once() {
         let a = change(1, 10, None, 1);
-        let plan = plan_push(&[a.clone(), a], vec![], vec![], vec![]);
+        let plan = plan_push(&[a.clone(), a], Held::default());
         assert_eq!(plan.inserts, vec![0]);
         assert_eq!(
             plan.outcomes,
@@ -338,7 +392,14 @@ mod tests {
         let a = change(1, 10, None, 1);
         let mut b = change(1, 10, None, 2);
         b.change_id = a.change_id;
-        let plan = plan_push(&[b], vec![stored(&a)], vec![version(&a)], vec![]);
+        let plan = plan_push(
+            &[b],
+            Held {
+                existing: vec![stored(&a)],
+                versions: vec![version(&a)],
+                ..Held::default()
+            },
+        );
         assert!(plan.inserts.is_empty());
         assert!(matches!(
             plan.outcomes[0],
@@ -354,7 +415,14 @@ mod tests {
         let a = change(1, 10, None, 1);
         let mut b = change(1, 10, None, 2);
         b.change_id = ChangeId(Uuid::from_u128(5));
-        let plan = plan_push(&[b], vec![stored(&a)], vec![version(&a)], vec![]);
+        let plan = plan_push(
+            &[b],
+            Held {
+                existing: vec![stored(&a)],
+                versions: vec![version(&a)],
+                ..Held::default()
+            },
+        );
         assert!(matches!(
             plan.outcomes[0],
             ChangeOutcome::Rejected {
@@ -379,10 +447,16 @@ mod tests {
     fn a_version_arriving_after_one_that_supersedes_it_is_refused_so_no_cycle_forms() {
         let a = change(1, 10, Some(2), 1);
         let b = change(2, 10, Some(1), 2);
-        let plan = plan_push(&[a.clone(), b.clone()], vec![], vec![], vec![]);
+        let plan = plan_push(&[a.clone(), b.clone()], Held::default());
         assert_eq!(plan.inserts, vec![0]);
         assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
-        let plan = plan_push(&[b], vec![], vec![version(&a)], vec![]);
+        let plan = plan_push(
+            &[b],
+            Held {
+                versions: vec![version(&a)],
+                ..Held::default()
+            },
+        );
         assert!(plan.inserts.is_empty());
         assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
     }
@@ -392,7 +466,13 @@ mod tests {
         let first = change(1, 10, None, 1);
         // Version 2 was refused; an older device's correction amends it.
         let correction = change(3, 10, Some(2), 3);
-        let plan = plan_push(&[correction], vec![], vec![version(&first)], vec![]);
+        let plan = plan_push(
+            &[correction],
+            Held {
+                versions: vec![version(&first)],
+                ..Held::default()
+            },
+        );
         assert_eq!(plan.inserts, vec![0]);
     }
 
@@ -407,9 +487,10 @@ mod tests {
         let stray = change(2, 20, Some(1), 2);
         let plan = plan_push(
             std::slice::from_ref(&stray),
-            vec![],
-            vec![],
-            vec![held_elsewhere],
+            Held {
+                superseded: vec![held_elsewhere],
+                ..Held::default()
+            },
         );
         assert!(plan.inserts.is_empty());
         assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
@@ -420,12 +501,48 @@ mod tests {
         let good = change(5, 10, Some(1), 5);
         let plan = plan_push(
             &[first, stray, good],
-            vec![],
-            vec![version(&held)],
-            vec![held_elsewhere],
+            Held {
+                versions: vec![version(&held)],
+                superseded: vec![held_elsewhere],
+                ..Held::default()
+            },
         );
         assert_eq!(plan.inserts, vec![0, 2]);
         assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
+    }
+
+    #[test]
+    fn a_version_arriving_after_another_records_amendment_of_it_is_refused() {
+        // Record 20's stored amendment names version 1, unknown then.
+        let amendment = change(2, 20, Some(1), 2);
+        let naming = NamingVersion {
+            version_id: VersionId(Uuid::from_u128(1)),
+            record_id: amendment.meta.record_id,
+        };
+        let late = change(1, 10, None, 1);
+        let plan = plan_push(
+            std::slice::from_ref(&late),
+            Held {
+                naming: vec![naming],
+                ..Held::default()
+            },
+        );
+        assert!(plan.inserts.is_empty());
+        assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+        // In one push: record 40 amends version 3, then version 3 comes as
+        // record 30's; its own record's amendment of it is another matter
+        // (the version arrives after its amendment, refused as before).
+        let plan = plan_push(
+            &[change(4, 40, Some(3), 4), change(3, 30, None, 3)],
+            Held::default(),
+        );
+        assert_eq!(plan.inserts, vec![0]);
+        assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
+        let reason = match &plan.outcomes[1] {
+            ChangeOutcome::Rejected { reason, .. } => reason.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(reason.contains("another record"), "{reason}");
     }
 
     /// True for the refusal of a change that amends a version refused
@@ -448,9 +565,11 @@ mod tests {
         let elsewhere = change(5, 20, None, 5);
         let plan = plan_push(
             &[v1, v1b, v1c, elsewhere],
-            vec![stored(&v0)],
-            vec![version(&v0)],
-            vec![],
+            Held {
+                existing: vec![stored(&v0)],
+                versions: vec![version(&v0)],
+                ..Held::default()
+            },
         );
         assert_eq!(plan.inserts, vec![3]);
         assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
@@ -485,12 +604,15 @@ mod tests {
             &[
                 review, on_review, reused, on_reused, clash, on_v0, stray, on_stray,
             ],
-            vec![stored(&v0)],
-            vec![version(&v0)],
-            vec![SupersededVersion {
-                version_id: v0.meta.version_id,
-                record_id: v0.meta.record_id,
-            }],
+            Held {
+                existing: vec![stored(&v0)],
+                versions: vec![version(&v0)],
+                superseded: vec![SupersededVersion {
+                    version_id: v0.meta.version_id,
+                    record_id: v0.meta.record_id,
+                }],
+                ..Held::default()
+            },
         );
         assert_eq!(plan.inserts, vec![5], "{plan:?}");
         assert_eq!(plan.outcomes[5], ChangeOutcome::Accepted);
@@ -508,12 +630,13 @@ mod tests {
         let second = change(2, 10, None, 2);
         let plan = plan_push(
             std::slice::from_ref(&second),
-            vec![],
-            vec![version(&first)],
-            vec![],
+            Held {
+                versions: vec![version(&first)],
+                ..Held::default()
+            },
         );
         assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
-        let plan = plan_push(&[first, second], vec![], vec![], vec![]);
+        let plan = plan_push(&[first, second], Held::default());
         assert_eq!(plan.inserts, vec![0]);
         assert!(refused_lineage(&plan.outcomes[1]), "{plan:?}");
     }
@@ -523,7 +646,7 @@ mod tests {
         let first = change(1, 10, None, 1);
         let second = change(2, 10, Some(1), 2);
         let third = change(3, 10, Some(2), 3);
-        let plan = plan_push(&[first, second, third], vec![], vec![], vec![]);
+        let plan = plan_push(&[first, second, third], Held::default());
         assert_eq!(plan.inserts, vec![0, 1, 2]);
         assert_eq!(plan.outcomes, vec![ChangeOutcome::Accepted; 3]);
     }
@@ -533,7 +656,13 @@ mod tests {
         let base = change(1, 10, None, 1);
         let left = change(2, 10, Some(1), 2);
         let right = change(3, 10, Some(1), 3);
-        let plan = plan_push(&[left, right], vec![], vec![version(&base)], vec![]);
+        let plan = plan_push(
+            &[left, right],
+            Held {
+                versions: vec![version(&base)],
+                ..Held::default()
+            },
+        );
         assert_eq!(plan.inserts, vec![0, 1]);
         assert_eq!(plan.outcomes[0], ChangeOutcome::Accepted);
         assert_eq!(

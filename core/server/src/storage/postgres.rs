@@ -33,7 +33,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use super::page::{keyset_page, page_end};
-use super::plan::{ExistingChange, StoredVersion, SupersededVersion, fork_of, plan_push};
+use super::plan::{
+    ExistingChange, Held, NamingVersion, StoredVersion, SupersededVersion, fork_of, plan_push,
+};
 use super::{
     CheckedChange, ForksPage, NetworkScope, PullPage, Storage, StorageError, StoredChange,
 };
@@ -61,6 +63,7 @@ CREATE TABLE IF NOT EXISTS sync_changes (
     UNIQUE (network, version_id)
 );
 CREATE INDEX IF NOT EXISTS sync_changes_record ON sync_changes (network, record_id);
+CREATE INDEX IF NOT EXISTS sync_changes_supersedes ON sync_changes (network, supersedes);
 CREATE TABLE IF NOT EXISTS sync_forks (
     network TEXT NOT NULL,
     record_id UUID NOT NULL,
@@ -297,7 +300,33 @@ impl Storage for PostgresStorage {
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
 
-        let plan = plan_push(&changes, existing, versions, superseded);
+        let select_naming = tx
+            .prepare_cached(
+                "SELECT supersedes, record_id FROM sync_changes
+                 WHERE network = $1 AND supersedes = ANY($2)",
+            )
+            .await?;
+        let naming = tx
+            .query(&select_naming, &[&network, &version_ids])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(NamingVersion {
+                    version_id: VersionId(row.try_get(0)?),
+                    record_id: RecordId(row.try_get(1)?),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+
+        let plan = plan_push(
+            &changes,
+            Held {
+                existing,
+                versions,
+                superseded,
+                naming,
+            },
+        );
         if !plan.inserts.is_empty() {
             let rows: Vec<&CheckedChange> = plan.inserts.iter().map(|&i| &changes[i]).collect();
             let count = i64::try_from(rows.len()).map_err(|_| corrupt("batch size"))?;

@@ -26,7 +26,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
 use super::page::{keyset_page, page_end};
-use super::plan::{ExistingChange, StoredVersion, SupersededVersion, fork_of, plan_push};
+use super::plan::{
+    ExistingChange, Held, NamingVersion, StoredVersion, SupersededVersion, fork_of, plan_push,
+};
 use super::{
     CheckedChange, ForksPage, NetworkScope, PullPage, Storage, StorageError, StoredChange,
 };
@@ -54,6 +56,7 @@ CREATE TABLE IF NOT EXISTS sync_changes (
     UNIQUE (network, version_id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sync_changes_record ON sync_changes (network, record_id);
+CREATE INDEX IF NOT EXISTS sync_changes_supersedes ON sync_changes (network, supersedes);
 CREATE TABLE IF NOT EXISTS sync_forks (
     network TEXT NOT NULL,
     record_id TEXT NOT NULL,
@@ -399,6 +402,29 @@ fn superseded(
         .transpose()
 }
 
+/// The stored amendments naming `change`'s version as the one they amend.
+fn naming(
+    conn: &Connection,
+    network: &str,
+    change: &CheckedChange,
+) -> Result<Vec<NamingVersion>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT record_id FROM sync_changes WHERE network = ?1 AND supersedes = ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![network, change.meta.version_id.0.to_string()],
+        |r| r.get::<_, String>(0),
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(NamingVersion {
+            version_id: change.meta.version_id,
+            record_id: RecordId(uuid(&row?)?),
+        });
+    }
+    Ok(out)
+}
+
 /// The writer thread: takes the writes waiting, runs each in its own
 /// savepoint of one transaction, commits, then answers them all.
 fn write_loop(conn: &mut Connection, jobs: &mpsc::Receiver<Job>) {
@@ -467,19 +493,19 @@ fn push_tx(
         )
         .optional()?
         .unwrap_or(0);
-    let mut found = Vec::new();
-    let mut versions = Vec::new();
-    let mut named = Vec::new();
+    let mut held = Held::default();
     let mut records: Vec<RecordId> = Vec::new();
     for change in changes {
-        found.extend(existing(tx, network, change)?);
-        named.extend(superseded(tx, network, change)?);
+        held.existing.extend(existing(tx, network, change)?);
+        held.superseded.extend(superseded(tx, network, change)?);
+        held.naming.extend(naming(tx, network, change)?);
         if !records.contains(&change.meta.record_id) {
             records.push(change.meta.record_id);
-            versions.extend(versions_of(tx, network, &change.meta.record_id)?);
+            held.versions
+                .extend(versions_of(tx, network, &change.meta.record_id)?);
         }
     }
-    let plan = plan_push(changes, found, versions, named);
+    let plan = plan_push(changes, held);
     if !plan.inserts.is_empty() {
         let now = jiff::Timestamp::now().to_string();
         let mut insert = tx.prepare_cached(

@@ -702,6 +702,58 @@ async fn an_amendment_naming_a_version_of_another_record_is_rejected_while_the_r
     assert_eq!(forks["forks"], json!([]), "no record forked");
 }
 
+async fn a_version_arriving_after_another_records_amendment_of_it_is_rejected_while_the_rest_is_stored(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let version = |record: RecordId, version: VersionId, supersedes: Option<VersionId>, seed| {
+        let mut meta = VersionMeta::first(
+            record,
+            version,
+            ClinicianId::parse("para-1").unwrap(),
+            DeviceId::parse("phone-1").unwrap(),
+            jiff::Timestamp::now(),
+        );
+        meta.supersedes = supersedes;
+        visit_version(meta, seed)
+    };
+    let new_id = || VersionId(Uuid::now_v7());
+    let new_record = || RecordId(Uuid::now_v7());
+    // An amendment naming a version the endpoint does not hold is taken (a
+    // correction arrives so); the version it names then arrives under
+    // another record.
+    let (early, late) = (new_id(), new_id());
+    let amendment = version(new_record(), new_id(), Some(early), 1);
+    let (status, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![amendment]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(statuses(&body), ["accepted"]);
+    let named_before = version(new_record(), early, None, 2);
+    // The same within one push.
+    let amendment_first = version(new_record(), new_id(), Some(late), 3);
+    let named_after = version(new_record(), late, None, 4);
+    let good = new_visit("para-1", "phone-1", 5);
+    let changes = vec![named_before, amendment_first, named_after, good];
+    let (status, body) = app.push(&token, &batch(NET, "phone-1", changes)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        statuses(&body),
+        ["rejected", "accepted", "rejected", "accepted"]
+    );
+    for i in [0, 2] {
+        let outcome = &body["results"][i]["outcome"];
+        assert_eq!(outcome["field"], "body.record.meta.supersedes", "{outcome}");
+        let reason = outcome["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("a version of another record already names this one"),
+            "{reason}"
+        );
+    }
+    assert_eq!(count_stored(&app).await, 3);
+}
+
 async fn a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused(backend: Backend) {
     let app = TestApp::new(&backend).await;
     let token = app.device_token(NET, "para-1", "phone-1");
@@ -1105,6 +1157,7 @@ crate::on_both_backends!(
     a_version_that_breaks_its_records_lineage_is_rejected_while_the_rest_is_stored,
     a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused,
     an_amendment_naming_a_version_of_another_record_is_rejected_while_the_rest_is_stored,
+    a_version_arriving_after_another_records_amendment_of_it_is_rejected_while_the_rest_is_stored,
     an_amendment_of_a_version_refused_earlier_in_the_push_is_refused_too_so_nothing_forks,
     a_422_names_every_change_built_on_one_it_refuses_so_none_arrives_later_alone,
     forks_come_in_pages_of_the_limit_by_record_id_and_after_goes_on_where_a_page_ended,
