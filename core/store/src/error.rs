@@ -8,6 +8,7 @@
 //! never passed through.
 
 use doorstep_domain::ValidationError;
+use doorstep_domain::network::NetworkId;
 use doorstep_domain::record::VersionId;
 use rusqlite::ErrorCode;
 
@@ -82,6 +83,20 @@ pub enum StoreError {
     /// changed.
     #[error("no outbox item has change id {0}")]
     UnknownChange(ChangeId),
+    /// The store holds another network's records: the device was moved to
+    /// another network without being wiped. Syncing it would send the first
+    /// network's records to the second; wipe the store (after syncing it
+    /// with its own network) and sign in again. Nothing changed.
+    #[error(
+        "this store holds network {bound}'s records, not {asked}'s: sync it with {bound}, then \
+         wipe it before joining {asked}"
+    )]
+    OtherNetwork {
+        /// The network the store was first synced with.
+        bound: NetworkId,
+        /// The network asked for.
+        asked: NetworkId,
+    },
     /// Only a rejected item can be sent again or corrected, and this one is
     /// not rejected: it is queued already (a second tap on "send again"), the
     /// endpoint has it, or it was corrected already (a second tap on "save

@@ -14,6 +14,7 @@
 
 use doorstep_domain::NhsNumber;
 use doorstep_domain::medication_review::MedicationReviewRecord;
+use doorstep_domain::network::NetworkId;
 use doorstep_domain::patient::{CareHome, Patient};
 use doorstep_domain::record::{Validate, VersionMeta, VisitRecord};
 use jiff::Timestamp;
@@ -166,6 +167,35 @@ impl Store {
         .execute(params![batch.cursor.0, Timestamp::now().to_string()])?;
         tx.commit()?;
         Ok(report)
+    }
+
+    /// Records that this store syncs with `network`, on its first sync, and
+    /// refuses ([`StoreError::OtherNetwork`]) any other network after that: a
+    /// store holds one network's records, and the endpoint of another must
+    /// receive none of them. Nothing changes when refused.
+    pub fn bind_network(&mut self, network: &NetworkId) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let bound: Option<String> = tx
+            .prepare_cached("SELECT network FROM sync_network WHERE id = 1")?
+            .query_row([], |row| row.get(0))
+            .optional()?;
+        match bound {
+            Some(bound) if bound == network.as_str() => Ok(()),
+            Some(bound) => Err(StoreError::OtherNetwork {
+                bound: NetworkId::parse(&bound).map_err(|_| StoreError::Corrupt {
+                    detail: "the bound network is not a network id".into(),
+                })?,
+                asked: network.clone(),
+            }),
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO sync_network (id, network, bound_at) VALUES (1, ?1, ?2)",
+                )?
+                .execute(params![network.as_str(), Timestamp::now().to_string()])?;
+                tx.commit()?;
+                Ok(())
+            }
+        }
     }
 
     /// The cursor to pull from: the one of the last applied batch, `None`

@@ -135,8 +135,24 @@ ALTER TABLE outbox_new RENAME TO outbox;
 CREATE INDEX outbox_by_state ON outbox (state, seq);
 ";
 
+/// Version 4: the network the store syncs with.
+///
+/// A store holds one network's records, and the sync engine records which on
+/// its first sync (`Store::bind_network`); a sync with any other network is
+/// refused until the store is wiped, so a device moved to another network
+/// cannot push the first network's patients' records to the second, nor mix
+/// the second's into them. A file migrated from version 3 is bound at its
+/// next sync.
+const V4: &str = r"
+CREATE TABLE sync_network (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    network     TEXT NOT NULL,
+    bound_at    TEXT NOT NULL
+) STRICT;
+";
+
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 /// The name of refinery's history table.
 const HISTORY_TABLE: &str = "refinery_schema_history";
@@ -146,6 +162,7 @@ fn migrations() -> Vec<Migration> {
         ("V1__device_store", V1),
         ("V2__outbox_state_index", V2),
         ("V3__outbox_withdrawn", V3),
+        ("V4__sync_network", V4),
     ]
     .into_iter()
     .map(|(name, sql)| Migration::unapplied(name, sql).expect("migration names are well formed"))

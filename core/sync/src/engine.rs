@@ -452,6 +452,9 @@ impl SyncEngine {
     }
 
     async fn run(&self) -> Result<SyncReport, SyncError> {
+        // Before anything is sent: a store holding another network's records
+        // pushes none of them here.
+        self.store()?.bind_network(&self.config.network)?;
         let mut report = SyncReport::default();
         self.push_all(&mut report).await?;
         if report.revoked {

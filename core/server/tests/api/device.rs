@@ -402,3 +402,48 @@ async fn a_redirect_is_not_followed_so_no_record_goes_where_it_points() {
     );
     assert_eq!(device.stuck(), 1, "kept, to push next time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_moved_to_another_network_sends_it_nothing_until_wiped() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.record_visit(1);
+    device
+        .engine(&url, 1, Duration::from_secs(5))
+        .sync()
+        .await
+        .unwrap();
+    device.record_visit(2);
+
+    // The phone is handed to a practice of another network and signed in
+    // there, store and all.
+    let west = "west-dorset";
+    device.token = app.device_token(west, "para-1", "phone-1");
+    let mut config = device.config(&url, 1, Duration::from_secs(5));
+    config.network = NetworkId::parse(west).unwrap();
+    let engine = device.try_engine(config).unwrap();
+    let error = engine.sync().await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            SyncError::Store(doorstep_store::StoreError::OtherNetwork { .. })
+        ),
+        "{error:?}"
+    );
+    let SyncState::Failed { reason } = engine.status().state else {
+        panic!("{:?}", engine.status());
+    };
+    assert!(
+        reason.contains("wipe it before joining west-dorset"),
+        "{reason}"
+    );
+    assert_eq!(
+        device.stuck(),
+        1,
+        "the new record waits for its own network"
+    );
+    let coordinator = app.token(west, TokenRole::Coordinator, "it-desk", None);
+    assert!(app.pull_all(&coordinator, 500).await.0.is_empty());
+}

@@ -1,8 +1,9 @@
 //! Migrations: a file of every earlier schema version, holding data, opens
 //! under this build with all its data readable through the current API.
 
+use doorstep_domain::network::NetworkId;
 use doorstep_domain::record::VisitContent;
-use doorstep_store::{OutboxState, SyncCursor, schema};
+use doorstep_store::{OutboxState, StoreError, SyncCursor, schema};
 use jiff::civil::date;
 
 use crate::{Fixture, morning, raw_connection, sample};
@@ -57,7 +58,9 @@ fn fixture_at(f: &Fixture, version: i64) -> Written {
             )
             .unwrap();
         }
-        2 => {
+        // Version 3 rebuilt the outbox with a new state and column; rows
+        // written as version 2 wrote them are valid in it.
+        2 | 3 => {
             let items = [
                 (change_id, &visit, "sent", None),
                 (
@@ -158,6 +161,13 @@ fn every_earlier_schema_version_with_data_migrates_to_the_latest() {
                 "kept by version 3"
             );
         }
+        // Unbound until its first sync, which binds it (version 4).
+        let east = NetworkId::parse("east-dorset").unwrap();
+        store.bind_network(&east).unwrap();
+        assert!(matches!(
+            store.bind_network(&NetworkId::parse("west-dorset").unwrap()),
+            Err(StoreError::OtherNetwork { .. })
+        ));
         assert_eq!(store.push_batch(crate::up_to(10)).unwrap().len(), 1);
         let round = store.round(date(2026, 11, 24)).unwrap().unwrap();
         assert_eq!(round.patients.len(), 3);

@@ -378,3 +378,25 @@ fn a_pulled_version_held_already_with_other_content_or_lineage_is_refused_with_i
         assert_eq!((&current.version, current.version_count), (&second, 2));
     }
 }
+
+#[test]
+fn a_store_syncs_with_one_network_and_refuses_another_changing_nothing() {
+    use doorstep_domain::network::NetworkId;
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let east = NetworkId::parse("east-dorset").unwrap();
+    let west = NetworkId::parse("west-dorset").unwrap();
+    store.bind_network(&east).unwrap();
+    store.bind_network(&east).unwrap();
+    let refused = store.bind_network(&west).expect_err("refused");
+    assert!(
+        matches!(&refused, StoreError::OtherNetwork { bound, asked } if *bound == east && *asked == west),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("wipe it"), "{refused}");
+    // Still bound to the first, across a reopen.
+    drop(store);
+    let mut store = f.open().unwrap();
+    store.bind_network(&east).unwrap();
+    assert!(store.bind_network(&west).is_err());
+}
