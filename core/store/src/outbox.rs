@@ -73,9 +73,9 @@ pub enum OutboxState {
     Pending,
     /// Pushed, no answer yet. Pushed again on the next sync.
     Sent,
-    /// The endpoint stored it. Offered to it again
-    /// ([`Store::reoffer_accepted`]) when it may have lost it in a restore
-    /// from an older backup: the one way back to [`OutboxState::Pending`].
+    /// The endpoint stored it. Queued again ([`Store::reoffer`]) when the
+    /// endpoint says it no longer holds it, after a restore from an older
+    /// backup: the one way back to [`OutboxState::Pending`].
     Accepted,
     /// The endpoint refused it, for this reason; or the store did, because
     /// it builds on a change the endpoint refused (the reason names that
@@ -561,23 +561,38 @@ impl Store {
         }
     }
 
-    /// Queues every change the endpoint had accepted to be pushed again, in
-    /// its old place in the queue and with its change id. For when the
-    /// endpoint no longer knows where this device's pull stood (`bad_cursor`):
-    /// it may have been restored from a backup older than some of those
-    /// acceptances. This store is its clinician's own, so each change is
-    /// theirs to push; the endpoint stores once what it still holds (answered
-    /// as a duplicate) and takes back what the restore lost, instead of
-    /// leaving it on this device alone. Changes filed in the GP record stay
-    /// as they are: the practice's system holds them. Returns how many.
-    pub fn reoffer_accepted(&mut self) -> Result<u64> {
-        let moved = self
+    /// The change ids of every item the endpoint accepted, in push order:
+    /// what to ask the endpoint about when it may have been restored from an
+    /// older backup (see [`Store::reoffer`]).
+    pub fn accepted_change_ids(&self) -> Result<Vec<ChangeId>> {
+        let mut stmt = self
             .conn
-            .prepare_cached(
-                "UPDATE outbox SET state = 'pending', state_changed_at = ?1 WHERE state = 'accepted'",
-            )?
-            .execute([Timestamp::now().to_string()])?;
-        Ok(moved as u64)
+            .prepare_cached("SELECT change_id FROM outbox WHERE state = 'accepted' ORDER BY seq")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|id| parse_change_id(&id?)).collect()
+    }
+
+    /// Queues again, in their old places and with their change ids, the
+    /// accepted items among `ids`: those the endpoint said it no longer holds
+    /// (restored from a backup older than their acceptance). They would
+    /// otherwise live on this device alone while it showed them synced. Ids
+    /// of items in any other state are passed over (filed ones, say: the
+    /// practice's system holds them). Returns how many were queued.
+    pub fn reoffer(&mut self, ids: &[ChangeId]) -> Result<u64> {
+        let tx = self.conn.transaction()?;
+        let now = Timestamp::now().to_string();
+        let mut moved = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET state = 'pending', state_changed_at = ?1
+                 WHERE change_id = ?2 AND state = 'accepted'",
+            )?;
+            for id in ids {
+                moved += stmt.execute(params![now, id.0.to_string()])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(moved)
     }
 
     /// One item by its change id.

@@ -169,33 +169,41 @@ impl Store {
         Ok(report)
     }
 
-    /// Records that this store syncs with `network`, on its first sync, and
-    /// refuses ([`StoreError::OtherNetwork`]) any other network after that: a
+    /// Whether this store is bound to `network` (true) or to none yet
+    /// (false); [`StoreError::OtherNetwork`] when it is bound to another. A
     /// store holds one network's records, and the endpoint of another must
-    /// receive none of them. Nothing changes when refused.
-    pub fn bind_network(&mut self, network: &NetworkId) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let bound: Option<String> = tx
+    /// receive none of them, so the sync engine asks before sending anything.
+    pub fn check_network(&self, network: &NetworkId) -> Result<bool> {
+        let bound: Option<String> = self
+            .conn
             .prepare_cached("SELECT network FROM sync_network WHERE id = 1")?
             .query_row([], |row| row.get(0))
             .optional()?;
         match bound {
-            Some(bound) if bound == network.as_str() => Ok(()),
+            None => Ok(false),
+            Some(bound) if bound == network.as_str() => Ok(true),
             Some(bound) => Err(StoreError::OtherNetwork {
                 bound: NetworkId::parse(&bound).map_err(|_| StoreError::Corrupt {
                     detail: "the bound network is not a network id".into(),
                 })?,
                 asked: network.clone(),
             }),
-            None => {
-                tx.prepare_cached(
-                    "INSERT INTO sync_network (id, network, bound_at) VALUES (1, ?1, ?2)",
-                )?
-                .execute(params![network.as_str(), Timestamp::now().to_string()])?;
-                tx.commit()?;
-                Ok(())
-            }
         }
+    }
+
+    /// Binds this store to `network`, once a sync with it has completed:
+    /// not before the endpoint has answered, so a mistyped network at the
+    /// first sign-in binds nothing. Bound already to `network`, nothing
+    /// changes; bound to another, [`StoreError::OtherNetwork`] and nothing
+    /// changes.
+    pub fn bind_network(&mut self, network: &NetworkId) -> Result<()> {
+        if self.check_network(network)? {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached("INSERT INTO sync_network (id, network, bound_at) VALUES (1, ?1, ?2)")?
+            .execute(params![network.as_str(), Timestamp::now().to_string()])?;
+        Ok(())
     }
 
     /// The cursor to pull from: the one of the last applied batch, `None`

@@ -43,8 +43,9 @@ use serde_json::value::RawValue;
 
 use crate::endpoint::with_causes;
 use crate::wire::{
-    ChangeBody, ChangeId, ChangeKind, ChangeOutcome, DeviceStatus, ErrorBody, ErrorCode,
-    MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH, PUSH_PATH, PullResponse, PushResponse,
+    ChangeBody, ChangeId, ChangeKind, ChangeOutcome, DeviceStatus, ErrorBody, ErrorCode, HELD_PATH,
+    HeldRequest, HeldResponse, MAX_HELD_IDS, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH,
+    PUSH_PATH, PullResponse, PushResponse,
 };
 
 /// Most bytes of records one push carries (a single larger change goes on
@@ -213,9 +214,9 @@ pub struct SyncReport {
     /// and the pull started again from the beginning: records already held
     /// came again and were recognised, so `pulled_new` counts only new ones.
     pub pull_restarted: bool,
-    /// Changes the endpoint had accepted that were offered to it again, after
-    /// a `bad_cursor` (it may have been restored from an older backup): it
-    /// stores once what it still held, and takes back what it had lost.
+    /// Changes the endpoint had accepted that it said it no longer holds,
+    /// asked after a `bad_cursor` (it may have been restored from an older
+    /// backup), queued again and pushed in the same sync.
     pub reoffered: usize,
     /// True when the endpoint said this device is revoked.
     pub revoked: bool,
@@ -453,21 +454,27 @@ impl SyncEngine {
 
     async fn run(&self) -> Result<SyncReport, SyncError> {
         // Before anything is sent: a store holding another network's records
-        // pushes none of them here.
-        self.store()?.bind_network(&self.config.network)?;
+        // pushes none of them here. A store bound to none yet (new, or
+        // migrated from before stores were bound) is bound once this sync
+        // completes, and until then offers nothing again on a refused
+        // cursor: it may hold another network's history.
+        let bound = self.store()?.check_network(&self.config.network)?;
         let mut report = SyncReport::default();
         self.push_all(&mut report).await?;
         if report.revoked {
             return Ok(report);
         }
-        if self.pull_all(&mut report).await? {
+        if self.pull_all(&mut report, bound).await? {
             // Revoked since the push: push anything written meanwhile, then wipe.
             report.revoked = true;
             self.push_all(&mut report).await?;
-        } else if report.reoffered > 0 {
+            return Ok(report);
+        }
+        if report.reoffered > 0 {
             // What an endpoint restored from a backup lost goes back to it now.
             self.push_all(&mut report).await?;
         }
+        self.store()?.bind_network(&self.config.network)?;
         Ok(report)
     }
 
@@ -577,7 +584,7 @@ impl SyncEngine {
     /// dropped once per sync: the pull asks again from the beginning, and the
     /// first page applied replaces the stored cursor. Records already held
     /// are recognised and kept once.
-    async fn pull_all(&self, report: &mut SyncReport) -> Result<bool, SyncError> {
+    async fn pull_all(&self, report: &mut SyncReport, reoffer: bool) -> Result<bool, SyncError> {
         // True from a `bad_cursor` answer until the first page is applied.
         let mut from_beginning = false;
         loop {
@@ -604,10 +611,12 @@ impl SyncEngine {
                     Ok(ErrorCode::BadCursor) if !cursor.is_empty() && !report.pull_restarted => {
                         tracing::warn!(
                             "the endpoint refused the stored pull cursor; pulling from the beginning \
-                             and offering again what it had accepted"
+                             and offering again what it no longer holds"
                         );
                         report.pull_restarted = true;
-                        report.reoffered += self.store()?.reoffer_accepted()? as usize;
+                        if reoffer {
+                            report.reoffered += self.reoffer_lost(report).await?;
+                        }
                         from_beginning = true;
                         continue;
                     }
@@ -633,6 +642,47 @@ impl SyncEngine {
                 return Ok(false);
             }
         }
+    }
+
+    /// Asks the endpoint which of the changes it accepted from this device it
+    /// no longer holds (it was restored from an older backup, say), and
+    /// queues those again. An endpoint too old to say is left as it is.
+    async fn reoffer_lost(&self, report: &mut SyncReport) -> Result<usize, SyncError> {
+        let accepted = self.store()?.accepted_change_ids()?;
+        let mut queued = 0;
+        for chunk in accepted.chunks(MAX_HELD_IDS) {
+            let request = HeldRequest {
+                change_ids: chunk.iter().map(|id| ChangeId(id.0)).collect(),
+            };
+            let body =
+                serde_json::to_vec(&request).map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let (status, bytes) = self
+                .request(report, || {
+                    self.client
+                        .post(self.url(HELD_PATH))
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body.clone())
+                })
+                .await?;
+            if status == StatusCode::NOT_FOUND {
+                tracing::warn!(
+                    "the endpoint cannot say which changes it holds; none offered again"
+                );
+                return Ok(queued);
+            }
+            if status != StatusCode::OK {
+                return Err(self.refusal(status, &bytes));
+            }
+            let answer: HeldResponse =
+                serde_json::from_slice(&bytes).map_err(|e| unreadable("held answer", &e))?;
+            let missing: Vec<StoreChangeId> = answer
+                .missing
+                .iter()
+                .map(|id| StoreChangeId(id.0))
+                .collect();
+            queued += self.store()?.reoffer(&missing)? as usize;
+        }
+        Ok(queued)
     }
 
     fn url(&self, path: &str) -> String {

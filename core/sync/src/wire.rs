@@ -31,6 +31,10 @@ pub const FORKS_PATH: &str = "/sync/v1/forks";
 /// `POST /sync/v1/devices/{device}/revoke` (coordinators only), answered by a
 /// [`RevokeResponse`].
 pub const REVOKE_PATH: &str = "/sync/v1/devices/{device}/revoke";
+/// `POST`: which of a [`HeldRequest`]'s change ids the caller's network does
+/// not hold, as a [`HeldResponse`]. A device asks after its pull cursor is
+/// refused, to push again what an endpoint restored from a backup lost.
+pub const HELD_PATH: &str = "/sync/v1/held";
 
 /// Most changes one push may carry. A device with more splits them into
 /// several pushes, in order; the endpoint refuses a bigger batch with 413.
@@ -44,6 +48,10 @@ pub const DEFAULT_FORKS_LIMIT: u32 = 100;
 /// changes: without a bound, one listing of a network with years of forks
 /// would read every forked history in one request.
 pub const MAX_FORKS_LIMIT: u32 = 500;
+
+/// Most change ids one [`HeldRequest`] may ask about (about 40 KB of JSON);
+/// a device with more asks several times.
+pub const MAX_HELD_IDS: usize = 1000;
 
 /// Identifies one change in the outbox. Made on the device (UUIDv7) when the
 /// change is written, it is the idempotency key: pushing the same change twice
@@ -280,6 +288,22 @@ pub struct ForksResponse {
     /// When `more`, the record id to send as `after` for the next page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<RecordId>,
+}
+
+/// Asks which of these changes the endpoint holds for the caller's network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldRequest {
+    /// At most [`MAX_HELD_IDS`] change ids.
+    pub change_ids: Vec<ChangeId>,
+}
+
+/// The answer to a [`HeldRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldResponse {
+    /// The change ids asked about that the caller's network does not hold,
+    /// in the order asked.
+    pub missing: Vec<ChangeId>,
 }
 
 /// The answer to a revocation.
@@ -519,6 +543,24 @@ mod tests {
                 after: Some(RecordId(Uuid::from_u128(30))),
             }
         );
+    }
+
+    #[test]
+    fn held_wire_forms() {
+        insta::assert_json_snapshot!(
+            "held_request",
+            HeldRequest {
+                change_ids: vec![ChangeId(Uuid::from_u128(1)), ChangeId(Uuid::from_u128(2))],
+            }
+        );
+        insta::assert_json_snapshot!(
+            "held_response",
+            HeldResponse {
+                missing: vec![ChangeId(Uuid::from_u128(2))],
+            }
+        );
+        let unknown = r#"{"change_ids":[],"since":"yesterday"}"#;
+        assert!(serde_json::from_str::<HeldRequest>(unknown).is_err());
     }
 
     #[test]

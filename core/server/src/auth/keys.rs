@@ -99,7 +99,7 @@ impl SigningKey {
             Ok(der) => Self::from_pkcs8(&der).ok_or_else(|| KeyError::Invalid(path.clone())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let doc = generate()?;
-                match owner_only(&path, true) {
+                match owner_only(&path) {
                     Ok(mut file) => {
                         file.write_all(doc.as_ref()).map_err(io)?;
                         file.sync_all().map_err(io)?;
@@ -170,27 +170,27 @@ fn generate() -> Result<aws_lc_rs::pkcs8::Document, KeyError> {
     Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Generate)
 }
 
-/// Opens `path` for writing, readable by its owner only; `new` refuses a file
-/// that exists, otherwise it is emptied.
-fn owner_only(path: &Path, new: bool) -> std::io::Result<std::fs::File> {
+/// Makes `path` for writing, readable by its owner only; refuses a file (or
+/// a link) already there, so the permissions are always these.
+fn owner_only(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if new {
-        options.create_new(true);
-    } else {
-        options.create(true).truncate(true);
-    }
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)
 }
 
-/// Replaces `dir/name` with `bytes` whole: written to a file beside it,
+/// Replaces `dir/name` with `bytes` whole: written to a new file beside it
+/// (one left by a rotation cut short is removed first, never reused),
 /// flushed, renamed over it, and the directory flushed, so a crash at any
 /// point leaves the old file or the new one.
 fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let staged = dir.join(format!(".{name}.new"));
-    let mut file = owner_only(&staged, false)?;
+    match std::fs::remove_file(&staged) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = owner_only(&staged)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&staged, dir.join(name))?;

@@ -253,10 +253,13 @@ impl Verifier {
     /// running endpoint takes effect at its next request, a compromised key
     /// dropped included, with no restart.
     pub fn from_dir(dir: &Path, issuer: &str, audience: &str) -> Result<Self, KeyError> {
+        // Looked at before reading: a rotation in between changes the files
+        // again after this look, so the next check reads them again.
+        let seen = stamp(dir);
         let keys = read_own(dir, issuer, audience)?;
         Ok(Self::with_own(
             keys,
-            Some((dir.to_path_buf(), stamp(dir))),
+            Some((dir.to_path_buf(), seen)),
             issuer,
             audience,
         ))
@@ -298,6 +301,7 @@ impl Verifier {
     /// they were last read. Files that cannot be read keep the keys held, and
     /// the log says so once per change.
     fn reread(&self) {
+        // Looked at before reading, as in `from_dir`.
         let changed = match self.own.read() {
             Ok(own) => own.dir.as_ref().and_then(|(dir, held)| {
                 let now = stamp(dir);

@@ -1,6 +1,7 @@
 //! The sync API, `/sync/v1/`: push a batch of a device's outbox, pull the
 //! network's changes by cursor, list forked records a page at a time, revoke
-//! a device.
+//! a device, and tell a device which of its changes the network does not
+//! hold (after a restore).
 //!
 //! Every handler takes a [`Caller`], so the network each storage call is
 //! scoped to is the verified token's. A push is checked completely before
@@ -34,8 +35,9 @@ use doorstep_domain::record::{
 };
 use doorstep_sync::wire::{
     ChangeId, ChangeKind, ChangeOutcome, ChangeResult, Cursor, DEFAULT_FORKS_LIMIT, DeviceStatus,
-    FORKS_PATH, ForksResponse, MAX_FORKS_LIMIT, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH,
-    PUSH_PATH, PushResponse, REVOKE_PATH, RejectCode, RejectedChange, RevokeResponse,
+    FORKS_PATH, ForksResponse, HELD_PATH, HeldRequest, HeldResponse, MAX_FORKS_LIMIT, MAX_HELD_IDS,
+    MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH, PUSH_PATH, PushResponse, REVOKE_PATH, RejectCode,
+    RejectedChange, RevokeResponse,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde::de::DeserializeOwned;
@@ -55,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route(PULL_PATH, get(pull))
         .route(FORKS_PATH, get(forks))
         .route(REVOKE_PATH, post(revoke))
+        .route(HELD_PATH, post(held))
 }
 
 /// The push envelope as first parsed: records stay raw until each is checked
@@ -244,6 +247,77 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// A request's JSON body as `T`: 413 past the body limit, 415 when not
+/// labelled JSON, 400 `malformed_json` when not JSON, 400 `bad_request`
+/// naming the field when not shaped as `T` (unknown fields included).
+fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} bytes",
+                crate::app::MAX_BODY_BYTES
+            ))
+        } else {
+            ApiError::BadRequest {
+                field: None,
+                reason: "the body could not be read".into(),
+            }
+        }
+    })?;
+    require_json(headers)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::MalformedJson {
+        field: None,
+        reason: "not UTF-8".into(),
+    })?;
+    doorstep_domain::text::from_json(text).map_err(|e| {
+        let field = (!e.field.is_empty()).then(|| e.field.clone());
+        if e.reason.starts_with("not valid JSON") {
+            ApiError::MalformedJson {
+                field,
+                reason: e.reason,
+            }
+        } else {
+            ApiError::BadRequest {
+                field,
+                reason: e.reason,
+            }
+        }
+    })
+}
+
+/// `POST /sync/v1/held`: which of a device's change ids its network does not
+/// hold. Only a role that pushes records may ask (a device asks about its
+/// own changes, to push again what a restore lost); a revoked device may
+/// too, as it may still push what it holds.
+async fn held(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<HeldResponse>, ApiError> {
+    if !caller.role().writes_records() {
+        return Err(ApiError::Forbidden(
+            "only a role that pushes records may ask which are held".into(),
+        ));
+    }
+    let request: HeldRequest = json_body(&headers, body)?;
+    if request.change_ids.len() > MAX_HELD_IDS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "at most {MAX_HELD_IDS} change ids a request"
+        )));
+    }
+    let asked = request.change_ids.len();
+    let missing = state
+        .storage
+        .missing_changes(caller.scope(), request.change_ids)
+        .await?;
+    tracing::info!(asked, missing = missing.len(), "held");
+    Ok(Json(HeldResponse { missing }))
+}
+
 fn device_of(caller: &Caller) -> Result<&DeviceId, ApiError> {
     caller
         .device()
@@ -260,38 +334,7 @@ async fn push(
         return Err(ApiError::Forbidden("this role cannot push records".into()));
     }
     let device = device_of(&caller)?.clone();
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "the body is larger than {} bytes",
-                crate::app::MAX_BODY_BYTES
-            ))
-        } else {
-            ApiError::BadRequest {
-                field: None,
-                reason: "the body could not be read".into(),
-            }
-        }
-    })?;
-    require_json(&headers)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::MalformedJson {
-        field: None,
-        reason: "not UTF-8".into(),
-    })?;
-    let raw: RawPush = doorstep_domain::text::from_json(text).map_err(|e| {
-        let field = (!e.field.is_empty()).then(|| e.field.clone());
-        if e.reason.starts_with("not valid JSON") {
-            ApiError::MalformedJson {
-                field,
-                reason: e.reason,
-            }
-        } else {
-            ApiError::BadRequest {
-                field,
-                reason: e.reason,
-            }
-        }
-    })?;
+    let raw: RawPush = json_body(&headers, body)?;
     if raw.network != *caller.network() {
         return Err(ApiError::WrongNetwork);
     }

@@ -106,8 +106,9 @@ pub enum StorageError {
     #[error("storage settings: {0}")]
     Config(String),
     /// The SQLite writer thread has stopped, so nothing more can be stored
-    /// until the endpoint restarts; `/healthz` says so, so a load balancer
-    /// stops sending pushes here. A panicking write no longer stops it (see
+    /// until the endpoint restarts; `/healthz` answers 503 (the database
+    /// does not answer), so a load balancer stops sending pushes here. A
+    /// panicking write no longer stops it (see
     /// [`StorageError::WritePanicked`]), so this means the thread itself died.
     #[error("the sqlite writer thread has stopped")]
     WriterStopped,
@@ -208,6 +209,15 @@ pub trait Storage: Send + Sync + 'static {
         scope: &NetworkScope,
         device: &DeviceId,
     ) -> Result<(), StorageError>;
+
+    /// Those of `change_ids` the network holds no change under, in the order
+    /// given: what a device must push again after the endpoint was restored
+    /// from an older backup.
+    async fn missing_changes(
+        &self,
+        scope: &NetworkScope,
+        change_ids: Vec<ChangeId>,
+    ) -> Result<Vec<ChangeId>, StorageError>;
 
     /// True when `device` of the network was revoked.
     async fn is_revoked(

@@ -18,6 +18,7 @@
 //! database gone or every connection busy, a request is answered 503 within
 //! seconds instead of waiting out the request timeout.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -537,6 +538,30 @@ impl Storage for PostgresStorage {
             )
             .await?;
         Ok(())
+    }
+
+    async fn missing_changes(
+        &self,
+        scope: &NetworkScope,
+        change_ids: Vec<ChangeId>,
+    ) -> Result<Vec<ChangeId>, StorageError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT change_id FROM sync_changes WHERE network = $1 AND change_id = ANY($2)",
+            )
+            .await?;
+        let ids: Vec<Uuid> = change_ids.iter().map(|c| c.0).collect();
+        let held = client
+            .query(&stmt, &[&scope.network().as_str(), &ids])
+            .await?
+            .iter()
+            .map(|row| row.try_get::<_, Uuid>(0))
+            .collect::<Result<HashSet<_>, _>>()?;
+        Ok(change_ids
+            .into_iter()
+            .filter(|c| !held.contains(&c.0))
+            .collect())
     }
 
     async fn is_revoked(

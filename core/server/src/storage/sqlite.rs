@@ -239,8 +239,18 @@ pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError>
             return Err(e);
         }
     };
-    std::fs::rename(&staged, out).map_err(io(out))?;
-    // The rename itself survives a power cut once the directory is flushed.
+    // A link, unlike a rename, fails if `out` appeared meanwhile: a backup
+    // never replaces a file.
+    let linked = std::fs::hard_link(&staged, out);
+    let _ = std::fs::remove_file(&staged);
+    linked.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            BackupError::Exists(out.to_path_buf())
+        } else {
+            io(out)(e)
+        }
+    })?;
+    // The new name survives a power cut once the directory is flushed.
     let folder = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -263,6 +273,12 @@ fn copy_and_check(database: &Path, staged: &Path) -> Result<BackupSummary, Backu
     let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     if check != "ok" {
         return Err(BackupError::Unsound(check));
+    }
+    for table in ["sync_networks", "sync_forks", "sync_revoked_devices"] {
+        copy.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| BackupError::Unsound(e.to_string()))?;
     }
     let (changes, networks): (i64, i64) = copy
         .query_row(
@@ -469,13 +485,11 @@ fn write_loop(conn: &mut Connection, jobs: &mpsc::Receiver<Job>) {
 /// panic (a bug of ours, perhaps one an input can reach) is logged, and its
 /// caller gets a plain 500, but it no longer stops every later push.
 fn run_caught(work: Work, conn: &Connection) -> Answer {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn))).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        tracing::error!(panic = %message, "a write panicked; it was rolled back alone");
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn))).unwrap_or_else(|_| {
+        // The panic's own message may quote what was being stored, and this
+        // log carries no record content (the panic hook has printed the
+        // message, as for any panic).
+        tracing::error!("a write panicked; it was rolled back alone");
         Err(StorageError::WritePanicked)
     })
 }
@@ -698,6 +712,27 @@ impl Storage for SqliteStorage {
                 params![network, device, jiff::Timestamp::now().to_string()],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn missing_changes(
+        &self,
+        scope: &NetworkScope,
+        change_ids: Vec<ChangeId>,
+    ) -> Result<Vec<ChangeId>, StorageError> {
+        let network = scope.network().as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT 1 FROM sync_changes WHERE network = ?1 AND change_id = ?2",
+            )?;
+            let mut missing = Vec::new();
+            for id in change_ids {
+                if !stmt.exists(params![network, id.0.to_string()])? {
+                    missing.push(id);
+                }
+            }
+            Ok(missing)
         })
         .await
     }

@@ -447,3 +447,30 @@ async fn a_device_moved_to_another_network_sends_it_nothing_until_wiped() {
     let coordinator = app.token(west, TokenRole::Coordinator, "it-desk", None);
     assert!(app.pull_all(&coordinator, 500).await.0.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_that_fails_binds_the_store_to_no_network() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.record_visit(1);
+    // A device profile naming the wrong network: the endpoint refuses it.
+    let mut mistyped = device.config(&url, 1, Duration::from_secs(5));
+    mistyped.network = NetworkId::parse("east-dorest").unwrap();
+    let error = device
+        .try_engine(mistyped)
+        .unwrap()
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SyncError::Forbidden(_)), "{error:?}");
+    // Put right, the same store syncs with its own network.
+    let report = device
+        .engine(&url, 1, Duration::from_secs(5))
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(report.pushed, 1);
+    assert_eq!(device.stuck(), 0);
+}

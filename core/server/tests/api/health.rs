@@ -221,4 +221,14 @@ async fn a_database_that_turns_read_only_is_503_with_a_reason_and_loses_nothing(
             .contains("target_session_attrs=read-write"),
         "{refused}"
     );
+
+    // The role goes, with the schema it made.
+    drop(app);
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}';
+             DROP OWNED BY {role}; DROP ROLE {role}"
+        ))
+        .await
+        .unwrap();
 }

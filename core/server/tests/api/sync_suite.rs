@@ -754,6 +754,51 @@ async fn a_version_arriving_after_another_records_amendment_of_it_is_rejected_wh
     assert_eq!(count_stored(&app).await, 3);
 }
 
+async fn held_names_the_changes_the_callers_network_lacks_and_answers_only_writers(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let east = app.device_token(NET, "para-1", "phone-1");
+    let west = app.device_token(OTHER_NET, "para-2", "phone-2");
+    let stored: Vec<_> = (0..3).map(|i| new_visit("para-1", "phone-1", i)).collect();
+    app.push(&east, &batch(NET, "phone-1", stored.clone()))
+        .await;
+    let elsewhere = new_visit("para-2", "phone-2", 9);
+    app.push(&west, &batch(OTHER_NET, "phone-2", vec![elsewhere.clone()]))
+        .await;
+    let unknown = Uuid::now_v7().to_string();
+    let id = |c: &doorstep_sync::wire::Change| c.change_id.0.to_string();
+    let asked = json!({"change_ids": [id(&stored[0]), unknown, id(&stored[2]), id(&elsewhere)]});
+    let (status, body) = held(&app, &east, asked.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Another network's change is not this network's to hold.
+    assert_eq!(body, json!({"missing": [unknown, id(&elsewhere)]}));
+
+    let system = app.token(NET, TokenRole::PracticeSystem, "emis", None);
+    let (status, _) = held(&app, &system, asked.to_string()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = held(&app, &east, r#"{"change_ids": [], "since": 3}"#).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::BAD_REQUEST, &json!("bad_request"))
+    );
+    let (status, body) = held(&app, &east, "{not json").await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::BAD_REQUEST, &json!("malformed_json"))
+    );
+    let too_many: Vec<String> = (0..1001).map(|_| Uuid::now_v7().to_string()).collect();
+    let (status, _) = held(&app, &east, json!({ "change_ids": too_many }).to_string()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A revoked device may still ask, as it may still push.
+    let coordinator = app.token(NET, TokenRole::Coordinator, "it-desk", None);
+    app.send(post(&coordinator, "/sync/v1/devices/phone-1/revoke"))
+        .await;
+    let (status, _) = held(&app, &east, asked.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 async fn a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused(backend: Backend) {
     let app = TestApp::new(&backend).await;
     let token = app.device_token(NET, "para-1", "phone-1");
@@ -1057,6 +1102,22 @@ async fn a_malformed_forks_query_is_400_naming_the_parameter(backend: Backend) {
     }
 }
 
+/// `POST /sync/v1/held` with `body` as JSON.
+async fn held(
+    app: &TestApp,
+    token: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, serde_json::Value) {
+    app.send(
+        Request::post("/sync/v1/held")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .unwrap(),
+    )
+    .await
+}
+
 fn post(token: &str, uri: &str) -> Request<Body> {
     Request::post(uri)
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
@@ -1158,6 +1219,7 @@ crate::on_both_backends!(
     a_version_written_more_than_the_leeway_ahead_of_the_endpoint_is_refused,
     an_amendment_naming_a_version_of_another_record_is_rejected_while_the_rest_is_stored,
     a_version_arriving_after_another_records_amendment_of_it_is_rejected_while_the_rest_is_stored,
+    held_names_the_changes_the_callers_network_lacks_and_answers_only_writers,
     an_amendment_of_a_version_refused_earlier_in_the_push_is_refused_too_so_nothing_forks,
     a_422_names_every_change_built_on_one_it_refuses_so_none_arrives_later_alone,
     forks_come_in_pages_of_the_limit_by_record_id_and_after_goes_on_where_a_page_ended,

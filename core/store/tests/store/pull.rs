@@ -386,8 +386,15 @@ fn a_store_syncs_with_one_network_and_refuses_another_changing_nothing() {
     let mut store = f.open().unwrap();
     let east = NetworkId::parse("east-dorset").unwrap();
     let west = NetworkId::parse("west-dorset").unwrap();
+    assert!(!store.check_network(&east).unwrap(), "bound to none yet");
+    assert!(!store.check_network(&west).unwrap());
     store.bind_network(&east).unwrap();
     store.bind_network(&east).unwrap();
+    assert!(store.check_network(&east).unwrap());
+    assert!(matches!(
+        store.check_network(&west),
+        Err(StoreError::OtherNetwork { .. })
+    ));
     let refused = store.bind_network(&west).expect_err("refused");
     assert!(
         matches!(&refused, StoreError::OtherNetwork { bound, asked } if *bound == east && *asked == west),
