@@ -5,9 +5,10 @@
 //!
 //! To restore: stop the endpoint, put the backup in the data directory as
 //! its database file (removing the old file's `-wal` and `-shm` beside it),
-//! and start it again. Devices then find their pull cursors refused, pull
-//! from the beginning and offer again what the backup missed
-//! (docs/sync-protocol.md).
+//! revoke again any device revoked since the backup, and start it. Each
+//! backup has a restore epoch of its own, so every device finds its pull
+//! cursor refused, pulls from the beginning and pushes again what the
+//! backup missed of its own (docs/sync-protocol.md).
 
 use std::io::{self, Write};
 use std::path::PathBuf;

@@ -432,12 +432,18 @@ const CURSOR_TAG_BYTES: usize = 12;
 /// A cursor after the change `change`, stored at `seq` in `network`. The
 /// tag needs no secret: a cursor grants nothing (the token scopes every read),
 /// it only has to be recognisably made for this network's stream as stored.
-fn encode_cursor(network: &NetworkId, seq: u64, change: ChangeId) -> Cursor {
-    let named = format!(
+fn encode_cursor(network: &NetworkId, epoch: &str, seq: u64, change: ChangeId) -> Cursor {
+    let mut named = format!(
         "doorstep pull cursor\0{}\0{seq}\0{}",
         network.as_str(),
         change.0
     );
+    // A database never restored has the empty epoch, and makes the cursors
+    // it made before epochs existed.
+    if !epoch.is_empty() {
+        named.push('\0');
+        named.push_str(epoch);
+    }
     let hash = digest::digest(&digest::SHA256, named.as_bytes());
     let tag = URL_SAFE_NO_PAD.encode(&hash.as_ref()[..CURSOR_TAG_BYTES]);
     Cursor::from_token(format!("{CURSOR_PREFIX}{seq}.{tag}"))
@@ -475,8 +481,9 @@ async fn resolve_cursor(
     };
     let seq = cursor_seq(text)?;
     let change = state.storage.change_id_at(caller.scope(), seq).await?;
-    let made_here =
-        change.is_some_and(|c| encode_cursor(caller.network(), seq, c).as_str() == text);
+    let made_here = change.is_some_and(|c| {
+        encode_cursor(caller.network(), state.storage.epoch(), seq, c).as_str() == text
+    });
     if !made_here {
         tracing::warn!(
             "a pull cursor names no change of this network as stored now \
@@ -544,7 +551,12 @@ async fn pull(
         .pull(caller.scope(), after, limit, MAX_PULL_PAGE_BYTES)
         .await?;
     let cursor = match (rows.last(), query.cursor) {
-        (Some(last), _) => encode_cursor(caller.network(), last.seq, last.change_id),
+        (Some(last), _) => encode_cursor(
+            caller.network(),
+            state.storage.epoch(),
+            last.seq,
+            last.change_id,
+        ),
         (None, Some(sent)) => Cursor::from_token(sent),
         (None, None) => Cursor::beginning(),
     };
@@ -648,9 +660,9 @@ mod tests {
     #[test]
     fn a_cursor_names_its_sequence_number_and_nothing_else_passes_for_one() {
         let network = NetworkId::parse("east-dorset").unwrap();
-        let cursor = encode_cursor(&network, 42, change(7));
+        let cursor = encode_cursor(&network, "", 42, change(7));
         assert_eq!(cursor_seq(cursor.as_str()).unwrap(), 42);
-        let at_max = encode_cursor(&network, i64::MAX as u64, change(7));
+        let at_max = encode_cursor(&network, "", i64::MAX as u64, change(7));
         assert_eq!(cursor_seq(at_max.as_str()).unwrap(), i64::MAX as u64);
         for bad in [
             "42",
@@ -673,10 +685,11 @@ mod tests {
     fn a_cursor_differs_by_network_and_by_the_change_it_follows() {
         let east = NetworkId::parse("east-dorset").unwrap();
         let west = NetworkId::parse("west-dorset").unwrap();
-        let cursor = encode_cursor(&east, 5, change(1));
-        assert_eq!(cursor, encode_cursor(&east, 5, change(1)));
-        assert_ne!(cursor, encode_cursor(&west, 5, change(1)));
-        assert_ne!(cursor, encode_cursor(&east, 5, change(2)));
+        let cursor = encode_cursor(&east, "", 5, change(1));
+        assert_eq!(cursor, encode_cursor(&east, "", 5, change(1)));
+        assert_ne!(cursor, encode_cursor(&west, "", 5, change(1)));
+        assert_ne!(cursor, encode_cursor(&east, "", 5, change(2)));
+        assert_ne!(cursor, encode_cursor(&east, "restored", 5, change(1)));
         assert!(
             !cursor.as_str().contains("east-dorset"),
             "opaque: {cursor:?}"

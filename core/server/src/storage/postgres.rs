@@ -70,6 +70,11 @@ CREATE TABLE IF NOT EXISTS sync_forks (
     record_id UUID NOT NULL,
     PRIMARY KEY (network, record_id)
 );
+CREATE TABLE IF NOT EXISTS sync_epoch (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch TEXT NOT NULL
+);
+INSERT INTO sync_epoch (id, epoch) VALUES (1, '') ON CONFLICT (id) DO NOTHING;
 CREATE TABLE IF NOT EXISTS sync_revoked_devices (
     network TEXT NOT NULL,
     device TEXT NOT NULL,
@@ -92,6 +97,7 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PostgresStorage {
     pool: Pool,
+    epoch: String,
 }
 
 fn pool_error(e: impl std::fmt::Display) -> StorageError {
@@ -142,25 +148,30 @@ impl PostgresStorage {
             .recycle_timeout(Some(CONNECTION_TIMEOUT))
             .build()
             .map_err(pool_error)?;
-        let storage = Self { pool };
-        storage.migrate(schema).await?;
-        Ok(storage)
+        let epoch = migrate(&pool, schema).await?;
+        Ok(Self { pool, epoch })
     }
+}
 
-    async fn migrate(&self, schema: Option<&str>) -> Result<(), StorageError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        refuse_read_only(&client).await?;
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+/// Creates the schema (once, under an advisory lock, whichever instance
+/// starts first) and returns the database's restore epoch.
+async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<String, StorageError> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    refuse_read_only(&client).await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await?;
+    if let Some(schema) = schema {
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .await?;
-        if let Some(schema) = schema {
-            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .await?;
-        }
-        tx.batch_execute(SCHEMA).await?;
-        tx.commit().await?;
-        Ok(())
     }
+    tx.batch_execute(SCHEMA).await?;
+    let epoch: String = tx
+        .query_one("SELECT epoch FROM sync_epoch WHERE id = 1", &[])
+        .await?
+        .try_get(0)?;
+    tx.commit().await?;
+    Ok(epoch)
 }
 
 /// [`StorageError::ReadOnly`] when `client`'s session may not write: on a hot
@@ -220,6 +231,10 @@ fn kind(text: &str) -> Result<ChangeKind, StorageError> {
 
 #[async_trait]
 impl Storage for PostgresStorage {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
     async fn push(
         &self,
         scope: &NetworkScope,

@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS sync_forks (
     record_id TEXT NOT NULL,
     PRIMARY KEY (network, record_id)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS sync_epoch (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch TEXT NOT NULL
+) STRICT;
+INSERT OR IGNORE INTO sync_epoch (id, epoch) VALUES (1, '');
 CREATE TABLE IF NOT EXISTS sync_revoked_devices (
     network TEXT NOT NULL,
     device TEXT NOT NULL,
@@ -93,6 +98,7 @@ struct Inner {
     writer: mpsc::Sender<Job>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    epoch: String,
 }
 
 fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -108,6 +114,10 @@ impl SqliteStorage {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         let mut conn = open(path)?;
         conn.execute_batch(SCHEMA)?;
+        let epoch: String =
+            conn.query_row("SELECT epoch FROM sync_epoch WHERE id = 1", [], |r| {
+                r.get(0)
+            })?;
         let readers = (0..READERS)
             .map(|_| open(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -121,6 +131,7 @@ impl SqliteStorage {
                 writer,
                 readers,
                 next_reader: AtomicUsize::new(0),
+                epoch,
             }),
         })
     }
@@ -206,10 +217,10 @@ pub enum BackupError {
 /// Copies the endpoint's database at `database` to `out`, consistent as of
 /// one moment, while the endpoint may go on serving (a read in WAL mode, so
 /// pushes neither wait for it nor are half-copied). The copy is made beside
-/// `out` and checked whole (`integrity_check`, the endpoint's tables) before
-/// it is flushed and renamed to `out`, so a file named `out` is always a
-/// complete backup. Refuses to replace an existing `out`; never writes to
-/// `database`.
+/// `out`, given a restore epoch of its own (see [`Storage::epoch`]), and
+/// checked whole (`integrity_check`, the endpoint's tables) before it is
+/// flushed and linked to `out`, so a file named `out` is always a complete
+/// backup. Refuses to replace an existing `out`; never writes to `database`.
 pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError> {
     if !database.is_file() {
         return Err(BackupError::NoDatabase(database.to_path_buf()));
@@ -269,12 +280,29 @@ fn copy_and_check(database: &Path, staged: &Path) -> Result<BackupSummary, Backu
         .to_str()
         .ok_or_else(|| BackupError::Unsound(format!("{} is not UTF-8", staged.display())))?;
     source.execute("VACUUM INTO ?1", [target])?;
+    // The copy is an epoch of its own: restored, it refuses every pull cursor
+    // made before (by the database it was copied from, before or after the
+    // copy), so every device asks what it lost, even one whose cursor is
+    // older than the backup.
+    Connection::open(staged)?.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS sync_epoch (
+             id INTEGER PRIMARY KEY CHECK (id = 1),
+             epoch TEXT NOT NULL
+         ) STRICT;
+         INSERT OR REPLACE INTO sync_epoch (id, epoch) VALUES (1, '{}');",
+        Uuid::now_v7().simple()
+    ))?;
     let copy = Connection::open_with_flags(staged, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     if check != "ok" {
         return Err(BackupError::Unsound(check));
     }
-    for table in ["sync_networks", "sync_forks", "sync_revoked_devices"] {
+    for table in [
+        "sync_networks",
+        "sync_forks",
+        "sync_revoked_devices",
+        "sync_epoch",
+    ] {
         copy.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
             r.get::<_, i64>(0)
         })
@@ -565,6 +593,10 @@ fn push_tx(
 
 #[async_trait]
 impl Storage for SqliteStorage {
+    fn epoch(&self) -> &str {
+        &self.inner.epoch
+    }
+
     async fn push(
         &self,
         scope: &NetworkScope,

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use doorstep_domain::record::{RecordId, VersionId, VersionMeta, VisitContent, Vi
 use doorstep_domain::text::FreeText;
 use doorstep_server::app::MAX_BODY_BYTES;
 use doorstep_server::auth::TokenRole;
+use doorstep_server::storage::sqlite;
 use doorstep_store::{ChangeId, OutboxState, StoreError};
 use doorstep_sync::engine::{
     PUSH_BUDGET_BYTES, RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncState,
@@ -45,6 +46,9 @@ struct Gate {
     body_limit: Arc<AtomicUsize>,
     /// Pulls from these cursors are answered `bad_cursor`.
     stale_cursors: Arc<Mutex<Vec<String>>>,
+    /// While set, every pull is answered 503, as from a link that drops
+    /// after the push went through.
+    fail_pulls: Arc<AtomicBool>,
     /// The longest push body that reached the endpoint.
     largest_push: Arc<AtomicUsize>,
     /// Pushes answered 413.
@@ -56,6 +60,7 @@ impl Gate {
         Self {
             body_limit: Arc::new(AtomicUsize::new(body_limit)),
             stale_cursors: Arc::default(),
+            fail_pulls: Arc::default(),
             largest_push: Arc::default(),
             refused_pushes: Arc::default(),
         }
@@ -95,6 +100,9 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
                 .into_response();
         }
         gate.largest_push.fetch_max(length, Ordering::SeqCst);
+    }
+    if path == PULL_PATH && gate.fail_pulls.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     if path == PULL_PATH {
         let query: Query<HashMap<String, String>> = Query::try_from_uri(request.uri()).unwrap();
@@ -465,10 +473,7 @@ async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_i
     // The night's backup holds those two.
     let backup = tempfile::tempdir().unwrap();
     let copy = backup.path().join("server.sqlite3");
-    rusqlite::Connection::open(app.dir.path().join("server.sqlite3"))
-        .unwrap()
-        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
-        .unwrap();
+    sqlite::backup(&app.dir.path().join("server.sqlite3"), &copy).unwrap();
     // Three more are accepted the next day; then the endpoint's disk fails
     // and it is restored from the backup.
     for seed in 2..5 {
@@ -480,7 +485,7 @@ async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_i
         .await
         .unwrap();
     assert_eq!(report.pushed, 3);
-    let storage = doorstep_server::storage::sqlite::SqliteStorage::open(&copy).unwrap();
+    let storage = sqlite::SqliteStorage::open(&copy).unwrap();
     let restored = TestApp::over(backup, None, Arc::new(storage));
     assert_eq!(held_by_endpoint(&restored).await, 2);
 
@@ -513,4 +518,59 @@ async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_i
         (report.pull_restarted, report.reoffered, report.pushed),
         (false, 0, 0)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_restore_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    device.record_visit(0);
+    device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let copy = backup.path().join("server.sqlite3");
+    sqlite::backup(&app.dir.path().join("server.sqlite3"), &copy).unwrap();
+    // After the backup two records go through, but the signal drops before
+    // the pull: the device's cursor stays where it was before the backup.
+    device.record_visit(1);
+    device.record_visit(2);
+    gate.fail_pulls.store(true, Ordering::SeqCst);
+    let error = device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SyncError::Unreachable(_)), "{error}");
+    assert_eq!(
+        device
+            .store
+            .lock()
+            .unwrap()
+            .outbox_counts()
+            .unwrap()
+            .accepted,
+        3
+    );
+
+    // Restored from the backup, the endpoint refuses even that older cursor
+    // (the backup is an epoch of its own), so the two come back.
+    let storage = sqlite::SqliteStorage::open(&copy).unwrap();
+    let restored = TestApp::over(backup, None, Arc::new(storage));
+    assert_eq!(held_by_endpoint(&restored).await, 1);
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&restored).await);
+    let report = device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    assert!(report.pull_restarted);
+    assert_eq!((report.reoffered, report.pushed), (2, 2));
+    assert_eq!(held_by_endpoint(&restored).await, 3);
 }

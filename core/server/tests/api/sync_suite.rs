@@ -11,6 +11,11 @@ use doorstep_domain::network::{ClinicianId, DeviceId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use doorstep_server::routes::sync::{MAX_PULL_PAGE_BYTES, WRITTEN_AT_LEEWAY};
 use doorstep_sync::wire::{DEFAULT_FORKS_LIMIT, ForksResponse, MAX_FORKS_LIMIT, MAX_PUSH_CHANGES};
+use std::sync::Arc;
+
+use doorstep_server::storage::Storage;
+use doorstep_server::storage::postgres::PostgresStorage;
+use doorstep_server::storage::sqlite::SqliteStorage;
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -480,6 +485,62 @@ async fn a_cursor_from_before_a_database_restore_is_bad_cursor_even_after_new_pu
     let rewritten = "a cursor for a position rewritten since";
     assert_bad_cursor(&app, &token, &device_cursor, rewritten).await;
     assert_eq!(app.pull_all(&token, 500).await.0.len(), 7);
+}
+
+async fn a_database_given_a_new_epoch_refuses_every_cursor_made_before(backend: Backend) {
+    let mut app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let changes = (0..4).map(|i| new_visit("para-1", "phone-1", i)).collect();
+    app.push(&token, &batch(NET, "phone-1", changes)).await;
+    let (_, cursors) = app.pull_all(&token, 2).await;
+    let early = cursors[0].clone();
+    // Every cursor stands while the epoch does.
+    let (status, _) = app
+        .get(&token, &format!("/sync/v1/pull?cursor={early}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Restored (here: given a new epoch, as a backup's copy has, behind the
+    // endpoint's back) and started again.
+    let storage: Arc<dyn Storage> = match (&backend, &app.schema) {
+        (Backend::Postgres(url), Some(schema)) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!(
+                    "UPDATE {schema}.sync_epoch SET epoch = gen_random_uuid()::text"
+                ))
+                .await
+                .unwrap();
+            Arc::new(
+                PostgresStorage::connect(url, Some(schema), 8)
+                    .await
+                    .unwrap(),
+            )
+        }
+        _ => {
+            let file = app.dir.path().join("server.sqlite3");
+            rusqlite::Connection::open(&file)
+                .unwrap()
+                .execute("UPDATE sync_epoch SET epoch = 'restored'", [])
+                .unwrap();
+            Arc::new(SqliteStorage::open(&file).unwrap())
+        }
+    };
+    app.state.storage = storage;
+    app.router = doorstep_server::router(app.state.clone());
+    for cursor in &cursors {
+        assert_bad_cursor(&app, &token, cursor, "a cursor from before the new epoch").await;
+    }
+    // From the beginning, the same four, and cursors of the new epoch.
+    let (changes, cursors) = app.pull_all(&token, 2).await;
+    assert_eq!(changes.len(), 4);
+    let (status, _) = app
+        .get(&token, &format!("/sync/v1/pull?cursor={}", cursors[0]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 async fn a_cursor_past_the_range_of_sequence_numbers_is_bad_cursor_not_a_500(backend: Backend) {
@@ -1213,6 +1274,7 @@ crate::on_both_backends!(
     a_cursor_made_for_another_network_is_bad_cursor,
     a_cursor_from_before_a_database_restore_is_bad_cursor_even_after_new_pushes,
     a_cursor_past_the_range_of_sequence_numbers_is_bad_cursor_not_a_500,
+    a_database_given_a_new_epoch_refuses_every_cursor_made_before,
     a_pull_page_stops_at_its_byte_budget_and_later_pages_carry_the_rest,
     a_record_larger_than_the_page_budget_comes_alone_and_the_pull_moves_on,
     a_version_that_breaks_its_records_lineage_is_rejected_while_the_rest_is_stored,
