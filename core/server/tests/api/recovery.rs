@@ -456,6 +456,24 @@ async fn a_cursor_refused_again_after_the_restart_fails_the_sync_instead_of_loop
     assert_eq!(device.records_held(), 2, "the first page was applied");
 }
 
+/// The night's backup of `app`'s database, made by `doorstep backup`, in a
+/// directory of its own.
+fn back_up(app: &TestApp) -> tempfile::TempDir {
+    let backup = tempfile::tempdir().unwrap();
+    sqlite::backup(
+        &app.dir.path().join("server.sqlite3"),
+        &backup.path().join("server.sqlite3"),
+    )
+    .unwrap();
+    backup
+}
+
+/// An endpoint restored from `backup`, as after a disk failure.
+fn restored_from(backup: tempfile::TempDir) -> TestApp {
+    let storage = sqlite::SqliteStorage::open(&backup.path().join("server.sqlite3")).unwrap();
+    TestApp::over(backup, None, Arc::new(storage))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_its_authors() {
     let dir = tempfile::tempdir().unwrap();
@@ -471,9 +489,7 @@ async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_i
         .await
         .unwrap();
     // The night's backup holds those two.
-    let backup = tempfile::tempdir().unwrap();
-    let copy = backup.path().join("server.sqlite3");
-    sqlite::backup(&app.dir.path().join("server.sqlite3"), &copy).unwrap();
+    let backup = back_up(&app);
     // Three more are accepted the next day; then the endpoint's disk fails
     // and it is restored from the backup.
     for seed in 2..5 {
@@ -485,8 +501,7 @@ async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_i
         .await
         .unwrap();
     assert_eq!(report.pushed, 3);
-    let storage = sqlite::SqliteStorage::open(&copy).unwrap();
-    let restored = TestApp::over(backup, None, Arc::new(storage));
+    let restored = restored_from(backup);
     assert_eq!(held_by_endpoint(&restored).await, 2);
 
     // The device's next sync finds its cursor refused, asks which of the
@@ -533,9 +548,7 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
         .sync()
         .await
         .unwrap();
-    let backup = tempfile::tempdir().unwrap();
-    let copy = backup.path().join("server.sqlite3");
-    sqlite::backup(&app.dir.path().join("server.sqlite3"), &copy).unwrap();
+    let backup = back_up(&app);
     // After the backup two records go through, but the signal drops before
     // the pull: the device's cursor stays where it was before the backup.
     device.record_visit(1);
@@ -560,8 +573,7 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
 
     // Restored from the backup, the endpoint refuses even that older cursor
     // (the backup is an epoch of its own), so the two come back.
-    let storage = sqlite::SqliteStorage::open(&copy).unwrap();
-    let restored = TestApp::over(backup, None, Arc::new(storage));
+    let restored = restored_from(backup);
     assert_eq!(held_by_endpoint(&restored).await, 1);
     device.token = restored.device_token(NET, "para-1", "phone-1");
     let url = format!("http://{}", serve(&restored).await);
