@@ -455,26 +455,36 @@ impl SyncEngine {
     async fn run(&self) -> Result<SyncReport, SyncError> {
         // Before anything is sent: a store holding another network's records
         // pushes none of them here. A store bound to none yet (new, or
-        // migrated from before stores were bound) is bound once this sync
-        // completes, and until then offers nothing again on a refused
-        // cursor: it may hold another network's history.
+        // migrated from before stores were bound) is bound by the first push
+        // the endpoint answers (which proves the configured network is the
+        // token's), and offers nothing again on a refused cursor in a sync
+        // it started unbound: it may hold another network's history.
         let bound = self.store()?.check_network(&self.config.network)?;
         let mut report = SyncReport::default();
+        // With changes waiting, a refused cursor is looked for before they
+        // go: what a restore lost is queued again ahead of them, so an
+        // amendment never reaches the endpoint before the version it amends.
+        let mut reoffer = bound;
+        let waiting = {
+            let counts = self.store()?.outbox_counts()?;
+            counts.pending + counts.sent > 0
+        };
+        if bound && waiting && self.cursor_refused(&mut report).await? {
+            report.reoffered += self.reoffer_lost(&mut report).await?;
+            reoffer = false;
+        }
         self.push_all(&mut report).await?;
         if report.revoked {
             return Ok(report);
         }
-        if self.pull_all(&mut report, bound).await? {
+        if self.pull_all(&mut report, reoffer).await? {
             // Revoked since the push: push anything written meanwhile, then wipe.
             report.revoked = true;
             self.push_all(&mut report).await?;
-            return Ok(report);
-        }
-        if report.reoffered > 0 {
+        } else if report.reoffered > 0 {
             // What an endpoint restored from a backup lost goes back to it now.
             self.push_all(&mut report).await?;
         }
-        self.store()?.bind_network(&self.config.network)?;
         Ok(report)
     }
 
@@ -529,6 +539,10 @@ impl SyncEngine {
             } else {
                 return Err(self.refusal(status, &bytes));
             };
+            if status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY {
+                // The endpoint took the push's network as the token's.
+                self.store()?.bind_network(&self.config.network)?;
+            }
             let moved = self.store()?.acknowledge(&acks)?;
             if moved == 0 {
                 return Err(SyncError::Protocol(
@@ -644,9 +658,34 @@ impl SyncEngine {
         }
     }
 
+    /// Whether the endpoint refuses the stored pull cursor (`bad_cursor`),
+    /// asked with a pull of one change that is not applied. False with no
+    /// cursor, for any other answer, and when no answer comes (the push
+    /// still goes; the pull proper deals with the rest); only a refused
+    /// token stops the sync here.
+    async fn cursor_refused(&self, report: &mut SyncReport) -> Result<bool, SyncError> {
+        let Some(cursor) = self.store()?.sync_cursor()? else {
+            return Ok(false);
+        };
+        let url = reqwest::Url::parse_with_params(
+            &self.url(PULL_PATH),
+            &[("cursor", cursor.0.as_str()), ("limit", "1")],
+        )
+        .map_err(|e| SyncError::Config(format!("base_url: {e}")))?;
+        let (status, bytes) = match self.request(report, || self.client.get(url.clone())).await {
+            Ok(answer) => answer,
+            Err(SyncError::SignInRequired) => return Err(SyncError::SignInRequired),
+            Err(_) => return Ok(false),
+        };
+        Ok(status == StatusCode::BAD_REQUEST
+            && serde_json::from_slice::<ErrorBody>(&bytes)
+                .is_ok_and(|b| b.code == ErrorCode::BadCursor))
+    }
+
     /// Asks the endpoint which of the changes it accepted from this device it
     /// no longer holds (it was restored from an older backup, say), and
-    /// queues those again. An endpoint too old to say is left as it is.
+    /// queues those again. An endpoint too old to say (404) gets every one
+    /// of them again, and answers `duplicate` for what it holds.
     async fn reoffer_lost(&self, report: &mut SyncReport) -> Result<usize, SyncError> {
         let accepted = self.store()?.accepted_change_ids()?;
         let mut queued = 0;
@@ -666,9 +705,9 @@ impl SyncEngine {
                 .await?;
             if status == StatusCode::NOT_FOUND {
                 tracing::warn!(
-                    "the endpoint cannot say which changes it holds; none offered again"
+                    "the endpoint cannot say which changes it holds; offering every accepted one again"
                 );
-                return Ok(queued);
+                return Ok(queued + self.store()?.reoffer(&accepted)? as usize);
             }
             if status != StatusCode::OK {
                 return Err(self.refusal(status, &bytes));

@@ -32,7 +32,7 @@ use doorstep_sync::engine::{
     PUSH_BUDGET_BYTES, RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncState,
 };
 use doorstep_sync::fixtures;
-use doorstep_sync::wire::{Change, ErrorBody, ErrorCode, PULL_PATH, PUSH_PATH};
+use doorstep_sync::wire::{Change, ErrorBody, ErrorCode, HELD_PATH, PULL_PATH, PUSH_PATH};
 use uuid::Uuid;
 
 use crate::device::{Device, NET, serve};
@@ -49,6 +49,9 @@ struct Gate {
     /// While set, every pull is answered 503, as from a link that drops
     /// after the push went through.
     fail_pulls: Arc<AtomicBool>,
+    /// While set, `/sync/v1/held` is answered 404, as by an endpoint built
+    /// before it existed.
+    no_held: Arc<AtomicBool>,
     /// The longest push body that reached the endpoint.
     largest_push: Arc<AtomicUsize>,
     /// Pushes answered 413.
@@ -61,6 +64,7 @@ impl Gate {
             body_limit: Arc::new(AtomicUsize::new(body_limit)),
             stale_cursors: Arc::default(),
             fail_pulls: Arc::default(),
+            no_held: Arc::default(),
             largest_push: Arc::default(),
             refused_pushes: Arc::default(),
         }
@@ -100,6 +104,9 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
                 .into_response();
         }
         gate.largest_push.fetch_max(length, Ordering::SeqCst);
+    }
+    if path == HELD_PATH && gate.no_held.load(Ordering::SeqCst) {
+        return StatusCode::NOT_FOUND.into_response();
     }
     if path == PULL_PATH && gate.fail_pulls.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -585,4 +592,104 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
     assert!(report.pull_restarted);
     assert_eq!((report.reoffered, report.pushed), (2, 2));
     assert_eq!(held_by_endpoint(&restored).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
+    device.record_visit(0);
+    device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    let backup = back_up(&app);
+    // A visit recorded and accepted after the backup.
+    let meta = VersionMeta::first(
+        RecordId(Uuid::now_v7()),
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse("para-1").unwrap(),
+        DeviceId::parse("phone-1").unwrap(),
+        jiff::Timestamp::now(),
+    );
+    let first = fixtures::visit_record(meta, 1);
+    device.store.lock().unwrap().save(&first).unwrap();
+    device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+
+    // The endpoint is restored; meanwhile the clinician amends that visit.
+    let restored = restored_from(backup);
+    let (_, amendment) = amend_on(&device, &first, 2, false);
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&restored).await);
+    let report = device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    // The lost version went first, its amendment after: both stored, the
+    // record whole, nothing refused.
+    assert_eq!(
+        (report.reoffered, report.pushed, report.rejected),
+        (1, 2, 0)
+    );
+    let state = device
+        .store
+        .lock()
+        .unwrap()
+        .outbox_item(amendment)
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(state, OutboxState::Accepted);
+    assert_eq!(held_by_endpoint(&restored).await, 3);
+    let coordinator = restored.token(NET, TokenRole::Coordinator, "coord", None);
+    let (_, forks) = restored.get(&coordinator, "/sync/v1/forks").await;
+    assert_eq!(forks["forks"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_cannot_say_what_it_holds_is_offered_everything_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
+    device.record_visit(0);
+    device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    let backup = back_up(&app);
+    device.record_visit(1);
+    device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+
+    // Restored, behind something that answers 404 for `/held`.
+    let restored = restored_from(backup);
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    gate.no_held.store(true, Ordering::SeqCst);
+    let url = format!("http://{}", gate.serve(&restored).await);
+    let report = device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    // Both go again; the endpoint stores the lost one and answers the other
+    // as a duplicate.
+    assert_eq!(
+        (report.reoffered, report.pushed, report.rejected),
+        (2, 2, 0)
+    );
+    assert_eq!(held_by_endpoint(&restored).await, 2);
 }
