@@ -1,21 +1,20 @@
 //! `doorstep backup`: a consistent copy of the embedded endpoint's SQLite
 //! database, taken while it serves, for the practice's nightly backups. A
 //! file copy of a database in WAL mode can miss what the log holds; this
-//! cannot. Prints what the backup holds as JSON.
+//! cannot. `doorstep restore`: that copy put back in place, with the
+//! endpoint stopped. Both print what the database holds as JSON.
 //!
-//! To restore: stop the endpoint, put the backup in the data directory as
-//! its database file (removing the old file's `-wal` and `-shm` beside it),
-//! revoke again any device revoked since the backup, and start it. Each
-//! backup has a restore epoch of its own, so every device finds its pull
-//! cursor refused, pulls from the beginning and pushes again what the
-//! backup missed of its own (docs/sync-protocol.md).
+//! A restore gives the database a fresh restore epoch, so every device finds
+//! its pull cursor refused, pulls from the beginning and pushes again what
+//! the backup missed of its own; the database it replaces is moved aside,
+//! never deleted (docs/sync-protocol.md).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use doorstep_server::app::SQLITE_FILE;
-use doorstep_server::storage::sqlite::backup;
+use doorstep_server::storage::sqlite::{backup, restore};
 
 /// Options for `doorstep backup`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +36,31 @@ pub fn run(args: &Args) -> ExitCode {
         Ok(json) => crate::written("backup", writeln!(io::stdout().lock(), "{json}")),
         Err(e) => {
             eprintln!("doorstep backup: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Options for `doorstep restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The endpoint's data directory; the endpoint must be stopped.
+    #[arg(long)]
+    data: PathBuf,
+    /// The backup to put in place (a file `doorstep backup` made).
+    #[arg(long)]
+    from: PathBuf,
+}
+
+/// Runs the restore.
+pub fn run_restore(args: &RestoreArgs) -> ExitCode {
+    let done = restore(&args.data, &args.from)
+        .map_err(|e| e.to_string())
+        .and_then(|restored| serde_json::to_string(&restored).map_err(|e| e.to_string()));
+    match done {
+        Ok(json) => crate::written("restore", writeln!(io::stdout().lock(), "{json}")),
+        Err(e) => {
+            eprintln!("doorstep restore: {e}");
             ExitCode::from(1)
         }
     }

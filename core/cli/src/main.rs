@@ -51,6 +51,9 @@ enum Command {
     /// Back up the embedded endpoint's database while it serves; prints what
     /// the backup holds as JSON.
     Backup(backup::Args),
+    /// Put a backup in place as the embedded endpoint's database, with the
+    /// endpoint stopped; the database it replaces is kept aside.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Device(args) => device::run(args),
         Command::Backup(args) => backup::run(&args),
+        Command::Restore(args) => backup::run_restore(&args),
     }
 }
 

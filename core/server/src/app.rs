@@ -89,6 +89,10 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Storage(#[from] StorageError),
+    /// The data directory is held by another endpoint process, or cannot be
+    /// locked.
+    #[error(transparent)]
+    DataDir(crate::storage::sqlite::BackupError),
     /// The outside identity provider's keys could not be read.
     #[error("identity provider key set: {0}")]
     Jwks(String),
@@ -155,11 +159,16 @@ pub async fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StorageEr
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// The data directory's lock, held while this endpoint lives (none for
+    /// an application made over a given state, as in tests).
+    _data_dir: Option<std::fs::File>,
 }
 
 impl Application {
     /// Loads keys, opens storage, fetches outside keys and binds the socket.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        let data_dir =
+            crate::storage::sqlite::lock_data_dir(&config.data_dir).map_err(StartError::DataDir)?;
         let verifier = Arc::new(Verifier::from_dir(
             &config.data_dir,
             &config.issuer,
@@ -174,7 +183,9 @@ impl Application {
             }
         }
         let storage = open_storage(&config).await?;
-        Self::with_state(config.listen, AppState { storage, verifier }).await
+        let mut app = Self::with_state(config.listen, AppState { storage, verifier }).await?;
+        app._data_dir = Some(data_dir);
+        Ok(app)
     }
 
     /// Binds `listen` and serves `state` (for tests that share a storage).
@@ -188,6 +199,7 @@ impl Application {
         Ok(Self {
             listener,
             router: router(state),
+            _data_dir: None,
         })
     }
 

@@ -478,6 +478,24 @@ fn backup_copies_a_serving_endpoints_database_and_never_replaces_a_file() {
         "{stderr}"
     );
 
+    // No restore while the endpoint serves; once stopped, the backup goes in
+    // place and the database it replaces is kept.
+    let restore = || doorstep(&["restore", "--data", dir, "--from", file_text], "");
+    let busy = restore();
+    assert_eq!(busy.status.code(), Some(1), "{busy:?}");
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("an endpoint is serving from"),
+        "{busy:?}"
+    );
+    drop(endpoint);
+    let done = restore();
+    assert!(done.status.success(), "{done:?}");
+    let restored: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    let aside = restored["replaced"]
+        .as_str()
+        .expect("the old database kept");
+    assert!(std::path::Path::new(aside).exists(), "{restored}");
+
     let empty = tempfile::tempdir().unwrap();
     let none = doorstep(
         &[

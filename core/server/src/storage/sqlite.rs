@@ -185,7 +185,9 @@ pub struct BackupSummary {
     pub bytes: u64,
 }
 
-/// Why a backup was not made. Nothing is left at the backup's path then.
+/// Why a backup or a restore was not made. Nothing is left at the backup's
+/// path then, and a restore that fails changes nothing in the data
+/// directory.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     /// There is no endpoint database at the path given.
@@ -212,6 +214,9 @@ pub enum BackupError {
     /// tables (a file that is not the endpoint's database).
     #[error("the copy is not a sound endpoint database: {0}")]
     Unsound(String),
+    /// An endpoint is serving from this data directory: stop it first.
+    #[error("an endpoint is serving from {0}; stop it first")]
+    InUse(PathBuf),
 }
 
 /// Copies the endpoint's database at `database` to `out`, consistent as of
@@ -251,16 +256,22 @@ pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError>
         }
     };
     // A link, unlike a rename, fails if `out` appeared meanwhile: a backup
-    // never replaces a file.
-    let linked = std::fs::hard_link(&staged, out);
-    let _ = std::fs::remove_file(&staged);
-    linked.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            BackupError::Exists(out.to_path_buf())
-        } else {
-            io(out)(e)
+    // never replaces a file. Where links cannot be made (a FAT or exFAT
+    // drive, some network shares) it is renamed after one more look.
+    match std::fs::hard_link(&staged, out) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&staged);
         }
-    })?;
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(BackupError::Exists(out.to_path_buf()));
+        }
+        Err(_) if !out.exists() => std::fs::rename(&staged, out).map_err(io(out))?,
+        Err(_) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(BackupError::Exists(out.to_path_buf()));
+        }
+    }
     // The new name survives a power cut once the directory is flushed.
     let folder = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -270,6 +281,103 @@ pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError>
         .and_then(|d| d.sync_all())
         .map_err(io(folder))?;
     Ok(summary)
+}
+
+/// File, in the data directory, that a serving endpoint holds locked (see
+/// [`lock_data_dir`]).
+pub const SERVE_LOCK_FILE: &str = "doorstep-serve.lock";
+
+/// Locks the data directory `dir` for one endpoint process, or says that
+/// another holds it. `doorstep serve` keeps the lock while it runs, so a
+/// second endpoint on the same directory (two writers of one SQLite file,
+/// two keepers of one key) refuses to start, and [`restore`] refuses to
+/// replace a database in use. The lock goes with the process, however it
+/// ends.
+pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, BackupError> {
+    std::fs::create_dir_all(dir).map_err(|source| BackupError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(SERVE_LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| BackupError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::InUse(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(source)) => Err(BackupError::Io { path, source }),
+    }
+}
+
+/// What a restore did, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Restored {
+    /// What the restored database holds.
+    #[serde(flatten)]
+    pub summary: BackupSummary,
+    /// Where the database it replaced was moved (with its `-wal` and `-shm`),
+    /// if there was one: kept, never deleted.
+    pub replaced: Option<PathBuf>,
+}
+
+/// Puts the backup `from` in place as the endpoint's database in `dir`,
+/// with the endpoint stopped (refused with [`BackupError::InUse`] while one
+/// serves from `dir`). The backup is copied, given a fresh restore epoch
+/// (so every pull cursor made before is refused, whichever backup this is
+/// and however often it is restored) and checked before anything in `dir`
+/// changes; the database it replaces is moved aside whole, never deleted.
+pub fn restore(dir: &Path, from: &Path) -> Result<Restored, BackupError> {
+    let _serving = lock_data_dir(dir)?;
+    if !from.is_file() {
+        return Err(BackupError::NoDatabase(from.to_path_buf()));
+    }
+    let live = dir.join(crate::app::SQLITE_FILE);
+    let staged = dir.join(format!(".{}.restoring", crate::app::SQLITE_FILE));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BackupError::Io { path, source }
+    };
+    match std::fs::remove_file(&staged) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&staged)(e)),
+        _ => {}
+    }
+    let summary = match copy_and_check(from, &staged) {
+        Ok(summary) => summary,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+    };
+    let replaced = if live.exists() {
+        // A name no earlier restore took: what was moved aside stays.
+        let stamp = jiff::Timestamp::now().as_nanosecond();
+        let aside = (0..)
+            .map(|n| dir.join(format!("{}.replaced-{stamp}-{n}", crate::app::SQLITE_FILE)))
+            .find(|p| !p.exists() && !PathBuf::from(format!("{}-wal", p.display())).exists())
+            .expect("an unused name");
+        for suffix in ["-wal", "-shm"] {
+            let from = PathBuf::from(format!("{}{suffix}", live.display()));
+            if from.exists() {
+                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+                std::fs::rename(&from, &to).map_err(io(&from))?;
+            }
+        }
+        std::fs::rename(&live, &aside).map_err(io(&live))?;
+        Some(aside)
+    } else {
+        None
+    };
+    std::fs::rename(&staged, &live).map_err(io(&live))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(Restored { summary, replaced })
 }
 
 /// The copy itself, into `staged`, and its checks.

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use doorstep_server::storage::sqlite::{BackupError, SqliteStorage, backup};
+use doorstep_server::storage::sqlite::{
+    BackupError, SqliteStorage, backup, lock_data_dir, restore,
+};
 
 use crate::device::NET;
 use crate::helpers::{Backend, TestApp, batch, new_visit};
@@ -108,4 +110,67 @@ fn a_backup_that_cannot_be_made_leaves_nothing_that_looks_like_one() {
         .filter(|name| name.contains("backup"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// The restore epoch a database file holds.
+fn epoch_of(file: &std::path::Path) -> String {
+    rusqlite::Connection::open(file)
+        .unwrap()
+        .query_row("SELECT epoch FROM sync_epoch", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_puts_the_backup_in_place_keeps_what_it_replaced_and_starts_a_new_epoch() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let live = data.join(doorstep_server::app::SQLITE_FILE);
+    let app = TestApp::over(
+        tempfile::tempdir().unwrap(),
+        None,
+        Arc::new(SqliteStorage::open(&live).unwrap()),
+    );
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let push = |from: u64, to: u64| {
+        let changes = (from..to)
+            .map(|i| new_visit("para-1", "phone-1", i))
+            .collect();
+        batch(NET, "phone-1", changes)
+    };
+    app.push(&token, &push(0, 3)).await;
+    let file = root.path().join("nightly.sqlite3");
+    backup(&live, &file).unwrap();
+    app.push(&token, &push(3, 5)).await;
+
+    // While an endpoint serves from the directory, nothing is touched.
+    let serving = lock_data_dir(&data).unwrap();
+    let refused = restore(&data, &file).expect_err("refused");
+    assert!(matches!(refused, BackupError::InUse(_)), "{refused}");
+    drop(serving);
+    drop(app);
+
+    let restored = restore(&data, &file).unwrap();
+    assert_eq!(restored.summary.changes, 3);
+    // What it replaced is kept whole, write-ahead log included.
+    let aside = restored.replaced.clone().expect("the old database kept");
+    let kept: i64 = rusqlite::Connection::open(&aside)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sync_changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 5);
+    // A new epoch, neither the backup's nor that of an earlier restore of it.
+    let first = epoch_of(&live);
+    assert!(!first.is_empty());
+    assert_ne!(first, epoch_of(&file));
+    let again = restore(&data, &file).unwrap();
+    assert_ne!(epoch_of(&live), first);
+    assert_ne!(again.replaced, restored.replaced);
+
+    let app = TestApp::over(
+        tempfile::tempdir().unwrap(),
+        None,
+        Arc::new(SqliteStorage::open(&live).unwrap()),
+    );
+    assert_eq!(app.pull_all(&token_for(&app), 500).await.0.len(), 3);
 }

@@ -150,3 +150,21 @@ async fn a_key_set_url_that_redirects_to_plain_http_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_endpoint_on_the_same_data_directory_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+    let first = Application::build(config.clone()).await.unwrap();
+    let err = Application::build(config.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("an endpoint is serving from"),
+        "{err}"
+    );
+    // Once the first is gone, the directory is free again.
+    drop(first);
+    assert!(Application::build(config).await.is_ok());
+}
