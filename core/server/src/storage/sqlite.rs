@@ -238,23 +238,7 @@ pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError>
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let staged = out.with_file_name(format!(".{name}.partial"));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BackupError::Io { path, source }
-    };
-    // A copy left by a backup that was cut short is not a backup.
-    match std::fs::remove_file(&staged) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&staged)(e)),
-        _ => {}
-    }
-    let copied = copy_and_check(database, &staged);
-    let summary = match copied {
-        Ok(summary) => summary,
-        Err(e) => {
-            let _ = std::fs::remove_file(&staged);
-            return Err(e);
-        }
-    };
+    let summary = stage(database, &staged)?;
     // A link, unlike a rename, fails if `out` appeared meanwhile: a backup
     // never replaces a file. Where links cannot be made (a FAT or exFAT
     // drive, some network shares) it is renamed after one more look.
@@ -266,7 +250,7 @@ pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError>
             let _ = std::fs::remove_file(&staged);
             return Err(BackupError::Exists(out.to_path_buf()));
         }
-        Err(_) if !out.exists() => std::fs::rename(&staged, out).map_err(io(out))?,
+        Err(_) if !out.exists() => std::fs::rename(&staged, out).map_err(io_at(out))?,
         Err(_) => {
             let _ = std::fs::remove_file(&staged);
             return Err(BackupError::Exists(out.to_path_buf()));
@@ -279,7 +263,7 @@ pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError>
     };
     std::fs::File::open(folder)
         .and_then(|d| d.sync_all())
-        .map_err(io(folder))?;
+        .map_err(io_at(folder))?;
     Ok(summary)
 }
 
@@ -339,21 +323,7 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored, BackupError> {
     }
     let live = dir.join(crate::app::SQLITE_FILE);
     let staged = dir.join(format!(".{}.restoring", crate::app::SQLITE_FILE));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BackupError::Io { path, source }
-    };
-    match std::fs::remove_file(&staged) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&staged)(e)),
-        _ => {}
-    }
-    let summary = match copy_and_check(from, &staged) {
-        Ok(summary) => summary,
-        Err(e) => {
-            let _ = std::fs::remove_file(&staged);
-            return Err(e);
-        }
-    };
+    let summary = stage(from, &staged)?;
     let replaced = if live.exists() {
         // A name no earlier restore took: what was moved aside stays.
         let stamp = jiff::Timestamp::now().as_nanosecond();
@@ -365,19 +335,38 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored, BackupError> {
             let from = PathBuf::from(format!("{}{suffix}", live.display()));
             if from.exists() {
                 let to = PathBuf::from(format!("{}{suffix}", aside.display()));
-                std::fs::rename(&from, &to).map_err(io(&from))?;
+                std::fs::rename(&from, &to).map_err(io_at(&from))?;
             }
         }
-        std::fs::rename(&live, &aside).map_err(io(&live))?;
+        std::fs::rename(&live, &aside).map_err(io_at(&live))?;
         Some(aside)
     } else {
         None
     };
-    std::fs::rename(&staged, &live).map_err(io(&live))?;
+    std::fs::rename(&staged, &live).map_err(io_at(&live))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
+        .map_err(io_at(dir))?;
     Ok(Restored { summary, replaced })
+}
+
+/// [`BackupError::Io`] about `path`.
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+    let path = path.to_path_buf();
+    move |source| BackupError::Io { path, source }
+}
+
+/// Copies `from` to `staged` and checks the copy. A file left at `staged` by
+/// a run cut short is removed first (it is not a backup), and nothing is
+/// left there when the copy fails.
+fn stage(from: &Path, staged: &Path) -> Result<BackupSummary, BackupError> {
+    match std::fs::remove_file(staged) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_at(staged)(e)),
+        _ => {}
+    }
+    copy_and_check(from, staged).inspect_err(|_| {
+        let _ = std::fs::remove_file(staged);
+    })
 }
 
 /// The copy itself, into `staged`, and its checks.
