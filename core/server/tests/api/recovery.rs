@@ -463,6 +463,16 @@ async fn a_cursor_refused_again_after_the_restart_fails_the_sync_instead_of_loop
     assert_eq!(device.records_held(), 2, "the first page was applied");
 }
 
+/// One sync of `device` with the endpoint at `url` (one attempt), which must
+/// complete.
+async fn synced(device: &Device, url: &str) -> doorstep_sync::engine::SyncReport {
+    device
+        .engine(url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap()
+}
+
 /// The night's backup of `app`'s database, made by `doorstep backup`, in a
 /// directory of its own.
 fn back_up(app: &TestApp) -> tempfile::TempDir {
@@ -550,11 +560,7 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
     let gate = Gate::new(MAX_BODY_BYTES);
     let url = format!("http://{}", gate.serve(&app).await);
     device.record_visit(0);
-    device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    synced(&device, &url).await;
     let backup = back_up(&app);
     // After the backup two records go through, but the signal drops before
     // the pull: the device's cursor stays where it was before the backup.
@@ -584,11 +590,7 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
     assert_eq!(held_by_endpoint(&restored).await, 1);
     device.token = restored.device_token(NET, "para-1", "phone-1");
     let url = format!("http://{}", serve(&restored).await);
-    let report = device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    let report = synced(&device, &url).await;
     assert!(report.pull_restarted);
     assert_eq!((report.reoffered, report.pushed), (2, 2));
     assert_eq!(held_by_endpoint(&restored).await, 3);
@@ -601,11 +603,7 @@ async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since
     let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
     let url = format!("http://{}", serve(&app).await);
     device.record_visit(0);
-    device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    synced(&device, &url).await;
     let backup = back_up(&app);
     // A visit recorded and accepted after the backup.
     let meta = VersionMeta::first(
@@ -617,22 +615,14 @@ async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since
     );
     let first = fixtures::visit_record(meta, 1);
     device.store.lock().unwrap().save(&first).unwrap();
-    device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    synced(&device, &url).await;
 
     // The endpoint is restored; meanwhile the clinician amends that visit.
     let restored = restored_from(backup);
     let (_, amendment) = amend_on(&device, &first, 2, false);
     device.token = restored.device_token(NET, "para-1", "phone-1");
     let url = format!("http://{}", serve(&restored).await);
-    let report = device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    let report = synced(&device, &url).await;
     // The lost version went first, its amendment after: both stored, the
     // record whole, nothing refused.
     assert_eq!(
@@ -661,18 +651,10 @@ async fn an_endpoint_that_cannot_say_what_it_holds_is_offered_everything_again()
     let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
     let url = format!("http://{}", serve(&app).await);
     device.record_visit(0);
-    device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    synced(&device, &url).await;
     let backup = back_up(&app);
     device.record_visit(1);
-    device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    synced(&device, &url).await;
 
     // Restored, behind something that answers 404 for `/held`.
     let restored = restored_from(backup);
@@ -680,11 +662,7 @@ async fn an_endpoint_that_cannot_say_what_it_holds_is_offered_everything_again()
     let gate = Gate::new(MAX_BODY_BYTES);
     gate.no_held.store(true, Ordering::SeqCst);
     let url = format!("http://{}", gate.serve(&restored).await);
-    let report = device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    let report = synced(&device, &url).await;
     // Both go again; the endpoint stores the lost one and answers the other
     // as a duplicate.
     assert_eq!(
