@@ -7,14 +7,15 @@
 //! A restore gives the database a fresh restore epoch, so every device finds
 //! its pull cursor refused, pulls from the beginning and pushes again what
 //! the backup missed of its own; the database it replaces is moved aside,
-//! never deleted (docs/sync-protocol.md).
+//! never deleted, and every device it revoked stays revoked
+//! (docs/sync-protocol.md).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use doorstep_server::app::SQLITE_FILE;
-use doorstep_server::storage::sqlite::{backup, restore};
+use doorstep_server::storage::sqlite::{Revocations, backup, restore};
 
 /// Options for `doorstep backup`.
 #[derive(Debug, clap::Args)]
@@ -50,11 +51,21 @@ pub struct RestoreArgs {
     /// The backup to put in place (a file `doorstep backup` made).
     #[arg(long)]
     from: PathBuf,
+    /// Go on when the database being replaced is too damaged to read the
+    /// devices it revoked (otherwise always carried over); then revoke those
+    /// devices again before any device can reach the endpoint.
+    #[arg(long)]
+    forget_revocations: bool,
 }
 
 /// Runs the restore.
 pub fn run_restore(args: &RestoreArgs) -> ExitCode {
-    let done = restore(&args.data, &args.from)
+    let revocations = if args.forget_revocations {
+        Revocations::ForgetIfUnreadable
+    } else {
+        Revocations::Required
+    };
+    let done = restore(&args.data, &args.from, revocations)
         .map_err(|e| e.to_string())
         .and_then(|restored| serde_json::to_string(&restored).map_err(|e| e.to_string()));
     match done {

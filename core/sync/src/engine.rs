@@ -691,6 +691,7 @@ impl SyncEngine {
         let mut queued = 0;
         for chunk in accepted.chunks(MAX_HELD_IDS) {
             let request = HeldRequest {
+                network: self.config.network.clone(),
                 change_ids: chunk.iter().map(|id| ChangeId(id.0)).collect(),
             };
             let body =

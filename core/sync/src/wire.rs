@@ -294,6 +294,10 @@ pub struct ForksResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeldRequest {
+    /// The network the device belongs to; must be the token's network, as
+    /// in a push. Without it, a device configured for one network and
+    /// signed in to another would hear that none of its changes is held.
+    pub network: NetworkId,
     /// At most [`MAX_HELD_IDS`] change ids.
     pub change_ids: Vec<ChangeId>,
 }
@@ -550,6 +554,7 @@ mod tests {
         insta::assert_json_snapshot!(
             "held_request",
             HeldRequest {
+                network: NetworkId::parse("east-dorset").unwrap(),
                 change_ids: vec![ChangeId(Uuid::from_u128(1)), ChangeId(Uuid::from_u128(2))],
             }
         );
@@ -559,7 +564,7 @@ mod tests {
                 missing: vec![ChangeId(Uuid::from_u128(2))],
             }
         );
-        let unknown = r#"{"change_ids":[],"since":"yesterday"}"#;
+        let unknown = r#"{"network":"east-dorset","change_ids":[],"since":"yesterday"}"#;
         assert!(serde_json::from_str::<HeldRequest>(unknown).is_err());
     }
 

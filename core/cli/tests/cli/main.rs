@@ -495,6 +495,34 @@ fn backup_copies_a_serving_endpoints_database_and_never_replaces_a_file() {
         .as_str()
         .expect("the old database kept");
     assert!(std::path::Path::new(aside).exists(), "{restored}");
+    assert_eq!(restored["revocations_carried"], 0);
+
+    // A database too damaged to say which devices it revoked is replaced
+    // only when the operator says so.
+    let live = data.path().join("doorstep-server.sqlite3");
+    std::fs::write(&live, "a disk that failed").unwrap();
+    let refused = restore();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--forget-revocations"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&live).unwrap(),
+        "a disk that failed"
+    );
+    let forced = doorstep(
+        &[
+            "restore",
+            "--data",
+            dir,
+            "--from",
+            file_text,
+            "--forget-revocations",
+        ],
+        "",
+    );
+    assert!(forced.status.success(), "{forced:?}");
+    let forced: serde_json::Value = serde_json::from_slice(&forced.stdout).unwrap();
+    assert!(forced["revocations_unread"].is_string(), "{forced}");
 
     let empty = tempfile::tempdir().unwrap();
     let none = doorstep(

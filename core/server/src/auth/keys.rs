@@ -87,32 +87,46 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Loads the key from `dir`, generating and saving one first if there is
-    /// none. Two processes racing here end with the same key on disk.
+    /// none. Two processes racing here end with the same key on disk, and a
+    /// crash while it is written leaves no key file rather than a partial one
+    /// (which would keep the endpoint from starting).
     pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
         let path = dir.join(SIGNING_KEY_FILE);
-        let io = |source| KeyError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
         match std::fs::read(&path) {
-            Ok(der) => Self::from_pkcs8(&der).ok_or_else(|| KeyError::Invalid(path.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _keys = lock_keys(dir)?;
+                Self::load_or_create_locked(dir)
+            }
+            read => Self::parse(&path, read),
+        }
+    }
+
+    /// [`Self::load_or_create`] with the directory's key lock held: another
+    /// process may have made the key while this one waited for the lock.
+    fn load_or_create_locked(dir: &Path) -> Result<Self, KeyError> {
+        let path = dir.join(SIGNING_KEY_FILE);
+        match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let doc = generate()?;
-                match owner_only(&path) {
-                    Ok(mut file) => {
-                        file.write_all(doc.as_ref()).map_err(io)?;
-                        file.sync_all().map_err(io)?;
-                        Self::from_pkcs8(doc.as_ref()).ok_or(KeyError::Invalid(path))
+                replace_file(dir, SIGNING_KEY_FILE, doc.as_ref()).map_err(|source| {
+                    KeyError::Io {
+                        path: path.clone(),
+                        source,
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(dir)
-                    }
-                    Err(e) => Err(io(e)),
-                }
+                })?;
+                Self::from_pkcs8(doc.as_ref()).ok_or(KeyError::Invalid(path))
             }
-            Err(e) => Err(io(e)),
+            read => Self::parse(&path, read),
         }
+    }
+
+    /// The key read from `path`, or why it could not be had.
+    fn parse(path: &Path, read: std::io::Result<Vec<u8>>) -> Result<Self, KeyError> {
+        let der = read.map_err(|source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_pkcs8(&der).ok_or_else(|| KeyError::Invalid(path.to_path_buf()))
     }
 
     fn from_pkcs8(der: &[u8]) -> Option<Self> {
@@ -168,6 +182,31 @@ fn public_jwk(kid: &str, public: &[u8]) -> serde_json::Value {
 
 fn generate() -> Result<aws_lc_rs::pkcs8::Document, KeyError> {
     Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Generate)
+}
+
+/// File, in the data directory, held locked while the signing key is made
+/// or replaced, so two `doorstep` processes (an endpoint starting, a token
+/// being issued, a rotation) never interleave their writes of the key files.
+pub const KEYS_LOCK_FILE: &str = "signing-keys.lock";
+
+/// Waits for, then holds, the key lock of `dir` until the file returned is
+/// dropped. Making the directory first, as the first run of any command
+/// that needs a key must.
+fn lock_keys(dir: &Path) -> Result<std::fs::File, KeyError> {
+    let path = dir.join(KEYS_LOCK_FILE);
+    let io = |source| KeyError::Io {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
 }
 
 /// Makes `path` for writing, readable by its owner only; refuses a file (or
@@ -276,11 +315,12 @@ impl KeyRing {
     /// [`RetiredKey::trusted_until`]; without (the old key leaked), it is
     /// dropped and every token it signed is refused once the endpoint reads
     /// the directory again. Retired keys whose trust has ended are dropped.
+    /// Rotations hold the directory's key lock, so two run one after the
+    /// other and each retires the key the other made.
     pub fn rotate(dir: &Path, now: Timestamp, keep_retired: bool) -> Result<Rotation, KeyError> {
-        let ring = Self::load_or_create(dir)?;
-        let old = ring.current;
-        let mut retired: Vec<RetiredKey> = ring
-            .retired
+        let _keys = lock_keys(dir)?;
+        let old = SigningKey::load_or_create_locked(dir)?;
+        let mut retired: Vec<RetiredKey> = read_retired(dir)?
             .into_iter()
             .filter(|k| k.trusted_until() > now && k.kid != old.kid)
             .collect();
@@ -405,6 +445,50 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{name}");
         }
+    }
+
+    #[test]
+    fn processes_making_the_first_key_at_once_end_with_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let kids: Vec<String> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| SigningKey::load_or_create(dir.path()).unwrap()))
+                .collect();
+            starts
+                .into_iter()
+                .map(|s| s.join().unwrap().kid().to_owned())
+                .collect()
+        });
+        let on_disk = SigningKey::load_or_create(dir.path()).unwrap();
+        assert!(kids.iter().all(|kid| kid == on_disk.kid()), "{kids:?}");
+    }
+
+    #[test]
+    fn rotations_run_at_once_each_retire_the_key_another_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SigningKey::load_or_create(dir.path()).unwrap();
+        let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
+        let rotations: Vec<Rotation> = std::thread::scope(|scope| {
+            let running: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| KeyRing::rotate(dir.path(), now, true).unwrap()))
+                .collect();
+            running.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        // One chain from the first key to the last: no key was made and
+        // then overwritten unretired (its tokens would be refused).
+        let mut retired: Vec<&str> = rotations.iter().map(|r| r.retired.as_str()).collect();
+        let mut made: Vec<&str> = rotations.iter().map(|r| r.kid.as_str()).collect();
+        let current = KeyRing::load_or_create(dir.path()).unwrap().current;
+        retired.push(current.kid());
+        made.push(first.kid());
+        retired.sort_unstable();
+        made.sort_unstable();
+        assert_eq!(retired, made);
+        let mut listed: Vec<String> = retired_in(dir.path()).into_iter().map(|(k, _)| k).collect();
+        listed.sort_unstable();
+        let mut expected: Vec<String> = rotations.iter().map(|r| r.retired.clone()).collect();
+        expected.sort_unstable();
+        assert_eq!(listed, expected);
     }
 
     #[test]

@@ -290,8 +290,9 @@ fn json_body<T: DeserializeOwned>(
 
 /// `POST /sync/v1/held`: which of a device's change ids its network does not
 /// hold. Only a role that pushes records may ask (a device asks about its
-/// own changes, to push again what a restore lost); a revoked device may
-/// too, as it may still push what it holds.
+/// own changes, to push again what a restore lost), and only about the
+/// token's network; a revoked device may too, as it may still push what it
+/// holds.
 async fn held(
     State(state): State<AppState>,
     caller: Caller,
@@ -304,6 +305,9 @@ async fn held(
         ));
     }
     let request: HeldRequest = json_body(&headers, body)?;
+    if request.network != *caller.network() {
+        return Err(ApiError::WrongNetwork);
+    }
     if request.change_ids.len() > MAX_HELD_IDS {
         return Err(ApiError::PayloadTooLarge(format!(
             "at most {MAX_HELD_IDS} change ids a request"

@@ -217,6 +217,20 @@ pub enum BackupError {
     /// An endpoint is serving from this data directory: stop it first.
     #[error("an endpoint is serving from {0}; stop it first")]
     InUse(PathBuf),
+    /// The database a restore would replace cannot be read, so the devices
+    /// it revoked after the backup was taken cannot be carried over, and a
+    /// lost phone could sync again. Nothing was changed.
+    #[error(
+        "the database being replaced ({path}) cannot be read ({reason}), so devices revoked \
+         since the backup cannot be carried over; restore with --forget-revocations only if \
+         you will revoke those devices again before any device can reach the endpoint"
+    )]
+    RevocationsUnreadable {
+        /// The database being replaced.
+        path: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
 }
 
 /// Copies the endpoint's database at `database` to `out`, consistent as of
@@ -308,6 +322,26 @@ pub struct Restored {
     /// Where the database it replaced was moved (with its `-wal` and `-shm`),
     /// if there was one: kept, never deleted.
     pub replaced: Option<PathBuf>,
+    /// Devices the replaced database had revoked that the backup had not,
+    /// revoked again in the restored one.
+    pub revocations_carried: u64,
+    /// Why the replaced database's revocations could not be read, when the
+    /// restore went on without them ([`Revocations::ForgetIfUnreadable`]):
+    /// the operator revokes those devices again before opening the endpoint.
+    pub revocations_unread: Option<String>,
+}
+
+/// What a restore does when the database it replaces cannot be read for the
+/// devices it revoked. Readable revocations are always carried over: a
+/// restore never gives a lost or stolen phone its access back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocations {
+    /// Refuse the restore ([`BackupError::RevocationsUnreadable`]).
+    Required,
+    /// Go on without them, and say so in [`Restored::revocations_unread`]
+    /// (the database is too damaged to read, which may be why it is being
+    /// replaced).
+    ForgetIfUnreadable,
 }
 
 /// Puts the backup `from` in place as the endpoint's database in `dir`,
@@ -316,14 +350,38 @@ pub struct Restored {
 /// (so every pull cursor made before is refused, whichever backup this is
 /// and however often it is restored) and checked before anything in `dir`
 /// changes; the database it replaces is moved aside whole, never deleted.
-pub fn restore(dir: &Path, from: &Path) -> Result<Restored, BackupError> {
+///
+/// Every device the replaced database revoked stays revoked: revocations
+/// made after the backup would otherwise be lost with it. When they cannot
+/// be read, `revocations` says whether to refuse or go on.
+pub fn restore(dir: &Path, from: &Path, revocations: Revocations) -> Result<Restored, BackupError> {
     let _serving = lock_data_dir(dir)?;
     if !from.is_file() {
         return Err(BackupError::NoDatabase(from.to_path_buf()));
     }
     let live = dir.join(crate::app::SQLITE_FILE);
+    let revoked = if live.exists() {
+        match revoked_devices(&live) {
+            Ok(rows) => Ok(rows),
+            Err(reason) if revocations == Revocations::ForgetIfUnreadable => Err(reason),
+            Err(reason) => {
+                return Err(BackupError::RevocationsUnreadable {
+                    path: live.clone(),
+                    reason,
+                });
+            }
+        }
+    } else {
+        Ok(Vec::new())
+    };
     let staged = dir.join(format!(".{}.restoring", crate::app::SQLITE_FILE));
     let summary = stage(from, &staged)?;
+    let revocations_carried = match &revoked {
+        Ok(rows) => revoke_again(&staged, rows).inspect_err(|_| {
+            let _ = std::fs::remove_file(&staged);
+        })?,
+        Err(_) => 0,
+    };
     let replaced = if live.exists() {
         // A name no earlier restore took: what was moved aside stays.
         let stamp = jiff::Timestamp::now().as_nanosecond();
@@ -347,7 +405,50 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored, BackupError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_at(dir))?;
-    Ok(Restored { summary, replaced })
+    Ok(Restored {
+        summary,
+        replaced,
+        revocations_carried,
+        revocations_unread: revoked.err(),
+    })
+}
+
+/// One device revocation as stored: network, device, when.
+type Revocation = (String, String, String);
+
+/// Every revocation `database` holds, read without writing to it, or why
+/// they cannot be read.
+fn revoked_devices(database: &Path) -> Result<Vec<Revocation>, String> {
+    let read = || -> Result<Vec<Revocation>, rusqlite::Error> {
+        let conn =
+            Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let mut stmt =
+            conn.prepare("SELECT network, device, revoked_at FROM sync_revoked_devices")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+    };
+    read().map_err(|e| e.to_string())
+}
+
+/// Revokes again, in the staged copy `staged`, the devices in `rows` it does
+/// not have revoked, keeping each one's first revocation time; returns how
+/// many it added. The write is committed (and so flushed) before the copy
+/// takes the database's place.
+fn revoke_again(staged: &Path, rows: &[Revocation]) -> Result<u64, BackupError> {
+    let mut conn = Connection::open(staged)?;
+    let tx = conn.transaction()?;
+    let mut added = 0;
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO sync_revoked_devices (network, device, revoked_at)
+             VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )?;
+        for (network, device, at) in rows {
+            added += insert.execute(params![network, device, at])? as u64;
+        }
+    }
+    tx.commit()?;
+    Ok(added)
 }
 
 /// [`BackupError::Io`] about `path`.
@@ -965,25 +1066,38 @@ mod tests {
     }
 
     /// Queues a write on `storage` that stores `network` in `sync_networks`
-    /// and then, if `panics`, panics.
-    fn store_network(
+    /// and then, if `panics`, panics; returns once the write is in the
+    /// writer's queue.
+    async fn store_network(
         storage: &SqliteStorage,
         network: &'static str,
         panics: bool,
     ) -> tokio::task::JoinHandle<Result<(), StorageError>> {
         let storage = storage.clone();
-        tokio::spawn(async move {
-            storage
-                .write(move |conn| {
-                    conn.execute(
-                        "INSERT INTO sync_networks (network, last_seq) VALUES (?1, 0)",
-                        [network],
-                    )?;
-                    assert!(!panics, "a bug in a write");
-                    Ok(())
-                })
-                .await
-        })
+        let (queued, in_queue) = tokio::sync::oneshot::channel::<()>();
+        let writing = tokio::spawn(async move {
+            let write = storage.write(move |conn| {
+                conn.execute(
+                    "INSERT INTO sync_networks (network, last_seq) VALUES (?1, 0)",
+                    [network],
+                )?;
+                assert!(!panics, "a bug in a write");
+                Ok(())
+            });
+            let mut write = std::pin::pin!(write);
+            let mut queued = Some(queued);
+            // The write is queued by the time its first poll returns.
+            std::future::poll_fn(|cx| {
+                let polled = write.as_mut().poll(cx);
+                if let Some(queued) = queued.take() {
+                    queued.send(()).ok();
+                }
+                polled
+            })
+            .await
+        });
+        in_queue.await.unwrap();
+        writing
     }
 
     #[tokio::test]
@@ -993,10 +1107,9 @@ mod tests {
         // Hold the writer so that the three writes below queue behind it and
         // are committed as one group.
         let (release, holding) = hold_writer(&storage).await;
-        let before = store_network(&storage, "before", false);
-        let panics = store_network(&storage, "panics", true);
-        let after = store_network(&storage, "after", false);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = store_network(&storage, "before", false).await;
+        let panics = store_network(&storage, "panics", true).await;
+        let after = store_network(&storage, "after", false).await;
         release.send(()).unwrap();
 
         holding.await.unwrap().unwrap();
@@ -1020,6 +1133,7 @@ mod tests {
 
         // The writer still takes work, and health says all is well.
         store_network(&storage, "later", false)
+            .await
             .await
             .unwrap()
             .unwrap();

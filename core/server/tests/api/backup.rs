@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use doorstep_server::storage::sqlite::{
-    BackupError, SqliteStorage, backup, lock_data_dir, restore,
+    self, BackupError, Revocations, SqliteStorage, backup, lock_data_dir, restore,
 };
+
+use doorstep_domain::network::{DeviceId, NetworkId};
+use doorstep_server::storage::NetworkScope;
+use doorstep_sync::wire::PULL_PATH;
 
 use crate::device::NET;
 use crate::helpers::{Backend, TestApp, batch, new_visit};
@@ -145,12 +149,12 @@ async fn a_restore_puts_the_backup_in_place_keeps_what_it_replaced_and_starts_a_
 
     // While an endpoint serves from the directory, nothing is touched.
     let serving = lock_data_dir(&data).unwrap();
-    let refused = restore(&data, &file).expect_err("refused");
+    let refused = restore(&data, &file, Revocations::Required).expect_err("refused");
     assert!(matches!(refused, BackupError::InUse(_)), "{refused}");
     drop(serving);
     drop(app);
 
-    let restored = restore(&data, &file).unwrap();
+    let restored = restore(&data, &file, Revocations::Required).unwrap();
     assert_eq!(restored.summary.changes, 3);
     // What it replaced is kept whole, write-ahead log included.
     let aside = restored.replaced.clone().expect("the old database kept");
@@ -163,7 +167,7 @@ async fn a_restore_puts_the_backup_in_place_keeps_what_it_replaced_and_starts_a_
     let first = epoch_of(&live);
     assert!(!first.is_empty());
     assert_ne!(first, epoch_of(&file));
-    let again = restore(&data, &file).unwrap();
+    let again = restore(&data, &file, Revocations::Required).unwrap();
     assert_ne!(epoch_of(&live), first);
     assert_ne!(again.replaced, restored.replaced);
 
@@ -173,4 +177,102 @@ async fn a_restore_puts_the_backup_in_place_keeps_what_it_replaced_and_starts_a_
         Arc::new(SqliteStorage::open(&live).unwrap()),
     );
     assert_eq!(app.pull_all(&token_for(&app), 500).await.0.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_never_gives_a_revoked_device_its_access_back() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let live = data.join(doorstep_server::app::SQLITE_FILE);
+    let app = TestApp::over(
+        tempfile::tempdir().unwrap(),
+        None,
+        Arc::new(SqliteStorage::open(&live).unwrap()),
+    );
+    let scope = NetworkScope::for_verified_network(NetworkId::parse(NET).unwrap());
+    let revoke = |device: &'static str| {
+        let (storage, scope) = (Arc::clone(&app.state.storage), scope.clone());
+        async move {
+            storage
+                .revoke_device(&scope, &DeviceId::parse(device).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    revoke("phone-3").await;
+    let file = root.path().join("nightly.sqlite3");
+    backup(&live, &file).unwrap();
+    // Stolen after the backup was taken.
+    revoke("phone-2").await;
+    drop(app);
+
+    let restored = restore(&data, &file, Revocations::Required).unwrap();
+    assert_eq!(restored.revocations_carried, 1, "phone-3 was in the backup");
+    assert_eq!(restored.revocations_unread, None);
+    let app = TestApp::over(
+        tempfile::tempdir().unwrap(),
+        None,
+        Arc::new(SqliteStorage::open(&live).unwrap()),
+    );
+    // Each may still hand over what it holds, and is told it is revoked; it
+    // pulls nothing.
+    for device in ["phone-2", "phone-3"] {
+        let token = app.device_token(NET, "para-1", device);
+        let (status, body) = app
+            .push(
+                &token,
+                &batch(NET, device, vec![new_visit("para-1", device, 1)]),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{device}: {body}");
+        assert_eq!(body["device_status"], "revoked", "{device}");
+        let (status, body) = app.get(&token, PULL_PATH).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{device}: {body}");
+        assert_eq!(body["code"], "device_revoked", "{device}");
+    }
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let (status, body) = app.get(&token, PULL_PATH).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    drop(app);
+
+    // A database too damaged to read its revocations: refused, nothing in
+    // the directory changes, unless the operator says to go on without them.
+    let data = root.path().join("damaged");
+    std::fs::create_dir_all(&data).unwrap();
+    let live = data.join(doorstep_server::app::SQLITE_FILE);
+    std::fs::write(&live, "a disk that failed").unwrap();
+    let names = || {
+        let mut names: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|name| name != sqlite::SERVE_LOCK_FILE)
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names();
+    let refused = restore(&data, &file, Revocations::Required).expect_err("refused");
+    assert!(
+        matches!(refused, BackupError::RevocationsUnreadable { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("--forget-revocations"),
+        "{refused}"
+    );
+    assert_eq!(names(), before);
+    assert_eq!(
+        std::fs::read_to_string(&live).unwrap(),
+        "a disk that failed"
+    );
+
+    let forced = restore(&data, &file, Revocations::ForgetIfUnreadable).unwrap();
+    assert!(forced.revocations_unread.is_some());
+    assert_eq!(forced.revocations_carried, 0);
+    let aside = forced.replaced.expect("the damaged database kept");
+    assert_eq!(
+        std::fs::read_to_string(aside).unwrap(),
+        "a disk that failed"
+    );
 }

@@ -671,3 +671,28 @@ async fn an_endpoint_that_cannot_say_what_it_holds_is_offered_everything_again()
     );
     assert_eq!(held_by_endpoint(&restored).await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_signed_in_to_another_network_is_told_so_and_offers_nothing_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
+    device.record_visit(0);
+    device.record_visit(1);
+    synced(&device, &url).await;
+
+    // Configured for its own network, signed in to another: its cursor is
+    // refused, and the endpoint will not say what the other network holds.
+    device.token = app.device_token("west-dorset", "para-1", "phone-1");
+    device.record_visit(2);
+    let error = device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SyncError::Forbidden(_)), "{error}");
+    let counts = device.store.lock().unwrap().outbox_counts().unwrap();
+    assert_eq!((counts.accepted, counts.pending), (2, 1), "{counts:?}");
+    assert_eq!(held_by_endpoint(&app).await, 2);
+}

@@ -829,7 +829,10 @@ async fn held_names_the_changes_the_callers_network_lacks_and_answers_only_write
         .await;
     let unknown = Uuid::now_v7().to_string();
     let id = |c: &doorstep_sync::wire::Change| c.change_id.0.to_string();
-    let asked = json!({"change_ids": [id(&stored[0]), unknown, id(&stored[2]), id(&elsewhere)]});
+    let asked = json!({
+        "network": NET,
+        "change_ids": [id(&stored[0]), unknown, id(&stored[2]), id(&elsewhere)],
+    });
     let (status, body) = held(&app, &east, asked.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Another network's change is not this network's to hold.
@@ -838,7 +841,21 @@ async fn held_names_the_changes_the_callers_network_lacks_and_answers_only_write
     let system = app.token(NET, TokenRole::PracticeSystem, "emis", None);
     let (status, _) = held(&app, &system, asked.to_string()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body) = held(&app, &east, r#"{"change_ids": [], "since": 3}"#).await;
+    // A device configured for one network and signed in to another is told
+    // so, not that the network holds none of its changes.
+    let mut west_asks = asked.clone();
+    west_asks["network"] = json!(OTHER_NET);
+    let (status, body) = held(&app, &east, west_asks.to_string()).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::FORBIDDEN, &json!("wrong_network"))
+    );
+    let (status, body) = held(
+        &app,
+        &east,
+        json!({"network": NET, "change_ids": [], "since": 3}).to_string(),
+    )
+    .await;
     assert_eq!(
         (status, &body["code"]),
         (StatusCode::BAD_REQUEST, &json!("bad_request"))
@@ -849,7 +866,12 @@ async fn held_names_the_changes_the_callers_network_lacks_and_answers_only_write
         (StatusCode::BAD_REQUEST, &json!("malformed_json"))
     );
     let too_many: Vec<String> = (0..1001).map(|_| Uuid::now_v7().to_string()).collect();
-    let (status, _) = held(&app, &east, json!({ "change_ids": too_many }).to_string()).await;
+    let (status, _) = held(
+        &app,
+        &east,
+        json!({ "network": NET, "change_ids": too_many }).to_string(),
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // A revoked device may still ask, as it may still push.
