@@ -51,8 +51,9 @@ pub struct RestoreArgs {
     /// The backup to put in place (a file `doorstep backup` made).
     #[arg(long)]
     from: PathBuf,
-    /// Go on when the database being replaced is too damaged to read the
-    /// devices it revoked (otherwise always carried over); then revoke those
+    /// Go on when the devices revoked since the backup cannot be read (the
+    /// database being replaced is damaged, or there is none, as on a new
+    /// machine); readable ones are always carried over. Then revoke those
     /// devices again before any device can reach the endpoint.
     #[arg(long)]
     forget_revocations: bool,

@@ -689,21 +689,31 @@ impl SyncEngine {
     async fn reoffer_lost(&self, report: &mut SyncReport) -> Result<usize, SyncError> {
         let accepted = self.store()?.accepted_change_ids()?;
         let mut queued = 0;
+        // An endpoint built before requests named their network refuses the
+        // field (400); it is then asked without it.
+        let mut named = true;
         for chunk in accepted.chunks(MAX_HELD_IDS) {
-            let request = HeldRequest {
-                network: self.config.network.clone(),
-                change_ids: chunk.iter().map(|id| ChangeId(id.0)).collect(),
+            let (status, bytes) = loop {
+                let request = HeldRequest {
+                    network: named.then(|| self.config.network.clone()),
+                    change_ids: chunk.iter().map(|id| ChangeId(id.0)).collect(),
+                };
+                let body =
+                    serde_json::to_vec(&request).map_err(|e| SyncError::Protocol(e.to_string()))?;
+                let (status, bytes) = self
+                    .request(report, || {
+                        self.client
+                            .post(self.url(HELD_PATH))
+                            .header(reqwest::header::CONTENT_TYPE, "application/json")
+                            .body(body.clone())
+                    })
+                    .await?;
+                if status == StatusCode::BAD_REQUEST && named {
+                    named = false;
+                    continue;
+                }
+                break (status, bytes);
             };
-            let body =
-                serde_json::to_vec(&request).map_err(|e| SyncError::Protocol(e.to_string()))?;
-            let (status, bytes) = self
-                .request(report, || {
-                    self.client
-                        .post(self.url(HELD_PATH))
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone())
-                })
-                .await?;
             if status == StatusCode::NOT_FOUND {
                 tracing::warn!(
                     "the endpoint cannot say which changes it holds; offering every accepted one again"

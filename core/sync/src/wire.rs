@@ -294,10 +294,12 @@ pub struct ForksResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeldRequest {
-    /// The network the device belongs to; must be the token's network, as
-    /// in a push. Without it, a device configured for one network and
-    /// signed in to another would hear that none of its changes is held.
-    pub network: NetworkId,
+    /// The network the device belongs to; if given, must be the token's
+    /// network, as in a push. Without it, a device configured for one
+    /// network and signed in to another would hear that none of its changes
+    /// is held. Optional so that devices built before it still ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkId>,
     /// At most [`MAX_HELD_IDS`] change ids.
     pub change_ids: Vec<ChangeId>,
 }
@@ -554,7 +556,7 @@ mod tests {
         insta::assert_json_snapshot!(
             "held_request",
             HeldRequest {
-                network: NetworkId::parse("east-dorset").unwrap(),
+                network: Some(NetworkId::parse("east-dorset").unwrap()),
                 change_ids: vec![ChangeId(Uuid::from_u128(1)), ChangeId(Uuid::from_u128(2))],
             }
         );
@@ -566,6 +568,9 @@ mod tests {
         );
         let unknown = r#"{"network":"east-dorset","change_ids":[],"since":"yesterday"}"#;
         assert!(serde_json::from_str::<HeldRequest>(unknown).is_err());
+        // As devices built before the field ask.
+        let older: HeldRequest = serde_json::from_str(r#"{"change_ids":[]}"#).unwrap();
+        assert_eq!(older.network, None);
     }
 
     #[test]

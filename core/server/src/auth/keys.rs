@@ -60,6 +60,13 @@ pub enum KeyError {
     /// Signing a token failed.
     #[error("could not sign a token: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
+    /// Another process has held the key lock ([`KEYS_LOCK_FILE`]) longer than
+    /// making or replacing a key takes.
+    #[error(
+        "another doorstep process has held {0} for over 30 s while making or replacing the \
+         signing key; try again, and look for a stuck doorstep process if it persists"
+    )]
+    Locked(PathBuf),
     /// The retired keys' file is not what [`KeyRing::rotate`] writes.
     #[error("retired keys at {path}: {reason}; leave it for an operator to check")]
     RetiredInvalid {
@@ -189,24 +196,43 @@ fn generate() -> Result<aws_lc_rs::pkcs8::Document, KeyError> {
 /// being issued, a rotation) never interleave their writes of the key files.
 pub const KEYS_LOCK_FILE: &str = "signing-keys.lock";
 
+/// How long a command waits for another process's hold on the key lock
+/// (making or replacing a key takes milliseconds) before saying so.
+const KEYS_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Waits for, then holds, the key lock of `dir` until the file returned is
-/// dropped. Making the directory first, as the first run of any command
-/// that needs a key must.
+/// dropped, making the directory first, as the first run of any command
+/// that needs a key must. The lock file is its owner's alone, so another
+/// user of the machine cannot hold it; a holder that never lets go is
+/// reported after [`KEYS_LOCK_WAIT`] rather than waited on for ever.
 fn lock_keys(dir: &Path) -> Result<std::fs::File, KeyError> {
+    lock_keys_within(dir, KEYS_LOCK_WAIT)
+}
+
+/// [`lock_keys`], waiting at most `wait`.
+fn lock_keys_within(dir: &Path, wait: std::time::Duration) -> Result<std::fs::File, KeyError> {
     let path = dir.join(KEYS_LOCK_FILE);
     let io = |source| KeyError::Io {
         path: path.clone(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    file.lock().map_err(io)?;
-    Ok(file)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(io)?;
+    let began = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if began.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(KeyError::Locked(path)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+    }
 }
 
 /// Makes `path` for writing, readable by its owner only; refuses a file (or
@@ -461,6 +487,25 @@ mod tests {
         });
         let on_disk = SigningKey::load_or_create(dir.path()).unwrap();
         assert!(kids.iter().all(|kid| kid == on_disk.kid()), "{kids:?}");
+    }
+
+    #[test]
+    fn a_key_lock_held_too_long_is_reported_and_only_its_owner_can_take_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_keys(dir.path()).unwrap();
+        let waited = lock_keys_within(dir.path(), std::time::Duration::from_millis(100));
+        assert!(matches!(waited, Err(KeyError::Locked(_))), "{waited:?}");
+        drop(held);
+        lock_keys_within(dir.path(), std::time::Duration::from_millis(100)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEYS_LOCK_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[test]

@@ -305,7 +305,11 @@ async fn held(
         ));
     }
     let request: HeldRequest = json_body(&headers, body)?;
-    if request.network != *caller.network() {
+    if request
+        .network
+        .as_ref()
+        .is_some_and(|n| n != caller.network())
+    {
         return Err(ApiError::WrongNetwork);
     }
     if request.change_ids.len() > MAX_HELD_IDS {

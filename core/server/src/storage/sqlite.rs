@@ -217,13 +217,14 @@ pub enum BackupError {
     /// An endpoint is serving from this data directory: stop it first.
     #[error("an endpoint is serving from {0}; stop it first")]
     InUse(PathBuf),
-    /// The database a restore would replace cannot be read, so the devices
-    /// it revoked after the backup was taken cannot be carried over, and a
-    /// lost phone could sync again. Nothing was changed.
+    /// The devices revoked since the backup cannot be read from the
+    /// database a restore would replace (it is damaged, or there is none, as
+    /// on a new machine), so a lost phone could sync again. Nothing was
+    /// changed.
     #[error(
-        "the database being replaced ({path}) cannot be read ({reason}), so devices revoked \
-         since the backup cannot be carried over; restore with --forget-revocations only if \
-         you will revoke those devices again before any device can reach the endpoint"
+        "the devices revoked since the backup cannot be read from {path} ({reason}); restore \
+         with --forget-revocations only if you will revoke them again before any device can \
+         reach the endpoint"
     )]
     RevocationsUnreadable {
         /// The database being replaced.
@@ -297,15 +298,15 @@ pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, BackupError> {
         source,
     })?;
     let path = dir.join(SERVE_LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| BackupError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // Its owner's alone: another user of the machine cannot hold it.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(|source| BackupError::Io {
+        path: path.clone(),
+        source,
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::InUse(dir.to_path_buf())),
@@ -332,15 +333,16 @@ pub struct Restored {
 }
 
 /// What a restore does when the database it replaces cannot be read for the
-/// devices it revoked. Readable revocations are always carried over: a
-/// restore never gives a lost or stolen phone its access back.
+/// devices it revoked, or there is none. Readable revocations are always
+/// carried over: a restore never gives a lost or stolen phone its access
+/// back without the operator saying so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revocations {
     /// Refuse the restore ([`BackupError::RevocationsUnreadable`]).
     Required,
     /// Go on without them, and say so in [`Restored::revocations_unread`]
     /// (the database is too damaged to read, which may be why it is being
-    /// replaced).
+    /// replaced, or gone with the machine it was on).
     ForgetIfUnreadable,
 }
 
@@ -360,48 +362,38 @@ pub fn restore(dir: &Path, from: &Path, revocations: Revocations) -> Result<Rest
         return Err(BackupError::NoDatabase(from.to_path_buf()));
     }
     let live = dir.join(crate::app::SQLITE_FILE);
-    let revoked = if live.exists() {
-        match revoked_devices(&live) {
-            Ok(rows) => Ok(rows),
-            Err(reason) if revocations == Revocations::ForgetIfUnreadable => Err(reason),
-            Err(reason) => {
-                return Err(BackupError::RevocationsUnreadable {
-                    path: live.clone(),
-                    reason,
-                });
-            }
-        }
-    } else {
-        Ok(Vec::new())
+    let mut made = MadeByReading::before(&live);
+    let read = revoked_devices(&live);
+    made.after(&live);
+    let revoked = match read {
+        Ok(rows) => Ok(rows),
+        Err(reason) if revocations == Revocations::ForgetIfUnreadable => Err(reason),
+        Err(reason) => return Err(BackupError::RevocationsUnreadable { path: live, reason }),
     };
     let staged = dir.join(format!(".{}.restoring", crate::app::SQLITE_FILE));
     let summary = stage(from, &staged)?;
-    let revocations_carried = match &revoked {
-        Ok(rows) => revoke_again(&staged, rows).inspect_err(|_| {
-            let _ = std::fs::remove_file(&staged);
-        })?,
-        Err(_) => 0,
-    };
-    let replaced = if live.exists() {
+    let put_in_place = || -> Result<(u64, Option<PathBuf>), BackupError> {
+        let carried = match &revoked {
+            Ok(rows) => revoke_again(&staged, rows)?,
+            Err(_) => 0,
+        };
         // A name no earlier restore took: what was moved aside stays.
         let stamp = jiff::Timestamp::now().as_nanosecond();
         let aside = (0..)
             .map(|n| dir.join(format!("{}.replaced-{stamp}-{n}", crate::app::SQLITE_FILE)))
-            .find(|p| !p.exists() && !PathBuf::from(format!("{}-wal", p.display())).exists())
+            .find(|p| DATABASE_FILES.iter().all(|f| !suffixed(p, f).exists()))
             .expect("an unused name");
-        for suffix in ["-wal", "-shm"] {
-            let from = PathBuf::from(format!("{}{suffix}", live.display()));
-            if from.exists() {
-                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
-                std::fs::rename(&from, &to).map_err(io_at(&from))?;
-            }
+        let moved = move_all(&live, &aside)?;
+        if let Err(e) = std::fs::rename(&staged, &live) {
+            undo_moves(&moved);
+            return Err(io_at(&live)(e));
         }
-        std::fs::rename(&live, &aside).map_err(io_at(&live))?;
-        Some(aside)
-    } else {
-        None
+        Ok((carried, (!moved.is_empty()).then_some(aside)))
     };
-    std::fs::rename(&staged, &live).map_err(io_at(&live))?;
+    let (revocations_carried, replaced) = put_in_place().inspect_err(|_| {
+        let _ = std::fs::remove_file(&staged);
+    })?;
+    made.keep();
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_at(dir))?;
@@ -413,12 +405,97 @@ pub fn restore(dir: &Path, from: &Path, revocations: Revocations) -> Result<Rest
     })
 }
 
+/// A database's files: the database itself, its write-ahead log and the
+/// log's index. Moved together, or a log could be replayed into a database
+/// it was not written for.
+const DATABASE_FILES: [&str; 3] = ["", "-wal", "-shm"];
+
+/// `base` with `suffix` added to its file name.
+fn suffixed(base: &Path, suffix: &str) -> PathBuf {
+    let mut name = base.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Moves whichever of `from`'s files exist (see [`DATABASE_FILES`]) to
+/// `to`'s names, all or none: on a failure the ones moved go back. Returns
+/// the moves made, for [`undo_moves`].
+fn move_all(from: &Path, to: &Path) -> Result<Vec<(PathBuf, PathBuf)>, BackupError> {
+    let mut moved = Vec::new();
+    for suffix in DATABASE_FILES {
+        let (a, b) = (suffixed(from, suffix), suffixed(to, suffix));
+        if !a.exists() {
+            continue;
+        }
+        if let Err(e) = std::fs::rename(&a, &b) {
+            undo_moves(&moved);
+            return Err(io_at(&a)(e));
+        }
+        moved.push((a, b));
+    }
+    Ok(moved)
+}
+
+/// Puts files moved by [`move_all`] back, last first.
+fn undo_moves(moved: &[(PathBuf, PathBuf)]) {
+    for (a, b) in moved.iter().rev() {
+        let _ = std::fs::rename(b, a);
+    }
+}
+
+/// The log files that reading a database made: SQLite gives a database in
+/// WAL mode a `-wal` and a `-shm` even for a read-only connection, and
+/// leaves them. A restore that stops removes them again (the log a reader
+/// makes is empty), so a refused restore changes nothing in the directory.
+struct MadeByReading {
+    absent: Vec<PathBuf>,
+    made: Vec<PathBuf>,
+}
+
+impl MadeByReading {
+    /// Notes which of `database`'s log files are absent before it is read.
+    fn before(database: &Path) -> Self {
+        let absent = DATABASE_FILES[1..]
+            .iter()
+            .map(|suffix| suffixed(database, suffix))
+            .filter(|p| !p.exists())
+            .collect();
+        Self {
+            absent,
+            made: Vec::new(),
+        }
+    }
+
+    /// Notes which of them the read made.
+    fn after(&mut self, database: &Path) {
+        if database.exists() {
+            self.made = self.absent.iter().filter(|p| p.exists()).cloned().collect();
+        }
+    }
+
+    /// They went with the database they belong to: nothing to remove.
+    fn keep(&mut self) {
+        self.made.clear();
+    }
+}
+
+impl Drop for MadeByReading {
+    fn drop(&mut self) {
+        for path in &self.made {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// One device revocation as stored: network, device, when.
 type Revocation = (String, String, String);
 
 /// Every revocation `database` holds, read without writing to it, or why
-/// they cannot be read.
+/// they cannot be read (there is no such database, or it is damaged).
 fn revoked_devices(database: &Path) -> Result<Vec<Revocation>, String> {
+    if !database.is_file() {
+        return Err("there is no database here to replace".into());
+    }
     let read = || -> Result<Vec<Revocation>, rusqlite::Error> {
         let conn =
             Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;

@@ -242,15 +242,7 @@ async fn a_restore_never_gives_a_revoked_device_its_access_back() {
     std::fs::create_dir_all(&data).unwrap();
     let live = data.join(doorstep_server::app::SQLITE_FILE);
     std::fs::write(&live, "a disk that failed").unwrap();
-    let names = || {
-        let mut names: Vec<_> = std::fs::read_dir(&data)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|name| name != sqlite::SERVE_LOCK_FILE)
-            .collect();
-        names.sort();
-        names
-    };
+    let names = || files_in(&data);
     let before = names();
     let refused = restore(&data, &file, Revocations::Required).expect_err("refused");
     assert!(
@@ -275,4 +267,76 @@ async fn a_restore_never_gives_a_revoked_device_its_access_back() {
         std::fs::read_to_string(aside).unwrap(),
         "a disk that failed"
     );
+}
+
+/// The files in `dir`, but for the serving lock a restore takes.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != sqlite::SERVE_LOCK_FILE)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_restore_that_cannot_know_the_revocations_asks_first_and_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let source = root.path().join("source");
+    std::fs::create_dir_all(&source).unwrap();
+    let file = root.path().join("nightly.sqlite3");
+    drop(SqliteStorage::open(&source.join("server.sqlite3")).unwrap());
+    backup(&source.join("server.sqlite3"), &file).unwrap();
+
+    // A new machine: no database to say which devices were revoked since.
+    let data = root.path().join("new-machine");
+    std::fs::create_dir_all(&data).unwrap();
+    let refused = restore(&data, &file, Revocations::Required).expect_err("refused");
+    assert!(
+        refused.to_string().contains("no database here"),
+        "{refused}"
+    );
+    assert!(files_in(&data).is_empty());
+    let forced = restore(&data, &file, Revocations::ForgetIfUnreadable).unwrap();
+    assert_eq!(forced.replaced, None);
+    assert!(forced.revocations_unread.is_some());
+
+    // A database in WAL mode without the table: reading it leaves no log
+    // files behind when the restore is refused.
+    let data = root.path().join("other");
+    std::fs::create_dir_all(&data).unwrap();
+    let live = data.join(doorstep_server::app::SQLITE_FILE);
+    let conn = rusqlite::Connection::open(&live).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.execute_batch("CREATE TABLE notes (text TEXT)")
+        .unwrap();
+    drop(conn);
+    let before = files_in(&data);
+    assert_eq!(before, [doorstep_server::app::SQLITE_FILE]);
+    let refused = restore(&data, &file, Revocations::Required).expect_err("refused");
+    assert!(
+        matches!(refused, BackupError::RevocationsUnreadable { .. }),
+        "{refused}"
+    );
+    assert_eq!(files_in(&data), before);
+
+    // A log left without its database is moved aside too, never replayed
+    // into the restored one.
+    std::fs::remove_file(&live).unwrap();
+    let stray = data.join(format!("{}-wal", doorstep_server::app::SQLITE_FILE));
+    std::fs::write(&stray, "frames of another database").unwrap();
+    let restored = restore(&data, &file, Revocations::ForgetIfUnreadable).unwrap();
+    assert!(!stray.exists());
+    let aside = restored.replaced.expect("the stray log kept");
+    let kept = format!("{}-wal", aside.display());
+    assert_eq!(
+        std::fs::read_to_string(kept).unwrap(),
+        "frames of another database"
+    );
+    let changes: i64 = rusqlite::Connection::open(&live)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sync_changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(changes, 0);
 }

@@ -52,6 +52,10 @@ struct Gate {
     /// While set, `/sync/v1/held` is answered 404, as by an endpoint built
     /// before it existed.
     no_held: Arc<AtomicBool>,
+    /// While set, a `/sync/v1/held` request naming its network is answered
+    /// 400, as by an endpoint built before requests named one; counts them.
+    held_unnamed_only: Arc<AtomicBool>,
+    named_held_refused: Arc<AtomicUsize>,
     /// The longest push body that reached the endpoint.
     largest_push: Arc<AtomicUsize>,
     /// Pushes answered 413.
@@ -65,6 +69,8 @@ impl Gate {
             stale_cursors: Arc::default(),
             fail_pulls: Arc::default(),
             no_held: Arc::default(),
+            held_unnamed_only: Arc::default(),
+            named_held_refused: Arc::default(),
             largest_push: Arc::default(),
             refused_pushes: Arc::default(),
         }
@@ -107,6 +113,24 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     if path == HELD_PATH && gate.no_held.load(Ordering::SeqCst) {
         return StatusCode::NOT_FOUND.into_response();
+    }
+    if path == HELD_PATH && gate.held_unnamed_only.load(Ordering::SeqCst) {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let asked: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        if asked.get("network").is_some() {
+            gate.named_held_refused.fetch_add(1, Ordering::SeqCst);
+            let body = ErrorBody {
+                code: ErrorCode::BadRequest,
+                message: "unknown field `network`".into(),
+                field: None,
+                rejected: Vec::new(),
+            };
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+        return next
+            .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+            .await;
     }
     if path == PULL_PATH && gate.fail_pulls.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -695,4 +719,32 @@ async fn a_device_signed_in_to_another_network_is_told_so_and_offers_nothing_aga
     let counts = device.store.lock().unwrap().outbox_counts().unwrap();
     assert_eq!((counts.accepted, counts.pending), (2, 1), "{counts:?}");
     assert_eq!(held_by_endpoint(&app).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_built_before_held_named_the_network_is_asked_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
+    device.record_visit(0);
+    synced(&device, &url).await;
+    let backup = back_up(&app);
+    device.record_visit(1);
+    synced(&device, &url).await;
+
+    let restored = restored_from(backup);
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    gate.held_unnamed_only.store(true, Ordering::SeqCst);
+    let url = format!("http://{}", gate.serve(&restored).await);
+    let report = synced(&device, &url).await;
+    // Only the lost change goes again, as with an endpoint that takes the
+    // network.
+    assert_eq!(gate.named_held_refused.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        (report.reoffered, report.pushed, report.rejected),
+        (1, 1, 0)
+    );
+    assert_eq!(held_by_endpoint(&restored).await, 2);
 }

@@ -841,6 +841,12 @@ async fn held_names_the_changes_the_callers_network_lacks_and_answers_only_write
     let system = app.token(NET, TokenRole::PracticeSystem, "emis", None);
     let (status, _) = held(&app, &system, asked.to_string()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Devices built before requests named their network still ask.
+    let mut unnamed = asked.clone();
+    unnamed.as_object_mut().unwrap().remove("network");
+    let (status, body) = held(&app, &east, unnamed.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"missing": [unknown, id(&elsewhere)]}));
     // A device configured for one network and signed in to another is told
     // so, not that the network holds none of its changes.
     let mut west_asks = asked.clone();
