@@ -481,6 +481,7 @@ fn cursor_seq(text: &str) -> Result<u64, ApiError> {
 async fn resolve_cursor(
     state: &AppState,
     caller: &Caller,
+    epoch: &str,
     text: Option<&str>,
 ) -> Result<u64, ApiError> {
     let text = match text {
@@ -489,9 +490,8 @@ async fn resolve_cursor(
     };
     let seq = cursor_seq(text)?;
     let change = state.storage.change_id_at(caller.scope(), seq).await?;
-    let made_here = change.is_some_and(|c| {
-        encode_cursor(caller.network(), state.storage.epoch(), seq, c).as_str() == text
-    });
+    let made_here =
+        change.is_some_and(|c| encode_cursor(caller.network(), epoch, seq, c).as_str() == text);
     if !made_here {
         tracing::warn!(
             "a pull cursor names no change of this network as stored now \
@@ -543,7 +543,8 @@ async fn pull(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
     refuse_revoked(&state, &caller).await?;
-    let after = resolve_cursor(&state, &caller, query.cursor.as_deref()).await?;
+    let epoch = state.storage.epoch().await?;
+    let after = resolve_cursor(&state, &caller, &epoch, query.cursor.as_deref()).await?;
     let limit = query.limit.unwrap_or(MAX_PULL_LIMIT);
     if limit == 0 || limit > MAX_PULL_LIMIT {
         return Err(ApiError::BadRequest {
@@ -559,12 +560,7 @@ async fn pull(
         .pull(caller.scope(), after, limit, MAX_PULL_PAGE_BYTES)
         .await?;
     let cursor = match (rows.last(), query.cursor) {
-        (Some(last), _) => encode_cursor(
-            caller.network(),
-            state.storage.epoch(),
-            last.seq,
-            last.change_id,
-        ),
+        (Some(last), _) => encode_cursor(caller.network(), &epoch, last.seq, last.change_id),
         (None, Some(sent)) => Cursor::from_token(sent),
         (None, None) => Cursor::beginning(),
     };

@@ -210,13 +210,17 @@ pub trait Storage: Send + Sync + 'static {
         device: &DeviceId,
     ) -> Result<(), StorageError>;
 
-    /// The database's restore epoch, read when it was opened: empty for a
-    /// database never restored, and a fresh value in every copy `doorstep
-    /// backup` makes (or set by hand after restoring PostgreSQL). Pull
-    /// cursors name it, so once a backup is restored every cursor made
-    /// before is refused, and each device asks which of its changes the
-    /// restore lost, even one whose cursor is older than the backup.
-    fn epoch(&self) -> &str;
+    /// The database's restore epoch: empty for a database never restored,
+    /// and a fresh value in every copy `doorstep backup` makes (or set by
+    /// hand after restoring PostgreSQL). Pull cursors name it, so once a
+    /// backup is restored every cursor made before is refused, and each
+    /// device asks which of its changes the restore lost, even one whose
+    /// cursor is older than the backup. PostgreSQL reads it on every call,
+    /// so every instance on the database sees a restore's new epoch at once,
+    /// restarted or not (instances that disagreed would refuse each other's
+    /// cursors); SQLite reads it when opened, as a restore there needs the
+    /// endpoint stopped.
+    async fn epoch(&self) -> Result<String, StorageError>;
 
     /// Those of `change_ids` the network holds no change under, in the order
     /// given: what a device must push again after the endpoint was restored

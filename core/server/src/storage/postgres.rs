@@ -97,7 +97,6 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PostgresStorage {
     pool: Pool,
-    epoch: String,
 }
 
 fn pool_error(e: impl std::fmt::Display) -> StorageError {
@@ -148,14 +147,14 @@ impl PostgresStorage {
             .recycle_timeout(Some(CONNECTION_TIMEOUT))
             .build()
             .map_err(pool_error)?;
-        let epoch = migrate(&pool, schema).await?;
-        Ok(Self { pool, epoch })
+        migrate(&pool, schema).await?;
+        Ok(Self { pool })
     }
 }
 
 /// Creates the schema (once, under an advisory lock, whichever instance
-/// starts first) and returns the database's restore epoch.
-async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<String, StorageError> {
+/// starts first).
+async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<(), StorageError> {
     let mut client = pool.get().await.map_err(pool_error)?;
     refuse_read_only(&client).await?;
     let tx = client.transaction().await?;
@@ -166,12 +165,8 @@ async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<String, StorageErr
             .await?;
     }
     tx.batch_execute(SCHEMA).await?;
-    let epoch: String = tx
-        .query_one("SELECT epoch FROM sync_epoch WHERE id = 1", &[])
-        .await?
-        .try_get(0)?;
     tx.commit().await?;
-    Ok(epoch)
+    Ok(())
 }
 
 /// [`StorageError::ReadOnly`] when `client`'s session may not write: on a hot
@@ -231,8 +226,12 @@ fn kind(text: &str) -> Result<ChangeKind, StorageError> {
 
 #[async_trait]
 impl Storage for PostgresStorage {
-    fn epoch(&self) -> &str {
-        &self.epoch
+    async fn epoch(&self) -> Result<String, StorageError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached("SELECT epoch FROM sync_epoch WHERE id = 1")
+            .await?;
+        Ok(client.query_one(&stmt, &[]).await?.try_get(0)?)
     }
 
     async fn push(

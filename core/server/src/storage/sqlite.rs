@@ -868,8 +868,8 @@ fn push_tx(
 
 #[async_trait]
 impl Storage for SqliteStorage {
-    fn epoch(&self) -> &str {
-        &self.inner.epoch
+    async fn epoch(&self) -> Result<String, StorageError> {
+        Ok(self.inner.epoch.clone())
     }
 
     async fn push(

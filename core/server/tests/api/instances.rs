@@ -124,3 +124,63 @@ async fn sslmode_require_never_falls_back_to_plain_text() {
     .await;
     assert!(result.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_sees_a_restores_new_epoch_without_a_restart() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let schema = fresh_schema();
+    let connect = || PostgresStorage::connect(&url, Some(&schema), 2);
+    let first = TestApp::over(
+        tempfile::tempdir().unwrap(),
+        Some(schema.clone()),
+        Arc::new(connect().await.unwrap()),
+    );
+    let second = {
+        let mut app = TestApp::over(
+            tempfile::tempdir().unwrap(),
+            Some(schema.clone()),
+            Arc::new(connect().await.unwrap()),
+        );
+        app.signing_key = Arc::clone(&first.signing_key);
+        app.state.verifier = Arc::clone(&first.state.verifier);
+        app.router = doorstep_server::router(app.state.clone());
+        app
+    };
+    let token = first.device_token(NET, "para-1", "phone-1");
+    let changes = (0..3).map(|i| new_visit("para-1", "phone-1", i)).collect();
+    first.push(&token, &batch(NET, "phone-1", changes)).await;
+    let (_, cursors) = first.pull_all(&token, 10).await;
+    let before = cursors.last().unwrap().clone();
+    let pull_from = |cursor: &str| format!("/sync/v1/pull?cursor={cursor}");
+    assert_eq!(
+        second.get(&token, &pull_from(&before)).await.0,
+        StatusCode::OK
+    );
+
+    // The database is restored and given a new epoch, as the docs say, with
+    // both instances left running.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "UPDATE {schema}.sync_epoch SET epoch = gen_random_uuid()::text"
+        ))
+        .await
+        .unwrap();
+    for app in [&first, &second] {
+        let (status, body) = app.get(&token, &pull_from(&before)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["code"], "bad_cursor");
+    }
+    // A cursor either makes now, the other takes.
+    let (_, cursors) = first.pull_all(&token, 10).await;
+    let after = cursors.last().unwrap();
+    assert_eq!(
+        second.get(&token, &pull_from(after)).await.0,
+        StatusCode::OK
+    );
+}
