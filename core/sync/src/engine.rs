@@ -639,6 +639,18 @@ impl SyncEngine {
             }
             let page: PullResponse =
                 serde_json::from_slice(&bytes).map_err(|e| unreadable("pull answer", &e))?;
+            if let Some(network) = &page.network {
+                if *network != self.config.network {
+                    return Err(SyncError::Forbidden(format!(
+                        "the account signed in is of network {network}, not {}: sign in with \
+                         an account of {}; nothing of {network} was stored",
+                        self.config.network, self.config.network
+                    )));
+                }
+                // The endpoint served the configured network as the token's,
+                // which proves it as an answered push does.
+                self.store()?.bind_network(&self.config.network)?;
+            }
             let mut batch = PullBatch::new(SyncCursor(page.cursor.as_str().to_owned()));
             batch.records = page
                 .changes

@@ -258,6 +258,13 @@ impl Cursor {
 /// cursor sent, in the order the endpoint stored them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullResponse {
+    /// The network whose changes these are: the token's. A device checks it
+    /// against the network it is configured for before applying anything,
+    /// so one signed in with another network's account never mixes that
+    /// network's records into its store. Absent from endpoints built before
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkId>,
     /// The changes, oldest first.
     pub changes: Vec<Change>,
     /// Send this next time, after the changes are in the local store.
@@ -487,6 +494,7 @@ mod tests {
     #[test]
     fn pull_response_wire_form() {
         let response = PullResponse {
+            network: Some(NetworkId::parse("east-dorset").unwrap()),
             changes: vec![fixtures::visit_change(
                 ChangeId(Uuid::from_u128(100)),
                 meta(1),

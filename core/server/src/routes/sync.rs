@@ -518,6 +518,7 @@ struct PulledBody<'a> {
 
 #[derive(Serialize)]
 struct PulledPage<'a> {
+    network: &'a NetworkId,
     changes: Vec<PulledChange<'a>>,
     cursor: Cursor,
     more: bool,
@@ -570,6 +571,7 @@ async fn pull(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| ApiError::Internal("a stored record is not JSON".into()))?;
     let page = PulledPage {
+        network: caller.network(),
         changes: rows
             .iter()
             .zip(&raws)

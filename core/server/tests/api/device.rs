@@ -474,3 +474,60 @@ async fn a_first_sync_that_fails_binds_the_store_to_no_network() {
     assert_eq!(report.pushed, 1);
     assert_eq!(device.stuck(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_signed_in_with_another_networks_account_stores_none_of_its_records() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    // Another network's records, pushed by one of its own devices.
+    let west_dir = tempfile::tempdir().unwrap();
+    let mut west = Device::open(west_dir.path(), &app, "para-9", "phone-9");
+    west.token = app.device_token("west-dorset", "para-9", "phone-9");
+    for i in 0..3 {
+        west.record_visit(i);
+    }
+    let mut config = west.config(&url, 1, Duration::from_secs(10));
+    config.network = NetworkId::parse("west-dorset").unwrap();
+    west.try_engine(config).unwrap().sync().await.unwrap();
+
+    // A new phone configured for east-dorset, signed in with an account of
+    // west-dorset, with nothing of its own to push.
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.token = app.device_token("west-dorset", "para-1", "phone-1");
+    let error = device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SyncError::Forbidden(_)), "{error}");
+    assert!(error.to_string().contains("west-dorset"), "{error}");
+    assert_eq!(device.records_held(), 0);
+    let network = NetworkId::parse(NET).unwrap();
+    assert!(
+        !device
+            .store
+            .lock()
+            .unwrap()
+            .check_network(&network)
+            .unwrap()
+    );
+
+    // Signed in again with an account of its own network, it syncs, and the
+    // store is bound by that pull.
+    device.token = app.device_token(NET, "para-1", "phone-1");
+    device
+        .engine(&url, 1, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(device.records_held(), 0);
+    assert!(
+        device
+            .store
+            .lock()
+            .unwrap()
+            .check_network(&network)
+            .unwrap()
+    );
+}

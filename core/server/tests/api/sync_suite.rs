@@ -95,6 +95,7 @@ async fn pull_pages_come_in_push_order_and_the_cursor_only_moves_forward(backend
     assert_eq!(body["changes"], json!([]));
     assert_eq!(body["cursor"], json!(last));
     assert_eq!(body["more"], json!(false));
+    assert_eq!(body["network"], json!(NET), "a page names its network");
 }
 
 async fn two_devices_amending_one_version_both_survive_and_the_fork_is_listed(backend: Backend) {
