@@ -116,6 +116,19 @@ fn a_backup_that_cannot_be_made_leaves_nothing_that_looks_like_one() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// An endpoint on SQLite in the data directory `data` (made first), as
+/// `doorstep serve --data` runs one, and its database's path.
+fn endpoint_in(data: &std::path::Path) -> (std::path::PathBuf, TestApp) {
+    std::fs::create_dir_all(data).unwrap();
+    let live = data.join(doorstep_server::app::SQLITE_FILE);
+    let app = TestApp::over(
+        tempfile::tempdir().unwrap(),
+        None,
+        Arc::new(SqliteStorage::open(&live).unwrap()),
+    );
+    (live, app)
+}
+
 /// The restore epoch a database file holds.
 fn epoch_of(file: &std::path::Path) -> String {
     rusqlite::Connection::open(file)
@@ -128,13 +141,7 @@ fn epoch_of(file: &std::path::Path) -> String {
 async fn a_restore_puts_the_backup_in_place_keeps_what_it_replaced_and_starts_a_new_epoch() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let live = data.join(doorstep_server::app::SQLITE_FILE);
-    let app = TestApp::over(
-        tempfile::tempdir().unwrap(),
-        None,
-        Arc::new(SqliteStorage::open(&live).unwrap()),
-    );
+    let (live, app) = endpoint_in(&data);
     let token = app.device_token(NET, "para-1", "phone-1");
     let push = |from: u64, to: u64| {
         let changes = (from..to)
@@ -183,13 +190,7 @@ async fn a_restore_puts_the_backup_in_place_keeps_what_it_replaced_and_starts_a_
 async fn a_restore_never_gives_a_revoked_device_its_access_back() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let live = data.join(doorstep_server::app::SQLITE_FILE);
-    let app = TestApp::over(
-        tempfile::tempdir().unwrap(),
-        None,
-        Arc::new(SqliteStorage::open(&live).unwrap()),
-    );
+    let (live, app) = endpoint_in(&data);
     let scope = NetworkScope::for_verified_network(NetworkId::parse(NET).unwrap());
     let revoke = |device: &'static str| {
         let (storage, scope) = (Arc::clone(&app.state.storage), scope.clone());

@@ -11,7 +11,9 @@ use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta, VisitContent};
 use doorstep_server::auth::TokenRole;
 use doorstep_store::{MemoryKeyProvider, Store, StoreConfig};
-use doorstep_sync::engine::{RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncState, SyncTask};
+use doorstep_sync::engine::{
+    RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncReport, SyncState, SyncTask,
+};
 use doorstep_sync::fixtures;
 use uuid::Uuid;
 
@@ -114,6 +116,11 @@ impl Device {
             Arc::clone(&self.store),
             Arc::new(self.token.clone()),
         )
+    }
+
+    /// One sync with `url`, no retries: its report, or why it stopped.
+    pub async fn sync_once(&self, url: &str) -> Result<SyncReport, SyncError> {
+        self.engine(url, 1, Duration::from_secs(10)).sync().await
     }
 
     pub fn records_held(&self) -> usize {
@@ -495,11 +502,7 @@ async fn a_device_signed_in_with_another_networks_account_stores_none_of_its_rec
     let dir = tempfile::tempdir().unwrap();
     let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
     device.token = app.device_token("west-dorset", "para-1", "phone-1");
-    let error = device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap_err();
+    let error = device.sync_once(&url).await.unwrap_err();
     assert!(matches!(error, SyncError::Forbidden(_)), "{error}");
     assert!(error.to_string().contains("west-dorset"), "{error}");
     assert_eq!(device.records_held(), 0);
@@ -516,11 +519,7 @@ async fn a_device_signed_in_with_another_networks_account_stores_none_of_its_rec
     // Signed in again with an account of its own network, it syncs, and the
     // store is bound by that pull.
     device.token = app.device_token(NET, "para-1", "phone-1");
-    device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
+    device.sync_once(&url).await.unwrap();
     assert_eq!(device.records_held(), 0);
     assert!(
         device

@@ -15,7 +15,7 @@ use doorstep_server::storage::postgres::PostgresStorage;
 use serde_json::{Value, json};
 
 use crate::device::NET;
-use crate::helpers::{Backend, TestApp, batch, fresh_schema, new_visit};
+use crate::helpers::{Backend, TestApp, batch, fresh_schema, new_visit, owner};
 use crate::proxy::Proxy;
 
 /// The server a `postgres://user:password@host:port/db` URL names.
@@ -112,16 +112,6 @@ fn as_role(url: &str, role: &str, password: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap();
     let (_, host_and_database) = rest.split_once('@').unwrap();
     format!("{scheme}://{role}:{password}@{host_and_database}")
-}
-
-/// A connection to the test PostgreSQL as its owner, for changing what the
-/// endpoint's own role may do behind its back.
-async fn owner(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

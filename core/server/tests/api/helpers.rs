@@ -73,6 +73,17 @@ impl Backend {
     }
 }
 
+/// A connection to the test PostgreSQL at `url` as its owner, for changing
+/// the endpoint's database behind its back (a restore, damage, a role's
+/// rights).
+pub async fn owner(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// A schema name no other test uses.
 pub fn fresh_schema() -> String {
     format!("t_{}", Uuid::now_v7().simple())

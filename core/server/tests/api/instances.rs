@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use doorstep_server::storage::Storage;
 use doorstep_server::storage::postgres::PostgresStorage;
 
-use crate::helpers::{Backend, TestApp, batch, fresh_schema, new_visit, statuses};
+use crate::helpers::{Backend, TestApp, batch, fresh_schema, new_visit, owner, statuses};
 
 const NET: &str = "east-dorset";
 
@@ -161,10 +161,7 @@ async fn every_instance_sees_a_restores_new_epoch_without_a_restart() {
 
     // The database is restored and given a new epoch, as the docs say, with
     // both instances left running.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = owner(&url).await;
     client
         .batch_execute(&format!(
             "UPDATE {schema}.sync_epoch SET epoch = gen_random_uuid()::text"

@@ -490,11 +490,7 @@ async fn a_cursor_refused_again_after_the_restart_fails_the_sync_instead_of_loop
 /// One sync of `device` with the endpoint at `url` (one attempt), which must
 /// complete.
 async fn synced(device: &Device, url: &str) -> doorstep_sync::engine::SyncReport {
-    device
-        .engine(url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap()
+    device.sync_once(url).await.unwrap()
 }
 
 /// The night's backup of `app`'s database, made by `doorstep backup`, in a
@@ -591,11 +587,7 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
     device.record_visit(1);
     device.record_visit(2);
     gate.fail_pulls.store(true, Ordering::SeqCst);
-    let error = device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap_err();
+    let error = device.sync_once(&url).await.unwrap_err();
     assert!(matches!(error, SyncError::Unreachable(_)), "{error}");
     assert_eq!(
         device
@@ -668,8 +660,11 @@ async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since
     assert_eq!(forks["forks"], serde_json::json!([]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endpoint_that_cannot_say_what_it_holds_is_offered_everything_again() {
+/// A device that synced one visit before its endpoint's backup and one
+/// after, and the endpoint restored from that backup (the second visit
+/// lost): the device's directory, the device signed in to the restored
+/// endpoint, and that endpoint.
+async fn restored_after_one_more_visit() -> (tempfile::TempDir, Device, TestApp) {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::new(&Backend::Sqlite).await;
     let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
@@ -679,10 +674,15 @@ async fn an_endpoint_that_cannot_say_what_it_holds_is_offered_everything_again()
     let backup = back_up(&app);
     device.record_visit(1);
     synced(&device, &url).await;
-
-    // Restored, behind something that answers 404 for `/held`.
     let restored = restored_from(backup);
     device.token = restored.device_token(NET, "para-1", "phone-1");
+    (dir, device, restored)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_cannot_say_what_it_holds_is_offered_everything_again() {
+    let (_dir, device, restored) = restored_after_one_more_visit().await;
+    // Restored, behind something that answers 404 for `/held`.
     let gate = Gate::new(MAX_BODY_BYTES);
     gate.no_held.store(true, Ordering::SeqCst);
     let url = format!("http://{}", gate.serve(&restored).await);
@@ -710,11 +710,7 @@ async fn a_device_signed_in_to_another_network_is_told_so_and_offers_nothing_aga
     // refused, and the endpoint will not say what the other network holds.
     device.token = app.device_token("west-dorset", "para-1", "phone-1");
     device.record_visit(2);
-    let error = device
-        .engine(&url, 1, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap_err();
+    let error = device.sync_once(&url).await.unwrap_err();
     assert!(matches!(error, SyncError::Forbidden(_)), "{error}");
     let counts = device.store.lock().unwrap().outbox_counts().unwrap();
     assert_eq!((counts.accepted, counts.pending), (2, 1), "{counts:?}");
@@ -723,18 +719,7 @@ async fn a_device_signed_in_to_another_network_is_told_so_and_offers_nothing_aga
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_built_before_held_named_the_network_is_asked_without_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::new(&Backend::Sqlite).await;
-    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let url = format!("http://{}", serve(&app).await);
-    device.record_visit(0);
-    synced(&device, &url).await;
-    let backup = back_up(&app);
-    device.record_visit(1);
-    synced(&device, &url).await;
-
-    let restored = restored_from(backup);
-    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let (_dir, device, restored) = restored_after_one_more_visit().await;
     let gate = Gate::new(MAX_BODY_BYTES);
     gate.held_unnamed_only.store(true, Ordering::SeqCst);
     let url = format!("http://{}", gate.serve(&restored).await);

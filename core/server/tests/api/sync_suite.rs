@@ -19,7 +19,7 @@ use doorstep_server::storage::sqlite::SqliteStorage;
 use uuid::Uuid;
 
 use crate::helpers::{
-    Backend, TestApp, amend, batch, long_visit, new_visit, statuses, visit_version,
+    Backend, TestApp, amend, batch, long_visit, new_visit, owner, statuses, visit_version,
 };
 
 const NET: &str = "east-dorset";
@@ -505,10 +505,7 @@ async fn a_database_given_a_new_epoch_refuses_every_cursor_made_before(backend: 
     // endpoint's back) and started again.
     let storage: Arc<dyn Storage> = match (&backend, &app.schema) {
         (Backend::Postgres(url), Some(schema)) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = owner(url).await;
             client
                 .batch_execute(&format!(
                     "UPDATE {schema}.sync_epoch SET epoch = gen_random_uuid()::text"
@@ -1224,10 +1221,7 @@ async fn restore_to(backend: &Backend, app: &TestApp, seq: i64) {
     ];
     match (backend, &app.schema) {
         (Backend::Postgres(url), Some(schema)) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = owner(url).await;
             client
                 .batch_execute(&format!(
                     "SET search_path = {schema}; {}",
@@ -1248,10 +1242,7 @@ async fn restore_to(backend: &Backend, app: &TestApp, seq: i64) {
 async fn replace_body(backend: &Backend, app: &TestApp, change_id: &str, body: &str) {
     match (backend, &app.schema) {
         (Backend::Postgres(url), Some(schema)) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = owner(url).await;
             let sql = format!("UPDATE {schema}.sync_changes SET body = $1 WHERE change_id = $2");
             let id = Uuid::parse_str(change_id).unwrap();
             client.execute(&sql, &[&body, &id]).await.unwrap();
@@ -1271,10 +1262,7 @@ async fn replace_body(backend: &Backend, app: &TestApp, change_id: &str, body: &
 async fn break_storage(backend: &Backend, app: &TestApp) {
     match (backend, &app.schema) {
         (Backend::Postgres(url), Some(schema)) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
+            let client = owner(url).await;
             client
                 .batch_execute(&format!("DROP TABLE {schema}.sync_changes"))
                 .await
