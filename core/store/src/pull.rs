@@ -191,9 +191,9 @@ impl Store {
         }
     }
 
-    /// Binds this store to `network`, once a sync with it has completed:
-    /// not before the endpoint has answered, so a mistyped network at the
-    /// first sign-in binds nothing. Bound already to `network`, nothing
+    /// Binds this store to `network`, once the endpoint has taken it as the
+    /// token's (answered a push naming it, or served a pull page naming it):
+    /// not before, so a mistyped network at the first sign-in binds nothing. Bound already to `network`, nothing
     /// changes; bound to another, [`StoreError::OtherNetwork`] and nothing
     /// changes.
     pub fn bind_network(&mut self, network: &NetworkId) -> Result<()> {

@@ -138,11 +138,12 @@ CREATE INDEX outbox_by_state ON outbox (state, seq);
 /// Version 4: the network the store syncs with.
 ///
 /// A store holds one network's records, and the sync engine records which
-/// when the endpoint first answers one of its pushes (`Store::bind_network`);
+/// when the endpoint first answers one of its pushes or serves it a pull page
+/// naming that network (`Store::bind_network`);
 /// a sync with any other network is refused until the store is wiped, so a
 /// device moved to another network cannot push the first network's
 /// patients' records to the second, nor mix the second's into them. A file
-/// migrated from version 3 is bound by its next answered push.
+/// migrated from version 3 is bound by its next answered push or pull.
 const V4: &str = r"
 CREATE TABLE sync_network (
     id          INTEGER PRIMARY KEY CHECK (id = 1),

@@ -278,6 +278,16 @@ fn reason_of(outcome: &ChangeOutcome) -> Option<String> {
     }
 }
 
+/// Whether a 400 answer is an endpoint's refusal of `/held`'s `network`
+/// field as unknown: what one built before requests named their network
+/// answers.
+fn refuses_network_field(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<ErrorBody>(bytes).is_ok_and(|b| {
+        b.code == ErrorCode::BadRequest
+            && (b.field.as_deref() == Some("network") || b.message.contains("`network`"))
+    })
+}
+
 /// An answer that is not the JSON the protocol promises. Only where it broke
 /// is said: serde's own message can quote the text it choked on, and a pull
 /// page is patients' records.
@@ -456,9 +466,10 @@ impl SyncEngine {
         // Before anything is sent: a store holding another network's records
         // pushes none of them here. A store bound to none yet (new, or
         // migrated from before stores were bound) is bound by the first push
-        // the endpoint answers (which proves the configured network is the
-        // token's), and offers nothing again on a refused cursor in a sync
-        // it started unbound: it may hold another network's history.
+        // the endpoint answers or the first pull page naming its network
+        // (either proves the configured network is the token's), and offers
+        // nothing again on a refused cursor in a sync it started unbound: it
+        // may hold another network's history.
         let bound = self.store()?.check_network(&self.config.network)?;
         let mut report = SyncReport::default();
         // With changes waiting, a refused cursor is looked for before they
@@ -642,9 +653,10 @@ impl SyncEngine {
             if let Some(network) = &page.network {
                 if *network != self.config.network {
                     return Err(SyncError::Forbidden(format!(
-                        "the account signed in is of network {network}, not {}: sign in with \
-                         an account of {}; nothing of {network} was stored",
-                        self.config.network, self.config.network
+                        "the account signed in belongs to network {network}, but this device \
+                         is set up for {}: check the device's network or the account; nothing \
+                         of {network} was stored",
+                        self.config.network
                     )));
                 }
                 // The endpoint served the configured network as the token's,
@@ -702,7 +714,10 @@ impl SyncEngine {
         let accepted = self.store()?.accepted_change_ids()?;
         let mut queued = 0;
         // An endpoint built before requests named their network refuses the
-        // field (400); it is then asked without it.
+        // field as unknown (400); it is then asked without it. Any other 400
+        // is an error, so a device signed in to another network is never
+        // told by such an endpoint that its changes are all missing unless
+        // it cannot be asked otherwise.
         let mut named = true;
         for chunk in accepted.chunks(MAX_HELD_IDS) {
             let (status, bytes) = loop {
@@ -720,7 +735,7 @@ impl SyncEngine {
                             .body(body.clone())
                     })
                     .await?;
-                if status == StatusCode::BAD_REQUEST && named {
+                if named && status == StatusCode::BAD_REQUEST && refuses_network_field(&bytes) {
                     named = false;
                     continue;
                 }

@@ -222,6 +222,7 @@ fn lock_keys_within(dir: &Path, wait: std::time::Duration) -> Result<std::fs::Fi
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(&path).map_err(io)?;
+    owners_only(&file);
     let began = std::time::Instant::now();
     loop {
         match file.try_lock() {
@@ -233,6 +234,19 @@ fn lock_keys_within(dir: &Path, wait: std::time::Duration) -> Result<std::fs::Fi
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
     }
+}
+
+/// Makes an existing lock file its owner's alone, as new ones are made: one
+/// left readable by others (made by an older build) could be held by any
+/// user of the machine. Best effort: a file another user owns stays as it is.
+pub(crate) fn owners_only(file: &std::fs::File) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = file;
 }
 
 /// Makes `path` for writing, readable by its owner only; refuses a file (or

@@ -307,6 +307,7 @@ pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, BackupError> {
         path: path.clone(),
         source,
     })?;
+    crate::auth::keys::owners_only(&file);
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::InUse(dir.to_path_buf())),
@@ -320,8 +321,10 @@ pub struct Restored {
     /// What the restored database holds.
     #[serde(flatten)]
     pub summary: BackupSummary,
-    /// Where the database it replaced was moved (with its `-wal` and `-shm`),
-    /// if there was one: kept, never deleted.
+    /// The name the replaced database's files were moved to, if there were
+    /// any: the database at this path, its `-wal` and `-shm` with the suffix
+    /// added (a log found without its database is moved too, so this path
+    /// itself may not exist). Kept, never deleted.
     pub replaced: Option<PathBuf>,
     /// Devices the replaced database had revoked that the backup had not,
     /// revoked again in the restored one.
@@ -494,7 +497,29 @@ type Revocation = (String, String, String);
 /// they cannot be read (there is no such database, or it is damaged).
 fn revoked_devices(database: &Path) -> Result<Vec<Revocation>, String> {
     if !database.is_file() {
-        return Err("there is no database here to replace".into());
+        // A restore cut short between moving the old database aside and
+        // putting the backup in place leaves it under its new name.
+        let aside = database.file_name().and_then(|name| {
+            let prefix = format!("{}.replaced-", name.to_string_lossy());
+            std::fs::read_dir(database.parent()?)
+                .ok()?
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with(&prefix) && !name.ends_with("-wal") && !name.ends_with("-shm")
+                })
+                .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+                .map(|e| e.path())
+        });
+        return Err(match aside {
+            Some(aside) => format!(
+                "there is no database here to replace; the newest one moved aside is {}: \
+                 move it back to {} to carry its revocations over",
+                aside.display(),
+                database.display()
+            ),
+            None => "there is no database here to replace".into(),
+        });
     }
     let read = || -> Result<Vec<Revocation>, rusqlite::Error> {
         let conn =

@@ -322,22 +322,52 @@ fn a_restore_that_cannot_know_the_revocations_asks_first_and_changes_nothing() {
     );
     assert_eq!(files_in(&data), before);
 
-    // A log left without its database is moved aside too, never replayed
-    // into the restored one.
+    // A log left without its database (here: one holding five revocations
+    // committed to a copy of the same backup, which SQLite would replay into
+    // the restored database) is moved aside too, never replayed.
     std::fs::remove_file(&live).unwrap();
+    let other = root.path().join("other.sqlite3");
+    std::fs::copy(&file, &other).unwrap();
+    let writer = rusqlite::Connection::open(&other).unwrap();
+    writer
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+             INSERT INTO sync_revoked_devices (network, device, revoked_at)
+             SELECT 'east-dorset', 'phone-' || value, '2026-12-04T09:00:00Z'
+             FROM json_each('[1, 2, 3, 4, 5]');",
+        )
+        .unwrap();
     let stray = data.join(format!("{}-wal", doorstep_server::app::SQLITE_FILE));
-    std::fs::write(&stray, "frames of another database").unwrap();
+    std::fs::copy(format!("{}-wal", other.display()), &stray).unwrap();
+    drop(writer);
+    let frames = std::fs::read(&stray).unwrap();
     let restored = restore(&data, &file, Revocations::ForgetIfUnreadable).unwrap();
+    let revoked: i64 = rusqlite::Connection::open(&live)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sync_revoked_devices", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(revoked, 0, "the stray log was replayed");
     assert!(!stray.exists());
     let aside = restored.replaced.expect("the stray log kept");
-    let kept = format!("{}-wal", aside.display());
     assert_eq!(
-        std::fs::read_to_string(kept).unwrap(),
-        "frames of another database"
+        std::fs::read(format!("{}-wal", aside.display())).unwrap(),
+        frames
     );
-    let changes: i64 = rusqlite::Connection::open(&live)
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM sync_changes", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(changes, 0);
+
+    // A restore cut short after moving the old database aside: the next
+    // one says where the database with the revocations went.
+    let data = root.path().join("cut-short");
+    std::fs::create_dir_all(&data).unwrap();
+    let aside = data.join(format!(
+        "{}.replaced-1-0",
+        doorstep_server::app::SQLITE_FILE
+    ));
+    std::fs::copy(&file, &aside).unwrap();
+    let refused = restore(&data, &file, Revocations::Required).expect_err("refused");
+    assert!(
+        refused.to_string().contains(&aside.display().to_string()),
+        "{refused}"
+    );
 }

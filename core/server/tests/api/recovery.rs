@@ -122,8 +122,8 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
             gate.named_held_refused.fetch_add(1, Ordering::SeqCst);
             let body = ErrorBody {
                 code: ErrorCode::BadRequest,
-                message: "unknown field `network`".into(),
-                field: None,
+                message: "unknown field `network`, expected `change_ids`".into(),
+                field: Some("network".into()),
                 rejected: Vec::new(),
             };
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();

@@ -864,6 +864,13 @@ async fn held_names_the_changes_the_callers_network_lacks_and_answers_only_write
         (status, &body["code"]),
         (StatusCode::BAD_REQUEST, &json!("bad_request"))
     );
+    // An unknown field is named, as the device's engine relies on to tell an
+    // endpoint that predates a field from any other refusal.
+    assert_eq!(body["field"], json!("since"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`since`"),
+        "{body}"
+    );
     let (status, body) = held(&app, &east, "{not json").await;
     assert_eq!(
         (status, &body["code"]),
