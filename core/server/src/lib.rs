@@ -15,6 +15,7 @@
 pub mod app;
 pub mod auth;
 pub mod error;
+mod files;
 pub mod routes;
 pub mod storage;
 pub mod token;

@@ -217,12 +217,7 @@ fn lock_keys_within(dir: &Path, wait: std::time::Duration) -> Result<std::fs::Fi
         source,
     };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&path).map_err(io)?;
-    owners_only(&file);
+    let file = crate::files::open_lock_file(&path).map_err(io)?;
     let began = std::time::Instant::now();
     loop {
         match file.try_lock() {
@@ -234,19 +229,6 @@ fn lock_keys_within(dir: &Path, wait: std::time::Duration) -> Result<std::fs::Fi
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
     }
-}
-
-/// Makes an existing lock file its owner's alone, as new ones are made: one
-/// left readable by others (made by an older build) could be held by any
-/// user of the machine. Best effort: a file another user owns stays as it is.
-pub(crate) fn owners_only(file: &std::fs::File) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    #[cfg(not(unix))]
-    let _ = file;
 }
 
 /// Makes `path` for writing, readable by its owner only; refuses a file (or
@@ -506,6 +488,15 @@ mod tests {
     #[test]
     fn a_key_lock_held_too_long_is_reported_and_only_its_owner_can_take_it() {
         let dir = tempfile::tempdir().unwrap();
+        // As an older build left it: readable by every user.
+        let lock = dir.path().join(KEYS_LOCK_FILE);
+        std::fs::write(&lock, "").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let open = std::fs::Permissions::from_mode(0o644);
+            std::fs::set_permissions(&lock, open).unwrap();
+        }
         let held = lock_keys(dir.path()).unwrap();
         let waited = lock_keys_within(dir.path(), std::time::Duration::from_millis(100));
         assert!(matches!(waited, Err(KeyError::Locked(_))), "{waited:?}");

@@ -298,16 +298,10 @@ pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, BackupError> {
         source,
     })?;
     let path = dir.join(SERVE_LOCK_FILE);
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    // Its owner's alone: another user of the machine cannot hold it.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&path).map_err(|source| BackupError::Io {
+    let file = crate::files::open_lock_file(&path).map_err(|source| BackupError::Io {
         path: path.clone(),
         source,
     })?;
-    crate::auth::keys::owners_only(&file);
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::InUse(dir.to_path_buf())),
@@ -497,21 +491,7 @@ type Revocation = (String, String, String);
 /// they cannot be read (there is no such database, or it is damaged).
 fn revoked_devices(database: &Path) -> Result<Vec<Revocation>, String> {
     if !database.is_file() {
-        // A restore cut short between moving the old database aside and
-        // putting the backup in place leaves it under its new name.
-        let aside = database.file_name().and_then(|name| {
-            let prefix = format!("{}.replaced-", name.to_string_lossy());
-            std::fs::read_dir(database.parent()?)
-                .ok()?
-                .filter_map(|e| e.ok())
-                .filter(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    name.starts_with(&prefix) && !name.ends_with("-wal") && !name.ends_with("-shm")
-                })
-                .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-                .map(|e| e.path())
-        });
-        return Err(match aside {
+        return Err(match newest_moved_aside(database) {
             Some(aside) => format!(
                 "there is no database here to replace; the newest one moved aside is {}: \
                  move it back to {} to carry its revocations over",
@@ -530,6 +510,22 @@ fn revoked_devices(database: &Path) -> Result<Vec<Revocation>, String> {
             .collect()
     };
     read().map_err(|e| e.to_string())
+}
+
+/// The newest database a restore moved aside from `database`'s place, if
+/// any: where a restore cut short between moving the old database aside and
+/// putting the backup in place left it.
+fn newest_moved_aside(database: &Path) -> Option<PathBuf> {
+    let prefix = format!("{}.replaced-", database.file_name()?.to_string_lossy());
+    std::fs::read_dir(database.parent()?)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(&prefix) && !name.ends_with("-wal") && !name.ends_with("-shm")
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path())
 }
 
 /// Revokes again, in the staged copy `staged`, the devices in `rows` it does
