@@ -108,6 +108,13 @@ impl SigningKey {
         }
     }
 
+    /// Loads the key from `dir`; a missing file is an error, not a reason to
+    /// make one (a running endpoint must not replace its key by itself).
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        let path = dir.join(SIGNING_KEY_FILE);
+        Self::parse(&path, std::fs::read(&path))
+    }
+
     /// [`Self::load_or_create`] with the directory's key lock held: another
     /// process may have made the key while this one waited for the lock.
     fn load_or_create_locked(dir: &Path) -> Result<Self, KeyError> {
@@ -328,6 +335,17 @@ impl KeyRing {
     pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
         Ok(Self {
             current: SigningKey::load_or_create(dir)?,
+            retired: read_retired(dir)?,
+        })
+    }
+
+    /// The keys in `dir`, which must hold a signing key: how a running
+    /// endpoint reads them again after they change, so a key file removed
+    /// while it serves leaves it with the keys it holds rather than a new
+    /// key that would refuse every token issued.
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        Ok(Self {
+            current: SigningKey::load(dir)?,
             retired: read_retired(dir)?,
         })
     }

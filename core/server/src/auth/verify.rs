@@ -127,9 +127,8 @@ fn own_key(
     }
 }
 
-/// The keys kept in `dir`, made there first if there are none.
-fn read_own(dir: &Path, issuer: &str, audience: &str) -> Result<HashMap<String, OwnKey>, KeyError> {
-    let ring = KeyRing::load_or_create(dir)?;
+/// The keys of `ring`, as the verifier holds them.
+fn own_keys(ring: &KeyRing, issuer: &str, audience: &str) -> HashMap<String, OwnKey> {
     let mut keys = HashMap::new();
     for retired in &ring.retired {
         keys.insert(
@@ -154,7 +153,7 @@ fn read_own(dir: &Path, issuer: &str, audience: &str) -> Result<HashMap<String, 
             audience,
         ),
     );
-    Ok(keys)
+    keys
 }
 
 struct TrustedKey {
@@ -256,7 +255,7 @@ impl Verifier {
         // Looked at before reading: a rotation in between changes the files
         // again after this look, so the next check reads them again.
         let seen = stamp(dir);
-        let keys = read_own(dir, issuer, audience)?;
+        let keys = own_keys(&KeyRing::load_or_create(dir)?, issuer, audience);
         Ok(Self::with_own(
             keys,
             Some((dir.to_path_buf(), seen)),
@@ -298,8 +297,9 @@ impl Verifier {
     }
 
     /// Reads the data directory's keys again if their files changed since
-    /// they were last read. Files that cannot be read keep the keys held, and
-    /// the log says so once per change.
+    /// they were last read. Files that cannot be read, or a signing key file
+    /// gone, keep the keys held (nothing is written here), and the log says
+    /// so once per change.
     fn reread(&self) {
         // Looked at before reading, as in `from_dir`.
         let changed = match self.own.read() {
@@ -312,7 +312,7 @@ impl Verifier {
         let Some((dir, now)) = changed else {
             return;
         };
-        let fresh = read_own(&dir, &self.issuer, &self.audience);
+        let fresh = KeyRing::load(&dir).map(|ring| own_keys(&ring, &self.issuer, &self.audience));
         let Ok(mut own) = self.own.write() else {
             return;
         };

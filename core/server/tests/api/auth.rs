@@ -365,4 +365,16 @@ async fn a_rotated_key_admits_its_tokens_until_they_expire_and_the_new_key_at_on
     )
     .await;
     assert_eq!(published(&app).await.len(), 2);
+
+    // The signing key's file removed while the endpoint serves: it keeps
+    // the keys it holds, and makes no new key of its own.
+    let fourth = SigningKey::load_or_create(&dir).unwrap();
+    let current = signed_by(&fourth);
+    std::fs::remove_file(dir.join(doorstep_server::auth::keys::SIGNING_KEY_FILE)).unwrap();
+    assert_eq!(status_with(&app, &current).await, StatusCode::OK);
+    assert!(
+        !dir.join(doorstep_server::auth::keys::SIGNING_KEY_FILE)
+            .exists(),
+        "a running endpoint made a key"
+    );
 }
