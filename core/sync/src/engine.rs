@@ -714,10 +714,10 @@ impl SyncEngine {
         let accepted = self.store()?.accepted_change_ids()?;
         let mut queued = 0;
         // An endpoint built before requests named their network refuses the
-        // field as unknown (400); it is then asked without it. Any other 400
-        // is an error, so a device signed in to another network is never
-        // told by such an endpoint that its changes are all missing unless
-        // it cannot be asked otherwise.
+        // field as unknown (400); it is then asked without it, and cannot
+        // check the network (a device signed in to another network hears
+        // that its changes are missing, and its push is then refused as the
+        // wrong network). Any other 400 is an error.
         let mut named = true;
         for chunk in accepted.chunks(MAX_HELD_IDS) {
             let (status, bytes) = loop {
