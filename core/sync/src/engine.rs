@@ -612,6 +612,9 @@ impl SyncEngine {
     async fn pull_all(&self, report: &mut SyncReport, reoffer: bool) -> Result<bool, SyncError> {
         // True from a `bad_cursor` answer until the first page is applied.
         let mut from_beginning = false;
+        // The store is bound by the first page naming its network; later
+        // pages need not ask the store again.
+        let mut bound = false;
         loop {
             let cursor = if from_beginning {
                 String::new()
@@ -661,7 +664,10 @@ impl SyncEngine {
                 }
                 // The endpoint served the configured network as the token's,
                 // which proves it as an answered push does.
-                self.store()?.bind_network(&self.config.network)?;
+                if !bound {
+                    self.store()?.bind_network(&self.config.network)?;
+                    bound = true;
+                }
             }
             let mut batch = PullBatch::new(SyncCursor(page.cursor.as_str().to_owned()));
             batch.records = page
