@@ -3,11 +3,14 @@
 #
 #   bench/routing/run.sh            all 56 Solomon and all 60 Gehring-Homberger 200 instances at
 #                                   1 s and 10 s, doorstep beside PyVRP in the same run (about 45
-#                                   minutes), then the network-day timings (about two minutes)
+#                                   minutes), then the network-day timings (about two minutes),
+#                                   the network day beside VROOM, OR-Tools and (without breaks)
+#                                   PyVRP (bench/routing/network_day_peers.py, about ten minutes)
 #                                   and the demo network's day (bench/routing/demo_day.sh, about
 #                                   forty seconds)
-#   bench/routing/run.sh --quick    three instances at 0.5 s and a short network day: proves the
-#                                   benchmark still works (CI)
+#   bench/routing/run.sh --quick    three instances at 0.5 s, a short network day and the day
+#                                   without breaks at 0.1 s beside every peer: proves the
+#                                   benchmark still works
 #
 # Environment: SOLVERS (default "doorstep pyvrp"; add vroom ortools-gls for more peers),
 # INSTANCES (default "solomon homberger200": each set is run and summarised on its own; a set
@@ -74,8 +77,22 @@ if [[ "${NETWORK_DAY:-1}" == "0" ]]; then
     exit 0
 elif (( quick )); then
     target/release/examples/network_day --quick
+    target/release/examples/network_day --write-day "$out/network-day.json"
+    "$venv/bin/python" bench/routing/network_day_peers.py --day "$out/network-day.json" \
+        --doorstep target/release/doorstep --out "$out" --limits 0.1 --seeds 1 \
+        --reference-limit 1 --no-breaks --solvers doorstep pyvrp vroom ortools-gls
 else
     target/release/examples/network_day
+    echo
+    target/release/examples/network_day --write-day "$out/network-day.json"
+    echo "## network day beside the peers that can state it"
+    "$venv/bin/python" bench/routing/network_day_peers.py --day "$out/network-day.json" \
+        --doorstep target/release/doorstep --out "$out"
+    echo
+    echo "## the same day without breaks, PyVRP too"
+    "$venv/bin/python" bench/routing/network_day_peers.py --day "$out/network-day.json" \
+        --doorstep target/release/doorstep --out "$out" --no-breaks \
+        --solvers doorstep pyvrp vroom ortools-gls
     echo
     OUT="$out" bench/routing/demo_day.sh
 fi

@@ -6,7 +6,8 @@
 //! half a per cent of noise in a median) and the longer ones, which vary less, for twenty.
 //!
 //! Run from the repository root: `cargo run --release -p doorstep-routing --example network_day`
-//! (`-- --quick` for a short smoke run). The day is generated from a fixed seed, so every run
+//! (`-- --quick` for a short smoke run; `-- --write-day FILE` writes the day as a problem for
+//! `doorstep plan`, which `bench/routing/network_day_peers.py` gives to the peer solvers too). The day is generated from a fixed seed, so every run
 //! plans the same day. The full run then re-plans the urgent call at six places from four
 //! weaker plans (how often a budget holds it back), and ends with one plan of an over-full day.
 
@@ -164,8 +165,15 @@ fn calls_held(day: &Problem, now: Clock, urgent: &Visit) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
     let day = network_day(2026, 9, 80, 0.05);
+    if let Some(k) = args.iter().position(|a| a == "--write-day") {
+        let path = args.get(k + 1).expect("--write-day takes a file");
+        let json = serde_json::to_string_pretty(&day).expect("a problem serialises");
+        std::fs::write(path, json + "\n").expect("the day is written");
+        return;
+    }
     let residents: usize = day.care_homes.iter().map(|h| h.residents.len()).sum();
     println!(
         "network day: {} clinicians, {} visits, {} care homes ({} residents)",
