@@ -52,6 +52,7 @@ from pathlib import Path
 
 EARTH_RADIUS_M = 6_371_008.8
 FIVE_MINUTES = 300
+HORIZON = 48 * 3600  # seconds: past the end of any day's work
 
 UNSERVED_IMMEDIATE = 10**13
 UNSERVED_SAME_DAY = 10**12
@@ -86,6 +87,14 @@ class Job:
     urgency: str
     days_overdue: int
     due: int | None = None  # an immediate job's latest start, once known
+
+    def hard_windows(self) -> list[tuple[int, int]]:
+        """The windows a peer is given: the whole day when there are none, and an immediate
+        visit's cut off at its due time."""
+        windows = self.windows or [(0, HORIZON)]
+        if self.due is None:
+            return windows
+        return [(a, min(b, self.due)) for a, b in windows if a <= self.due]
 
     def left_out_cost(self) -> int:
         if self.urgency == "immediate":
@@ -417,9 +426,7 @@ def solve_vroom(day: Day, limit: float):
         )
     priority = {"immediate": 100, "same-day": 50}
     for k, j in enumerate(day.jobs):
-        windows = j.windows or [(0, 48 * 3600)]
-        if j.due is not None:
-            windows = [(a, min(b, j.due)) for a, b in windows if a <= j.due]
+        windows = j.hard_windows()
         problem.add_job(
             vroom.Job(
                 k + 1,
@@ -497,9 +504,7 @@ def solve_pyvrp(day: Day, limit: float, seed: int):
             name=c.id,
         )
     for j in day.jobs:
-        windows = j.windows or [(0, 48 * 3600)]
-        if j.due is not None:
-            windows = [(a, min(b, j.due)) for a, b in windows if a <= j.due]
+        windows = j.hard_windows()
         if len(windows) != 1:
             sys.exit(f"{j.id}: PyVRP takes one window a client")
         m.add_client(
@@ -547,8 +552,7 @@ def solve_ortools(day: Day, limit: float):
     travel_cb = routing.RegisterTransitCallback(travel)
     time_cb = routing.RegisterTransitCallback(timed)
     routing.SetArcCostEvaluatorOfAllVehicles(travel_cb)
-    horizon = 48 * 3600
-    routing.AddDimension(time_cb, horizon, horizon, False, "time")
+    routing.AddDimension(time_cb, HORIZON, HORIZON, False, "time")
     dim = routing.GetDimensionOrDie("time")
     solver = routing.solver()
     for v, c in enumerate(day.clinicians):
@@ -562,9 +566,7 @@ def solve_ortools(day: Day, limit: float):
             dim.SetBreakIntervalsOfVehicle([interval], v, service)
     for k, j in enumerate(day.jobs):
         index = manager.NodeToIndex(first_job + k)
-        windows = j.windows or [(0, horizon)]
-        if j.due is not None:
-            windows = [(a, min(b, j.due)) for a, b in windows if a <= j.due]
+        windows = j.hard_windows()
         cumul = dim.CumulVar(index)
         cumul.SetRange(windows[0][0], windows[-1][1])
         for (_, b), (a2, _) in itertools.pairwise(windows):
