@@ -242,9 +242,13 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
 /// the records of the versions the endpoint holds that name this one as the
 /// version they amend.
 ///
-/// A version must not arrive after one that supersedes it (the only way a
-/// history closes into a cycle, which would leave it with no current version
-/// on any device), and a record has one first version. An amendment must
+/// A version must not close its record's history into a cycle (which would
+/// leave it with no current version on any device): it may arrive after a
+/// version that supersedes it, as a version a restore lost does when a
+/// colleague's amendment of it reached the restored endpoint first, but not
+/// when what it supersedes already descends from it. A record has one first
+/// version: a first version arriving after its amendments is that one, but
+/// not beside another. An amendment must
 /// supersede a version of its own record: one naming another record's
 /// version would stand in its own record's history as a second head (a fork
 /// a clinician is asked to reconcile) while the record the clinician meant to
@@ -270,12 +274,9 @@ fn check_lineage(
     superseded_record: Option<RecordId>,
     named_from: &[RecordId],
 ) -> Result<(), &'static str> {
-    if earlier
-        .iter()
-        .any(|v| v.supersedes == Some(meta.version_id))
-    {
-        return Err("a version of this record already supersedes this one: \
-                    a version cannot arrive after its amendment");
+    if closes_cycle(meta, earlier) {
+        return Err("the version it supersedes already descends from this one: \
+                    a record's history cannot close into a cycle");
     }
     if named_from.iter().any(|&r| r != meta.record_id) {
         return Err(
@@ -289,11 +290,33 @@ fn check_lineage(
                  an amendment must supersede a version of its own record")
         }
         Some(_) => Ok(()),
-        None if earlier.is_empty() => Ok(()),
-        None => {
-            Err("the record already has versions: an amendment must name the one it supersedes")
-        }
+        None if earlier.iter().all(|v| v.supersedes.is_some()) => Ok(()),
+        None => Err(
+            "the record already has a first version: an amendment must name the one it supersedes",
+        ),
     }
+}
+
+/// Whether `meta` would close its record's history into a cycle: the version
+/// it supersedes is itself, or one of `earlier` amending it, directly or
+/// through others. Walks back from the version it supersedes; `earlier` holds
+/// no cycle, and the walk stops after as many steps as it has versions in
+/// case it ever did.
+fn closes_cycle(meta: &VersionMeta, earlier: &[VersionMeta]) -> bool {
+    let mut previous = meta.supersedes;
+    for _ in 0..=earlier.len() {
+        let Some(p) = previous else {
+            return false;
+        };
+        if p == meta.version_id {
+            return true;
+        }
+        previous = earlier
+            .iter()
+            .find(|v| v.version_id == p)
+            .and_then(|v| v.supersedes);
+    }
+    false
 }
 
 /// The fork of one record's history, if it has one now.
@@ -444,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_arriving_after_one_that_supersedes_it_is_refused_so_no_cycle_forms() {
+    fn a_version_that_would_close_a_cycle_is_refused() {
         let a = change(1, 10, Some(2), 1);
         let b = change(2, 10, Some(1), 2);
         let plan = plan_push(&[a.clone(), b.clone()], Held::default());
@@ -459,6 +482,48 @@ mod tests {
         );
         assert!(plan.inserts.is_empty());
         assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+    }
+
+    #[test]
+    fn a_cycle_through_several_versions_is_refused_too() {
+        // 3 amends 2, 2 amends 1; 1 arriving as an amendment of 3 would close the loop.
+        let two = change(2, 10, Some(1), 2);
+        let three = change(3, 10, Some(2), 3);
+        let one = change(1, 10, Some(3), 1);
+        let plan = plan_push(
+            &[one],
+            Held {
+                versions: vec![version(&two), version(&three)],
+                ..Held::default()
+            },
+        );
+        assert!(plan.inserts.is_empty());
+        assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+    }
+
+    #[test]
+    fn a_version_a_restore_lost_is_taken_after_its_amendment() {
+        // The endpoint holds a colleague's amendments (2, then 3) of version 1,
+        // which a restore lost; version 1 comes back from its author.
+        let first = change(1, 10, None, 1);
+        let amended = change(2, 10, Some(1), 2);
+        let again = change(3, 10, Some(2), 3);
+        let held = Held {
+            versions: vec![version(&amended), version(&again)],
+            ..Held::default()
+        };
+        let plan = plan_push(std::slice::from_ref(&first), held.clone());
+        assert_eq!(plan.inserts, vec![0], "{plan:?}");
+        // So does a lost amendment between two held versions.
+        let held = Held {
+            versions: vec![version(&first), version(&again)],
+            ..Held::default()
+        };
+        let plan = plan_push(std::slice::from_ref(&amended), held);
+        assert_eq!(plan.inserts, vec![0], "{plan:?}");
+        // In one push, the amendment first, then what it amends.
+        let plan = plan_push(&[amended, first], Held::default());
+        assert_eq!(plan.inserts, vec![0, 1], "{plan:?}");
     }
 
     #[test]
@@ -530,8 +595,7 @@ mod tests {
         assert!(plan.inserts.is_empty());
         assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
         // In one push: record 40 amends version 3, then version 3 comes as
-        // record 30's; its own record's amendment of it is another matter
-        // (the version arrives after its amendment, refused as before).
+        // record 30's.
         let plan = plan_push(
             &[change(4, 40, Some(3), 4), change(3, 30, None, 3)],
             Held::default(),

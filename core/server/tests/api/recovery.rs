@@ -660,6 +660,67 @@ async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since
     assert_eq!(forks["forks"], serde_json::json!([]));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_a_restore_lost_comes_back_after_a_colleagues_amendment_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut author = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let mut colleague = Device::open(dir.path(), &app, "para-2", "phone-2");
+    let url = format!("http://{}", serve(&app).await);
+    author.record_visit(0);
+    synced(&author, &url).await;
+    let backup = back_up(&app);
+    // After the backup: a visit accepted, pulled by a colleague, who amends it.
+    let version = author.record_visit(1);
+    synced(&author, &url).await;
+    synced(&colleague, &url).await;
+    let record = {
+        let store = colleague.store.lock().unwrap();
+        store
+            .record_ids::<VisitContent>()
+            .unwrap()
+            .into_iter()
+            .find_map(|id| {
+                let current = store.current::<VisitContent>(id).unwrap()?;
+                (current.head == Head::Single(version)).then_some(current.version)
+            })
+            .expect("the colleague pulled the visit")
+    };
+    let (amended, _) = amend_on(&colleague, &record, 2, false);
+
+    // The endpoint is restored, losing the visit; the colleague syncs first,
+    // so its amendment arrives before the version it amends.
+    let restored = restored_from(backup);
+    let url = format!("http://{}", serve(&restored).await);
+    colleague.token = restored.device_token(NET, "para-2", "phone-2");
+    let report = synced(&colleague, &url).await;
+    assert_eq!((report.pushed, report.rejected), (1, 0));
+    // The author's phone puts the lost visit back behind it, refused nothing.
+    author.token = restored.device_token(NET, "para-1", "phone-1");
+    let report = synced(&author, &url).await;
+    assert_eq!(
+        (report.reoffered, report.pushed, report.rejected),
+        (1, 1, 0)
+    );
+    assert_eq!(author.stuck(), 0);
+    assert_eq!(held_by_endpoint(&restored).await, 3);
+    let coordinator = restored.token(NET, TokenRole::Coordinator, "coord", None);
+    let (_, forks) = restored.get(&coordinator, "/sync/v1/forks").await;
+    assert_eq!(forks["forks"], serde_json::json!([]));
+    // A new phone pulls the whole history: the amendment is the visit's
+    // current version.
+    let fresh = Device::open(dir.path(), &restored, "para-3", "phone-3");
+    synced(&fresh, &url).await;
+    let current = fresh
+        .store
+        .lock()
+        .unwrap()
+        .current::<VisitContent>(record.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.head, Head::Single(amended.meta.version_id));
+}
+
 /// A device that synced one visit before its endpoint's backup and one
 /// after, and the endpoint restored from that backup (the second visit
 /// lost): the device's directory, the device signed in to the restored
