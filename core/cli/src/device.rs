@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use doorstep_domain::network::DeviceId;
 use doorstep_sync::admin::revoke_device;
+use doorstep_sync::wire::RevokeResponse;
 
 /// The environment variable holding the coordinator's token.
 const TOKEN_VARIABLE: &str = "DOORSTEP_TOKEN";
@@ -27,7 +28,9 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Revoke a lost or stolen device (a coordinator's token in DOORSTEP_TOKEN);
-    /// prints the endpoint's answer as JSON.
+    /// prints the endpoint's answer as JSON (the device, the network, how many
+    /// changes the endpoint holds from it), with a note on stderr when that
+    /// is none.
     Revoke(RevokeArgs),
 }
 
@@ -49,7 +52,20 @@ fn parse_device(s: &str) -> Result<DeviceId, String> {
 pub fn run(args: Args) -> ExitCode {
     let Action::Revoke(args) = args.action;
     match revoke(&args) {
-        Ok(json) => crate::written("device revoke", writeln!(io::stdout().lock(), "{json}")),
+        Ok(answer) => {
+            if let Some(note) = unheard_of(&answer) {
+                eprintln!("doorstep device revoke: {note}");
+            }
+            match serde_json::to_string(&answer) {
+                Ok(json) => {
+                    crate::written("device revoke", writeln!(io::stdout().lock(), "{json}"))
+                }
+                Err(e) => {
+                    eprintln!("doorstep device revoke: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Err(e) => {
             eprintln!("doorstep device revoke: {e}");
             ExitCode::from(1)
@@ -57,7 +73,24 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn revoke(args: &RevokeArgs) -> Result<String, String> {
+/// A warning when the endpoint holds nothing from the revoked device: a phone
+/// that has only pulled is revoked rightly, but so is a mistyped id, or the
+/// right id under another network's token, while the lost phone stays in.
+fn unheard_of(answer: &RevokeResponse) -> Option<String> {
+    (answer.changes_held == Some(0)).then(|| {
+        let network = answer
+            .network
+            .as_ref()
+            .map_or("its network".to_owned(), |n| n.as_str().to_owned());
+        format!(
+            "revoked, but the endpoint holds no change from {} on {network}: if the device \
+             has pushed before, check its id and that the token is for its network",
+            answer.device.as_str()
+        )
+    })
+}
+
+fn revoke(args: &RevokeArgs) -> Result<RevokeResponse, String> {
     let token = std::env::var(TOKEN_VARIABLE).unwrap_or_default();
     if token.trim().is_empty() {
         return Err(format!(
@@ -69,8 +102,7 @@ fn revoke(args: &RevokeArgs) -> Result<String, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let answer = runtime
+    runtime
         .block_on(revoke_device(&args.endpoint, token.trim(), &args.device))
-        .map_err(|e| e.to_string())?;
-    serde_json::to_string(&answer).map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
 }

@@ -319,11 +319,23 @@ pub struct HeldResponse {
     pub missing: Vec<ChangeId>,
 }
 
-/// The answer to a revocation.
+/// The answer to a revocation. It names the network and what the endpoint
+/// holds from the device, because a revocation under a mistyped id, or with
+/// another network's coordinator token, succeeds too: the answer is where a
+/// coordinator sees that the phone meant is still let in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokeResponse {
     /// The device now revoked (revoking twice is not an error).
     pub device: DeviceId,
+    /// The network it is revoked in: the coordinator token's. Absent from
+    /// endpoints built before it was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkId>,
+    /// How many changes that network holds from the device. None (zero)
+    /// means the device never pushed there: a phone that has only pulled,
+    /// or a wrong id or network. Absent from older endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_held: Option<u64>,
 }
 
 /// What went wrong with a request, for the device's logic.

@@ -400,7 +400,17 @@ fn device_revoke_cuts_a_lost_phone_off_and_says_plainly_when_it_cannot() {
     let out = revoke("phone-7", &format!("{url}/"), Some(&coordinator));
     assert!(out.status.success(), "{out:?}");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(answer, serde_json::json!({"device": "phone-7"}));
+    assert_eq!(
+        answer,
+        serde_json::json!({"device": "phone-7", "network": "east-dorset", "changes_held": 0})
+    );
+    // The phone only ever pulled, so the endpoint holds nothing from it: the
+    // revocation stands, with a note that a mistyped id would look the same.
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("holds no change from phone-7 on east-dorset"),
+        "{note}"
+    );
     assert_eq!(pull_status(&endpoint.addr, &phone), 403);
     // Revoking again is not an error.
     assert!(revoke("phone-7", &url, Some(&coordinator)).status.success());

@@ -650,9 +650,13 @@ async fn revoke(
         field: Some("device".into()),
         reason: e.reason,
     })?;
-    state.storage.revoke_device(caller.scope(), &device).await?;
-    tracing::info!(device = %device, "device revoked");
-    Ok(Json(RevokeResponse { device }))
+    let changes_held = state.storage.revoke_device(caller.scope(), &device).await?;
+    tracing::info!(device = %device, changes_held, "device revoked");
+    Ok(Json(RevokeResponse {
+        device,
+        network: Some(caller.scope().network().clone()),
+        changes_held: Some(changes_held),
+    }))
 }
 
 #[cfg(test)]

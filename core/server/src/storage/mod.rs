@@ -203,12 +203,15 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> Result<ForksPage, StorageError>;
 
-    /// Marks `device` of the network revoked (idempotent).
+    /// Marks `device` of the network revoked (idempotent), and answers how
+    /// many changes the network holds from it: none tells the coordinator
+    /// that the id may be mistyped, or the token another network's, while
+    /// the phone meant stays able to pull.
     async fn revoke_device(
         &self,
         scope: &NetworkScope,
         device: &DeviceId,
-    ) -> Result<(), StorageError>;
+    ) -> Result<u64, StorageError>;
 
     /// The database's restore epoch: empty for a database never restored,
     /// and a fresh value in every copy `doorstep backup` makes (or set by

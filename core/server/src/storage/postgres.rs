@@ -542,16 +542,24 @@ impl Storage for PostgresStorage {
         &self,
         scope: &NetworkScope,
         device: &DeviceId,
-    ) -> Result<(), StorageError> {
+    ) -> Result<u64, StorageError> {
         let client = self.pool.get().await.map_err(pool_error)?;
+        let (network, device) = (scope.network().as_str(), device.as_str());
         client
             .execute(
                 "INSERT INTO sync_revoked_devices (network, device) VALUES ($1, $2)
                  ON CONFLICT DO NOTHING",
-                &[&scope.network().as_str(), &device.as_str()],
+                &[&network, &device],
             )
             .await?;
-        Ok(())
+        let held: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM sync_changes WHERE network = $1 AND device = $2",
+                &[&network, &device],
+            )
+            .await?
+            .get(0);
+        Ok(held.unsigned_abs())
     }
 
     async fn missing_changes(

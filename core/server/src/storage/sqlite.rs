@@ -1030,7 +1030,7 @@ impl Storage for SqliteStorage {
         &self,
         scope: &NetworkScope,
         device: &DeviceId,
-    ) -> Result<(), StorageError> {
+    ) -> Result<u64, StorageError> {
         let network = scope.network().as_str().to_owned();
         let device = device.as_str().to_owned();
         self.write(move |conn| {
@@ -1039,7 +1039,12 @@ impl Storage for SqliteStorage {
                  VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 params![network, device, jiff::Timestamp::now().to_string()],
             )?;
-            Ok(())
+            let held: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM sync_changes WHERE network = ?1 AND device = ?2",
+                params![network, device],
+                |row| row.get(0),
+            )?;
+            Ok(held.unsigned_abs())
         })
         .await
     }

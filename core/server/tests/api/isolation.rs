@@ -121,8 +121,8 @@ async fn check(backend: Backend, ops: Vec<Op>) {
         );
     }
     // Revoking "their" device only marks a device id within A (the answer
-    // echoes the id A sent); B's device carries on.
-    let (status, _) = app
+    // names A, and nothing held from that device there); B's device carries on.
+    let (status, answer) = app
         .send(
             Request::post("/sync/v1/devices/b-phone-0/revoke")
                 .header(header::AUTHORIZATION, format!("Bearer {coordinator_a}"))
@@ -131,6 +131,10 @@ async fn check(backend: Backend, ops: Vec<Op>) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (answer["network"].as_str(), answer["changes_held"].as_u64()),
+        (Some("net-a"), Some(0))
+    );
     let (_, b_clinician, b_device) = names(true, 0);
     let b = app.device_token("net-b", &b_clinician, &b_device);
     let (status, _) = app.get(&b, "/sync/v1/pull").await;

@@ -356,6 +356,10 @@ async fn a_revoked_device_may_push_its_last_changes_but_not_pull_or_list_forks(b
         .send(post(&coordinator, "/sync/v1/devices/phone-1/revoke"))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"device": "phone-1", "network": NET, "changes_held": 0})
+    );
     for read in ["/sync/v1/pull", "/sync/v1/forks"] {
         let (status, body) = app.get(&device, read).await;
         assert_eq!(
@@ -374,6 +378,11 @@ async fn a_revoked_device_may_push_its_last_changes_but_not_pull_or_list_forks(b
     assert_eq!(statuses(&body), ["accepted"]);
     assert_eq!(body["device_status"], "revoked");
     assert_eq!(count_stored(&app).await, 1);
+    // Revoking again says what the endpoint now holds from it.
+    let (_, body) = app
+        .send(post(&coordinator, "/sync/v1/devices/phone-1/revoke"))
+        .await;
+    assert_eq!(body["changes_held"], 1);
     for read in ["/sync/v1/pull", "/sync/v1/forks"] {
         let (status, _) = app.get(&clinician_elsewhere, read).await;
         assert_eq!(status, StatusCode::OK, "other devices carry on: {read}");
