@@ -30,7 +30,7 @@ pub struct Args {
     /// The `iss` the identity provider's tokens carry.
     #[arg(long, requires = "idp_jwks")]
     idp_issuer: Option<String>,
-    /// The `aud` every token must carry.
+    /// The `aud` every token must carry (give `doorstep token issue` the same).
     #[arg(long, default_value = doorstep_server::app::DEFAULT_AUDIENCE)]
     audience: String,
 }

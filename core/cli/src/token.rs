@@ -63,6 +63,10 @@ struct IssueArgs {
     /// Lifetime, e.g. 15m, 8h (at most 12h).
     #[arg(long, default_value = "8h", value_parser = parse_ttl)]
     ttl: SignedDuration,
+    /// The `aud` the token carries: the endpoint's `doorstep serve --audience`,
+    /// which refuses every token without it.
+    #[arg(long, default_value = DEFAULT_AUDIENCE)]
+    audience: String,
 }
 
 fn parse_network(s: &str) -> Result<NetworkId, String> {
@@ -124,7 +128,7 @@ fn run_issue(args: IssueArgs) -> ExitCode {
         &key,
         request,
         DEFAULT_ISSUER,
-        DEFAULT_AUDIENCE,
+        &args.audience,
         jiff::Timestamp::now(),
     ) {
         Ok(token) => {

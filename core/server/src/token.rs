@@ -2,7 +2,7 @@
 //! `doorstep token issue` prints for a clinician's device, a practice system
 //! or a coordinator.
 
-use doorstep_domain::network::{DeviceId, NetworkId};
+use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
@@ -39,6 +39,18 @@ pub enum IssueError {
     /// The subject is empty or too long.
     #[error("subject must be 1-128 characters")]
     Subject,
+    /// A role that writes records signs them as its subject, which must then
+    /// be a clinician's id: a record's author is one, and a push is refused
+    /// unless the author is the token's subject.
+    #[error(
+        "role {role:?} writes records as its subject, which must be a clinician's id: {reason}"
+    )]
+    ClinicianSubject {
+        /// The role asked for.
+        role: TokenRole,
+        /// Why the subject is not a clinician's id.
+        reason: String,
+    },
     /// Signing failed.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -61,6 +73,12 @@ pub fn issue(
     }
     if request.subject.is_empty() || request.subject.chars().count() > 128 {
         return Err(IssueError::Subject);
+    }
+    if request.role.writes_records() {
+        ClinicianId::parse(&request.subject).map_err(|e| IssueError::ClinicianSubject {
+            role: request.role,
+            reason: e.reason,
+        })?;
     }
     let iat = now.as_second();
     let claims = IssuedClaims {

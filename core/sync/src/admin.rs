@@ -27,10 +27,11 @@ pub enum AdminError {
         /// Why, with the client's causes.
         reason: String,
     },
-    /// 401: the token expired, or was signed by a key the endpoint does not
-    /// trust.
+    /// 401: the token expired, was signed by a key the endpoint does not
+    /// trust, or names another audience than the endpoint's.
     #[error(
-        "the endpoint refused the token (expired, or not one it trusts): issue a new one ({0})"
+        "the endpoint refused the token (expired, not signed by a key it trusts, or for \
+         another audience than its --audience): issue a new one ({0})"
     )]
     TokenRefused(String),
     /// 403: the token's role may not do this.

@@ -276,10 +276,16 @@ impl Drop for Endpoint {
 /// Starts the endpoint with its key and SQLite file in `data`, and reads the
 /// address it listens on from its log.
 fn serve(data: &std::path::Path) -> Endpoint {
+    serve_with(data, &[])
+}
+
+/// [`serve`] with `extra` arguments.
+fn serve_with(data: &std::path::Path, extra: &[&str]) -> Endpoint {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -303,26 +309,79 @@ fn serve(data: &std::path::Path) -> Endpoint {
 
 /// A token from `doorstep token issue` with the key in `data`.
 fn token(data: &std::path::Path, role: &str, subject: &str, device: &str) -> String {
-    let data = data.to_str().unwrap();
-    let out = doorstep(
-        &[
-            "token",
-            "issue",
-            "--data",
-            data,
-            "--network",
-            "east-dorset",
-            "--role",
-            role,
-            "--subject",
-            subject,
-            "--device",
-            device,
-        ],
-        "",
-    );
+    let out = issue(data, role, subject, &["--device", device]);
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `doorstep token issue` for east-dorset with the key in `data`, and `extra`
+/// arguments.
+fn issue(data: &std::path::Path, role: &str, subject: &str, extra: &[&str]) -> Output {
+    let data = data.to_str().unwrap();
+    let mut args = vec![
+        "token",
+        "issue",
+        "--data",
+        data,
+        "--network",
+        "east-dorset",
+        "--role",
+        role,
+        "--subject",
+        subject,
+    ];
+    args.extend_from_slice(extra);
+    doorstep(&args, "")
+}
+
+#[test]
+fn token_issue_refuses_what_the_endpoint_could_never_accept_and_says_why() {
+    let data = tempfile::tempdir().unwrap();
+    let refused = |out: Output, why: &str| {
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{stderr}");
+    };
+    refused(
+        issue(data.path(), "paramedic", "para-1", &[]),
+        "writes records: give --device",
+    );
+    // A record's author is a clinician's id, and a push must come from its
+    // author: a paramedic's token for "Para 1" could never push anything.
+    refused(
+        issue(data.path(), "paramedic", "Para 1", &["--device", "phone-1"]),
+        "must be a clinician's id",
+    );
+    refused(
+        issue(
+            data.path(),
+            "paramedic",
+            "para-1",
+            &["--device", "phone-1", "--ttl", "13h"],
+        ),
+        "at most 12 hours",
+    );
+    // A coordinator writes no records: any name will do.
+    let desk = issue(data.path(), "coordinator", "IT Desk", &[]);
+    assert!(desk.status.success(), "{desk:?}");
+}
+
+#[test]
+fn an_endpoint_serving_another_audience_takes_tokens_issued_for_it() {
+    let data = tempfile::tempdir().unwrap();
+    let endpoint = serve_with(data.path(), &["--audience", "pcn-east-sync"]);
+    let plain = token(data.path(), "paramedic", "para-1", "phone-1");
+    assert_eq!(pull_status(&endpoint.addr, &plain), 401);
+    let out = issue(
+        data.path(),
+        "paramedic",
+        "para-1",
+        &["--device", "phone-1", "--audience", "pcn-east-sync"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let meant = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(pull_status(&endpoint.addr, meant.trim()), 200);
 }
 
 /// The status of a pull with `token`, sent as a device would.
