@@ -300,10 +300,23 @@ fn unreadable(what: &str, e: &serde_json::Error) -> SyncError {
     ))
 }
 
-/// The outbox moves a 200 answer asks for: one per change, stored or
-/// rejected.
+/// Whether `id` is one of the changes just pushed. An answer about any
+/// other change is ignored: acting on it would mark a change the endpoint
+/// never received as stored (then never sent, and wiped with the device) or
+/// refused.
+fn was_sent(items: &[OutboxItem], id: ChangeId) -> bool {
+    let sent = items.iter().any(|i| i.change_id.0 == id.0);
+    if !sent {
+        tracing::warn!(change_id = %id.0, "the endpoint answered for a change not in the push; ignored");
+    }
+    sent
+}
+
+/// The outbox moves a 200 answer asks for: one per change of `items`, stored
+/// or rejected.
 fn accepted_acks(
     bytes: &[u8],
+    items: &[OutboxItem],
     report: &mut SyncReport,
 ) -> Result<Vec<(StoreChangeId, Acknowledgement)>, SyncError> {
     let response: PushResponse =
@@ -313,6 +326,9 @@ fn accepted_acks(
     }
     let mut acks = Vec::with_capacity(response.results.len());
     for result in response.results {
+        if !was_sent(items, result.change_id) {
+            continue;
+        }
         match reason_of(&result.outcome) {
             Some(reason) => {
                 report.rejected += 1;
@@ -349,7 +365,8 @@ fn rejected_acks(
         .filter_map(|r| {
             let id = r
                 .change_id
-                .or_else(|| items.get(r.index).map(|i| ChangeId(i.change_id.0)))?;
+                .or_else(|| items.get(r.index).map(|i| ChangeId(i.change_id.0)))
+                .filter(|&id| was_sent(items, id))?;
             let reason = match &r.field {
                 Some(f) => format!("{:?}: {f}: {}", r.code, r.reason),
                 None => format!("{:?}: {}", r.code, r.reason),
@@ -522,7 +539,7 @@ impl SyncEngine {
                 })
                 .await?;
             let acks = if status == StatusCode::OK {
-                accepted_acks(&bytes, report)?
+                accepted_acks(&bytes, &items, report)?
             } else if status == StatusCode::UNPROCESSABLE_ENTITY {
                 rejected_acks(&bytes, &items, report)?
             } else if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -653,6 +670,16 @@ impl SyncEngine {
             }
             let page: PullResponse =
                 serde_json::from_slice(&bytes).map_err(|e| unreadable("pull answer", &e))?;
+            // Every page the endpoint promises more after carries a change
+            // and moves the cursor; one that does neither would be asked for
+            // again for ever, holding the sync (and every later one) open.
+            if page.more && (page.changes.is_empty() || page.cursor.as_str() == cursor) {
+                return Err(SyncError::Protocol(
+                    "the endpoint promised more changes but its page neither carried one nor \
+                     moved the cursor; stopped rather than ask for the same page again"
+                        .into(),
+                ));
+            }
             if let Some(network) = &page.network {
                 if *network != self.config.network {
                     return Err(SyncError::Forbidden(format!(

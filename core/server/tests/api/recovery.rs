@@ -27,7 +27,7 @@ use doorstep_domain::text::FreeText;
 use doorstep_server::app::MAX_BODY_BYTES;
 use doorstep_server::auth::TokenRole;
 use doorstep_server::storage::sqlite;
-use doorstep_store::{ChangeId, OutboxState, StoreError};
+use doorstep_store::{ChangeId, OutboxState, PushLimit, StoreError};
 use doorstep_sync::engine::{
     PUSH_BUDGET_BYTES, RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncState,
 };
@@ -56,6 +56,12 @@ struct Gate {
     /// 400, as by an endpoint built before requests named one; counts them.
     held_unnamed_only: Arc<AtomicBool>,
     named_held_refused: Arc<AtomicUsize>,
+    /// While set, every pull is answered with a page of nothing that keeps
+    /// the cursor and promises more, as by a broken endpoint or proxy.
+    endless_pulls: Arc<AtomicBool>,
+    /// While set, every push answer also says this change was accepted,
+    /// whether it was pushed or not.
+    stray_accepted: Arc<Mutex<Option<Uuid>>>,
     /// The longest push body that reached the endpoint.
     largest_push: Arc<AtomicUsize>,
     /// Pushes answered 413.
@@ -71,6 +77,8 @@ impl Gate {
             no_held: Arc::default(),
             held_unnamed_only: Arc::default(),
             named_held_refused: Arc::default(),
+            endless_pulls: Arc::default(),
+            stray_accepted: Arc::default(),
             largest_push: Arc::default(),
             refused_pushes: Arc::default(),
         }
@@ -134,6 +142,26 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     if path == PULL_PATH && gate.fail_pulls.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if path == PULL_PATH && gate.endless_pulls.load(Ordering::SeqCst) {
+        let query: Query<HashMap<String, String>> = Query::try_from_uri(request.uri()).unwrap();
+        let cursor = query.get("cursor").cloned().unwrap_or_default();
+        let page = serde_json::json!({"changes": [], "cursor": cursor, "more": true});
+        return Json(page).into_response();
+    }
+    let stray = *gate.stray_accepted.lock().unwrap();
+    if let (PUSH_PATH, Some(stray)) = (path.as_str(), stray) {
+        let answer = next.run(request).await;
+        let (parts, body) = answer.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        json["results"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"change_id": stray, "outcome": {"status": "accepted"}}));
+        let mut answer = Json(json).into_response();
+        *answer.status_mut() = parts.status;
+        return answer;
     }
     if path == PULL_PATH {
         let query: Query<HashMap<String, String>> = Query::try_from_uri(request.uri()).unwrap();
@@ -719,6 +747,58 @@ async fn a_version_a_restore_lost_comes_back_after_a_colleagues_amendment_of_it(
         .unwrap()
         .unwrap();
     assert_eq!(current.head, Head::Single(amended.meta.version_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_that_promises_more_but_never_moves_ends_the_sync_instead_of_looping() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    device.record_visit(0);
+    gate.endless_pulls.store(true, Ordering::SeqCst);
+    let outcome = tokio::time::timeout(Duration::from_secs(20), device.sync_once(&url))
+        .await
+        .expect("the sync ends");
+    let error = outcome.unwrap_err();
+    assert!(
+        matches!(&error, SyncError::Protocol(m) if m.contains("neither carried one nor moved")),
+        "{error}"
+    );
+    // The push before it went through, and the next sync, against an
+    // endpoint that behaves, completes.
+    assert_eq!(held_by_endpoint(&app).await, 1);
+    gate.endless_pulls.store(false, Ordering::SeqCst);
+    synced(&device, &url).await;
+    assert_eq!(device.stuck(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_about_a_change_not_in_the_push_moves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    device.record_visit(0);
+    device.record_visit(1);
+    let queued = device.store.lock().unwrap().push_batch(PushLimit {
+        items: 2,
+        bytes: usize::MAX,
+        overhead_per_item: 0,
+    });
+    let second = queued.unwrap()[1].change_id;
+    // Each answer to a push of one change also says the second was accepted.
+    *gate.stray_accepted.lock().unwrap() = Some(second.0);
+    device
+        .engine_pushing(&url, 1, Duration::from_secs(10), 1)
+        .sync()
+        .await
+        .unwrap();
+    // The second was still pushed: the endpoint holds both.
+    assert_eq!(held_by_endpoint(&app).await, 2);
+    assert_eq!(device.stuck(), 0);
 }
 
 /// A device that synced one visit before its endpoint's backup and one
