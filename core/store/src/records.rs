@@ -420,11 +420,14 @@ pub(crate) fn insert_pulled<T: RecordContent>(
 /// A pulled version may not amend a version this device holds under another
 /// record: that would tie one record's history into another's (possibly
 /// another patient's), and neither device nor endpoint could say which
-/// record the amendment belongs to. Called once the whole pull batch is in
-/// the transaction, so versions of the same batch count as held whatever
-/// their order. A version the device has never seen may be amended: pages
-/// come in the endpoint's order, and the endpoint accepts the correction of
-/// a version it refused.
+/// record the amendment belongs to. Nor may it amend a version that already
+/// descends from it: the history would close into a cycle, with no current
+/// version, and the record would vanish from view while still listed (the
+/// endpoint refuses such versions, but a device does not rest its records on
+/// that). Called once the whole pull batch is in the transaction, so
+/// versions of the same batch count as held whatever their order. A version
+/// the device has never seen may be amended: pages come in the endpoint's
+/// order, and the endpoint accepts the correction of a version it refused.
 pub(crate) fn check_pulled_lineage(tx: &Transaction<'_>, meta: &VersionMeta) -> Result<()> {
     let Some(previous) = meta.supersedes else {
         return Ok(());
@@ -433,14 +436,40 @@ pub(crate) fn check_pulled_lineage(tx: &Transaction<'_>, meta: &VersionMeta) -> 
         .prepare_cached("SELECT record_id FROM record_versions WHERE version_id = ?1")?
         .query_row([previous.0.to_string()], |row| row.get(0))
         .optional()?;
-    match record {
-        Some(record) if record != meta.record_id.0.to_string() => Err(ValidationError::new(
+    if record.is_some_and(|record| record != meta.record_id.0.to_string()) {
+        return Err(ValidationError::new(
             "meta.supersedes",
             "names a version of another record on this device",
         )
-        .into()),
-        _ => Ok(()),
+        .into());
     }
+    // Walk back from the version it amends; meeting this one is a cycle. The
+    // walk is bounded by the record's versions, in case a cycle is held
+    // already (stored before this check).
+    let own = meta.version_id.0.to_string();
+    let versions: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM record_versions WHERE record_id = ?1")?
+        .query_row([meta.record_id.0.to_string()], |row| row.get(0))?;
+    let mut step = Some(previous.0.to_string());
+    for _ in 0..=versions {
+        let Some(at) = step else {
+            break;
+        };
+        if at == own {
+            return Err(ValidationError::new(
+                "meta.supersedes",
+                "amends a version that already amends it: the record's history would close \
+                 into a cycle",
+            )
+            .into());
+        }
+        step = tx
+            .prepare_cached("SELECT supersedes FROM record_versions WHERE version_id = ?1")?
+            .query_row([at], |row| row.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten();
+    }
+    Ok(())
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String> {

@@ -289,6 +289,51 @@ fn an_amendment_under_another_record_is_refused_whatever_its_place_in_the_batch(
 }
 
 #[test]
+fn pulled_versions_that_would_close_a_history_into_a_cycle_are_refused_with_their_batch() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    // `first` and `second` each name the other as the version they amend, as
+    // only an endpoint that does not check lineage could serve them.
+    let first = sample::new_visit(1, morning());
+    let second = sample::amend_visit(&first, "ipad-7", "Amended.");
+    let mut looped = first.clone();
+    looped.meta.supersedes = Some(second.meta.version_id);
+    let mut batch = PullBatch::new(SyncCursor("c-1".into()));
+    batch.records = vec![
+        PulledRecord::Visit(looped.clone()),
+        PulledRecord::Visit(second.clone()),
+    ];
+    assert_refused_whole(&mut store, &batch, "records[0].meta.supersedes");
+    assert_eq!(store.sync_cursor().unwrap(), None);
+    // So is a longer loop through versions pulled earlier: the device holds
+    // `b` and `c` (amending `b`), `b` amending `x`, never seen here; `x`
+    // then comes as an amendment of `c`.
+    let x = sample::new_visit(2, morning());
+    let b = sample::amend_visit(&x, "ipad-7", "Amended.");
+    let c = sample::amend_visit(&b, "ipad-7", "Amended again.");
+    let mut earlier = PullBatch::new(SyncCursor("c-2".into()));
+    earlier.records = vec![
+        PulledRecord::Visit(b.clone()),
+        PulledRecord::Visit(c.clone()),
+    ];
+    store.apply_pull(&earlier).unwrap();
+    let mut x_looped = x.clone();
+    x_looped.meta.supersedes = Some(c.meta.version_id);
+    let mut batch = PullBatch::new(SyncCursor("c-3".into()));
+    batch.records = vec![PulledRecord::Visit(x_looped)];
+    assert_refused_whole(&mut store, &batch, "records[0].meta.supersedes");
+    assert_eq!(store.sync_cursor().unwrap(), Some(SyncCursor("c-2".into())));
+    // The real `x` goes in, and the record reads as one history.
+    batch.records = vec![PulledRecord::Visit(x.clone())];
+    store.apply_pull(&batch).unwrap();
+    let current = store
+        .current::<VisitContent>(x.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.head, Head::Single(c.meta.version_id));
+}
+
+#[test]
 fn a_pulled_amendment_of_a_version_never_seen_here_is_stored() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
