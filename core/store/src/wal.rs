@@ -26,9 +26,15 @@ const FRAME_HEADER: usize = 24;
 const MAGIC: u32 = 0x377f_0682;
 
 /// Refuses a log in which frames of committed transactions follow a frame
-/// whose checksum fails (see the module docs). A missing, empty or unreadable
-/// header, or a log that only ends torn, passes: SQLite then ignores the log
-/// or its torn tail, and nothing acknowledged is lost.
+/// whose checksum fails, or whose salts do while its checksum shows it was
+/// written in this generation (see the module docs). A log that only ends
+/// torn passes: nothing acknowledged is in its torn tail. So does a missing,
+/// empty or unreadable header, which SQLite takes as no log at all. A power
+/// cut while the log restarts (after a complete checkpoint, so everything
+/// before is in the database) leaves such a header over frames already
+/// copied, and this check cannot tell that from a damaged header over
+/// frames not yet copied without comparing frames with the database's pages:
+/// the second case loses what the log held, undetected.
 pub(crate) fn check(db_path: &Path) -> Result<()> {
     let mut path = db_path.as_os_str().to_owned();
     path.push("-wal");
@@ -84,16 +90,21 @@ fn first_lost_commit(log: &[u8]) -> Option<Lost> {
         let at = HEADER + k * frame_len;
         let same_generation = (word(at + 8), word(at + 12)) == salts;
         if bad_frame.is_none() {
-            if !same_generation {
-                return None;
-            }
             sum = checksum(big_endian, sum, &log[at..at + 8]);
             sum = checksum(big_endian, sum, &log[at + FRAME_HEADER..at + frame_len]);
-            if sum != (word(at + 16), word(at + 20)) {
-                bad_frame = Some(k + 1);
-            } else {
+            let chains = sum == (word(at + 16), word(at + 20));
+            if !same_generation && !chains {
+                // A frame of an earlier generation: the log ends here.
+                return None;
+            }
+            if chains && same_generation {
                 continue;
             }
+            // Either its checksum fails, or its salts do while its checksum
+            // chains on from this generation's frames: a frame written in
+            // this generation whose salt was damaged, which SQLite takes for
+            // the end of the log all the same.
+            bad_frame = Some(k + 1);
         }
         if same_generation && word(at + 4) != 0 {
             commits_after_bad += 1;
@@ -190,6 +201,24 @@ mod tests {
         let mut cut = log(false, &[2, 1, 3]);
         cut.truncate(cut.len() - 100);
         assert_eq!(first_lost_commit(&cut), None);
+    }
+
+    #[test]
+    fn a_damaged_salt_followed_by_later_commits_is_found() {
+        let mut bytes = log(false, &[1, 1, 1, 1, 1]);
+        // The first salt byte of frame 3's header.
+        bytes[HEADER + 2 * (FRAME_HEADER + PAGE) + 8] ^= 1;
+        assert_eq!(
+            first_lost_commit(&bytes),
+            Some(Lost {
+                bad_frame: 3,
+                frames: 5
+            })
+        );
+        // In the last commit, it only ends the log as a torn write would.
+        let mut bytes = log(false, &[1, 1, 1]);
+        bytes[HEADER + 2 * (FRAME_HEADER + PAGE) + 12] ^= 1;
+        assert_eq!(first_lost_commit(&bytes), None);
     }
 
     #[test]
