@@ -99,6 +99,12 @@ impl Store {
     /// [`StoreError::SchemaTooNew`], [`StoreError::DiskFull`],
     /// [`StoreError::Key`] (keystore locked). None of them changes the file.
     pub fn open(config: &StoreConfig, keys: Arc<dyn KeyProvider>) -> Result<Self> {
+        let _opening = opening_lock(&config.path)?;
+        Self::open_held(config, keys)
+    }
+
+    /// [`Store::open`] with the file's opening lock already held.
+    fn open_held(config: &StoreConfig, keys: Arc<dyn KeyProvider>) -> Result<Self> {
         let before = Companions::find(&config.path);
         Self::open_checked(config, keys).inspect_err(|_| before.tidy(&config.path))
     }
@@ -335,7 +341,10 @@ impl Store {
     /// failure (keystore locked, schema newer than this build, disk full) is
     /// returned and nothing is deleted: those have better fixes.
     pub fn discard_unreadable(config: &StoreConfig, keys: Arc<dyn KeyProvider>) -> Result<bool> {
-        match Store::open(config, Arc::clone(&keys)) {
+        // Held until the files are gone, so no open creates the store anew
+        // in between and loses its file to this discard.
+        let _opening = opening_lock(&config.path)?;
+        match Store::open_held(config, Arc::clone(&keys)) {
             Ok(_) => Ok(false),
             Err(StoreError::WrongKey | StoreError::Corrupt { .. } | StoreError::KeyMissing) => {
                 keys.delete_key(KeySlot::Current)?;
@@ -471,6 +480,27 @@ impl Companions {
             let _ = std::fs::remove_file(companion(path, "-shm"));
         }
     }
+}
+
+/// Takes the lock that lets one open of the store file at `path` at a time
+/// through, across threads and processes, released when the returned file
+/// drops. Without it, two opens of a store not yet created (first launch, or
+/// the first sign-in after a wipe) each find the keystore empty, each make a
+/// key, and the keystore keeps one while the file is encrypted under the
+/// other: the file is then unreadable at the next launch. The lock is a file
+/// of its own beside the store (`-open.lock`, empty), never the database
+/// file, whose locks are SQLite's.
+fn opening_lock(path: &Path) -> Result<std::fs::File> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(companion(path, "-open.lock"))?;
+    file.lock()?;
+    Ok(file)
 }
 
 fn companion(path: &Path, suffix: &str) -> PathBuf {

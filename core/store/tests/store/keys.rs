@@ -257,3 +257,62 @@ fn a_rekey_retried_after_its_key_failed_to_become_current_keeps_the_file_readabl
     assert_all_current(&store, &visits);
     assert_eq!(store.outbox_counts().unwrap().pending, 5);
 }
+
+/// A keystore that holds the first two reads of an empty current slot until
+/// both have come (or two seconds pass), so two opens race as they would on
+/// a phone's first launch.
+struct Rendezvous {
+    inner: MemoryKeyProvider,
+    empty_reads: std::sync::Mutex<usize>,
+    arrived: std::sync::Condvar,
+}
+
+impl KeyProvider for Rendezvous {
+    fn read_key(&self, slot: KeySlot) -> Result<Option<DatabaseKey>, doorstep_store::KeyError> {
+        let key = self.inner.read_key(slot)?;
+        if slot == KeySlot::Current && key.is_none() {
+            let mut reads = self.empty_reads.lock().unwrap();
+            *reads += 1;
+            self.arrived.notify_all();
+            let _ = self
+                .arrived
+                .wait_timeout_while(reads, std::time::Duration::from_secs(2), |n| *n < 2)
+                .unwrap();
+        }
+        Ok(key)
+    }
+
+    fn write_key(&self, slot: KeySlot, key: &DatabaseKey) -> Result<(), doorstep_store::KeyError> {
+        self.inner.write_key(slot, key)
+    }
+
+    fn delete_key(&self, slot: KeySlot) -> Result<(), doorstep_store::KeyError> {
+        self.inner.delete_key(slot)
+    }
+}
+
+#[test]
+fn two_opens_of_a_new_store_at_once_agree_on_one_key() {
+    let f = Fixture::default();
+    let keys = Arc::new(Rendezvous {
+        inner: MemoryKeyProvider::new(),
+        empty_reads: std::sync::Mutex::new(0),
+        arrived: std::sync::Condvar::new(),
+    });
+    let opens: Vec<_> = (0..2)
+        .map(|n| {
+            let (config, keys) = (f.config.clone(), Arc::clone(&keys));
+            std::thread::spawn(move || {
+                let mut store = Store::open(&config, keys)?;
+                store.save(&sample::new_visit(n, morning()))?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for open in opens {
+        open.join().unwrap().unwrap();
+    }
+    // The key the keystore kept opens the file, with both saves in it.
+    let store = Store::open(&f.config, keys).unwrap();
+    assert_eq!(store.record_ids::<VisitContent>().unwrap().len(), 2);
+}
