@@ -1,5 +1,6 @@
 //! `doorstep token issue`: prints a token signed with the endpoint's own key
-//! (kept in the data directory, made on first use), for a clinician's device,
+//! (kept in the data directory, made on first use unless an endpoint has
+//! served from the directory), for a clinician's device,
 //! a practice system or a coordinator. `doorstep token rotate-key` replaces
 //! that key; a running endpoint on the same directory follows at its next
 //! request.
@@ -10,8 +11,9 @@ use std::process::ExitCode;
 
 use doorstep_domain::network::{DeviceId, NetworkId};
 use doorstep_server::app::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
-use doorstep_server::auth::keys::KeyRing;
+use doorstep_server::auth::keys::{KeyRing, SIGNING_KEY_FILE};
 use doorstep_server::auth::{SigningKey, TokenRole};
+use doorstep_server::storage::sqlite::SERVE_LOCK_FILE;
 use doorstep_server::token::{TokenRequest, issue};
 use jiff::SignedDuration;
 
@@ -110,6 +112,19 @@ fn run_rotate(args: &RotateArgs) -> ExitCode {
 }
 
 fn run_issue(args: IssueArgs) -> ExitCode {
+    // Once an endpoint has served from the directory, its key is made: a
+    // missing file then is one removed, and a new key made here would become
+    // the endpoint's at its next request and refuse every token issued.
+    let served = args.data.join(SERVE_LOCK_FILE).exists();
+    if served && !args.data.join(SIGNING_KEY_FILE).exists() {
+        eprintln!(
+            "doorstep token issue: no signing key in {}, though an endpoint has served from it: \
+             put {SIGNING_KEY_FILE} back from a backup, or make a new key with `doorstep token \
+             rotate-key` (the endpoint then refuses every token issued before)",
+            args.data.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let key = match SigningKey::load_or_create(&args.data) {
         Ok(key) => key,
         Err(e) => {

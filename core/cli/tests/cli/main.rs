@@ -368,6 +368,25 @@ fn token_issue_refuses_what_the_endpoint_could_never_accept_and_says_why() {
 }
 
 #[test]
+fn token_issue_never_makes_a_new_key_where_an_endpoint_serves() {
+    let data = tempfile::tempdir().unwrap();
+    let endpoint = serve(data.path());
+    let before = token(data.path(), "paramedic", "para-1", "phone-1");
+    let key = data.path().join("signing-key.ed25519.pk8");
+    std::fs::remove_file(&key).unwrap();
+    let out = issue(data.path(), "paramedic", "para-2", &["--device", "phone-2"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("though an endpoint has served from it"),
+        "{stderr}"
+    );
+    assert!(!key.exists());
+    // The endpoint keeps the keys it holds: tokens issued before still work.
+    assert_eq!(pull_status(&endpoint.addr, &before), 200);
+}
+
+#[test]
 fn an_endpoint_serving_another_audience_takes_tokens_issued_for_it() {
     let data = tempfile::tempdir().unwrap();
     let endpoint = serve_with(data.path(), &["--audience", "pcn-east-sync"]);
