@@ -482,25 +482,70 @@ impl Companions {
     }
 }
 
+/// Opens of one store file held at this moment in this process, by path.
+static OPENING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// Signalled whenever an open in this process lets go of its path.
+static OPENING_DONE: std::sync::Condvar = std::sync::Condvar::new();
+
+/// One open's hold on its store file: the path in [`OPENING`], and where the
+/// platform has file locks, the lock on `-open.lock`. Both go when it drops.
+struct OpeningLock {
+    path: PathBuf,
+    _file: Option<std::fs::File>,
+}
+
+impl Drop for OpeningLock {
+    fn drop(&mut self) {
+        let mut held = OPENING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.retain(|p| p != &self.path);
+        OPENING_DONE.notify_all();
+    }
+}
+
 /// Takes the lock that lets one open of the store file at `path` at a time
-/// through, across threads and processes, released when the returned file
-/// drops. Without it, two opens of a store not yet created (first launch, or
-/// the first sign-in after a wipe) each find the keystore empty, each make a
-/// key, and the keystore keeps one while the file is encrypted under the
-/// other: the file is then unreadable at the next launch. The lock is a file
-/// of its own beside the store (`-open.lock`, empty), never the database
-/// file, whose locks are SQLite's.
-fn opening_lock(path: &Path) -> Result<std::fs::File> {
+/// through. Without it, two opens of a store not yet created (first launch,
+/// or the first sign-in after a wipe) each find the keystore empty, each
+/// make a key, and the keystore keeps one while the file is encrypted under
+/// the other: the file is then unreadable at the next launch.
+///
+/// Threads of this process take turns by path. Processes take turns by a
+/// file lock on an empty `-open.lock` beside the store (never the database
+/// file, whose locks are SQLite's), where the platform's standard library
+/// has file locks: Android's does not before Rust 1.98, and there an app's
+/// stores are opened by its one process anyway.
+fn opening_lock(path: &Path) -> Result<OpeningLock> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
+    let mut held = OPENING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    while held.iter().any(|p| p == path) {
+        held = OPENING_DONE
+            .wait(held)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+    held.push(path.to_path_buf());
+    drop(held);
+    // From here the path is ours: dropping `lock` gives it back, on every
+    // way out below.
+    let mut lock = OpeningLock {
+        path: path.to_path_buf(),
+        _file: None,
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(companion(path, "-open.lock"))?;
-    file.lock()?;
-    Ok(file)
+    match file.lock() {
+        Ok(()) => lock._file = Some(file),
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(lock)
 }
 
 fn companion(path: &Path, suffix: &str) -> PathBuf {
