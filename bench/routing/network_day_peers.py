@@ -474,6 +474,10 @@ def solve_pyvrp(day: Day, limit: float, seed: int):
     # Skills as routing profiles: one per set of skills, in which every place whose visits
     # need a skill the set lacks is a day's drive away, so no route of that set goes there.
     needs = {j.loc: j.skills for j in day.jobs}
+    depots_needing = {c.start for c in day.clinicians} | {c.end for c in day.clinicians}
+    for j in day.jobs:
+        if needs[j.loc] != j.skills or (j.skills and j.loc in depots_needing):
+            sys.exit(f"{j.id}: PyVRP's profiles bar places, and {j.id}'s place has other needs")
     far = 10**6
     profiles = {}
     for c in day.clinicians:
@@ -549,6 +553,9 @@ def solve_ortools(day: Day, limit: float):
     def timed(i: int, k: int) -> int:
         return service[manager.IndexToNode(i)] + travel(i, k)
 
+    # Service time by routing index (starts and ends included), as the break
+    # constraint reads it.
+    visit_transits = [service[manager.IndexToNode(i)] for i in range(routing.Size())]
     travel_cb = routing.RegisterTransitCallback(travel)
     time_cb = routing.RegisterTransitCallback(timed)
     routing.SetArcCostEvaluatorOfAllVehicles(travel_cb)
@@ -563,7 +570,7 @@ def solve_ortools(day: Day, limit: float):
             interval = solver.FixedDurationIntervalVar(
                 a, b, 60 * c.break_minutes, False, f"break-{v}"
             )
-            dim.SetBreakIntervalsOfVehicle([interval], v, service)
+            dim.SetBreakIntervalsOfVehicle([interval], v, visit_transits)
     for k, j in enumerate(day.jobs):
         index = manager.NodeToIndex(first_job + k)
         windows = j.hard_windows()

@@ -97,10 +97,10 @@ pub const AMENDS_REFUSED_REASON: &str = "amends a version refused in this push, 
 
 /// Decides a push, given what the endpoint `held` of it. A version of
 /// another kind than its record's earlier versions is refused, and so is one
-/// that breaks its record's lineage (see `check_lineage`): it arrives after a
-/// version that supersedes it, it is a second first version, it supersedes a
-/// version of another record, or a version of another record already
-/// supersedes it.
+/// that breaks its record's lineage (see `check_lineage`): it would close its
+/// record's history into a cycle, it is a second first version, it
+/// supersedes a version of another record, or a version of another record
+/// already supersedes it.
 ///
 /// A change that amends a version refused earlier in the same push, for
 /// whatever reason, is refused too (code `invalid`, field
@@ -132,6 +132,13 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
             .or_default()
             .push(n.record_id);
     }
+    // The versions each record's changes in this push name as the ones they
+    // amend: a first version arriving after its amendments is its record's
+    // lost first version only when one of them, held or pushed, names it.
+    let pushed_names: HashSet<(RecordId, VersionId)> = changes
+        .iter()
+        .filter_map(|c| Some((c.meta.record_id, c.meta.supersedes?)))
+        .collect();
     let mut histories: HashMap<RecordId, (ChangeKind, Vec<VersionMeta>)> = HashMap::new();
     for v in held.versions {
         histories
@@ -192,7 +199,15 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
             let named = named_from
                 .get(&change.meta.version_id)
                 .map_or(&[][..], Vec::as_slice);
-            if let Err(reason) = check_lineage(&change.meta, earlier, superseded_record, named) {
+            let named_in_push =
+                pushed_names.contains(&(change.meta.record_id, change.meta.version_id));
+            if let Err(reason) = check_lineage(
+                &change.meta,
+                earlier,
+                superseded_record,
+                named,
+                named_in_push,
+            ) {
                 break 'judged ChangeOutcome::Rejected {
                     code: RejectCode::Invalid,
                     field: Some("body.record.meta.supersedes".to_owned()),
@@ -247,8 +262,9 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
 /// version that supersedes it, as a version a restore lost does when a
 /// colleague's amendment of it reached the restored endpoint first, but not
 /// when what it supersedes already descends from it. A record has one first
-/// version: a first version arriving after its amendments is that one, but
-/// not beside another. An amendment must
+/// version: a first version arriving after its amendments is that one when
+/// one of them names it (`named_in_push` says whether a change of the push
+/// does), and never beside another first version. An amendment must
 /// supersede a version of its own record: one naming another record's
 /// version would stand in its own record's history as a second head (a fork
 /// a clinician is asked to reconcile) while the record the clinician meant to
@@ -273,6 +289,7 @@ fn check_lineage(
     earlier: &[VersionMeta],
     superseded_record: Option<RecordId>,
     named_from: &[RecordId],
+    named_in_push: bool,
 ) -> Result<(), &'static str> {
     if closes_cycle(meta, earlier) {
         return Err("the version it supersedes already descends from this one: \
@@ -290,9 +307,18 @@ fn check_lineage(
                  an amendment must supersede a version of its own record")
         }
         Some(_) => Ok(()),
-        None if earlier.iter().all(|v| v.supersedes.is_some()) => Ok(()),
+        None if earlier.is_empty() => Ok(()),
+        None if earlier.iter().all(|v| v.supersedes.is_some())
+            && (named_in_push
+                || earlier
+                    .iter()
+                    .any(|v| v.supersedes == Some(meta.version_id))) =>
+        {
+            Ok(())
+        }
         None => Err(
-            "the record already has a first version: an amendment must name the one it supersedes",
+            "the record already has versions, none of which amends this one: an amendment \
+             must name the one it supersedes",
         ),
     }
 }
@@ -522,8 +548,45 @@ mod tests {
         let plan = plan_push(std::slice::from_ref(&amended), held);
         assert_eq!(plan.inserts, vec![0], "{plan:?}");
         // In one push, the amendment first, then what it amends.
-        let plan = plan_push(&[amended, first], Held::default());
+        let plan = plan_push(&[amended.clone(), first.clone()], Held::default());
         assert_eq!(plan.inserts, vec![0, 1], "{plan:?}");
+        // Both lost, their author's phone sends them again in order, after a
+        // colleague's amendment of the second: the first is named only by
+        // the second, in the same push.
+        let plan = plan_push(
+            &[first, amended],
+            Held {
+                versions: vec![version(&again)],
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.inserts, vec![0, 1], "{plan:?}");
+    }
+
+    #[test]
+    fn a_first_version_that_nothing_names_is_refused_beside_amendments_of_another() {
+        // The endpoint holds 2, amending 1, which it lacks; 9 comes as a
+        // first version of the same record, named by nothing.
+        let amended = change(2, 10, Some(1), 2);
+        let stray = change(9, 10, None, 9);
+        let plan = plan_push(
+            std::slice::from_ref(&stray),
+            Held {
+                versions: vec![version(&amended)],
+                ..Held::default()
+            },
+        );
+        assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+        // The real first version is still taken after it.
+        let first = change(1, 10, None, 1);
+        let plan = plan_push(
+            &[stray, first],
+            Held {
+                versions: vec![version(&amended)],
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.inserts, vec![1], "{plan:?}");
     }
 
     #[test]

@@ -1033,12 +1033,19 @@ impl Storage for SqliteStorage {
     ) -> Result<u64, StorageError> {
         let network = scope.network().as_str().to_owned();
         let device = device.as_str().to_owned();
+        let (n, d) = (network.clone(), device.clone());
         self.write(move |conn| {
             conn.execute(
                 "INSERT INTO sync_revoked_devices (network, device, revoked_at)
                  VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                params![network, device, jiff::Timestamp::now().to_string()],
+                params![n, d, jiff::Timestamp::now().to_string()],
             )?;
+            Ok(())
+        })
+        .await?;
+        // Counted by a reader: the count reads every change of the network
+        // (no index names devices), which the writer pushes wait on must not.
+        self.read(move |conn| {
             let held: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM sync_changes WHERE network = ?1 AND device = ?2",
                 params![network, device],
