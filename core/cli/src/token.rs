@@ -1,6 +1,6 @@
 //! `doorstep token issue`: prints a token signed with the endpoint's own key
-//! (kept in the data directory, made on first use unless an endpoint has
-//! served from the directory), for a clinician's device,
+//! (kept in the data directory, made on first use, never while an endpoint
+//! serves from the directory), for a clinician's device,
 //! a practice system or a coordinator. `doorstep token rotate-key` replaces
 //! that key; a running endpoint on the same directory follows at its next
 //! request.
@@ -111,14 +111,22 @@ fn run_rotate(args: &RotateArgs) -> ExitCode {
     }
 }
 
+/// Whether an endpoint holds the serve lock of `dir` now. Only asked, never
+/// held: a lock taken here is let go at once.
+fn endpoint_serving(dir: &std::path::Path) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(SERVE_LOCK_FILE))
+        .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
 fn run_issue(args: IssueArgs) -> ExitCode {
-    // Once an endpoint has served from the directory, its key is made: a
+    // While an endpoint serves from the directory, its key is made: a
     // missing file then is one removed, and a new key made here would become
     // the endpoint's at its next request and refuse every token issued.
-    let served = args.data.join(SERVE_LOCK_FILE).exists();
-    if served && !args.data.join(SIGNING_KEY_FILE).exists() {
+    if endpoint_serving(&args.data) && !args.data.join(SIGNING_KEY_FILE).exists() {
         eprintln!(
-            "doorstep token issue: no signing key in {}, though an endpoint has served from it: \
+            "doorstep token issue: no signing key in {}, while an endpoint serves from it: \
              put {SIGNING_KEY_FILE} back from a backup, or make a new key with `doorstep token \
              rotate-key` (the endpoint then refuses every token issued before)",
             args.data.display()
