@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use doorstep_domain::history::Head;
 use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta, VisitContent};
 use doorstep_server::auth::TokenRole;
@@ -121,6 +122,17 @@ impl Device {
     /// One sync with `url`, no retries: its report, or why it stopped.
     pub async fn sync_once(&self, url: &str) -> Result<SyncReport, SyncError> {
         self.engine(url, 1, Duration::from_secs(10)).sync().await
+    }
+
+    /// The head of the visit record `record` on this device, which must hold it.
+    pub fn head(&self, record: RecordId) -> Head {
+        self.store
+            .lock()
+            .unwrap()
+            .current::<VisitContent>(record)
+            .unwrap()
+            .expect("the device holds the record")
+            .head
     }
 
     pub fn records_held(&self) -> usize {

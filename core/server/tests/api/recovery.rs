@@ -405,14 +405,10 @@ async fn an_amendment_of_a_change_too_large_alone_is_held_back_with_it_and_follo
     let report = engine.sync().await.unwrap();
     assert_eq!((report.pushed, report.rejected, report.forked), (1, 0, 0));
     assert_eq!(held_by_endpoint(&app).await, 3);
-    let current = device
-        .store
-        .lock()
-        .unwrap()
-        .current::<VisitContent>(v0.meta.record_id)
-        .unwrap()
-        .unwrap();
-    assert_eq!(current.head, Head::Single(v1b.meta.version_id));
+    assert_eq!(
+        device.head(v0.meta.record_id),
+        Head::Single(v1b.meta.version_id)
+    );
     assert_eq!(engine.status().counts.unsynced(), 0);
 }
 
@@ -739,14 +735,10 @@ async fn a_version_a_restore_lost_comes_back_after_a_colleagues_amendment_of_it(
     // current version.
     let fresh = Device::open(dir.path(), &restored, "para-3", "phone-3");
     synced(&fresh, &url).await;
-    let current = fresh
-        .store
-        .lock()
-        .unwrap()
-        .current::<VisitContent>(record.meta.record_id)
-        .unwrap()
-        .unwrap();
-    assert_eq!(current.head, Head::Single(amended.meta.version_id));
+    assert_eq!(
+        fresh.head(record.meta.record_id),
+        Head::Single(amended.meta.version_id)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
