@@ -741,13 +741,20 @@ async fn a_version_a_restore_lost_comes_back_after_a_colleagues_amendment_of_it(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pull_that_promises_more_but_never_moves_ends_the_sync_instead_of_looping() {
+/// A new endpoint behind a [`Gate`], and a device signed in to it: the
+/// device's directory, the endpoint, the device, the gate and its URL.
+async fn behind_a_gate() -> (tempfile::TempDir, TestApp, Device, Gate, String) {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::new(&Backend::Sqlite).await;
     let device = Device::open(dir.path(), &app, "para-1", "phone-1");
     let gate = Gate::new(MAX_BODY_BYTES);
     let url = format!("http://{}", gate.serve(&app).await);
+    (dir, app, device, gate, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_that_promises_more_but_never_moves_ends_the_sync_instead_of_looping() {
+    let (_dir, app, device, gate, url) = behind_a_gate().await;
     device.record_visit(0);
     gate.endless_pulls.store(true, Ordering::SeqCst);
     let outcome = tokio::time::timeout(Duration::from_secs(20), device.sync_once(&url))
@@ -768,11 +775,7 @@ async fn a_pull_that_promises_more_but_never_moves_ends_the_sync_instead_of_loop
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_about_a_change_not_in_the_push_moves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::new(&Backend::Sqlite).await;
-    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let gate = Gate::new(MAX_BODY_BYTES);
-    let url = format!("http://{}", gate.serve(&app).await);
+    let (_dir, app, device, gate, url) = behind_a_gate().await;
     device.record_visit(0);
     device.record_visit(1);
     let queued = device.store.lock().unwrap().push_batch(PushLimit {
