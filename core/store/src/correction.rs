@@ -126,7 +126,10 @@ impl Store {
         let body = to_json(correction)?;
         // Unchecked so that the walk can read through `self` inside it; no
         // other transaction is open on this connection.
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
         let base = self.find_base(rejected)?;
         let meta = &correction.meta;
         if base.kind != T::KIND {

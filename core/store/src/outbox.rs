@@ -467,7 +467,7 @@ impl Store {
     /// Records that these items were handed to the endpoint. Only pending
     /// items move; returns how many did.
     pub fn mark_sent(&mut self, ids: &[ChangeId]) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::store::immediate(&mut self.conn)?;
         let now = Timestamp::now().to_string();
         let mut moved = 0;
         for id in ids {
@@ -494,7 +494,7 @@ impl Store {
     /// newest of them ([`Store::correct_rejected`]), or sends the refused one
     /// again and these after it ([`Store::requeue_rejected`]).
     pub fn acknowledge(&mut self, acks: &[(ChangeId, Acknowledgement)]) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::store::immediate(&mut self.conn)?;
         let moved = apply_acknowledgements(&tx, acks)?;
         tx.commit()?;
         Ok(moved)
@@ -526,7 +526,7 @@ impl Store {
     /// rejected (alone, it would fork its record at the endpoint); nothing
     /// changes then.
     pub fn requeue_rejected(&mut self, id: ChangeId) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::store::immediate(&mut self.conn)?;
         let base: Option<String> = tx
             .prepare_cached(
                 "SELECT base.change_id FROM outbox o
@@ -579,7 +579,7 @@ impl Store {
     /// of items in any other state are passed over (filed ones, say: the
     /// practice's system holds them). Returns how many were queued.
     pub fn reoffer(&mut self, ids: &[ChangeId]) -> Result<u64> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::store::immediate(&mut self.conn)?;
         let now = Timestamp::now().to_string();
         let mut moved = 0;
         {

@@ -123,7 +123,7 @@ impl Store {
                 e => e,
             }
         };
-        let tx = self.conn.transaction()?;
+        let tx = crate::store::immediate(&mut self.conn)?;
         let mut report = PullReport::default();
         let mut new_versions = Vec::new();
         for (i, record) in batch.records.iter().enumerate() {

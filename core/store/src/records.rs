@@ -165,7 +165,7 @@ impl Store {
     pub fn save<T: RecordContent>(&mut self, version: &RecordVersion<T>) -> Result<Saved> {
         version.validate()?;
         let body = to_json(version)?;
-        let tx = self.conn.transaction()?;
+        let tx = crate::store::immediate(&mut self.conn)?;
         if let Some(existing) = existing_version::<T>(&tx, version.meta.version_id)? {
             if existing != *version {
                 return Err(StoreError::VersionConflict(version.meta.version_id));

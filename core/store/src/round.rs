@@ -158,7 +158,7 @@ impl Store {
     /// the stored one kept.
     pub fn save_round(&mut self, round: &Round) -> Result<()> {
         round.validate()?;
-        let tx = self.conn.transaction()?;
+        let tx = crate::store::immediate(&mut self.conn)?;
         put_round(&tx, round)?;
         tx.commit()?;
         Ok(())

@@ -482,6 +482,16 @@ impl Companions {
     }
 }
 
+/// Begins a transaction that writes. Immediate: it takes the file's write
+/// lock at its first statement, so a second store on the same file that is
+/// writing is waited for (the busy timeout). A deferred one would read first
+/// and, finding at its first write that the other had written since, fail
+/// with `Busy` at once: SQLite does not wait there, since waiting could not
+/// help.
+pub(crate) fn immediate(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Opens of one store file held at this moment in this process, by path.
 static OPENING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 /// Signalled whenever an open in this process lets go of its path.

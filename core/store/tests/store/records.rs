@@ -206,3 +206,26 @@ fn stored_versions_cannot_be_changed_or_deleted_even_below_the_api() {
         visit
     );
 }
+
+#[test]
+fn two_stores_on_one_file_saving_at_once_take_turns_and_lose_nothing() {
+    let f = Fixture::default();
+    drop(f.open().unwrap());
+    let savers: Vec<_> = (0..2u32)
+        .map(|t| {
+            let mut store = f.open().unwrap();
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    store.save(&sample::new_visit(t * 100 + i, morning()))?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for saver in savers {
+        saver.join().unwrap().unwrap();
+    }
+    let store = f.open().unwrap();
+    assert_eq!(store.record_ids::<VisitContent>().unwrap().len(), 80);
+    assert_eq!(store.outbox_counts().unwrap().unsynced(), 80);
+}
