@@ -265,12 +265,37 @@ pub struct PullResponse {
     /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkId>,
-    /// The changes, oldest first.
+    /// The changes, oldest first. Each change's envelope is read leniently,
+    /// as every response is; the record inside stays strict.
+    #[serde(deserialize_with = "pulled_changes")]
     pub changes: Vec<Change>,
     /// Send this next time, after the changes are in the local store.
     pub cursor: Cursor,
     /// True when more changes wait: pull again straight away.
     pub more: bool,
+}
+
+/// A change as a device reads it from a pull. Unlike [`Change`], which a push
+/// sends and the endpoint reads strictly, it tolerates envelope fields a newer
+/// endpoint adds, so such an endpoint does not stop every older device's pulls.
+/// The record it carries is still parsed strictly: a record field this build
+/// does not know would be dropped if the device amended the record, so such a
+/// record needs a new protocol version rather than a lenient read.
+#[derive(Deserialize)]
+struct PulledChange {
+    change_id: ChangeId,
+    body: ChangeBody,
+}
+
+fn pulled_changes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Change>, D::Error> {
+    let pulled = Vec::<PulledChange>::deserialize(d)?;
+    Ok(pulled
+        .into_iter()
+        .map(|c| Change {
+            change_id: c.change_id,
+            body: c.body,
+        })
+        .collect())
 }
 
 /// A record whose history forked, for a clinician to reconcile.
@@ -600,6 +625,24 @@ mod tests {
         assert_eq!(body.code, ErrorCode::Unknown);
         let json = r#"{"results":[],"device_status":"active","server_time":"now"}"#;
         assert!(serde_json::from_str::<PushResponse>(json).is_ok());
+    }
+
+    #[test]
+    fn pulled_changes_tolerate_envelope_fields_added_later_but_not_record_fields() {
+        let change = fixtures::visit_change(ChangeId(Uuid::from_u128(100)), meta(1), 3);
+        let mut page = serde_json::json!({"changes": [change], "cursor": "c1", "more": false});
+        page["changes"][0]["stored_at"] = "2026-11-24T11:00:00Z".into();
+        page["changes"][0]["body"]["origin"] = "endpoint-2".into();
+        let read: PullResponse = serde_json::from_value(page.clone()).unwrap();
+        assert_eq!(read.changes, vec![change]);
+
+        page["changes"][0]["body"]["record"]["content"]["allergies"] = "none known".into();
+        let e = serde_json::from_value::<PullResponse>(page).unwrap_err();
+        assert!(e.to_string().contains("allergies"), "{e}");
+
+        let mut push = serde_json::to_value(push()).unwrap();
+        push["changes"][0]["stored_at"] = "2026-11-24T11:00:00Z".into();
+        assert!(serde_json::from_value::<PushRequest>(push).is_err());
     }
 
     #[test]
