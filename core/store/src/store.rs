@@ -318,7 +318,9 @@ impl Store {
 
     /// Removes the database file and its `-wal`, `-shm` and `-journal`
     /// companions. Only for finishing a wipe whose key is already destroyed;
-    /// missing files are not an error.
+    /// missing files are not an error. The empty `-open.lock` stays: it holds
+    /// no data, and removing a lock file another open may be waiting on would
+    /// let that open and a later one through together.
     pub fn wipe_files(path: &Path) -> std::io::Result<()> {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             match std::fs::remove_file(companion(path, suffix)) {

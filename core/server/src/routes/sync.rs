@@ -20,7 +20,7 @@ use aws_lc_rs::digest;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -639,13 +639,19 @@ async fn forks(
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
-    Path(device): Path<String>,
+    device: Result<Path<String>, PathRejection>,
 ) -> Result<Json<RevokeResponse>, ApiError> {
     if caller.role() != TokenRole::Coordinator {
         return Err(ApiError::Forbidden(
             "only a coordinator can revoke devices".into(),
         ));
     }
+    // A device id that is not valid percent-encoded UTF-8 gets the same JSON
+    // error body as every other refusal, not the framework's plain text.
+    let Path(device) = device.map_err(|e| ApiError::BadRequest {
+        field: Some("device".into()),
+        reason: format!("bad path: {}", e.body_text()),
+    })?;
     let device = DeviceId::parse(&device).map_err(|e| ApiError::BadRequest {
         field: Some("device".into()),
         reason: e.reason,

@@ -352,6 +352,16 @@ async fn a_revoked_device_may_push_its_last_changes_but_not_pull_or_list_forks(b
         ))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "only a coordinator revokes");
+    for (path, says) in [
+        ("/sync/v1/devices/%FF/revoke", "bad path"),
+        ("/sync/v1/devices/phone%201/revoke", "lowercase letters"),
+    ] {
+        let (status, body) = app.send(post(&coordinator, path)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(body["code"], "bad_request", "{path}: {body}");
+        assert_eq!(body["field"], "device", "{path}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
+    }
     let (status, body) = app
         .send(post(&coordinator, "/sync/v1/devices/phone-1/revoke"))
         .await;
