@@ -243,6 +243,22 @@ impl ObservationSet {
     pub fn score(&self) -> &News2Score {
         &self.score
     }
+
+    /// The prescription of the 88–92 % target that Scale 2 cites, if any.
+    pub fn scale2_prescription(&self) -> Option<&Scale2Prescription> {
+        self.scale2_prescription.as_ref()
+    }
+
+    /// The latest day the observations can have been taken on in the UK:
+    /// their UTC day an hour later, since UK time is UTC or an hour ahead.
+    /// Worked out without a time-zone database, which a device may lack.
+    fn latest_uk_day(&self) -> jiff::civil::Date {
+        let hour_later = self
+            .taken_at
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(self.taken_at);
+        hour_later.to_zoned(jiff::tz::TimeZone::UTC).date()
+    }
 }
 
 impl TryFrom<RawObservationSet> for ObservationSet {
@@ -426,6 +442,20 @@ impl Validate for VisitContent {
                 return Err(ValidationError::new(
                     "taken_at",
                     "must fall between arrival and departure",
+                )
+                .at_index("observations", i));
+            }
+        }
+        for (i, set) in self.observations.iter().enumerate() {
+            // Scale 2 hides hypoxia unless a clinician set the 88-92% target
+            // before; a prescription dated after the readings cannot be
+            // that one, and is most likely a mistyped date.
+            if let Some(prescription) = set.scale2_prescription()
+                && prescription.prescribed_on > set.latest_uk_day()
+            {
+                return Err(ValidationError::new(
+                    "scale2_prescription.prescribed_on",
+                    "must not be after the day the observations were taken",
                 )
                 .at_index("observations", i));
             }

@@ -78,7 +78,9 @@ fn widest_observation_set(minute: i64) -> ObservationSet {
     .unwrap();
     let prescription = Scale2Prescription {
         prescribed_by: widest_short(),
-        prescribed_on: date(2026, 11, 24),
+        // Not after the readings (as a record must be), and as wide as a
+        // date gets: a six-digit negative year.
+        prescribed_on: longest_instant(0).to_zoned(jiff::tz::TimeZone::UTC).date(),
     };
     ObservationSet::record(longest_instant(minute), values, Some(prescription)).unwrap()
 }

@@ -267,6 +267,31 @@ fn scale_2_without_a_cited_prescription_is_refused() {
 }
 
 #[test]
+fn a_scale_2_prescription_dated_after_the_observations_is_refused() {
+    let taken = |at: &str, on| {
+        let prescription = Scale2Prescription {
+            prescribed_by: short("Respiratory consultant"),
+            prescribed_on: on,
+        };
+        let mut v = visit();
+        v.content.arrived_at = ts("2026-06-01T00:00:00Z");
+        v.content.departed_at = Some(ts("2026-06-30T00:00:00Z"));
+        v.content.observations =
+            vec![ObservationSet::record(ts(at), observations(2), Some(prescription)).unwrap()];
+        v.validate()
+    };
+    assert!(taken("2026-06-10T10:05:00Z", date(2026, 6, 10)).is_ok());
+    let e = taken("2026-06-10T10:05:00Z", date(2026, 6, 11)).unwrap_err();
+    assert_eq!(
+        e.field,
+        "content.observations[0].scale2_prescription.prescribed_on"
+    );
+    // 23:30 UTC in June is 00:30 the next day in the UK.
+    assert!(taken("2026-06-10T23:30:00Z", date(2026, 6, 11)).is_ok());
+    assert!(taken("2026-06-10T23:30:00Z", date(2026, 6, 12)).is_err());
+}
+
+#[test]
 fn a_stored_score_that_disagrees_with_its_values_is_refused() {
     let json = serde_json::to_string(&visit())
         .unwrap()
@@ -284,6 +309,34 @@ fn unknown_fields_in_a_record_are_refused_by_path() {
     let e = parse_checked::<VisitRecord>(&json).unwrap_err();
     assert_eq!(e.field, "content.treatmnet");
     assert!(e.reason.contains("unknown field"));
+}
+
+#[test]
+fn malformed_dates_and_times_are_refused_without_echoing_them() {
+    let review = serde_json::to_string(&review()).unwrap();
+    let visit = serde_json::to_string(&visit()).unwrap();
+    for (json, bad, field) in [
+        (&review, "\"2026-11-24x\"", "content.reviewed_on"),
+        (&review, "\"2026-02-30\"", "content.reviewed_on"),
+        (&visit, "\"2026-11-24T10:00:00Zjunk\"", "content.arrived_at"),
+        (&visit, "\"2026-11-24T10:00:00\"", "content.arrived_at"),
+    ] {
+        let good = if field == "content.reviewed_on" {
+            "\"reviewed_on\":\"2026-11-24\""
+        } else {
+            "\"arrived_at\":\"2026-11-24T10:00:00Z\""
+        };
+        let (key, _) = good.split_once(':').unwrap();
+        let json = json.replace(good, &format!("{key}:{bad}"));
+        let e = match field {
+            "content.reviewed_on" => parse_checked::<MedicationReviewRecord>(&json).unwrap_err(),
+            _ => parse_checked::<VisitRecord>(&json).unwrap_err(),
+        };
+        assert_eq!(e.field, field, "{bad}");
+        for piece in ["2026-11-24", "2026-02", "junk", "10:00"] {
+            assert!(!e.reason.contains(piece), "{bad}: {}", e.reason);
+        }
+    }
 }
 
 #[test]
