@@ -145,6 +145,14 @@ pub enum Reason {
         /// That clinician.
         clinician: String,
     },
+    /// It is pinned to a working clinician who lacks skills it needs (someone else may hold
+    /// them: the pin, not the team, is what stands in the way).
+    PinnedClinicianLacksSkills {
+        /// That clinician.
+        clinician: String,
+        /// The skills it needs that they lack.
+        missing: Vec<String>,
+    },
     /// Even with nothing else to do, no suitable clinician could start it within its window
     /// and be back before their shift (plus allowed overtime) ends.
     OutsideEveryShift,

@@ -251,14 +251,17 @@ impl<'p> Compiled<'p> {
                 }
             }
         }
-        // A break is due unless it is taken already or the clinician stops (goes off, or the
-        // shift and its overtime end) before they could take it and still be back in time.
+        // A break is due unless it is taken already, its window has closed before the
+        // clinician is free (a re-plan late in the day: taken or missed, it cannot be taken
+        // now), or the clinician stops (goes off, or the shift and its overtime end) before
+        // they could take it and still be back in time.
         for (v, &k) in vehicles.iter().enumerate() {
             let due = |b: &Break| {
                 let veh = &engine_vehicles[v];
                 let (from, to) = (locs[veh.start_loc as usize], locs[veh.end_loc as usize]);
                 let home = travel_matrix(problem, &[from, to])[1];
-                b.window.start.secs().max(veh.early) + 60 * i64::from(b.minutes) + home <= veh.late
+                let start = b.window.start.secs().max(veh.early);
+                start <= b.window.end.secs() && start + 60 * i64::from(b.minutes) + home <= veh.late
             };
             if problem.clinicians[k].break_.as_ref().is_some_and(due) && !state.break_done[k] {
                 items.push(Item::Break(k));
@@ -1146,6 +1149,22 @@ impl<'p> Compiled<'p> {
                 clinician: p.clone(),
             });
         }
+        if let Some(p) = pinned
+            && let Some(&k) = self
+                .vehicles
+                .iter()
+                .find(|&&k| &self.problem.clinicians[k].id == p)
+        {
+            let held = &self.problem.clinicians[k].skills;
+            return Some(Reason::PinnedClinicianLacksSkills {
+                clinician: p.clone(),
+                missing: skills
+                    .iter()
+                    .filter(|s| !held.contains(s))
+                    .cloned()
+                    .collect(),
+            });
+        }
         let missing = skills
             .iter()
             .filter(|s| {
@@ -1548,7 +1567,19 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                 });
             }
         } else if let Some(back) = fixed_back {
-            round.back = back;
+            // Only fixed stops: a clinician still working drives back from where they are
+            // free; one gone off sick ends with their last stop.
+            match comp.vehicles.iter().position(|&x| x == k) {
+                Some(v) => {
+                    let sim = comp.simulate(v, &[]);
+                    round.back = Clock::from_secs(sim.back);
+                    round.travel_seconds += sim.travel as u32;
+                    round.overtime_seconds = sim.overtime as u32;
+                    summary.overtime_seconds += sim.overtime as u64;
+                    summary.cost += weights::OVERTIME * sim.overtime;
+                }
+                None => round.back = back,
+            }
         }
         round.stops = stops;
         summary.travel_seconds += u64::from(round.travel_seconds);

@@ -136,7 +136,8 @@ fn apply(
                 id: id.to_string(),
             })
     };
-    let mut delays: HashMap<usize, i64> = HashMap::new();
+    // Per clinician: the delay reported in all, and when it was last reported.
+    let mut delays: HashMap<usize, (i64, Clock)> = HashMap::new();
     let mut not_home: HashMap<String, Clock> = HashMap::new();
     for (i, event) in events.iter().enumerate() {
         match event {
@@ -151,7 +152,9 @@ fn apply(
                 problem.visits.push(visit.clone());
             }
             Event::ClinicianLate {
-                clinician, minutes, ..
+                at,
+                clinician,
+                minutes,
             } => {
                 let k = clinician_index(problem, clinician, &|| format!("events[{i}].clinician"))?;
                 if *minutes > DAY_MINUTES {
@@ -161,7 +164,9 @@ fn apply(
                     )
                     .into());
                 }
-                *delays.entry(k).or_default() += 60 * i64::from(*minutes);
+                let (delay, when) = delays.entry(k).or_insert((0, *at));
+                *delay += 60 * i64::from(*minutes);
+                *when = (*when).max(*at);
             }
             Event::PatientNotAtHome { at, visit } => {
                 let v = problem
@@ -193,6 +198,9 @@ fn apply(
         let mut fixed = Vec::new();
         let mut here = clinician.start;
         let mut free = clinician.shift.start.secs().max(now.secs());
+        // Gone off sick by now: only what they had begun before they went stays theirs.
+        // A stop they were driving to, or waiting at, goes to someone else.
+        let off_at = clinician.off_from.filter(|&o| o <= now);
         for stop in &round.stops {
             let set_off = stop.arrival.secs() - i64::from(stop.travel_seconds);
             // Arrived early and waiting for the stop to begin: the clinician stands there,
@@ -202,7 +210,11 @@ fn apply(
             if waiting {
                 here = stop_location(problem, stop.kind, &stop.id).unwrap_or(here);
             }
-            if !waiting && (stop.fixed || set_off < now.secs()) {
+            let kept = match off_at {
+                Some(off) => stop.fixed || stop.start < off,
+                None => !waiting && (stop.fixed || set_off < now.secs()),
+            };
+            if kept {
                 let loc = stop_location(problem, stop.kind, &stop.id);
                 if stop.kind == StopKind::Visit
                     && let Some(&left) = not_home.get(&stop.id)
@@ -252,12 +264,18 @@ fn apply(
                 }
             }
         }
-        if let Some(&delay) = delays.get(&k) {
-            if let Some(last) = fixed.last_mut() {
-                last.finish = Clock::from_secs(last.finish.secs() + delay);
-                free = last.finish.secs().max(now.secs());
-            } else {
-                free += delay;
+        // Running late: the stop under way (or being driven to) when it was reported ends
+        // that much later; a clinician between stops is free that much after the report.
+        if let Some(&(delay, reported)) = delays.get(&k) {
+            match fixed.last_mut() {
+                Some(last) if last.finish > reported => {
+                    last.finish = Clock::from_secs(last.finish.secs() + delay);
+                    free = last.finish.secs();
+                }
+                last => {
+                    let finished = last.map_or(clinician.shift.start, |s| s.finish);
+                    free = finished.max(reported).secs() + delay;
+                }
             }
         }
         free = free.max(now.secs());

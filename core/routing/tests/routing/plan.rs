@@ -113,6 +113,22 @@ fn a_visit_pinned_to_an_absent_clinician_names_them() {
 }
 
 #[test]
+fn a_visit_pinned_to_a_clinician_without_its_skill_names_them_and_the_skill() {
+    let mut p = morning();
+    p.clinicians[1].skills.push("catheter-care".into());
+    p.visits[2].skills = vec!["paramedic".into(), "catheter-care".into()];
+    p.visits[2].pinned_to = Some(p.clinicians[0].id.clone());
+    let out = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(
+        reason_of(&out, "v2"),
+        &Reason::PinnedClinicianLacksSkills {
+            clinician: p.clinicians[0].id.clone(),
+            missing: vec!["catheter-care".into()],
+        }
+    );
+}
+
+#[test]
 fn a_visit_after_every_shift_is_outside_every_shift() {
     let mut p = morning();
     p.visits[4].windows = vec![window((20, 0), (21, 0))];

@@ -439,15 +439,15 @@ fn may_take(c: &Clinician, o: &Origin, skills: &[String], pin: Option<&str>) -> 
     working(c, o) && skills.iter().all(|s| c.skills.contains(s)) && pin.is_none_or(|p| p == c.id)
 }
 
-/// Whether the clinician's break is still due: not taken, and they can take it and still be
-/// back before they stop.
+/// Whether the clinician's break is still due: not taken, its window not closed before they are
+/// free, and they can take it and still be back before they stop.
 fn due(p: &Problem, c: &Clinician, o: &Origin) -> bool {
     !o.break_taken
         && c.break_.is_some_and(|b| {
-            b.window.start.secs().max(o.time)
-                + 60 * i64::from(b.minutes)
-                + travel(p, o.at, c.end.unwrap_or(c.start))
-                <= limit(c)
+            let start = b.window.start.secs().max(o.time);
+            start <= b.window.end.secs()
+                && start + 60 * i64::from(b.minutes) + travel(p, o.at, c.end.unwrap_or(c.start))
+                    <= limit(c)
         })
 }
 
@@ -562,16 +562,29 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
         }
         late_sum += done.iter().map(|s| u64::from(s.late_seconds)).sum::<u64>();
         let done_travel: i64 = done.iter().map(|s| i64::from(s.travel_seconds)).sum();
+        let shift_end = c
+            .off_from
+            .map_or(c.shift.end, |off| off.min(c.shift.end))
+            .secs();
         if new.is_empty() {
-            let back = done.last().map_or(c.shift.start, |s| s.finish);
+            // No round at all; a clinician gone off sick ends with their last stop; one still
+            // working drives back from where they are free.
+            let expected = match done.last() {
+                None => (c.shift.start.secs(), 0, 0),
+                Some(last) if !working(c, o) => (last.finish.secs(), done_travel, 0),
+                Some(_) => {
+                    let (_, back, travel) = replay(p, c, o, &[]);
+                    (back, done_travel + travel, (back - shift_end).max(0))
+                }
+            };
             let shown = (
-                round.back,
+                round.back.secs(),
                 i64::from(round.travel_seconds),
-                round.overtime_seconds,
+                i64::from(round.overtime_seconds),
             );
-            if shown != (back, done_travel, 0) {
+            if shown != expected {
                 return Err(format!(
-                    "{}: a round with no new work shows {shown:?}",
+                    "{}: a round with no new work shows {shown:?}, not {expected:?}",
                     c.id
                 ));
             }
@@ -639,10 +652,6 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
             }
             k += n;
         }
-        let shift_end = c
-            .off_from
-            .map_or(c.shift.end, |off| off.min(c.shift.end))
-            .secs();
         if back > limit(c) {
             return Err(format!("{} back {} past limit {}", c.id, back, limit(c)));
         }
@@ -881,9 +890,39 @@ fn reason_is_true(
             }
             return Ok(());
         }
+        Reason::PinnedClinicianLacksSkills { clinician, missing } => {
+            if pin != Some(clinician.as_str()) {
+                return false_reason("it is not pinned to them");
+            }
+            let Some(c) = p
+                .clinicians
+                .iter()
+                .zip(origins)
+                .find(|(c, o)| &c.id == clinician && working(c, o))
+                .map(|(c, _)| c)
+            else {
+                return false_reason("they are not working");
+            };
+            let lacking: Vec<&String> = need.iter().filter(|s| !c.skills.contains(s)).collect();
+            if lacking.is_empty() || lacking != missing.iter().collect::<Vec<_>>() {
+                return false_reason(&format!("they lack {lacking:?}"));
+            }
+            return Ok(());
+        }
         Reason::NoSkilledClinician { missing } => {
             if !takers.is_empty() {
                 return false_reason("someone working may do it");
+            }
+            if pin.is_some() {
+                return false_reason("it is pinned, so the pin's reason applies");
+            }
+            if missing.is_empty()
+                && p.clinicians
+                    .iter()
+                    .zip(origins)
+                    .any(|(c, o)| working(c, o) && need.iter().all(|s| c.skills.contains(s)))
+            {
+                return false_reason("one working clinician holds every skill");
             }
             for s in need {
                 let held = p
@@ -1043,7 +1082,8 @@ fn events(p: &Problem, now: Clock, picks: &[(usize, usize, u32)], urgent: &[Visi
 
 /// What each clinician has done or is doing at `now` by the re-plan rule (a stop is under way
 /// once they have set off for it, unless they have reached it and are waiting for it to begin:
-/// then they stand there, free), with the delays reported, and where and when they are free.
+/// then they stand there, free; one gone off sick keeps only what they had begun), with the
+/// delays reported, and where and when they are free.
 fn under_way(
     p: &Problem,
     before: &Plan,
@@ -1071,12 +1111,23 @@ fn under_way(
             .sum();
         let (mut at, mut free) = (c.start, c.shift.start.secs().max(now.secs()));
         let mut fixed: Vec<Stop> = Vec::new();
+        let gone_off = c.off_from.is_some_and(|off| off <= now);
         for s in &round.stops {
-            if !s.fixed && s.arrival <= now && now < s.start {
+            let waiting = !s.fixed && s.arrival <= now && now < s.start;
+            if waiting {
                 at = stop_place(p, s).unwrap_or(at);
-                continue;
             }
-            if !s.fixed && s.arrival.secs() - i64::from(s.travel_seconds) >= now.secs() {
+            // Gone off sick, they keep only what they had begun; working, what they had set
+            // off for and are not waiting at.
+            let begun = s.start < now;
+            let set_off = s.arrival.secs() - i64::from(s.travel_seconds) < now.secs();
+            if !s.fixed
+                && (if gone_off {
+                    !begun
+                } else {
+                    waiting || !set_off
+                })
+            {
                 continue;
             }
             at = stop_place(p, s).unwrap_or(at);
@@ -1089,12 +1140,15 @@ fn under_way(
             free = s.finish.secs();
             fixed.push(s);
         }
+        // A delay lengthens the stop under way when it is reported; between stops, they are
+        // free that much after the report.
         match fixed.last_mut() {
-            Some(last) => {
+            Some(last) if last.finish > now => {
                 last.finish = Clock((last.finish.secs() + delay) as u32);
                 free = last.finish.secs();
             }
-            None => free += delay,
+            Some(last) => free = last.finish.secs().max(now.secs()) + delay,
+            None => free = c.shift.start.secs().max(now.secs()) + delay,
         }
         origins.push(Origin {
             at,

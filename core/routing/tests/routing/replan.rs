@@ -2,7 +2,7 @@
 
 use doorstep_domain::ValidationError;
 use doorstep_routing::{
-    Clock, Event, Location, Plan, Reason, RoutingError, Stop, Urgency, plan, replan,
+    Clock, Event, Location, Plan, Reason, RoutingError, Stop, StopKind, Urgency, plan, replan,
 };
 
 use crate::fixtures::*;
@@ -367,4 +367,135 @@ fn a_replan_does_not_push_a_visit_hours_later_to_save_a_little_travel() {
     assert!(moved <= 3600, "x moved {moved} s later");
     assert_eq!(second.summary.moved_later_seconds, 0);
     assert!(second.summary.travel_seconds > fresh.summary.travel_seconds);
+}
+
+#[test]
+fn a_clinician_gone_off_sick_keeps_only_what_they_had_begun_when_they_went() {
+    // Ben goes off at 10:00; the coordinator re-plans at 11:05, when an urgent call comes in.
+    // Whatever Ben had not begun by 10:00 is someone else's or left out, never his.
+    let mut p = morning();
+    for v in &mut p.visits {
+        v.minutes = 50;
+    }
+    p.clinicians.push(clinician("cat", &["paramedic"]));
+    let first = plan(&p, &budget(), 1).unwrap();
+    let off = Clock::hm(10, 0);
+    let events = [
+        Event::ClinicianOffSick {
+            at: off,
+            clinician: "ben".into(),
+        },
+        urgent_call(north(2.5), 30),
+    ];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let kept: Vec<&str> = second.rounds[1]
+        .stops
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    let begun: Vec<&str> = first.rounds[1]
+        .stops
+        .iter()
+        .filter(|s| s.start < off)
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(kept, begun);
+    assert!(
+        first.rounds[1]
+            .stops
+            .iter()
+            .any(|s| s.start >= off && s.arrival.0 - s.travel_seconds < Clock::hm(11, 5).0),
+        "the day has a stop Ben set off for between 10:00 and 11:05: {:#?}",
+        first.rounds[1].stops
+    );
+    for s in first.rounds[1].stops.iter().filter(|s| s.start >= off) {
+        let elsewhere = [0, 2]
+            .iter()
+            .any(|&k| second.rounds[k].stops.iter().any(|x| x.id == s.id));
+        let left = second.unplanned.iter().any(|u| u.id == s.id);
+        assert!(elsewhere || left, "{} lost", s.id);
+    }
+}
+
+#[test]
+fn a_delay_reported_between_stops_counts_from_the_report() {
+    // Ana's first visit ends at 09:30; at 10:30 she is between stops and reports 45 minutes'
+    // delay: her finished visit keeps its times and she is free at 11:15.
+    let mut first_visit = visit("v1", BASE, 30);
+    first_visit.windows = vec![window((9, 0), (9, 10))];
+    let mut later = visit("v2", BASE, 30);
+    later.windows = vec![window((11, 0), (12, 0))];
+    let mut p = problem(vec![clinician("ana", &[])], vec![first_visit, later]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(first.rounds[0].stops[0].finish, Clock::hm(9, 30));
+    let mut urgent = visit("urgent", BASE, 10);
+    urgent.urgency = Urgency::Immediate;
+    urgent.pinned_to = Some("ana".into());
+    let events = [
+        Event::ClinicianLate {
+            at: Clock::hm(10, 30),
+            clinician: "ana".into(),
+            minutes: 45,
+        },
+        Event::UrgentVisit {
+            at: Clock::hm(10, 30),
+            visit: urgent,
+        },
+    ];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let stops = &second.rounds[0].stops;
+    assert_eq!(
+        (stops[0].id.as_str(), stops[0].finish),
+        ("v1", Clock::hm(9, 30))
+    );
+    let urgent = stops.iter().find(|s| s.id == "urgent").unwrap();
+    assert_eq!(urgent.start, Clock::hm(11, 15), "{stops:#?}");
+}
+
+#[test]
+fn a_break_whose_window_has_closed_is_not_planned_late() {
+    let mut ana = clinician("ana", &[]);
+    ana.break_ = Some(doorstep_routing::Break {
+        window: window((12, 0), (12, 30)),
+        minutes: 30,
+    });
+    let mut p = problem(vec![ana], Vec::new());
+    let first = plan(&p, &budget(), 1).unwrap();
+    let mut urgent = visit("urgent", north(1.0), 20);
+    urgent.urgency = Urgency::Immediate;
+    let events = [Event::UrgentVisit {
+        at: Clock::hm(14, 0),
+        visit: urgent,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let stops = &second.rounds[0].stops;
+    assert!(
+        stops.iter().all(|s| s.kind != StopKind::Break),
+        "{stops:#?}"
+    );
+    assert_eq!(second.summary.late_seconds, 0);
+    assert!(stops[0].start <= Clock::hm(14, 5), "{stops:#?}");
+}
+
+#[test]
+fn a_round_left_with_only_finished_work_still_drives_back() {
+    let mut p = problem(
+        vec![clinician("ana", &[])],
+        vec![visit("v", north(5.0), 30)],
+    );
+    let first = plan(&p, &budget(), 1).unwrap();
+    let round = &first.rounds[0];
+    let home = round.back.0 - round.stops[0].finish.0;
+    assert!(home > 0);
+    let events = [Event::ClinicianLate {
+        at: Clock::hm(9, 10),
+        clinician: "ana".into(),
+        minutes: 0,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let again = &second.rounds[0];
+    assert!(again.stops[0].fixed);
+    assert_eq!(again.back, round.back);
+    assert_eq!(again.travel_seconds, round.travel_seconds);
+    assert_eq!(second.summary.travel_seconds, first.summary.travel_seconds);
 }
