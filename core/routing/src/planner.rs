@@ -392,7 +392,10 @@ impl<'p> Compiled<'p> {
         })
     }
 
-    /// The engine's starting solution from a previous order of keys, if any.
+    /// The engine's starting solution from a previous order of keys, if any. A stop its
+    /// clinician may no longer take (pinned to someone else, or a skill changed since) starts
+    /// unplanned, so the search puts it with someone who may; the search never moves a stop
+    /// into a round barred to it, but it would not take one out of it either.
     fn warm_start(&self, state: &DayState) -> Vec<Vec<u32>> {
         let index: HashMap<String, u32> = self
             .items
@@ -402,11 +405,17 @@ impl<'p> Compiled<'p> {
             .collect();
         self.vehicles
             .iter()
-            .map(|&k| {
+            .enumerate()
+            .map(|(v, &k)| {
                 state
                     .warm
                     .get(k)
-                    .map(|keys| keys.iter().filter_map(|s| index.get(s).copied()).collect())
+                    .map(|keys| {
+                        keys.iter()
+                            .filter_map(|s| index.get(s).copied())
+                            .filter(|&c| self.inst.allowed(c, v))
+                            .collect()
+                    })
                     .unwrap_or_default()
             })
             .collect()

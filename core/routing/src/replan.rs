@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use doorstep_domain::ValidationError;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Plan, StopKind};
+use crate::plan::{Plan, Stop, StopKind};
 use crate::planner::{self, DayState};
 use crate::validate::DAY_MINUTES;
 use crate::{Budget, Clock, Location, Problem, RoutingError, Visit};
@@ -190,10 +190,16 @@ fn apply(
 
     let mut state = DayState::fresh(problem);
     state.warm = vec![Vec::new(); problem.clinicians.len()];
+    // Each clinician's previous stops; one added since that plan has none, and starts
+    // from their start location no earlier than now, as everyone else carries on from now.
+    let mut previous_stops: Vec<&[Stop]> = vec![&[]; problem.clinicians.len()];
     for (j, round) in previous.rounds.iter().enumerate() {
         let k = clinician_index(problem, &round.clinician, &|| {
             format!("previous.rounds[{j}].clinician")
         })?;
+        previous_stops[k] = &round.stops;
+    }
+    for (k, stops) in previous_stops.into_iter().enumerate() {
         let clinician = &problem.clinicians[k];
         let mut fixed = Vec::new();
         let mut here = clinician.start;
@@ -201,7 +207,7 @@ fn apply(
         // Gone off sick by now: only what they had begun before they went stays theirs.
         // A stop they were driving to, or waiting at, goes to someone else.
         let off_at = clinician.off_from.filter(|&o| o <= now);
-        for stop in &round.stops {
+        for stop in stops {
             let set_off = stop.arrival.secs() - i64::from(stop.travel_seconds);
             // Arrived early and waiting for the stop to begin: the clinician stands there,
             // free, and the stop is planned again with the rest (it stays unless something

@@ -499,3 +499,61 @@ fn a_round_left_with_only_finished_work_still_drives_back() {
     assert_eq!(again.travel_seconds, round.travel_seconds);
     assert_eq!(second.summary.travel_seconds, first.summary.travel_seconds);
 }
+
+#[test]
+fn a_clinician_added_since_the_plan_starts_from_now_not_their_shift_start() {
+    let mut p = problem(vec![clinician("ana", &[])], vec![visit("v", north(1.0), 20)]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    p.clinicians.push(clinician("bob", &["catheter-care"]));
+    let mut urgent = visit("urgent", north(2.0), 20);
+    urgent.urgency = Urgency::Immediate;
+    urgent.skills = vec!["catheter-care".into()];
+    let events = [
+        Event::UrgentVisit {
+            at: Clock::hm(14, 0),
+            visit: urgent,
+        },
+        Event::ClinicianLate {
+            at: Clock::hm(14, 0),
+            clinician: "bob".into(),
+            minutes: 30,
+        },
+    ];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let bob = &second.rounds[1];
+    assert_eq!(bob.clinician, "bob");
+    assert_eq!(bob.depart, Clock::hm(14, 30), "{bob:#?}");
+    assert!(bob.stops[0].start > Clock::hm(14, 30), "{bob:#?}");
+}
+
+#[test]
+fn a_pin_set_since_the_plan_moves_the_visit_to_that_clinician() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let (k, id) = first
+        .rounds
+        .iter()
+        .enumerate()
+        .find_map(|(k, r)| {
+            r.stops
+                .iter()
+                .rev()
+                .find(|s| s.start > Clock::hm(12, 0) && s.id != "v3")
+                .map(|s| (k, s.id.clone()))
+        })
+        .expect("an afternoon visit");
+    let other = p.clinicians[1 - k].id.clone();
+    p.visits.iter_mut().find(|v| v.id == id).unwrap().pinned_to = Some(other.clone());
+    let events = [Event::ClinicianLate {
+        at: Clock::hm(9, 5),
+        clinician: other.clone(),
+        minutes: 0,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    assert!(
+        second.rounds[1 - k].stops.iter().any(|s| s.id == id),
+        "{id} not with {other}: {:#?}",
+        second.rounds
+    );
+    assert!(second.rounds[k].stops.iter().all(|s| s.id != id));
+}
