@@ -94,6 +94,8 @@ fn resident_minutes(problem: &Problem, home: &str, resident: &str) -> u32 {
 /// minus its travel is before now) is done or under way: it stays in its round, marked `fixed`,
 /// with its times; except one they have reached and are waiting at (arrived, not yet started),
 /// which is planned again from there, so a clinician idle at a door can take an urgent call.
+/// A clinician gone off sick keeps only what they had begun when they went. An urgent visit
+/// that breaks a rule is refused naming its event (`events[1].visit.minutes`).
 /// The problem is updated in place (the urgent visit added, the absent patient's visit closed,
 /// the sick clinician's day ended), so the next re-plan starts from it and the returned plan.
 /// On an error it is left exactly as it was, so a caller can correct the events and try
@@ -137,6 +139,9 @@ fn apply(
             })
     };
     // Per clinician: the delay reported in all, and when it was last reported.
+    // The event that added each visit past the problem's own, to name it in an error.
+    let first_urgent = problem.visits.len();
+    let mut urgent_events: Vec<usize> = Vec::new();
     let mut delays: HashMap<usize, (i64, Clock)> = HashMap::new();
     let mut not_home: HashMap<String, Clock> = HashMap::new();
     for (i, event) in events.iter().enumerate() {
@@ -149,7 +154,15 @@ fn apply(
                     )
                     .into());
                 }
+                if problem.care_homes.iter().any(|h| h.id == visit.id) {
+                    return Err(ValidationError::new(
+                        format!("events[{i}].visit.id"),
+                        format!("{} is already a care home's id", visit.id),
+                    )
+                    .into());
+                }
                 problem.visits.push(visit.clone());
+                urgent_events.push(i);
             }
             Event::ClinicianLate {
                 at,
@@ -289,5 +302,19 @@ fn apply(
         state.avail[k] = (!off).then_some((here, free));
         state.fixed[k] = fixed;
     }
-    planner::solve_from(problem, &state, budget, seed)
+    planner::solve_from(problem, &state, budget, seed).map_err(|e| match e {
+        RoutingError::Invalid(mut e) => {
+            e.field = event_path(&e.field, first_urgent, &urgent_events).unwrap_or(e.field);
+            RoutingError::Invalid(e)
+        }
+        e => e,
+    })
+}
+
+/// `visits[n].rest` as the path of the urgent-visit event that added visit `n`
+/// (`events[i].visit.rest`), when it was one of those events' visits.
+fn event_path(field: &str, first_urgent: usize, urgent_events: &[usize]) -> Option<String> {
+    let (n, rest) = field.strip_prefix("visits[")?.split_once(']')?;
+    let event = urgent_events.get(n.parse::<usize>().ok()?.checked_sub(first_urgent)?)?;
+    Some(format!("events[{event}].visit{rest}"))
 }

@@ -325,6 +325,37 @@ fn no_events_or_a_visit_already_planned_are_refused_naming_the_event() {
 }
 
 #[test]
+fn an_urgent_visit_that_breaks_a_rule_is_refused_naming_its_event() {
+    let mut p = morning();
+    p.care_homes
+        .push(care_home("oaks", 3.0, window((10, 0), (16, 0)), 2, 20));
+    let first = plan(&p, &budget(), 1).unwrap();
+    let before = p.clone();
+    let mut zero = visit("zero", north(1.0), 0);
+    zero.urgency = Urgency::Immediate;
+    let mut home = visit("oaks", north(1.0), 20);
+    home.urgency = Urgency::Immediate;
+    for (visit, path) in [
+        (zero, "events[1].visit.minutes"),
+        (home, "events[1].visit.id"),
+    ] {
+        let events = [
+            urgent_call(north(1.0), 20),
+            Event::UrgentVisit {
+                at: Clock::hm(11, 10),
+                visit,
+            },
+        ];
+        let RoutingError::Invalid(e) = replan(&mut p, &first, &events, &budget(), 1).unwrap_err()
+        else {
+            panic!("not a validation error");
+        };
+        assert_eq!(e.field, path);
+        assert_eq!(p, before);
+    }
+}
+
+#[test]
 fn a_replan_does_not_push_a_visit_hours_later_to_save_a_little_travel() {
     // The round ends three kilometres east of the practice, where the patient at "x" lives.
     let east = doorstep_routing::Location {
@@ -502,7 +533,10 @@ fn a_round_left_with_only_finished_work_still_drives_back() {
 
 #[test]
 fn a_clinician_added_since_the_plan_starts_from_now_not_their_shift_start() {
-    let mut p = problem(vec![clinician("ana", &[])], vec![visit("v", north(1.0), 20)]);
+    let mut p = problem(
+        vec![clinician("ana", &[])],
+        vec![visit("v", north(1.0), 20)],
+    );
     let first = plan(&p, &budget(), 1).unwrap();
     p.clinicians.push(clinician("bob", &["catheter-care"]));
     let mut urgent = visit("urgent", north(2.0), 20);
