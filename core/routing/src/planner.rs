@@ -7,7 +7,7 @@
 //! search sees the waiting or lateness a far window would cause and every reported time is one
 //! the clinician can keep.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use geo::{Distance, Haversine, Point};
 
@@ -45,15 +45,15 @@ pub(crate) struct DayState {
     /// When and where each clinician is next free; `None` when not working any more.
     pub avail: Vec<Option<(Location, i64)>>,
     /// Visit and resident keys already fixed (not to be planned again).
-    pub done: Vec<String>,
+    pub done: HashSet<Key>,
     /// Clinicians whose break is already fixed.
     pub break_done: Vec<bool>,
     /// Clinician each key was planned with before (for the stability cost).
-    pub home: HashMap<String, usize>,
+    pub home: HashMap<Key, usize>,
     /// When each key was planned to start before (for the stability cost), seconds.
-    pub was: HashMap<String, i64>,
+    pub was: HashMap<Key, i64>,
     /// Previous order of keys per clinician (a warm start).
-    pub warm: Vec<Vec<String>>,
+    pub warm: Vec<Vec<Key>>,
 }
 
 impl DayState {
@@ -73,17 +73,28 @@ impl DayState {
     }
 }
 
-/// The key of an item: the visit id, `home/resident` for a resident, `break/clinician`.
-pub(crate) fn key(problem: &Problem, item: Item) -> String {
+/// What a re-plan knows a stop by, between the previous plan and this one. Kept as parts, not
+/// joined into one string, because ids are the callers' own: a visit id such as `oaks/r1`
+/// must never stand for resident `r1` of care home `oaks`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    /// A visit, by its id.
+    Visit(String),
+    /// A resident, by care home id and resident id.
+    Resident(String, String),
+    /// A clinician's break, by clinician id.
+    Break(String),
+}
+
+/// The key of an item.
+pub(crate) fn key(problem: &Problem, item: Item) -> Key {
     match item {
-        Item::Visit(i) => problem.visits[i].id.clone(),
-        Item::Resident(h, r) => {
-            format!(
-                "{}/{}",
-                problem.care_homes[h].id, problem.care_homes[h].residents[r].id
-            )
-        }
-        Item::Break(c) => format!("break/{}", problem.clinicians[c].id),
+        Item::Visit(i) => Key::Visit(problem.visits[i].id.clone()),
+        Item::Resident(h, r) => Key::Resident(
+            problem.care_homes[h].id.clone(),
+            problem.care_homes[h].residents[r].id.clone(),
+        ),
+        Item::Break(c) => Key::Break(problem.clinicians[c].id.clone()),
     }
 }
 
@@ -240,7 +251,7 @@ impl<'p> Compiled<'p> {
         }
         let mut items = Vec::new();
         for (i, v) in problem.visits.iter().enumerate() {
-            if !v.not_at_home && !state.done.contains(&v.id) {
+            if !v.not_at_home && !state.done.contains(&Key::Visit(v.id.clone())) {
                 items.push(Item::Visit(i));
             }
         }
@@ -397,7 +408,7 @@ impl<'p> Compiled<'p> {
     /// unplanned, so the search puts it with someone who may; the search never moves a stop
     /// into a round barred to it, but it would not take one out of it either.
     fn warm_start(&self, state: &DayState) -> Vec<Vec<u32>> {
-        let index: HashMap<String, u32> = self
+        let index: HashMap<Key, u32> = self
             .items
             .iter()
             .enumerate()
@@ -1785,8 +1796,8 @@ mod tests {
         let mut state = DayState::fresh(&problem);
         for (id, k, hm) in [("a1", 0, 9), ("a2", 0, 9), ("b1", 1, 10), ("b2", 1, 10)] {
             let half = if id.ends_with('2') { 1800 } else { 0 };
-            state.home.insert(id.into(), k);
-            state.was.insert(id.into(), hm * 3600 + half);
+            state.home.insert(Key::Visit(id.into()), k);
+            state.was.insert(Key::Visit(id.into()), hm * 3600 + half);
         }
         let comp = Compiled::new(&problem, &state).unwrap();
         let mut routes = vec![vec![0, 1, 4], vec![2, 3]];

@@ -9,7 +9,7 @@ use doorstep_domain::ValidationError;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Plan, Stop, StopKind};
-use crate::planner::{self, DayState};
+use crate::planner::{self, DayState, Key};
 use crate::validate::DAY_MINUTES;
 use crate::{Budget, Clock, Location, Problem, RoutingError, Visit};
 
@@ -247,10 +247,12 @@ fn apply(
                 here = loc.unwrap_or(here);
                 free = s.finish.secs();
                 match s.kind {
-                    StopKind::Visit => state.done.push(s.id.clone()),
+                    StopKind::Visit => {
+                        state.done.insert(Key::Visit(s.id.clone()));
+                    }
                     StopKind::CareHome => {
                         for r in &s.residents {
-                            state.done.push(format!("{}/{}", s.id, r));
+                            state.done.insert(Key::Resident(s.id.clone(), r.clone()));
                         }
                     }
                     StopKind::Break => state.break_done[k] = true,
@@ -259,8 +261,8 @@ fn apply(
             } else {
                 // Each key with the time it was to start: residents one after another from
                 // the home visit's start, a break not at all (it may move freely).
-                let keys: Vec<(String, Option<i64>)> = match stop.kind {
-                    StopKind::Visit => vec![(stop.id.clone(), Some(stop.start.secs()))],
+                let keys: Vec<(Key, Option<i64>)> = match stop.kind {
+                    StopKind::Visit => vec![(Key::Visit(stop.id.clone()), Some(stop.start.secs()))],
                     StopKind::CareHome => {
                         let mut at = stop.start.secs();
                         stop.residents
@@ -268,11 +270,11 @@ fn apply(
                             .map(|r| {
                                 let start = at;
                                 at += 60 * i64::from(resident_minutes(problem, &stop.id, r));
-                                (format!("{}/{}", stop.id, r), Some(start))
+                                (Key::Resident(stop.id.clone(), r.clone()), Some(start))
                             })
                             .collect()
                     }
-                    StopKind::Break => vec![(format!("break/{}", clinician.id), None)],
+                    StopKind::Break => vec![(Key::Break(clinician.id.clone()), None)],
                 };
                 for (key, start) in keys {
                     state.home.insert(key.clone(), k);

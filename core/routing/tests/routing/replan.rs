@@ -591,3 +591,35 @@ fn a_pin_set_since_the_plan_moves_the_visit_to_that_clinician() {
     );
     assert!(second.rounds[k].stops.iter().all(|s| s.id != id));
 }
+
+#[test]
+fn a_visit_whose_id_reads_like_a_residents_is_still_its_own_visit() {
+    let mut late = visit("oaks/oaks-r1", north(1.0), 20);
+    late.windows = vec![window((16, 0), (17, 0))];
+    let mut p = problem(
+        vec![clinician("phil", &["pharmacist"]), clinician("ana", &[])],
+        vec![late],
+    );
+    p.care_homes
+        .push(care_home("oaks", 2.0, window((9, 0), (12, 0)), 2, 20));
+    let first = plan(&p, &budget(), 1).unwrap();
+    let home = first.rounds[0]
+        .stops
+        .iter()
+        .find(|s| s.id == "oaks")
+        .expect("phil reviews at the oaks");
+    assert!(home.residents.iter().any(|r| r == "oaks-r1"), "{home:?}");
+    let events = [Event::ClinicianLate {
+        at: Clock::hm(13, 0),
+        clinician: "ana".into(),
+        minutes: 0,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let stop = second
+        .rounds
+        .iter()
+        .flat_map(|r| &r.stops)
+        .find(|s| s.kind == StopKind::Visit && s.id == "oaks/oaks-r1")
+        .expect("the visit is still planned");
+    assert!(!stop.fixed);
+}
