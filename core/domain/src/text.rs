@@ -180,7 +180,7 @@ impl fmt::Display for Slug {
 /// that the same input gets the same error everywhere.
 pub fn from_json<T: DeserializeOwned>(input: &str) -> Result<T, ValidationError> {
     let de = &mut serde_json::Deserializer::from_str(input);
-    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
     let value = result.map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -205,6 +205,10 @@ pub fn from_json<T: DeserializeOwned>(input: &str) -> Result<T, ValidationError>
             _ => ValidationError::new(field, reason),
         }
     })?;
+    // One value and nothing after it: a file with a second document (or junk) appended is
+    // not the one that was meant.
+    de.end()
+        .map_err(|_| ValidationError::new("", "not valid JSON: text follows the value"))?;
     Ok(value)
 }
 
@@ -265,6 +269,13 @@ fn quotes_input(message: &str, input: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_after_the_value_is_refused() {
+        let e = from_json::<Vec<u32>>("[1, 2] [3]").unwrap_err();
+        assert_eq!(e.reason, "not valid JSON: text follows the value");
+        assert_eq!(from_json::<Vec<u32>>(" [1, 2]\n").unwrap(), [1, 2]);
+    }
 
     #[test]
     fn free_text_is_trimmed_and_bounded() {

@@ -38,6 +38,10 @@ impl fmt::Display for Clock {
     }
 }
 
+/// Why a time of day did not parse. It does not repeat the text: an error travels to logs and
+/// screens, and the field's path already says where to look.
+const BAD_TIME: &str = "not a time of day: expected HH:MM or HH:MM:SS, from 00:00 to 47:59:59";
+
 impl std::str::FromStr for Clock {
     type Err = String;
 
@@ -47,12 +51,12 @@ impl std::str::FromStr for Clock {
             p.parse::<u32>()
                 .ok()
                 .filter(|&v| v < max)
-                .ok_or_else(|| format!("bad time of day {text:?}, expected HH:MM"))
+                .ok_or_else(|| BAD_TIME.to_owned())
         };
         match parts.as_slice() {
             [h, m] => Ok(Clock(num(h, 48)? * 3600 + num(m, 60)? * 60)),
             [h, m, s] => Ok(Clock(num(h, 48)? * 3600 + num(m, 60)? * 60 + num(s, 60)?)),
-            _ => Err(format!("bad time of day {text:?}, expected HH:MM")),
+            _ => Err(BAD_TIME.to_owned()),
         }
     }
 }
@@ -81,6 +85,8 @@ mod tests {
         assert_eq!(t.to_string(), "09:30");
         assert_eq!(Clock(9 * 3600 + 5).to_string(), "09:00:05");
         assert!("9h30".parse::<Clock>().is_err());
-        assert!("09:75".parse::<Clock>().is_err());
+        assert_eq!("09:75".parse::<Clock>(), Err(BAD_TIME.to_owned()));
+        assert!("48:00".parse::<Clock>().is_err());
+        assert_eq!(Clock::hm(47, 59).to_string().parse(), Ok(Clock::hm(47, 59)));
     }
 }

@@ -84,6 +84,13 @@ pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
                 &format!("must be at most {DAY_MINUTES}"),
             );
         }
+        // Every time a plan shows must read back as a time of day (a re-plan reads the plan).
+        if c.shift.end.secs() + 60 * i64::from(c.max_overtime_minutes) >= 48 * 3600 {
+            return item.refuse(
+                "max_overtime_minutes",
+                "with the shift's end, must end before 48:00, the last time a plan can show",
+            );
+        }
         if let Some(b) = &c.break_ {
             item.window("break.window", &b.window)?;
             if b.minutes == 0 || b.minutes > LONGEST_BREAK {

@@ -93,6 +93,14 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
             "at most 1440",
         ),
         (
+            Box::new(|p| {
+                p.clinicians[0].shift = window((20, 0), (47, 30));
+                p.clinicians[0].max_overtime_minutes = 30;
+            }),
+            "clinicians[0].max_overtime_minutes",
+            "must end before 48:00",
+        ),
+        (
             Box::new(|p| p.clinicians[0].break_ = lunch((14, 0), (12, 0), 30)),
             "clinicians[0].break.window",
             "ends before it starts",
