@@ -47,7 +47,7 @@ impl StoppStartCriterion {
         let bad = || {
             ValidationError::new(
                 "criterion",
-                "must look like 'STOPP B7' or 'START A1' (STOPP/START v3)",
+                "must look like STOPP B7 or START A1 (STOPP/START v3)",
             )
         };
         let upper = input.trim().to_ascii_uppercase();

@@ -185,13 +185,10 @@ pub fn from_json<T: DeserializeOwned>(input: &str) -> Result<T, ValidationError>
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        let reason = scrub(
-            match message.rfind(" at line ") {
-                Some(i) => &message[..i],
-                None => &message,
-            },
-            input,
-        );
+        let reason = scrub(match message.rfind(" at line ") {
+            Some(i) => &message[..i],
+            None => &message,
+        });
         let field = if path == "." { String::new() } else { path };
         if inner.is_syntax() || inner.is_eof() {
             return ValidationError::new(field, format!("not valid JSON: {reason}"));
@@ -223,11 +220,13 @@ fn is_field_path(text: &str) -> bool {
 /// Rewrites serde's messages so they keep what was expected but drop the value
 /// that was found, which may be a clinical value or an identifier.
 ///
-/// Messages naming a field keep it. Messages of other shapes (the domain's own reasons, and the parsers of
-/// dates, times and ids) pass through unless they quote a piece of the input:
-/// jiff, for one, names the date it parsed before the junk after it. Those
-/// are replaced whole, since what else they say is about the value.
-fn scrub(message: &str, input: &str) -> String {
+/// Messages naming a field keep it. Messages of other shapes (the domain's own
+/// reasons, and the parsers of dates, times and ids) pass through unless they
+/// quote something: the domain's own reasons never do, while jiff, for one,
+/// quotes the date it read (as it read it, so not always as it was written)
+/// before the junk after it. Those are replaced whole, since what else they say
+/// is about the value.
+fn scrub(message: &str) -> String {
     let expected = message
         .find(", expected ")
         .map(|i| &message[i + 2..])
@@ -246,23 +245,23 @@ fn scrub(message: &str, input: &str) -> String {
     {
         // These quote keys, the names of fields, never their values.
         message.to_owned()
-    } else if quotes_input(message, input) {
+    } else if quotes(message) {
         "not a valid value for this field".to_owned()
     } else {
         message.to_owned()
     }
 }
 
-/// True when `message` quotes (in `'`, `"` or `` ` ``) two or more characters
-/// that also appear in `input`. One character (a stray letter a parser
-/// names) tells nothing of a patient; two may begin to.
-fn quotes_input(message: &str, input: &str) -> bool {
+/// True when `message` quotes (in `'`, `"` or `` ` ``) two or more characters.
+/// One character (a stray letter a parser names, or `'-'` in a rule) tells
+/// nothing of a patient; two may begin to.
+fn quotes(message: &str) -> bool {
     ['\'', '"', '`'].iter().any(|&quote| {
         message
             .split(quote)
             .skip(1)
             .step_by(2)
-            .any(|quoted| quoted.chars().count() >= 2 && input.contains(quoted))
+            .any(|quoted| quoted.chars().count() >= 2)
     })
 }
 

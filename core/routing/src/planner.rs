@@ -54,6 +54,9 @@ pub(crate) struct DayState {
     pub was: HashMap<Key, i64>,
     /// Previous order of keys per clinician (a warm start).
     pub warm: Vec<Vec<Key>>,
+    /// Per clinician who had finished every stop and set off back by a re-plan: when they
+    /// are back and the seconds that drive takes, part of their day so far.
+    pub returned: Vec<Option<(Clock, u32)>>,
 }
 
 impl DayState {
@@ -1498,6 +1501,7 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
     for (k, clinician) in problem.clinicians.iter().enumerate() {
         let mut stops = state.fixed.get(k).cloned().unwrap_or_default();
         let fixed_back = stops.last().map(|s| s.finish);
+        let returned = state.returned.get(k).copied().flatten();
         // Lateness already incurred is part of the day's, as the travel to get there is.
         let fixed_late: u64 = stops.iter().map(|s| u64::from(s.late_seconds)).sum();
         summary.late_seconds += fixed_late;
@@ -1509,7 +1513,8 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             }),
             back: fixed_back.unwrap_or(clinician.shift.start),
             stops: Vec::new(),
-            travel_seconds: stops.iter().map(|s| s.travel_seconds).sum(),
+            travel_seconds: stops.iter().map(|s| s.travel_seconds).sum::<u32>()
+                + returned.map_or(0, |(_, drive)| drive),
             overtime_seconds: 0,
         };
         // A round with nothing but a break is no round: the clinician is free all day.
@@ -1586,19 +1591,29 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                     fixed: false,
                 });
             }
-        } else if let Some(back) = fixed_back {
-            // Only fixed stops: a clinician still working drives back from where they are
-            // free; one gone off sick ends with their last stop.
-            match comp.vehicles.iter().position(|&x| x == k) {
-                Some(v) => {
-                    let sim = comp.simulate(v, &[]);
-                    round.back = Clock::from_secs(sim.back);
-                    round.travel_seconds += sim.travel as u32;
-                    round.overtime_seconds = sim.overtime as u32;
-                    summary.overtime_seconds += sim.overtime as u64;
-                    summary.cost += weights::OVERTIME * sim.overtime;
+        } else if let Some(last) = fixed_back {
+            // Only fixed stops: a clinician on the way back (or back) is back when the
+            // drive ends; one still out drives back from where and when they are free; one
+            // gone off sick ends with their last stop.
+            let back = match (returned, state.avail[k]) {
+                (Some((back, _)), _) => Some(back.secs()),
+                (None, Some((here, free))) => {
+                    let end = clinician.end.unwrap_or(clinician.start);
+                    let drive = travel_matrix(problem, &[here, end])[1];
+                    round.travel_seconds += drive as u32;
+                    Some(free + drive)
                 }
-                None => round.back = back,
+                (None, None) => None,
+            };
+            round.back = back.map_or(last, Clock::from_secs);
+            if let Some(back) = back {
+                let shift_end = clinician
+                    .off_from
+                    .map_or(clinician.shift.end, |off| off.min(clinician.shift.end));
+                let overtime = (back - shift_end.secs()).max(0);
+                round.overtime_seconds = overtime as u32;
+                summary.overtime_seconds += overtime as u64;
+                summary.cost += weights::OVERTIME * overtime;
             }
         }
         round.stops = stops;

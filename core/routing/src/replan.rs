@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use doorstep_domain::ValidationError;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Plan, Stop, StopKind};
+use crate::plan::{Plan, Round, Stop, StopKind};
 use crate::planner::{self, DayState, Key};
-use crate::validate::DAY_MINUTES;
+use crate::validate::{DAY_MINUTES, LAST_TIME};
 use crate::{Budget, Clock, Location, Problem, RoutingError, Visit};
 
 /// Something that happened during the day.
@@ -138,11 +138,11 @@ fn apply(
                 id: id.to_string(),
             })
     };
-    // Per clinician: the delay reported in all, and when it was last reported.
     // The event that added each visit past the problem's own, to name it in an error.
     let first_urgent = problem.visits.len();
     let mut urgent_events: Vec<usize> = Vec::new();
-    let mut delays: HashMap<usize, (i64, Clock)> = HashMap::new();
+    // Per clinician, each delay reported: when, how many seconds, and by which event.
+    let mut delays: HashMap<usize, Vec<(Clock, i64, usize)>> = HashMap::new();
     let mut not_home: HashMap<String, Clock> = HashMap::new();
     for (i, event) in events.iter().enumerate() {
         match event {
@@ -177,9 +177,10 @@ fn apply(
                     )
                     .into());
                 }
-                let (delay, when) = delays.entry(k).or_insert((0, *at));
-                *delay += 60 * i64::from(*minutes);
-                *when = (*when).max(*at);
+                delays
+                    .entry(k)
+                    .or_default()
+                    .push((*at, 60 * i64::from(*minutes), i));
             }
             Event::PatientNotAtHome { at, visit } => {
                 let v = problem
@@ -205,22 +206,58 @@ fn apply(
     state.warm = vec![Vec::new(); problem.clinicians.len()];
     // Each clinician's previous stops; one added since that plan has none, and starts
     // from their start location no earlier than now, as everyone else carries on from now.
-    let mut previous_stops: Vec<&[Stop]> = vec![&[]; problem.clinicians.len()];
+    let mut previous_rounds: Vec<Option<&Round>> = vec![None; problem.clinicians.len()];
     for (j, round) in previous.rounds.iter().enumerate() {
         let k = clinician_index(problem, &round.clinician, &|| {
             format!("previous.rounds[{j}].clinician")
         })?;
-        previous_stops[k] = &round.stops;
+        previous_rounds[k] = Some(round);
     }
-    for (k, stops) in previous_stops.into_iter().enumerate() {
+    state.returned = vec![None; problem.clinicians.len()];
+    for (k, round) in previous_rounds.into_iter().enumerate() {
         let clinician = &problem.clinicians[k];
+        // Running late, each report in turn: from the report on, the clinician is that much
+        // behind the previous plan (the stop under way ends later, the ones after it start
+        // later), and not free before the report plus the delay even between stops.
+        let mut stops: Vec<Stop> = round.map_or_else(Vec::new, |r| r.stops.clone());
+        let mut reports = delays.remove(&k).unwrap_or_default();
+        reports.sort_by_key(|&(at, _, _)| at);
+        let late_reported = !reports.is_empty();
+        let mut held_until = i64::MIN;
+        for (reported, delay, i) in reports {
+            let shift = |t: &mut Clock| {
+                if *t > reported {
+                    *t = Clock::from_secs(t.secs() + delay);
+                }
+            };
+            for stop in &mut stops {
+                shift(&mut stop.arrival);
+                shift(&mut stop.start);
+                shift(&mut stop.finish);
+            }
+            held_until = held_until.max(reported.secs()) + delay;
+            let latest = stops.last().map_or(0, |s| s.finish.secs());
+            if latest.max(held_until) >= LAST_TIME {
+                return Err(ValidationError::new(
+                    format!("events[{i}].minutes"),
+                    format!(
+                        "runs past 48:00, the last time a plan can show (clinician {})",
+                        clinician.id
+                    ),
+                )
+                .into());
+            }
+        }
+        // Whether the day went other than the previous round had it: a stop of it planned
+        // again, or a patient not at home.
+        let mut released = false;
         let mut fixed = Vec::new();
         let mut here = clinician.start;
         let mut free = clinician.shift.start.secs().max(now.secs());
         // Gone off sick by now: only what they had begun before they went stays theirs.
         // A stop they were driving to, or waiting at, goes to someone else.
         let off_at = clinician.off_from.filter(|&o| o <= now);
-        for stop in stops {
+        for (planned, stop) in round.map_or(&[][..], |r| &r.stops).iter().zip(&stops) {
             let set_off = stop.arrival.secs() - i64::from(stop.travel_seconds);
             // Arrived early and waiting for the stop to begin: the clinician stands there,
             // free, and the stop is planned again with the rest (it stays unless something
@@ -233,6 +270,20 @@ fn apply(
                 Some(off) => stop.fixed || stop.start < off,
                 None => !waiting && (stop.fixed || set_off < now.secs()),
             };
+            released |= !kept;
+            // A care-home sitting begun before they went off sick: the reviews begun are
+            // theirs, the rest are planned again.
+            let (stop, rest) = match off_at {
+                Some(off) if kept && !stop.fixed && stop.kind == StopKind::CareHome => {
+                    split_sitting(problem, stop, off)
+                }
+                _ => (stop.clone(), None),
+            };
+            if let Some(rest) = &rest {
+                release(&mut state, problem, k, rest);
+                released = true;
+            }
+            let stop = &stop;
             if kept {
                 let loc = stop_location(problem, stop.kind, &stop.id);
                 if stop.kind == StopKind::Visit
@@ -240,6 +291,7 @@ fn apply(
                 {
                     here = loc.unwrap_or(here);
                     free = free.max(left.secs());
+                    released = true;
                     continue;
                 }
                 let mut s = stop.clone();
@@ -259,45 +311,22 @@ fn apply(
                 }
                 fixed.push(s);
             } else {
-                // Each key with the time it was to start: residents one after another from
-                // the home visit's start, a break not at all (it may move freely).
-                let keys: Vec<(Key, Option<i64>)> = match stop.kind {
-                    StopKind::Visit => vec![(Key::Visit(stop.id.clone()), Some(stop.start.secs()))],
-                    StopKind::CareHome => {
-                        let mut at = stop.start.secs();
-                        stop.residents
-                            .iter()
-                            .map(|r| {
-                                let start = at;
-                                at += 60 * i64::from(resident_minutes(problem, &stop.id, r));
-                                (Key::Resident(stop.id.clone(), r.clone()), Some(start))
-                            })
-                            .collect()
-                    }
-                    StopKind::Break => vec![(Key::Break(clinician.id.clone()), None)],
-                };
-                for (key, start) in keys {
-                    state.home.insert(key.clone(), k);
-                    if let Some(start) = start {
-                        state.was.insert(key.clone(), start);
-                    }
-                    state.warm[k].push(key);
-                }
+                // As the previous plan had it: the time a patient was told.
+                release(&mut state, problem, k, planned);
             }
         }
-        // Running late: the stop under way (or being driven to) when it was reported ends
-        // that much later; a clinician between stops is free that much after the report.
-        if let Some(&(delay, reported)) = delays.get(&k) {
-            match fixed.last_mut() {
-                Some(last) if last.finish > reported => {
-                    last.finish = Clock::from_secs(last.finish.secs() + delay);
-                    free = last.finish.secs();
-                }
-                last => {
-                    let finished = last.map_or(clinician.shift.start, |s| s.finish);
-                    free = finished.max(reported).secs() + delay;
-                }
-            }
+        free = free.max(held_until);
+        // Every stop done as planned and the drive back begun: they are back at their end
+        // location when the previous plan had them back, and that drive is part of the day
+        // so far.
+        if let (Some(round), Some(last), false) = (round, fixed.last(), released)
+            && last.finish <= now
+            && !late_reported
+        {
+            let drive = (round.back.secs() - last.finish.secs()).max(0);
+            here = clinician.end.unwrap_or(clinician.start);
+            free = free.max(round.back.secs());
+            state.returned[k] = Some((round.back, drive as u32));
         }
         free = free.max(now.secs());
         let off = clinician.off_from.is_some_and(|o| o <= now);
@@ -311,6 +340,70 @@ fn apply(
         }
         e => e,
     })
+}
+
+/// Puts a stop of the previous plan back to be planned again: each key with the clinician it
+/// was with and the time it was to start (residents one after another from the sitting's
+/// start; a break has no such time, it may move freely), in the previous order.
+fn release(state: &mut DayState, problem: &Problem, k: usize, stop: &Stop) {
+    let keys: Vec<(Key, Option<i64>)> = match stop.kind {
+        StopKind::Visit => vec![(Key::Visit(stop.id.clone()), Some(stop.start.secs()))],
+        StopKind::CareHome => {
+            let mut at = stop.start.secs();
+            stop.residents
+                .iter()
+                .map(|r| {
+                    let start = at;
+                    at += 60 * i64::from(resident_minutes(problem, &stop.id, r));
+                    (Key::Resident(stop.id.clone(), r.clone()), Some(start))
+                })
+                .collect()
+        }
+        StopKind::Break => vec![(Key::Break(problem.clinicians[k].id.clone()), None)],
+    };
+    for (key, start) in keys {
+        state.home.insert(key.clone(), k);
+        if let Some(start) = start {
+            state.was.insert(key.clone(), start);
+        }
+        state.warm[k].push(key);
+    }
+}
+
+/// A care-home sitting cut where its clinician went off sick at `off`: the reviews begun
+/// before then (one under way included), and, when any were not, the rest as a sitting of
+/// their own to plan again. A review's lateness is counted past the home's last window, as
+/// the planner counts it.
+fn split_sitting(problem: &Problem, stop: &Stop, off: Clock) -> (Stop, Option<Stop>) {
+    let last_end = problem
+        .care_homes
+        .iter()
+        .find(|h| h.id == stop.id)
+        .and_then(|h| h.windows.last())
+        .map(|w| w.end.secs());
+    let late = |start: i64| last_end.map_or(0, |end| (start - end).max(0));
+    let mut at = stop.start.secs();
+    let mut begun = 0;
+    let mut late_begun = 0;
+    for r in &stop.residents {
+        if at >= off.secs() {
+            break;
+        }
+        late_begun += late(at);
+        at += 60 * i64::from(resident_minutes(problem, &stop.id, r));
+        begun += 1;
+    }
+    if begun == stop.residents.len() {
+        return (stop.clone(), None);
+    }
+    let mut kept = stop.clone();
+    kept.residents.truncate(begun);
+    kept.finish = Clock::from_secs(at);
+    kept.late_seconds = late_begun as u32;
+    let mut rest = stop.clone();
+    rest.residents.drain(..begun);
+    rest.start = Clock::from_secs(at);
+    (kept, Some(rest))
 }
 
 /// `visits[n].rest` as the path of the urgent-visit event that added visit `n`

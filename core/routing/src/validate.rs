@@ -19,6 +19,10 @@ use crate::{Budget, Location, Problem, RoutingError, Window};
 /// or a reported delay longer than this is a typing error, not a plan to make.
 pub(crate) const DAY_MINUTES: u32 = 24 * 60;
 
+/// The first second a plan cannot show: times read and print as `HH:MM:SS` up to 47:59:59, so
+/// that a day's work may run past midnight and a plan still reads back for a re-plan.
+pub(crate) const LAST_TIME: i64 = 48 * 3600;
+
 /// Longest break, in minutes (as the domain's shifts allow).
 const LONGEST_BREAK: u32 = 120;
 
@@ -85,7 +89,7 @@ pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
             );
         }
         // Every time a plan shows must read back as a time of day (a re-plan reads the plan).
-        if c.shift.end.secs() + 60 * i64::from(c.max_overtime_minutes) >= 48 * 3600 {
+        if c.shift.end.secs() + 60 * i64::from(c.max_overtime_minutes) >= LAST_TIME {
             return item.refuse(
                 "max_overtime_minutes",
                 "with the shift's end, must end before 48:00, the last time a plan can show",

@@ -320,6 +320,7 @@ fn malformed_dates_and_times_are_refused_without_echoing_them() {
         (&review, "\"2026-02-30\"", "content.reviewed_on"),
         (&visit, "\"2026-11-24T10:00:00Zjunk\"", "content.arrived_at"),
         (&visit, "\"2026-11-24T10:00:00\"", "content.arrived_at"),
+        (&visit, "\"2026-11-24 10:00Zx\"", "content.arrived_at"),
     ] {
         let good = if field == "content.reviewed_on" {
             "\"reviewed_on\":\"2026-11-24\""

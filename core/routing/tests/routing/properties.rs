@@ -310,6 +310,8 @@ struct Origin {
     available: bool,
     /// Their break is among the fixed stops.
     break_taken: bool,
+    /// Every stop done and the drive back begun: when they are back, and that drive's seconds.
+    returned: Option<(i64, i64)>,
 }
 
 /// A first plan's origins: everyone at their start when their shift starts.
@@ -322,6 +324,7 @@ fn fresh(p: &Problem) -> Vec<Origin> {
             fixed: 0,
             available: true,
             break_taken: false,
+            returned: None,
         })
         .collect()
 }
@@ -561,21 +564,27 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
             ));
         }
         late_sum += done.iter().map(|s| u64::from(s.late_seconds)).sum::<u64>();
-        let done_travel: i64 = done.iter().map(|s| i64::from(s.travel_seconds)).sum();
+        let done_travel: i64 = done
+            .iter()
+            .map(|s| i64::from(s.travel_seconds))
+            .sum::<i64>()
+            + o.returned.map_or(0, |(_, drive)| drive);
         let shift_end = c
             .off_from
             .map_or(c.shift.end, |off| off.min(c.shift.end))
             .secs();
         if new.is_empty() {
-            // No round at all; a clinician gone off sick ends with their last stop; one still
-            // working drives back from where they are free.
-            let expected = match done.last() {
-                None => (c.shift.start.secs(), 0, 0),
-                Some(last) if !working(c, o) => (last.finish.secs(), done_travel, 0),
-                Some(_) => {
+            // No round at all; one on the way back is back when that drive ends; one still
+            // out drives back from where and when they are free; one gone off sick ends with
+            // their last stop.
+            let expected = match (done.last(), o.returned) {
+                (None, _) => (c.shift.start.secs(), 0, 0),
+                (Some(_), Some((back, _))) => (back, done_travel, (back - shift_end).max(0)),
+                (Some(_), None) if o.available => {
                     let (_, back, travel) = replay(p, c, o, &[]);
                     (back, done_travel + travel, (back - shift_end).max(0))
                 }
+                (Some(last), None) => (last.finish.secs(), done_travel, 0),
             };
             let shown = (
                 round.back.secs(),
@@ -1100,7 +1109,7 @@ fn under_way(
     let mut kept = Vec::new();
     let mut origins = Vec::new();
     for (c, round) in p.clinicians.iter().zip(&before.rounds) {
-        let delay: i64 = events
+        let delays: Vec<i64> = events
             .iter()
             .filter_map(|e| match e {
                 Event::ClinicianLate {
@@ -1108,11 +1117,34 @@ fn under_way(
                 } if clinician == &c.id => Some(60 * i64::from(*minutes)),
                 _ => None,
             })
-            .sum();
+            .collect();
+        let delay: i64 = delays.iter().sum();
+        // Every delay is reported now: what was still to happen then happens that much later.
+        let stops: Vec<Stop> = round
+            .stops
+            .iter()
+            .map(|s| {
+                let later = |t: Clock| {
+                    if t > now {
+                        Clock(t.0 + delay as u32)
+                    } else {
+                        t
+                    }
+                };
+                Stop {
+                    arrival: later(s.arrival),
+                    start: later(s.start),
+                    finish: later(s.finish),
+                    ..s.clone()
+                }
+            })
+            .collect();
+        // The day went as planned until now: nothing planned again, every patient at home.
+        let mut as_planned = true;
         let (mut at, mut free) = (c.start, c.shift.start.secs().max(now.secs()));
         let mut fixed: Vec<Stop> = Vec::new();
         let gone_off = c.off_from.is_some_and(|off| off <= now);
-        for s in &round.stops {
+        for s in &stops {
             let waiting = !s.fixed && s.arrival <= now && now < s.start;
             if waiting {
                 at = stop_place(p, s).unwrap_or(at);
@@ -1128,27 +1160,60 @@ fn under_way(
                     waiting || !set_off
                 })
             {
+                as_planned = false;
                 continue;
             }
             at = stop_place(p, s).unwrap_or(at);
             if s.kind == StopKind::Visit && absent.contains(&s.id.as_str()) {
                 free = free.max(now.secs());
+                as_planned = false;
                 continue;
             }
             let mut s = s.clone();
+            if gone_off && !s.fixed && s.kind == StopKind::CareHome {
+                // Only the reviews begun before they went are theirs.
+                let home = p.care_homes.iter().find(|h| h.id == s.id).unwrap();
+                let last_end = home.windows.last().map(|w| w.end.secs());
+                let mut t = s.start.secs();
+                let mut late = 0;
+                let mut n = 0;
+                while n < s.residents.len() && t < now.secs() {
+                    late += last_end.map_or(0, |end| (t - end).max(0));
+                    let r = home
+                        .residents
+                        .iter()
+                        .find(|r| r.id == s.residents[n])
+                        .unwrap();
+                    t += 60 * i64::from(r.minutes);
+                    n += 1;
+                }
+                if n < s.residents.len() {
+                    s.residents.truncate(n);
+                    s.finish = Clock(t as u32);
+                    s.late_seconds = late as u32;
+                    as_planned = false;
+                }
+            }
             s.fixed = true;
             free = s.finish.secs();
             fixed.push(s);
         }
-        // A delay lengthens the stop under way when it is reported; between stops, they are
-        // free that much after the report.
-        match fixed.last_mut() {
-            Some(last) if last.finish > now => {
-                last.finish = Clock((last.finish.secs() + delay) as u32);
-                free = last.finish.secs();
-            }
-            Some(last) => free = last.finish.secs().max(now.secs()) + delay,
-            None => free = c.shift.start.secs().max(now.secs()) + delay,
+        // Held up, they are not free before the report plus the delay.
+        if !delays.is_empty() {
+            free = free.max(now.secs() + delay);
+        }
+        // On the way back (no delay reported, nothing left): at their end location when the
+        // previous plan had them back.
+        let returned = match fixed.last() {
+            Some(last) if as_planned && delays.is_empty() && last.finish <= now => Some((
+                round.back.secs(),
+                (round.back.secs() - last.finish.secs()).max(0),
+            )),
+            _ => None,
+        };
+        if let Some((back, _)) = returned {
+            at = c.end.unwrap_or(c.start);
+            free = free.max(back);
         }
         origins.push(Origin {
             at,
@@ -1156,6 +1221,7 @@ fn under_way(
             fixed: fixed.len(),
             available: c.off_from.is_none_or(|off| off > now),
             break_taken: fixed.iter().any(|s| s.kind == StopKind::Break),
+            returned,
         });
         kept.push(fixed);
     }

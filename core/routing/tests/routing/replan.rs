@@ -623,3 +623,111 @@ fn a_visit_whose_id_reads_like_a_residents_is_still_its_own_visit() {
         .expect("the visit is still planned");
     assert!(!stop.fixed);
 }
+
+#[test]
+fn a_round_finished_before_the_replan_keeps_its_drive_back() {
+    // Ana's only visit ends before ten and she drives back; a re-plan at 17:20 (for an urgent
+    // call she has not the skill for) leaves her day as it was, with no overtime.
+    let mut ana = clinician("ana", &[]);
+    ana.max_overtime_minutes = 30;
+    let mut p = problem(
+        vec![ana, clinician("bob", &["catheter-care"])],
+        vec![visit("v", north(5.0), 30)],
+    );
+    p.visits[0].pinned_to = Some("ana".into());
+    let first = plan(&p, &budget(), 1).unwrap();
+    let round = first.rounds[0].clone();
+    assert!(round.back < Clock::hm(10, 30), "{round:#?}");
+    let mut urgent = visit("urgent", north(1.0), 20);
+    urgent.urgency = Urgency::Immediate;
+    urgent.skills = vec!["catheter-care".into()];
+    let events = [Event::UrgentVisit {
+        at: Clock::hm(16, 0),
+        visit: urgent,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let again = &second.rounds[0];
+    assert_eq!(
+        (again.back, again.travel_seconds, again.overtime_seconds),
+        (round.back, round.travel_seconds, 0)
+    );
+    assert!(again.stops.iter().all(|s| s.fixed));
+}
+
+#[test]
+fn a_care_home_sitting_cut_short_by_sickness_keeps_only_the_reviews_begun() {
+    let mut p = problem(
+        vec![
+            clinician("phil", &["pharmacist"]),
+            clinician("pam", &["pharmacist"]),
+        ],
+        Vec::new(),
+    );
+    p.care_homes
+        .push(care_home("oaks", 1.0, window((9, 0), (17, 0)), 6, 20));
+    let first = plan(&p, &budget(), 1).unwrap();
+    let (k, sitting) = first
+        .rounds
+        .iter()
+        .enumerate()
+        .find_map(|(k, r)| {
+            r.stops
+                .iter()
+                .find(|s| s.residents.len() >= 3)
+                .map(|s| (k, s.clone()))
+        })
+        .expect("a sitting of three reviews or more");
+    // Off sick ten minutes into the second review.
+    let off = Clock(sitting.start.0 + 30 * 60);
+    let events = [Event::ClinicianOffSick {
+        at: off,
+        clinician: first.rounds[k].clinician.clone(),
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let kept = &second.rounds[k].stops;
+    let cut = kept.iter().find(|s| s.id == "oaks").unwrap();
+    assert_eq!(cut.residents, sitting.residents[..2]);
+    assert_eq!(cut.finish, Clock(sitting.start.0 + 40 * 60));
+    for r in &sitting.residents[2..] {
+        let elsewhere = second.rounds[1 - k]
+            .stops
+            .iter()
+            .any(|s| s.residents.contains(r));
+        let left = second
+            .unplanned
+            .iter()
+            .any(|u| &u.id == r && u.care_home.as_deref() == Some("oaks"));
+        assert!(elsewhere || left, "{r} lost");
+    }
+}
+
+#[test]
+fn delays_count_each_from_its_own_report_and_never_past_48_00() {
+    // Ana's visit runs 09:00-10:30 at the practice. Thirty minutes' delay reported at 10:00
+    // ends it at 11:00; fifteen more reported at 10:45, while it is still under way, end it
+    // at 11:15 (not 10:45 plus both).
+    let mut p = problem(
+        vec![clinician("ana", &[])],
+        vec![visit("long", BASE, 90), visit("next", BASE, 10)],
+    );
+    p.visits[0].windows = vec![window((9, 0), (9, 5))];
+    p.visits[1].windows = vec![window((10, 30), (16, 0))];
+    let first = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(first.rounds[0].stops[0].id, "long");
+    let late = |at: Clock, minutes| Event::ClinicianLate {
+        at,
+        clinician: "ana".into(),
+        minutes,
+    };
+    let events = [late(Clock::hm(10, 0), 30), late(Clock::hm(10, 45), 15)];
+    let second = replan(&mut p.clone(), &first, &events, &budget(), 1).unwrap();
+    assert_eq!(second.rounds[0].stops[0].finish, Clock::hm(11, 15));
+    assert_eq!(second.rounds[0].stops[1].start, Clock::hm(11, 15));
+
+    let events = [late(Clock::hm(10, 0), 1440), late(Clock::hm(10, 1), 1440)];
+    let RoutingError::Invalid(e) = replan(&mut p, &first, &events, &budget(), 1).unwrap_err()
+    else {
+        panic!("not a validation error");
+    };
+    assert_eq!(e.field, "events[1].minutes");
+}

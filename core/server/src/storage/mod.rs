@@ -138,16 +138,30 @@ pub enum StorageError {
 impl StorageError {
     /// Whether the database is out of reach rather than refusing this
     /// request: the SQLite writer has stopped, no PostgreSQL connection could
-    /// be had in time, the one in hand was closed under the query, or the
-    /// database has become read-only (a failover left us on a standby). The
-    /// caller gets 503 (try again, perhaps at another instance) instead of
-    /// 500, so a device backs off and a load balancer can tell the two apart.
+    /// be had in time, the one in hand was closed under the query, the
+    /// database has become read-only (a failover left us on a standby), or it
+    /// gave up on this transaction in a way that asks for it to be tried again
+    /// (a serialisation failure or deadlock, a lock or statement timeout, a
+    /// server shutting down). The caller gets 503 (try again, perhaps at
+    /// another instance) instead of 500, so a device backs off and a load
+    /// balancer can tell the two apart; nothing of the request was stored.
     pub fn is_unavailable(&self) -> bool {
+        use tokio_postgres::error::SqlState;
         match self {
             StorageError::WriterStopped | StorageError::Pool(_) | StorageError::ReadOnly => true,
             StorageError::Postgres(e) => {
                 e.is_closed()
-                    || e.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
+                    || e.code().is_some_and(|code| {
+                        [
+                            SqlState::READ_ONLY_SQL_TRANSACTION,
+                            SqlState::T_R_SERIALIZATION_FAILURE,
+                            SqlState::T_R_DEADLOCK_DETECTED,
+                            SqlState::LOCK_NOT_AVAILABLE,
+                            SqlState::QUERY_CANCELED,
+                            SqlState::ADMIN_SHUTDOWN,
+                        ]
+                        .contains(code)
+                    })
             }
             _ => false,
         }

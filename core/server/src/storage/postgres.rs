@@ -241,7 +241,16 @@ impl Storage for PostgresStorage {
     ) -> Result<Vec<ChangeOutcome>, StorageError> {
         let network = scope.network().as_str();
         let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await?;
+        // Read committed, whatever the database's default: each read after the
+        // lock below must see what the push that held it committed. Under
+        // repeatable read or serializable (some managed databases default to
+        // one) the snapshot would date from before the wait, and every push
+        // that waited would fail with a serialisation error.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+            .start()
+            .await?;
         let lock = tx
             .prepare_cached(
                 "INSERT INTO sync_networks (network, last_seq) VALUES ($1, 0)

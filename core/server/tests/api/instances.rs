@@ -17,6 +17,35 @@ async fn two_instances_on_one_postgres_store_each_change_once_and_pull_one_strea
     let Some(Backend::Postgres(url)) = Backend::postgres() else {
         return;
     };
+    push_through_two_instances_at_once(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_at_once_succeed_where_the_database_defaults_to_serializable() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    // A role whose sessions default to serializable, as some managed databases
+    // set: the endpoint must not inherit it for a push.
+    let role = fresh_schema().replace("t_", "serial_");
+    owner(&url)
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'serial';
+             ALTER ROLE {role} SET default_transaction_isolation = 'serializable';
+             GRANT CREATE ON DATABASE postgres TO {role};"
+        ))
+        .await
+        .unwrap();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    push_through_two_instances_at_once(&format!("{scheme}://{role}:serial@{host}")).await;
+}
+
+/// The same batches pushed through two instances at once, from several
+/// devices; each change is stored once and both instances pull one stream.
+async fn push_through_two_instances_at_once(url: &str) {
+    let url = url.to_owned();
     let schema = fresh_schema();
     let one: Arc<dyn Storage> = Arc::new(
         PostgresStorage::connect(&url, Some(&schema), 8)
