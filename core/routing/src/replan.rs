@@ -94,8 +94,11 @@ fn resident_minutes(problem: &Problem, home: &str, resident: &str) -> u32 {
 /// minus its travel is before now) is done or under way: it stays in its round, marked `fixed`,
 /// with its times; except one they have reached and are waiting at (arrived, not yet started),
 /// which is planned again from there, so a clinician idle at a door can take an urgent call.
-/// A clinician gone off sick keeps only what they had begun when they went. An urgent visit
-/// that breaks a rule is refused naming its event (`events[1].visit.minutes`).
+/// A clinician gone off sick keeps only what they had begun when they went (in a care-home
+/// sitting, the reviews begun). A delay puts a clinician that much behind the previous plan
+/// from when it was reported, so whether they have set off for a stop is judged on the later
+/// times. An urgent visit that breaks a rule is refused naming its event
+/// (`events[1].visit.minutes`).
 /// The problem is updated in place (the urgent visit added, the absent patient's visit closed,
 /// the sick clinician's day ended), so the next re-plan starts from it and the returned plan.
 /// On an error it is left exactly as it was, so a caller can correct the events and try
