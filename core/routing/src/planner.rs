@@ -250,6 +250,8 @@ impl<'p> Compiled<'p> {
                 late,
                 shift_end,
                 capacity: 1 << 40,
+                returns_empty: !state.fixed[k].is_empty()
+                    && state.returned.get(k).copied().flatten().is_none(),
             });
         }
         let mut items = Vec::new();
@@ -763,14 +765,19 @@ impl<'p> Compiled<'p> {
 
     /// What vehicle `v`'s round replayed as `sim` adds to a plan's rank (see [`Self::rank`]): its
     /// travel, overtime, lateness, immediate visits held, and visits moved to it or much later.
-    /// A round of nothing but a break is no round and costs nothing.
+    /// A round of nothing but a break is no round and costs nothing, unless the clinician is
+    /// out and drives back anyway: then it costs that drive, as the plan shows it.
     fn round_cost(&self, v: usize, sim: &Sim) -> i64 {
         if sim
             .stops
             .iter()
             .all(|s| self.inst.clients[s.client as usize].prize.is_none())
         {
-            return 0;
+            if !self.inst.vehicles[v].returns_empty {
+                return 0;
+            }
+            let home = self.simulate(v, &[]);
+            return weights::TRAVEL * home.travel + weights::OVERTIME * home.overtime;
         }
         let mut cost = weights::TRAVEL * sim.travel + weights::OVERTIME * sim.overtime;
         for s in &sim.stops {

@@ -287,6 +287,7 @@ impl VrptwInstance {
             late: self.due[0],
             shift_end: self.due[0],
             capacity: self.capacity,
+            returns_empty: false,
         };
         let weights = Weights::TRAVEL_ONLY;
         let params = Params::default();

@@ -58,6 +58,11 @@ pub(crate) struct Vehicle {
     pub shift_end: i64,
     /// Capacity in demand units.
     pub capacity: i64,
+    /// Whether the vehicle drives back even with nothing to do: a clinician out on a round
+    /// when it is planned again (a stop under way, or just done), who is not at their end
+    /// location. Such an empty route costs that drive, so the search prices giving them more
+    /// work by what it adds, not by the whole way back.
+    pub returns_empty: bool,
 }
 
 /// How the parts of a solution are weighed against each other.
@@ -331,13 +336,14 @@ impl Instance {
     }
 
     /// Cost of vehicle `v` driving the whole-route segment `s` (start to end depot) with `len`
-    /// clients, under penalties `pen`. An unused vehicle costs nothing.
+    /// clients, under penalties `pen`. An unused vehicle costs nothing, unless it
+    /// [returns empty](Vehicle::returns_empty).
     #[inline]
     pub(crate) fn route_cost(&self, v: usize, s: &Seg, len: usize, pen: &Penalties) -> i64 {
-        if len == 0 {
+        let veh = &self.vehicles[v];
+        if len == 0 && !veh.returns_empty {
             return 0;
         }
-        let veh = &self.vehicles[v];
         let over = (s.finish() - veh.shift_end).max(0);
         self.weights.travel * s.dist
             + pen.tw * s.tw

@@ -308,7 +308,7 @@ impl<'a> LocalSearch<'a> {
         let whole = route.prefix[len].then(&inst.end_seg[r], m);
         route.cost = inst.route_cost(r, &whole, len, &self.pen);
         route.delay = inst.delay_cost(r, &route.nodes);
-        route.slack = if len == 0 {
+        route.slack = if len == 0 && !inst.vehicles[r].returns_empty {
             0
         } else {
             route.cost - inst.weights.travel * whole.dist
@@ -711,7 +711,8 @@ impl<'a> LocalSearch<'a> {
             if r == r1 || !self.routes[r].nodes.is_empty() || !self.inst.allowed(u, r) {
                 continue;
             }
-            let d = removal + self.window_cost(r, 1, 0, &[u]) + self.inst.reassign(u, r)
+            let d = removal + self.window_cost(r, 1, 0, &[u]) - self.routes[r].cost
+                + self.inst.reassign(u, r)
                 - self.inst.reassign(u, r1);
             if d < 0 {
                 self.begin(&[r1, r]);
@@ -1316,6 +1317,7 @@ pub(crate) mod tests {
             late: 10_000,
             shift_end: 10_000,
             capacity: 10,
+            returns_empty: false,
         };
         let weights = Weights {
             lateness: 1_000,

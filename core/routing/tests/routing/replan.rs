@@ -731,3 +731,30 @@ fn delays_count_each_from_its_own_report_and_never_past_48_00() {
     };
     assert_eq!(e.field, "events[1].minutes");
 }
+
+#[test]
+fn a_clinician_out_on_a_round_takes_work_on_their_way_back() {
+    // Ana is at a visit 10 km north when a same-day visit 4 km north comes in; Bob is at the
+    // practice. Ana drives back past it anyway, so it is hers: less travel in all.
+    let mut far = visit("far", north(10.0), 60);
+    far.pinned_to = Some("ana".into());
+    let mut p = problem(
+        vec![clinician("ana", &[]), clinician("bob", &[])],
+        vec![far],
+    );
+    let first = plan(&p, &budget(), 1).unwrap();
+    let at_far = first.rounds[0].stops[0].start;
+    let mut on_the_way = visit("on-the-way", north(4.0), 20);
+    on_the_way.urgency = Urgency::SameDay;
+    let events = [Event::UrgentVisit {
+        at: Clock(at_far.0 + 600),
+        visit: on_the_way,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    assert!(
+        second.rounds[0].stops.iter().any(|s| s.id == "on-the-way"),
+        "{:#?}",
+        second.rounds
+    );
+    assert!(second.rounds[1].stops.is_empty());
+}

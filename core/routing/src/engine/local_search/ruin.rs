@@ -558,6 +558,7 @@ pub(super) mod tests {
             late: 30_000,
             shift_end: 30_000,
             capacity,
+            returns_empty: false,
         };
         Instance::new(
             Matrix::new(xy.len(), data),
@@ -928,6 +929,7 @@ pub(super) mod tests {
             late: day_end,
             shift_end: day_end,
             capacity: 100,
+            returns_empty: false,
         };
         Instance::new(
             Matrix::new(3, matrix),
