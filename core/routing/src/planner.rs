@@ -164,7 +164,7 @@ fn great_circle_m(a: Location, b: Location) -> f64 {
 /// Travel seconds between every pair of `locs`, row-major: from the supplied matrix where it
 /// lists both places, else from the speed model. Each place is looked up in the matrix once, not
 /// once per pair, so a supplied matrix costs no more than the speed model.
-fn travel_matrix(problem: &Problem, locs: &[Location]) -> Vec<i64> {
+pub(crate) fn travel_matrix(problem: &Problem, locs: &[Location]) -> Vec<i64> {
     let t = &problem.travel;
     let index: Vec<Option<usize>> = locs
         .iter()
@@ -766,7 +766,8 @@ impl<'p> Compiled<'p> {
     /// What vehicle `v`'s round replayed as `sim` adds to a plan's rank (see [`Self::rank`]): its
     /// travel, overtime, lateness, immediate visits held, and visits moved to it or much later.
     /// A round of nothing but a break is no round and costs nothing, unless the clinician is
-    /// out and drives back anyway: then it costs that drive, as the plan shows it.
+    /// out and drives back anyway: then it costs that drive (after the break, if any), as the
+    /// search prices it.
     fn round_cost(&self, v: usize, sim: &Sim) -> i64 {
         if sim
             .stops
@@ -776,8 +777,7 @@ impl<'p> Compiled<'p> {
             if !self.inst.vehicles[v].returns_empty {
                 return 0;
             }
-            let home = self.simulate(v, &[]);
-            return weights::TRAVEL * home.travel + weights::OVERTIME * home.overtime;
+            return weights::TRAVEL * sim.travel + weights::OVERTIME * sim.overtime;
         }
         let mut cost = weights::TRAVEL * sim.travel + weights::OVERTIME * sim.overtime;
         for s in &sim.stops {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::plan::{Plan, Round, Stop, StopKind};
 use crate::planner::{self, DayState, Key};
 use crate::validate::{DAY_MINUTES, LAST_TIME};
-use crate::{Budget, Clock, Location, Problem, RoutingError, Visit};
+use crate::{Budget, Clinician, Clock, Location, Problem, RoutingError, Visit, Window};
 
 /// Something that happened during the day.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -222,25 +222,36 @@ fn apply(
         // Running late, each report in turn: from the report on, the clinician is that much
         // behind the previous plan (the stop under way ends later, the ones after it start
         // later), and not free before the report plus the delay even between stops.
-        let mut stops: Vec<Stop> = round.map_or_else(Vec::new, |r| r.stops.clone());
+        let planned: &[Stop] = round.map_or(&[], |r| &r.stops);
         let mut reports = delays.remove(&k).unwrap_or_default();
         reports.sort_by_key(|&(at, _, _)| at);
-        let late_reported = !reports.is_empty();
+        let mut stops: Vec<Stop> = planned.to_vec();
         let mut held_until = i64::MIN;
-        for (reported, delay, i) in reports {
-            let shift = |t: &mut Clock| {
-                if *t > reported {
-                    *t = Clock::from_secs(t.secs() + delay);
+        // Where the round ends up before the drive back: its last stop with a place.
+        let last_place = planned
+            .iter()
+            .rev()
+            .find_map(|s| stop_location(problem, s.kind, &s.id))
+            .unwrap_or(clinician.start);
+        let drive_back = planner::travel_matrix(
+            problem,
+            &[last_place, clinician.end.unwrap_or(clinician.start)],
+        )[1];
+        for (n, &(reported, delay, i)) in reports.iter().enumerate() {
+            for (stop, was) in stops.iter_mut().zip(planned) {
+                for t in [&mut stop.arrival, &mut stop.start, &mut stop.finish] {
+                    if *t > reported {
+                        *t = Clock::from_secs(t.secs() + delay);
+                    }
                 }
-            };
-            for stop in &mut stops {
-                shift(&mut stop.arrival);
-                shift(&mut stop.start);
-                shift(&mut stop.finish);
+                if stop.finish != was.finish {
+                    stop.waiting_seconds = (stop.start.secs() - stop.arrival.secs()).max(0) as u32;
+                    stop.late_seconds = lateness(problem, clinician, was, &reports[..=n]);
+                }
             }
             held_until = held_until.max(reported.secs()) + delay;
             let latest = stops.last().map_or(0, |s| s.finish.secs());
-            if latest.max(held_until) >= LAST_TIME {
+            if latest.max(held_until) + drive_back >= LAST_TIME {
                 return Err(ValidationError::new(
                     format!("events[{i}].minutes"),
                     format!(
@@ -260,7 +271,7 @@ fn apply(
         // Gone off sick by now: only what they had begun before they went stays theirs.
         // A stop they were driving to, or waiting at, goes to someone else.
         let off_at = clinician.off_from.filter(|&o| o <= now);
-        for (planned, stop) in round.map_or(&[][..], |r| &r.stops).iter().zip(&stops) {
+        for (was, stop) in planned.iter().zip(&stops) {
             let set_off = stop.arrival.secs() - i64::from(stop.travel_seconds);
             // Arrived early and waiting for the stop to begin: the clinician stands there,
             // free, and the stop is planned again with the rest (it stays unless something
@@ -278,7 +289,7 @@ fn apply(
             // theirs, the rest are planned again.
             let (stop, rest) = match off_at {
                 Some(off) if kept && !stop.fixed && stop.kind == StopKind::CareHome => {
-                    split_sitting(problem, stop, off)
+                    split_sitting(problem, was, stop, off, &reports)
                 }
                 _ => (stop.clone(), None),
             };
@@ -315,21 +326,26 @@ fn apply(
                 fixed.push(s);
             } else {
                 // As the previous plan had it: the time a patient was told.
-                release(&mut state, problem, k, planned);
+                release(&mut state, problem, k, was);
             }
         }
         free = free.max(held_until);
         // Every stop done as planned and the drive back begun: they are back at their end
         // location when the previous plan had them back, and that drive is part of the day
-        // so far.
+        // so far, as that plan counted it.
         if let (Some(round), Some(last), false) = (round, fixed.last(), released)
             && last.finish <= now
-            && !late_reported
+            && reports.is_empty()
+            && clinician.off_from.is_none_or(|off| off > now)
         {
-            let drive = (round.back.secs() - last.finish.secs()).max(0);
+            // The travel the previous round counted beyond its stops: the drive back, and
+            // any visit it closed on the way (a patient not at home).
+            let stops_travel: u32 = planned.iter().map(|s| s.travel_seconds).sum();
+            let drive = round.travel_seconds.saturating_sub(stops_travel);
+            let back = round.back.max(last.finish);
             here = clinician.end.unwrap_or(clinician.start);
-            free = free.max(round.back.secs());
-            state.returned[k] = Some((round.back, drive as u32));
+            free = free.max(back.secs());
+            state.returned[k] = Some((back, drive));
         }
         free = free.max(now.secs());
         let off = clinician.off_from.is_some_and(|o| o <= now);
@@ -373,39 +389,105 @@ fn release(state: &mut DayState, problem: &Problem, k: usize, stop: &Stop) {
     }
 }
 
+/// `t`, later by every delay reported before it (each report shifts what is still to come,
+/// in turn).
+fn behind(t: i64, reports: &[(Clock, i64, usize)]) -> i64 {
+    reports.iter().fold(
+        t,
+        |t, &(at, delay, _)| if t > at.secs() { t + delay } else { t },
+    )
+}
+
+/// When each review of the care-home sitting `planned` starts and ends: one after another
+/// from the sitting's start, each later by the delays reported before it.
+fn reviews(problem: &Problem, planned: &Stop, reports: &[(Clock, i64, usize)]) -> Vec<(i64, i64)> {
+    let mut at = planned.start.secs();
+    planned
+        .residents
+        .iter()
+        .map(|r| {
+            let start = at;
+            at += 60 * i64::from(resident_minutes(problem, &planned.id, r));
+            (behind(start, reports), behind(at, reports))
+        })
+        .collect()
+}
+
+/// Seconds a start at `t` is late, as the planner counts it: past the last window's end.
+fn late_at(windows: &[Window], t: i64) -> i64 {
+    windows
+        .iter()
+        .map(|w| w.end.secs())
+        .max()
+        .map_or(0, |end| (t - end).max(0))
+}
+
+/// The lateness of stop `planned` once the delays `reports` have put it later.
+fn lateness(
+    problem: &Problem,
+    clinician: &Clinician,
+    planned: &Stop,
+    reports: &[(Clock, i64, usize)],
+) -> u32 {
+    let late = match planned.kind {
+        StopKind::Visit => problem
+            .visits
+            .iter()
+            .find(|v| v.id == planned.id)
+            .map_or(0, |v| {
+                late_at(&v.windows, behind(planned.start.secs(), reports))
+            }),
+        StopKind::CareHome => problem
+            .care_homes
+            .iter()
+            .find(|h| h.id == planned.id)
+            .map_or(0, |h| {
+                reviews(problem, planned, reports)
+                    .iter()
+                    .map(|&(start, _)| late_at(&h.windows, start))
+                    .sum()
+            }),
+        StopKind::Break => clinician.break_.as_ref().map_or(0, |b| {
+            late_at(&[b.window], behind(planned.start.secs(), reports))
+        }),
+    };
+    late as u32
+}
+
 /// A care-home sitting cut where its clinician went off sick at `off`: the reviews begun
-/// before then (one under way included), and, when any were not, the rest as a sitting of
-/// their own to plan again. A review's lateness is counted past the home's last window, as
-/// the planner counts it.
-fn split_sitting(problem: &Problem, stop: &Stop, off: Clock) -> (Stop, Option<Stop>) {
-    let last_end = problem
+/// before then (one under way included), as `stop` shows them after any delay, and, when any
+/// were not, the rest as the previous plan had them (`planned`), to plan again.
+fn split_sitting(
+    problem: &Problem,
+    planned: &Stop,
+    stop: &Stop,
+    off: Clock,
+    reports: &[(Clock, i64, usize)],
+) -> (Stop, Option<Stop>) {
+    let times = reviews(problem, planned, reports);
+    let begun = times
+        .iter()
+        .take_while(|&&(start, _)| start < off.secs())
+        .count();
+    if begun == times.len() {
+        return (stop.clone(), None);
+    }
+    let windows = problem
         .care_homes
         .iter()
         .find(|h| h.id == stop.id)
-        .and_then(|h| h.windows.last())
-        .map(|w| w.end.secs());
-    let late = |start: i64| last_end.map_or(0, |end| (start - end).max(0));
-    let mut at = stop.start.secs();
-    let mut begun = 0;
-    let mut late_begun = 0;
-    for r in &stop.residents {
-        if at >= off.secs() {
-            break;
-        }
-        late_begun += late(at);
-        at += 60 * i64::from(resident_minutes(problem, &stop.id, r));
-        begun += 1;
-    }
-    if begun == stop.residents.len() {
-        return (stop.clone(), None);
-    }
+        .map_or(&[][..], |h| &h.windows);
     let mut kept = stop.clone();
     kept.residents.truncate(begun);
-    kept.finish = Clock::from_secs(at);
-    kept.late_seconds = late_begun as u32;
-    let mut rest = stop.clone();
+    kept.finish = Clock::from_secs(times[begun - 1].1);
+    kept.late_seconds = times[..begun]
+        .iter()
+        .map(|&(start, _)| late_at(windows, start))
+        .sum::<i64>() as u32;
+    let planned_times = reviews(problem, planned, &[]);
+    let mut rest = planned.clone();
     rest.residents.drain(..begun);
-    rest.start = Clock::from_secs(at);
+    rest.start = Clock::from_secs(planned_times[begun].0);
     (kept, Some(rest))
 }
 

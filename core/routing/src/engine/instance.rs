@@ -341,8 +341,14 @@ impl Instance {
     #[inline]
     pub(crate) fn route_cost(&self, v: usize, s: &Seg, len: usize, pen: &Penalties) -> i64 {
         let veh = &self.vehicles[v];
-        if len == 0 && !veh.returns_empty {
-            return 0;
+        if len == 0 {
+            // The drive back of a vehicle that returns empty: nothing it can be late for.
+            return if veh.returns_empty {
+                self.weights.travel * s.dist
+                    + self.weights.overtime * (s.finish() - veh.shift_end).max(0)
+            } else {
+                0
+            };
         }
         let over = (s.finish() - veh.shift_end).max(0);
         self.weights.travel * s.dist

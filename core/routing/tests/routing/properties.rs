@@ -1120,23 +1120,45 @@ fn under_way(
             .collect();
         let delay: i64 = delays.iter().sum();
         // Every delay is reported now: what was still to happen then happens that much later.
+        let later = |t: i64| if t > now.secs() { t + delay } else { t };
         let stops: Vec<Stop> = round
             .stops
             .iter()
             .map(|s| {
-                let later = |t: Clock| {
-                    if t > now {
-                        Clock(t.0 + delay as u32)
-                    } else {
-                        t
-                    }
-                };
-                Stop {
-                    arrival: later(s.arrival),
-                    start: later(s.start),
-                    finish: later(s.finish),
+                let mut moved = Stop {
+                    arrival: Clock(later(s.arrival.secs()) as u32),
+                    start: Clock(later(s.start.secs()) as u32),
+                    finish: Clock(later(s.finish.secs()) as u32),
                     ..s.clone()
+                };
+                if moved.finish != s.finish {
+                    // Late past the last window's end, each review of a sitting on its own.
+                    let past = |windows: &[Window], t: i64| {
+                        windows
+                            .iter()
+                            .map(|w| w.end.secs())
+                            .max()
+                            .map_or(0, |e| (t - e).max(0))
+                    };
+                    moved.waiting_seconds = moved.start.0.saturating_sub(moved.arrival.0);
+                    moved.late_seconds = match s.kind {
+                        StopKind::Visit => {
+                            let v = p.visits.iter().find(|v| v.id == s.id).unwrap();
+                            past(&v.windows, moved.start.secs())
+                        }
+                        StopKind::CareHome => {
+                            let home = p.care_homes.iter().find(|h| h.id == s.id).unwrap();
+                            review_times(p, s)
+                                .iter()
+                                .map(|&(start, _)| past(&home.windows, later(start)))
+                                .sum()
+                        }
+                        StopKind::Break => {
+                            past(&[c.break_.as_ref().unwrap().window], moved.start.secs())
+                        }
+                    } as u32;
                 }
+                moved
             })
             .collect();
         // The day went as planned until now: nothing planned again, every patient at home.
@@ -1144,7 +1166,7 @@ fn under_way(
         let (mut at, mut free) = (c.start, c.shift.start.secs().max(now.secs()));
         let mut fixed: Vec<Stop> = Vec::new();
         let gone_off = c.off_from.is_some_and(|off| off <= now);
-        for s in &stops {
+        for (j, s) in stops.iter().enumerate() {
             let waiting = !s.fixed && s.arrival <= now && now < s.start;
             if waiting {
                 at = stop_place(p, s).unwrap_or(at);
@@ -1173,24 +1195,22 @@ fn under_way(
             if gone_off && !s.fixed && s.kind == StopKind::CareHome {
                 // Only the reviews begun before they went are theirs.
                 let home = p.care_homes.iter().find(|h| h.id == s.id).unwrap();
-                let last_end = home.windows.last().map(|w| w.end.secs());
-                let mut t = s.start.secs();
-                let mut late = 0;
-                let mut n = 0;
-                while n < s.residents.len() && t < now.secs() {
-                    late += last_end.map_or(0, |end| (t - end).max(0));
-                    let r = home
-                        .residents
-                        .iter()
-                        .find(|r| r.id == s.residents[n])
-                        .unwrap();
-                    t += 60 * i64::from(r.minutes);
-                    n += 1;
-                }
+                let last_end = home.windows.iter().map(|w| w.end.secs()).max();
+                let times: Vec<(i64, i64)> = review_times(p, &round.stops[j])
+                    .iter()
+                    .map(|&(a, b)| (later(a), later(b)))
+                    .collect();
+                let n = times
+                    .iter()
+                    .filter(|&&(start, _)| start < now.secs())
+                    .count();
                 if n < s.residents.len() {
                     s.residents.truncate(n);
-                    s.finish = Clock(t as u32);
-                    s.late_seconds = late as u32;
+                    s.finish = Clock(times[n - 1].1 as u32);
+                    s.late_seconds = times[..n]
+                        .iter()
+                        .map(|&(t, _)| last_end.map_or(0, |end| (t - end).max(0)))
+                        .sum::<i64>() as u32;
                     as_planned = false;
                 }
             }
@@ -1205,10 +1225,16 @@ fn under_way(
         // On the way back (no delay reported, nothing left): at their end location when the
         // previous plan had them back.
         let returned = match fixed.last() {
-            Some(last) if as_planned && delays.is_empty() && last.finish <= now => Some((
-                round.back.secs(),
-                (round.back.secs() - last.finish.secs()).max(0),
-            )),
+            Some(last)
+                if as_planned
+                    && delays.is_empty()
+                    && last.finish <= now
+                    && c.off_from.is_none_or(|off| off > now) =>
+            {
+                let counted: u32 = round.stops.iter().map(|s| s.travel_seconds).sum();
+                let drive = i64::from(round.travel_seconds.saturating_sub(counted));
+                Some((round.back.secs().max(last.finish.secs()), drive))
+            }
             _ => None,
         };
         if let Some((back, _)) = returned {
@@ -1226,6 +1252,20 @@ fn under_way(
         kept.push(fixed);
     }
     (kept, origins)
+}
+
+/// When each review of care-home sitting `s` starts and ends, one after another.
+fn review_times(p: &Problem, s: &Stop) -> Vec<(i64, i64)> {
+    let home = p.care_homes.iter().find(|h| h.id == s.id).unwrap();
+    let mut t = s.start.secs();
+    s.residents
+        .iter()
+        .map(|id| {
+            let start = t;
+            t += 60 * i64::from(home.residents.iter().find(|r| &r.id == id).unwrap().minutes);
+            (start, t)
+        })
+        .collect()
 }
 
 /// Each visit's and resident's clinician and start in the stops after the fixed ones.

@@ -758,3 +758,122 @@ fn a_clinician_out_on_a_round_takes_work_on_their_way_back() {
     );
     assert!(second.rounds[1].stops.is_empty());
 }
+
+#[test]
+fn a_stop_put_later_by_a_delay_shows_the_lateness_it_now_has() {
+    let mut v = visit("v", BASE, 20);
+    v.windows = vec![window((10, 20), (10, 30))];
+    let mut p = problem(vec![clinician("ana", &[])], vec![v]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(first.rounds[0].stops[0].start, Clock::hm(10, 20));
+    let late = |at, minutes| Event::ClinicianLate {
+        at,
+        clinician: "ana".into(),
+        minutes,
+    };
+    let events = [late(Clock::hm(9, 0), 15), late(Clock::hm(10, 45), 0)];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let stop = &second.rounds[0].stops[0];
+    assert_eq!((stop.start, stop.late_seconds), (Clock::hm(10, 35), 300));
+    assert_eq!(stop.waiting_seconds, stop.start.0 - stop.arrival.0);
+    assert_eq!(second.summary.late_seconds, 300);
+}
+
+#[test]
+fn a_sitting_put_later_by_a_delay_is_cut_where_the_delay_put_it() {
+    // Four 15-minute reviews from 10:00; thirty minutes' delay reported at 10:20, in the
+    // second; off sick at 10:40. The second runs to 11:00 and the third would only start
+    // then: two reviews are done, the other two planned again.
+    let mut p = problem(vec![clinician("phil", &["pharmacist"])], Vec::new());
+    p.care_homes
+        .push(care_home("oaks", 1.0, window((10, 0), (17, 0)), 4, 15));
+    let first = plan(&p, &budget(), 1).unwrap();
+    let sitting = first.rounds[0]
+        .stops
+        .iter()
+        .find(|s| s.id == "oaks")
+        .unwrap();
+    assert_eq!(
+        (sitting.start, sitting.residents.len()),
+        (Clock::hm(10, 0), 4)
+    );
+    let events = [
+        Event::ClinicianLate {
+            at: Clock::hm(10, 20),
+            clinician: "phil".into(),
+            minutes: 30,
+        },
+        Event::ClinicianOffSick {
+            at: Clock::hm(10, 40),
+            clinician: "phil".into(),
+        },
+    ];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let cut = second.rounds[0]
+        .stops
+        .iter()
+        .find(|s| s.id == "oaks")
+        .unwrap();
+    assert_eq!(cut.residents, sitting.residents[..2]);
+    assert_eq!(cut.finish, Clock::hm(11, 0));
+    assert_eq!(second.unplanned.len(), 2, "{:#?}", second.unplanned);
+}
+
+#[test]
+fn a_second_replan_leaves_a_finished_round_as_the_first_showed_it() {
+    // Ana's second patient is not at home; she drives back from there. Re-planned twice
+    // more, her round shows the same return, travel and overtime each time.
+    let mut p = problem(
+        vec![clinician("ana", &[]), clinician("bob", &[])],
+        vec![visit("a", north(2.0), 30), visit("b", north(4.0), 30)],
+    );
+    for v in &mut p.visits {
+        v.pinned_to = Some("ana".into());
+    }
+    let first = plan(&p, &budget(), 1).unwrap();
+    let b = first.rounds[0].stops.last().unwrap().clone();
+    let absent = [Event::PatientNotAtHome {
+        at: Clock(b.arrival.0 + 300),
+        visit: b.id.clone(),
+    }];
+    let second = replan(&mut p, &first, &absent, &budget(), 1).unwrap();
+    let shown = |plan: &Plan| {
+        let r = &plan.rounds[0];
+        (r.back, r.travel_seconds, r.overtime_seconds)
+    };
+    let mut urgent = visit("elsewhere", north(1.0), 20);
+    urgent.pinned_to = Some("bob".into());
+    let later = [Event::UrgentVisit {
+        at: Clock::hm(15, 0),
+        visit: urgent,
+    }];
+    let third = replan(&mut p, &second, &later, &budget(), 1).unwrap();
+    assert_eq!(shown(&third), shown(&second));
+}
+
+#[test]
+fn a_clinician_gone_off_sick_is_not_charged_overtime_by_a_later_replan() {
+    let mut p = problem(
+        vec![clinician("ana", &[]), clinician("bob", &[])],
+        vec![visit("a", north(3.0), 60)],
+    );
+    p.visits[0].pinned_to = Some("ana".into());
+    let first = plan(&p, &budget(), 1).unwrap();
+    let a = first.rounds[0].stops[0].clone();
+    let sick = [Event::ClinicianOffSick {
+        at: Clock(a.finish.0 - 300),
+        clinician: "ana".into(),
+    }];
+    let second = replan(&mut p, &first, &sick, &budget(), 1).unwrap();
+    let mut urgent = visit("elsewhere", north(1.0), 20);
+    urgent.pinned_to = Some("bob".into());
+    let later = [Event::UrgentVisit {
+        at: Clock::hm(15, 0),
+        visit: urgent,
+    }];
+    let third = replan(&mut p, &second, &later, &budget(), 1).unwrap();
+    for plan in [&second, &third] {
+        assert_eq!(plan.rounds[0].overtime_seconds, 0);
+        assert_eq!(plan.rounds[0].back, a.finish);
+    }
+}
