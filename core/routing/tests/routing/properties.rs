@@ -18,8 +18,8 @@ use std::collections::HashMap;
 
 use doorstep_routing::{
     Break, Budget, CareHome, Clinician, Clock, Event, Location, Plan, Problem, Reason, Resident,
-    Round, Stop, StopKind, Travel, TravelMatrix, Urgency, Visit, Window, plan, plan::weights,
-    replan,
+    Round, RoutingError, Stop, StopKind, Travel, TravelMatrix, Urgency, Visit, Window, plan,
+    plan::weights, replan,
 };
 use proptest::prelude::*;
 use proptest::sample::subsequence;
@@ -1331,5 +1331,51 @@ proptest! {
         }
         prop_assert_eq!((after.summary.reassigned, after.summary.moved_later_seconds), (moved, later),
             "stability terms: {}", show());
+    }
+
+    #[test]
+    fn a_replan_of_a_replan_keeps_what_is_under_way_and_replays_exactly(
+        p in day(),
+        seed in 0u64..1000,
+        now in 480u32..1080,
+        gap in 5u32..240,
+        picks in prop::collection::vec((0usize..4, 0usize..16, 0u32..90), 1..=3),
+        more in prop::collection::vec((0usize..4, 0usize..16, 0u32..90), 1..=3),
+        urgent in prop::collection::vec(visit(), 3),
+    ) {
+        let first = plan(&p, &Budget::iterations(8), seed).expect("a valid day plans");
+        let mut day = p.clone();
+        let events_1 = events(&p, Clock(now * 60), &picks, &urgent);
+        prop_assume!(!events_1.is_empty());
+        let second = replan(&mut day, &first, &events_1, &Budget::iterations(8), seed)
+            .expect("valid events re-plan");
+        // Later events, their urgent visits named apart from the first ones'.
+        let now = Clock((now + gap) * 60);
+        let mut events_2 = events(&day, now, &more, &urgent);
+        prop_assume!(!events_2.is_empty());
+        for e in &mut events_2 {
+            if let Event::UrgentVisit { visit, .. } = e {
+                visit.id = format!("then-{}", visit.id);
+            }
+        }
+        let before = day.clone();
+        let third = match replan(&mut day, &second, &events_2, &Budget::iterations(8), seed) {
+            Ok(third) => third,
+            // Only a delay past 48:00 may be refused, and then nothing changes.
+            Err(RoutingError::Invalid(e)) if e.reason.contains("48:00") => {
+                prop_assert_eq!(&day, &before);
+                return Ok(());
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("refused: {e}"))),
+        };
+        let (kept, origins) = under_way(&day, &second, &events_2, now);
+        let show = || serde_json::to_string(&(&second, &events_2, &third)).unwrap();
+        for ((c, fixed), round) in day.clinicians.iter().zip(&kept).zip(&third.rounds) {
+            prop_assert_eq!(&round.stops[..fixed.len().min(round.stops.len())], &fixed[..],
+                "{} did not keep what was under way: {}", c.id, show());
+        }
+        if let Err(e) = check(&day, &third, &origins) {
+            return Err(TestCaseError::fail(format!("{e}\n{}", show())));
+        }
     }
 }
