@@ -560,6 +560,9 @@ async fn pull(
         .storage
         .pull(caller.scope(), after, limit, MAX_PULL_PAGE_BYTES)
         .await?;
+    // Again after the read: a revocation that landed while it ran withholds
+    // the page, so a revoked phone is never handed one more.
+    refuse_revoked(&state, &caller).await?;
     let cursor = match (rows.last(), query.cursor) {
         (Some(last), _) => encode_cursor(caller.network(), &epoch, last.seq, last.change_id),
         (None, Some(sent)) => Cursor::from_token(sent),
@@ -628,6 +631,7 @@ async fn forks(
         });
     }
     let ForksPage { forks, next } = state.storage.forks(caller.scope(), after, limit).await?;
+    refuse_revoked(&state, &caller).await?;
     tracing::info!(forks = forks.len(), more = next.is_some(), "forks");
     Ok(Json(ForksResponse {
         forks,

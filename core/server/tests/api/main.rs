@@ -15,5 +15,6 @@ mod instances;
 mod isolation;
 mod proxy;
 mod recovery;
+mod revocation;
 mod startup;
 mod sync_suite;
