@@ -20,9 +20,22 @@ pub struct NetworkArgs {
     /// Seed for the generator; the same seed always gives the same network.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The day the shifts and requests are for (YYYY-MM-DD).
-    #[arg(long, default_value = "2026-11-24")]
+    /// The day the shifts and requests are for (YYYY-MM-DD, 1900 to 2999).
+    #[arg(long, default_value = "2026-11-24", value_parser = demo_day)]
     pub day: Date,
+}
+
+/// Reads `--day`: a date the generator can build a network around (it dates reviews and
+/// prescriptions up to a year or two either side), which every real planning day is.
+fn demo_day(text: &str) -> Result<Date, String> {
+    let day: Date = text
+        .parse()
+        .map_err(|_| "expected a date as YYYY-MM-DD".to_owned())?;
+    if (1900..=2999).contains(&day.year()) {
+        Ok(day)
+    } else {
+        Err("expected a day from 1900-01-01 to 2999-12-31".to_owned())
+    }
 }
 
 /// Options for `doorstep demo-data`.
@@ -59,6 +72,8 @@ fn print_json(value: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut out, value)
         .map_err(io::Error::from)
         .and_then(|()| writeln!(out))
+        // Flushed here, not on drop, which would swallow a failed last write.
+        .and_then(|()| out.flush())
 }
 
 fn print_summary(demo: &DemoNetwork) -> io::Result<()> {
@@ -110,4 +125,17 @@ fn print_summary(demo: &DemoNetwork) -> io::Result<()> {
         count(|u| matches!(u, Urgency::Routine { .. })),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_demo_day_is_a_date_the_generator_can_build_around() {
+        assert_eq!(demo_day("2026-11-24"), Ok(jiff::civil::date(2026, 11, 24)));
+        for bad in ["9999-12-31", "0001-01-01", "24/11/2026"] {
+            assert!(demo_day(bad).is_err(), "{bad}");
+        }
+    }
 }

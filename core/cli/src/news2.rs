@@ -30,29 +30,38 @@ pub fn run() -> ExitCode {
 }
 
 /// Scores every line of `input` into `output`; returns how many lines were
-/// refused. Blank lines are skipped (they carry no observation to answer).
+/// refused. Blank lines are skipped (they carry no observation to answer). A
+/// line that is not UTF-8 is refused like any other bad line, and each answer
+/// is flushed as it is written, so a caller that writes a line and waits for
+/// its answer gets it.
 fn score_lines(input: impl BufRead, mut output: impl Write) -> io::Result<usize> {
     let mut refused = 0;
-    for line in input.lines() {
+    for line in input.split(b'\n') {
         let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let answer = match from_json::<Observations>(&line) {
-            Ok(obs) => serde_json::to_string(&obs.score()).map_err(io::Error::other)?,
-            Err(e) => {
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        let answer = match std::str::from_utf8(line) {
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => match from_json::<Observations>(text) {
+                Ok(obs) => serde_json::to_string(&obs.score()).map_err(io::Error::other)?,
+                Err(e) => {
+                    refused += 1;
+                    let field = if e.field.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        json!(e.field)
+                    };
+                    json!({ "error": { "field": field, "reason": e.reason } }).to_string()
+                }
+            },
+            Err(_) => {
                 refused += 1;
-                let field = if e.field.is_empty() {
-                    serde_json::Value::Null
-                } else {
-                    json!(e.field)
-                };
-                json!({ "error": { "field": field, "reason": e.reason } }).to_string()
+                json!({ "error": { "field": null, "reason": "not valid JSON: not UTF-8 text" } })
+                    .to_string()
             }
         };
         writeln!(output, "{answer}")?;
+        output.flush()?;
     }
-    output.flush()?;
     Ok(refused)
 }
 
@@ -110,6 +119,28 @@ mod tests {
         );
         assert_eq!(lines[2]["error"]["field"], "consciousness");
         assert_eq!(lines[3]["total"], 7);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_refused_and_the_next_is_scored() {
+        let mut input = b"\xff\xfe\r\n".to_vec();
+        input.extend_from_slice(EXAMPLE.as_bytes());
+        input.extend_from_slice(b"\r\n");
+        let mut out = Vec::new();
+        let refused = score_lines(&input[..], &mut out).unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(refused, 1);
+        assert!(
+            lines[0]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("UTF-8")
+        );
+        assert_eq!(lines[1]["total"], 7);
     }
 
     #[test]

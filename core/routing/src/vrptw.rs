@@ -58,13 +58,18 @@ impl fmt::Display for VrptwSolution {
     }
 }
 
+/// Largest coordinate, time, demand or capacity read, in absolute value: a billion, far
+/// beyond any benchmark instance, and small enough that no distance, sum of times along a route
+/// or load can overflow.
+const LARGEST: f64 = 1e9;
+
 fn scaled(value: &str, what: &str) -> Result<i64, RoutingError> {
     let v: f64 = value
         .parse()
         .ok()
-        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .filter(|v: &f64| v.is_finite() && (0.0..=LARGEST).contains(v))
         .ok_or_else(|| {
-            RoutingError::Vrplib(format!("{what}: not a non-negative number: {value}"))
+            RoutingError::Vrplib(format!("{what}: not a number from 0 to {LARGEST}: {value}"))
         })?;
     Ok((v * 10.0).round() as i64)
 }
@@ -150,8 +155,12 @@ impl VrptwInstance {
         let parse_f = |s: &String| {
             s.parse::<f64>()
                 .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| err(format!("bad coordinate {s}")))
+                .filter(|v| v.is_finite() && v.abs() <= LARGEST)
+                .ok_or_else(|| {
+                    err(format!(
+                        "bad coordinate {s}: not a number within ±{LARGEST}"
+                    ))
+                })
         };
         let coords: Vec<(f64, f64)> = xs
             .iter()
@@ -185,8 +194,12 @@ impl VrptwInstance {
             .map(|d| {
                 d.parse::<i64>()
                     .ok()
-                    .filter(|&d| d >= 0)
-                    .ok_or_else(|| err(format!("bad demand {d}")))
+                    .filter(|&d| (0..=LARGEST as i64).contains(&d))
+                    .ok_or_else(|| {
+                        err(format!(
+                            "bad demand {d}: not a whole number from 0 to {LARGEST}"
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let ready = column("TIME_WINDOW_SECTION", 3, 1)?
@@ -219,18 +232,29 @@ impl VrptwInstance {
         let capacity: i64 = spec
             .get("CAPACITY")
             .and_then(|c| c.parse().ok())
-            .filter(|&c| c > 0)
-            .ok_or_else(|| err("CAPACITY missing or not a positive whole number".into()))?;
+            .filter(|&c| c > 0 && c <= LARGEST as i64)
+            .ok_or_else(|| {
+                err(format!(
+                    "CAPACITY missing or not a whole number from 1 to {LARGEST}"
+                ))
+            })?;
+        // More vehicles than customers are never used: a fleet is capped at one each.
         let vehicles = match spec.get("VEHICLES") {
             Some(v) => v
                 .parse()
                 .ok()
                 .filter(|&v: &usize| v > 0)
-                .ok_or_else(|| err(format!("VEHICLES: not a positive whole number: {v}")))?,
+                .ok_or_else(|| err(format!("VEHICLES: not a positive whole number: {v}")))?
+                .min(dim - 1),
             None => dim - 1,
         };
         // A customer no vehicle can carry, or whose window closes before it opens, makes every
         // solution infeasible: say which, rather than print one.
+        if due[0] < ready[0] {
+            return Err(err(
+                "node 1 (the depot): window closes before it opens".into()
+            ));
+        }
         for i in 1..dim {
             if demand[i] > capacity {
                 return Err(err(format!("node {}: demand exceeds CAPACITY", i + 1)));

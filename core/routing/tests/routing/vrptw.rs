@@ -176,6 +176,9 @@ EOF
 fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
     let tiny = VrptwInstance::parse(TINY).unwrap();
     assert_eq!(tiny.customers(), 2);
+    // A fleet larger than the customers is cut to one vehicle each, not allocated.
+    let fleet = TINY.replace("VEHICLES : 2", "VEHICLES : 18446744073709551615");
+    assert!(VrptwInstance::parse(&fleet).is_ok());
     let cases = [
         ("CAPACITY : 10", "CAPACITY : -5", "CAPACITY"),
         ("VEHICLES : 2", "VEHICLES : 0", "VEHICLES"),
@@ -186,7 +189,15 @@ fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
             "3 60 10",
             "node 3: window closes before it opens",
         ),
-        ("2 0 50", "2 0 inf", "window: not a non-negative number"),
+        ("2 0 50", "2 0 inf", "window: not a number from 0"),
+        ("2 0 50", "2 0 1e300", "window: not a number from 0"),
+        ("1 0 100", "1 100 0", "node 1 (the depot): window closes"),
+        ("2 3 4\n", "2 10000000000 4\n", "bad coordinate 10000000000"),
+        (
+            "CAPACITY : 10",
+            "CAPACITY : 9223372036854775807",
+            "CAPACITY",
+        ),
         (
             "2 3 4\n",
             "2 3 4 7\n",
@@ -194,7 +205,7 @@ fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
         ),
         ("2 3 4\n3 6 8", "3 6 8\n2 3 4", "row 2 is for node 3"),
         ("3 6 8", "3 NaN 8", "bad coordinate NaN"),
-        ("2 2\n", "2 -2\n", "service: not a non-negative number"),
+        ("2 2\n", "2 -2\n", "service: not a number from 0"),
         (
             "1 0 0\n2 3 4\n3 6 8\n",
             "",
