@@ -86,7 +86,7 @@ pub fn run(args: &Args) -> ExitCode {
 
 async fn demo(args: &Args) -> DemoResult<()> {
     if !(args.time_limit > 0.0 && args.time_limit <= 600.0) {
-        return Err("--time-limit must be between 0 and 600 seconds".into());
+        return Err("--time-limit must be more than 0 and at most 600 seconds".into());
     }
     let temp;
     let data = match &args.data {

@@ -100,6 +100,31 @@ fn time_limit(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("expected seconds from 0 to less than {LONGEST_SEARCH}"))
 }
 
+/// Largest input file `plan` and `solve-vrptw` read: 128 MiB, room for a problem at the
+/// planner's own limits with its travel matrix, and a clear refusal rather than a process
+/// that grows until the system stops it (`doorstep plan /dev/zero`).
+const LARGEST_INPUT: u64 = 128 << 20;
+
+/// Reads the text file at `path`, refusing one larger than [`LARGEST_INPUT`]. Errors name
+/// the file.
+fn read_input(path: &std::path::Path) -> Result<String, String> {
+    read_capped(path, LARGEST_INPUT)
+}
+
+fn read_capped(path: &std::path::Path, limit: u64) -> Result<String, String> {
+    use std::io::Read;
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| named(&e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| named(&e))?;
+    if bytes.len() as u64 > limit {
+        return Err(named(&format_args!("larger than {limit} bytes")));
+    }
+    String::from_utf8(bytes).map_err(|_| named(&"not UTF-8 text"))
+}
+
 /// Whether a write failed only because the reader closed the pipe, which ends a command
 /// successfully and without a message (see [`written`]).
 fn reader_gone(e: &io::Error) -> bool {
@@ -109,6 +134,19 @@ fn reader_gone(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_input_file_is_read_whole_up_to_its_limit_and_refused_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("problem.json");
+        std::fs::write(&path, "0123456789").unwrap();
+        assert_eq!(read_capped(&path, 10).as_deref(), Ok("0123456789"));
+        let e = read_capped(&path, 9).unwrap_err();
+        assert!(e.contains("larger than 9 bytes"), "{e}");
+        std::fs::write(&path, b"\xff").unwrap();
+        assert!(read_capped(&path, 9).unwrap_err().contains("not UTF-8"));
+        assert!(read_input(dir.path()).is_err());
+    }
 
     #[test]
     fn a_time_limit_is_seconds_from_zero_to_less_than_a_day() {

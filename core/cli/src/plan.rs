@@ -34,8 +34,7 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 fn plan_file(args: &Args) -> Result<String, String> {
-    let text = std::fs::read_to_string(&args.problem)
-        .map_err(|e| format!("{}: {e}", args.problem.display()))?;
+    let text = crate::read_input(&args.problem)?;
     // The domain's reader names the JSON path of a bad field and never echoes its value; a
     // file that is not JSON at all has no path, so the message names the file instead.
     let problem: Problem = from_json(&text).map_err(|e| {

@@ -39,8 +39,7 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 fn solve_file(args: &Args, budget: &Budget) -> Result<String, String> {
-    let text =
-        std::fs::read_to_string(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let text = crate::read_input(&args.file)?;
     let instance = VrptwInstance::parse(&text).map_err(|e| e.to_string())?;
     let solution = instance
         .solve(budget, args.seed)
