@@ -27,19 +27,67 @@ async fn pushes_at_once_succeed_where_the_database_defaults_to_serializable() {
     };
     // A role whose sessions default to serializable, as some managed databases
     // set: the endpoint must not inherit it for a push.
-    let role = fresh_schema().replace("t_", "serial_");
-    owner(&url)
+    let url = role_with(&url, "default_transaction_isolation = 'serializable'").await;
+    push_through_two_instances_at_once(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_times_out_waiting_for_its_networks_lock_is_503_and_stores_nothing() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let url = role_with(&url, "lock_timeout = '200ms'").await;
+    let schema = fresh_schema();
+    let storage = PostgresStorage::connect(&url, Some(&schema), 4)
+        .await
+        .unwrap();
+    let app = TestApp::over(
+        tempfile::tempdir().unwrap(),
+        Some(schema.clone()),
+        Arc::new(storage),
+    );
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let push = |n| batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", n)]);
+    let (status, _) = app.push(&token, &push(1)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Another session holds the network's row, as a long push on another
+    // instance would.
+    let holder = owner(&url).await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT * FROM {schema}.sync_networks FOR UPDATE;"
+        ))
+        .await
+        .unwrap();
+    let (status, body) = app.push(&token, &push(2)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "unavailable");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let (status, body) = app.push(&token, &push(2)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        statuses(&body),
+        ["accepted"],
+        "the refused push stored nothing"
+    );
+}
+
+/// `url` as a new role whose sessions run with `setting`, allowed to make the
+/// schemas the tests use.
+async fn role_with(url: &str, setting: &str) -> String {
+    let role = fresh_schema().replace("t_", "role_");
+    owner(url)
         .await
         .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN PASSWORD 'serial';
-             ALTER ROLE {role} SET default_transaction_isolation = 'serializable';
+            "CREATE ROLE {role} LOGIN PASSWORD 'role';
+             ALTER ROLE {role} SET {setting};
              GRANT CREATE ON DATABASE postgres TO {role};"
         ))
         .await
         .unwrap();
     let (scheme, rest) = url.split_once("://").unwrap();
     let (_, host) = rest.split_once('@').unwrap();
-    push_through_two_instances_at_once(&format!("{scheme}://{role}:serial@{host}")).await;
+    format!("{scheme}://{role}:role@{host}")
 }
 
 /// The same batches pushed through two instances at once, from several
