@@ -15,7 +15,7 @@ use doorstep_server::storage::postgres::PostgresStorage;
 use serde_json::{Value, json};
 
 use crate::device::NET;
-use crate::helpers::{Backend, TestApp, batch, fresh_schema, new_visit, owner};
+use crate::helpers::{Backend, TestApp, as_role, batch, fresh_schema, new_visit, owner};
 use crate::proxy::Proxy;
 
 /// The server a `postgres://user:password@host:port/db` URL names.
@@ -105,13 +105,6 @@ async fn healthz_is_ok_while_postgres_answers_and_503_with_a_reason_once_it_cann
             "{body}"
         );
     }
-}
-
-/// `url` signing in as `role` with `password` instead.
-fn as_role(url: &str, role: &str, password: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (_, host_and_database) = rest.split_once('@').unwrap();
-    format!("{scheme}://{role}:{password}@{host_and_database}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

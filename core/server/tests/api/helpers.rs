@@ -84,6 +84,13 @@ pub async fn owner(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// `url` signing in as `role` with `password` instead.
+pub fn as_role(url: &str, role: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (_, host_and_database) = rest.split_once('@').unwrap();
+    format!("{scheme}://{role}:{password}@{host_and_database}")
+}
+
 /// A schema name no other test uses.
 pub fn fresh_schema() -> String {
     format!("t_{}", Uuid::now_v7().simple())

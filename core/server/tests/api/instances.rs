@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use doorstep_server::storage::Storage;
 use doorstep_server::storage::postgres::PostgresStorage;
 
-use crate::helpers::{Backend, TestApp, batch, fresh_schema, new_visit, owner, statuses};
+use crate::helpers::{Backend, TestApp, as_role, batch, fresh_schema, new_visit, owner, statuses};
 
 const NET: &str = "east-dorset";
 
@@ -85,9 +85,7 @@ async fn role_with(url: &str, setting: &str) -> String {
         ))
         .await
         .unwrap();
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (_, host) = rest.split_once('@').unwrap();
-    format!("{scheme}://{role}:role@{host}")
+    as_role(url, &role, "role")
 }
 
 /// The same batches pushed through two instances at once, from several
