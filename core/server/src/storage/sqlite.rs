@@ -779,13 +779,31 @@ fn write_loop(conn: &mut Connection, jobs: &mpsc::Receiver<Job>) {
         let mut answers = Vec::with_capacity(group.len());
         let committed = (|| -> Result<(), rusqlite::Error> {
             let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for job in group {
-                let savepoint = tx.savepoint()?;
-                let answer = run_caught(job.work, &savepoint);
-                if answer.is_ok() {
-                    savepoint.commit()?;
-                }
+            let mut jobs = group.into_iter();
+            for job in jobs.by_ref() {
+                let answer = {
+                    let savepoint = tx.savepoint()?;
+                    let answer = run_caught(job.work, &savepoint);
+                    if answer.is_ok() {
+                        savepoint.commit()?;
+                    }
+                    answer
+                };
                 answers.push((job.reply, answer));
+                // SQLite rolled the whole transaction back itself (a full disk, an I/O
+                // error): the jobs after it would each commit alone, outside the group,
+                // and then be answered as failed. They are not run; like the rest of the
+                // group they are answered as failed, and nothing of it is stored.
+                if tx.is_autocommit() {
+                    answers.extend(jobs.map(|job| {
+                        let unrun: Answer = Err(StorageError::Task("not run".into()));
+                        (job.reply, unrun)
+                    }));
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT_ROLLBACK),
+                        Some("the database rolled the group's transaction back".into()),
+                    ));
+                }
             }
             tx.commit()
         })();
@@ -1268,5 +1286,50 @@ mod tests {
         release.send(()).unwrap();
         stuck.await.unwrap().unwrap();
         assert_eq!(healthz(&storage, dir.path()).await, ok());
+    }
+
+    #[test]
+    fn a_group_the_database_rolls_back_stores_none_of_it_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("group.sqlite3")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x BLOB);")
+            .unwrap();
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        // Room for a small row, not a large one: the large one fails with
+        // SQLITE_FULL, which rolls the whole transaction back.
+        conn.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2))
+            .unwrap();
+        let (send, jobs) = mpsc::channel();
+        let insert = |bytes: usize| -> Work {
+            Box::new(move |c: &Connection| {
+                c.execute("INSERT INTO t VALUES (?1)", [vec![7u8; bytes]])
+                    .map(|_| Box::new(()) as Box<dyn Any + Send>)
+                    .map_err(StorageError::from)
+            })
+        };
+        let mut replies = Vec::new();
+        for bytes in [10, 200_000, 10] {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            send.send(Job {
+                work: insert(bytes),
+                reply,
+            })
+            .unwrap();
+            replies.push(answer);
+        }
+        drop(send);
+        write_loop(&mut conn, &jobs);
+        for answer in replies {
+            assert!(answer.blocking_recv().unwrap().is_err());
+        }
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(
+            rows, 0,
+            "every job was answered as failed, so none is stored"
+        );
     }
 }
