@@ -58,10 +58,10 @@ impl fmt::Display for VrptwSolution {
     }
 }
 
-/// Largest coordinate, time, demand or capacity read, in absolute value: a billion, far
-/// beyond any benchmark instance, and small enough that no distance, sum of times along a route
-/// or load can overflow.
-const LARGEST: f64 = 1e9;
+/// Largest coordinate, time, demand or capacity read, in absolute value: a million, a
+/// thousand times the benchmark instances' own, and small enough that a distance is worked
+/// out exactly and no sum of times, loads or their penalties along a search can overflow.
+const LARGEST: f64 = 1e6;
 
 fn scaled(value: &str, what: &str) -> Result<i64, RoutingError> {
     let v: f64 = value

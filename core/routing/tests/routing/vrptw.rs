@@ -193,6 +193,7 @@ fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
         ("2 0 50", "2 0 1e300", "window: not a number from 0"),
         ("1 0 100", "1 100 0", "node 1 (the depot): window closes"),
         ("2 3 4\n", "2 10000000000 4\n", "bad coordinate 10000000000"),
+        ("2 3 4\n", "2 -1000001 4\n", "bad coordinate -1000001"),
         (
             "CAPACITY : 10",
             "CAPACITY : 9223372036854775807",

@@ -36,7 +36,20 @@ async fn a_push_that_times_out_waiting_for_its_networks_lock_is_503_and_stores_n
     let Some(Backend::Postgres(url)) = Backend::postgres() else {
         return;
     };
-    let url = role_with(&url, "lock_timeout = '200ms'").await;
+    // A database of its own whose sessions give up on a lock after 200 ms. Its
+    // own, so that nothing else waits there: the schema lock every test's
+    // connection takes is per database, and another test's migration holding it
+    // must not time this one out.
+    let database = fresh_schema().replace("t_", "db_");
+    let admin = owner(&url).await;
+    for statement in [
+        format!("CREATE DATABASE {database}"),
+        format!("ALTER DATABASE {database} SET lock_timeout = '200ms'"),
+    ] {
+        admin.batch_execute(&statement).await.unwrap();
+    }
+    let (server, _) = url.rsplit_once('/').unwrap();
+    let url = format!("{server}/{database}");
     let schema = fresh_schema();
     let storage = PostgresStorage::connect(&url, Some(&schema), 4)
         .await
