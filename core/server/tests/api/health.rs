@@ -6,7 +6,6 @@
 //! in `src/storage/sqlite.rs`.)
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -15,7 +14,7 @@ use doorstep_server::storage::postgres::PostgresStorage;
 use serde_json::{Value, json};
 
 use crate::device::NET;
-use crate::helpers::{Backend, TestApp, as_role, batch, fresh_schema, new_visit, owner};
+use crate::helpers::{Backend, TestApp, as_role, batch, new_visit, owner};
 use crate::proxy::Proxy;
 
 /// The server a `postgres://user:password@host:port/db` URL names.
@@ -47,15 +46,7 @@ async fn healthz_is_ok_while_postgres_answers_and_503_with_a_reason_once_it_cann
         return;
     };
     let proxy = Proxy::start(server_of(&url).await).await;
-    let schema = fresh_schema();
-    let storage = PostgresStorage::connect(&through(&url, proxy.addr), Some(&schema), 4)
-        .await
-        .unwrap();
-    let app = TestApp::over(
-        tempfile::tempdir().unwrap(),
-        Some(schema),
-        Arc::new(storage),
-    );
+    let app = TestApp::new(&Backend::Postgres(through(&url, proxy.addr))).await;
     assert_eq!(
         healthz(&app).await,
         (StatusCode::OK, json!({"status": "ok"}))
@@ -124,15 +115,8 @@ async fn a_database_that_turns_read_only_is_503_with_a_reason_and_loses_nothing(
         .await
         .unwrap();
     let endpoint_url = as_role(&url, &role, "standby-test");
-    let schema = fresh_schema();
-    let storage = PostgresStorage::connect(&endpoint_url, Some(&schema), 4)
-        .await
-        .unwrap();
-    let app = TestApp::over(
-        tempfile::tempdir().unwrap(),
-        Some(schema.clone()),
-        Arc::new(storage),
-    );
+    let app = TestApp::new(&Backend::Postgres(endpoint_url.clone())).await;
+    let schema = app.schema.clone().unwrap();
     let token = app.device_token(NET, "para-1", "phone-1");
     let (status, body) = app
         .push(

@@ -50,15 +50,8 @@ async fn a_push_that_times_out_waiting_for_its_networks_lock_is_503_and_stores_n
     }
     let (server, _) = url.rsplit_once('/').unwrap();
     let url = format!("{server}/{database}");
-    let schema = fresh_schema();
-    let storage = PostgresStorage::connect(&url, Some(&schema), 4)
-        .await
-        .unwrap();
-    let app = TestApp::over(
-        tempfile::tempdir().unwrap(),
-        Some(schema.clone()),
-        Arc::new(storage),
-    );
+    let app = TestApp::new(&Backend::Postgres(url.clone())).await;
+    let schema = app.schema.clone().unwrap();
     let token = app.device_token(NET, "para-1", "phone-1");
     let push = |n| batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", n)]);
     let (status, _) = app.push(&token, &push(1)).await;
