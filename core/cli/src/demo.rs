@@ -90,7 +90,10 @@ async fn demo(args: &Args) -> DemoResult<()> {
     }
     let temp;
     let data = match &args.data {
-        Some(dir) => dir.clone(),
+        Some(dir) => {
+            refuse_earlier_devices(dir)?;
+            dir.clone()
+        }
         None => {
             temp = tempfile::tempdir()?;
             temp.path().to_path_buf()
@@ -172,6 +175,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
 
     let mut rng = ChaCha8Rng::seed_from_u64(args.network.seed);
     let mut first: Option<VisitRecord> = None;
+    let mut recorded: Vec<RecordId> = Vec::new();
     for stop in &round.stops {
         let StopWork::Visit { request } = &stop.work else {
             continue;
@@ -190,6 +194,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
             outcome_label(&record.content.outcome)
         )?;
         lock(&store)?.save(&record)?;
+        recorded.push(record.meta.record_id);
         first.get_or_insert(record);
     }
     if let Some(original) = first {
@@ -210,6 +215,14 @@ async fn demo(args: &Args) -> DemoResult<()> {
     )?;
     let report = engine.sync().await?;
     let counts = engine.status().counts;
+    if report.rejected != 0 || counts.unsynced() != 0 {
+        return Err(format!(
+            "the sync left work undone: {} changes rejected, {} unsynced",
+            report.rejected,
+            counts.unsynced()
+        )
+        .into());
+    }
     writeln!(
         out,
         "  sync: {} pushed, {} rejected, {} pulled; outbox now {} accepted, {} unsynced",
@@ -229,7 +242,11 @@ async fn demo(args: &Args) -> DemoResult<()> {
         Arc::new(colleague_token) as Arc<dyn TokenSource>,
     )?;
     let pulled = colleague_engine.sync().await?;
-    let visible = lock(&colleague_store)?.record_ids::<VisitContent>()?.len();
+    let readable = lock(&colleague_store)?.record_ids::<VisitContent>()?;
+    if let Some(missing) = recorded.iter().find(|id| !readable.contains(id)) {
+        return Err(format!("record {} did not reach the colleague's device", missing.0).into());
+    }
+    let visible = readable.len();
     writeln!(
         out,
         "\n{colleague}'s device synced: {} record versions pulled, {visible} visit records now readable offline",
@@ -334,6 +351,28 @@ fn token_for(
         doorstep_server::app::DEFAULT_AUDIENCE,
         Timestamp::now(),
     )?)
+}
+
+/// Refuses a `--data` directory that holds device stores from an earlier run. Their keys
+/// lived in that run's memory (a command line has no platform keystore), so they cannot be
+/// opened again; the demo says so before it plans, rather than failing half-way, and leaves
+/// them as they are.
+fn refuse_earlier_devices(data: &std::path::Path) -> DemoResult<()> {
+    let devices = data.join("devices");
+    let earlier = match std::fs::read_dir(&devices) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(format!("cannot read {}: {e}", devices.display()).into()),
+    };
+    if earlier {
+        return Err(format!(
+            "{} holds device stores from an earlier demo, whose keys that run kept in memory \
+             and are gone; give --data an empty directory, or remove that folder",
+            devices.display()
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn open_device(data: &std::path::Path, device: &DeviceId) -> DemoResult<Store> {

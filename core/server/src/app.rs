@@ -147,7 +147,7 @@ pub async fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StorageEr
     Ok(match &config.database {
         Some(url) => Arc::new(PostgresStorage::connect(url, None, config.max_connections).await?),
         None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            crate::files::create_private_dir(&config.data_dir).map_err(|e| {
                 StorageError::Task(format!("data directory {}: {e}", config.data_dir.display()))
             })?;
             Arc::new(SqliteStorage::open(&config.data_dir.join(SQLITE_FILE))?)

@@ -252,6 +252,38 @@ fn demo_plans_records_and_syncs_end_to_end_with_nothing_left_unsynced() {
     );
 }
 
+#[test]
+fn demo_refuses_a_data_directory_with_an_earlier_runs_devices_and_leaves_them_alone() {
+    let data = tempfile::tempdir().unwrap();
+    let devices = data.path().join("devices");
+    std::fs::create_dir_all(&devices).unwrap();
+    let earlier = devices.join("p1-phone.sqlite3");
+    std::fs::write(&earlier, b"an earlier run's encrypted store").unwrap();
+    let out = doorstep(
+        &[
+            "demo",
+            "--time-limit",
+            "0.1",
+            "--data",
+            data.path().to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("holds device stores from an earlier demo"),
+        "{err}"
+    );
+    // It said so before planning, and the earlier store is untouched.
+    assert!(String::from_utf8(out.stdout).unwrap().is_empty());
+    assert_eq!(
+        std::fs::read(&earlier).unwrap(),
+        b"an earlier run's encrypted store"
+    );
+    assert!(!data.path().join("endpoint").exists());
+}
+
 fn number_before(text: &str, marker: &str) -> usize {
     let end = text.find(marker).expect("marker present");
     let start = text[..end].rfind(' ').map_or(0, |i| i + 1);

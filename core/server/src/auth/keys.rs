@@ -223,7 +223,7 @@ fn lock_keys_within(dir: &Path, wait: std::time::Duration) -> Result<std::fs::Fi
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
+    crate::files::create_private_dir(dir).map_err(io)?;
     let file = crate::files::open_lock_file(&path).map_err(io)?;
     let began = std::time::Instant::now();
     loop {

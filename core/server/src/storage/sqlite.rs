@@ -101,7 +101,9 @@ struct Inner {
     epoch: String,
 }
 
-fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+fn open(path: &Path) -> Result<Connection, StorageError> {
+    crate::files::make_private_file(path)
+        .map_err(|e| StorageError::Config(format!("database file {}: {e}", path.display())))?;
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -293,7 +295,7 @@ pub const SERVE_LOCK_FILE: &str = "doorstep-serve.lock";
 /// replace a database in use. The lock goes with the process, however it
 /// ends.
 pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, BackupError> {
-    std::fs::create_dir_all(dir).map_err(|source| BackupError::Io {
+    crate::files::create_private_dir(dir).map_err(|source| BackupError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
@@ -575,6 +577,8 @@ fn copy_and_check(database: &Path, staged: &Path) -> Result<BackupSummary, Backu
     let target = staged
         .to_str()
         .ok_or_else(|| BackupError::Unsound(format!("{} is not UTF-8", staged.display())))?;
+    // The copy holds every network's records: made private before SQLite writes into it.
+    crate::files::make_private_file(staged).map_err(io_at(staged))?;
     source.execute("VACUUM INTO ?1", [target])?;
     // The copy is an epoch of its own: restored, it refuses every pull cursor
     // made before (by the database it was copied from, before or after the
@@ -1286,6 +1290,46 @@ mod tests {
         release.send(()).unwrap();
         stuck.await.unwrap().unwrap();
         assert_eq!(healthz(&storage, dir.path()).await, ok());
+    }
+
+    /// The permission bits of the file or directory at `path`.
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_database_its_journal_its_directory_and_its_backups_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        // Open to everyone, as a umask of 0 would leave what SQLite makes.
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let dir = root.path().join("data");
+        let _lock = lock_data_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        let database = dir.join(crate::app::SQLITE_FILE);
+        let storage = SqliteStorage::open(&database).unwrap();
+        store_network(&storage, "north", false)
+            .await
+            .await
+            .unwrap()
+            .unwrap();
+        for name in ["", "-wal", "-shm"] {
+            let mut path = database.as_os_str().to_owned();
+            path.push(name);
+            assert_eq!(mode(Path::new(&path)), 0o600, "{name}");
+        }
+        let out = root.path().join("nightly.sqlite3");
+        backup(&database, &out).unwrap();
+        assert_eq!(mode(&out), 0o600);
+
+        // A database an older build left readable by others is made private when opened.
+        drop(storage);
+        std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _reopened = SqliteStorage::open(&database).unwrap();
+        assert_eq!(mode(&database), 0o600);
     }
 
     #[test]
