@@ -61,6 +61,14 @@ pub enum StoreError {
     /// Another connection holds a lock on the database. Retry shortly.
     #[error("the database is busy")]
     Busy,
+    /// A re-key could not be made: another connection held the database, or
+    /// storage ran out part-way. (SQLCipher's own message for this blames the
+    /// key, which would mislead.) The file is whole under the key it had, which
+    /// stays current; retry later.
+    #[error(
+        "the re-key could not be made (the database was busy or storage full); the store is unchanged under its current key"
+    )]
+    RekeyNotMade,
     /// Signing out or wiping would discard changes the endpoint has not
     /// accepted. Sync first, or confirm discarding exactly this many.
     #[error(

@@ -53,6 +53,8 @@ impl StoreConfig {
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// Whether to ask for `F_FULLFSYNC`, kept for the connection a re-key opens afresh.
+    apple_fullfsync: bool,
     keys: Arc<dyn KeyProvider>,
     /// The key the file is under now. A re-key whose new key never reached
     /// [`KeySlot::Current`] leaves it only in [`KeySlot::Next`]; kept here,
@@ -113,15 +115,15 @@ impl Store {
         let path = config.path.clone();
         let existing = file_len(&path)? > 0;
         let current = keys.read_key(KeySlot::Current)?;
-        let next = keys.read_key(KeySlot::Next)?;
-
+        // Next is read only where it is needed: an entry the keystore cannot
+        // read must not stop a file that Current opens.
         let (conn, key) = if existing {
             crate::wal::check(&path)?;
-            match (current, next) {
-                (Some(current), next) => match keyed(&path, &current, false) {
+            match current {
+                Some(current) => match keyed(&path, &current, false) {
                     Ok(conn) => {
                         // A re-key that never reached the file: forget its key.
-                        if next.is_some() {
+                        if !matches!(keys.read_key(KeySlot::Next), Ok(None)) {
                             keys.delete_key(KeySlot::Next)?;
                         }
                         (conn, current)
@@ -130,22 +132,31 @@ impl Store {
                     // its log is folded in, the file holds pages under both
                     // keys, so the old key can look like damage, not only
                     // like a wrong key.
-                    Err(e @ (StoreError::WrongKey | StoreError::Corrupt { .. }))
-                        if next.is_some() =>
-                    {
-                        let next = next.expect("checked above");
-                        let conn = keyed(&path, &next, false).map_err(|_| e)?;
+                    Err(e @ (StoreError::WrongKey | StoreError::Corrupt { .. })) => {
+                        let Some(next) = keys.read_key(KeySlot::Next)? else {
+                            return Err(e);
+                        };
+                        let conn = match keyed(&path, &next, false) {
+                            Ok(conn) => conn,
+                            Err(StoreError::WrongKey) => return Err(e),
+                            // Damage under the key the file was being moved
+                            // to, or a busy file, says more than a wrong key
+                            // would, which the shell answers by discarding.
+                            Err(other) => return Err(other),
+                        };
                         promote(keys.as_ref(), &next)?;
                         (conn, next)
                     }
                     Err(e) => return Err(e),
                 },
-                (None, Some(next)) => {
-                    let conn = keyed(&path, &next, false)?;
-                    promote(keys.as_ref(), &next)?;
-                    (conn, next)
-                }
-                (None, None) => return Err(StoreError::KeyMissing),
+                None => match keys.read_key(KeySlot::Next)? {
+                    Some(next) => {
+                        let conn = keyed(&path, &next, false)?;
+                        promote(keys.as_ref(), &next)?;
+                        (conn, next)
+                    }
+                    None => return Err(StoreError::KeyMissing),
+                },
             }
         } else {
             let key = match current {
@@ -156,7 +167,7 @@ impl Store {
                     key
                 }
             };
-            if next.is_some() {
+            if !matches!(keys.read_key(KeySlot::Next), Ok(None)) {
                 keys.delete_key(KeySlot::Next)?;
             }
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -168,6 +179,7 @@ impl Store {
         let mut store = Store {
             conn,
             path,
+            apple_fullfsync: config.apple_fullfsync,
             keys,
             key,
         };
@@ -177,10 +189,13 @@ impl Store {
 
     /// Runs the checks and settings that follow a successful key check.
     fn prepare(&mut self, config: &StoreConfig) -> Result<()> {
-        schema::check_version(&self.conn)?;
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        Self::prepare_connection(&mut self.conn, config)
+    }
+
+    /// [`Store::prepare`] for the connection `conn`.
+    fn prepare_connection(conn: &mut Connection, config: &StoreConfig) -> Result<()> {
+        schema::check_version(conn)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Migration(format!(
                 "journal mode stayed {mode}; WAL is required"
@@ -188,20 +203,19 @@ impl Store {
         }
         // Another connection (a second store on the same file) waits its turn
         // instead of failing at once.
-        self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        self.conn.execute_batch(
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;",
         )?;
         let fullfsync = if config.apple_fullfsync { "ON" } else { "OFF" };
-        self.conn.execute_batch(&format!(
+        conn.execute_batch(&format!(
             "PRAGMA fullfsync = {fullfsync}; PRAGMA checkpoint_fullfsync = {fullfsync};"
         ))?;
-        schema::migrate_to(&mut self.conn, schema::LATEST)?;
+        schema::migrate_to(conn, schema::LATEST)?;
         // Every check passed: normal checkpointing on close again.
-        self.conn
-            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
         Ok(())
     }
 
@@ -243,28 +257,81 @@ impl Store {
     /// whichever key the file ended up under. Safe to retry after an error:
     /// a retry first makes current the key the file is under, so it never
     /// overwrites the only copy of that key in [`KeySlot::Next`].
+    ///
+    /// Whatever SQLCipher answers, the store then works through a fresh
+    /// connection keyed with the key that is found to open the file. SQLCipher
+    /// takes up the new key for writing before it re-encrypts, and does not
+    /// give it back when the re-key fails (another connection holds the
+    /// database, storage runs out), nor read the commit's failure; saves made
+    /// through that connection afterwards would be under a key the file is not.
+    /// A re-key that did not happen is [`StoreError::RekeyNotMade`], and the
+    /// key stays as it was. Should neither key open the file afterwards, the
+    /// store refuses every later call until it is opened again, rather than
+    /// write under a key nobody holds.
+    ///
+    /// Other stores open on the same file keep the old key, and read the
+    /// re-keyed pages as damage: close them first, and open them again after.
     pub fn rekey(&mut self) -> Result<()> {
+        // An open of the same file meanwhile would see the keys half-way.
+        let _opening = opening_lock(&self.path)?;
         // An earlier re-key that moved the file but could not make its key
         // current (the keystore locked at that moment) left that key only in
         // Next, which this one is about to overwrite: make it current first.
         if self.keys.read_key(KeySlot::Current)?.as_ref() != Some(&self.key) {
             promote(self.keys.as_ref(), &self.key)?;
         }
+        let old = self.key.clone();
         let new = DatabaseKey::generate()?;
         self.keys.write_key(KeySlot::Next, &new)?;
         let statement = zeroize::Zeroizing::new(format!(
             "PRAGMA rekey = \"{}\";",
             new.sqlcipher_literal().as_str()
         ));
-        if let Err(e) = self.conn.execute_batch(&statement) {
-            self.keys.delete_key(KeySlot::Next)?;
-            return Err(e.into());
+        let rekeyed = self.conn.execute_batch(&statement).is_ok();
+        if rekeyed {
+            // Move what it can into the main file now, so little stays under
+            // the old key; pages a reader still holds move when it lets go.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         }
-        self.key = new.clone();
-        // Move every page into the main file so nothing stays under the old key.
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        promote(self.keys.as_ref(), &new)
+        let order = if rekeyed { [&new, &old] } else { [&old, &new] };
+        let found = self.reconnect(order);
+        if found.as_ref().is_ok_and(|key| *key == new) {
+            self.key = new.clone();
+            return promote(self.keys.as_ref(), &new);
+        }
+        let key = found?;
+        self.key = key;
+        // The file stayed under the key it had: the new one unlocks nothing.
+        self.keys.delete_key(KeySlot::Next)?;
+        Err(StoreError::RekeyNotMade)
+    }
+
+    /// Replaces the connection with a fresh one under the first of `keys`
+    /// that opens the file, and returns that key. When neither does, the
+    /// store is left with a connection that refuses every statement.
+    fn reconnect(&mut self, keys: [&DatabaseKey; 2]) -> Result<DatabaseKey> {
+        let config = StoreConfig {
+            path: self.path.clone(),
+            apple_fullfsync: self.apple_fullfsync,
+        };
+        let fresh = |key: &DatabaseKey| -> Result<Connection> {
+            let mut conn = keyed(&self.path, key, false)?;
+            Self::prepare_connection(&mut conn, &config)?;
+            Ok(conn)
+        };
+        let (conn, key) = match fresh(keys[0]) {
+            Ok(conn) => (conn, keys[0].clone()),
+            Err(first) => match fresh(keys[1]) {
+                Ok(conn) => (conn, keys[1].clone()),
+                Err(_) => {
+                    self.conn = refusing_connection()?;
+                    return Err(first);
+                }
+            },
+        };
+        self.conn = conn;
+        Ok(key)
     }
 
     /// Changes pending, sent without an answer, or rejected: everything the
@@ -281,10 +348,10 @@ impl Store {
     /// Erases this device's store: on sign-out, when the endpoint revokes the
     /// device, or at the user's request. The key is destroyed first, so even a
     /// file that fails to delete can never be read again; then the database
-    /// and its `-wal` and `-shm` files are removed. Once the current key is
-    /// gone the wipe goes on whatever fails after (a key left in
-    /// [`KeySlot::Next`] unlocks nothing once the files are removed), so
-    /// [`WipeError::Refused`] always means nothing was erased.
+    /// and its `-wal` and `-shm` files are removed. Once the key the file is
+    /// under is gone the wipe goes on whatever fails after (the other slot's
+    /// key does not open the file), so [`WipeError::Refused`] always means
+    /// nothing was erased.
     ///
     /// Refused with [`StoreError::UnsyncedItems`] unless
     /// `confirmed_discard` equals the number of unsynced changes exactly
@@ -302,12 +369,19 @@ impl Store {
         if count != confirmed_discard {
             return Err(refuse(self, StoreError::UnsyncedItems { count }));
         }
-        if let Err(e) = self.keys.delete_key(KeySlot::Current) {
+        // The key the file is under goes first: in Next, where a re-key whose
+        // key could not be made current left it, or else in Current.
+        let (first, second) = match self.keys.read_key(KeySlot::Next) {
+            Ok(Some(next)) if next == self.key => (KeySlot::Next, KeySlot::Current),
+            Ok(_) => (KeySlot::Current, KeySlot::Next),
+            Err(e) => return Err(refuse(self, e.into())),
+        };
+        if let Err(e) = self.keys.delete_key(first) {
             return Err(refuse(self, e.into()));
         }
         // Past the point of no return: the wipe goes on even if this fails,
-        // since a key left here unlocks nothing once the files are gone.
-        let _ = self.keys.delete_key(KeySlot::Next);
+        // since the other slot's key does not open the file.
+        let _ = self.keys.delete_key(second);
         let Store { conn, path, .. } = self;
         drop(conn);
         Self::wipe_files(&path).map_err(WipeError::FilesRemain)?;
@@ -431,6 +505,16 @@ fn diagnose(conn: &Connection, path: &Path) -> StoreError {
         },
         Err(e) => e,
     }
+}
+
+/// A connection that refuses every statement on the store's tables: an empty
+/// in-memory database that takes no writes. What a store holds when no key it
+/// knows opens its file any more, so that nothing is saved under a key nobody
+/// has and every call says so.
+fn refusing_connection() -> Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch("PRAGMA query_only = ON;")?;
+    Ok(conn)
 }
 
 fn pragma_rows(conn: &Connection, pragma: &str) -> Result<Vec<String>> {

@@ -258,6 +258,42 @@ fn a_rekey_retried_after_its_key_failed_to_become_current_keeps_the_file_readabl
     assert_eq!(store.outbox_counts().unwrap().pending, 5);
 }
 
+#[test]
+fn a_rekey_that_fails_leaves_a_store_whose_later_saves_open_again() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let mut visits: Vec<_> = (0..5).map(|i| sample::new_visit(i, morning())).collect();
+    for v in &visits {
+        store.save(v).unwrap();
+    }
+    let key = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    // Another connection holds the write lock, so the re-key cannot run.
+    let other = rusqlite::Connection::open(f.path()).unwrap();
+    other
+        .execute_batch(&format!(
+            "PRAGMA key = \"x'{}'\"; BEGIN IMMEDIATE;",
+            crate::key_hex(&key)
+        ))
+        .unwrap();
+    assert!(matches!(store.rekey(), Err(StoreError::RekeyNotMade)));
+    other.execute_batch("ROLLBACK;").unwrap();
+    drop(other);
+
+    // The store goes on under the key the file is under: what it saves now opens again.
+    for i in 5..40 {
+        let visit = sample::new_visit(i, morning());
+        store.save(&visit).unwrap();
+        visits.push(visit);
+    }
+    drop(store);
+    assert_eq!(f.keys.read_key(KeySlot::Current).unwrap(), Some(key));
+    assert_eq!(f.keys.read_key(KeySlot::Next).unwrap(), None);
+    let store = f.open().unwrap();
+    store.check_integrity().unwrap();
+    assert_all_current(&store, &visits);
+    assert_eq!(store.outbox_counts().unwrap().pending, 40);
+}
+
 /// A keystore that holds the first two reads of an empty current slot until
 /// both have come (or two seconds pass), so two opens race as they would on
 /// a phone's first launch.
@@ -314,4 +350,143 @@ fn two_opens_of_a_new_store_at_once_agree_on_one_key() {
     drop(store);
     let store = Store::open(&f.config, keys).unwrap();
     assert_eq!(store.record_ids::<VisitContent>().unwrap().len(), 1);
+}
+
+#[test]
+fn damage_under_the_next_key_is_reported_as_damage_not_as_a_wrong_key() {
+    // The keystore as a re-key whose key never became current leaves it, and
+    // the file, under the next key, damaged in its first page.
+    let f = Fixture::default();
+    store_with_visits(&f, 40);
+    let key = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
+    crate::flip_bytes(f.path(), 40, 8);
+    let keys = Arc::new(MemoryKeyProvider::with_key(
+        DatabaseKey::generate().unwrap(),
+    ));
+    keys.write_key(KeySlot::Next, &key).unwrap();
+    let before = f.file_bytes();
+    let err = Store::open(&f.config, keys.clone()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(f.file_bytes(), before);
+    assert_eq!(keys.read_key(KeySlot::Next).unwrap(), Some(key));
+}
+
+/// A keystore whose next-key slot cannot be read (its entry damaged), or
+/// cleared, as set.
+#[derive(Default)]
+struct FaultyNextSlot {
+    inner: MemoryKeyProvider,
+    unreadable: std::sync::atomic::AtomicBool,
+    undeletable: std::sync::atomic::AtomicBool,
+    current_locked: std::sync::atomic::AtomicBool,
+}
+
+impl KeyProvider for FaultyNextSlot {
+    fn read_key(&self, slot: KeySlot) -> Result<Option<DatabaseKey>, doorstep_store::KeyError> {
+        if slot == KeySlot::Next && self.unreadable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(doorstep_store::KeyError::Unavailable(
+                "entry damaged".into(),
+            ));
+        }
+        self.inner.read_key(slot)
+    }
+    fn write_key(&self, slot: KeySlot, key: &DatabaseKey) -> Result<(), doorstep_store::KeyError> {
+        if slot == KeySlot::Current
+            && self
+                .current_locked
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(doorstep_store::KeyError::Unavailable(
+                "device locked".into(),
+            ));
+        }
+        self.inner.write_key(slot, key)
+    }
+    fn delete_key(&self, slot: KeySlot) -> Result<(), doorstep_store::KeyError> {
+        if slot == KeySlot::Next && self.undeletable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(doorstep_store::KeyError::Unavailable(
+                "device locked".into(),
+            ));
+        }
+        self.inner.delete_key(slot)
+    }
+}
+
+#[test]
+fn a_next_slot_that_cannot_be_read_does_not_stop_a_store_the_current_key_opens() {
+    use std::sync::atomic::Ordering;
+    let f = Fixture::default();
+    let keys = Arc::new(FaultyNextSlot::default());
+    let mut store = Store::open(&f.config, keys.clone()).unwrap();
+    let visits: Vec<_> = (0..3).map(|i| sample::new_visit(i, morning())).collect();
+    for v in &visits {
+        store.save(v).unwrap();
+    }
+    drop(store);
+    keys.unreadable.store(true, Ordering::SeqCst);
+    let store = Store::open(&f.config, keys.clone()).unwrap();
+    assert_all_current(&store, &visits);
+}
+
+#[test]
+fn a_wipe_refuses_when_the_key_the_file_is_under_will_not_clear() {
+    use std::sync::atomic::Ordering;
+    let f = Fixture::default();
+    let keys = Arc::new(FaultyNextSlot::default());
+    let mut store = Store::open(&f.config, keys.clone()).unwrap();
+    let visit = sample::new_visit(0, morning());
+    store.save(&visit).unwrap();
+    // A re-key moves the file, but its key cannot be made current: it stays in Next.
+    keys.current_locked.store(true, Ordering::SeqCst);
+    assert!(matches!(store.rekey(), Err(StoreError::Key(_))));
+    keys.current_locked.store(false, Ordering::SeqCst);
+    let under = keys
+        .read_key(KeySlot::Next)
+        .unwrap()
+        .expect("the file's key");
+
+    keys.undeletable.store(true, Ordering::SeqCst);
+    let store = match store.wipe(1) {
+        Err(doorstep_store::WipeError::Refused { store, .. }) => *store,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(keys.read_key(KeySlot::Next).unwrap(), Some(under));
+    assert_all_current(&store, std::slice::from_ref(&visit));
+    drop(store);
+    assert!(f.path().exists(), "nothing was erased");
+    keys.undeletable.store(false, Ordering::SeqCst);
+    let store = Store::open(&f.config, keys.clone()).unwrap();
+    assert_all_current(&store, std::slice::from_ref(&visit));
+}
+
+#[test]
+fn a_log_left_by_a_wipe_cut_short_is_not_replayed_into_the_next_store() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    for i in 0..5 {
+        store.save(&sample::new_visit(i, morning())).unwrap();
+    }
+    // The log as it stands while the store is open, under the old key.
+    let wal_path = {
+        let mut p = f.path().as_os_str().to_owned();
+        p.push("-wal");
+        std::path::PathBuf::from(p)
+    };
+    let log = std::fs::read(&wal_path).unwrap();
+    assert!(!log.is_empty());
+    drop(store);
+    // The wipe destroyed the key and removed the database, then stopped. (SQLite
+    // starts a new log for the store made next, rather than replay this one.)
+    f.keys.delete_key(KeySlot::Current).unwrap();
+    std::fs::remove_file(f.path()).unwrap();
+    std::fs::write(&wal_path, &log).unwrap();
+
+    let mut fresh = f.open().unwrap();
+    fresh.check_integrity().unwrap();
+    assert_eq!(fresh.outbox_counts().unwrap(), Default::default());
+    let visit = sample::new_visit(9, morning());
+    fresh.save(&visit).unwrap();
+    drop(fresh);
+    let again = f.open().unwrap();
+    assert_all_current(&again, std::slice::from_ref(&visit));
 }
