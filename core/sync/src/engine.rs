@@ -493,21 +493,30 @@ impl SyncEngine {
         // go: what a restore lost is queued again ahead of them, so an
         // amendment never reaches the endpoint before the version it amends.
         let mut reoffer = bound;
-        let waiting = {
-            let counts = self.store()?.outbox_counts()?;
-            counts.pending + counts.sent > 0
-        };
-        if bound && waiting && self.cursor_refused(&mut report).await? {
+        let counts = self.store()?.outbox_counts()?;
+        let waiting = counts.pending + counts.sent > 0;
+        // Changes accepted before any pull page was applied leave no cursor
+        // for a restore to refuse: the endpoint is asked outright what it
+        // holds of them, until a page lands.
+        let cursorless = self.store()?.sync_cursor()?.is_none_or(|c| c.0.is_empty());
+        if bound && counts.accepted > 0 && cursorless {
+            report.reoffered += self.reoffer_lost(&mut report).await?;
+            reoffer = false;
+        } else if bound && waiting && self.cursor_refused(&mut report).await? {
             report.reoffered += self.reoffer_lost(&mut report).await?;
             reoffer = false;
         }
         self.push_all(&mut report).await?;
-        if report.revoked {
-            return Ok(report);
-        }
-        if self.pull_all(&mut report, reoffer).await? {
-            // Revoked since the push: push anything written meanwhile, then wipe.
+        // The pull says whether the device was revoked since the push.
+        if report.revoked || self.pull_all(&mut report, reoffer).await? {
             report.revoked = true;
+            // The device is to be wiped. A revoked device never hears of a
+            // refused cursor, so the endpoint is first asked whether it holds
+            // everything it accepted from it (a restore since may have lost
+            // some); what it lost goes again, with anything written since.
+            if reoffer && !report.pull_restarted {
+                report.reoffered += self.reoffer_lost(&mut report).await?;
+            }
             self.push_all(&mut report).await?;
         } else if report.reoffered > 0 {
             // What an endpoint restored from a backup lost goes back to it now.
@@ -866,13 +875,14 @@ impl SyncEngine {
     }
 }
 
-/// `base` plus up to a half of it again, so devices that lost signal together
-/// do not retry together.
+/// `base` plus up to a half of it again, drawn from the system's random
+/// source, so devices that lost signal together do not retry together. (The
+/// clock's sub-second digits are no substitute: Apple's count whole
+/// microseconds, which left every iPad on the same schedule.) Without
+/// randomness the wait is `base` plus a quarter.
 fn jittered(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+    let draw = getrandom::u32().unwrap_or(u32::MAX / 2);
+    base + base.mul_f64(f64::from(draw) / f64::from(u32::MAX) / 2.0)
 }
 
 /// A sync running in the background; dropping or cancelling it stops the
@@ -918,6 +928,23 @@ mod tests {
 
     use super::*;
     use crate::fixtures;
+
+    #[test]
+    fn retries_wait_between_the_backoff_and_half_as_long_again_and_not_all_alike() {
+        let base = Duration::from_millis(1000);
+        let waits: Vec<Duration> = (0..32).map(|_| jittered(base)).collect();
+        assert!(
+            waits.iter().all(|w| *w >= base && *w <= base * 3 / 2),
+            "{waits:?}"
+        );
+        let first = waits[0];
+        assert!(
+            waits
+                .iter()
+                .any(|w| w.abs_diff(first) > Duration::from_millis(10)),
+            "{waits:?}"
+        );
+    }
 
     /// An engine over a fresh store holding `records` visit records whose
     /// four free texts are at their longest in two-byte characters: about

@@ -637,7 +637,46 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since() {
+async fn a_device_that_never_applied_a_pull_page_still_gets_back_what_a_restore_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    // The night's backup, before the device's first sync.
+    let backup = back_up(&app);
+    // Its first two records go through, but no pull ever gets through: the
+    // device holds no cursor at all.
+    device.record_visit(0);
+    device.record_visit(1);
+    gate.fail_pulls.store(true, Ordering::SeqCst);
+    device.sync_once(&url).await.unwrap_err();
+    assert!(
+        device
+            .store
+            .lock()
+            .unwrap()
+            .sync_cursor()
+            .unwrap()
+            .is_none()
+    );
+
+    // Restored from the backup, the endpoint has no cursor of the device's to
+    // refuse; the device asks what it holds, and the two go back.
+    let restored = restored_from(backup);
+    assert_eq!(held_by_endpoint(&restored).await, 0);
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&restored).await);
+    let report = synced(&device, &url).await;
+    assert_eq!((report.reoffered, report.pushed), (2, 2));
+    assert_eq!(held_by_endpoint(&restored).await, 2);
+    // With a cursor now, the next sync asks nothing.
+    let report = synced(&device, &url).await;
+    assert_eq!((report.reoffered, report.pushed), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_gives_back_what_a_restore_lost_before_it_is_told_to_wipe() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::new(&Backend::Sqlite).await;
     let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
@@ -645,7 +684,40 @@ async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since
     device.record_visit(0);
     synced(&device, &url).await;
     let backup = back_up(&app);
-    // A visit recorded and accepted after the backup.
+    device.record_visit(1);
+    device.record_visit(2);
+    assert_eq!(synced(&device, &url).await.pushed, 2);
+
+    // Restored from the backup, then the phone is reported lost and revoked.
+    let restored = restored_from(backup);
+    restored
+        .state
+        .storage
+        .revoke_device(
+            &doorstep_server::storage::NetworkScope::for_verified_network(
+                NetworkId::parse(NET).unwrap(),
+            ),
+            &DeviceId::parse("phone-1").unwrap(),
+        )
+        .await
+        .unwrap();
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&restored).await);
+    let engine = device.engine(&url, 3, Duration::from_secs(10));
+    let report = engine.sync().await.unwrap();
+    assert!(report.revoked);
+    // Before it is told to wipe, the two the restore lost are back at the endpoint.
+    assert_eq!((report.reoffered, report.pushed), (2, 2));
+    assert_eq!(held_by_endpoint(&restored).await, 3);
+    assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
     let meta = VersionMeta::first(
         RecordId(Uuid::now_v7()),
         VersionId(Uuid::now_v7()),
@@ -656,15 +728,18 @@ async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since
     let first = fixtures::visit_record(meta, 1);
     device.store.lock().unwrap().save(&first).unwrap();
     synced(&device, &url).await;
+    let backup = back_up(&app);
+    // The visit is amended and the amendment accepted after the backup.
+    let (lost, _) = amend_on(&device, &first, 2, false);
+    synced(&device, &url).await;
 
-    // The endpoint is restored; meanwhile the clinician amends that visit.
+    // The endpoint is restored; meanwhile the clinician amends the amendment.
     let restored = restored_from(backup);
-    let (_, amendment) = amend_on(&device, &first, 2, false);
+    let (latest, change) = amend_on(&device, &lost, 3, false);
+    let mut device = device;
     device.token = restored.device_token(NET, "para-1", "phone-1");
     let url = format!("http://{}", serve(&restored).await);
     let report = synced(&device, &url).await;
-    // The lost version went first, its amendment after: both stored, the
-    // record whole, nothing refused.
     assert_eq!(
         (report.reoffered, report.pushed, report.rejected),
         (1, 2, 0)
@@ -673,13 +748,26 @@ async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since
         .store
         .lock()
         .unwrap()
-        .outbox_item(amendment)
+        .outbox_item(change)
         .unwrap()
         .unwrap()
         .state;
     assert_eq!(state, OutboxState::Accepted);
-    assert_eq!(held_by_endpoint(&restored).await, 3);
+    // The lost version was stored before the amendment built on it, so the
+    // record reads in order at the endpoint, and nothing forked.
     let coordinator = restored.token(NET, TokenRole::Coordinator, "coord", None);
+    let (changes, _) = restored.pull_all(&coordinator, 500).await;
+    let order: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            c["body"]["record"]["meta"]["version_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let id = |r: &VisitRecord| r.meta.version_id.0.to_string();
+    assert_eq!(order, [id(&first), id(&lost), id(&latest)]);
     let (_, forks) = restored.get(&coordinator, "/sync/v1/forks").await;
     assert_eq!(forks["forks"], serde_json::json!([]));
 }
