@@ -499,10 +499,10 @@ impl SyncEngine {
         // for a restore to refuse: the endpoint is asked outright what it
         // holds of them, until a page lands.
         let cursorless = self.store()?.sync_cursor()?.is_none_or(|c| c.0.is_empty());
-        if bound && counts.accepted > 0 && cursorless {
-            report.reoffered += self.reoffer_lost(&mut report).await?;
-            reoffer = false;
-        } else if bound && waiting && self.cursor_refused(&mut report).await? {
+        if bound
+            && ((counts.accepted > 0 && cursorless)
+                || (waiting && self.cursor_refused(&mut report).await?))
+        {
             report.reoffered += self.reoffer_lost(&mut report).await?;
             reoffer = false;
         }
