@@ -10,9 +10,12 @@
 //! fetched with `= ANY($n)` and inserted with `UNNEST`.
 //!
 //! Connections use TLS (rustls, the platform's root certificates) unless the
-//! URL says `sslmode=disable`; `sslmode=require` refuses a server without TLS,
-//! and the default (`prefer`) falls back to plain only when the server offers
-//! no TLS.
+//! URL says `sslmode=disable`. A URL that names no `sslmode` insists on TLS
+//! (as `require`) when the server is on another machine: libpq's default,
+//! `prefer`, falls back to plain text whenever the server answers that it has
+//! no TLS, which anyone on the path can answer for it. To this machine
+//! (loopback or a Unix socket) it keeps `prefer`. A `sslmode` the URL names is
+//! taken as named.
 //!
 //! Getting a connection is bounded in time ([`CONNECTION_TIMEOUT`]): with the
 //! database gone or every connection busy, a request is answered 503 within
@@ -117,6 +120,7 @@ impl PostgresStorage {
         max_connections: usize,
     ) -> Result<Self, StorageError> {
         let mut config = tokio_postgres::Config::from_str(url)?;
+        insist_on_tls_off_this_machine(url, &mut config);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECTION_TIMEOUT);
         }
@@ -149,6 +153,31 @@ impl PostgresStorage {
             .map_err(pool_error)?;
         migrate(&pool, schema).await?;
         Ok(Self { pool })
+    }
+}
+
+/// Makes `config`, read from `url`, require TLS when `url` names no `sslmode`
+/// and any of its hosts is on another machine (see the module's notes).
+fn insist_on_tls_off_this_machine(url: &str, config: &mut tokio_postgres::Config) {
+    if url.contains("sslmode=") {
+        return;
+    }
+    let this_machine = |host: &tokio_postgres::config::Host| match host {
+        tokio_postgres::config::Host::Tcp(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => true,
+    };
+    let local = config.get_hosts().iter().all(this_machine)
+        && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
+    if !local {
+        config.ssl_mode(SslMode::Require);
     }
 }
 
@@ -191,8 +220,9 @@ fn tls_connector() -> Result<MakeRustlsConnect, StorageError> {
     roots.add_parsable_certificates(loaded.certs);
     if roots.is_empty() {
         return Err(StorageError::Config(
-            "no root certificates found for TLS to PostgreSQL (install ca-certificates, \
-             or use sslmode=disable on a private network)"
+            "no root certificates found for TLS to PostgreSQL: install ca-certificates \
+             (sslmode=disable sends records in clear; only where nobody else can reach \
+             the network between the endpoint and the database)"
                 .into(),
         ));
     }
@@ -616,5 +646,49 @@ impl Storage for PostgresStorage {
     async fn ping(&self) -> Result<(), StorageError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         refuse_read_only(&client).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str) -> SslMode {
+        let mut config = tokio_postgres::Config::from_str(url).unwrap();
+        insist_on_tls_off_this_machine(url, &mut config);
+        config.get_ssl_mode()
+    }
+
+    #[test]
+    fn a_url_naming_no_sslmode_insists_on_tls_to_another_machine_only() {
+        assert_eq!(
+            mode("postgres://u:p@db.example.nhs.uk/doorstep"),
+            SslMode::Require
+        );
+        assert_eq!(
+            mode("postgres://u:p@10.0.0.5:5432/doorstep"),
+            SslMode::Require
+        );
+        assert_eq!(
+            mode("postgres://u:p@127.0.0.1:5432,db.example.nhs.uk:5432/doorstep"),
+            SslMode::Require
+        );
+        assert_eq!(mode("host=db.example.nhs.uk user=u"), SslMode::Require);
+        assert_eq!(
+            mode("postgres://u:p@127.0.0.1:5432/doorstep"),
+            SslMode::Prefer
+        );
+        assert_eq!(mode("postgres://u:p@localhost/doorstep"), SslMode::Prefer);
+        assert_eq!(mode("postgres://u:p@[::1]:5432/doorstep"), SslMode::Prefer);
+        assert_eq!(mode("host=/run/postgresql user=u"), SslMode::Prefer);
+        // A mode the URL names is the operator's choice.
+        assert_eq!(
+            mode("postgres://u:p@db.example.nhs.uk/doorstep?sslmode=disable"),
+            SslMode::Disable
+        );
+        assert_eq!(
+            mode("postgres://u:p@db.example.nhs.uk/doorstep?sslmode=prefer"),
+            SslMode::Prefer
+        );
     }
 }
