@@ -39,8 +39,9 @@ struct RotateArgs {
     /// The endpoint's data directory (where `doorstep serve --data` points).
     #[arg(long)]
     data: PathBuf,
-    /// The old key leaked: refuse every token it signed at once (every
-    /// device must sign in again) instead of letting them run out.
+    /// A key leaked: refuse at once every token the old key, or any key
+    /// retired before it, signed (every device must sign in again) instead of
+    /// letting them run out.
     #[arg(long)]
     compromised: bool,
 }

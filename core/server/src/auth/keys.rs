@@ -352,9 +352,12 @@ impl KeyRing {
 
     /// Replaces the signing key in `dir` with a new one, at `now`. With
     /// `keep_retired`, the old key's public half is kept and trusted until
-    /// [`RetiredKey::trusted_until`]; without (the old key leaked), it is
-    /// dropped and every token it signed is refused once the endpoint reads
-    /// the directory again. Retired keys whose trust has ended are dropped.
+    /// [`RetiredKey::trusted_until`], and so are keys retired earlier whose
+    /// trust has not ended. Without (a key leaked), nothing of before is
+    /// trusted: the old key and every retired one are dropped, and every token
+    /// they signed is refused once the endpoint reads the directory again. A
+    /// key retired earlier may have leaked too (a copy of the directory from
+    /// before that rotation), and every device signs in again anyway.
     /// Rotations hold the directory's key lock, so two run one after the
     /// other and each retires the key the other made.
     pub fn rotate(dir: &Path, now: Timestamp, keep_retired: bool) -> Result<Rotation, KeyError> {
@@ -362,7 +365,7 @@ impl KeyRing {
         let old = SigningKey::load_or_create_locked(dir)?;
         let mut retired: Vec<RetiredKey> = read_retired(dir)?
             .into_iter()
-            .filter(|k| k.trusted_until() > now && k.kid != old.kid)
+            .filter(|k| keep_retired && k.trusted_until() > now && k.kid != old.kid)
             .collect();
         let kept = keep_retired.then(|| RetiredKey {
             kid: old.kid.clone(),
@@ -560,7 +563,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rotation_after_a_compromise_keeps_nothing_of_the_old_key() {
+    fn a_rotation_after_a_compromise_trusts_no_key_of_before() {
         let dir = tempfile::tempdir().unwrap();
         let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
         let first = KeyRing::rotate(dir.path(), now, true).unwrap();
@@ -568,15 +571,9 @@ mod tests {
             KeyRing::rotate(dir.path(), now + SignedDuration::from_mins(5), false).unwrap();
         assert_eq!(second.retired, first.kid);
         assert_eq!(second.retired_trusted_until, None);
-        // The key retired in the ordinary way before is still trusted: its
-        // private half was gone before the leak.
-        assert_eq!(
-            retired_in(dir.path())
-                .into_iter()
-                .map(|(kid, _)| kid)
-                .collect::<Vec<_>>(),
-            [first.retired]
-        );
+        // Nor the key retired in the ordinary way before it: a copy of the
+        // directory from before that rotation holds its private half.
+        assert_eq!(retired_in(dir.path()), []);
     }
 
     #[test]
