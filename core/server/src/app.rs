@@ -93,9 +93,14 @@ pub enum StartError {
     /// locked.
     #[error(transparent)]
     DataDir(crate::storage::sqlite::BackupError),
-    /// The outside identity provider's keys could not be read.
+    /// The outside identity provider's keys could not be read, or none of
+    /// them can be trusted.
     #[error("identity provider key set: {0}")]
     Jwks(String),
+    /// A setting that would refuse every token (an empty audience or issuer):
+    /// said when the endpoint starts rather than in every request's 401.
+    #[error("settings: {0}")]
+    Settings(String),
     /// The socket could not be bound.
     #[error("listen on {addr}: {source}")]
     Bind {
@@ -174,9 +179,26 @@ impl Application {
             &config.issuer,
             &config.audience,
         )?);
+        if config.audience.trim().is_empty() {
+            return Err(StartError::Settings(
+                "the audience is empty: every token would be refused".into(),
+            ));
+        }
         if let Some((source, issuer)) = &config.outside {
+            if issuer.trim().is_empty() {
+                return Err(StartError::Settings(
+                    "the identity provider's issuer is empty: none of its tokens would pass".into(),
+                ));
+            }
             let jwks = source.load().await.map_err(StartError::Jwks)?;
             let count = verifier.trust_outside(&jwks, issuer);
+            if count == 0 {
+                return Err(StartError::Jwks(format!(
+                    "none of the {} keys in it can be trusted (each needs a kid, and to be \
+                     RS256 or ES256 for signing): none of the provider's tokens would pass",
+                    jwks.keys.len()
+                )));
+            }
             tracing::info!(keys = count, issuer = %issuer, "trusting identity provider keys");
             if let JwksSource::Url(_) = source {
                 spawn_refresh(Arc::clone(&verifier), source.clone(), issuer.clone());

@@ -5,7 +5,9 @@
 //! is looked up by its `kid`; its header's `alg` must be that key's algorithm
 //! (so `none`, or HS256 signed with a public key, never reaches a verifier);
 //! then the signature, `iss`, `aud`, `exp` and `nbf` are checked with a small
-//! leeway for device clocks. The endpoint's own key is EdDSA; an outside
+//! leeway for device clocks. The endpoint's own tokens always carry `nbf`;
+//! many identity providers leave it out (their tokens are valid from `iat`),
+//! so theirs is checked when present. The endpoint's own key is EdDSA; an outside
 //! identity provider's keys are RS256 (RSA) or ES256 (P-256), read from its
 //! JWKS and replaceable at run time when the provider rotates them.
 
@@ -120,7 +122,7 @@ fn own_key(
         trusted: Arc::new(TrustedKey {
             alg: Algorithm::EdDSA,
             key,
-            validation: validation(Algorithm::EdDSA, issuer, audience),
+            validation: validation(Algorithm::EdDSA, issuer, audience, OWN_CLAIMS),
         }),
         until,
         jwk,
@@ -162,12 +164,19 @@ struct TrustedKey {
     validation: Validation,
 }
 
-fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+/// The registered claims a token of the endpoint's own key must carry.
+const OWN_CLAIMS: &[&str] = &["exp", "nbf", "iss", "aud", "sub"];
+
+/// The registered claims an identity provider's token must carry: `nbf`, which
+/// many leave out, is checked only when present.
+const OUTSIDE_CLAIMS: &[&str] = &["exp", "iss", "aud", "sub"];
+
+fn validation(alg: Algorithm, issuer: &str, audience: &str, required: &[&str]) -> Validation {
     let mut v = Validation::new(alg);
     v.leeway = LEEWAY_SECONDS;
     v.validate_exp = true;
     v.validate_nbf = true;
-    v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    v.set_required_spec_claims(required);
     v.set_issuer(&[issuer]);
     v.set_audience(&[audience]);
     v
@@ -346,7 +355,7 @@ impl Verifier {
                 Arc::new(TrustedKey {
                     alg,
                     key,
-                    validation: validation(alg, issuer, &self.audience),
+                    validation: validation(alg, issuer, &self.audience, OUTSIDE_CLAIMS),
                 }),
             );
         }

@@ -78,6 +78,36 @@ async fn the_application_starts_from_config_and_trusts_an_idp_jwks_url() {
         .unwrap()
         .status();
     assert_eq!(status, 200, "the IdP's token is trusted");
+    // Many providers send no `nbf`: their token is valid from its issue.
+    let without_nbf = jsonwebtoken::encode(
+        &header,
+        &json!({"iss": issuer, "aud": "doorstep-sync", "sub": "emis-d99001", "iat": now,
+                "exp": now + 300, "net": "east-dorset", "role": "practice_system"}),
+        &EncodingKey::from_ec_der(pkcs8.as_ref()),
+    )
+    .unwrap();
+    let response = client
+        .get(&pull)
+        .bearer_auth(&without_nbf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "a provider's token without nbf");
+    // One with an `nbf` still to come is refused as any other is.
+    let not_yet = jsonwebtoken::encode(
+        &header,
+        &json!({"iss": issuer, "aud": "doorstep-sync", "sub": "emis-d99001", "nbf": now + 600,
+                "exp": now + 900, "net": "east-dorset", "role": "practice_system"}),
+        &EncodingKey::from_ec_der(pkcs8.as_ref()),
+    )
+    .unwrap();
+    let response = client
+        .get(&pull)
+        .bearer_auth(&not_yet)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "a provider's token not valid yet");
 
     // `doorstep token issue` signs with the key the endpoint made in --data.
     let key = SigningKey::load_or_create(data.path()).unwrap();
@@ -111,6 +141,43 @@ async fn the_application_starts_from_config_and_trusts_an_idp_jwks_url() {
         data.path().join(doorstep_server::app::SQLITE_FILE).exists(),
         "the embedded default keeps its data in --data"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_that_would_refuse_every_token_are_refused_at_start() {
+    // A key set whose only key is a shared secret, and one whose key has no kid.
+    for keys in [
+        json!([{"kty": "oct", "kid": "k1", "alg": "HS256", "k": "c2VjcmV0"}]),
+        json!([{"kty": "EC", "crv": "P-256", "alg": "ES256",
+                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let path = data.path().join("jwks.json");
+        std::fs::write(&path, json!({"keys": keys}).to_string()).unwrap();
+        let mut config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().join("data"));
+        config.outside = Some((
+            JwksSource::parse(path.to_str().unwrap()),
+            "https://login.example-ics.nhs.uk".to_owned(),
+        ));
+        let err = Application::build(config).await.err().expect("refused");
+        assert!(
+            err.to_string()
+                .contains("none of the 1 keys in it can be trusted"),
+            "{err}"
+        );
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+    config.audience = " ".into();
+    let err = Application::build(config).await.err().expect("refused");
+    assert!(err.to_string().contains("the audience is empty"), "{err}");
+
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+    config.outside = Some((JwksSource::parse("/nowhere/jwks.json"), String::new()));
+    let err = Application::build(config).await.err().expect("refused");
+    assert!(err.to_string().contains("issuer is empty"), "{err}");
 }
 
 #[tokio::test]
