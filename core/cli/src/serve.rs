@@ -21,8 +21,10 @@ pub struct Args {
     #[arg(long)]
     data: PathBuf,
     /// PostgreSQL URL (postgres://...) to use instead of SQLite; several
-    /// instances may share one database.
-    #[arg(long)]
+    /// instances may share one database. Better given in the environment
+    /// variable, where other users of the machine cannot read its password
+    /// from the process list.
+    #[arg(long, env = "DOORSTEP_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
     /// Also trust this identity provider's key set (a JWKS file or https URL).
     #[arg(long, requires = "idp_issuer")]

@@ -134,8 +134,20 @@ fn run_issue(args: IssueArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    let made = !args.data.join(SIGNING_KEY_FILE).exists();
     let key = match SigningKey::load_or_create(&args.data) {
-        Ok(key) => key,
+        Ok(key) => {
+            // Made on first use, as documented; said, because a mistyped
+            // --data makes a key no endpoint holds, and its tokens are refused.
+            if made {
+                eprintln!(
+                    "doorstep token issue: no signing key was in {}, so a new one was made; \
+                     only an endpoint serving from that directory accepts this token",
+                    args.data.display()
+                );
+            }
+            key
+        }
         Err(e) => {
             eprintln!("doorstep token issue: {e}");
             return ExitCode::FAILURE;

@@ -33,8 +33,9 @@ pub enum IssueError {
     /// A role that writes records needs a device, so it can be revoked.
     #[error("role {0:?} writes records: give --device")]
     DeviceRequired(TokenRole),
-    /// The lifetime is not positive or longer than [`MAX_TTL`].
-    #[error("ttl must be more than 0 and at most 12 hours")]
+    /// The lifetime is shorter than a second (a token's times are whole
+    /// seconds, so it would expire as it is issued) or longer than [`MAX_TTL`].
+    #[error("ttl must be at least 1 second and at most 12 hours")]
     Ttl,
     /// The subject is empty or too long.
     #[error("subject must be 1-128 characters")]
@@ -68,7 +69,7 @@ pub fn issue(
     if request.role.writes_records() && request.device.is_none() {
         return Err(IssueError::DeviceRequired(request.role));
     }
-    if request.ttl <= SignedDuration::ZERO || request.ttl > MAX_TTL {
+    if request.ttl < SignedDuration::from_secs(1) || request.ttl > MAX_TTL {
         return Err(IssueError::Ttl);
     }
     if request.subject.is_empty() || request.subject.chars().count() > 128 {

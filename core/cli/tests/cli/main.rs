@@ -394,9 +394,65 @@ fn token_issue_refuses_what_the_endpoint_could_never_accept_and_says_why() {
         ),
         "at most 12 hours",
     );
+    // A token's times are whole seconds: one of half a second would expire
+    // as it is issued.
+    refused(
+        issue(
+            data.path(),
+            "paramedic",
+            "para-1",
+            &["--device", "phone-1", "--ttl", "500ms"],
+        ),
+        "at least 1 second",
+    );
     // A coordinator writes no records: any name will do.
     let desk = issue(data.path(), "coordinator", "IT Desk", &[]);
     assert!(desk.status.success(), "{desk:?}");
+}
+
+#[test]
+fn serve_reads_the_database_url_from_the_environment_and_never_prints_its_password() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .env(
+            "DOORSTEP_DATABASE_URL",
+            "postgres://doorstep:hunter2secret@127.0.0.1:1/x",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("doorstep serve: "), "{stderr}");
+    assert!(
+        !data.path().join("endpoint.sqlite3").exists(),
+        "no SQLite fallback"
+    );
+    assert!(!stderr.contains("hunter2secret"), "{stderr}");
+    let help = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["serve", "--help"])
+        .env(
+            "DOORSTEP_DATABASE_URL",
+            "postgres://doorstep:hunter2secret@127.0.0.1:1/x",
+        )
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("DOORSTEP_DATABASE_URL"), "{help}");
+    assert!(!help.contains("hunter2secret"), "{help}");
+}
+
+#[test]
+fn token_issue_says_so_when_it_makes_a_new_key() {
+    let data = tempfile::tempdir().unwrap();
+    let first = issue(data.path(), "coordinator", "IT Desk", &[]);
+    assert!(first.status.success(), "{first:?}");
+    let note = String::from_utf8_lossy(&first.stderr);
+    assert!(note.contains("so a new one was made"), "{note}");
+    let second = issue(data.path(), "coordinator", "IT Desk", &[]);
+    assert!(second.status.success(), "{second:?}");
+    assert!(second.stderr.is_empty(), "{second:?}");
 }
 
 #[test]
