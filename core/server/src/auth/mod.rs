@@ -1,9 +1,10 @@
 //! Who is calling: JWT verification, the endpoint's own signing key, and the
 //! [`Caller`] extractor every scoped handler takes.
 //!
-//! A handler that touches a network's data takes a [`Caller`]; the only way
-//! to get a [`NetworkScope`] for a storage call is [`Caller::scope`], so the
-//! network a query reads is the verified token's, by construction.
+//! A handler that touches a network's data takes a [`Caller`], and gets the
+//! [`NetworkScope`] every storage call needs from [`Caller::scope`], so the
+//! network a query reads is the verified token's. (`NetworkScope`'s other
+//! constructor is public for tests and operator tools; handlers never call it.)
 
 pub mod claims;
 pub mod keys;
