@@ -29,6 +29,10 @@ const LONGEST_BREAK: u32 = 120;
 /// Fastest average road speed the speed model accepts, km/h.
 const FASTEST_KMH: f64 = 200.0;
 
+/// Slowest average speed the speed model accepts, km/h: slower than anyone walks. A speed
+/// near zero would make travel times no clock can hold.
+const SLOWEST_KMH: f64 = 1.0;
+
 /// Largest ratio of road distance to great-circle distance the speed model accepts.
 const LARGEST_DETOUR: f64 = 5.0;
 
@@ -46,6 +50,15 @@ const MOST_CLINICIANS: usize = 200;
 /// Most residents due at one care home: more than the largest homes have beds.
 const MOST_RESIDENTS: usize = 500;
 
+/// Most visits and residents due one problem may hold together: each is planned as a stop of
+/// its own, and the search keeps lists of every stop's nearest others, so the count must be
+/// bounded as places are. Ten times a busy network's day.
+const MOST_STOPS: usize = 5_000;
+
+/// Most iterations a budget may ask for: at a few thousand a second, years of search. A larger
+/// number is a mistake, and would overflow the search's own counts.
+const MOST_ITERATIONS: u64 = 1_000_000_000;
+
 /// A budget must end: with neither a time limit nor a number of iterations the search would
 /// run until the device stopped it. A time limit over a day is a mistake (and one near
 /// `Duration::MAX` would overflow the clock).
@@ -61,6 +74,12 @@ pub(crate) fn budget(budget: &Budget) -> Result<(), RoutingError> {
         .is_some_and(|t| t.as_secs() >= 60 * u64::from(DAY_MINUTES))
     {
         return invalid("budget.time_limit".into(), "must be less than a day".into());
+    }
+    if budget.iterations.is_some_and(|n| n > MOST_ITERATIONS) {
+        return invalid(
+            "budget.iterations".into(),
+            format!("must be at most {MOST_ITERATIONS}"),
+        );
     }
     Ok(())
 }
@@ -214,6 +233,19 @@ impl<'a> Item<'a> {
         if let Some(k) = windows.iter().position(|w| w.end < w.start) {
             return self.refuse(&format!("windows[{k}]"), BACKWARDS);
         }
+        // The planner counts lateness from the window a stop is served in; two that share
+        // time would leave which one that is to their order.
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&k| (windows[k].start, windows[k].end));
+        for pair in order.windows(2) {
+            let (earlier, later) = (pair[0], pair[1]);
+            if windows[later].start < windows[earlier].end {
+                return self.refuse(
+                    &format!("windows[{later}]"),
+                    &format!("overlaps windows[{earlier}]: give each time once, as one window"),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -253,6 +285,20 @@ fn size(problem: &Problem) -> Result<(), RoutingError> {
             ),
         );
     }
+    let stops = problem.visits.len()
+        + problem
+            .care_homes
+            .iter()
+            .map(|h| h.residents.len())
+            .sum::<usize>();
+    if stops > MOST_STOPS {
+        return invalid(
+            "care_homes".into(),
+            format!(
+                "at most {MOST_STOPS} visits and residents due together can be planned at once (this day has {stops})"
+            ),
+        );
+    }
     if problem.clinicians.len() > MOST_CLINICIANS {
         return invalid(
             "clinicians".into(),
@@ -289,10 +335,10 @@ fn size(problem: &Problem) -> Result<(), RoutingError> {
 /// The speed model and the supplied matrix.
 fn travel(problem: &Problem) -> Result<(), RoutingError> {
     let t = &problem.travel;
-    if !(t.speed_kmh.is_finite() && t.speed_kmh > 0.0 && t.speed_kmh <= FASTEST_KMH) {
+    if !(t.speed_kmh.is_finite() && (SLOWEST_KMH..=FASTEST_KMH).contains(&t.speed_kmh)) {
         return invalid(
             "travel.speed_kmh".into(),
-            format!("must be above 0 and at most {FASTEST_KMH}"),
+            format!("must be between {SLOWEST_KMH} and {FASTEST_KMH}"),
         );
     }
     if !(t.detour_factor.is_finite() && (1.0..=LARGEST_DETOUR).contains(&t.detour_factor)) {

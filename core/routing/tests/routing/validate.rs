@@ -128,17 +128,56 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
         (
             Box::new(|p| p.travel.speed_kmh = 0.0),
             "travel.speed_kmh",
-            "above 0",
+            "between 1 and 200",
         ),
         (
             Box::new(|p| p.travel.speed_kmh = -30.0),
             "travel.speed_kmh",
-            "above 0",
+            "between 1 and 200",
+        ),
+        (
+            Box::new(|p| p.travel.speed_kmh = 1e-300),
+            "travel.speed_kmh",
+            "between 1 and 200",
+        ),
+        (
+            Box::new(|p| {
+                p.visits[0].windows = vec![window((9, 0), (17, 0)), window((10, 0), (11, 0))]
+            }),
+            "visits[0].windows[1]",
+            "overlaps windows[0]",
+        ),
+        (
+            Box::new(|p| {
+                p.care_homes[0].windows = vec![window((14, 0), (16, 0)), window((10, 0), (14, 30))]
+            }),
+            "care_homes[0].windows[0]",
+            "overlaps windows[1]",
+        ),
+        (
+            Box::new(|p| {
+                let home = p.care_homes[0].clone();
+                let r = home.residents[0].clone();
+                p.care_homes = (0..11)
+                    .map(|h| doorstep_routing::CareHome {
+                        id: format!("home{h}"),
+                        residents: (0..460)
+                            .map(|i| Resident {
+                                id: format!("r{i}"),
+                                ..r.clone()
+                            })
+                            .collect(),
+                        ..home.clone()
+                    })
+                    .collect();
+            }),
+            "care_homes",
+            "at most 5000 visits and residents due together",
         ),
         (
             Box::new(|p| p.travel.speed_kmh = f64::INFINITY),
             "travel.speed_kmh",
-            "above 0",
+            "between 1 and 200",
         ),
         (
             Box::new(|p| p.travel.detour_factor = 0.5),
@@ -308,6 +347,15 @@ fn a_budget_without_an_end_or_longer_than_a_day_is_refused() {
     assert_eq!(
         e.to_string(),
         "invalid budget.time_limit: must be less than a day"
+    );
+    let countless = Budget {
+        time_limit: Some(std::time::Duration::from_millis(100)),
+        iterations: Some(u64::MAX),
+    };
+    let e = plan(&p, &countless, 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid budget.iterations: must be at most 1000000000"
     );
     let first = plan(&p, &budget(), 1).unwrap();
     let before = p.clone();
