@@ -13,15 +13,15 @@ use crate::Clock;
 /// |---|---|---|
 /// | unserved immediate visit | 10^13 each | nothing else ever justifies leaving one out |
 /// | unserved same-day visit | 10^12 each | worth more than 10 hours of lateness |
-/// | lateness | 10^7 per second | one second late costs more than deferring ten routine visits |
+/// | lateness | 10^7 per second | one second late costs as much as deferring ten routine visits not yet overdue |
 /// | unserved routine visit | 10^6 + 10^5 per day overdue (capped at 30 days) | outweighs 5 days of travel |
 /// | travel | 2 per second | |
 /// | overtime | 1 per second | only breaks ties between equal travel |
 /// | moving a visit to another clinician when re-planning | 1 200 | about 10 minutes of travel |
 /// | re-planned visit starting over an hour later than planned | 1 per second past the hour | an hour: half an hour's travel |
 ///
-/// Overtime is also capped by each clinician's `max_overtime_minutes`; beyond the cap it counts
-/// as lateness.
+/// Overtime is also capped by each clinician's `max_overtime_minutes`: no plan works past the
+/// cap (the search prices it as lateness, and what it leaves past the cap is taken out).
 pub mod weights {
     /// Leaving an immediate visit out.
     pub const UNSERVED_IMMEDIATE: i64 = 10_000_000_000_000;

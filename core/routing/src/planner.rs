@@ -589,9 +589,10 @@ impl<'p> Compiled<'p> {
             if over == 0 {
                 return;
             }
-            // Dropping a visit that ends the overrun comes first, then one that shortens it,
-            // then any (two reviews at one far home may each leave the trip as long), the least
-            // valuable first. The break stays: on its own it always fits (see `Compiled::new`).
+            // The least valuable visit whose going shortens the overrun comes first (of equal
+            // value, one that ends it), then any (two reviews at one far home may each leave
+            // the trip as long): two routine visits go before one immediate visit that would
+            // end it alone. The break stays: on its own it always fits (see `Compiled::new`).
             let drop = (0..route.len())
                 .filter(|&p| !matches!(self.items[route[p] as usize], Item::Break(_)))
                 .map(|p| {
@@ -599,11 +600,11 @@ impl<'p> Compiled<'p> {
                     trial.remove(p);
                     let left = self.simulate(v, &trial).over_limit;
                     let prize = self.inst.clients[route[p] as usize].prize.unwrap_or(0);
-                    ((left > 0, left == over), prize, p)
+                    (left == over, prize, left > 0, p)
                 })
                 .min();
             match drop {
-                Some((_, _, p)) => {
+                Some((_, _, _, p)) => {
                     route.remove(p);
                 }
                 None => return,
@@ -1105,7 +1106,10 @@ impl<'p> Compiled<'p> {
             let sim = self.simulate(v, &[c]);
             sim.stops[0].late == 0 && sim.over_limit == 0
         });
-        if !reachable {
+        // By the speed model no way there is quicker than straight from the start, so what no
+        // one reaches alone fits nowhere. A supplied matrix may make a way through another
+        // stop quicker (a road the model does not know): then every position is tried first.
+        if !reachable && self.problem.travel.matrix.is_none() {
             return Err(Reason::OutsideEveryShift);
         }
         let mut best_fit: Option<(i64, usize, usize)> = None;
@@ -1148,8 +1152,8 @@ impl<'p> Compiled<'p> {
         }
         match (best_fit, best_fail) {
             (Some((_, v, p)), _) => Ok((v, p)),
-            (None, Some((_, r))) => Err(r),
-            (None, None) => Err(Reason::OutsideEveryShift),
+            (None, Some((_, r))) if reachable => Err(r),
+            (None, _) => Err(Reason::OutsideEveryShift),
         }
     }
 
@@ -1863,6 +1867,72 @@ mod tests {
         let mut routes = vec![vec![0, 1]];
         assert_eq!(comp.bring_immediate_forward(&mut routes), None);
         assert_eq!(routes, [vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_visit_reached_in_time_only_through_another_is_found_a_place() {
+        // Ana starts at the practice. By the speed model the far visit, at 08:30 at the
+        // latest, is an hour's drive away; the supplied matrix knows a road from the near
+        // visit that takes fifteen minutes. Alone she would be late; after the near visit,
+        // she is not.
+        let mut ana = clinician("ana", "paramedic");
+        ana.shift.start = Clock::hm(8, 0);
+        let near = at_practice("near", 10, Urgency::Routine, Vec::new());
+        let mut far = at_practice(
+            "far",
+            10,
+            Urgency::SameDay,
+            vec![Window {
+                start: Clock::hm(8, 0),
+                end: Clock::hm(8, 30),
+            }],
+        );
+        far.location.lat += 20.0 / 111.2;
+        let mut near = near;
+        near.location.lat += 0.6 / 111.2;
+        let day = Problem {
+            clinicians: vec![ana],
+            visits: vec![near.clone(), far.clone()],
+            care_homes: Vec::new(),
+            travel: Travel {
+                speed_kmh: 20.0,
+                matrix: Some(crate::TravelMatrix {
+                    points: vec![near.location, far.location],
+                    seconds: vec![vec![0, 900], vec![900, 0]],
+                }),
+                ..Travel::default()
+            },
+        };
+        let comp = Compiled::new(&day, &DayState::fresh(&day)).unwrap();
+        assert!(comp.simulate(0, &[1]).stops[0].late > 0, "late alone");
+        let routes = vec![vec![0]];
+        let replays = vec![comp.simulate(0, &routes[0])];
+        assert_eq!(comp.probe(&routes, &replays, 1), Ok((0, 1)));
+    }
+
+    #[test]
+    fn a_round_past_its_limit_drops_routine_visits_before_an_immediate_one() {
+        // Ana works 09:00-10:00 at the practice with no overtime. A round of two routine
+        // visits of 15 minutes and a call of 30 runs 20 minutes over: taking the call out
+        // alone would end it, but the two routine visits go instead.
+        let mut ana = clinician("ana", "paramedic");
+        ana.shift.end = Clock::hm(10, 0);
+        let day = Problem {
+            clinicians: vec![ana],
+            visits: vec![
+                at_practice("r1", 15, Urgency::Routine, Vec::new()),
+                at_practice("call", 50, Urgency::Immediate, Vec::new()),
+                at_practice("r2", 15, Urgency::Routine, Vec::new()),
+            ],
+            care_homes: Vec::new(),
+            travel: Travel::default(),
+        };
+        let comp = Compiled::new(&day, &DayState::fresh(&day)).unwrap();
+        let mut route = vec![0, 1, 2];
+        assert_eq!(comp.simulate(0, &route).over_limit, 20 * 60);
+        comp.keep_within_limit(0, &mut route);
+        assert_eq!(route, [1]);
+        assert_eq!(comp.simulate(0, &route).over_limit, 0);
     }
 
     #[test]
