@@ -200,10 +200,15 @@ impl Store {
         if self.check_network(network)? {
             return Ok(());
         }
+        // Another store on the file may bind it between the check and here: the first
+        // binding stays, and this one is then checked against it.
         self.conn
-            .prepare_cached("INSERT INTO sync_network (id, network, bound_at) VALUES (1, ?1, ?2)")?
+            .prepare_cached(
+                "INSERT INTO sync_network (id, network, bound_at) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO NOTHING",
+            )?
             .execute(params![network.as_str(), Timestamp::now().to_string()])?;
-        Ok(())
+        self.check_network(network).map(|_| ())
     }
 
     /// The cursor to pull from: the one of the last applied batch, `None`

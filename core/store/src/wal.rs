@@ -16,6 +16,7 @@
 //! The layout and checksum are SQLite's write-ahead log format (a 32-byte
 //! header, then frames of a 24-byte header and one page).
 
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Result, StoreError};
@@ -38,12 +39,14 @@ const MAGIC: u32 = 0x377f_0682;
 pub(crate) fn check(db_path: &Path) -> Result<()> {
     let mut path = db_path.as_os_str().to_owned();
     path.push("-wal");
-    let log = match std::fs::read(Path::new(&path)) {
-        Ok(bytes) => bytes,
+    // Read a frame at a time: after a re-key killed before its checkpoint the log holds the
+    // whole database, which a phone should not have to hold in memory to open it.
+    let log = match std::fs::File::open(Path::new(&path)) {
+        Ok(file) => std::io::BufReader::new(file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    match first_lost_commit(&log) {
+    match first_lost_commit(log)? {
         None => Ok(()),
         Some(Lost { bad_frame, frames }) => Err(StoreError::Corrupt {
             detail: format!(
@@ -62,40 +65,58 @@ struct Lost {
     frames: usize,
 }
 
-fn first_lost_commit(log: &[u8]) -> Option<Lost> {
-    if log.len() < HEADER {
-        return None;
+/// Reads into `buf` as much of `log` as it holds, up to its length; how much.
+fn fill(log: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match log.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    let word = |at: usize| u32::from_be_bytes([log[at], log[at + 1], log[at + 2], log[at + 3]]);
-    let magic = word(0);
+    Ok(filled)
+}
+
+fn first_lost_commit(mut log: impl Read) -> std::io::Result<Option<Lost>> {
+    let mut header = [0u8; HEADER];
+    if fill(&mut log, &mut header)? < HEADER {
+        return Ok(None);
+    }
+    let word_in =
+        |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let magic = word_in(&header, 0);
     if magic & !1 != MAGIC {
-        return None;
+        return Ok(None);
     }
     let big_endian = magic & 1 == 1;
-    let page_size = match word(8) {
+    let page_size = match word_in(&header, 8) {
         1 => 65_536,
         n if n.is_power_of_two() && (512..=32_768).contains(&n) => n as usize,
-        _ => return None,
+        _ => return Ok(None),
     };
-    let salts = (word(16), word(20));
-    let mut sum = checksum(big_endian, (0, 0), &log[..24]);
-    if sum != (word(24), word(28)) {
-        return None;
+    let salts = (word_in(&header, 16), word_in(&header, 20));
+    let mut sum = checksum(big_endian, (0, 0), &header[..24]);
+    if sum != (word_in(&header, 24), word_in(&header, 28)) {
+        return Ok(None);
     }
-    let frame_len = FRAME_HEADER + page_size;
-    let frames = (log.len() - HEADER) / frame_len;
+    let mut frame = vec![0u8; FRAME_HEADER + page_size];
+    let mut frames = 0;
     let mut bad_frame = None;
     let mut commits_after_bad = 0;
-    for k in 0..frames {
-        let at = HEADER + k * frame_len;
-        let same_generation = (word(at + 8), word(at + 12)) == salts;
+    // Only whole frames count: a torn last one is no frame at all.
+    while fill(&mut log, &mut frame)? == frame.len() {
+        frames += 1;
+        let word = |at: usize| word_in(&frame, at);
+        let same_generation = (word(8), word(12)) == salts;
         if bad_frame.is_none() {
-            sum = checksum(big_endian, sum, &log[at..at + 8]);
-            sum = checksum(big_endian, sum, &log[at + FRAME_HEADER..at + frame_len]);
-            let chains = sum == (word(at + 16), word(at + 20));
+            sum = checksum(big_endian, sum, &frame[..8]);
+            sum = checksum(big_endian, sum, &frame[FRAME_HEADER..]);
+            let chains = sum == (word(16), word(20));
             if !same_generation && !chains {
                 // A frame of an earlier generation: the log ends here.
-                return None;
+                return Ok(None);
             }
             if chains && same_generation {
                 continue;
@@ -104,14 +125,16 @@ fn first_lost_commit(log: &[u8]) -> Option<Lost> {
             // chains on from this generation's frames: a frame written in
             // this generation whose salt was damaged, which SQLite takes for
             // the end of the log all the same.
-            bad_frame = Some(k + 1);
+            bad_frame = Some(frames);
         }
-        if same_generation && word(at + 4) != 0 {
+        if same_generation && word(4) != 0 {
             commits_after_bad += 1;
         }
     }
-    let bad_frame = bad_frame?;
-    (commits_after_bad >= 2).then_some(Lost { bad_frame, frames })
+    let Some(bad_frame) = bad_frame else {
+        return Ok(None);
+    };
+    Ok((commits_after_bad >= 2).then_some(Lost { bad_frame, frames }))
 }
 
 /// SQLite's log checksum of `bytes` (a multiple of 8 long), continuing from `seed`.
@@ -176,8 +199,11 @@ mod tests {
 
     #[test]
     fn an_intact_log_passes_either_byte_order() {
-        assert_eq!(first_lost_commit(&log(false, &[2, 1, 3])), None);
-        assert_eq!(first_lost_commit(&log(true, &[2, 1, 3])), None);
+        assert_eq!(
+            first_lost_commit(&log(false, &[2, 1, 3])[..]).unwrap(),
+            None
+        );
+        assert_eq!(first_lost_commit(&log(true, &[2, 1, 3])[..]).unwrap(), None);
     }
 
     #[test]
@@ -185,7 +211,7 @@ mod tests {
         let mut bytes = log(false, &[2, 1, 3, 1]);
         damage(&mut bytes, 2);
         assert_eq!(
-            first_lost_commit(&bytes),
+            first_lost_commit(&bytes[..]).unwrap(),
             Some(Lost {
                 bad_frame: 2,
                 frames: 7
@@ -197,10 +223,10 @@ mod tests {
     fn a_torn_last_transaction_is_what_a_power_cut_leaves_and_passes() {
         let mut bytes = log(true, &[2, 1, 3]);
         damage(&mut bytes, 5);
-        assert_eq!(first_lost_commit(&bytes), None);
+        assert_eq!(first_lost_commit(&bytes[..]).unwrap(), None);
         let mut cut = log(false, &[2, 1, 3]);
         cut.truncate(cut.len() - 100);
-        assert_eq!(first_lost_commit(&cut), None);
+        assert_eq!(first_lost_commit(&cut[..]).unwrap(), None);
     }
 
     #[test]
@@ -209,7 +235,7 @@ mod tests {
         // The first salt byte of frame 3's header.
         bytes[HEADER + 2 * (FRAME_HEADER + PAGE) + 8] ^= 1;
         assert_eq!(
-            first_lost_commit(&bytes),
+            first_lost_commit(&bytes[..]).unwrap(),
             Some(Lost {
                 bad_frame: 3,
                 frames: 5
@@ -218,7 +244,7 @@ mod tests {
         // In the last commit, it only ends the log as a torn write would.
         let mut bytes = log(false, &[1, 1, 1]);
         bytes[HEADER + 2 * (FRAME_HEADER + PAGE) + 12] ^= 1;
-        assert_eq!(first_lost_commit(&bytes), None);
+        assert_eq!(first_lost_commit(&bytes[..]).unwrap(), None);
     }
 
     #[test]
@@ -230,6 +256,6 @@ mod tests {
         let sum = checksum(false, (0, 0), &bytes[..24]);
         bytes[24..28].copy_from_slice(&sum.0.to_be_bytes());
         bytes[28..32].copy_from_slice(&sum.1.to_be_bytes());
-        assert_eq!(first_lost_commit(&bytes), None);
+        assert_eq!(first_lost_commit(&bytes[..]).unwrap(), None);
     }
 }
