@@ -6,6 +6,11 @@
 //! A failure is 503 with a short fixed reason, never the database's own
 //! message (the endpoint's address, table names and driver errors stay in
 //! the log).
+//!
+//! Anyone may ask, so asking must not cost the database: one check runs at a
+//! time, and requests that come while it runs take its answer. A flood of
+//! checks thus holds at most one pool connection on PostgreSQL, and queues at
+//! most one job behind the SQLite writer, whatever its size.
 
 use axum::Json;
 use axum::Router;
@@ -22,12 +27,41 @@ use crate::storage::StorageError;
 /// unreachable PostgreSQL gets a 503 with a reason rather than no answer.
 pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The health route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+type Answer = (StatusCode, Json<Value>);
+
+/// The check in progress, shared by the requests that wait for it.
+#[derive(Default)]
+struct Checks {
+    /// How many checks have ended; changed only with `last` held.
+    ended: std::sync::atomic::AtomicU64,
+    /// The last check's answer; held while a check runs.
+    last: tokio::sync::Mutex<Option<Answer>>,
 }
 
-async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// The health route.
+pub fn router() -> Router<AppState> {
+    let checks = std::sync::Arc::new(Checks::default());
+    Router::new().route(
+        "/healthz",
+        get(move |State(state): State<AppState>| async move {
+            use std::sync::atomic::Ordering;
+            let seen = checks.ended.load(Ordering::SeqCst);
+            let mut last = checks.last.lock().await;
+            // A check that ended while this request waited answers it too.
+            if checks.ended.load(Ordering::SeqCst) != seen
+                && let Some(answer) = last.as_ref()
+            {
+                return answer.clone();
+            }
+            let answer = healthz(&state).await;
+            *last = Some(answer.clone());
+            checks.ended.fetch_add(1, Ordering::SeqCst);
+            answer
+        }),
+    )
+}
+
+async fn healthz(state: &AppState) -> Answer {
     let reason = match tokio::time::timeout(HEALTH_TIMEOUT, state.storage.ping()).await {
         Ok(Ok(())) => return (StatusCode::OK, Json(json!({ "status": "ok" }))),
         Ok(Err(e)) => {

@@ -327,8 +327,13 @@ fn check_lineage(
 /// it supersedes is itself, or one of `earlier` amending it, directly or
 /// through others. Walks back from the version it supersedes; `earlier` holds
 /// no cycle, and the walk stops after as many steps as it has versions in
-/// case it ever did.
+/// case it ever did. Each step is a lookup, so a long history costs a walk
+/// of its length, not its square.
 fn closes_cycle(meta: &VersionMeta, earlier: &[VersionMeta]) -> bool {
+    let amends: HashMap<VersionId, Option<VersionId>> = earlier
+        .iter()
+        .map(|v| (v.version_id, v.supersedes))
+        .collect();
     let mut previous = meta.supersedes;
     for _ in 0..=earlier.len() {
         let Some(p) = previous else {
@@ -337,10 +342,7 @@ fn closes_cycle(meta: &VersionMeta, earlier: &[VersionMeta]) -> bool {
         if p == meta.version_id {
             return true;
         }
-        previous = earlier
-            .iter()
-            .find(|v| v.version_id == p)
-            .and_then(|v| v.supersedes);
+        previous = amends.get(&p).copied().flatten();
     }
     false
 }

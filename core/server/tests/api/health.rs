@@ -199,3 +199,36 @@ async fn a_database_that_turns_read_only_is_503_with_a_reason_and_loses_nothing(
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_health_checks_asks_the_database_one_at_a_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (inner, schema) = Backend::Sqlite.storage(&dir).await;
+    let storage = Arc::new(crate::watched::Watched::slow_to_answer(
+        inner,
+        std::time::Duration::from_millis(200),
+    ));
+    let app = Arc::new(TestApp::over(dir, schema, storage.clone()));
+    let mut asking = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let app = Arc::clone(&app);
+        asking.spawn(async move { healthz(&app).await });
+    }
+    let answers = asking.join_all().await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == (StatusCode::OK, json!({"status": "ok"}))),
+        "{answers:?}"
+    );
+    assert_eq!(storage.most_pings_at_once.load(Ordering::SeqCst), 1);
+    // The first check answers every request that came while it ran.
+    assert!(
+        storage.pings.load(Ordering::SeqCst) <= 2,
+        "{}",
+        storage.pings.load(Ordering::SeqCst)
+    );
+}

@@ -18,3 +18,4 @@ mod recovery;
 mod revocation;
 mod startup;
 mod sync_suite;
+mod watched;
