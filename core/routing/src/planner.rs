@@ -600,7 +600,7 @@ impl<'p> Compiled<'p> {
                     trial.remove(p);
                     let left = self.simulate(v, &trial).over_limit;
                     let prize = self.inst.clients[route[p] as usize].prize.unwrap_or(0);
-                    (left == over, prize, left > 0, p)
+                    (left >= over, prize, left > 0, p)
                 })
                 .min();
             match drop {

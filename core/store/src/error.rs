@@ -69,6 +69,11 @@ pub enum StoreError {
         "the re-key could not be made (the database was busy or storage full); the store is unchanged under its current key"
     )]
     RekeyNotMade,
+    /// After a re-key no key known opened the file, so this store holds it no
+    /// longer (every call fails): open it again, which finds the key it is
+    /// under, or says why none does.
+    #[error("the store lost its file after a re-key; open it again")]
+    MustReopen,
     /// Signing out or wiping would discard changes the endpoint has not
     /// accepted. Sync first, or confirm discarding exactly this many.
     #[error(

@@ -55,6 +55,9 @@ pub struct Store {
     path: PathBuf,
     /// Whether to ask for `F_FULLFSYNC`, kept for the connection a re-key opens afresh.
     apple_fullfsync: bool,
+    /// Set when, after a re-key, no key known opened the file: the store then
+    /// holds a connection that refuses everything, and must be opened again.
+    lost: bool,
     keys: Arc<dyn KeyProvider>,
     /// The key the file is under now. A re-key whose new key never reached
     /// [`KeySlot::Current`] leaves it only in [`KeySlot::Next`]; kept here,
@@ -180,6 +183,7 @@ impl Store {
             conn,
             path,
             apple_fullfsync: config.apple_fullfsync,
+            lost: false,
             keys,
             key,
         };
@@ -272,6 +276,9 @@ impl Store {
     /// Other stores open on the same file keep the old key, and read the
     /// re-keyed pages as damage: close them first, and open them again after.
     pub fn rekey(&mut self) -> Result<()> {
+        if self.lost {
+            return Err(StoreError::MustReopen);
+        }
         // An open of the same file meanwhile would see the keys half-way.
         let _opening = opening_lock(&self.path)?;
         // An earlier re-key that moved the file but could not make its key
@@ -289,19 +296,25 @@ impl Store {
         ));
         let rekeyed = self.conn.execute_batch(&statement).is_ok();
         if rekeyed {
+            // The file is under the new key from here, whatever fails next:
+            // a retry must make it current before it reuses Next.
+            self.key = new.clone();
             // Move what it can into the main file now, so little stays under
-            // the old key; pages a reader still holds move when it lets go.
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            // the old key; pages a reader still holds move when it lets go,
+            // and one that fails now (storage full) is made at the next: the
+            // log keeps the pages meanwhile, and the reconnect reads them.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }
         let order = if rekeyed { [&new, &old] } else { [&old, &new] };
-        let found = self.reconnect(order);
-        if found.as_ref().is_ok_and(|key| *key == new) {
-            self.key = new.clone();
+        // Neither key opening the file leaves both slots as they are, for the
+        // next open to find which it is under.
+        let key = self.reconnect(order)?;
+        self.key = key.clone();
+        if key == new {
             return promote(self.keys.as_ref(), &new);
         }
-        let key = found?;
-        self.key = key;
         // The file stayed under the key it had: the new one unlocks nothing.
         self.keys.delete_key(KeySlot::Next)?;
         Err(StoreError::RekeyNotMade)
@@ -325,6 +338,7 @@ impl Store {
             Err(first) => match fresh(keys[1]) {
                 Ok(conn) => (conn, keys[1].clone()),
                 Err(_) => {
+                    self.lost = true;
                     self.conn = refusing_connection()?;
                     return Err(first);
                 }

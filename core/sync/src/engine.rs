@@ -515,7 +515,17 @@ impl SyncEngine {
             // everything it accepted from it (a restore since may have lost
             // some); what it lost goes again, with anything written since.
             if reoffer && !report.pull_restarted {
-                report.reoffered += self.reoffer_lost(&mut report).await?;
+                report.reoffered += match self.reoffer_lost(&mut report).await {
+                    Ok(queued) => queued,
+                    Err(SyncError::SignInRequired) => return Err(SyncError::SignInRequired),
+                    // Unanswered (a proxy that does not route `/held`, say), every change
+                    // it accepted goes again: it answers `duplicate` for what it holds.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not ask what the endpoint holds before the wipe; offering every accepted change again");
+                        let accepted = self.store()?.accepted_change_ids()?;
+                        self.store()?.reoffer(&accepted)? as usize
+                    }
+                };
             }
             self.push_all(&mut report).await?;
         } else if report.reoffered > 0 {

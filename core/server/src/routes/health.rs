@@ -9,8 +9,9 @@
 //!
 //! Anyone may ask, so asking must not cost the database: one check runs at a
 //! time, and requests that come while it runs take its answer. A flood of
-//! checks thus holds at most one pool connection on PostgreSQL, and queues at
-//! most one job behind the SQLite writer, whatever its size.
+//! checks thus holds at most one pool connection on PostgreSQL, and adds one
+//! job at a time behind the SQLite writer (one every [`HEALTH_TIMEOUT`] while
+//! the writer is stuck, as each check that times out leaves its job queued).
 
 use axum::Json;
 use axum::Router;

@@ -159,7 +159,7 @@ impl PostgresStorage {
 /// Makes `config`, read from `url`, require TLS when `url` names no `sslmode`
 /// and any of its hosts is on another machine (see the module's notes).
 fn insist_on_tls_off_this_machine(url: &str, config: &mut tokio_postgres::Config) {
-    if url.contains("sslmode=") {
+    if names_sslmode(url) {
         return;
     }
     let this_machine = |host: &tokio_postgres::config::Host| match host {
@@ -179,6 +179,48 @@ fn insist_on_tls_off_this_machine(url: &str, config: &mut tokio_postgres::Config
     if !local {
         config.ssl_mode(SslMode::Require);
     }
+}
+
+/// Whether `url` (a `postgres://` URL, or libpq's `key=value` words) names an
+/// `sslmode` itself: as a query parameter, or as a key outside any quoted value
+/// (so not in a password), spaces around `=` allowed as libpq allows them.
+fn names_sslmode(url: &str) -> bool {
+    if let Ok(parsed) = reqwest::Url::parse(url)
+        && matches!(parsed.scheme(), "postgres" | "postgresql")
+    {
+        return parsed.query_pairs().any(|(key, _)| key == "sslmode");
+    }
+    let mut rest = url.trim_start();
+    while !rest.is_empty() {
+        let key_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let key = &rest[..key_end];
+        let Some(after) = rest[key_end..].trim_start().strip_prefix('=') else {
+            return false;
+        };
+        if key == "sslmode" {
+            return true;
+        }
+        let value = after.trim_start();
+        rest = if let Some(quoted) = value.strip_prefix('\'') {
+            // A quoted value ends at the first quote not escaped by a backslash.
+            let mut escaped = false;
+            let end = quoted.char_indices().find_map(|(i, c)| {
+                let closes = c == '\'' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes.then_some(i + 1)
+            });
+            match end {
+                Some(end) => &quoted[end..],
+                None => return false,
+            }
+        } else {
+            &value[value.find(char::is_whitespace).unwrap_or(value.len())..]
+        }
+        .trim_start();
+    }
+    false
 }
 
 /// Creates the schema (once, under an advisory lock, whichever instance
@@ -689,6 +731,19 @@ mod tests {
         assert_eq!(
             mode("postgres://u:p@db.example.nhs.uk/doorstep?sslmode=prefer"),
             SslMode::Prefer
+        );
+        assert_eq!(
+            mode("host=db.example.nhs.uk sslmode = disable"),
+            SslMode::Disable
+        );
+        // Words inside a password are not a mode named.
+        assert_eq!(
+            mode("host=db.example.nhs.uk password='a sslmode=disable \\' b'"),
+            SslMode::Require
+        );
+        assert_eq!(
+            mode("postgres://u:sslmode%3Ddisable@db.example.nhs.uk/doorstep"),
+            SslMode::Require
         );
     }
 }

@@ -52,6 +52,9 @@ struct Gate {
     /// While set, `/sync/v1/held` is answered 404, as by an endpoint built
     /// before it existed.
     no_held: Arc<AtomicBool>,
+    /// While set, `/sync/v1/held` is answered 403 with a page of HTML, as by
+    /// a proxy that does not let it through.
+    held_blocked: Arc<AtomicBool>,
     /// While set, a `/sync/v1/held` request naming its network is answered
     /// 400, as by an endpoint built before requests named one; counts them.
     held_unnamed_only: Arc<AtomicBool>,
@@ -75,6 +78,7 @@ impl Gate {
             stale_cursors: Arc::default(),
             fail_pulls: Arc::default(),
             no_held: Arc::default(),
+            held_blocked: Arc::default(),
             held_unnamed_only: Arc::default(),
             named_held_refused: Arc::default(),
             endless_pulls: Arc::default(),
@@ -121,6 +125,13 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     if path == HELD_PATH && gate.no_held.load(Ordering::SeqCst) {
         return StatusCode::NOT_FOUND.into_response();
+    }
+    if path == HELD_PATH && gate.held_blocked.load(Ordering::SeqCst) {
+        return (
+            StatusCode::FORBIDDEN,
+            "<html><body>403 Forbidden</body></html>",
+        )
+            .into_response();
     }
     if path == HELD_PATH && gate.held_unnamed_only.load(Ordering::SeqCst) {
         let (parts, body) = request.into_parts();
@@ -709,6 +720,45 @@ async fn a_revoked_device_gives_back_what_a_restore_lost_before_it_is_told_to_wi
     // Before it is told to wipe, the two the restore lost are back at the endpoint.
     assert_eq!((report.reoffered, report.pushed), (2, 2));
     assert_eq!(held_by_endpoint(&restored).await, 3);
+    assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_that_cannot_ask_what_is_held_offers_everything_before_the_wipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
+    device.record_visit(0);
+    synced(&device, &url).await;
+    let backup = back_up(&app);
+    device.record_visit(1);
+    assert_eq!(synced(&device, &url).await.pushed, 1);
+
+    // Restored, the phone revoked, and a proxy in front that blocks `/held`.
+    let restored = restored_from(backup);
+    restored
+        .state
+        .storage
+        .revoke_device(
+            &doorstep_server::storage::NetworkScope::for_verified_network(
+                NetworkId::parse(NET).unwrap(),
+            ),
+            &DeviceId::parse("phone-1").unwrap(),
+        )
+        .await
+        .unwrap();
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    gate.held_blocked.store(true, Ordering::SeqCst);
+    let url = format!("http://{}", gate.serve(&restored).await);
+    let engine = device.engine(&url, 3, Duration::from_secs(10));
+    let report = engine.sync().await.unwrap();
+    // Both accepted changes go again: the one the endpoint holds is a
+    // duplicate, the one it lost is stored; then the wipe.
+    assert!(report.revoked);
+    assert_eq!((report.reoffered, report.pushed), (2, 2));
+    assert_eq!(held_by_endpoint(&restored).await, 2);
     assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
 }
 
