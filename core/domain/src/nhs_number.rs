@@ -32,6 +32,13 @@ impl NhsNumber {
                 "must be exactly ten digits",
             ));
         }
+        if one_digit_repeated(&digits) {
+            return Err(ValidationError::new(
+                "nhs_number",
+                "is one digit ten times, what is typed when the number is not known: \
+                 leave it out instead",
+            ));
+        }
         let values: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
         match check_digit(&values[..9]) {
             Some(check) if check == values[9] => Ok(Self(digits)),
@@ -51,7 +58,10 @@ impl NhsNumber {
         }
         let text = format!("{stem:09}");
         let values: Vec<u32> = text.bytes().map(|b| u32::from(b - b'0')).collect();
-        check_digit(&values).map(|check| Self(format!("{text}{check}")))
+        check_digit(&values)
+            .map(|check| format!("{text}{check}"))
+            .filter(|digits| !one_digit_repeated(digits))
+            .map(Self)
     }
 
     /// The ten digits with no separators.
@@ -68,6 +78,14 @@ impl NhsNumber {
     pub fn formatted(&self) -> String {
         format!("{} {} {}", &self.0[..3], &self.0[3..6], &self.0[6..])
     }
+}
+
+/// Whether `digits` is one digit repeated (`0000000000`, `4444444444`): each of
+/// these passes Modulus 11 (ten equal digits sum to a multiple of 11 plus the
+/// digit itself), and they are what people type for a number they do not know.
+/// Taken as real, every unknown patient would share one record.
+fn one_digit_repeated(digits: &str) -> bool {
+    digits.bytes().all(|b| Some(b) == digits.bytes().next())
 }
 
 /// The check digit for nine digits, or `None` when the remainder makes it 10,
@@ -140,6 +158,16 @@ mod tests {
         // 000000006: sum = 6*2 = 12, remainder 1, check 10: never issued.
         assert!(NhsNumber::from_stem(6).is_none());
         assert!(NhsNumber::parse("0000000060").is_err());
+    }
+
+    #[test]
+    fn refuses_one_digit_repeated_although_each_passes_modulus_11() {
+        for d in 0..10u8 {
+            let digits = String::from(char::from(b'0' + d)).repeat(10);
+            let e = NhsNumber::parse(&digits).unwrap_err();
+            assert!(e.reason.contains("one digit ten times"), "{digits}: {e}");
+        }
+        assert!(NhsNumber::from_stem(999_999_999).is_none());
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub const MAX_FOLLOW_UP_TASKS: usize = 50;
 ///
 /// | record | part | bytes, at most |
 /// | --- | --- | --- |
-/// | visit | [`MAX_OBSERVATION_SETS`] sets, each with a cited prescription (its date as wide as a date gets) and [`crate::news2::MAX_ADVICE_CHARS`] of advice (7 273 each) | 727 300 |
+/// | visit | [`MAX_OBSERVATION_SETS`] sets, each with a cited prescription (its date as wide as a date gets) and [`crate::news2::MAX_ADVICE_CHARS`] of advice in four-byte characters (5 273 each) | 527 300 |
 /// | visit | four free texts of [`crate::text::MAX_FREE_TEXT`] characters | 160 008 |
 /// | visit | [`MAX_FOLLOW_UP_TASKS`] tasks (866 each) | 43 300 |
 /// | review | [`crate::medication_review::MAX_MEDICINES_REVIEWED`] medicines (2 437 each) | 243 700 |
@@ -123,12 +123,12 @@ pub const MAX_FOLLOW_UP_TASKS: usize = 50;
 /// | review | [`crate::medication_review::MAX_ACTIONS`] actions (1 696 each) | 169 600 |
 ///
 /// With the envelope, ids, times and separators, the largest visit record
-/// is 932 309 bytes and the largest review 619 811 (`tests/domain/limits.rs`
+/// is 732 309 bytes and the largest review 619 811 (`tests/domain/limits.rs`
 /// builds both and checks them against this bound). The bound is under a
-/// quarter of the sync endpoint's 4 MiB body limit, so any valid record
+/// fifth of the sync endpoint's 4 MiB body limit, so any valid record
 /// fits in a push on its own with ample room for the push's envelope, and
 /// no record can jam a device's outbox by being too large to push.
-pub const MAX_RECORD_JSON_BYTES: usize = 1_000_000;
+pub const MAX_RECORD_JSON_BYTES: usize = 800_000;
 
 /// Refuses a list longer than `max`, naming the field and the bound (never
 /// the entries): every list in a record is bounded so that the record's size
@@ -269,6 +269,19 @@ impl TryFrom<RawObservationSet> for ObservationSet {
             return Err(ValidationError::new(
                 "score.advice",
                 format!("longer than {MAX_ADVICE_CHARS} characters"),
+            ));
+        }
+        // Shown to the clinician and sent to the GP record as free text is:
+        // printable, lines and tabs aside.
+        if raw
+            .score
+            .advice
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err(ValidationError::new(
+                "score.advice",
+                "contains control characters",
             ));
         }
         // The advice is wording shown to the clinician and may be improved

@@ -85,11 +85,12 @@ fn widest_observation_set(minute: i64) -> ObservationSet {
     ObservationSet::record(longest_instant(minute), values, Some(prescription)).unwrap()
 }
 
-/// Swaps every stored advice for the longest the rules allow, in characters
-/// serde_json escapes as six bytes.
+/// Swaps every stored advice for the longest the rules allow, in the widest
+/// character it may hold (control characters, which serde_json would write as
+/// six bytes, are refused).
 fn with_widest_advice(json: &str, sets: usize) -> String {
     let mut value: serde_json::Value = serde_json::from_str(json).unwrap();
-    let advice = "\u{1}".repeat(MAX_ADVICE_CHARS);
+    let advice = WIDE.repeat(MAX_ADVICE_CHARS);
     for i in 0..sets {
         value["content"]["observations"][i]["score"]["advice"] = advice.clone().into();
     }
