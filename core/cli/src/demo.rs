@@ -188,7 +188,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
         writeln!(
             out,
             "  visit {} NEWS2 {:>2} {:<11} -> {}",
-            stop.planned_start.strftime("%H:%M"),
+            stop.planned_start.to_zoned(uk()?).strftime("%H:%M"),
             score.total,
             band(score.risk),
             outcome_label(&record.content.outcome)
@@ -332,6 +332,23 @@ fn print_plan(out: &mut impl Write, plan: &Plan) -> io::Result<()> {
     Ok(())
 }
 
+/// The UK's time zone, from the database built into the binary (a device or
+/// a slim server image may have none of its own).
+fn uk() -> DemoResult<jiff::tz::TimeZone> {
+    Ok(jiff::tz::TimeZone::get("Europe/London")?)
+}
+
+/// The instant a plan's clock time `secs` on `day` is. The plan's clock is the
+/// UK's wall clock from the day's midnight (hours past 24 are the next day's),
+/// so a stop at 09:00 in summer is 08:00 UTC, and the two days the clocks
+/// change come out right too.
+fn uk_instant(zone: &jiff::tz::TimeZone, day: Date, secs: u32) -> DemoResult<Timestamp> {
+    let date = day.checked_add(jiff::Span::new().days(i64::from(secs / 86_400)))?;
+    let wall = secs % 86_400;
+    let [h, m, s] = [wall / 3600, wall % 3600 / 60, wall % 60].map(|n| n as i8);
+    Ok(date.at(h, m, s, 0).to_zoned(zone.clone())?.timestamp())
+}
+
 fn token_for(
     key: &SigningKey,
     network: &DemoNetwork,
@@ -399,10 +416,8 @@ fn device_round(
         .iter()
         .find(|r| r.clinician == clinician.as_str())
         .ok_or("no round for the clinician")?;
-    let at = |secs: u32| -> DemoResult<Timestamp> {
-        let midnight = day.at(0, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC)?;
-        Ok(midnight.timestamp() + SignedDuration::from_secs(i64::from(secs)))
-    };
+    let zone = uk()?;
+    let at = |secs: u32| uk_instant(&zone, day, secs);
     let mut stops = Vec::new();
     for stop in round.stops.iter().filter(|s| s.kind == StopKind::Visit) {
         let request = network
@@ -411,7 +426,7 @@ fn device_round(
             .find(|r| r.id.0.to_string() == stop.id)
             .ok_or("a planned visit matches no request")?;
         stops.push(RoundStop {
-            planned_start: at(stop.start.0)?,
+            planned_start: at(stop.arrival.0)?,
             planned_end: at(stop.finish.0)?,
             work: StopWork::Visit {
                 request: request.clone(),
@@ -542,5 +557,35 @@ fn outcome_label(outcome: &Outcome) -> &'static str {
         Outcome::EmergencyHandover { .. } => "999 called, handed over to the crew",
         Outcome::PatientNotAtHome => "not at home",
         Outcome::Declined { .. } => "declined",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plans_clock_is_read_as_uk_time_in_summer_and_in_winter() {
+        let zone = uk().unwrap();
+        let at = |day: &str, secs: u32| uk_instant(&zone, day.parse().unwrap(), secs).unwrap();
+        let nine = 9 * 3600;
+        assert_eq!(
+            at("2026-07-14", nine),
+            "2026-07-14T08:00:00Z".parse().unwrap()
+        );
+        assert_eq!(
+            at("2026-11-24", nine),
+            "2026-11-24T09:00:00Z".parse().unwrap()
+        );
+        // Past midnight is the next day's wall clock.
+        assert_eq!(
+            at("2026-07-14", 24 * 3600 + 1800),
+            "2026-07-14T23:30:00Z".parse().unwrap()
+        );
+        // The day the clocks go forward: 09:00 is already summer time.
+        assert_eq!(
+            at("2026-03-29", nine),
+            "2026-03-29T08:00:00Z".parse().unwrap()
+        );
     }
 }

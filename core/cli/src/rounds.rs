@@ -19,9 +19,8 @@ use jiff::civil::Time;
 pub const REVIEW_MINUTES: u32 = 20;
 
 fn clock(t: Time) -> Clock {
-    Clock::hm(
-        t.hour().unsigned_abs().into(),
-        t.minute().unsigned_abs().into(),
+    Clock::from_secs(
+        i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second()),
     )
 }
 
@@ -84,10 +83,13 @@ pub fn problem_for(demo: &DemoNetwork) -> Problem {
             let (urgency, days_overdue) = match r.urgency {
                 DomainUrgency::Immediate => (Urgency::Immediate, 0),
                 DomainUrgency::SameDay => (Urgency::SameDay, 0),
-                DomainUrgency::Routine { due_by } => {
-                    let overdue = (demo.day - due_by).get_days().max(0);
+                // Deferred, a visit due today is a day overdue tomorrow: it
+                // weighs more than one with days in hand.
+                DomainUrgency::Routine { due_by } if due_by <= demo.day => {
+                    let overdue = (demo.day - due_by).get_days() + 1;
                     (Urgency::Routine, overdue.unsigned_abs())
                 }
+                DomainUrgency::Routine { .. } => (Urgency::Routine, 0),
             };
             Some(Visit {
                 id: r.id.0.to_string(),

@@ -447,9 +447,11 @@ fn make_clinicians(practices: &[Practice]) -> Vec<Clinician> {
 fn make_requests(rng: &mut ChaCha8Rng, housebound: &[&Patient], day: Date) -> Vec<VisitRequest> {
     let count = 24.min(housebound.len());
     let chosen: Vec<&&Patient> = housebound.choose_multiple(rng, count).collect();
+    // The duty GP triages the morning's list from 07:00 UK time, before the
+    // first shift starts, so no visit is planned before it was asked for.
     let morning = day
-        .at(8, 0, 0, 0)
-        .to_zoned(jiff::tz::TimeZone::UTC)
+        .at(7, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").expect("built-in time zone"))
         .expect("valid time")
         .timestamp();
     chosen
@@ -472,7 +474,7 @@ fn make_requests(rng: &mut ChaCha8Rng, housebound: &[&Patient], day: Date) -> Ve
             if reason.contains("catheter") {
                 required_skills.push(Skill::parse("catheter-care").expect("valid"));
             }
-            let time_windows = if rng.random_bool(0.4) {
+            let mut time_windows = if rng.random_bool(0.4) {
                 let start_hour = rng.random_range(9..14);
                 vec![
                     TimeWindow::new(time(start_hour, 0, 0, 0), time(start_hour + 2, 0, 0, 0))
@@ -481,6 +483,11 @@ fn make_requests(rng: &mut ChaCha8Rng, housebound: &[&Patient], day: Date) -> Ve
             } else {
                 Vec::new()
             };
+            // An immediate visit is as soon as possible: no window to wait for.
+            // (Drawn all the same, so each seed's network stays as it was.)
+            if matches!(urgency, Urgency::Immediate) {
+                time_windows.clear();
+            }
             let mut id = [0u8; 16];
             rng.fill(&mut id);
             VisitRequest {
@@ -493,7 +500,7 @@ fn make_requests(rng: &mut ChaCha8Rng, housebound: &[&Patient], day: Date) -> Ve
                 time_windows,
                 expected_minutes: *minutes,
                 requested_at: morning
-                    .checked_add(jiff::SignedDuration::from_mins(i as i64 * 4))
+                    .checked_add(jiff::SignedDuration::from_mins(i as i64 * 2))
                     .unwrap_or(morning),
                 triaged_by: ClinicianId::parse("duty-gp").expect("valid id"),
             }

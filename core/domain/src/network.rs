@@ -231,6 +231,18 @@ impl Shift {
                     "must be between 1 and 120",
                 ));
             }
+            // Started as early as it may be, the break must end by the end of
+            // the shift, or it can never be taken (the planner refuses such a
+            // day whole).
+            let ends = b
+                .earliest
+                .checked_add(jiff::SignedDuration::from_mins(i64::from(b.minutes)));
+            if ends.is_err() || ends.is_ok_and(|ends| ends > end) {
+                return Err(ValidationError::new(
+                    "shift.break_window",
+                    "cannot be taken before the shift ends",
+                ));
+            }
         }
         Ok(Self {
             start,
@@ -338,6 +350,20 @@ mod tests {
             minutes: 0,
         };
         assert!(Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b)).is_err());
+        // Inside the shift, but started at its earliest it would end after it.
+        let b = BreakWindow {
+            earliest: time(15, 45, 0, 0),
+            latest: time(16, 0, 0, 0),
+            minutes: 30,
+        };
+        let e = Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b)).unwrap_err();
+        assert_eq!(e.reason, "cannot be taken before the shift ends");
+        let b = BreakWindow {
+            earliest: time(15, 30, 0, 0),
+            latest: time(16, 0, 0, 0),
+            minutes: 30,
+        };
+        assert!(Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b)).is_ok());
     }
 
     #[test]
