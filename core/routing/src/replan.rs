@@ -210,11 +210,38 @@ fn apply(
     // Each clinician's previous stops; one added since that plan has none, and starts
     // from their start location no earlier than now, as everyone else carries on from now.
     let mut previous_rounds: Vec<Option<&Round>> = vec![None; problem.clinicians.len()];
+    // A plan this library made has one round a clinician and each stop once; one that
+    // does not (edited by hand, or joined from two) would plan a visit twice.
+    let mut planned = std::collections::HashSet::new();
+    let twice = |field: String, what: &str| {
+        Err(RoutingError::Invalid(ValidationError::new(
+            field,
+            format!("{what} is in the previous plan already: each is planned once"),
+        )))
+    };
     for (j, round) in previous.rounds.iter().enumerate() {
         let k = clinician_index(problem, &round.clinician, &|| {
             format!("previous.rounds[{j}].clinician")
         })?;
+        if previous_rounds[k].is_some() {
+            return twice(
+                format!("previous.rounds[{j}].clinician"),
+                "this clinician's round",
+            );
+        }
         previous_rounds[k] = Some(round);
+        for (i, stop) in round.stops.iter().enumerate() {
+            let keys = match stop.kind {
+                StopKind::Visit => vec![Key::Visit(stop.id.clone())],
+                StopKind::CareHome => (stop.residents.iter())
+                    .map(|r| Key::Resident(stop.id.clone(), r.clone()))
+                    .collect(),
+                StopKind::Break => vec![Key::Break(round.clinician.clone())],
+            };
+            if !keys.into_iter().all(|key| planned.insert(key)) {
+                return twice(format!("previous.rounds[{j}].stops[{i}]"), "this stop");
+            }
+        }
     }
     state.returned = vec![None; problem.clinicians.len()];
     for (k, round) in previous_rounds.into_iter().enumerate() {

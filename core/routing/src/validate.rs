@@ -40,8 +40,11 @@ const LARGEST_DETOUR: f64 = 5.0;
 const LONGEST_PARKING: f64 = 120.0;
 
 /// Most visits and care homes one problem may hold together. The planner keeps travel times
-/// between every two places (twice, 16 bytes a pair), so 2 000 places take about 64 MB: as much
-/// as a phone should give one plan. A network's day is a few hundred.
+/// between every two points (the places and the clinicians' start and end points, two copies
+/// of 8 bytes a pair) and, per stop and clinician, the best places to put it: at the largest
+/// sizes allowed, 2 400 points and 200 clinicians, about 150 MB, and half as much again while
+/// the times are worked out. A network's day is a few hundred places and takes a few MB; a
+/// day near this bound is for a server.
 const MOST_PLACES: usize = 2_000;
 
 /// Most clinicians one problem may hold: a network's whole team several times over.

@@ -63,6 +63,12 @@ impl fmt::Display for VrptwSolution {
 /// out exactly and no sum of times, loads or their penalties along a search can overflow.
 const LARGEST: f64 = 1e6;
 
+/// Most nodes (the depot and its customers) an instance may have: ten times the largest
+/// Gehring–Homberger instances. The solver keeps distances between every two nodes, and per
+/// customer and vehicle, so twenty thousand would need tens of gigabytes: such a file is
+/// refused with a message rather than left to exhaust the machine.
+const MOST_NODES: usize = 10_001;
+
 fn scaled(value: &str, what: &str) -> Result<i64, RoutingError> {
     let v: f64 = value
         .parse()
@@ -168,6 +174,11 @@ impl VrptwInstance {
             .map(|(x, y)| Ok((parse_f(x)?, parse_f(y)?)))
             .collect::<Result<_, RoutingError>>()?;
         let dim = coords.len();
+        if dim > MOST_NODES {
+            return Err(err(format!(
+                "NODE_COORD_SECTION: at most {MOST_NODES} nodes (this file has {dim})"
+            )));
+        }
         if dim < 2 {
             return Err(err(
                 "NODE_COORD_SECTION: needs the depot and a customer".into()

@@ -369,3 +369,47 @@ fn a_budget_without_an_end_or_longer_than_a_day_is_refused() {
     ));
     assert_eq!(p, before);
 }
+
+#[test]
+fn a_previous_plan_with_a_stop_or_a_round_twice_is_refused() {
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let events = [Event::ClinicianOffSick {
+        at: Clock::hm(10, 0),
+        clinician: "ben".into(),
+    }];
+    let (j, i) = first
+        .rounds
+        .iter()
+        .enumerate()
+        .find_map(|(j, r)| {
+            r.stops
+                .iter()
+                .position(|s| s.kind == doorstep_routing::StopKind::Visit)
+                .map(|i| (j, i))
+        })
+        .expect("a visit planned");
+    let mut doubled = first.clone();
+    let stop = doubled.rounds[j].stops[i].clone();
+    doubled.rounds[j].stops.push(stop);
+    let at = doubled.rounds[j].stops.len() - 1;
+    let before = p.clone();
+    match replan(&mut p, &doubled, &events, &budget(), 1) {
+        Err(RoutingError::Invalid(e)) => {
+            assert_eq!(e.field, format!("previous.rounds[{j}].stops[{at}]"));
+            assert!(e.reason.contains("in the previous plan already"), "{e}");
+        }
+        other => panic!("should be refused, got {other:?}"),
+    }
+    assert_eq!(p, before);
+
+    let mut two_rounds = first.clone();
+    two_rounds.rounds.push(first.rounds[0].clone());
+    let last = two_rounds.rounds.len() - 1;
+    match replan(&mut p, &two_rounds, &events, &budget(), 1) {
+        Err(RoutingError::Invalid(e)) => {
+            assert_eq!(e.field, format!("previous.rounds[{last}].clinician"));
+        }
+        other => panic!("should be refused, got {other:?}"),
+    }
+}

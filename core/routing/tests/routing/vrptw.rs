@@ -219,4 +219,12 @@ fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
         let e = VrptwInstance::parse(&text).unwrap_err().to_string();
         assert!(e.contains(expected), "{e:?} should mention {expected:?}");
     }
+    // A file of twenty thousand customers is refused before anything is allocated for it.
+    let many: String = (4..=20_001).map(|n| format!("{n} 5 5\n")).collect();
+    let huge = TINY.replacen("3 6 8\n", &format!("3 6 8\n{many}"), 1);
+    let e = VrptwInstance::parse(&huge).unwrap_err().to_string();
+    assert!(
+        e.contains("at most 10001 nodes (this file has 20001)"),
+        "{e}"
+    );
 }
