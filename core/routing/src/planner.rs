@@ -76,6 +76,17 @@ impl DayState {
     }
 }
 
+/// What taking a stop out of a round past its limit does to the overrun, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Overrun {
+    /// The round is back by its limit.
+    Ended,
+    /// The round still runs over, by less.
+    Shortened,
+    /// The round runs over as long, or longer.
+    Kept,
+}
+
 /// What a re-plan knows a stop by, between the previous plan and this one. Kept as parts, not
 /// joined into one string, because ids are the callers' own: a visit id such as `oaks/r1`
 /// must never stand for resident `r1` of care home `oaks`.
@@ -581,33 +592,81 @@ impl<'p> Compiled<'p> {
     /// overtime, or when the clinician goes off. The search prices working past it like
     /// lateness, so to serve an immediate visit it would keep a clinician on past the overtime
     /// they may work, or past going off sick; a plan must not. Each step drops the least
-    /// valuable visit whose removal brings the return earlier (the explanation that follows
-    /// tries it in every other round, and says why when it fits nowhere).
+    /// valuable visit whose removal ends the overrun, else the least valuable that shortens
+    /// it, else any (two reviews at one far home may each leave the trip as long); the
+    /// explanation that follows tries each in every other round, and says why when it fits
+    /// nowhere. Where only urgent work would end it, routine visits worth less in all go
+    /// instead, if taking them out ends it. The break stays: on its own it always fits (see
+    /// `Compiled::new`).
     fn keep_within_limit(&self, v: usize, route: &mut Vec<u32>) {
         loop {
             let over = self.simulate(v, route).over_limit;
             if over == 0 {
                 return;
             }
-            // The least valuable visit whose going shortens the overrun comes first (of equal
-            // value, one that ends it), then any (two reviews at one far home may each leave
-            // the trip as long): two routine visits go before one immediate visit that would
-            // end it alone. The break stays: on its own it always fits (see `Compiled::new`).
-            let drop = (0..route.len())
-                .filter(|&p| !matches!(self.items[route[p] as usize], Item::Break(_)))
-                .map(|p| {
-                    let mut trial = route.clone();
+            let Some((effect, prize, p)) = self.least_valuable_drop(v, route, over, i64::MAX)
+            else {
+                return;
+            };
+            if effect == Overrun::Ended
+                && prize >= weights::UNSERVED_SAME_DAY
+                && let Some(routine) = self.trim_routine(v, route, prize)
+            {
+                *route = routine;
+                return;
+            }
+            route.remove(p);
+        }
+    }
+
+    /// Of the stops of `route` worth less than `below`, the one to take out first to bring
+    /// vehicle `v`'s overrun `over` to an end: what its removal does to the overrun, then the
+    /// least valuable. Its effect, value and position; none when no stop but the break is left.
+    fn least_valuable_drop(
+        &self,
+        v: usize,
+        route: &[u32],
+        over: i64,
+        below: i64,
+    ) -> Option<(Overrun, i64, usize)> {
+        (0..route.len())
+            .filter(|&p| !matches!(self.items[route[p] as usize], Item::Break(_)))
+            .filter_map(|p| {
+                let prize = self.inst.clients[route[p] as usize].prize.unwrap_or(0);
+                (prize < below).then(|| {
+                    let mut trial = route.to_vec();
                     trial.remove(p);
                     let left = self.simulate(v, &trial).over_limit;
-                    let prize = self.inst.clients[route[p] as usize].prize.unwrap_or(0);
-                    (left >= over, prize, left > 0, p)
+                    let effect = match left {
+                        0 => Overrun::Ended,
+                        l if l < over => Overrun::Shortened,
+                        _ => Overrun::Kept,
+                    };
+                    (effect, prize, p)
                 })
-                .min();
-            match drop {
-                Some((_, _, _, p)) => {
-                    route.remove(p);
+            })
+            .min()
+    }
+
+    /// `route` with routine visits taken out, least valuable first and each shortening the
+    /// overrun, until vehicle `v` is back by its limit, if that gives up less than `worth`
+    /// (what the urgent visit that would end it alone is worth); else none.
+    fn trim_routine(&self, v: usize, route: &[u32], worth: i64) -> Option<Vec<u32>> {
+        let mut routine = route.to_vec();
+        let mut given_up = 0;
+        loop {
+            let over = self.simulate(v, &routine).over_limit;
+            if over == 0 {
+                return Some(routine);
+            }
+            match self.least_valuable_drop(v, &routine, over, weights::UNSERVED_SAME_DAY) {
+                Some((Overrun::Ended | Overrun::Shortened, value, q))
+                    if given_up + value < worth =>
+                {
+                    routine.remove(q);
+                    given_up += value;
                 }
-                None => return,
+                _ => return None,
             }
         }
     }
