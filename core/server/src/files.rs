@@ -14,6 +14,12 @@ use std::path::Path;
 /// build, readable by others, is made its owner's too where this process
 /// owns it.
 pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    open_private(path)
+}
+
+/// Opens the file at `path` for writing, made empty and its owner's alone if
+/// missing, and made its owner's alone if it is not, where this process owns it.
+fn open_private(path: &Path) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
@@ -46,21 +52,14 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// here as well, where this process owns them. An empty file is what both
 /// `Connection::open` and `VACUUM INTO` accept as a new database.
 pub(crate) fn make_private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
+    open_private(path)?;
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    {
+    for suffix in ["-wal", "-shm"] {
         use std::os::unix::fs::PermissionsExt;
-        let private = || std::fs::Permissions::from_mode(0o600);
-        let _ = file.set_permissions(private());
-        for suffix in ["-wal", "-shm"] {
-            let mut beside = path.as_os_str().to_owned();
-            beside.push(suffix);
-            let _ = std::fs::set_permissions(std::path::PathBuf::from(beside), private());
-        }
+        let mut beside = path.as_os_str().to_owned();
+        beside.push(suffix);
+        let private = std::fs::Permissions::from_mode(0o600);
+        let _ = std::fs::set_permissions(std::path::PathBuf::from(beside), private);
     }
     Ok(())
 }

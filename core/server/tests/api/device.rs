@@ -317,16 +317,7 @@ async fn a_device_revoked_with_nothing_to_push_is_told_to_wipe_by_its_pull() {
     let device = Device::open(dir.path(), &app, "para-1", "phone-1");
     let engine = device.engine(&url, 3, Duration::from_secs(10));
     engine.sync().await.unwrap();
-    app.state
-        .storage
-        .revoke_device(
-            &doorstep_server::storage::NetworkScope::for_verified_network(
-                NetworkId::parse(NET).unwrap(),
-            ),
-            &DeviceId::parse("phone-1").unwrap(),
-        )
-        .await
-        .unwrap();
+    app.revoke(NET, "phone-1").await;
     let report = engine.sync().await.unwrap();
     assert!(report.revoked);
     assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });

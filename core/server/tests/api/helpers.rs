@@ -221,6 +221,21 @@ impl TestApp {
         .await
     }
 
+    /// Revokes `device` in network `network` straight in the storage, as a
+    /// coordinator's revocation would.
+    pub async fn revoke(&self, network: &str, device: &str) {
+        self.state
+            .storage
+            .revoke_device(
+                &doorstep_server::storage::NetworkScope::for_verified_network(
+                    NetworkId::parse(network).unwrap(),
+                ),
+                &DeviceId::parse(device).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Pulls every page from the beginning; returns the changes and the
     /// cursors handed out, in order.
     pub async fn pull_all(&self, token: &str, limit: u32) -> (Vec<Value>, Vec<String>) {

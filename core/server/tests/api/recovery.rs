@@ -686,8 +686,10 @@ async fn a_device_that_never_applied_a_pull_page_still_gets_back_what_a_restore_
     assert_eq!((report.reoffered, report.pushed), (0, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_device_gives_back_what_a_restore_lost_before_it_is_told_to_wipe() {
+/// A phone with one visit in the night's backup and `lost` more accepted
+/// after it; then the endpoint is restored from that backup and the phone is
+/// reported lost and revoked there. The phone signed in to the restored one.
+async fn revoked_after_a_restore(lost: u64) -> (tempfile::TempDir, Device, TestApp) {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::new(&Backend::Sqlite).await;
     let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
@@ -695,24 +697,19 @@ async fn a_revoked_device_gives_back_what_a_restore_lost_before_it_is_told_to_wi
     device.record_visit(0);
     synced(&device, &url).await;
     let backup = back_up(&app);
-    device.record_visit(1);
-    device.record_visit(2);
-    assert_eq!(synced(&device, &url).await.pushed, 2);
-
-    // Restored from the backup, then the phone is reported lost and revoked.
+    for seed in 1..=lost {
+        device.record_visit(seed);
+    }
+    assert_eq!(synced(&device, &url).await.pushed, lost as usize);
     let restored = restored_from(backup);
-    restored
-        .state
-        .storage
-        .revoke_device(
-            &doorstep_server::storage::NetworkScope::for_verified_network(
-                NetworkId::parse(NET).unwrap(),
-            ),
-            &DeviceId::parse("phone-1").unwrap(),
-        )
-        .await
-        .unwrap();
+    restored.revoke(NET, "phone-1").await;
     device.token = restored.device_token(NET, "para-1", "phone-1");
+    (dir, device, restored)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_gives_back_what_a_restore_lost_before_it_is_told_to_wipe() {
+    let (_dir, device, restored) = revoked_after_a_restore(2).await;
     let url = format!("http://{}", serve(&restored).await);
     let engine = device.engine(&url, 3, Duration::from_secs(10));
     let report = engine.sync().await.unwrap();
@@ -725,30 +722,8 @@ async fn a_revoked_device_gives_back_what_a_restore_lost_before_it_is_told_to_wi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_that_cannot_ask_what_is_held_offers_everything_before_the_wipe() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::new(&Backend::Sqlite).await;
-    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let url = format!("http://{}", serve(&app).await);
-    device.record_visit(0);
-    synced(&device, &url).await;
-    let backup = back_up(&app);
-    device.record_visit(1);
-    assert_eq!(synced(&device, &url).await.pushed, 1);
-
-    // Restored, the phone revoked, and a proxy in front that blocks `/held`.
-    let restored = restored_from(backup);
-    restored
-        .state
-        .storage
-        .revoke_device(
-            &doorstep_server::storage::NetworkScope::for_verified_network(
-                NetworkId::parse(NET).unwrap(),
-            ),
-            &DeviceId::parse("phone-1").unwrap(),
-        )
-        .await
-        .unwrap();
-    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let (_dir, device, restored) = revoked_after_a_restore(1).await;
+    // A proxy in front that blocks `/held`.
     let gate = Gate::new(MAX_BODY_BYTES);
     gate.held_blocked.store(true, Ordering::SeqCst);
     let url = format!("http://{}", gate.serve(&restored).await);
