@@ -499,10 +499,18 @@ impl SyncEngine {
         // for a restore to refuse: the endpoint is asked outright what it
         // holds of them, until a page lands.
         let cursorless = self.store()?.sync_cursor()?.is_none_or(|c| c.0.is_empty());
-        if bound
-            && ((counts.accepted > 0 && cursorless)
-                || (waiting && self.cursor_refused(&mut report).await?))
-        {
+        if bound && counts.accepted > 0 && cursorless {
+            // No answer (a proxy that blocks `/held`, say) must not stop the
+            // push: it is asked again at the next sync.
+            match self.reoffer_lost(&mut report).await {
+                Ok(queued) => {
+                    report.reoffered += queued;
+                    reoffer = false;
+                }
+                Err(SyncError::SignInRequired) => return Err(SyncError::SignInRequired),
+                Err(e) => tracing::warn!(error = %e, "could not ask what the endpoint holds"),
+            }
+        } else if bound && waiting && self.cursor_refused(&mut report).await? {
             report.reoffered += self.reoffer_lost(&mut report).await?;
             reoffer = false;
         }

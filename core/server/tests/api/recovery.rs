@@ -686,6 +686,45 @@ async fn a_device_that_never_applied_a_pull_page_still_gets_back_what_a_restore_
     assert_eq!((report.reoffered, report.pushed), (0, 0));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_with_no_cursor_behind_a_proxy_that_blocks_held_still_pushes_and_pulls() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    device.record_visit(0);
+    gate.fail_pulls.store(true, Ordering::SeqCst);
+    device.sync_once(&url).await.unwrap_err();
+    assert!(
+        device
+            .store
+            .lock()
+            .unwrap()
+            .sync_cursor()
+            .unwrap()
+            .is_none()
+    );
+
+    // The proxy blocks `/held`; the next visit goes all the same, and the pull
+    // gives the device its cursor.
+    gate.fail_pulls.store(false, Ordering::SeqCst);
+    gate.held_blocked.store(true, Ordering::SeqCst);
+    device.record_visit(1);
+    let report = synced(&device, &url).await;
+    assert_eq!((report.reoffered, report.pushed), (0, 1));
+    assert!(
+        device
+            .store
+            .lock()
+            .unwrap()
+            .sync_cursor()
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(held_by_endpoint(&app).await, 2);
+}
+
 /// A phone with one visit in the night's backup and `lost` more accepted
 /// after it; then the endpoint is restored from that backup and the phone is
 /// reported lost and revoked there. The phone signed in to the restored one.
