@@ -70,8 +70,9 @@ pub enum StoreError {
     )]
     RekeyNotMade,
     /// After a re-key no key known opened the file, so this store holds it no
-    /// longer (every call fails): open it again, which finds the key it is
-    /// under, or says why none does.
+    /// longer: the re-key says so, and every later call on this store fails
+    /// (a re-key with this error, others with [`StoreError::Sqlite`]). Open it
+    /// again, which finds the key the file is under, or says why none does.
     #[error("the store lost its file after a re-key; open it again")]
     MustReopen,
     /// Signing out or wiping would discard changes the endpoint has not

@@ -322,7 +322,8 @@ impl Store {
 
     /// Replaces the connection with a fresh one under the first of `keys`
     /// that opens the file, and returns that key. When neither does, the
-    /// store is left with a connection that refuses every statement.
+    /// store is left with a connection that refuses every statement, and the
+    /// answer is [`StoreError::MustReopen`].
     fn reconnect(&mut self, keys: [&DatabaseKey; 2]) -> Result<DatabaseKey> {
         let config = StoreConfig {
             path: self.path.clone(),
@@ -335,12 +336,12 @@ impl Store {
         };
         let (conn, key) = match fresh(keys[0]) {
             Ok(conn) => (conn, keys[0].clone()),
-            Err(first) => match fresh(keys[1]) {
+            Err(_) => match fresh(keys[1]) {
                 Ok(conn) => (conn, keys[1].clone()),
                 Err(_) => {
                     self.lost = true;
                     self.conn = refusing_connection()?;
-                    return Err(first);
+                    return Err(StoreError::MustReopen);
                 }
             },
         };

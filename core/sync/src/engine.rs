@@ -500,16 +500,8 @@ impl SyncEngine {
         // holds of them, until a page lands.
         let cursorless = self.store()?.sync_cursor()?.is_none_or(|c| c.0.is_empty());
         if bound && counts.accepted > 0 && cursorless {
-            // No answer (a proxy that blocks `/held`, say) must not stop the
-            // push: it is asked again at the next sync.
-            match self.reoffer_lost(&mut report).await {
-                Ok(queued) => {
-                    report.reoffered += queued;
-                    reoffer = false;
-                }
-                Err(SyncError::SignInRequired) => return Err(SyncError::SignInRequired),
-                Err(e) => tracing::warn!(error = %e, "could not ask what the endpoint holds"),
-            }
+            report.reoffered += self.reoffer_lost_or_all(&mut report).await?;
+            reoffer = false;
         } else if bound && waiting && self.cursor_refused(&mut report).await? {
             report.reoffered += self.reoffer_lost(&mut report).await?;
             reoffer = false;
@@ -523,17 +515,7 @@ impl SyncEngine {
             // everything it accepted from it (a restore since may have lost
             // some); what it lost goes again, with anything written since.
             if reoffer && !report.pull_restarted {
-                report.reoffered += match self.reoffer_lost(&mut report).await {
-                    Ok(queued) => queued,
-                    Err(SyncError::SignInRequired) => return Err(SyncError::SignInRequired),
-                    // Unanswered (a proxy that does not route `/held`, say), every change
-                    // it accepted goes again: it answers `duplicate` for what it holds.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not ask what the endpoint holds before the wipe; offering every accepted change again");
-                        let accepted = self.store()?.accepted_change_ids()?;
-                        self.store()?.reoffer(&accepted)? as usize
-                    }
-                };
+                report.reoffered += self.reoffer_lost_or_all(&mut report).await?;
             }
             self.push_all(&mut report).await?;
         } else if report.reoffered > 0 {
@@ -764,6 +746,22 @@ impl SyncEngine {
         Ok(status == StatusCode::BAD_REQUEST
             && serde_json::from_slice::<ErrorBody>(&bytes)
                 .is_ok_and(|b| b.code == ErrorCode::BadCursor))
+    }
+
+    /// [`Self::reoffer_lost`], where no later chance to ask will come: when
+    /// `/held` gets no answer (a proxy that does not route it, say), every
+    /// change the endpoint accepted goes again, and it answers `duplicate`
+    /// for what it holds. Only a refused sign-in stops it.
+    async fn reoffer_lost_or_all(&self, report: &mut SyncReport) -> Result<usize, SyncError> {
+        match self.reoffer_lost(report).await {
+            Err(SyncError::SignInRequired) => Err(SyncError::SignInRequired),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not ask what the endpoint holds; offering every accepted change again");
+                let accepted = self.store()?.accepted_change_ids()?;
+                Ok(self.store()?.reoffer(&accepted)? as usize)
+            }
+            queued => queued,
+        }
     }
 
     /// Asks the endpoint which of the changes it accepted from this device it

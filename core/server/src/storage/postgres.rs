@@ -185,10 +185,17 @@ fn insist_on_tls_off_this_machine(url: &str, config: &mut tokio_postgres::Config
 /// `sslmode` itself: as a query parameter, or as a key outside any quoted value
 /// (so not in a password), spaces around `=` allowed as libpq allows them.
 fn names_sslmode(url: &str) -> bool {
-    if let Ok(parsed) = reqwest::Url::parse(url)
-        && matches!(parsed.scheme(), "postgres" | "postgresql")
+    // A URL's parameters follow its `?`. (Read by hand: a URL naming several
+    // hosts with ports, `host1:5432,host2:5432`, is not one a URL parser takes.)
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
     {
-        return parsed.query_pairs().any(|(key, _)| key == "sslmode");
+        return rest.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|pair| pair.split('=').next() == Some("sslmode"))
+        });
     }
     let mut rest = url.trim_start();
     while !rest.is_empty() {
@@ -202,23 +209,24 @@ fn names_sslmode(url: &str) -> bool {
         if key == "sslmode" {
             return true;
         }
+        // A value ends at its closing quote, or unquoted at the first space;
+        // either way a backslash makes the next character part of it.
         let value = after.trim_start();
-        rest = if let Some(quoted) = value.strip_prefix('\'') {
-            // A quoted value ends at the first quote not escaped by a backslash.
-            let mut escaped = false;
-            let end = quoted.char_indices().find_map(|(i, c)| {
-                let closes = c == '\'' && !escaped;
-                escaped = c == '\\' && !escaped;
-                closes.then_some(i + 1)
-            });
-            match end {
-                Some(end) => &quoted[end..],
-                None => return false,
-            }
-        } else {
-            &value[value.find(char::is_whitespace).unwrap_or(value.len())..]
-        }
-        .trim_start();
+        let (quoted, value) = match value.strip_prefix('\'') {
+            Some(inside) => (true, inside),
+            None => (false, value),
+        };
+        let mut escaped = false;
+        let end = value.char_indices().find_map(|(i, c)| {
+            let ends = !escaped && if quoted { c == '\'' } else { c.is_whitespace() };
+            escaped = !escaped && c == '\\';
+            ends.then_some(i + c.len_utf8())
+        });
+        rest = match end {
+            Some(end) => value[end..].trim_start(),
+            None if quoted => return false,
+            None => "",
+        };
     }
     false
 }
@@ -743,6 +751,14 @@ mod tests {
         );
         assert_eq!(
             mode("postgres://u:sslmode%3Ddisable@db.example.nhs.uk/doorstep"),
+            SslMode::Require
+        );
+        assert_eq!(
+            mode("postgres://u:p@10.0.0.5:5432,10.0.0.6:5432/doorstep?sslmode=disable"),
+            SslMode::Disable
+        );
+        assert_eq!(
+            mode("host=db.example.nhs.uk password=x\\ sslmode=disable"),
             SslMode::Require
         );
     }

@@ -706,13 +706,14 @@ async fn a_device_with_no_cursor_behind_a_proxy_that_blocks_held_still_pushes_an
             .is_none()
     );
 
-    // The proxy blocks `/held`; the next visit goes all the same, and the pull
-    // gives the device its cursor.
+    // The proxy blocks `/held`: the accepted visit is offered again (the
+    // endpoint answers `duplicate`, having it), the next goes all the same,
+    // and the pull gives the device its cursor.
     gate.fail_pulls.store(false, Ordering::SeqCst);
     gate.held_blocked.store(true, Ordering::SeqCst);
     device.record_visit(1);
     let report = synced(&device, &url).await;
-    assert_eq!((report.reoffered, report.pushed), (0, 1));
+    assert_eq!((report.reoffered, report.pushed), (1, 2));
     assert!(
         device
             .store
