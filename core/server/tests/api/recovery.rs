@@ -647,6 +647,17 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
     assert_eq!(held_by_endpoint(&restored).await, 3);
 }
 
+/// Syncs `device` through `gate` with every pull failing, as over a link that
+/// drops after each push: what it recorded is accepted, and it holds no
+/// cursor at all.
+async fn push_but_never_pull(device: &Device, gate: &Gate, url: &str) {
+    gate.fail_pulls.store(true, Ordering::SeqCst);
+    device.sync_once(url).await.unwrap_err();
+    gate.fail_pulls.store(false, Ordering::SeqCst);
+    let cursor = device.store.lock().unwrap().sync_cursor().unwrap();
+    assert!(cursor.is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_that_never_applied_a_pull_page_still_gets_back_what_a_restore_lost() {
     let dir = tempfile::tempdir().unwrap();
@@ -660,17 +671,7 @@ async fn a_device_that_never_applied_a_pull_page_still_gets_back_what_a_restore_
     // device holds no cursor at all.
     device.record_visit(0);
     device.record_visit(1);
-    gate.fail_pulls.store(true, Ordering::SeqCst);
-    device.sync_once(&url).await.unwrap_err();
-    assert!(
-        device
-            .store
-            .lock()
-            .unwrap()
-            .sync_cursor()
-            .unwrap()
-            .is_none()
-    );
+    push_but_never_pull(&device, &gate, &url).await;
 
     // Restored from the backup, the endpoint has no cursor of the device's to
     // refuse; the device asks what it holds, and the two go back.
@@ -694,22 +695,11 @@ async fn a_device_with_no_cursor_behind_a_proxy_that_blocks_held_still_pushes_an
     let gate = Gate::new(MAX_BODY_BYTES);
     let url = format!("http://{}", gate.serve(&app).await);
     device.record_visit(0);
-    gate.fail_pulls.store(true, Ordering::SeqCst);
-    device.sync_once(&url).await.unwrap_err();
-    assert!(
-        device
-            .store
-            .lock()
-            .unwrap()
-            .sync_cursor()
-            .unwrap()
-            .is_none()
-    );
+    push_but_never_pull(&device, &gate, &url).await;
 
     // The proxy blocks `/held`: the accepted visit is offered again (the
     // endpoint answers `duplicate`, having it), the next goes all the same,
     // and the pull gives the device its cursor.
-    gate.fail_pulls.store(false, Ordering::SeqCst);
     gate.held_blocked.store(true, Ordering::SeqCst);
     device.record_visit(1);
     let report = synced(&device, &url).await;
