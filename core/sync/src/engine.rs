@@ -445,9 +445,10 @@ impl SyncEngine {
             .map_err(|_| SyncError::Config("store lock poisoned".into()))
     }
 
-    /// Pushes everything queued, then pulls until up to date. Safe to drop at
-    /// any await point; the next sync resumes. Concurrent calls run one after
-    /// the other.
+    /// Pushes everything queued, then pulls until up to date. A push that
+    /// fails with no good answer still lets the pull run before the sync
+    /// reports the push's error. Safe to drop at any await point; the next
+    /// sync resumes. Concurrent calls run one after the other.
     pub async fn sync(&self) -> Result<SyncReport, SyncError> {
         let _one_at_a_time = self.running.lock().await;
         let result = self.run().await;
@@ -506,7 +507,9 @@ impl SyncEngine {
             report.reoffered += self.reoffer_lost(&mut report).await?;
             reoffer = false;
         }
-        self.push_all(&mut report).await?;
+        if let Err(failed) = self.push_all(&mut report).await {
+            return Err(self.pull_despite(failed, &mut report, reoffer).await);
+        }
         // The pull says whether the device was revoked since the push.
         if report.revoked || self.pull_all(&mut report, reoffer).await? {
             report.revoked = true;
@@ -523,6 +526,33 @@ impl SyncEngine {
             self.push_all(&mut report).await?;
         }
         Ok(report)
+    }
+
+    /// After a push that failed for want of a good answer (none came, or the
+    /// endpoint failed on it every time, or answered what this build cannot
+    /// read), the pull still runs, so a change that fails every time (a
+    /// record too large for a weak uplink, a fault of the endpoint's with one
+    /// record) does not also keep colleagues' records from this device. The
+    /// push's error is what the sync reports; the change stays queued for
+    /// the next sync. A refused token or a forbidden call would refuse the
+    /// pull too, and a failing store cannot take it: those end the sync as
+    /// they are.
+    async fn pull_despite(
+        &self,
+        failed: SyncError,
+        report: &mut SyncReport,
+        reoffer: bool,
+    ) -> SyncError {
+        if !matches!(failed, SyncError::Unreachable(_) | SyncError::Protocol(_)) {
+            return failed;
+        }
+        tracing::warn!(error = %failed, "the push failed; pulling colleagues' changes anyway");
+        // Revocation is left for the next sync to hear: the device cannot be
+        // wiped while the change that failed is unsent.
+        if let Err(e) = self.pull_all(report, reoffer).await {
+            tracing::warn!(error = %e, "the pull after a failed push failed too");
+        }
+        failed
     }
 
     /// Pushes the outbox until nothing is left to push. A push the endpoint

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp};
 use crate::proxy::{Fault, Proxy};
+use crate::watched::Watched;
 
 pub const NET: &str = "east-dorset";
 
@@ -307,6 +308,37 @@ async fn an_unreachable_endpoint_is_retried_then_reported_and_nothing_is_lost() 
     let report = engine.sync().await.unwrap();
     assert_eq!(report.pushed, 1);
     assert_eq!(device.stuck(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_fails_every_time_still_lets_colleagues_records_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inner, schema) = Backend::Sqlite.storage(&dir).await;
+    let app = TestApp::over(
+        dir,
+        schema,
+        Arc::new(Watched::failing_pushes_from(
+            inner,
+            DeviceId::parse("phone-2").unwrap(),
+        )),
+    );
+    let url = format!("http://{}", serve(&app).await);
+    let devices = tempfile::tempdir().unwrap();
+    let colleague = Device::open(devices.path(), &app, "para-1", "phone-1");
+    colleague.record_visit(1);
+    colleague.sync_once(&url).await.unwrap();
+    let device = Device::open(devices.path(), &app, "para-2", "phone-2");
+    device.record_visit(2);
+    let engine = device.engine(&url, 2, Duration::from_secs(10));
+    let error = engine.sync().await.unwrap_err();
+    assert!(matches!(error, SyncError::Unreachable(_)), "{error}");
+    assert!(matches!(engine.status().state, SyncState::Failed { .. }));
+    assert_eq!(device.records_held(), 2, "the colleague's record came in");
+    assert_eq!(
+        device.stuck(),
+        1,
+        "its own record is kept, to push next time"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! A storage that stands in front of a real one and lets a test act at the
-//! moments that matter: a revocation landing while a read is served, or a
-//! database slow to answer its health check, counted.
+//! moments that matter: a revocation landing while a read is served, a
+//! database slow to answer its health check, counted, or one that fails
+//! every push from one device.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,9 @@ pub struct Watched {
     /// coordinator's revocation landing between the endpoint's revocation
     /// check and its read would be.
     revoke_on_read: Option<DeviceId>,
+    /// Every push holding a change from this device fails, as a fault of
+    /// the endpoint's with one change would.
+    fail_pushes_from: Option<DeviceId>,
     /// How long each health check waits before asking `inner`.
     ping_delay: Duration,
     /// Health checks begun, and the most running at once.
@@ -34,6 +38,7 @@ impl Watched {
         Self {
             inner,
             revoke_on_read: None,
+            fail_pushes_from: None,
             ping_delay: Duration::ZERO,
             pings: AtomicUsize::new(0),
             most_pings_at_once: AtomicUsize::new(0),
@@ -45,6 +50,14 @@ impl Watched {
     pub fn revoking_on_read(inner: Arc<dyn Storage>, device: DeviceId) -> Self {
         Self {
             revoke_on_read: Some(device),
+            ..Self::over(inner)
+        }
+    }
+
+    /// `inner`, failing every push that holds a change from `device`.
+    pub fn failing_pushes_from(inner: Arc<dyn Storage>, device: DeviceId) -> Self {
+        Self {
+            fail_pushes_from: Some(device),
             ..Self::over(inner)
         }
     }
@@ -72,6 +85,11 @@ impl Storage for Watched {
         scope: &NetworkScope,
         changes: Vec<CheckedChange>,
     ) -> Result<Vec<ChangeOutcome>, StorageError> {
+        if let Some(device) = &self.fail_pushes_from
+            && changes.iter().any(|c| c.meta.device == *device)
+        {
+            return Err(StorageError::Pool(format!("no write from {device} today")));
+        }
         self.inner.push(scope, changes).await
     }
 
