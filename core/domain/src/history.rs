@@ -1,5 +1,6 @@
 //! Version histories: which version of a record is current, and whether two
-//! devices amended the same version (a fork a clinician must reconcile).
+//! devices amended the same version (a fork a clinician must reconcile, by a
+//! version that supersedes one head and merges the others).
 //!
 //! The device store and the endpoint both hold every version ever written; this
 //! module is the one place that decides what "current" means, so they agree.
@@ -33,11 +34,15 @@ impl Head {
     }
 }
 
-/// Finds the head(s) of one record's versions. Returns `None` for an empty
-/// history. Versions are matched by id, so the order given does not matter.
+/// Finds the head(s) of one record's versions: those no version supersedes
+/// or merges. Returns `None` for an empty history. Versions are matched by id, so the order given does not matter.
 pub fn head<'a>(versions: impl IntoIterator<Item = &'a VersionMeta>) -> Option<Head> {
     let versions: Vec<&VersionMeta> = versions.into_iter().collect();
-    let superseded: HashSet<VersionId> = versions.iter().filter_map(|v| v.supersedes).collect();
+    let superseded: HashSet<VersionId> = versions
+        .iter()
+        .flat_map(|v| v.supersedes.iter().chain(&v.merges))
+        .copied()
+        .collect();
     let mut heads: Vec<&VersionMeta> = versions
         .iter()
         .copied()

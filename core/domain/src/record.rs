@@ -4,7 +4,9 @@
 //! is a new [`RecordVersion`] whose [`VersionMeta::supersedes`] points at the
 //! version it replaces and which says who amended it, on which device, when.
 //! Two devices amending the same version both survive (see [`crate::history`]
-//! for how heads and forks are found).
+//! for how heads and forks are found), until a clinician reconciles them: a
+//! version that supersedes one head and names the others in
+//! [`VersionMeta::merges`].
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -39,6 +41,14 @@ pub struct VersionMeta {
     pub version_id: VersionId,
     /// The version this one amends; `None` for the first.
     pub supersedes: Option<VersionId>,
+    /// The other heads of a forked record that this version reconciles
+    /// (empty for any other version): with [`Self::supersedes`] they are all
+    /// superseded by it, so the record has one current version again. Each
+    /// must be a version of the same record; at most [`MAX_MERGES`]. Left
+    /// out of the JSON when empty, so a version that merges nothing reads
+    /// and writes as it did before reconciling existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merges: Vec<VersionId>,
     /// The clinician who wrote it.
     pub author: ClinicianId,
     /// The device it was written on.
@@ -60,6 +70,7 @@ impl VersionMeta {
             record_id,
             version_id,
             supersedes: None,
+            merges: Vec::new(),
             author,
             device,
             written_at,
@@ -78,12 +89,36 @@ impl VersionMeta {
             record_id: self.record_id,
             version_id,
             supersedes: Some(self.version_id),
+            merges: Vec::new(),
             author,
             device,
             written_at,
         }
     }
+
+    /// A version reconciling a fork: it amends this head (the one whose
+    /// content the clinician kept or started from) and supersedes the
+    /// `others` too, so the record reads as one line again everywhere.
+    pub fn reconcile(
+        &self,
+        others: &[VersionId],
+        version_id: VersionId,
+        author: ClinicianId,
+        device: DeviceId,
+        written_at: Timestamp,
+    ) -> Self {
+        Self {
+            merges: others.to_vec(),
+            ..self.amend(version_id, author, device, written_at)
+        }
+    }
 }
+
+/// Most heads one version reconciles besides the one it amends. A fork is
+/// two devices amending the same version while apart; a real one has two or
+/// three heads. The bound keeps a record's size bounded (see
+/// [`MAX_RECORD_JSON_BYTES`]).
+pub const MAX_MERGES: usize = 16;
 
 /// One version of a clinical record: the envelope and what it says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,8 +157,9 @@ pub const MAX_FOLLOW_UP_TASKS: usize = 50;
 /// | review | [`crate::medication_review::MAX_PROBLEMS`] problems (1 656 each) | 165 600 |
 /// | review | [`crate::medication_review::MAX_ACTIONS`] actions (1 696 each) | 169 600 |
 ///
-/// With the envelope, ids, times and separators, the largest visit record
-/// is 732 309 bytes and the largest review 619 811 (`tests/domain/limits.rs`
+/// With the envelope (its [`MAX_MERGES`] merged heads 635 bytes), ids,
+/// times and separators, the largest visit record
+/// is 732 944 bytes and the largest review 620 446 (`tests/domain/limits.rs`
 /// builds both and checks them against this bound). The bound is under a
 /// fifth of the sync endpoint's 4 MiB body limit, so any valid record
 /// fits in a push on its own with ample room for the push's envelope, and
@@ -152,11 +188,33 @@ pub trait Validate {
 
 impl<T: Validate> Validate for RecordVersion<T> {
     fn validate(&self) -> Result<(), ValidationError> {
-        if self.meta.supersedes == Some(self.meta.version_id) {
+        let meta = &self.meta;
+        if meta.supersedes == Some(meta.version_id) {
             return Err(ValidationError::new(
                 "meta.supersedes",
                 "a version cannot supersede itself",
             ));
+        }
+        if !meta.merges.is_empty() {
+            at_most("meta.merges", &meta.merges, MAX_MERGES)?;
+            if meta.supersedes.is_none() {
+                return Err(ValidationError::new(
+                    "meta.merges",
+                    "a first version has no fork to reconcile: a reconciling version \
+                     supersedes one head and merges the others",
+                ));
+            }
+            let mut named = vec![meta.version_id];
+            named.extend(meta.supersedes);
+            for merged in &meta.merges {
+                if named.contains(merged) {
+                    return Err(ValidationError::new(
+                        "meta.merges",
+                        "names a version twice, the version itself, or the one it supersedes",
+                    ));
+                }
+                named.push(*merged);
+            }
         }
         self.content.validate().map_err(|e| e.within("content"))
     }

@@ -35,7 +35,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
 use crate::outbox::{ChangeId, OutboxState, enqueue, parse_change_id};
-use crate::records::{RecordContent, RecordKind, insert_version, to_json};
+use crate::records::{RecordContent, RecordKind, check_merges, insert_version, to_json};
 use crate::store::Store;
 
 /// What a correction of a rejected change replaces and builds on, from
@@ -55,12 +55,17 @@ pub struct CorrectionBase {
     /// The rejected changes the correction withdraws, newest first: the one
     /// asked for, then each refused change it builds on.
     pub withdraws: Vec<ChangeId>,
+    /// The heads the changes it withdraws merged (a refused reconciliation):
+    /// the correction reconciles them too unless the clinician chooses
+    /// otherwise (see [`Store::correct_rejected`]).
+    pub merges: Vec<VersionId>,
 }
 
 impl CorrectionBase {
     /// The envelope of a correction with a new `version_id`, written by
     /// `author` on `device` at `written_at`: the same record, superseding
-    /// [`CorrectionBase::supersedes`]. Put the clinician's content in it and
+    /// [`CorrectionBase::supersedes`] and merging [`CorrectionBase::merges`].
+    /// Put the clinician's content in it and
     /// hand it to [`Store::correct_rejected`].
     pub fn meta(
         &self,
@@ -73,6 +78,7 @@ impl CorrectionBase {
             record_id: self.record_id,
             version_id,
             supersedes: self.supersedes,
+            merges: self.merges.clone(),
             author,
             device,
             written_at,
@@ -109,7 +115,10 @@ impl Store {
     /// be the rejected change's (else [`StoreError::Invalid`] on
     /// `meta.record_id`), it must supersede exactly
     /// [`CorrectionBase::supersedes`] (else on `meta.supersedes`), and its
-    /// version id must be new (else on `meta.version_id`).
+    /// version id must be new (else on `meta.version_id`). What it merges is
+    /// the clinician's choice ([`CorrectionBase::merges`] is what the refused
+    /// changes merged), under the rules of any saved version's merges (else
+    /// on `meta.merges`).
     ///
     /// Refused, with nothing changed, when the correction fails its checks
     /// ([`Validate`]), for an id no item has ([`StoreError::UnknownChange`]),
@@ -154,6 +163,7 @@ impl Store {
             )
             .into());
         }
+        check_merges(&tx, T::KIND, meta)?;
         let taken: bool = tx
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM record_versions WHERE version_id = ?1)")?
             .query_row([meta.version_id.0.to_string()], |row| row.get(0))?;
@@ -199,7 +209,13 @@ impl Store {
         // The change being withdrawn, and the one above it in the walk that
         // amends it (withdrawn with it, so not a reason to refuse).
         let (mut at, mut at_change, mut above) = (item.version_id, item.change_id, None);
+        let mut merges = Vec::new();
         let supersedes = loop {
+            for merged in self.merges_of(at)? {
+                if !merges.contains(&merged) {
+                    merges.push(merged);
+                }
+            }
             if let Some(amended_by) = self.live_amendment(item.record_id, at, above)? {
                 return Err(StoreError::RejectedChangeAmended {
                     change_id: at_change,
@@ -221,7 +237,17 @@ impl Store {
             kind: item.kind,
             supersedes,
             withdraws,
+            merges,
         })
+    }
+
+    /// The heads `version` merges, by id.
+    fn merges_of(&self, version: VersionId) -> Result<Vec<VersionId>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT merged FROM version_merges WHERE version_id = ?1")?;
+        let rows = statement.query_map([version.0.to_string()], |row| row.get::<_, String>(0))?;
+        rows.map(|merged| parse_version_id(&merged?)).collect()
     }
 
     /// A version of `record` amending `version` that may still reach (or has

@@ -13,6 +13,8 @@
 //! since the endpoint and every other device never hold it and its
 //! correction takes its place in the lineage. Nothing may amend it.
 
+use std::collections::HashSet;
+
 use doorstep_domain::ValidationError;
 use doorstep_domain::history::{Head, head};
 use doorstep_domain::medication_review::MedicationReview;
@@ -159,6 +161,9 @@ impl Store {
     /// record there and on every device. Correct that change with
     /// [`Store::correct_rejected`], or send it again first. Nor may it
     /// supersede a withdrawn version, whose correction is the one to amend.
+    /// A version reconciling a fork may merge only versions of the same
+    /// record that the endpoint holds (pulled, or accepted from here): see
+    /// [`check_merges`].
     /// Saving the same version again is harmless ([`Saved::AlreadyStored`],
     /// or [`Saved::AlreadySynced`] when it came from the endpoint);
     /// the same id with different content is [`StoreError::VersionConflict`].
@@ -299,6 +304,7 @@ fn check_lineage<T>(
     version: &RecordVersion<T>,
 ) -> Result<()> {
     let meta = &version.meta;
+    check_merges(tx, kind, meta)?;
     match meta.supersedes {
         Some(previous) => {
             let found: Option<(String, String, Option<String>)> = tx
@@ -358,6 +364,46 @@ fn check_lineage<T>(
     }
 }
 
+/// The heads a local version merges must be versions of its own record that
+/// the endpoint holds: pulled, or pushed from here and accepted. A branch
+/// still queued here could yet be refused, and the endpoint refuses a merge
+/// of a version it does not hold; so the clinician syncs first, then
+/// reconciles. (The version the reconciliation amends follows the ordinary
+/// rules, and may be queued.)
+pub(crate) fn check_merges(
+    tx: &Transaction<'_>,
+    kind: RecordKind,
+    meta: &VersionMeta,
+) -> Result<()> {
+    for merged in &meta.merges {
+        let found: Option<(String, String, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT v.record_id, v.kind, o.state
+                 FROM record_versions v LEFT JOIN outbox o ON o.version_id = v.version_id
+                 WHERE v.version_id = ?1",
+            )?
+            .query_row([merged.0.to_string()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()?;
+        let refusal = match found {
+            None => "names a version that is not on this device",
+            Some((record, stored_kind, _))
+                if record != meta.record_id.0.to_string() || stored_kind != kind.as_str() =>
+            {
+                "names a version of another record"
+            }
+            Some((_, _, Some(state))) if state != "accepted" && state != "filed" => {
+                "names a change of this device the endpoint has not accepted: sync, then \
+                 reconcile"
+            }
+            Some(_) => continue,
+        };
+        return Err(ValidationError::new("meta.merges", refusal).into());
+    }
+    Ok(())
+}
+
 pub(crate) fn insert_version<T>(
     tx: &Transaction<'_>,
     kind: RecordKind,
@@ -380,6 +426,10 @@ pub(crate) fn insert_version<T>(
         body,
         Timestamp::now().to_string(),
     ])?;
+    for merged in &meta.merges {
+        tx.prepare_cached("INSERT INTO version_merges (version_id, merged) VALUES (?1, ?2)")?
+            .execute(params![meta.version_id.0.to_string(), merged.0.to_string()])?;
+    }
     Ok(())
 }
 
@@ -417,59 +467,85 @@ pub(crate) fn insert_pulled<T: RecordContent>(
     Ok(true)
 }
 
-/// A pulled version may not amend a version this device holds under another
-/// record: that would tie one record's history into another's (possibly
-/// another patient's), and neither device nor endpoint could say which
-/// record the amendment belongs to. Nor may it amend a version that already
-/// descends from it: the history would close into a cycle, with no current
-/// version, and the record would vanish from view while still listed (the
-/// endpoint refuses such versions, but a device does not rest its records on
-/// that). Called once the whole pull batch is in the transaction, so
-/// versions of the same batch count as held whatever their order. A version
-/// the device has never seen may be amended: pages come in the endpoint's
-/// order, and the endpoint accepts the correction of a version it refused.
+/// A pulled version may not amend or merge a version this device holds under
+/// another record: that would tie one record's history into another's
+/// (possibly another patient's), and neither device nor endpoint could say
+/// which record the amendment belongs to. Nor may it amend or merge a
+/// version that already descends from it: the history would close into a
+/// cycle, with no current version, and the record would vanish from view
+/// while still listed (the endpoint refuses such versions, but a device does
+/// not rest its records on that). Called once the whole pull batch is in the
+/// transaction, so versions of the same batch count as held whatever their
+/// order. A version the device has never seen may be amended: pages come in
+/// the endpoint's order, and the endpoint accepts the correction of a
+/// version it refused.
 pub(crate) fn check_pulled_lineage(tx: &Transaction<'_>, meta: &VersionMeta) -> Result<()> {
-    let Some(previous) = meta.supersedes else {
-        return Ok(());
-    };
-    let record: Option<String> = tx
-        .prepare_cached("SELECT record_id FROM record_versions WHERE version_id = ?1")?
-        .query_row([previous.0.to_string()], |row| row.get(0))
-        .optional()?;
-    if record.is_some_and(|record| record != meta.record_id.0.to_string()) {
-        return Err(ValidationError::new(
-            "meta.supersedes",
-            "names a version of another record on this device",
-        )
-        .into());
-    }
-    // Walk back from the version it amends; meeting this one is a cycle. The
-    // walk is bounded by the record's versions, in case a cycle is held
+    let parents = meta
+        .supersedes
+        .iter()
+        .map(|v| ("meta.supersedes", *v))
+        .chain(meta.merges.iter().map(|v| ("meta.merges", *v)));
+    // The walk is bounded by the record's versions, in case a cycle is held
     // already (stored before this check).
-    let own = meta.version_id.0.to_string();
     let versions: i64 = tx
         .prepare_cached("SELECT COUNT(*) FROM record_versions WHERE record_id = ?1")?
         .query_row([meta.record_id.0.to_string()], |row| row.get(0))?;
-    let mut step = Some(previous.0.to_string());
-    for _ in 0..=versions {
-        let Some(at) = step else {
-            break;
-        };
-        if at == own {
+    let versions = usize::try_from(versions).unwrap_or(usize::MAX);
+    for (field, parent) in parents {
+        let record: Option<String> = tx
+            .prepare_cached("SELECT record_id FROM record_versions WHERE version_id = ?1")?
+            .query_row([parent.0.to_string()], |row| row.get(0))
+            .optional()?;
+        if record.is_some_and(|record| record != meta.record_id.0.to_string()) {
             return Err(ValidationError::new(
-                "meta.supersedes",
-                "amends a version that already amends it: the record's history would close \
-                 into a cycle",
+                field,
+                "names a version of another record on this device",
             )
             .into());
         }
-        step = tx
-            .prepare_cached("SELECT supersedes FROM record_versions WHERE version_id = ?1")?
-            .query_row([at], |row| row.get::<_, Option<String>>(0))
-            .optional()?
-            .flatten();
+        if descends_from(tx, parent, meta.version_id, versions)? {
+            return Err(ValidationError::new(
+                field,
+                "names a version that already descends from it: the record's history would \
+                 close into a cycle",
+            )
+            .into());
+        }
     }
     Ok(())
+}
+
+/// Whether `ancestor` is `from` or one of the versions `from` amends or
+/// merges, directly or through others. Visits at most `bound` + 1 versions.
+fn descends_from(
+    tx: &Transaction<'_>,
+    from: VersionId,
+    ancestor: VersionId,
+    bound: usize,
+) -> Result<bool> {
+    let ancestor = ancestor.0.to_string();
+    let mut seen = HashSet::new();
+    let mut stack = vec![from.0.to_string()];
+    while let Some(at) = stack.pop() {
+        if at == ancestor {
+            return Ok(true);
+        }
+        if !seen.insert(at.clone()) || seen.len() > bound.saturating_add(1) {
+            continue;
+        }
+        stack.extend(
+            tx.prepare_cached("SELECT supersedes FROM record_versions WHERE version_id = ?1")?
+                .query_row([&at], |row| row.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten(),
+        );
+        let mut merged =
+            tx.prepare_cached("SELECT merged FROM version_merges WHERE version_id = ?1")?;
+        for m in merged.query_map([&at], |row| row.get::<_, String>(0))? {
+            stack.push(m?);
+        }
+    }
+    Ok(false)
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String> {

@@ -152,8 +152,34 @@ CREATE TABLE sync_network (
 ) STRICT;
 ";
 
+/// Version 5: the heads a reconciling version merges.
+///
+/// A version that reconciles a forked record supersedes one head (in
+/// `record_versions.supersedes`) and merges the others (its
+/// `meta.merges`, kept in its body too). They are listed here, one row a
+/// merged head, so that the lineage checks can walk a record's history
+/// through merges as through amendments without reading every body.
+/// Append-only like the versions themselves. Versions stored before this
+/// merge nothing, so there is nothing to copy.
+const V5: &str = r"
+CREATE TABLE version_merges (
+    version_id  TEXT NOT NULL REFERENCES record_versions (version_id),
+    merged      TEXT NOT NULL,
+    PRIMARY KEY (version_id, merged)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX version_merges_by_merged ON version_merges (merged);
+CREATE TRIGGER version_merges_never_change BEFORE UPDATE ON version_merges
+BEGIN
+    SELECT RAISE(ABORT, 'record versions are append-only');
+END;
+CREATE TRIGGER version_merges_never_vanish BEFORE DELETE ON version_merges
+BEGIN
+    SELECT RAISE(ABORT, 'record versions are append-only');
+END;
+";
+
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 /// The name of refinery's history table.
 const HISTORY_TABLE: &str = "refinery_schema_history";
@@ -164,6 +190,7 @@ fn migrations() -> Vec<Migration> {
         ("V2__outbox_state_index", V2),
         ("V3__outbox_withdrawn", V3),
         ("V4__sync_network", V4),
+        ("V5__version_merges", V5),
     ]
     .into_iter()
     .map(|(name, sql)| Migration::unapplied(name, sql).expect("migration names are well formed"))

@@ -12,9 +12,9 @@ use doorstep_domain::network::{CareHomeId, ClinicianId, DeviceId, OdsCode};
 use doorstep_domain::news2::{Consciousness, MAX_ADVICE_CHARS, Observations, ObservationsInput};
 use doorstep_domain::patient::Scale2Prescription;
 use doorstep_domain::record::{
-    FollowUpTask, MAX_FOLLOW_UP_TASKS, MAX_OBSERVATION_SETS, MAX_RECORD_JSON_BYTES, ObservationSet,
-    Outcome, RecordId, RecordVersion, ReferralUrgency, TaskOwner, VersionId, VersionMeta,
-    VisitContent, VisitRecord, parse_checked,
+    FollowUpTask, MAX_FOLLOW_UP_TASKS, MAX_MERGES, MAX_OBSERVATION_SETS, MAX_RECORD_JSON_BYTES,
+    ObservationSet, Outcome, RecordId, RecordVersion, ReferralUrgency, TaskOwner, VersionId,
+    VersionMeta, VisitContent, VisitRecord, parse_checked,
 };
 use doorstep_domain::text::{FreeText, MAX_FREE_TEXT, MAX_SHORT_TEXT, ShortText};
 use doorstep_domain::visit::VisitRequestId;
@@ -56,6 +56,9 @@ fn meta() -> VersionMeta {
         record_id: RecordId(Uuid::from_u128(1)),
         version_id: VersionId(Uuid::from_u128(2)),
         supersedes: Some(VersionId(Uuid::from_u128(3))),
+        merges: (0..MAX_MERGES as u128)
+            .map(|n| VersionId(Uuid::from_u128(100 + n)))
+            .collect(),
         author: ClinicianId::parse(&longest_slug("para")).unwrap(),
         device: DeviceId::parse(&longest_slug("phone")).unwrap(),
         written_at: longest_instant(0),

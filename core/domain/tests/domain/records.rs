@@ -10,8 +10,8 @@ use doorstep_domain::network::{CareHomeId, ClinicianId, DeviceId, OdsCode};
 use doorstep_domain::news2::{Consciousness, Observations, ObservationsInput};
 use doorstep_domain::patient::Scale2Prescription;
 use doorstep_domain::record::{
-    FollowUpTask, ObservationSet, Outcome, RecordId, RecordVersion, ReferralUrgency, TaskOwner,
-    Validate, VersionId, VersionMeta, VisitContent, VisitRecord, parse_checked,
+    FollowUpTask, MAX_MERGES, ObservationSet, Outcome, RecordId, RecordVersion, ReferralUrgency,
+    TaskOwner, Validate, VersionId, VersionMeta, VisitContent, VisitRecord, parse_checked,
 };
 use doorstep_domain::text::{FreeText, ShortText};
 use doorstep_domain::visit::VisitRequestId;
@@ -41,6 +41,7 @@ fn meta(n: u128, supersedes: Option<u128>, at: &str) -> VersionMeta {
         record_id: RecordId(Uuid::from_u128(1)),
         version_id: VersionId(Uuid::from_u128(n)),
         supersedes: supersedes.map(|s| VersionId(Uuid::from_u128(s))),
+        merges: Vec::new(),
         author: ClinicianId::parse("para-ahmed").unwrap(),
         device: DeviceId::parse("phone-1").unwrap(),
         written_at: ts(at),
@@ -373,11 +374,70 @@ fn two_amendments_of_one_version_fork_and_both_survive() {
     assert!(h.is_forked());
     assert_eq!(h, Head::Forked(vec![b.version_id, a.version_id]));
     assert_eq!(h.current(), b.version_id);
-    // Reconciling: a version superseding one branch leaves the other as a head
-    // until it too is superseded.
+    // An amendment of one branch leaves the other as a head.
     let c = meta(4, Some(3), "2026-11-24T12:00:00Z");
     assert!(head([&v1, &a, &b, &c]).unwrap().is_forked());
     assert_eq!(head(std::iter::empty()), None);
+}
+
+#[test]
+fn a_version_that_merges_the_other_heads_reconciles_the_fork() {
+    let v1 = meta(1, None, "2026-11-24T10:00:00Z");
+    let a = meta(2, Some(1), "2026-11-24T11:00:00Z");
+    let b = meta(3, Some(1), "2026-11-24T11:30:00Z");
+    let c = meta(4, Some(1), "2026-11-24T11:45:00Z");
+    let merged = a.reconcile(
+        &[b.version_id],
+        VersionId(Uuid::from_u128(5)),
+        ClinicianId::parse("para-okafor").unwrap(),
+        DeviceId::parse("phone-2").unwrap(),
+        ts("2026-11-24T12:00:00Z"),
+    );
+    assert_eq!(
+        (merged.supersedes, merged.merges.clone()),
+        (Some(a.version_id), vec![b.version_id])
+    );
+    assert_eq!(
+        head([&v1, &a, &b, &merged]),
+        Some(Head::Single(merged.version_id))
+    );
+    // A head it does not name stays one, and the order read does not matter.
+    assert_eq!(
+        head([&merged, &c, &b, &a, &v1]),
+        Some(Head::Forked(vec![merged.version_id, c.version_id]))
+    );
+    // The field is left out of every version that merges nothing.
+    let json = serde_json::to_value(&a).unwrap();
+    assert!(json.get("merges").is_none(), "{json}");
+    let back: VersionMeta = serde_json::from_value(serde_json::to_value(&merged).unwrap()).unwrap();
+    assert_eq!(back, merged);
+}
+
+#[test]
+fn a_reconciling_version_names_each_other_head_once_and_amends_one() {
+    let merging = |supersedes: Option<u128>, merges: &[u128]| {
+        let mut v = visit();
+        v.meta.supersedes = supersedes.map(|s| VersionId(Uuid::from_u128(s)));
+        v.meta.merges = merges
+            .iter()
+            .map(|&m| VersionId(Uuid::from_u128(m)))
+            .collect();
+        v.validate()
+    };
+    assert!(merging(Some(2), &[3, 4]).is_ok());
+    for (supersedes, merges) in [
+        (None, &[3][..]),
+        (Some(2), &[3, 3]),
+        (Some(2), &[2]),
+        (Some(2), &[10]),
+    ] {
+        let e = merging(supersedes, merges).unwrap_err();
+        assert_eq!(e.field, "meta.merges", "{supersedes:?} {merges:?}: {e}");
+    }
+    let too_many: Vec<u128> = (100..100 + MAX_MERGES as u128 + 1).collect();
+    let e = merging(Some(2), &too_many).unwrap_err();
+    assert_eq!(e.field, "meta.merges");
+    assert!(e.to_string().contains(&MAX_MERGES.to_string()), "{e}");
 }
 
 fn review_refused(r: &MedicationReviewRecord) -> ValidationError {

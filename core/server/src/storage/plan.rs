@@ -376,6 +376,7 @@ mod tests {
             record_id: RecordId(Uuid::from_u128(record)),
             version_id: VersionId(Uuid::from_u128(n)),
             supersedes: supersedes.map(|s| VersionId(Uuid::from_u128(s))),
+            merges: Vec::new(),
             author: ClinicianId::parse("para-1").unwrap(),
             device: DeviceId::parse("phone-1").unwrap(),
             written_at: fixtures::instant() + jiff::SignedDuration::from_secs(n as i64),

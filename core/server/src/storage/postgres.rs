@@ -291,6 +291,7 @@ fn meta_from_row(row: &Row) -> Result<VersionMeta, StorageError> {
         record_id: RecordId(row.try_get("record_id")?),
         version_id: VersionId(row.try_get("version_id")?),
         supersedes: row.try_get::<_, Option<Uuid>>("supersedes")?.map(VersionId),
+        merges: Vec::new(),
         author: ClinicianId::parse(row.try_get("author")?).map_err(|_| corrupt("author"))?,
         device: DeviceId::parse(row.try_get("device")?).map_err(|_| corrupt("device"))?,
         written_at: row

@@ -669,6 +669,7 @@ fn versions_of(
             record_id: *record,
             version_id: VersionId(uuid(&version)?),
             supersedes: supersedes.as_deref().map(uuid).transpose()?.map(VersionId),
+            merges: Vec::new(),
             author: ClinicianId::parse(&author).map_err(|_| corrupt("author column"))?,
             device: DeviceId::parse(&device).map_err(|_| corrupt("device column"))?,
             written_at: written_at

@@ -57,6 +57,7 @@ fn write(
         record_id: record,
         version_id: VersionId(Uuid::now_v7()),
         supersedes,
+        merges: Vec::new(),
         author,
         device: phone,
         written_at,
