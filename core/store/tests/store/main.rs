@@ -12,6 +12,7 @@ mod migrate;
 mod outbox;
 mod plaintext;
 mod pull;
+mod reconcile;
 mod records;
 mod round;
 mod unsynced;

@@ -1,0 +1,277 @@
+//! Reconciling a forked record: a version that amends one head and merges
+//! the others makes the record one line again, on this device and (pushed)
+//! everywhere. A merge is checked like an amendment, and more strictly: it
+//! names only versions of its own record that the endpoint holds. Every
+//! refusal changes nothing.
+
+use doorstep_domain::history::Head;
+use doorstep_domain::record::{VersionId, VisitContent, VisitRecord};
+use doorstep_store::{
+    Acknowledgement, ChangeId, PullBatch, PulledRecord, Store, StoreError, SyncCursor,
+};
+use uuid::Uuid;
+
+use crate::{Fixture, morning, sample};
+
+fn save(store: &mut Store, version: &VisitRecord) -> ChangeId {
+    store.save(version).unwrap().change_id().unwrap()
+}
+
+fn pull(store: &mut Store, cursor: &str, versions: &[&VisitRecord]) {
+    let mut batch = PullBatch::new(SyncCursor(cursor.into()));
+    batch.records = versions
+        .iter()
+        .map(|v| PulledRecord::Visit((*v).clone()))
+        .collect();
+    store.apply_pull(&batch).unwrap();
+}
+
+/// A version amending `kept` that merges `others`, with `kept`'s content.
+fn reconciling(kept: &VisitRecord, others: &[&VisitRecord]) -> VisitRecord {
+    let mut version = sample::amend_visit(kept, "phone-1", "Both treatments, reconciled.");
+    version.meta.merges = others.iter().map(|o| o.meta.version_id).collect();
+    version
+}
+
+/// A store holding a record whose first version this device wrote and the
+/// endpoint accepted, amended here (queued) and on another device (pulled):
+/// forked. Returns the store, the first version, the local and the pulled
+/// amendment.
+fn forked(f: &Fixture) -> (Store, VisitRecord, VisitRecord, VisitRecord) {
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(1, morning());
+    let id = save(&mut store, &first);
+    store
+        .acknowledge(&[(id, Acknowledgement::Accepted)])
+        .unwrap();
+    let local = sample::amend_visit(&first, "phone-1", "Local amendment.");
+    save(&mut store, &local);
+    let remote = sample::amend_visit(&first, "ipad-7", "Remote amendment.");
+    pull(&mut store, "c-1", &[&remote]);
+    let head = store
+        .current::<VisitContent>(first.meta.record_id)
+        .unwrap()
+        .unwrap()
+        .head;
+    assert!(head.is_forked(), "{head:?}");
+    (store, first, local, remote)
+}
+
+/// Saves `version` expecting a refusal naming `field`, and checks that the
+/// record's history is as it was.
+fn assert_refused(store: &mut Store, version: &VisitRecord, field: &str) {
+    let record = version.meta.record_id;
+    let before = store.history::<VisitContent>(record).unwrap().len();
+    let unsynced = store.outbox_counts().unwrap().unsynced();
+    match store.save(version) {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, field, "{e}"),
+        other => panic!("expected a refusal naming {field}, got {other:?}"),
+    }
+    assert_eq!(store.history::<VisitContent>(record).unwrap().len(), before);
+    assert_eq!(store.outbox_counts().unwrap().unsynced(), unsynced);
+}
+
+#[test]
+fn a_version_merging_the_other_head_makes_the_record_one_line_and_is_queued() {
+    let f = Fixture::default();
+    let (mut store, first, local, remote) = forked(&f);
+    let merge = reconciling(&local, &[&remote]);
+    let id = save(&mut store, &merge);
+    let current = store
+        .current::<VisitContent>(first.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.head, Head::Single(merge.meta.version_id));
+    assert_eq!(current.version, merge);
+    let queued = store.outbox_item(id).unwrap().unwrap();
+    assert_eq!(queued.version_id, merge.meta.version_id);
+    // Reopened, the merge is read back as written.
+    drop(store);
+    let store = f.open().unwrap();
+    let current = store
+        .current::<VisitContent>(first.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (current.head, current.version.meta.merges),
+        (
+            Head::Single(merge.meta.version_id),
+            vec![remote.meta.version_id]
+        )
+    );
+}
+
+#[test]
+fn a_merge_names_only_versions_of_its_record_that_the_endpoint_holds() {
+    let f = Fixture::default();
+    let (mut store, first, local, remote) = forked(&f);
+    // The local branch is still queued: the endpoint may yet refuse it.
+    assert_refused(&mut store, &reconciling(&remote, &[&local]), "meta.merges");
+    // A version this device never held.
+    let unseen = sample::amend_visit(&first, "ipad-9", "Never seen here.");
+    assert_refused(
+        &mut store,
+        &reconciling(&local, &[&remote, &unseen]),
+        "meta.merges",
+    );
+    // A version of another record, pulled.
+    let other = sample::new_visit(2, morning());
+    pull(&mut store, "c-2", &[&other]);
+    assert_refused(
+        &mut store,
+        &reconciling(&local, &[&remote, &other]),
+        "meta.merges",
+    );
+    // Once the local branch is accepted, either head may be kept.
+    let local_change = store.outbox_for_record(first.meta.record_id).unwrap()[1].change_id;
+    store
+        .acknowledge(&[(local_change, Acknowledgement::Accepted)])
+        .unwrap();
+    let merge = reconciling(&remote, &[&local]);
+    save(&mut store, &merge);
+    assert_eq!(
+        store
+            .current::<VisitContent>(first.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .head,
+        Head::Single(merge.meta.version_id)
+    );
+}
+
+#[test]
+fn a_merge_from_another_device_reconciles_the_record_here_too() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(1, morning());
+    let a = sample::amend_visit(&first, "ipad-7", "One branch.");
+    let b = sample::amend_visit(&first, "ipad-8", "The other branch.");
+    pull(&mut store, "c-1", &[&first, &a, &b]);
+    let mut merge = reconciling(&a, &[&b]);
+    merge.meta.device = doorstep_domain::network::DeviceId::parse("ipad-7").unwrap();
+    pull(&mut store, "c-2", &[&merge]);
+    assert_eq!(
+        store
+            .current::<VisitContent>(first.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .head,
+        Head::Single(merge.meta.version_id)
+    );
+}
+
+/// Pulls `batch` expecting a refusal naming `field` and nothing applied.
+fn assert_pull_refused(store: &mut Store, versions: &[&VisitRecord], field: &str) {
+    let cursor = store.sync_cursor().unwrap();
+    let mut batch = PullBatch::new(SyncCursor("refused".into()));
+    batch.records = versions
+        .iter()
+        .map(|v| PulledRecord::Visit((*v).clone()))
+        .collect();
+    match store.apply_pull(&batch) {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, field, "{e}"),
+        other => panic!("expected a refusal naming {field}, got {other:?}"),
+    }
+    assert_eq!(store.sync_cursor().unwrap(), cursor);
+    for v in versions {
+        assert!(
+            store
+                .history::<VisitContent>(v.meta.record_id)
+                .unwrap()
+                .iter()
+                .all(|h| h.version.meta.version_id != v.meta.version_id),
+            "a version of the refused batch was stored"
+        );
+    }
+}
+
+#[test]
+fn a_pulled_merge_of_another_records_version_or_closing_a_cycle_is_refused_with_its_batch() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(1, morning());
+    let a = sample::amend_visit(&first, "ipad-7", "One branch.");
+    let b = sample::amend_visit(&first, "ipad-8", "The other branch.");
+    let other = sample::new_visit(2, morning());
+    pull(&mut store, "c-1", &[&first, &a, &b, &other]);
+    assert_pull_refused(
+        &mut store,
+        &[&reconciling(&a, &[&other])],
+        "records[0].meta.merges",
+    );
+    // `c` amends `a` and merges `d`, which amends `b` and merges `c`: each
+    // descends from the other, as only an endpoint that does not check
+    // lineage could serve them.
+    let mut c = sample::amend_visit(&a, "ipad-7", "Amended again.");
+    let mut d = sample::amend_visit(&b, "ipad-8", "Amended again.");
+    c.meta.merges = vec![d.meta.version_id];
+    d.meta.merges = vec![c.meta.version_id];
+    assert_pull_refused(&mut store, &[&c, &d], "records[0].meta.merges");
+    assert_eq!(store.sync_cursor().unwrap(), Some(SyncCursor("c-1".into())));
+    // Without the loop they go in, and the record is one line.
+    d.meta.merges.clear();
+    c.meta.merges = vec![d.meta.version_id];
+    pull(&mut store, "c-2", &[&c, &d]);
+    let merge = sample::amend_visit(&c, "ipad-7", "Once more.");
+    pull(&mut store, "c-3", &[&merge]);
+    assert_eq!(
+        store
+            .current::<VisitContent>(first.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .head,
+        Head::Single(merge.meta.version_id)
+    );
+}
+
+#[test]
+fn a_refused_merge_is_corrected_by_a_version_that_merges_what_it_merged() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(1, morning());
+    let a = sample::amend_visit(&first, "ipad-7", "One branch.");
+    let b = sample::amend_visit(&first, "ipad-8", "The other branch.");
+    pull(&mut store, "c-1", &[&first, &a, &b]);
+    let merge = reconciling(&a, &[&b]);
+    let id = save(&mut store, &merge);
+    store
+        .acknowledge(&[(
+            id,
+            Acknowledgement::Rejected {
+                reason: "Invalid: body.record.content: refused".into(),
+            },
+        )])
+        .unwrap();
+    let base = store.correction_base(id).unwrap();
+    assert_eq!(
+        (base.supersedes, base.merges.clone()),
+        (Some(a.meta.version_id), vec![b.meta.version_id])
+    );
+    let meta = base.meta(
+        VersionId(Uuid::now_v7()),
+        sample::author(),
+        sample::device(),
+        merge.meta.written_at,
+    );
+    // A correction merging a version of another record is refused.
+    let stray = sample::new_visit(2, morning());
+    pull(&mut store, "c-2", &[&stray]);
+    let mut wrong = merge.clone();
+    wrong.meta = meta.clone();
+    wrong.meta.merges.push(stray.meta.version_id);
+    match store.correct_rejected(id, &wrong) {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, "meta.merges"),
+        other => panic!("expected a refusal naming meta.merges, got {other:?}"),
+    }
+    let mut correction = merge.clone();
+    correction.meta = meta;
+    store.correct_rejected(id, &correction).unwrap();
+    assert_eq!(
+        store
+            .current::<VisitContent>(first.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .head,
+        Head::Single(correction.meta.version_id)
+    );
+}
