@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use doorstep_domain::demo::{DemoNetwork, generate};
+use doorstep_domain::history::Head;
 use doorstep_domain::network::{ClinicianId, DeviceId, Role};
 use doorstep_domain::news2::{Consciousness, Observations, ObservationsInput, RiskBand};
 use doorstep_domain::record::{
@@ -31,7 +32,10 @@ use doorstep_routing::{Budget, Plan, StopKind};
 use doorstep_server::auth::{SigningKey, TokenRole};
 use doorstep_server::token::{TokenRequest, issue};
 use doorstep_server::{Application, Config};
-use doorstep_store::{MemoryKeyProvider, Round, RoundStop, StopWork, Store, StoreConfig};
+use doorstep_store::{
+    CurrentRecord, MemoryKeyProvider, Round, RoundStop, StopWork, Store, StoreConfig,
+};
+use doorstep_sync::admin::list_forks;
 use doorstep_sync::engine::{SyncConfig, SyncEngine, TokenSource};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -198,7 +202,12 @@ async fn demo(args: &Args) -> DemoResult<()> {
         first.get_or_insert(record);
     }
     if let Some(original) = first {
-        let amended = amend(&original, &clinician, &device)?;
+        let amended = amend(
+            &original,
+            &clinician,
+            &device,
+            "Telephone review tomorrow morning",
+        )?;
         lock(&store)?.save(&amended)?;
         writeln!(
             out,
@@ -211,7 +220,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
     let engine = SyncEngine::new(
         SyncConfig::new(base_url.clone(), network.network.id.clone(), device.clone()),
         Arc::clone(&store),
-        Arc::new(token) as Arc<dyn TokenSource>,
+        Arc::new(token.clone()) as Arc<dyn TokenSource>,
     )?;
     let report = engine.sync().await?;
     let counts = engine.status().counts;
@@ -237,7 +246,11 @@ async fn demo(args: &Args) -> DemoResult<()> {
     let colleague_token = token_for(&key, &network, colleague, &colleague_device)?;
     let colleague_store = Arc::new(Mutex::new(open_device(&data, &colleague_device)?));
     let colleague_engine = SyncEngine::new(
-        SyncConfig::new(base_url, network.network.id.clone(), colleague_device),
+        SyncConfig::new(
+            base_url.clone(),
+            network.network.id.clone(),
+            colleague_device.clone(),
+        ),
         Arc::clone(&colleague_store),
         Arc::new(colleague_token) as Arc<dyn TokenSource>,
     )?;
@@ -253,12 +266,28 @@ async fn demo(args: &Args) -> DemoResult<()> {
         pulled.pulled_new
     )?;
 
+    let first = *recorded.first().ok_or("the round recorded no visit")?;
+    fork_and_reconcile(
+        &mut out,
+        first,
+        (&store, &engine, &clinician, &device),
+        (
+            &colleague_store,
+            &colleague_engine,
+            colleague,
+            &colleague_device,
+        ),
+        (&base_url, &token),
+    )
+    .await?;
+
+    let unsynced = lock(&store)?.unsynced_count()? + lock(&colleague_store)?.unsynced_count()?;
     stop_tx.send(()).ok();
     server.await??;
     writeln!(
         out,
         "\nendpoint stopped; nothing left unsynced: {}",
-        counts.unsynced() == 0
+        unsynced == 0
     )?;
     Ok(())
 }
@@ -517,14 +546,121 @@ fn record_visit(
     })
 }
 
+/// One device's part in the demo's fork: its store, its sync engine, its
+/// clinician and its id.
+type Side<'a> = (
+    &'a Mutex<Store>,
+    &'a SyncEngine,
+    &'a ClinicianId,
+    &'a DeviceId,
+);
+
+/// Both clinicians amend the `record` while apart, which forks it at the
+/// endpoint and on both devices; the first then reconciles it with a version
+/// that keeps their own amendment, adds the colleague's follow-up, and
+/// merges the colleague's head. Checks that the endpoint listed the fork and
+/// then did not, and that both devices end on the reconciling version.
+async fn fork_and_reconcile(
+    out: &mut impl Write,
+    record: RecordId,
+    (store, engine, clinician, device): Side<'_>,
+    (colleague_store, colleague_engine, colleague, colleague_device): Side<'_>,
+    (endpoint, token): (&str, &str),
+) -> DemoResult<()> {
+    let current = |store: &Mutex<Store>| -> DemoResult<CurrentRecord<VisitContent>> {
+        lock(store)?
+            .current::<VisitContent>(record)?
+            .ok_or_else(|| "a device lost the record".into())
+    };
+    let theirs = amend(
+        &current(colleague_store)?.version,
+        colleague,
+        colleague_device,
+        "Safeguarding concern raised with the practice",
+    )?;
+    lock(colleague_store)?.save(&theirs)?;
+    let ours = amend(
+        &current(store)?.version,
+        clinician,
+        device,
+        "District nurse to change the dressing",
+    )?;
+    lock(store)?.save(&ours)?;
+    engine.sync().await?;
+    let forked = colleague_engine.sync().await?.forked;
+    let listed = list_forks(endpoint, token).await?;
+    if forked != 1 || !listed.iter().any(|f| f.record_id == record) {
+        return Err(format!(
+            "the two amendments did not fork the record: {forked} forked, {} listed",
+            listed.len()
+        )
+        .into());
+    }
+    writeln!(
+        out,
+        "
+both amended the first record while apart: forked, {} record listed at /forks",
+        listed.len()
+    )?;
+
+    engine.sync().await?;
+    let Head::Forked(heads) = current(store)?.head else {
+        return Err("the fork did not reach the first device".into());
+    };
+    let mut content = ours.content.clone();
+    content.follow_up.extend(
+        theirs
+            .content
+            .follow_up
+            .iter()
+            .filter(|t| !ours.content.follow_up.contains(t))
+            .cloned(),
+    );
+    let others: Vec<VersionId> = heads
+        .iter()
+        .copied()
+        .filter(|h| *h != ours.meta.version_id)
+        .collect();
+    let reconciled = RecordVersion {
+        meta: ours.meta.reconcile(
+            &others,
+            VersionId(Uuid::now_v7()),
+            clinician.clone(),
+            device.clone(),
+            ours.meta.written_at + SignedDuration::from_mins(5),
+        ),
+        content,
+    };
+    lock(store)?.save(&reconciled)?;
+    engine.sync().await?;
+    colleague_engine.sync().await?;
+    let one_line = Head::Single(reconciled.meta.version_id);
+    let listed = list_forks(endpoint, token).await?;
+    if current(store)?.head != one_line
+        || current(colleague_store)?.head != one_line
+        || !listed.is_empty()
+    {
+        return Err("the reconciliation did not make the record one line everywhere".into());
+    }
+    writeln!(
+        out,
+        "  {clinician} reconciled it: one version keeping both follow-ups and merging {} head; \
+         both devices read it as one line, {} records listed at /forks",
+        others.len(),
+        listed.len()
+    )?;
+    Ok(())
+}
+
 fn amend(
     original: &VisitRecord,
     author: &ClinicianId,
     device: &DeviceId,
+    follow_up: &str,
 ) -> DemoResult<VisitRecord> {
     let mut content = original.content.clone();
     content.follow_up.push(FollowUpTask {
-        description: ShortText::parse("description", "Telephone review tomorrow morning")?,
+        description: ShortText::parse("description", follow_up)?,
         owner: TaskOwner::VisitingService,
         due: None,
     });

@@ -90,19 +90,25 @@ fn unheard_of(answer: &RevokeResponse) -> Option<String> {
     })
 }
 
-fn revoke(args: &RevokeArgs) -> Result<RevokeResponse, String> {
+/// The token in [`TOKEN_VARIABLE`], trimmed, or why there is none.
+pub(crate) fn token_from_env() -> Result<String, String> {
     let token = std::env::var(TOKEN_VARIABLE).unwrap_or_default();
     if token.trim().is_empty() {
         return Err(format!(
-            "no token: set {TOKEN_VARIABLE} to a coordinator's token \
-             (doorstep token issue --role coordinator ...)"
+            "no token: set {TOKEN_VARIABLE} to a token for the network \
+             (doorstep token issue ...; a coordinator's to revoke a device)"
         ));
     }
+    Ok(token.trim().to_owned())
+}
+
+fn revoke(args: &RevokeArgs) -> Result<RevokeResponse, String> {
+    let token = token_from_env()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime
-        .block_on(revoke_device(&args.endpoint, token.trim(), &args.device))
+        .block_on(revoke_device(&args.endpoint, &token, &args.device))
         .map_err(|e| e.to_string())
 }

@@ -12,6 +12,7 @@ mod backup;
 mod demo;
 mod demo_data;
 mod device;
+mod forks;
 mod news2;
 mod plan;
 mod rounds;
@@ -48,6 +49,9 @@ enum Command {
     Token(token::Args),
     /// Manage devices at a running endpoint: revoke a lost or stolen one.
     Device(device::Args),
+    /// List the network's forked records at a running endpoint (any token of
+    /// the network in DOORSTEP_TOKEN), one JSON line each, to reconcile.
+    Forks(forks::Args),
     /// Back up the embedded endpoint's database while it serves; prints what
     /// the backup holds as JSON.
     Backup(backup::Args),
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
         Command::Device(args) => device::run(args),
+        Command::Forks(args) => forks::run(&args),
         Command::Backup(args) => backup::run(&args),
         Command::Restore(args) => backup::run_restore(&args),
     }

@@ -162,8 +162,9 @@ impl Store {
     /// [`Store::correct_rejected`], or send it again first. Nor may it
     /// supersede a withdrawn version, whose correction is the one to amend.
     /// A version reconciling a fork may merge only versions of the same
-    /// record that the endpoint holds (pulled, or accepted from here): see
-    /// [`check_merges`].
+    /// record that the endpoint holds (pulled, or accepted from here): a
+    /// branch of this device's still queued could yet be refused, so the
+    /// clinician syncs first, then reconciles.
     /// Saving the same version again is harmless ([`Saved::AlreadyStored`],
     /// or [`Saved::AlreadySynced`] when it came from the endpoint);
     /// the same id with different content is [`StoreError::VersionConflict`].

@@ -1,13 +1,18 @@
-//! What a network's IT team asks of the endpoint from its own machine, with a
-//! coordinator's token: today, revoking a lost or stolen device. The
-//! `doorstep device` command is a thin shell over this.
+//! What a network's IT team and clinical leads ask of the endpoint from their
+//! own machines: revoking a lost or stolen device (a coordinator's token),
+//! and listing the records whose history forked, to have each reconciled.
+//! The `doorstep device` and `doorstep forks` commands are thin shells over
+//! this.
 
 use std::time::Duration;
 
 use doorstep_domain::network::DeviceId;
+use doorstep_domain::record::RecordId;
 
 use crate::endpoint::{UrlError, secure_url, with_causes};
-use crate::wire::{ErrorBody, REVOKE_PATH, RevokeResponse};
+use serde::de::DeserializeOwned;
+
+use crate::wire::{ErrorBody, FORKS_PATH, Fork, ForksResponse, REVOKE_PATH, RevokeResponse};
 
 /// Longest the endpoint may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,42 +61,121 @@ pub async fn revoke_device(
     token: &str,
     device: &DeviceId,
 ) -> Result<RevokeResponse, AdminError> {
-    secure_url(endpoint)?;
     // A device id is a slug, which needs no escaping in a path.
     let path = REVOKE_PATH.replace("{device}", device.as_str());
-    let url = secure_url(&format!("{}{path}", endpoint.trim_end_matches('/')))?;
-    let unreachable = |e: reqwest::Error| AdminError::Unreachable {
-        endpoint: endpoint.to_owned(),
-        reason: with_causes(&e),
-    };
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(unreachable)?;
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .send()
+    let client = Client::new(endpoint)?;
+    let url = client.url(&path, &[])?;
+    client
+        .send(
+            client.http.post(url).bearer_auth(token),
+            "a revocation answer",
+        )
         .await
-        .map_err(unreachable)?;
-    let status = response.status();
-    let bytes = response.bytes().await.map_err(unreachable)?;
-    if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| AdminError::Unexpected {
-            status: status.as_u16(),
-            reason: format!("not a revocation answer: {e}"),
-        });
+}
+
+/// Every record of the token's network whose history is forked, with its
+/// heads newest first: what a clinical lead works through to have each one
+/// reconciled. Follows the endpoint's pages to the last. Any role in the
+/// network may ask.
+pub async fn list_forks(endpoint: &str, token: &str) -> Result<Vec<Fork>, AdminError> {
+    let client = Client::new(endpoint)?;
+    let mut forks = Vec::new();
+    let mut after: Option<RecordId> = None;
+    loop {
+        let place = after.map(|a| a.0.to_string());
+        let query: Vec<(&str, &str)> = place.iter().map(|a| ("after", a.as_str())).collect();
+        let url = client.url(FORKS_PATH, &query)?;
+        let page: ForksResponse = client
+            .send(client.http.get(url).bearer_auth(token), "a forks page")
+            .await?;
+        forks.extend(page.forks);
+        if !page.more {
+            return Ok(forks);
+        }
+        // A page promising more must say where the next one starts, and move.
+        match page.after {
+            Some(next) if after != Some(next) => after = Some(next),
+            _ => {
+                return Err(AdminError::Unexpected {
+                    status: 200,
+                    reason: "a forks page promised more but named no new place to go on from"
+                        .into(),
+                });
+            }
+        }
     }
-    let reason = serde_json::from_slice::<ErrorBody>(&bytes)
-        .map(|b| b.message)
-        .unwrap_or_else(|_| status.to_string());
-    Err(match status.as_u16() {
-        401 => AdminError::TokenRefused(reason),
-        403 => AdminError::Forbidden(reason),
-        other => AdminError::Unexpected {
-            status: other,
-            reason,
-        },
-    })
+}
+
+/// An HTTP client for one endpoint: no redirects followed, a time limit on
+/// every answer.
+struct Client {
+    endpoint: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(endpoint: &str) -> Result<Self, AdminError> {
+        secure_url(endpoint)?;
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| unreachable(endpoint, &e))?;
+        Ok(Self {
+            endpoint: endpoint.to_owned(),
+            http,
+        })
+    }
+
+    /// The URL of `path` under the endpoint, with `query`, checked again as
+    /// one that may carry a token.
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<reqwest::Url, AdminError> {
+        let mut url = secure_url(&format!("{}{path}", self.endpoint.trim_end_matches('/')))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// Sends `request` and reads a success's body as `T` (`what` names it
+    /// in the error when it cannot be read).
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<T, AdminError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.endpoint, &e))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable(&self.endpoint, &e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| AdminError::Unexpected {
+                status: status.as_u16(),
+                reason: format!("not {what}: {e}"),
+            });
+        }
+        let reason = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|b| b.message)
+            .unwrap_or_else(|_| status.to_string());
+        Err(match status.as_u16() {
+            401 => AdminError::TokenRefused(reason),
+            403 => AdminError::Forbidden(reason),
+            other => AdminError::Unexpected {
+                status: other,
+                reason,
+            },
+        })
+    }
+}
+
+fn unreachable(endpoint: &str, e: &reqwest::Error) -> AdminError {
+    AdminError::Unreachable {
+        endpoint: endpoint.to_owned(),
+        reason: with_causes(e),
+    }
 }

@@ -237,6 +237,14 @@ fn demo_plans_records_and_syncs_end_to_end_with_nothing_left_unsynced() {
     assert!(text.contains("holds today's round offline"), "{text}");
     assert!(text.contains("0 rejected"), "{text}");
     assert!(text.contains("nothing left unsynced: true"), "{text}");
+    // The two clinicians' amendments forked the first record, and the first
+    // clinician's reconciliation made it one line on both devices and at
+    // the endpoint (the demo checks each and fails otherwise).
+    assert!(text.contains("forked, 1 record listed at /forks"), "{text}");
+    assert!(
+        text.contains("both devices read it as one line, 0 records listed at /forks"),
+        "{text}"
+    );
     // The colleague's device pulled every version the first device pushed.
     let pushed = number_before(&text, " pushed");
     let pulled = number_before(&text, " record versions pulled");
@@ -584,6 +592,43 @@ fn device_revoke_cuts_a_lost_phone_off_and_says_plainly_when_it_cannot() {
     assert_eq!(pull_status(&endpoint.addr, &phone), 403);
     // Revoking again is not an error.
     assert!(revoke("phone-7", &url, Some(&coordinator)).status.success());
+}
+
+#[test]
+fn forks_lists_the_networks_forked_records_and_says_plainly_when_it_cannot() {
+    let data = tempfile::tempdir().unwrap();
+    let endpoint = serve(data.path());
+    let url = format!("http://{}", endpoint.addr);
+    let forks = |token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_doorstep"));
+        command.args(["forks", "--endpoint", &url]);
+        command.env_remove("DOORSTEP_TOKEN");
+        if let Some(token) = token {
+            command.env("DOORSTEP_TOKEN", token);
+        }
+        command.output().expect("doorstep finishes")
+    };
+    let out = forks(None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no token: set DOORSTEP_TOKEN"),
+        "{out:?}"
+    );
+    let out = forks(Some("not.a.token"));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the endpoint refused the token"),
+        "{out:?}"
+    );
+    // Any role in the network may ask; nothing has forked here.
+    let lead = token(data.path(), "coordinator", "lead-1", "desk-1");
+    let out = forks(Some(&lead));
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0 forked records"),
+        "{out:?}"
+    );
 }
 
 #[test]

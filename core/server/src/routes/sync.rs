@@ -47,7 +47,7 @@ use serde_json::value::RawValue;
 use crate::app::AppState;
 use crate::auth::{Caller, TokenRole};
 use crate::error::ApiError;
-use crate::storage::plan::AMENDS_REFUSED_REASON;
+use crate::storage::plan::{AMENDS_REFUSED_REASON, MERGES_REFUSED_REASON};
 use crate::storage::{CheckedChange, ForksPage, PullPage};
 
 /// The sync routes.
@@ -169,7 +169,7 @@ where
     })
 }
 
-/// The one field of a record's envelope that [`refuse_amendments_of_refused`]
+/// The one field of a record's envelope that [`refuse_built_on_refused`]
 /// needs from a change refused by the checks, read without them: the record
 /// may have failed the domain's checks anywhere but in its envelope.
 #[derive(Deserialize)]
@@ -183,9 +183,11 @@ struct MetaVersionId {
 }
 
 /// Adds to a 422's `rejected` every change of the push that passed its
-/// checks but amends a version refused by them, or amends such a change in
-/// turn, with code `invalid`, field `body.record.meta.supersedes` and
-/// [`AMENDS_REFUSED_REASON`]; the list ends in push order. `checked` holds
+/// checks but builds on a version refused by them, or on such a change in
+/// turn: one amending it, with code `invalid`, field
+/// `body.record.meta.supersedes` and [`AMENDS_REFUSED_REASON`], and one
+/// merging it, with field `body.record.meta.merges` and
+/// [`MERGES_REFUSED_REASON`]. The list ends in push order. `checked` holds
 /// the changes that passed, with their places in the push.
 ///
 /// The device pushes again what the 422 does not name. An amendment queued
@@ -193,9 +195,14 @@ struct MetaVersionId {
 /// a version it never held, and be stored: its record forked with nothing
 /// superseding what the refused change amended. Named here, the device
 /// holds it back with the refused one, and correcting it puts both right.
-/// A refused change whose envelope cannot be read (its record is not a
-/// record at all) names no version, so nothing is refused for it.
-fn refuse_amendments_of_refused(
+/// A merge of the refused version would be refused when pushed again alone
+/// (a version may merge only heads the endpoint holds), but a push later and
+/// with a reason that does not say which refusal it follows; named here, it
+/// is refused with the change it builds on, as the push plan refuses it in
+/// a 200 answer, and whatever amends it is held back too. A refused change
+/// whose envelope cannot be read (its record is not a record at all) names
+/// no version, so nothing is refused for it.
+fn refuse_built_on_refused(
     changes: &[RawChange],
     checked: &[(usize, CheckedChange)],
     rejected: &mut Vec<RejectedChange>,
@@ -212,17 +219,25 @@ fn refuse_amendments_of_refused(
     loop {
         let mut found = false;
         for (index, change) in checked {
-            let Some(base) = change.meta.supersedes else {
+            let (field, reason) = if change
+                .meta
+                .supersedes
+                .is_some_and(|base| refused.contains(&base))
+            {
+                ("body.record.meta.supersedes", AMENDS_REFUSED_REASON)
+            } else if change.meta.merges.iter().any(|m| refused.contains(m)) {
+                ("body.record.meta.merges", MERGES_REFUSED_REASON)
+            } else {
                 continue;
             };
-            if refused.contains(&base) && named.insert(*index) {
+            if named.insert(*index) {
                 refused.insert(change.meta.version_id);
                 rejected.push(RejectedChange {
                     index: *index,
                     change_id: Some(change.change_id),
                     code: RejectCode::Invalid,
-                    field: Some("body.record.meta.supersedes".to_owned()),
-                    reason: AMENDS_REFUSED_REASON.to_owned(),
+                    field: Some(field.to_owned()),
+                    reason: reason.to_owned(),
                 });
                 found = true;
             }
@@ -375,7 +390,7 @@ async fn push(
         }
     }
     if !rejected.is_empty() {
-        refuse_amendments_of_refused(&raw.changes, &checked, &mut rejected);
+        refuse_built_on_refused(&raw.changes, &checked, &mut rejected);
         return Err(ApiError::InvalidChanges { rejected, total });
     }
     let checked: Vec<CheckedChange> = checked.into_iter().map(|(_, c)| c).collect();

@@ -1,13 +1,15 @@
 //! The decisions of a push, shared by both backends: which changes are new,
 //! which repeat an earlier push, which reuse an id with different content,
 //! which break their record's lineage (or build on a version refused in the
-//! same push), and which fork their record's history.
+//! same push), which fork their record's history, and which reconcile a
+//! fork.
 //!
 //! A backend fetches the rows the plan needs (by change id, by version id,
-//! every version of the records touched, and the record of every stored
-//! version a change supersedes), calls [`plan_push`] inside its transaction,
-//! and writes what it returns. Keeping this pure means SQLite and
-//! PostgreSQL cannot disagree about idempotency or forks.
+//! every version of the records touched with the heads each merges, and the
+//! record of every stored version a change supersedes or merges), calls
+//! [`plan_push`] inside its transaction, and writes what it returns. Keeping
+//! this pure means SQLite and PostgreSQL cannot disagree about idempotency,
+//! forks or reconciliations.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,6 +18,12 @@ use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork, RejectCode};
 
 use super::CheckedChange;
+
+/// The field a refusal names when a change's `supersedes` is at fault.
+const SUPERSEDES_FIELD: &str = "body.record.meta.supersedes";
+
+/// The field a refusal names when a change's `merges` is at fault.
+const MERGES_FIELD: &str = "body.record.meta.merges";
 
 /// A stored change that shares a change id or version id with the push.
 #[derive(Debug, Clone)]
@@ -35,17 +43,20 @@ pub struct ExistingChange {
 pub struct StoredVersion {
     /// The record's kind; every version of a record has the same.
     pub kind: ChangeKind,
-    /// Its envelope.
+    /// Its envelope, `merges` included: a history read without them would
+    /// show a reconciled record forked again.
     pub meta: VersionMeta,
 }
 
-/// A stored version that a change of the push names as the one it
-/// supersedes, with the record that holds it: an amendment must supersede a
-/// version of its own record, and the push's own records' histories cannot
-/// say where a version of another record lives.
+/// A stored version that a change of the push supersedes, by naming it in
+/// `supersedes` or in `merges` (a reconciling version supersedes every head
+/// it merges too), with the record that holds it: an amendment must
+/// supersede a version of its own record, and the push's own records'
+/// histories cannot say where a version of another record lives, nor
+/// whether the endpoint holds a version a change merges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SupersededVersion {
-    /// The version named in a change's `supersedes`.
+    /// The version named in a change's `supersedes` or `merges`.
     pub version_id: VersionId,
     /// The record the endpoint holds it under.
     pub record_id: RecordId,
@@ -70,7 +81,8 @@ pub struct Held {
     pub existing: Vec<ExistingChange>,
     /// Every stored version of the records the push touches.
     pub versions: Vec<StoredVersion>,
-    /// Every stored version that a change of the push names in `supersedes`.
+    /// Every stored version that a change of the push names in `supersedes`
+    /// or in `merges`.
     pub superseded: Vec<SupersededVersion>,
     /// Every stored amendment naming a version of the push in `supersedes`.
     pub naming: Vec<NamingVersion>,
@@ -84,8 +96,16 @@ pub struct PushPlan {
     /// Indices into the pushed changes to insert, in order; the backend gives
     /// them consecutive sequence numbers.
     pub inserts: Vec<usize>,
-    /// Records that forked with this push, for the forks table.
+    /// Records that forked with this push and are still forked after it, to
+    /// add to the forks table.
     pub forked: Vec<RecordId>,
+    /// Records that were forked before this push or during it and have one
+    /// head again after it, to take out of the forks table, which so lists
+    /// only records forked now (a later fork puts a record back). A version
+    /// merging the other heads reconciles a fork; so, now and then, does a
+    /// version a restore lost arriving under the amendment that forked its
+    /// record. Never also in `forked`.
+    pub reconciled: Vec<RecordId>,
 }
 
 /// Why a change is refused when it amends a version refused earlier in the
@@ -95,12 +115,19 @@ pub const AMENDS_REFUSED_REASON: &str = "amends a version refused in this push, 
      refused with it: stored alone, nothing the endpoint holds would supersede what the \
      refused version amended, and its record would fork";
 
+/// Why a change is refused when it merges a version refused earlier in the
+/// same push: shared, like [`AMENDS_REFUSED_REASON`], by the push plan and
+/// the endpoint's 422. It names the rule, never the content.
+pub const MERGES_REFUSED_REASON: &str = "merges a version refused in this push, so it is \
+     refused with it: a version may merge only heads the endpoint holds";
+
 /// Decides a push, given what the endpoint `held` of it. A version of
 /// another kind than its record's earlier versions is refused, and so is one
 /// that breaks its record's lineage (see `check_lineage`): it would close its
 /// record's history into a cycle, it is a second first version, it
-/// supersedes a version of another record, or a version of another record
-/// already supersedes it.
+/// supersedes a version of another record, a version of another record
+/// already supersedes it, or it merges a version the endpoint does not hold
+/// under its record.
 ///
 /// A change that amends a version refused earlier in the same push, for
 /// whatever reason, is refused too (code `invalid`, field
@@ -111,7 +138,13 @@ pub const AMENDS_REFUSED_REASON: &str = "amends a version refused in this push, 
 /// a fork nobody made, while on the device neither could be put right (the
 /// refused change is amended by a version the endpoint holds). Not when the
 /// endpoint holds a version under that id anyway (stored, or taken earlier in
-/// the push): then the amendment amends that one, as any other would.
+/// the push): then the amendment amends that one, as any other would. A
+/// change merging a version refused earlier in the push is refused the same
+/// way (field `body.record.meta.merges`, [`MERGES_REFUSED_REASON`]): it
+/// merges a version the endpoint does not hold, which no merge may.
+///
+/// A record forked before the push or during it whose history has one head
+/// at its end is listed in [`PushPlan::reconciled`].
 pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
     let mut by_change: HashMap<ChangeId, (ChangeKind, String)> = HashMap::new();
     let mut by_version: HashMap<VersionId, (ChangeKind, String)> = HashMap::new();
@@ -119,6 +152,8 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
         by_version.insert(e.version_id, (e.kind, e.body.clone()));
         by_change.insert(e.change_id, (e.kind, e.body));
     }
+    // The record of each version the endpoint holds that the push names
+    // (stored, or accepted earlier in the push).
     let mut record_of: HashMap<VersionId, RecordId> = held
         .superseded
         .into_iter()
@@ -152,9 +187,13 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
         outcomes: Vec::with_capacity(changes.len()),
         inserts: Vec::with_capacity(changes.len()),
         forked: Vec::new(),
+        reconciled: Vec::new(),
     };
     // The versions of the changes refused so far in this push.
     let mut refused: HashSet<VersionId> = HashSet::new();
+    // The records an accepted change touched, in order, each with whether
+    // its history was forked before the first of them.
+    let mut touched: Vec<(RecordId, bool)> = Vec::new();
     for (i, change) in changes.iter().enumerate() {
         let outcome = 'judged: {
             let same =
@@ -173,14 +212,19 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
                     rejected(RejectCode::VersionIdReused, "body.record.meta.version_id")
                 };
             }
-            if let Some(base) = change.meta.supersedes
-                && refused.contains(&base)
-                && !by_version.contains_key(&base)
-            {
+            let refused_here = |v: &VersionId| refused.contains(v) && !by_version.contains_key(v);
+            if change.meta.supersedes.as_ref().is_some_and(refused_here) {
                 break 'judged ChangeOutcome::Rejected {
                     code: RejectCode::Invalid,
-                    field: Some("body.record.meta.supersedes".to_owned()),
+                    field: Some(SUPERSEDES_FIELD.to_owned()),
                     reason: AMENDS_REFUSED_REASON.to_owned(),
+                };
+            }
+            if change.meta.merges.iter().any(refused_here) {
+                break 'judged ChangeOutcome::Rejected {
+                    code: RejectCode::Invalid,
+                    field: Some(MERGES_FIELD.to_owned()),
+                    reason: MERGES_REFUSED_REASON.to_owned(),
                 };
             }
             let stored = histories.get(&change.meta.record_id);
@@ -192,31 +236,27 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
                 };
             }
             let earlier = stored.map_or(&[][..], |(_, history)| history.as_slice());
-            let superseded_record = change
-                .meta
-                .supersedes
-                .and_then(|v| record_of.get(&v).copied());
             let named = named_from
                 .get(&change.meta.version_id)
                 .map_or(&[][..], Vec::as_slice);
             let named_in_push =
                 pushed_names.contains(&(change.meta.record_id, change.meta.version_id));
-            if let Err(reason) = check_lineage(
-                &change.meta,
-                earlier,
-                superseded_record,
-                named,
-                named_in_push,
-            ) {
+            if let Err(refusal) =
+                check_lineage(&change.meta, earlier, &record_of, named, named_in_push)
+            {
                 break 'judged ChangeOutcome::Rejected {
                     code: RejectCode::Invalid,
-                    field: Some("body.record.meta.supersedes".to_owned()),
-                    reason: reason.to_owned(),
+                    field: Some(refusal.field.to_owned()),
+                    reason: refusal.reason.to_owned(),
                 };
             }
             let (_, history) = histories
                 .entry(change.meta.record_id)
                 .or_insert_with(|| (change.kind, Vec::new()));
+            if !touched.iter().any(|(r, _)| *r == change.meta.record_id) {
+                let forked_before = fork_of(change.meta.record_id, history).is_some();
+                touched.push((change.meta.record_id, forked_before));
+            }
             history.push(change.meta.clone());
             let entry = (change.kind, change.body.clone());
             record_of.insert(change.meta.version_id, change.meta.record_id);
@@ -247,24 +287,41 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
         }
         plan.outcomes.push(outcome);
     }
+    for (record, forked_before) in touched {
+        let single_now = histories
+            .get(&record)
+            .is_some_and(|(_, history)| fork_of(record, history).is_none());
+        if single_now && (forked_before || plan.forked.contains(&record)) {
+            plan.forked.retain(|r| *r != record);
+            plan.reconciled.push(record);
+        }
+    }
     plan
 }
 
+/// Why a change breaks its record's lineage: the field of its envelope at
+/// fault, and the rule it breaks (never the content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refusal {
+    field: &'static str,
+    reason: &'static str,
+}
+
 /// Whether a version may join its record's `earlier` versions (those stored,
-/// and those accepted earlier in the same push). `superseded_record` is the
-/// record the endpoint holds the version it supersedes under, if it holds
-/// that version (stored, or accepted earlier in the push); `named_from` are
-/// the records of the versions the endpoint holds that name this one as the
-/// version they amend.
+/// and those accepted earlier in the same push). `held` gives the record the
+/// endpoint holds each version the push names under (stored, or accepted
+/// earlier in the push), and says nothing of a version it does not hold;
+/// `named_from` are the records of the versions the endpoint holds that name
+/// this one as the version they amend.
 ///
 /// A version must not close its record's history into a cycle (which would
 /// leave it with no current version on any device): it may arrive after a
 /// version that supersedes it, as a version a restore lost does when a
 /// colleague's amendment of it reached the restored endpoint first, but not
-/// when what it supersedes already descends from it. A record has one first
-/// version: a first version arriving after its amendments is that one when
-/// one of them names it (`named_in_push` says whether a change of the push
-/// does), and never beside another first version. An amendment must
+/// when what it supersedes or merges already descends from it. A record has
+/// one first version: a first version arriving after its amendments is that
+/// one when one of them names it (`named_in_push` says whether a change of
+/// the push does), and never beside another first version. An amendment must
 /// supersede a version of its own record: one naming another record's
 /// version would stand in its own record's history as a second head (a fork
 /// a clinician is asked to reconcile) while the record the clinician meant to
@@ -283,68 +340,137 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
 /// nothing here supersedes the version the refused one amended. Two
 /// amendments of one version are a fork, accepted as such.
 ///
+/// A version reconciling a fork supersedes one head and merges the others,
+/// and every version it merges must be one the endpoint holds under the
+/// same record. Merges came after corrections, so no device ever had reason
+/// to merge a version the endpoint lacks: the device store merges only
+/// versions the endpoint has accepted or served, and a merge of anything
+/// else (a version refused, or never pushed, or of another record, maybe
+/// another patient's) would reconcile a fork nobody was shown, or tie two
+/// records' histories together.
+///
 /// The refusal's reason names the rule, never the versions' content.
 fn check_lineage(
     meta: &VersionMeta,
     earlier: &[VersionMeta],
-    superseded_record: Option<RecordId>,
+    held: &HashMap<VersionId, RecordId>,
     named_from: &[RecordId],
     named_in_push: bool,
-) -> Result<(), &'static str> {
-    if closes_cycle(meta, earlier) {
-        return Err("the version it supersedes already descends from this one: \
-                    a record's history cannot close into a cycle");
+) -> Result<(), Refusal> {
+    let refuse = |field, reason| Err(Refusal { field, reason });
+    match closes_cycle(meta, earlier) {
+        Some(Edge::Supersedes) => {
+            return refuse(
+                SUPERSEDES_FIELD,
+                "the version it supersedes already descends from this one: \
+                 a record's history cannot close into a cycle",
+            );
+        }
+        Some(Edge::Merges) => {
+            return refuse(
+                MERGES_FIELD,
+                "a version it merges already descends from this one: \
+                 a record's history cannot close into a cycle",
+            );
+        }
+        None => {}
     }
     if named_from.iter().any(|&r| r != meta.record_id) {
-        return Err(
+        return refuse(
+            SUPERSEDES_FIELD,
             "a version of another record already names this one as the version it \
-                    amends: a version belongs to the record whose amendments name it",
+             amends: a version belongs to the record whose amendments name it",
         );
     }
+    let superseded_record = meta.supersedes.and_then(|v| held.get(&v).copied());
     match meta.supersedes {
         Some(_) if superseded_record.is_some_and(|r| r != meta.record_id) => {
-            Err("the version it supersedes belongs to another record: \
-                 an amendment must supersede a version of its own record")
+            return refuse(
+                SUPERSEDES_FIELD,
+                "the version it supersedes belongs to another record: \
+                 an amendment must supersede a version of its own record",
+            );
         }
-        Some(_) => Ok(()),
-        None if earlier.is_empty() => Ok(()),
+        Some(_) => {}
+        None if earlier.is_empty() => {}
         None if earlier.iter().all(|v| v.supersedes.is_some())
             && (named_in_push
                 || earlier
                     .iter()
-                    .any(|v| v.supersedes == Some(meta.version_id))) =>
-        {
-            Ok(())
+                    .any(|v| v.supersedes == Some(meta.version_id))) => {}
+        None => {
+            return refuse(
+                SUPERSEDES_FIELD,
+                "the record already has versions, none of which amends this one: an \
+                 amendment must name the one it supersedes",
+            );
         }
-        None => Err(
-            "the record already has versions, none of which amends this one: an amendment \
-             must name the one it supersedes",
-        ),
     }
+    for merged in &meta.merges {
+        match held.get(merged) {
+            None => {
+                return refuse(
+                    MERGES_FIELD,
+                    "names a version the endpoint does not hold: a version may merge only \
+                     heads the endpoint holds, stored or accepted earlier in the push",
+                );
+            }
+            Some(&record) if record != meta.record_id => {
+                return refuse(
+                    MERGES_FIELD,
+                    "names a version of another record: a version may merge only heads of \
+                     its own record",
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
-/// Whether `meta` would close its record's history into a cycle: the version
-/// it supersedes is itself, or one of `earlier` amending it, directly or
-/// through others. Walks back from the version it supersedes; `earlier` holds
-/// no cycle, and the walk stops after as many steps as it has versions in
-/// case it ever did. Each step is a lookup, so a long history costs a walk
-/// of its length, not its square.
-fn closes_cycle(meta: &VersionMeta, earlier: &[VersionMeta]) -> bool {
-    let amends: HashMap<VersionId, Option<VersionId>> = earlier
+/// Which of a version's links to earlier versions a cycle runs through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// The version it supersedes.
+    Supersedes,
+    /// A version it merges.
+    Merges,
+}
+
+/// Whether `meta` would close its record's history into a cycle, and through
+/// which of its links: a version it supersedes or merges is itself, or one
+/// of `earlier` that descends from it, through amendments and merges alike.
+/// A depth-first walk back from each, which visits each version of `earlier`
+/// once at most: `earlier` holds no cycle, and the walk ends even if it ever
+/// did. Each step is a lookup, so a long history costs a walk of its length,
+/// not its square.
+fn closes_cycle(meta: &VersionMeta, earlier: &[VersionMeta]) -> Option<Edge> {
+    let by_id: HashMap<VersionId, &VersionMeta> =
+        earlier.iter().map(|v| (v.version_id, v)).collect();
+    let starts = meta
+        .supersedes
         .iter()
-        .map(|v| (v.version_id, v.supersedes))
-        .collect();
-    let mut previous = meta.supersedes;
-    for _ in 0..=earlier.len() {
-        let Some(p) = previous else {
-            return false;
-        };
-        if p == meta.version_id {
-            return true;
+        .map(|v| (Edge::Supersedes, *v))
+        .chain(meta.merges.iter().map(|v| (Edge::Merges, *v)));
+    // Shared by the walks: a version one walk passed without meeting `meta`
+    // leads no other walk to it either.
+    let mut seen: HashSet<VersionId> = HashSet::new();
+    for (edge, start) in starts {
+        let mut stack = vec![start];
+        while let Some(at) = stack.pop() {
+            if at == meta.version_id {
+                return Some(edge);
+            }
+            if !seen.insert(at) {
+                continue;
+            }
+            if let Some(v) = by_id.get(&at) {
+                stack.extend(v.supersedes);
+                stack.extend(&v.merges);
+            }
         }
-        previous = amends.get(&p).copied().flatten();
     }
-    false
+    None
 }
 
 /// The fork of one record's history, if it has one now.
@@ -403,6 +529,26 @@ mod tests {
         StoredVersion {
             kind: c.kind,
             meta: c.meta.clone(),
+        }
+    }
+
+    /// Version `n` of `record`, superseding `supersedes` and merging `merges`.
+    fn merging(n: u128, record: u128, supersedes: u128, merges: &[u128]) -> CheckedChange {
+        let mut c = change(n, record, Some(supersedes), n as u64);
+        c.meta.merges = merges
+            .iter()
+            .map(|&m| VersionId(Uuid::from_u128(m)))
+            .collect();
+        let record = fixtures::visit_record(c.meta.clone(), n as u64);
+        c.body = serde_json::to_string(&record).unwrap();
+        c
+    }
+
+    /// `c`'s version as the endpoint holds it, for [`Held::superseded`].
+    fn held_as(c: &CheckedChange) -> SupersededVersion {
+        SupersededVersion {
+            version_id: c.meta.version_id,
+            record_id: c.meta.record_id,
         }
     }
 
@@ -803,5 +949,222 @@ mod tests {
             }
         );
         assert_eq!(plan.forked, vec![RecordId(Uuid::from_u128(10))]);
+    }
+
+    /// The reason of a refusal naming `body.record.meta.merges` with code
+    /// `invalid`; panics on any other outcome.
+    fn refused_merge(outcome: &ChangeOutcome) -> &str {
+        match outcome {
+            ChangeOutcome::Rejected {
+                code: RejectCode::Invalid,
+                field: Some(field),
+                reason,
+            } if field == MERGES_FIELD => reason,
+            other => panic!("not a refused merge: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_merge_of_held_heads_reconciles_the_fork_whether_stored_or_earlier_in_the_push() {
+        let base = change(1, 10, None, 1);
+        let left = change(2, 10, Some(1), 2);
+        let right = change(3, 10, Some(1), 3);
+        let merge = merging(4, 10, 2, &[3]);
+        let record = RecordId(Uuid::from_u128(10));
+        // The fork stored; the merge alone.
+        let plan = plan_push(
+            std::slice::from_ref(&merge),
+            Held {
+                versions: vec![version(&base), version(&left), version(&right)],
+                superseded: vec![held_as(&left), held_as(&right)],
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.inserts, vec![0]);
+        assert_eq!(plan.outcomes, vec![ChangeOutcome::Accepted]);
+        assert_eq!(plan.reconciled, vec![record]);
+        assert!(plan.forked.is_empty());
+        // Forked and reconciled in one push: listed as reconciled only.
+        let plan = plan_push(
+            &[left.clone(), right.clone(), merge.clone()],
+            Held {
+                versions: vec![version(&base)],
+                superseded: vec![held_as(&base)],
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.inserts, vec![0, 1, 2]);
+        assert!(matches!(plan.outcomes[1], ChangeOutcome::Forked { .. }));
+        assert_eq!(plan.outcomes[2], ChangeOutcome::Accepted);
+        assert_eq!(plan.reconciled, vec![record]);
+        assert!(plan.forked.is_empty());
+        // Reconciled, then forked again in the same push: forked only.
+        let again = change(5, 10, Some(4), 5);
+        let other = change(6, 10, Some(4), 6);
+        let plan = plan_push(
+            &[merge, again, other],
+            Held {
+                versions: vec![version(&base), version(&left), version(&right)],
+                superseded: vec![held_as(&left), held_as(&right)],
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.inserts, vec![0, 1, 2]);
+        assert_eq!(plan.forked, vec![record]);
+        assert!(plan.reconciled.is_empty());
+    }
+
+    #[test]
+    fn a_merge_of_some_heads_of_a_fork_leaves_it_forked() {
+        let base = change(1, 10, None, 1);
+        let heads = [2, 3, 4].map(|n| change(n, 10, Some(1), n as u64));
+        let merge = merging(5, 10, 2, &[3]);
+        let mut versions = vec![version(&base)];
+        versions.extend(heads.iter().map(version));
+        let plan = plan_push(
+            &[merge],
+            Held {
+                versions,
+                superseded: heads.iter().map(held_as).collect(),
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.inserts, vec![0]);
+        assert_eq!(
+            plan.outcomes[0],
+            ChangeOutcome::Forked {
+                record_id: RecordId(Uuid::from_u128(10)),
+                heads: vec![VersionId(Uuid::from_u128(5)), VersionId(Uuid::from_u128(4))],
+            }
+        );
+        assert_eq!(plan.forked, vec![RecordId(Uuid::from_u128(10))]);
+        assert!(plan.reconciled.is_empty());
+    }
+
+    #[test]
+    fn a_merge_naming_a_version_the_endpoint_does_not_hold_is_refused() {
+        let base = change(1, 10, None, 1);
+        let left = change(2, 10, Some(1), 2);
+        // Version 9 was never pushed (or the endpoint refused it earlier).
+        let merge = merging(4, 10, 2, &[9]);
+        let plan = plan_push(
+            &[merge],
+            Held {
+                versions: vec![version(&base), version(&left)],
+                superseded: vec![held_as(&left)],
+                ..Held::default()
+            },
+        );
+        assert!(plan.inserts.is_empty());
+        let reason = refused_merge(&plan.outcomes[0]);
+        assert!(reason.contains("does not hold"), "{reason}");
+        assert!(plan.reconciled.is_empty());
+    }
+
+    #[test]
+    fn a_merge_naming_a_version_of_another_record_is_refused_whether_stored_or_earlier_in_the_push()
+    {
+        let base = change(1, 10, None, 1);
+        let left = change(2, 10, Some(1), 2);
+        let elsewhere = change(5, 20, None, 5);
+        let merge = merging(4, 10, 2, &[5]);
+        let plan = plan_push(
+            std::slice::from_ref(&merge),
+            Held {
+                versions: vec![version(&base), version(&left)],
+                superseded: vec![held_as(&left), held_as(&elsewhere)],
+                ..Held::default()
+            },
+        );
+        assert!(plan.inserts.is_empty());
+        let reason = refused_merge(&plan.outcomes[0]);
+        assert!(reason.contains("another record"), "{reason}");
+        // Record 20's first version accepted earlier in the same push.
+        let plan = plan_push(
+            &[elsewhere, merge],
+            Held {
+                versions: vec![version(&base), version(&left)],
+                superseded: vec![held_as(&left)],
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.inserts, vec![0]);
+        let reason = refused_merge(&plan.outcomes[1]);
+        assert!(reason.contains("another record"), "{reason}");
+    }
+
+    #[test]
+    fn a_merge_naming_a_version_refused_earlier_in_the_push_is_refused_and_so_is_what_amends_it() {
+        let base = change(1, 10, None, 1);
+        let left = change(2, 10, Some(1), 2);
+        // Refused as a kind conflict.
+        let mut review = change(3, 10, Some(1), 3);
+        review.kind = ChangeKind::MedicationReview;
+        let merge = merging(4, 10, 2, &[3]);
+        let on_merge = change(5, 10, Some(4), 5);
+        let plan = plan_push(
+            &[review, merge, on_merge],
+            Held {
+                versions: vec![version(&base), version(&left)],
+                superseded: vec![held_as(&base), held_as(&left)],
+                ..Held::default()
+            },
+        );
+        assert!(plan.inserts.is_empty(), "{plan:?}");
+        assert_eq!(refused_merge(&plan.outcomes[1]), MERGES_REFUSED_REASON);
+        assert!(refused_with_its_base(&plan.outcomes[2]), "{plan:?}");
+    }
+
+    #[test]
+    fn a_merge_that_would_close_a_cycle_is_refused() {
+        // The endpoint holds 2, amending 1, which a restore lost; 1 comes
+        // back merging 2, which already descends from it.
+        let base = change(0, 10, None, 1);
+        let amended = change(2, 10, Some(1), 2);
+        let lost = merging(1, 10, 0, &[2]);
+        let plan = plan_push(
+            &[lost],
+            Held {
+                versions: vec![version(&base), version(&amended)],
+                superseded: vec![held_as(&base), held_as(&amended)],
+                ..Held::default()
+            },
+        );
+        assert!(plan.inserts.is_empty());
+        let reason = refused_merge(&plan.outcomes[0]);
+        assert!(reason.contains("cycle"), "{reason}");
+        // A cycle through a stored version's merges: 3 merges 2, which
+        // amends 1; 1 coming back as an amendment of 3 closes it.
+        let merge = merging(3, 10, 0, &[2]);
+        let lost = change(1, 10, Some(3), 1);
+        let plan = plan_push(
+            &[lost],
+            Held {
+                versions: vec![version(&base), version(&amended), version(&merge)],
+                superseded: vec![held_as(&merge)],
+                ..Held::default()
+            },
+        );
+        assert!(plan.inserts.is_empty());
+        assert!(refused_lineage(&plan.outcomes[0]), "{plan:?}");
+    }
+
+    #[test]
+    fn a_lost_version_arriving_under_the_amendment_that_forked_its_record_reconciles_it() {
+        // The endpoint holds 0 and 2, amending 1, which a restore lost: two
+        // heads. 1 comes back amending 0, and the record has one head again.
+        let base = change(0, 10, None, 1);
+        let amended = change(2, 10, Some(1), 2);
+        let lost = change(1, 10, Some(0), 3);
+        let plan = plan_push(
+            &[lost],
+            Held {
+                versions: vec![version(&base), version(&amended)],
+                superseded: vec![held_as(&base)],
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.outcomes, vec![ChangeOutcome::Accepted]);
+        assert_eq!(plan.reconciled, vec![RecordId(Uuid::from_u128(10))]);
     }
 }

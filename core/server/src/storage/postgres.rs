@@ -73,6 +73,15 @@ CREATE TABLE IF NOT EXISTS sync_forks (
     record_id UUID NOT NULL,
     PRIMARY KEY (network, record_id)
 );
+CREATE TABLE IF NOT EXISTS sync_merges (
+    network TEXT NOT NULL,
+    version_id UUID NOT NULL,
+    record_id UUID NOT NULL,
+    merged UUID NOT NULL,
+    ord INTEGER NOT NULL,
+    PRIMARY KEY (network, version_id, merged)
+);
+CREATE INDEX IF NOT EXISTS sync_merges_record ON sync_merges (network, record_id);
 CREATE TABLE IF NOT EXISTS sync_epoch (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     epoch TEXT NOT NULL
@@ -286,12 +295,27 @@ fn tls_connector() -> Result<MakeRustlsConnect, StorageError> {
     Ok(MakeRustlsConnect::new(config))
 }
 
+/// The columns of `sync_changes` (named `c` in the query) that
+/// [`meta_from_row`] reads, and the heads each version merges from
+/// `sync_merges`, in their order, as `merges`. The subquery finds a
+/// version's rows by the table's primary key.
+const META_COLUMNS: &str = "c.record_id, c.version_id, c.supersedes, c.author, c.device, \
+     c.written_at, ARRAY(SELECT m.merged FROM sync_merges m \
+     WHERE m.network = c.network AND m.version_id = c.version_id ORDER BY m.ord) AS merges";
+
+/// A version's envelope from a row selected with [`META_COLUMNS`]: as it was
+/// pushed, `merges` included, since a history read without them would show
+/// a reconciled record forked.
 fn meta_from_row(row: &Row) -> Result<VersionMeta, StorageError> {
     Ok(VersionMeta {
         record_id: RecordId(row.try_get("record_id")?),
         version_id: VersionId(row.try_get("version_id")?),
         supersedes: row.try_get::<_, Option<Uuid>>("supersedes")?.map(VersionId),
-        merges: Vec::new(),
+        merges: row
+            .try_get::<_, Vec<Uuid>>("merges")?
+            .into_iter()
+            .map(VersionId)
+            .collect(),
         author: ClinicianId::parse(row.try_get("author")?).map_err(|_| corrupt("author"))?,
         device: DeviceId::parse(row.try_get("device")?).map_err(|_| corrupt("device"))?,
         written_at: row
@@ -345,7 +369,8 @@ impl Storage for PostgresStorage {
         let version_ids: Vec<Uuid> = changes.iter().map(|c| c.meta.version_id.0).collect();
         let superseded_ids: Vec<Uuid> = changes
             .iter()
-            .filter_map(|c| c.meta.supersedes.map(|v| v.0))
+            .flat_map(|c| c.meta.supersedes.iter().chain(&c.meta.merges))
+            .map(|v| v.0)
             .collect();
         let mut record_ids: Vec<Uuid> = changes.iter().map(|c| c.meta.record_id.0).collect();
         record_ids.sort_unstable();
@@ -370,10 +395,10 @@ impl Storage for PostgresStorage {
             });
         }
         let select_versions = tx
-            .prepare_cached(
-                "SELECT record_id, version_id, supersedes, author, device, written_at, kind
-                 FROM sync_changes WHERE network = $1 AND record_id = ANY($2)",
-            )
+            .prepare_cached(&format!(
+                "SELECT {META_COLUMNS}, c.kind
+                 FROM sync_changes c WHERE c.network = $1 AND c.record_id = ANY($2)"
+            ))
             .await?;
         let versions = tx
             .query(&select_versions, &[&network, &record_ids])
@@ -478,12 +503,45 @@ impl Storage for PostgresStorage {
                 .await?;
             tx.execute(&advance, &[&network, &(last_seq + count)])
                 .await?;
+            let merging: Vec<(&CheckedChange, i32, &VersionId)> = rows
+                .iter()
+                .flat_map(|&c| (0..).zip(&c.meta.merges).map(move |(ord, m)| (c, ord, m)))
+                .collect();
+            if !merging.is_empty() {
+                let versions: Vec<Uuid> = merging
+                    .iter()
+                    .map(|(c, _, _)| c.meta.version_id.0)
+                    .collect();
+                let records: Vec<Uuid> =
+                    merging.iter().map(|(c, _, _)| c.meta.record_id.0).collect();
+                let merged: Vec<Uuid> = merging.iter().map(|(_, _, m)| m.0).collect();
+                let ords: Vec<i32> = merging.iter().map(|(_, ord, _)| *ord).collect();
+                let insert_merges = tx
+                    .prepare_cached(
+                        "INSERT INTO sync_merges (network, version_id, record_id, merged, ord)
+                         SELECT $1, * FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::int[])",
+                    )
+                    .await?;
+                tx.execute(
+                    &insert_merges,
+                    &[&network, &versions, &records, &merged, &ords],
+                )
+                .await?;
+            }
             if !plan.forked.is_empty() {
                 let forked: Vec<Uuid> = plan.forked.iter().map(|r| r.0).collect();
                 tx.execute(
                     "INSERT INTO sync_forks (network, record_id)
                      SELECT $1, * FROM UNNEST($2::uuid[]) ON CONFLICT DO NOTHING",
                     &[&network, &forked],
+                )
+                .await?;
+            }
+            if !plan.reconciled.is_empty() {
+                let reconciled: Vec<Uuid> = plan.reconciled.iter().map(|r| r.0).collect();
+                tx.execute(
+                    "DELETE FROM sync_forks WHERE network = $1 AND record_id = ANY($2)",
+                    &[&network, &reconciled],
                 )
                 .await?;
             }
@@ -597,11 +655,11 @@ impl Storage for PostgresStorage {
             .collect::<Result<Vec<_>, _>>()?;
         let (records, next) = keyset_page(records, limit as usize);
         let select_versions = client
-            .prepare_cached(
-                "SELECT record_id, version_id, supersedes, author, device, written_at
-                 FROM sync_changes WHERE network = $1 AND record_id = ANY($2)
-                 ORDER BY record_id",
-            )
+            .prepare_cached(&format!(
+                "SELECT {META_COLUMNS}
+                 FROM sync_changes c WHERE c.network = $1 AND c.record_id = ANY($2)
+                 ORDER BY c.record_id"
+            ))
             .await?;
         let rows = client
             .query(&select_versions, &[&network, &records])

@@ -14,6 +14,7 @@
 //! so a writer that is stuck (or has stopped) is noticed.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -62,6 +63,15 @@ CREATE TABLE IF NOT EXISTS sync_forks (
     record_id TEXT NOT NULL,
     PRIMARY KEY (network, record_id)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS sync_merges (
+    network TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    merged TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    PRIMARY KEY (network, version_id, merged)
+) STRICT;
+CREATE INDEX IF NOT EXISTS sync_merges_record ON sync_merges (network, record_id);
 CREATE TABLE IF NOT EXISTS sync_epoch (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     epoch TEXT NOT NULL
@@ -643,6 +653,9 @@ fn kind(text: &str) -> Result<ChangeKind, StorageError> {
     ChangeKind::parse(text).ok_or_else(|| corrupt("kind column"))
 }
 
+/// Every stored version of `record`, each envelope as it was pushed: its
+/// `merges` (kept in `sync_merges`, in their order) included, since a
+/// history read without them would show a reconciled record forked.
 fn versions_of(
     conn: &Connection,
     network: &str,
@@ -680,6 +693,25 @@ fn versions_of(
             kind: kind(&k)?,
             meta,
         });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT version_id, merged FROM sync_merges
+         WHERE network = ?1 AND record_id = ?2 ORDER BY ord",
+    )?;
+    let rows = stmt.query_map(params![network, record.0.to_string()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    // A row of no stored version (the changes table restored without this
+    // one) merges nothing, as on PostgreSQL.
+    let mut by_version: HashMap<VersionId, &mut VersionMeta> = out
+        .iter_mut()
+        .map(|v| (v.meta.version_id, &mut v.meta))
+        .collect();
+    for row in rows {
+        let (version, merged) = row?;
+        if let Some(meta) = by_version.get_mut(&VersionId(uuid(&version)?)) {
+            meta.merges.push(VersionId(uuid(&merged)?));
+        }
     }
     Ok(out)
 }
@@ -721,30 +753,29 @@ fn existing(
     Ok(out)
 }
 
-/// The record holding the stored version `change` supersedes, if it names
-/// one the network holds.
+/// The record holding each stored version `change` supersedes or merges,
+/// for those of them the network holds.
 fn superseded(
     conn: &Connection,
     network: &str,
     change: &CheckedChange,
-) -> Result<Option<SupersededVersion>, StorageError> {
-    let Some(version_id) = change.meta.supersedes else {
-        return Ok(None);
-    };
-    let record: Option<String> = conn
-        .prepare_cached(
-            "SELECT record_id FROM sync_changes WHERE network = ?1 AND version_id = ?2",
-        )?
-        .query_row(params![network, version_id.0.to_string()], |r| r.get(0))
-        .optional()?;
-    record
-        .map(|r| {
-            Ok(SupersededVersion {
+) -> Result<Vec<SupersededVersion>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT record_id FROM sync_changes WHERE network = ?1 AND version_id = ?2",
+    )?;
+    let mut out = Vec::new();
+    for &version_id in change.meta.supersedes.iter().chain(&change.meta.merges) {
+        let record: Option<String> = stmt
+            .query_row(params![network, version_id.0.to_string()], |r| r.get(0))
+            .optional()?;
+        if let Some(record) = record {
+            out.push(SupersededVersion {
                 version_id,
-                record_id: RecordId(uuid(&r)?),
-            })
-        })
-        .transpose()
+                record_id: RecordId(uuid(&record)?),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The stored amendments naming `change`'s version as the one they amend.
@@ -874,6 +905,10 @@ fn push_tx(
                  supersedes, author, device, written_at, body, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
+        let mut insert_merge = tx.prepare_cached(
+            "INSERT INTO sync_merges (network, version_id, record_id, merged, ord)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
         let mut seq = last_seq;
         for &i in &plan.inserts {
             let c = &changes[i];
@@ -892,8 +927,18 @@ fn push_tx(
                 c.body,
                 now,
             ])?;
+            for (ord, merged) in (0_i64..).zip(&c.meta.merges) {
+                insert_merge.execute(params![
+                    network,
+                    c.meta.version_id.0.to_string(),
+                    c.meta.record_id.0.to_string(),
+                    merged.0.to_string(),
+                    ord,
+                ])?;
+            }
         }
         drop(insert);
+        drop(insert_merge);
         tx.execute(
             "INSERT INTO sync_networks (network, last_seq) VALUES (?1, ?2)
              ON CONFLICT (network) DO UPDATE SET last_seq = excluded.last_seq",
@@ -903,6 +948,12 @@ fn push_tx(
             tx.execute(
                 "INSERT INTO sync_forks (network, record_id) VALUES (?1, ?2)
                  ON CONFLICT DO NOTHING",
+                params![network, record.0.to_string()],
+            )?;
+        }
+        for record in &plan.reconciled {
+            tx.execute(
+                "DELETE FROM sync_forks WHERE network = ?1 AND record_id = ?2",
                 params![network, record.0.to_string()],
             )?;
         }

@@ -1020,8 +1020,10 @@ async fn a_422_names_every_change_built_on_one_it_refuses_so_none_arrives_later_
     let app = TestApp::new(&backend).await;
     let token = app.device_token(NET, "para-1", "phone-1");
     let base = new_visit("para-1", "phone-1", 1);
-    app.push(&token, &batch(NET, "phone-1", vec![base.clone()]))
+    let (status, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![base.clone()]))
         .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // An amendment written on a phone whose clock was days ahead, and one
     // written on top of it once the clock was put right.
     let ahead = base.body.meta().amend(
@@ -1067,6 +1069,299 @@ async fn a_422_names_every_change_built_on_one_it_refuses_so_none_arrives_later_
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(statuses(&body), ["accepted"]);
+}
+
+/// A version by `clinician` on `device` reconciling a fork: it amends
+/// `kept`'s version and merges the versions of `others`.
+fn reconcile(
+    kept: &doorstep_sync::wire::Change,
+    others: &[&doorstep_sync::wire::Change],
+    clinician: &str,
+    device: &str,
+    seed: u64,
+) -> doorstep_sync::wire::Change {
+    let merged: Vec<VersionId> = others.iter().map(|c| c.body.meta().version_id).collect();
+    let meta = kept.body.meta().reconcile(
+        &merged,
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse(clinician).unwrap(),
+        DeviceId::parse(device).unwrap(),
+        jiff::Timestamp::now(),
+    );
+    visit_version(meta, seed)
+}
+
+/// The record ids `/forks` lists for `token`, with their heads, on one page.
+async fn forks_listed(app: &TestApp, token: &str) -> Vec<(String, Vec<String>)> {
+    let (status, body) = app.get(token, "/sync/v1/forks").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["forks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let heads = f["heads"].as_array().unwrap();
+            (
+                f["record_id"].as_str().unwrap().to_owned(),
+                heads
+                    .iter()
+                    .map(|h| h.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn id_of(change: &doorstep_sync::wire::Change) -> String {
+    change.body.meta().version_id.0.to_string()
+}
+
+async fn a_version_merging_the_other_head_reconciles_a_fork_and_forks_no_longer_lists_it(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let a = app.device_token(NET, "para-1", "phone-1");
+    let b = app.device_token(NET, "para-2", "phone-2");
+    let base = new_visit("para-1", "phone-1", 1);
+    let record = base.body.meta().record_id.0.to_string();
+    app.push(&a, &batch(NET, "phone-1", vec![base.clone()]))
+        .await;
+    let left = amend(&base, "para-1", "phone-1", 2);
+    let right = amend(&base, "para-2", "phone-2", 3);
+    let (_, first) = app
+        .push(&a, &batch(NET, "phone-1", vec![left.clone()]))
+        .await;
+    assert_eq!(statuses(&first), ["accepted"]);
+    let (_, second) = app
+        .push(&b, &batch(NET, "phone-2", vec![right.clone()]))
+        .await;
+    assert_eq!(statuses(&second), ["forked"]);
+    let listed = forks_listed(&app, &a).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, record);
+
+    // The clinician keeps the left branch and merges the right.
+    let merge = reconcile(&left, &[&right], "para-1", "phone-1", 4);
+    let (status, third) = app
+        .push(&a, &batch(NET, "phone-1", vec![merge.clone()]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_eq!(statuses(&third), ["accepted"], "{third}");
+    assert_eq!(forks_listed(&app, &a).await, [], "reconciled");
+    assert_eq!(forks_rows(&backend, &app).await, 0);
+
+    // The endpoint reads the merge back as pushed: an amendment of it is
+    // the record's one head, not a fork with the merged branch.
+    let after = amend(&merge, "para-2", "phone-2", 5);
+    let (_, fourth) = app
+        .push(&b, &batch(NET, "phone-2", vec![after.clone()]))
+        .await;
+    assert_eq!(statuses(&fourth), ["accepted"], "{fourth}");
+    assert_eq!(forks_listed(&app, &a).await, []);
+
+    // A pull hands the merge out with its merges intact.
+    let (pulled, _) = app.pull_all(&b, 500).await;
+    let found = pulled
+        .iter()
+        .find(|c| c["change_id"] == json!(merge.change_id.0.to_string()))
+        .expect("the merge is pulled");
+    assert_eq!(
+        found["body"]["record"]["meta"]["merges"],
+        json!([id_of(&right)]),
+        "{found}"
+    );
+    let parsed: doorstep_sync::wire::Change = serde_json::from_value(found.clone()).unwrap();
+    assert_eq!(parsed, merge);
+    // A version that merges nothing has no `merges` on the wire.
+    let plain = pulled
+        .iter()
+        .find(|c| c["change_id"] == json!(left.change_id.0.to_string()))
+        .unwrap();
+    assert!(
+        plain["body"]["record"]["meta"].get("merges").is_none(),
+        "{plain}"
+    );
+
+    // A later fork of the same record is listed again.
+    let one = amend(&after, "para-1", "phone-1", 6);
+    let two = amend(&after, "para-2", "phone-2", 7);
+    app.push(&a, &batch(NET, "phone-1", vec![one])).await;
+    let (_, fifth) = app.push(&b, &batch(NET, "phone-2", vec![two])).await;
+    assert_eq!(statuses(&fifth), ["forked"]);
+    let listed = forks_listed(&app, &a).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, record);
+    assert_eq!(forks_rows(&backend, &app).await, 1);
+}
+
+async fn a_merge_of_some_heads_leaves_the_fork_listed_with_the_rest(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    let heads: Vec<_> = (2..5)
+        .map(|seed| amend(&base, "para-1", "phone-1", seed))
+        .collect();
+    let mut changes = vec![base.clone()];
+    changes.extend(heads.iter().cloned());
+    let (_, body) = app.push(&token, &batch(NET, "phone-1", changes)).await;
+    assert_eq!(
+        statuses(&body),
+        ["accepted", "accepted", "forked", "forked"]
+    );
+    // Two of the three heads reconciled: still forked, by the merge and the
+    // third, as the endpoint reads the merge back from storage.
+    let merge = reconcile(&heads[0], &[&heads[1]], "para-1", "phone-1", 5);
+    let (_, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![merge.clone()]))
+        .await;
+    assert_eq!(statuses(&body), ["forked"], "{body}");
+    let listed = forks_listed(&app, &token).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let mut listed_heads = listed[0].1.clone();
+    listed_heads.sort();
+    let mut expected = vec![id_of(&merge), id_of(&heads[2])];
+    expected.sort();
+    assert_eq!(listed_heads, expected);
+    // The rest, merged in turn.
+    let last = reconcile(&merge, &[&heads[2]], "para-1", "phone-1", 6);
+    let (_, body) = app.push(&token, &batch(NET, "phone-1", vec![last])).await;
+    assert_eq!(statuses(&body), ["accepted"], "{body}");
+    assert_eq!(forks_listed(&app, &token).await, []);
+}
+
+/// Asserts that `outcome` (a push result's outcome, or an entry of a 422's
+/// `rejected`) refuses a change for what it merges, with a reason holding
+/// `says`.
+fn refused_merge(outcome: &serde_json::Value, says: &str) {
+    assert_eq!(outcome["code"], "invalid", "{outcome}");
+    assert_eq!(outcome["field"], "body.record.meta.merges", "{outcome}");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(reason.contains(says), "{reason}");
+}
+
+async fn a_merge_of_a_version_not_held_under_its_record_is_rejected_while_the_rest_is_stored(
+    backend: Backend,
+) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    let left = amend(&base, "para-1", "phone-1", 2);
+    let right = amend(&base, "para-1", "phone-1", 3);
+    let elsewhere = new_visit("para-1", "phone-1", 4);
+    app.push(
+        &token,
+        &batch(
+            NET,
+            "phone-1",
+            vec![base, left.clone(), right.clone(), elsewhere.clone()],
+        ),
+    )
+    .await;
+    let never_pushed = amend(&left, "para-1", "phone-1", 5);
+    let unknown = reconcile(&left, &[&never_pushed], "para-1", "phone-1", 6);
+    let foreign = reconcile(&left, &[&elsewhere], "para-1", "phone-1", 7);
+    let good = reconcile(&left, &[&right], "para-1", "phone-1", 8);
+    let (status, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![unknown, foreign, good]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(statuses(&body), ["rejected", "rejected", "accepted"]);
+    refused_merge(&body["results"][0]["outcome"], "does not hold");
+    refused_merge(&body["results"][1]["outcome"], "another record");
+    assert_eq!(count_stored(&app).await, 5);
+    assert_eq!(forks_listed(&app, &token).await, []);
+}
+
+async fn a_422_names_a_merge_of_a_change_it_refuses_and_what_amends_that_merge(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    let left = amend(&base, "para-1", "phone-1", 2);
+    app.push(
+        &token,
+        &batch(NET, "phone-1", vec![base.clone(), left.clone()]),
+    )
+    .await;
+    // A branch written on a phone whose clock was days ahead, merged at once.
+    let ahead = base.body.meta().amend(
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse("para-1").unwrap(),
+        DeviceId::parse("phone-1").unwrap(),
+        jiff::Timestamp::now() + WRITTEN_AT_LEEWAY + jiff::SignedDuration::from_hours(48),
+    );
+    let ahead = visit_version(ahead, 3);
+    let merge = reconcile(&left, &[&ahead], "para-1", "phone-1", 4);
+    let on_merge = amend(&merge, "para-1", "phone-1", 5);
+    let unrelated = new_visit("para-1", "phone-1", 6);
+    // The merge's amendment comes first: the chain is followed in any order.
+    let changes = vec![on_merge.clone(), ahead, merge.clone(), unrelated];
+    let (status, answer) = app.push(&token, &batch(NET, "phone-1", changes)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let rejected = answer["rejected"].as_array().unwrap();
+    let named: Vec<_> = rejected.iter().map(|r| r["index"].clone()).collect();
+    assert_eq!(named, [json!(0), json!(1), json!(2)], "{answer}");
+    refused_with_its_base(&rejected[0]);
+    assert_eq!(rejected[1]["field"], "body.record.meta.written_at");
+    refused_merge(&rejected[2], "refused in this push");
+    assert_eq!(
+        rejected[2]["change_id"],
+        json!(merge.change_id.0.to_string())
+    );
+    assert_eq!(count_stored(&app).await, 2, "nothing of the push stored");
+}
+
+async fn a_database_from_before_merges_gets_their_table_when_the_endpoint_starts(backend: Backend) {
+    let mut app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    let left = amend(&base, "para-1", "phone-1", 2);
+    let right = amend(&base, "para-1", "phone-1", 3);
+    let (_, body) = app
+        .push(
+            &token,
+            &batch(NET, "phone-1", vec![base, left.clone(), right.clone()]),
+        )
+        .await;
+    assert_eq!(statuses(&body), ["accepted", "accepted", "forked"]);
+    // The database as an endpoint built before merges left it, started
+    // again by this one.
+    let storage: Arc<dyn Storage> = match (&backend, &app.schema) {
+        (Backend::Postgres(url), Some(schema)) => {
+            owner(url)
+                .await
+                .batch_execute(&format!("DROP TABLE {schema}.sync_merges"))
+                .await
+                .unwrap();
+            Arc::new(
+                PostgresStorage::connect(url, Some(schema), 8)
+                    .await
+                    .unwrap(),
+            )
+        }
+        _ => {
+            let file = app.dir.path().join("server.sqlite3");
+            rusqlite::Connection::open(&file)
+                .unwrap()
+                .execute_batch("DROP TABLE sync_merges")
+                .unwrap();
+            Arc::new(SqliteStorage::open(&file).unwrap())
+        }
+    };
+    app.state.storage = storage;
+    app.router = doorstep_server::router(app.state.clone());
+    assert_eq!(forks_listed(&app, &token).await.len(), 1);
+    let merge = reconcile(&left, &[&right], "para-1", "phone-1", 4);
+    let (status, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![merge.clone()]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(statuses(&body), ["accepted"], "{body}");
+    assert_eq!(forks_listed(&app, &token).await, []);
+    let on_merge = amend(&merge, "para-1", "phone-1", 5);
+    let (_, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![on_merge]))
+        .await;
+    assert_eq!(statuses(&body), ["accepted"], "{body}");
 }
 
 /// Pushes `n` records whose histories fork (a first version and two
@@ -1284,6 +1579,27 @@ async fn replace_body(backend: &Backend, app: &TestApp, change_id: &str, body: &
     }
 }
 
+/// How many rows the forks table holds for the network, read behind the
+/// endpoint's back: `/forks` reads each listed record's history and leaves
+/// out one no longer forked, so it cannot tell a row left behind.
+async fn forks_rows(backend: &Backend, app: &TestApp) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM sync_forks WHERE network = '{NET}'");
+    match (backend, &app.schema) {
+        (Backend::Postgres(url), Some(schema)) => {
+            let client = owner(url).await;
+            client
+                .batch_execute(&format!("SET search_path = {schema}"))
+                .await
+                .unwrap();
+            client.query_one(&sql, &[]).await.unwrap().get(0)
+        }
+        _ => rusqlite::Connection::open(app.dir.path().join("server.sqlite3"))
+            .unwrap()
+            .query_row(&sql, [], |r| r.get(0))
+            .unwrap(),
+    }
+}
+
 /// Drops the changes table behind the endpoint's back.
 async fn break_storage(backend: &Backend, app: &TestApp) {
     match (backend, &app.schema) {
@@ -1330,4 +1646,9 @@ crate::on_both_backends!(
     forks_come_in_pages_of_the_limit_by_record_id_and_after_goes_on_where_a_page_ended,
     a_forks_page_without_a_limit_holds_the_default_and_never_more_than_the_maximum,
     a_malformed_forks_query_is_400_naming_the_parameter,
+    a_version_merging_the_other_head_reconciles_a_fork_and_forks_no_longer_lists_it,
+    a_merge_of_some_heads_leaves_the_fork_listed_with_the_rest,
+    a_merge_of_a_version_not_held_under_its_record_is_rejected_while_the_rest_is_stored,
+    a_422_names_a_merge_of_a_change_it_refuses_and_what_amends_that_merge,
+    a_database_from_before_merges_gets_their_table_when_the_endpoint_starts,
 );
