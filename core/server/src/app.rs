@@ -10,7 +10,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -35,6 +39,38 @@ pub const SQLITE_FILE: &str = "doorstep-server.sqlite3";
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often an outside identity provider's JWKS URL is fetched again.
 pub const JWKS_REFRESH: Duration = Duration::from_secs(600);
+/// Longest a client may take to send a request's headers, on a new
+/// connection or a kept-alive one: a phone on a poor link sends a few
+/// hundred bytes of headers in far less. [`REQUEST_TIMEOUT`] starts only
+/// once the headers are in, so without this a client that opens connections
+/// and sends nothing would hold each for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most connections served at once. Past it, new connections wait in the
+/// listen queue until one closes, rather than the endpoint running out of
+/// file descriptors (and then refusing its database connections and its
+/// log too). A network's devices need a fraction of it; a reverse proxy in
+/// front (usual in production) holds clients' connections itself.
+pub const MAX_CLIENT_CONNECTIONS: usize = 1024;
+
+/// How long connections may idle before their headers, and how many are
+/// served at once. [`ConnectionLimits::default`] is what `doorstep serve`
+/// uses; tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// See [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// See [`MAX_CLIENT_CONNECTIONS`]; at least 1.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: MAX_CLIENT_CONNECTIONS,
+        }
+    }
+}
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -164,6 +200,7 @@ pub async fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StorageEr
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     /// The data directory's lock, held while this endpoint lives (none for
     /// an application made over a given state, as in tests).
     _data_dir: Option<std::fs::File>,
@@ -221,8 +258,19 @@ impl Application {
         Ok(Self {
             listener,
             router: router(state),
+            limits: ConnectionLimits::default(),
             _data_dir: None,
         })
+    }
+
+    /// The same endpoint under other connection limits (at least one
+    /// connection is always served).
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = ConnectionLimits {
+            max_connections: limits.max_connections.max(1),
+            ..limits
+        };
+        self
     }
 
     /// The address actually bound.
@@ -230,14 +278,67 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes requests in flight.
+    /// Serves until `shutdown` completes, then finishes requests in flight
+    /// and closes idle connections.
+    ///
+    /// Each connection is HTTP/1.1 with keep-alive, and must send each
+    /// request's headers within the limits' header read timeout (hyper
+    /// closes it otherwise); at most the limits' number are served at once,
+    /// the rest waiting to be accepted. (`axum::serve` sets neither: it
+    /// gives hyper no timer, so hyper's own header timeout never runs.)
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let Self {
+            listener,
+            router,
+            limits,
+            _data_dir,
+        } = self;
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors or memory, or a connection
+                        // reset while queued: wait a little rather than
+                        // spin, and go on.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let connection = http.serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(router.clone()),
+            );
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! the data directory, an identity provider's JWKS fetched from a URL.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -10,11 +11,13 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use doorstep_domain::network::{DeviceId, NetworkId};
+use doorstep_server::app::ConnectionLimits;
 use doorstep_server::auth::{JwksSource, SigningKey, TokenRole};
 use doorstep_server::token::{TokenRequest, issue};
 use doorstep_server::{Application, Config};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn serve_router(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -234,4 +237,83 @@ async fn a_second_endpoint_on_the_same_data_directory_refuses_to_start() {
     // Once the first is gone, the directory is free again.
     drop(first);
     assert!(Application::build(config).await.is_ok());
+}
+
+/// Sends `GET /healthz` on `stream` and reads the status line, or `None`
+/// when no answer starts within `wait`.
+async fn health_status(stream: &mut tokio::net::TcpStream, wait: Duration) -> Option<String> {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: endpoint\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0_u8; 12];
+    tokio::time::timeout(wait, stream.read_exact(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_slow_to_send_its_headers_is_cut_off_and_connections_are_capped() {
+    let data = tempfile::tempdir().unwrap();
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+    let app = Application::build(config)
+        .await
+        .unwrap()
+        .with_limits(ConnectionLimits {
+            header_read_timeout: Duration::from_millis(300),
+            max_connections: 2,
+        });
+    let addr = app.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    // A client that starts a request and never finishes its headers is
+    // closed once the timeout has passed.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: endpoint\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(_)) | Ok(Err(_))),
+        "the connection was still open after 5 s"
+    );
+    drop(slow);
+
+    // Two idle connections take both places; a third waits for one.
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        health_status(&mut first, Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some("HTTP/1.1 200")
+    );
+    assert!(
+        health_status(&mut second, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        health_status(&mut third, Duration::from_millis(150)).await,
+        None,
+        "served past the cap"
+    );
+    // The first two idle past the header timeout and are closed; the third
+    // is then served.
+    let mut answer = [0_u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut answer))
+        .await
+        .expect("the third connection was served once a place was free")
+        .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
