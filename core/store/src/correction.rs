@@ -29,7 +29,9 @@
 
 use doorstep_domain::ValidationError;
 use doorstep_domain::network::{ClinicianId, DeviceId};
-use doorstep_domain::record::{RecordId, RecordVersion, Validate, VersionId, VersionMeta};
+use doorstep_domain::record::{
+    MAX_MERGES, RecordId, RecordVersion, Validate, VersionId, VersionMeta,
+};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
@@ -55,9 +57,10 @@ pub struct CorrectionBase {
     /// The rejected changes the correction withdraws, newest first: the one
     /// asked for, then each refused change it builds on.
     pub withdraws: Vec<ChangeId>,
-    /// The heads the changes it withdraws merged (a refused reconciliation):
-    /// the correction reconciles them too unless the clinician chooses
-    /// otherwise (see [`Store::correct_rejected`]).
+    /// The heads the changes it withdraws merged (a refused reconciliation),
+    /// less any that may not be merged now (a change of this device's
+    /// refused since): the correction reconciles them too unless the
+    /// clinician chooses otherwise (see [`Store::correct_rejected`]).
     pub merges: Vec<VersionId>,
 }
 
@@ -212,7 +215,7 @@ impl Store {
         let mut merges = Vec::new();
         let supersedes = loop {
             for merged in self.merges_of(at)? {
-                if !merges.contains(&merged) {
+                if !merges.contains(&merged) && self.mergeable(merged)? {
                     merges.push(merged);
                 }
             }
@@ -232,6 +235,10 @@ impl Store {
                 other => break other.map(|(previous, _)| previous),
             }
         };
+        // What the correction supersedes is not also merged, and the
+        // chain's merges together may be more than one version may name.
+        merges.retain(|m| Some(*m) != supersedes);
+        merges.truncate(MAX_MERGES);
         Ok(CorrectionBase {
             record_id: item.record_id,
             kind: item.kind,
@@ -239,6 +246,25 @@ impl Store {
             withdraws,
             merges,
         })
+    }
+
+    /// Whether a version may be merged now (see `check_merges`): pulled, or
+    /// a change of this device the endpoint accepted. A merged change that
+    /// has since been refused (offered again after a restore, say) is left
+    /// out of what a correction suggests merging.
+    fn mergeable(&self, version: VersionId) -> Result<bool> {
+        let state: Option<Option<String>> = self
+            .conn
+            .prepare_cached(
+                "SELECT o.state FROM record_versions v
+                 LEFT JOIN outbox o ON o.version_id = v.version_id WHERE v.version_id = ?1",
+            )?
+            .query_row([version.0.to_string()], |row| row.get(0))
+            .optional()?;
+        Ok(matches!(
+            state.as_ref().map(Option::as_deref),
+            Some(None | Some("accepted" | "filed"))
+        ))
     }
 
     /// The heads `version` merges, by id.
@@ -250,8 +276,9 @@ impl Store {
         rows.map(|merged| parse_version_id(&merged?)).collect()
     }
 
-    /// A version of `record` amending `version` that may still reach (or has
-    /// reached) the endpoint: any but a withdrawn one and `except`.
+    /// A version of `record` amending or merging `version` that may still
+    /// reach (or has reached) the endpoint: any but a withdrawn one and
+    /// `except`.
     fn live_amendment(
         &self,
         record: RecordId,
@@ -263,7 +290,10 @@ impl Store {
             .prepare_cached(
                 "SELECT v.version_id
                  FROM record_versions v LEFT JOIN outbox o ON o.version_id = v.version_id
-                 WHERE v.record_id = ?1 AND v.supersedes = ?2 AND v.version_id IS NOT ?3
+                 WHERE v.record_id = ?1 AND v.version_id IS NOT ?3
+                   AND (v.supersedes = ?2
+                        OR EXISTS (SELECT 1 FROM version_merges m
+                                   WHERE m.version_id = v.version_id AND m.merged = ?2))
                    AND o.state IS NOT 'withdrawn'
                  ORDER BY v.rowid LIMIT 1",
             )?

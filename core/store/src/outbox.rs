@@ -320,12 +320,18 @@ fn hold_back_amendments(tx: &Transaction<'_>, refused: ChangeId, now: &str) -> R
         .collect::<rusqlite::Result<_>>()?;
     while let Some(version) = below.pop() {
         // The items still on its way are few, so start from them (by the
-        // state index) rather than scan every version for `supersedes`.
+        // state index) rather than scan every version for `supersedes`. A
+        // reconciliation merging the refused version builds on it as an
+        // amendment does: the endpoint refuses a merge of a version it does
+        // not hold, for a reason that would not say which refusal it follows.
         let amending: Vec<String> = tx
             .prepare_cached(
                 "SELECT o.version_id FROM outbox o
                  JOIN record_versions v ON v.version_id = o.version_id
-                 WHERE o.state IN ('pending', 'sent') AND v.supersedes = ?1",
+                 WHERE o.state IN ('pending', 'sent')
+                   AND (v.supersedes = ?1
+                        OR EXISTS (SELECT 1 FROM version_merges m
+                                   WHERE m.version_id = o.version_id AND m.merged = ?1))",
             )?
             .query_map([&version], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -522,9 +528,10 @@ impl Store {
     ///
     /// Refused with [`StoreError::UnknownChange`] for an id no item has,
     /// [`StoreError::NotRejected`] for an item in any other state, and
-    /// [`StoreError::BuildsOnRejected`] for one that amends a change still
-    /// rejected (alone, it would fork its record at the endpoint); nothing
-    /// changes then.
+    /// [`StoreError::BuildsOnRejected`] for one that amends or merges a
+    /// change still rejected (alone, it would fork its record at the
+    /// endpoint, or be refused there for merging a version it does not
+    /// hold); nothing changes then.
     pub fn requeue_rejected(&mut self, id: ChangeId) -> Result<()> {
         let tx = crate::store::immediate(&mut self.conn)?;
         let base: Option<String> = tx
@@ -532,6 +539,8 @@ impl Store {
                 "SELECT base.change_id FROM outbox o
                  JOIN record_versions v ON v.version_id = o.version_id
                  JOIN outbox base ON base.version_id = v.supersedes
+                     OR base.version_id IN (SELECT m.merged FROM version_merges m
+                                            WHERE m.version_id = o.version_id)
                  WHERE o.change_id = ?1 AND o.state = 'rejected' AND base.state = 'rejected'",
             )?
             .query_row([id.0.to_string()], |row| row.get(0))

@@ -92,9 +92,11 @@ pub async fn list_forks(endpoint: &str, token: &str) -> Result<Vec<Fork>, AdminE
         if !page.more {
             return Ok(forks);
         }
-        // A page promising more must say where the next one starts, and move.
+        // A page promising more must say where the next one starts, past
+        // where this one did (record ids only grow along the pages), so a
+        // wrong endpoint cannot keep the listing going round for ever.
         match page.after {
-            Some(next) if after != Some(next) => after = Some(next),
+            Some(next) if after.is_none_or(|a| next > a) => after = Some(next),
             _ => {
                 return Err(AdminError::Unexpected {
                     status: 200,

@@ -151,6 +151,10 @@ pub enum SyncError {
     /// No answer after every retry: try later. Nothing was lost.
     #[error("the endpoint could not be reached; will retry later ({0})")]
     Unreachable(String),
+    /// The endpoint answered, but with a failure of its own (5xx, 408, 429)
+    /// after every retry: try later. Nothing was lost.
+    #[error("the endpoint is failing; will retry later ({0})")]
+    Failing(String),
     /// The endpoint answered something this build cannot use.
     #[error("unexpected answer from the endpoint: {0}")]
     Protocol(String),
@@ -234,7 +238,12 @@ pub struct SyncEngine {
 }
 
 enum Failure {
-    Transient(String),
+    /// Worth trying again: no answer came (`answered` false), or one that
+    /// says to (a 5xx, 408 or 429).
+    Transient {
+        why: String,
+        answered: bool,
+    },
     Fatal(SyncError),
 }
 
@@ -445,9 +454,9 @@ impl SyncEngine {
             .map_err(|_| SyncError::Config("store lock poisoned".into()))
     }
 
-    /// Pushes everything queued, then pulls until up to date. A push that
-    /// fails with no good answer still lets the pull run before the sync
-    /// reports the push's error. Safe to drop at any await point; the next
+    /// Pushes everything queued, then pulls until up to date. A push the
+    /// endpoint answered but did not take still lets the pull run before the
+    /// sync reports the push's error. Safe to drop at any await point; the next
     /// sync resumes. Concurrent calls run one after the other.
     pub async fn sync(&self) -> Result<SyncReport, SyncError> {
         let _one_at_a_time = self.running.lock().await;
@@ -528,22 +537,23 @@ impl SyncEngine {
         Ok(report)
     }
 
-    /// After a push that failed for want of a good answer (none came, or the
-    /// endpoint failed on it every time, or answered what this build cannot
-    /// read), the pull still runs, so a change that fails every time (a
-    /// record too large for a weak uplink, a fault of the endpoint's with one
-    /// record) does not also keep colleagues' records from this device. The
-    /// push's error is what the sync reports; the change stays queued for
-    /// the next sync. A refused token or a forbidden call would refuse the
-    /// pull too, and a failing store cannot take it: those end the sync as
-    /// they are.
+    /// After a push the endpoint answered but did not take (it failed on it
+    /// every time, or answered what this build cannot read), the pull still
+    /// runs, so a change that fails every time (a fault of the endpoint's
+    /// with one record) does not also keep colleagues' records from this
+    /// device. The push's error is what the sync reports; the change stays
+    /// queued for the next sync. A push that got no answer at all ends the
+    /// sync: the pull would most likely wait out its retries on the same
+    /// dead link. A refused token or a forbidden call would refuse the pull
+    /// too, and a failing store cannot take it: those end the sync as they
+    /// are.
     async fn pull_despite(
         &self,
         failed: SyncError,
         report: &mut SyncReport,
         reoffer: bool,
     ) -> SyncError {
-        if !matches!(failed, SyncError::Unreachable(_) | SyncError::Protocol(_)) {
+        if !matches!(failed, SyncError::Failing(_) | SyncError::Protocol(_)) {
             return failed;
         }
         tracing::warn!(error = %failed, "the push failed; pulling colleagues' changes anyway");
@@ -875,6 +885,7 @@ impl SyncEngine {
         let retry = self.config.retry;
         let mut backoff = retry.initial_backoff;
         let mut last = String::new();
+        let mut answered = false;
         for attempt in 0..retry.attempts {
             if attempt > 0 {
                 report.retries += 1;
@@ -884,13 +895,18 @@ impl SyncEngine {
             match self.attempt(&build).await {
                 Ok(answer) => return Ok(answer),
                 Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient(why)) => {
+                Err(Failure::Transient { why, answered: now }) => {
                     tracing::debug!(attempt, why = %why, "sync request failed; retrying");
                     last = why;
+                    answered = now;
                 }
             }
         }
-        Err(SyncError::Unreachable(last))
+        Err(if answered {
+            SyncError::Failing(last)
+        } else {
+            SyncError::Unreachable(last)
+        })
     }
 
     async fn attempt(
@@ -905,17 +921,23 @@ impl SyncEngine {
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|e| Failure::Transient(with_causes(&e)))?;
+            .map_err(|e| Failure::Transient {
+                why: with_causes(&e),
+                answered: false,
+            })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Failure::Transient(with_causes(&e)))?;
+        let bytes = response.bytes().await.map_err(|e| Failure::Transient {
+            why: with_causes(&e),
+            answered: false,
+        })?;
         if status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::REQUEST_TIMEOUT
         {
-            return Err(Failure::Transient(status.to_string()));
+            return Err(Failure::Transient {
+                why: status.to_string(),
+                answered: true,
+            });
         }
         Ok((status, bytes.to_vec()))
     }

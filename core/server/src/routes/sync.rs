@@ -196,7 +196,7 @@ struct MetaVersionId {
 /// superseding what the refused change amended. Named here, the device
 /// holds it back with the refused one, and correcting it puts both right.
 /// A merge of the refused version would be refused when pushed again alone
-/// (a version may merge only heads the endpoint holds), but a push later and
+/// (a version may merge only versions the endpoint holds), but a push later and
 /// with a reason that does not say which refusal it follows; named here, it
 /// is refused with the change it builds on, as the push plan refuses it in
 /// a 200 answer, and whatever amends it is held back too. A refused change

@@ -119,7 +119,7 @@ pub const AMENDS_REFUSED_REASON: &str = "amends a version refused in this push, 
 /// same push: shared, like [`AMENDS_REFUSED_REASON`], by the push plan and
 /// the endpoint's 422. It names the rule, never the content.
 pub const MERGES_REFUSED_REASON: &str = "merges a version refused in this push, so it is \
-     refused with it: a version may merge only heads the endpoint holds";
+     refused with it: a version may merge only versions the endpoint holds";
 
 /// Decides a push, given what the endpoint `held` of it. A version of
 /// another kind than its record's earlier versions is refused, and so is one
@@ -412,14 +412,14 @@ fn check_lineage(
                 return refuse(
                     MERGES_FIELD,
                     "names a version the endpoint does not hold: a version may merge only \
-                     heads the endpoint holds, stored or accepted earlier in the push",
+                     versions the endpoint holds, stored or accepted earlier in the push",
                 );
             }
             Some(&record) if record != meta.record_id => {
                 return refuse(
                     MERGES_FIELD,
-                    "names a version of another record: a version may merge only heads of \
-                     its own record",
+                    "names a version of another record: a version may merge only versions \
+                     of its own record",
                 );
             }
             Some(_) => {}

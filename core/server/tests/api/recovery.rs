@@ -623,7 +623,7 @@ async fn a_device_whose_pull_never_followed_its_push_still_gets_back_what_a_rest
     device.record_visit(2);
     gate.fail_pulls.store(true, Ordering::SeqCst);
     let error = device.sync_once(&url).await.unwrap_err();
-    assert!(matches!(error, SyncError::Unreachable(_)), "{error}");
+    assert!(matches!(error, SyncError::Failing(_)), "{error}");
     assert_eq!(
         device
             .store

@@ -172,6 +172,11 @@ fn every_earlier_schema_version_with_data_migrates_to_the_latest() {
         // Unbound until its first sync, which binds it (version 4); a file of
         // version 4 keeps its binding.
         let east = NetworkId::parse("east-dorset").unwrap();
+        assert_eq!(
+            store.check_network(&east).unwrap(),
+            version >= 4,
+            "from version {version}"
+        );
         store.bind_network(&east).unwrap();
         assert!(matches!(
             store.bind_network(&NetworkId::parse("west-dorset").unwrap()),

@@ -275,3 +275,90 @@ fn a_refused_merge_is_corrected_by_a_version_that_merges_what_it_merged() {
         Head::Single(correction.meta.version_id)
     );
 }
+
+#[test]
+fn a_merge_of_a_change_refused_since_is_held_back_with_it_and_corrected_without_it() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(1, morning());
+    pull(&mut store, "c-1", &[&first]);
+    let ours = sample::amend_visit(&first, "phone-1", "Our branch.");
+    let ours_change = save(&mut store, &ours);
+    store
+        .acknowledge(&[(ours_change, Acknowledgement::Accepted)])
+        .unwrap();
+    let theirs = sample::amend_visit(&first, "ipad-7", "Their branch.");
+    pull(&mut store, "c-2", &[&theirs]);
+    let merge = reconciling(&theirs, &[&ours]);
+    let merge_change = save(&mut store, &merge);
+    // The endpoint, restored from an older backup, lost our branch; offered
+    // again, it is refused under a rule made since.
+    assert_eq!(store.reoffer(&[ours_change]).unwrap(), 1);
+    store
+        .acknowledge(&[(
+            ours_change,
+            Acknowledgement::Rejected {
+                reason: "Invalid: body.record.content: refused".into(),
+            },
+        )])
+        .unwrap();
+    // The merge waits with it rather than go alone and be refused for
+    // merging a version the endpoint does not hold.
+    let held = store.outbox_item(merge_change).unwrap().unwrap();
+    assert!(
+        matches!(&held.state, doorstep_store::OutboxState::Rejected { reason }
+            if reason.contains(&ours_change.0.to_string())),
+        "{:?}",
+        held.state
+    );
+    assert!(matches!(
+        store.requeue_rejected(merge_change),
+        Err(StoreError::BuildsOnRejected { rejected, .. }) if rejected == ours_change
+    ));
+    assert!(matches!(
+        store.correction_base(ours_change),
+        Err(StoreError::RejectedChangeAmended { amended_by, .. })
+            if amended_by == merge.meta.version_id
+    ));
+    // Corrected, the merge leaves out the branch refused since, so the
+    // envelope the store suggests is one it takes.
+    let base = store.correction_base(merge_change).unwrap();
+    assert_eq!(
+        (base.supersedes, base.merges.clone()),
+        (Some(theirs.meta.version_id), vec![])
+    );
+    let mut correction = merge.clone();
+    correction.meta = base.meta(
+        VersionId(Uuid::now_v7()),
+        sample::author(),
+        sample::device(),
+        merge.meta.written_at,
+    );
+    store.correct_rejected(merge_change, &correction).unwrap();
+    // Our refused branch can now be corrected in turn.
+    assert!(store.correction_base(ours_change).is_ok());
+}
+
+#[test]
+fn what_a_version_merges_cannot_be_changed_or_deleted_even_below_the_api() {
+    let f = Fixture::default();
+    let (mut store, first, local, remote) = forked(&f);
+    let merge = reconciling(&local, &[&remote]);
+    save(&mut store, &merge);
+    let conn = crate::raw_connection(&f);
+    for sql in [
+        "UPDATE version_merges SET merged = version_id",
+        "DELETE FROM version_merges",
+    ] {
+        let err = conn.execute(sql, []).unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(
+        store
+            .current::<VisitContent>(first.meta.record_id)
+            .unwrap()
+            .unwrap()
+            .head,
+        Head::Single(merge.meta.version_id)
+    );
+}
