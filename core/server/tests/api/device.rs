@@ -565,3 +565,56 @@ async fn a_device_signed_in_with_another_networks_account_stores_none_of_its_rec
             .unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_forks_follows_every_page_and_a_reconciled_record_leaves_the_list() {
+    use crate::helpers::{amend, batch, new_visit};
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let token = app.device_token(NET, "para-1", "phone-1");
+    // More forked records than one page of the endpoint's lists.
+    let forked = doorstep_sync::wire::DEFAULT_FORKS_LIMIT as usize + 3;
+    for chunk in 0..forked.div_ceil(60) {
+        let mut changes = Vec::new();
+        for n in chunk * 60..((chunk + 1) * 60).min(forked) {
+            let base = new_visit("para-1", "phone-1", n as u64);
+            changes.push(amend(&base, "para-1", "phone-1", 1));
+            changes.push(amend(&base, "para-1", "phone-1", 2));
+            changes.insert(changes.len() - 2, base);
+        }
+        let (status, body) = app.push(&token, &batch(NET, "phone-1", changes)).await;
+        assert_eq!(status, axum::http::StatusCode::OK, "{body}");
+    }
+    let listed = doorstep_sync::admin::list_forks(&url, &token)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), forked);
+    let mut ids: Vec<_> = listed.iter().map(|f| f.record_id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), forked, "no record listed twice");
+    assert!(listed.iter().all(|f| f.heads.len() == 2));
+
+    // Reconciling one takes it off the list.
+    let fork = &listed[0];
+    let held = app.pull_all(&token, 500).await.0;
+    let head = held
+        .iter()
+        .find(|c| c["body"]["record"]["meta"]["version_id"] == fork.heads[0].0.to_string())
+        .unwrap();
+    let head: doorstep_sync::wire::Change = serde_json::from_value(head.clone()).unwrap();
+    let meta = head.body.meta().reconcile(
+        &fork.heads[1..],
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse("para-1").unwrap(),
+        DeviceId::parse("phone-1").unwrap(),
+        jiff::Timestamp::now(),
+    );
+    let merge = fixtures::visit_change(doorstep_sync::wire::ChangeId(Uuid::now_v7()), meta, 9);
+    let (status, body) = app.push(&token, &batch(NET, "phone-1", vec![merge])).await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{body}");
+    let after = doorstep_sync::admin::list_forks(&url, &token)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), forked - 1);
+    assert!(after.iter().all(|f| f.record_id != fork.record_id));
+}
