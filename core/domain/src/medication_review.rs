@@ -250,6 +250,10 @@ impl Validate for MedicationReview {
                 )));
             }
         }
+        crate::record::plausible_date("reviewed_on", self.reviewed_on)?;
+        if let Some(follow_up) = self.follow_up_on {
+            crate::record::plausible_date("follow_up_on", follow_up)?;
+        }
         if let Some(follow_up) = self.follow_up_on
             && follow_up <= self.reviewed_on
         {

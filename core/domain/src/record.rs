@@ -150,7 +150,7 @@ pub const MAX_FOLLOW_UP_TASKS: usize = 50;
 ///
 /// | record | part | bytes, at most |
 /// | --- | --- | --- |
-/// | visit | [`MAX_OBSERVATION_SETS`] sets, each with a cited prescription (its date as wide as a date gets) and [`crate::news2::MAX_ADVICE_CHARS`] of advice in four-byte characters (5 273 each) | 527 300 |
+/// | visit | [`MAX_OBSERVATION_SETS`] sets, each with a cited prescription and [`crate::news2::MAX_ADVICE_CHARS`] of advice in four-byte characters (5 267 each) | 526 700 |
 /// | visit | four free texts of [`crate::text::MAX_FREE_TEXT`] characters | 160 008 |
 /// | visit | [`MAX_FOLLOW_UP_TASKS`] tasks (866 each) | 43 300 |
 /// | review | [`crate::medication_review::MAX_MEDICINES_REVIEWED`] medicines (2 437 each) | 243 700 |
@@ -159,12 +159,47 @@ pub const MAX_FOLLOW_UP_TASKS: usize = 50;
 ///
 /// With the envelope (its [`MAX_MERGES`] merged heads 635 bytes), ids,
 /// times and separators, the largest visit record
-/// is 732 944 bytes and the largest review 620 446 (`tests/domain/limits.rs`
+/// is 732 335 bytes and the largest review 620 443 (`tests/domain/limits.rs`
 /// builds both and checks them against this bound). The bound is under a
 /// fifth of the sync endpoint's 4 MiB body limit, so any valid record
 /// fits in a push on its own with ample room for the push's envelope, and
 /// no record can jam a device's outbox by being too large to push.
 pub const MAX_RECORD_JSON_BYTES: usize = 800_000;
+
+/// The first instant a record may name: 1990-01-01T00:00:00Z. No visit,
+/// observation, prescription, review or follow-up of this service comes
+/// earlier (NEWS2 itself dates from 2017; an oxygen target prescribed in the
+/// 1990s is the oldest a patient may still cite), so an earlier one is a
+/// mistyped date or a device clock reset to nothing, not a fact to file in
+/// a GP record.
+pub const EARLIEST_RECORDED: Timestamp = Timestamp::constant(631_152_000, 0);
+/// The first instant past the ones a record may name: 2100-01-01T00:00:00Z.
+/// Anything later is a mistyped year. (The endpoint also bounds
+/// `meta.written_at` by its own clock.)
+pub const RECORDED_UNTIL: Timestamp = Timestamp::constant(4_102_444_800, 0);
+
+/// Refuses an instant outside [`EARLIEST_RECORDED`]..[`RECORDED_UNTIL`],
+/// naming the field (never the value).
+pub(crate) fn plausible_instant(field: &str, at: Timestamp) -> Result<(), ValidationError> {
+    if (EARLIEST_RECORDED..RECORDED_UNTIL).contains(&at) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            "must be from 1990 to 2099: check the device's date and time, or the date typed",
+        ))
+    }
+}
+
+/// Refuses a date outside the years [`plausible_instant`] allows, naming the
+/// field.
+pub(crate) fn plausible_date(field: &str, day: Date) -> Result<(), ValidationError> {
+    if (1990..2100).contains(&day.year()) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(field, "must be from 1990 to 2099"))
+    }
+}
 
 /// Refuses a list longer than `max`, naming the field and the bound (never
 /// the entries): every list in a record is bounded so that the record's size
@@ -189,6 +224,7 @@ pub trait Validate {
 impl<T: Validate> Validate for RecordVersion<T> {
     fn validate(&self) -> Result<(), ValidationError> {
         let meta = &self.meta;
+        plausible_instant("meta.written_at", meta.written_at)?;
         if meta.supersedes == Some(meta.version_id) {
             return Err(ValidationError::new(
                 "meta.supersedes",
@@ -498,6 +534,15 @@ impl Validate for VisitContent {
     fn validate(&self) -> Result<(), ValidationError> {
         at_most("observations", &self.observations, MAX_OBSERVATION_SETS)?;
         at_most("follow_up", &self.follow_up, MAX_FOLLOW_UP_TASKS)?;
+        plausible_instant("arrived_at", self.arrived_at)?;
+        if let Some(departed) = self.departed_at {
+            plausible_instant("departed_at", departed)?;
+        }
+        for (i, task) in self.follow_up.iter().enumerate() {
+            if let Some(due) = task.due {
+                plausible_date("due", due).map_err(|e| e.at_index("follow_up", i))?;
+            }
+        }
         if let Some(departed) = self.departed_at
             && departed < self.arrived_at
         {
@@ -507,6 +552,15 @@ impl Validate for VisitContent {
             ));
         }
         for (i, set) in self.observations.iter().enumerate() {
+            let at = |e: ValidationError| e.at_index("observations", i);
+            plausible_instant("taken_at", set.taken_at()).map_err(at)?;
+            if let Some(prescription) = set.scale2_prescription() {
+                plausible_date(
+                    "scale2_prescription.prescribed_on",
+                    prescription.prescribed_on,
+                )
+                .map_err(at)?;
+            }
             let after_arrival = set.taken_at() >= self.arrived_at;
             let before_departure = self.departed_at.is_none_or(|d| set.taken_at() <= d);
             if !(after_arrival && before_departure) {

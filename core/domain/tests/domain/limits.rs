@@ -13,8 +13,8 @@ use doorstep_domain::news2::{Consciousness, MAX_ADVICE_CHARS, Observations, Obse
 use doorstep_domain::patient::Scale2Prescription;
 use doorstep_domain::record::{
     FollowUpTask, MAX_FOLLOW_UP_TASKS, MAX_MERGES, MAX_OBSERVATION_SETS, MAX_RECORD_JSON_BYTES,
-    ObservationSet, Outcome, RecordId, RecordVersion, ReferralUrgency, TaskOwner, VersionId,
-    VersionMeta, VisitContent, VisitRecord, parse_checked,
+    ObservationSet, Outcome, RECORDED_UNTIL, RecordId, RecordVersion, ReferralUrgency, TaskOwner,
+    VersionId, VersionMeta, VisitContent, VisitRecord, parse_checked,
 };
 use doorstep_domain::text::{FreeText, MAX_FREE_TEXT, MAX_SHORT_TEXT, ShortText};
 use doorstep_domain::visit::VisitRequestId;
@@ -38,11 +38,10 @@ fn widest_free() -> FreeText {
     FreeText::parse("t", &WIDE.repeat(MAX_FREE_TEXT)).unwrap()
 }
 
-/// The longest instant jiff writes: a six-digit negative year and
-/// nanoseconds.
+/// The longest instant jiff writes of those a record may hold (before
+/// [`RECORDED_UNTIL`]): nanoseconds.
 fn longest_instant(offset_minutes: i64) -> Timestamp {
-    Timestamp::MIN
-        + SignedDuration::from_hours(48)
+    RECORDED_UNTIL - SignedDuration::from_hours(48)
         + SignedDuration::from_nanos(123_456_789)
         + SignedDuration::from_mins(offset_minutes)
 }
@@ -81,8 +80,8 @@ fn widest_observation_set(minute: i64) -> ObservationSet {
     .unwrap();
     let prescription = Scale2Prescription {
         prescribed_by: widest_short(),
-        // Not after the readings (as a record must be), and as wide as a
-        // date gets: a six-digit negative year.
+        // Not after the readings (as a record must be); every date a record
+        // may hold is as wide as any other (a four-digit year).
         prescribed_on: longest_instant(0).to_zoned(jiff::tz::TimeZone::UTC).date(),
     };
     ObservationSet::record(longest_instant(minute), values, Some(prescription)).unwrap()

@@ -268,6 +268,70 @@ fn scale_2_without_a_cited_prescription_is_refused() {
 }
 
 #[test]
+fn dates_and_times_outside_1990_to_2099_are_refused_by_field_without_echoing_them() {
+    let check = |v: &VisitRecord, field: &str| {
+        let e = refused(v);
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains("1990 to 2099"), "{e}");
+        assert!(
+            !e.to_string().contains("1970") && !e.to_string().contains("2100"),
+            "{e}"
+        );
+    };
+    // A device clock reset to the epoch.
+    let mut v = visit();
+    v.meta.written_at = ts("1970-01-01T00:00:00Z");
+    check(&v, "meta.written_at");
+    let mut v = visit();
+    v.content.arrived_at = ts("1970-01-01T00:00:00Z");
+    check(&v, "content.arrived_at");
+    let mut v = visit();
+    v.content.departed_at = Some(ts("2100-01-01T00:00:00Z"));
+    check(&v, "content.departed_at");
+    // Observations of a visit with no departure, in a mistyped year.
+    let mut v = visit();
+    v.content.departed_at = None;
+    v.content
+        .observations
+        .push(ObservationSet::record(ts("2100-01-01T00:00:00Z"), observations(1), None).unwrap());
+    check(&v, "content.observations[1].taken_at");
+    let mut v = visit();
+    v.content.observations = vec![
+        ObservationSet::record(
+            ts("2026-11-24T10:05:00Z"),
+            observations(2),
+            Some(Scale2Prescription {
+                prescribed_by: short("Respiratory consultant"),
+                prescribed_on: date(1970, 1, 10),
+            }),
+        )
+        .unwrap(),
+    ];
+    check(&v, "content.observations[0].scale2_prescription.prescribed_on");
+    let mut v = visit();
+    v.content.follow_up[0].due = Some(date(2126, 11, 26));
+    check(&v, "content.follow_up[0].due");
+    // The edges themselves: the first instant of 1990 and the last of 2099.
+    let mut v = visit();
+    v.meta.written_at = ts("1990-01-01T00:00:00Z");
+    assert!(v.validate().is_ok());
+    v.content.departed_at = Some(ts("2099-12-31T23:59:59.999999999Z"));
+    assert!(v.validate().is_ok());
+
+    let reviewed = |r: &MedicationReviewRecord, field: &str| {
+        let e = review_refused(r);
+        assert_eq!(e.field, field, "{e}");
+    };
+    let mut r = review();
+    r.content.reviewed_on = date(1970, 1, 1);
+    r.content.follow_up_on = None;
+    reviewed(&r, "content.reviewed_on");
+    let mut r = review();
+    r.content.follow_up_on = Some(date(2100, 1, 1));
+    reviewed(&r, "content.follow_up_on");
+}
+
+#[test]
 fn a_scale_2_prescription_dated_after_the_observations_is_refused() {
     let taken = |at: &str, on| {
         let prescription = Scale2Prescription {
