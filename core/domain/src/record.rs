@@ -114,6 +114,14 @@ impl VersionMeta {
     }
 }
 
+/// Most versions one record may have. A record is amended a handful of
+/// times in its life (a correction, a result come back, a fork reconciled);
+/// a thousand is a device amending in a loop. Every push that touches a
+/// record, and every listing of its fork, reads its whole history, so the
+/// bound keeps one record from slowing the endpoint for the network. The
+/// device store and the endpoint both refuse a version past it.
+pub const MAX_VERSIONS_PER_RECORD: usize = 1_000;
+
 /// Most heads one version reconciles besides the one it amends. A fork is
 /// two devices amending the same version while apart; a real one has two or
 /// three heads. The bound keeps a record's size bounded (see

@@ -37,7 +37,9 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
 use crate::outbox::{ChangeId, OutboxState, enqueue, parse_change_id};
-use crate::records::{RecordContent, RecordKind, check_merges, insert_version, to_json};
+use crate::records::{
+    RecordContent, RecordKind, check_merges, check_version_count, insert_version, to_json,
+};
 use crate::store::Store;
 
 /// What a correction of a rejected change replaces and builds on, from
@@ -167,6 +169,7 @@ impl Store {
             .into());
         }
         check_merges(&tx, T::KIND, meta)?;
+        check_version_count(&tx, meta)?;
         let taken: bool = tx
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM record_versions WHERE version_id = ?1)")?
             .query_row([meta.version_id.0.to_string()], |row| row.get(0))?;

@@ -19,7 +19,8 @@ use doorstep_domain::ValidationError;
 use doorstep_domain::history::{Head, head};
 use doorstep_domain::medication_review::MedicationReview;
 use doorstep_domain::record::{
-    RecordId, RecordVersion, Validate, VersionId, VersionMeta, VisitContent,
+    MAX_VERSIONS_PER_RECORD, RecordId, RecordVersion, Validate, VersionId, VersionMeta,
+    VisitContent,
 };
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -342,7 +343,7 @@ fn check_lineage<T>(
                     "names a withdrawn version: amend the correction that took its place",
                 )
                 .into()),
-                Some(_) => Ok(()),
+                Some(_) => check_version_count(tx, meta),
             }
         }
         None => {
@@ -363,6 +364,22 @@ fn check_lineage<T>(
             }
         }
     }
+}
+
+/// A record may have at most [`MAX_VERSIONS_PER_RECORD`] versions: the
+/// endpoint refuses one past it, so the device does not queue it.
+pub(crate) fn check_version_count(tx: &Transaction<'_>, meta: &VersionMeta) -> Result<()> {
+    let versions: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM record_versions WHERE record_id = ?1")?
+        .query_row([meta.record_id.0.to_string()], |row| row.get(0))?;
+    if usize::try_from(versions).unwrap_or(usize::MAX) >= MAX_VERSIONS_PER_RECORD {
+        return Err(ValidationError::new(
+            "meta.record_id",
+            format!("the record has {MAX_VERSIONS_PER_RECORD} versions, the most one may have"),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The heads a local version merges must be versions of its own record that

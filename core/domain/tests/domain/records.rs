@@ -307,7 +307,10 @@ fn dates_and_times_outside_1990_to_2099_are_refused_by_field_without_echoing_the
         )
         .unwrap(),
     ];
-    check(&v, "content.observations[0].scale2_prescription.prescribed_on");
+    check(
+        &v,
+        "content.observations[0].scale2_prescription.prescribed_on",
+    );
     let mut v = visit();
     v.content.follow_up[0].due = Some(date(2126, 11, 26));
     check(&v, "content.follow_up[0].due");

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 
 use doorstep_domain::history::{Head, head};
-use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
+use doorstep_domain::record::{MAX_VERSIONS_PER_RECORD, RecordId, VersionId, VersionMeta};
 use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome, Fork, RejectCode};
 
 use super::CheckedChange;
@@ -236,6 +236,16 @@ pub fn plan_push(changes: &[CheckedChange], held: Held) -> PushPlan {
                 };
             }
             let earlier = stored.map_or(&[][..], |(_, history)| history.as_slice());
+            if earlier.len() >= MAX_VERSIONS_PER_RECORD {
+                break 'judged ChangeOutcome::Rejected {
+                    code: RejectCode::Invalid,
+                    field: Some("body.record.meta.record_id".to_owned()),
+                    reason: format!(
+                        "the record has {MAX_VERSIONS_PER_RECORD} versions, the most one may \
+                         have: a device is amending it in a loop"
+                    ),
+                };
+            }
             let named = named_from
                 .get(&change.meta.version_id)
                 .map_or(&[][..], Vec::as_slice);
@@ -949,6 +959,46 @@ mod tests {
             }
         );
         assert_eq!(plan.forked, vec![RecordId(Uuid::from_u128(10))]);
+    }
+
+    #[test]
+    fn a_version_past_its_records_limit_is_refused_and_the_last_one_it_allows_is_not() {
+        // A line of versions 1..=n of record 10, each amending the one before.
+        let line = |n: u128| -> Vec<StoredVersion> {
+            (1..=n)
+                .map(|v| version(&change(v, 10, (v > 1).then(|| v - 1), 1)))
+                .collect()
+        };
+        let limit = MAX_VERSIONS_PER_RECORD as u128;
+        let last = change(limit, 10, Some(limit - 1), 2);
+        let plan = plan_push(
+            std::slice::from_ref(&last),
+            Held {
+                versions: line(limit - 1),
+                ..Held::default()
+            },
+        );
+        assert_eq!(plan.outcomes, vec![ChangeOutcome::Accepted]);
+        let past = change(limit + 1, 10, Some(limit), 2);
+        let plan = plan_push(
+            &[past, change(5000, 11, None, 3)],
+            Held {
+                versions: line(limit),
+                ..Held::default()
+            },
+        );
+        assert!(
+            matches!(&plan.outcomes[0], ChangeOutcome::Rejected { code: RejectCode::Invalid, field: Some(f), .. }
+                if f == "body.record.meta.record_id"),
+            "{:?}",
+            plan.outcomes[0]
+        );
+        assert_eq!(
+            plan.outcomes[1],
+            ChangeOutcome::Accepted,
+            "the rest is stored"
+        );
+        assert_eq!(plan.inserts, vec![1]);
     }
 
     /// The reason of a refusal naming `body.record.meta.merges` with code

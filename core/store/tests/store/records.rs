@@ -229,3 +229,47 @@ fn two_stores_on_one_file_saving_at_once_take_turns_and_lose_nothing() {
     assert_eq!(store.record_ids::<VisitContent>().unwrap().len(), 80);
     assert_eq!(store.outbox_counts().unwrap().unsynced(), 80);
 }
+
+#[test]
+fn a_record_takes_at_most_its_limit_of_versions_and_the_one_past_it_is_refused() {
+    use doorstep_domain::record::MAX_VERSIONS_PER_RECORD;
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(1, morning());
+    store.save(&first).unwrap();
+    // The rest of the history, as pulls would have brought it (quicker below
+    // the API than a thousand saves).
+    let mut conn = crate::raw_connection(&f);
+    let tx = conn.transaction().unwrap();
+    let mut last = first.clone();
+    for _ in 1..MAX_VERSIONS_PER_RECORD {
+        last = sample::amend_visit(&last, "ipad-7", "Amended again.");
+        tx.execute(
+            "INSERT INTO record_versions
+                 (version_id, record_id, kind, supersedes, origin, body, stored_at)
+             VALUES (?1, ?2, 'visit', ?3, 'pulled', ?4, '2026-11-24T12:00:00Z')",
+            rusqlite::params![
+                last.meta.version_id.0.to_string(),
+                last.meta.record_id.0.to_string(),
+                last.meta.supersedes.unwrap().0.to_string(),
+                serde_json::to_string(&last).unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let unsynced = store.outbox_counts().unwrap().unsynced();
+    match store.save(&sample::amend_visit(&last, "phone-1", "One too many.")) {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, "meta.record_id", "{e}"),
+        other => panic!("expected a refusal naming meta.record_id, got {other:?}"),
+    }
+    assert_eq!(store.outbox_counts().unwrap().unsynced(), unsynced);
+    let current = store
+        .current::<VisitContent>(first.meta.record_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (current.version, current.version_count),
+        (last, MAX_VERSIONS_PER_RECORD)
+    );
+}
