@@ -92,6 +92,18 @@ async fn demo(args: &Args) -> DemoResult<()> {
     if !(args.time_limit > 0.0 && args.time_limit <= 600.0) {
         return Err("--time-limit must be more than 0 and at most 600 seconds".into());
     }
+    // The day's records are written as the day goes, and the endpoint
+    // refuses a record written more than a day ahead of its clock.
+    let today = Timestamp::now().to_zoned(uk()?).date();
+    if args.network.day > today {
+        return Err(format!(
+            "--day {} is after today ({today}): the demo records and syncs the day's visits, \
+             and the endpoint refuses records written in its future (doorstep demo-data \
+             generates any day)",
+            args.network.day
+        )
+        .into());
+    }
     let temp;
     let data = match &args.data {
         Some(dir) => {

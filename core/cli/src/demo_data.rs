@@ -20,21 +20,22 @@ pub struct NetworkArgs {
     /// Seed for the generator; the same seed always gives the same network.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The day the shifts and requests are for (YYYY-MM-DD, 1900 to 2999).
+    /// The day the shifts and requests are for (YYYY-MM-DD, 1992 to 2097).
     #[arg(long, default_value = "2026-11-24", value_parser = demo_day)]
     pub day: Date,
 }
 
 /// Reads `--day`: a date the generator can build a network around (it dates reviews and
-/// prescriptions up to a year or two either side), which every real planning day is.
+/// prescriptions up to a year or two either side) and whose records the domain takes (it
+/// refuses dates outside 1990-2099), which every real planning day is.
 fn demo_day(text: &str) -> Result<Date, String> {
     let day: Date = text
         .parse()
         .map_err(|_| "expected a date as YYYY-MM-DD".to_owned())?;
-    if (1900..=2999).contains(&day.year()) {
+    if (1992..=2097).contains(&day.year()) {
         Ok(day)
     } else {
-        Err("expected a day from 1900-01-01 to 2999-12-31".to_owned())
+        Err("expected a day from 1992-01-01 to 2097-12-31".to_owned())
     }
 }
 
@@ -134,7 +135,15 @@ mod tests {
     #[test]
     fn a_demo_day_is_a_date_the_generator_can_build_around() {
         assert_eq!(demo_day("2026-11-24"), Ok(jiff::civil::date(2026, 11, 24)));
-        for bad in ["9999-12-31", "0001-01-01", "24/11/2026"] {
+        assert!(demo_day("1992-01-01").is_ok() && demo_day("2097-12-31").is_ok());
+        // A day whose records the domain would refuse part-way through the demo.
+        for bad in [
+            "9999-12-31",
+            "0001-01-01",
+            "24/11/2026",
+            "1985-06-01",
+            "2098-01-01",
+        ] {
             assert!(demo_day(bad).is_err(), "{bad}");
         }
     }

@@ -11,7 +11,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -48,9 +47,20 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most connections served at once. Past it, new connections wait in the
 /// listen queue until one closes, rather than the endpoint running out of
 /// file descriptors (and then refusing its database connections and its
-/// log too). A network's devices need a fraction of it; a reverse proxy in
-/// front (usual in production) holds clients' connections itself.
-pub const MAX_CLIENT_CONNECTIONS: usize = 1024;
+/// log too). Half the usual soft limit of 1 024 descriptors a process may
+/// hold, leaving the rest for the database, its pool and the logs (raise
+/// both together where `LimitNOFILE` is raised). A network's devices need a
+/// fraction of it; a reverse proxy in front (usual in production) holds
+/// clients' connections itself.
+pub const MAX_CLIENT_CONNECTIONS: usize = 512;
+/// Longest one connection is served before it is asked to close (the
+/// request in flight answered first): a phone's sync takes a few requests,
+/// and a client that stops reading its answers holds its place no longer.
+pub const CONNECTION_LIFE: Duration = Duration::from_secs(300);
+/// How long a connection asked to close (by [`CONNECTION_LIFE`] or the
+/// endpoint stopping) has to finish its request before it is cut: the
+/// request timeout and a little more.
+pub const CLOSING_GRACE: Duration = Duration::from_secs(70);
 
 /// How long connections may idle before their headers, and how many are
 /// served at once. [`ConnectionLimits::default`] is what `doorstep serve`
@@ -279,13 +289,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes requests in flight
-    /// and closes idle connections.
+    /// and closes idle connections, within [`CLOSING_GRACE`].
     ///
     /// Each connection is HTTP/1.1 with keep-alive, and must send each
     /// request's headers within the limits' header read timeout (hyper
     /// closes it otherwise); at most the limits' number are served at once,
-    /// the rest waiting to be accepted. (`axum::serve` sets neither: it
-    /// gives hyper no timer, so hyper's own header timeout never runs.)
+    /// the rest waiting to be accepted; and each is closed after
+    /// [`CONNECTION_LIFE`] (the request in flight answered first, with
+    /// `Connection: close`), or cut [`CLOSING_GRACE`] after that, so a client
+    /// that stops reading its answers cannot hold a place for good.
+    /// (`axum::serve` does none of this: it gives hyper no timer, so hyper's
+    /// own header timeout never runs.)
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -297,7 +311,7 @@ impl Application {
             _data_dir,
         } = self;
         let permits = Arc::new(Semaphore::new(limits.max_connections));
-        let graceful = GracefulShutdown::new();
+        let (closing, _) = tokio::sync::watch::channel(false);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout);
@@ -328,17 +342,66 @@ impl Application {
                 TokioIo::new(stream),
                 TowerToHyperService::new(router.clone()),
             );
-            let connection = graceful.watch(connection);
+            let stop = closing.subscribe();
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
+                serve_for_a_while(connection, stop).await;
                 drop(permit);
             });
         }
         drop(listener);
-        graceful.shutdown().await;
+        let _ = closing.send(true);
+        // Every connection gives its place back within the grace.
+        let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(
+            CLOSING_GRACE + Duration::from_secs(1),
+            permits.acquire_many(all),
+        )
+        .await;
         Ok(())
+    }
+}
+
+/// Serves one connection until it ends, [`CONNECTION_LIFE`] passes, or
+/// `stop` says the endpoint is stopping; then lets it finish the request in
+/// flight and close, for at most [`CLOSING_GRACE`], before dropping it.
+async fn serve_for_a_while<I, S>(
+    connection: hyper::server::conn::http1::Connection<I, S>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut connection = std::pin::pin!(connection);
+    let deadline = tokio::time::sleep(CONNECTION_LIFE);
+    let mut deadline = std::pin::pin!(deadline);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            ended = connection.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            changed = stop.changed(), if !closing => {
+                if changed.is_ok() {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                    deadline.as_mut().reset(tokio::time::Instant::now() + CLOSING_GRACE);
+                }
+            }
+            () = deadline.as_mut() => {
+                if closing {
+                    tracing::debug!("a closing connection did not finish in time; cut");
+                    return;
+                }
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+                deadline.as_mut().reset(tokio::time::Instant::now() + CLOSING_GRACE);
+            }
+        }
     }
 }
 

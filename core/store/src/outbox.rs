@@ -314,6 +314,12 @@ fn hold_back_amendments(tx: &Transaction<'_>, refused: ChangeId, now: &str) -> R
          and alone it would fork its record there; correct the newest change of the record \
          (the correction replaces them all), or send change {refused} again, then this one"
     );
+    let merge_reason = format!(
+        "This change merges change {refused}, which the endpoint refused, and alone the \
+         endpoint would refuse it too; send change {refused} again, then this one, or correct \
+         this change (its correction leaves the refused change out of what it merges), then \
+         correct change {refused} on its own"
+    );
     let mut below: Vec<String> = tx
         .prepare_cached("SELECT version_id FROM outbox WHERE change_id = ?1")?
         .query_map([refused.0.to_string()], |row| row.get(0))?
@@ -324,23 +330,24 @@ fn hold_back_amendments(tx: &Transaction<'_>, refused: ChangeId, now: &str) -> R
         // reconciliation merging the refused version builds on it as an
         // amendment does: the endpoint refuses a merge of a version it does
         // not hold, for a reason that would not say which refusal it follows.
-        let amending: Vec<String> = tx
+        let amending: Vec<(String, bool)> = tx
             .prepare_cached(
-                "SELECT o.version_id FROM outbox o
+                "SELECT o.version_id, v.supersedes IS ?1 FROM outbox o
                  JOIN record_versions v ON v.version_id = o.version_id
                  WHERE o.state IN ('pending', 'sent')
                    AND (v.supersedes = ?1
                         OR EXISTS (SELECT 1 FROM version_merges m
                                    WHERE m.version_id = o.version_id AND m.merged = ?1))",
             )?
-            .query_map([&version], |row| row.get(0))?
+            .query_map([&version], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        for amendment in amending {
+        for (amendment, amends) in amending {
+            let why = if amends { &reason } else { &merge_reason };
             tx.prepare_cached(
                 "UPDATE outbox SET state = 'rejected', reason = ?1, state_changed_at = ?2
                  WHERE version_id = ?3 AND state IN ('pending', 'sent')",
             )?
-            .execute(params![reason, now, amendment])?;
+            .execute(params![why, now, amendment])?;
             below.push(amendment);
         }
     }

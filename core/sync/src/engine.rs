@@ -70,6 +70,11 @@ const CHANGE_ENVELOPE_BYTES: usize = 128;
 const TOO_LARGE_REASON: &str =
     "PayloadTooLarge: the endpoint refused this change as too large even on its own (HTTP 413)";
 
+/// Longest a connection to the endpoint may take to be made: long enough for
+/// a poor mobile link's handshakes (TCP and TLS), and short of the request
+/// timeout, so a dead link shows as no connection (`Unreachable`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Supplies the bearer token for each request (the shell refreshes it).
 pub trait TokenSource: Send + Sync {
     /// The current access token, or `None` when the user must sign in.
@@ -151,9 +156,11 @@ pub enum SyncError {
     /// No answer after every retry: try later. Nothing was lost.
     #[error("the endpoint could not be reached; will retry later ({0})")]
     Unreachable(String),
-    /// The endpoint answered, but with a failure of its own (5xx, 408, 429)
-    /// after every retry: try later. Nothing was lost.
-    #[error("the endpoint is failing; will retry later ({0})")]
+    /// The endpoint was reached but every try failed: it answered with a
+    /// failure of its own (5xx, 408, 429), or the request timed out or was
+    /// cut after the connection was made (a large push on a weak uplink).
+    /// Try later. Nothing was lost.
+    #[error("the endpoint was reached but the request failed; will retry later ({0})")]
     Failing(String),
     /// The endpoint answered something this build cannot use.
     #[error("unexpected answer from the endpoint: {0}")]
@@ -238,11 +245,12 @@ pub struct SyncEngine {
 }
 
 enum Failure {
-    /// Worth trying again: no answer came (`answered` false), or one that
-    /// says to (a 5xx, 408 or 429).
+    /// Worth trying again: no connection could be made (`reached` false),
+    /// or one was but the request failed (timed out, cut, or answered with a
+    /// 5xx, 408 or 429).
     Transient {
         why: String,
-        answered: bool,
+        reached: bool,
     },
     Fatal(SyncError),
 }
@@ -416,6 +424,9 @@ impl SyncEngine {
         // clear, so an answer of 3xx is taken as it is: unexpected.
         let client = reqwest::Client::builder()
             .timeout(config.request_timeout)
+            // A connection that cannot be made in this long is a dead link,
+            // told apart from a request that timed out once connected.
+            .connect_timeout(CONNECT_TIMEOUT.min(config.request_timeout))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SyncError::Config(e.to_string()))?;
@@ -454,8 +465,8 @@ impl SyncEngine {
             .map_err(|_| SyncError::Config("store lock poisoned".into()))
     }
 
-    /// Pushes everything queued, then pulls until up to date. A push the
-    /// endpoint answered but did not take still lets the pull run before the
+    /// Pushes everything queued, then pulls until up to date. A push that
+    /// reached the endpoint but failed still lets the pull run before the
     /// sync reports the push's error. Safe to drop at any await point; the next
     /// sync resumes. Concurrent calls run one after the other.
     pub async fn sync(&self) -> Result<SyncReport, SyncError> {
@@ -537,14 +548,15 @@ impl SyncEngine {
         Ok(report)
     }
 
-    /// After a push the endpoint answered but did not take (it failed on it
-    /// every time, or answered what this build cannot read), the pull still
-    /// runs, so a change that fails every time (a fault of the endpoint's
-    /// with one record) does not also keep colleagues' records from this
-    /// device. The push's error is what the sync reports; the change stays
-    /// queued for the next sync. A push that got no answer at all ends the
-    /// sync: the pull would most likely wait out its retries on the same
-    /// dead link. A refused token or a forbidden call would refuse the pull
+    /// After a push that reached the endpoint but failed every time (a fault
+    /// of the endpoint's with one record, or a large record that a weak
+    /// uplink cannot carry within the request timeout) or was answered with
+    /// something this build cannot read, the pull still runs, so that change
+    /// does not also keep colleagues' records from this device: small pull
+    /// pages may come down a link that cannot carry the push up. The push's
+    /// error is what the sync reports; the change stays queued for the next
+    /// sync. A push that could not connect at all ends the sync: the pull
+    /// would wait out its retries on the same dead link. A refused token or a forbidden call would refuse the pull
     /// too, and a failing store cannot take it: those end the sync as they
     /// are.
     async fn pull_despite(
@@ -885,7 +897,7 @@ impl SyncEngine {
         let retry = self.config.retry;
         let mut backoff = retry.initial_backoff;
         let mut last = String::new();
-        let mut answered = false;
+        let mut reached = false;
         for attempt in 0..retry.attempts {
             if attempt > 0 {
                 report.retries += 1;
@@ -895,14 +907,14 @@ impl SyncEngine {
             match self.attempt(&build).await {
                 Ok(answer) => return Ok(answer),
                 Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient { why, answered: now }) => {
+                Err(Failure::Transient { why, reached: now }) => {
                     tracing::debug!(attempt, why = %why, "sync request failed; retrying");
                     last = why;
-                    answered = now;
+                    reached = now;
                 }
             }
         }
-        Err(if answered {
+        Err(if reached {
             SyncError::Failing(last)
         } else {
             SyncError::Unreachable(last)
@@ -923,12 +935,12 @@ impl SyncEngine {
             .await
             .map_err(|e| Failure::Transient {
                 why: with_causes(&e),
-                answered: false,
+                reached: !e.is_connect(),
             })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| Failure::Transient {
             why: with_causes(&e),
-            answered: false,
+            reached: true,
         })?;
         if status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
@@ -936,7 +948,7 @@ impl SyncEngine {
         {
             return Err(Failure::Transient {
                 why: status.to_string(),
-                answered: true,
+                reached: true,
             });
         }
         Ok((status, bytes.to_vec()))

@@ -261,6 +261,26 @@ fn demo_plans_records_and_syncs_end_to_end_with_nothing_left_unsynced() {
 }
 
 #[test]
+fn demo_refuses_a_day_after_today_before_it_does_anything() {
+    let data = tempfile::tempdir().unwrap();
+    let out = doorstep(
+        &[
+            "demo",
+            "--day",
+            "2097-12-31",
+            "--data",
+            data.path().to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--day 2097-12-31 is after today"), "{err}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(std::fs::read_dir(data.path()).unwrap().count(), 0);
+}
+
+#[test]
 fn demo_refuses_a_data_directory_with_an_earlier_runs_devices_and_leaves_them_alone() {
     let data = tempfile::tempdir().unwrap();
     let devices = data.path().join("devices");

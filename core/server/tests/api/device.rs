@@ -294,14 +294,26 @@ async fn a_cancelled_sync_leaves_the_store_consistent_and_the_next_one_completes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_endpoint_is_retried_then_reported_and_nothing_is_lost() {
     let app = TestApp::new(&Backend::Sqlite).await;
-    let proxy = Proxy::start(serve(&app).await).await;
-    proxy.arm(Fault::CutAfter(0));
     let dir = tempfile::tempdir().unwrap();
     let device = Device::open(dir.path(), &app, "para-1", "phone-1");
     device.record_visit(1);
+    // Nothing listens: no connection can be made.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let error = device
+        .engine(&nowhere, 3, Duration::from_secs(5))
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SyncError::Unreachable(_)), "{error}");
+    // Something in the way accepts the connection and cuts it: the endpoint
+    // was reached, and the request failed.
+    let proxy = Proxy::start(serve(&app).await).await;
+    proxy.arm(Fault::CutAfter(0));
     let engine = device.engine(&proxy.url(), 4, Duration::from_secs(5));
     let error = engine.sync().await.unwrap_err();
-    assert!(matches!(error, SyncError::Unreachable(_)), "{error}");
+    assert!(matches!(error, SyncError::Failing(_)), "{error}");
     assert!(matches!(engine.status().state, SyncState::Failed { .. }));
     assert_eq!(device.stuck(), 1, "kept, to push next time");
     proxy.arm(Fault::None);

@@ -254,23 +254,37 @@ async fn health_status(stream: &mut tokio::net::TcpStream, wait: Duration) -> Op
     Some(String::from_utf8_lossy(&answer).into_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_slow_to_send_its_headers_is_cut_off_and_connections_are_capped() {
-    let data = tempfile::tempdir().unwrap();
-    let config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+/// Starts an endpoint on a fresh data directory under `limits`; its
+/// address, the sender that stops it and its task.
+async fn start_with(
+    data: &std::path::Path,
+    limits: ConnectionLimits,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), data.to_path_buf());
     let app = Application::build(config)
         .await
         .unwrap()
-        .with_limits(ConnectionLimits {
-            header_read_timeout: Duration::from_millis(300),
-            max_connections: 2,
-        });
+        .with_limits(limits);
     let addr = app.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
+    (addr, stop, server)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_slow_to_send_its_headers_is_cut_off() {
+    let data = tempfile::tempdir().unwrap();
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(300),
+        max_connections: 16,
+    };
+    let (addr, stop, server) = start_with(data.path(), limits).await;
     // A client that starts a request and never finishes its headers is
     // closed once the timeout has passed.
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -278,42 +292,58 @@ async fn a_client_slow_to_send_its_headers_is_cut_off_and_connections_are_capped
         .await
         .unwrap();
     let mut rest = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
-    assert!(
-        matches!(closed, Ok(Ok(_)) | Ok(Err(_))),
-        "the connection was still open after 5 s"
-    );
-    drop(slow);
-
-    // Two idle connections take both places; a third waits for one.
-    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the connection was still open after 10 s");
+    // One that sends its request in time is answered.
+    let mut prompt = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert_eq!(
-        health_status(&mut first, Duration::from_secs(5))
+        health_status(&mut prompt, Duration::from_secs(10))
             .await
             .as_deref(),
         Some("HTTP/1.1 200")
     );
-    assert!(
-        health_status(&mut second, Duration::from_secs(5))
-            .await
-            .is_some()
-    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_for_a_place_and_stopping_closes_idle_ones() {
+    let data = tempfile::tempdir().unwrap();
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(60),
+        max_connections: 2,
+    };
+    let (addr, stop, server) = start_with(data.path(), limits).await;
+    // Two connections, kept alive after their answers, take both places.
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for stream in [&mut first, &mut second] {
+        assert_eq!(
+            health_status(stream, Duration::from_secs(10))
+                .await
+                .as_deref(),
+            Some("HTTP/1.1 200")
+        );
+    }
     let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert_eq!(
-        health_status(&mut third, Duration::from_millis(150)).await,
+        health_status(&mut third, Duration::from_millis(500)).await,
         None,
         "served past the cap"
     );
-    // The first two idle past the header timeout and are closed; the third
-    // is then served.
+    // The first client leaves; the third is served in its place.
+    drop(first);
     let mut answer = [0_u8; 12];
-    tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut answer))
+    tokio::time::timeout(Duration::from_secs(10), third.read_exact(&mut answer))
         .await
         .expect("the third connection was served once a place was free")
         .unwrap();
     assert_eq!(&answer, b"HTTP/1.1 200");
-
+    // Stopping closes the idle connections rather than wait for them.
     stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the endpoint stopped with idle connections open")
+        .unwrap()
+        .unwrap();
 }
