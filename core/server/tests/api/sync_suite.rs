@@ -30,6 +30,37 @@ async fn count_stored(app: &TestApp) -> usize {
     app.pull_all(&token, 500).await.0.len()
 }
 
+/// Runs SQL on `app`'s database as its owner would with the endpoint
+/// stopped (`postgres`, with `{schema}` put for the test's schema, or
+/// `sqlite`), then starts a new storage over it under `app`, as a restarted
+/// endpoint would.
+async fn restarted_after(backend: &Backend, app: &mut TestApp, postgres: &str, sqlite: &str) {
+    let storage: Arc<dyn Storage> = match (backend, &app.schema) {
+        (Backend::Postgres(url), Some(schema)) => {
+            owner(url)
+                .await
+                .batch_execute(&postgres.replace("{schema}", schema))
+                .await
+                .unwrap();
+            Arc::new(
+                PostgresStorage::connect(url, Some(schema), 8)
+                    .await
+                    .unwrap(),
+            )
+        }
+        _ => {
+            let file = app.dir.path().join("server.sqlite3");
+            rusqlite::Connection::open(&file)
+                .unwrap()
+                .execute_batch(sqlite)
+                .unwrap();
+            Arc::new(SqliteStorage::open(&file).unwrap())
+        }
+    };
+    app.state.storage = storage;
+    app.router = doorstep_server::router(app.state.clone());
+}
+
 /// Asserts that pulling from `cursor` with `token` is refused as `bad_cursor`.
 async fn assert_bad_cursor(app: &TestApp, token: &str, cursor: &str, what: &str) {
     let (status, body) = app
@@ -522,32 +553,13 @@ async fn a_database_given_a_new_epoch_refuses_every_cursor_made_before(backend: 
 
     // Restored (here: given a new epoch, as a backup's copy has, behind the
     // endpoint's back) and started again.
-    let storage: Arc<dyn Storage> = match (&backend, &app.schema) {
-        (Backend::Postgres(url), Some(schema)) => {
-            let client = owner(url).await;
-            client
-                .batch_execute(&format!(
-                    "UPDATE {schema}.sync_epoch SET epoch = gen_random_uuid()::text"
-                ))
-                .await
-                .unwrap();
-            Arc::new(
-                PostgresStorage::connect(url, Some(schema), 8)
-                    .await
-                    .unwrap(),
-            )
-        }
-        _ => {
-            let file = app.dir.path().join("server.sqlite3");
-            rusqlite::Connection::open(&file)
-                .unwrap()
-                .execute("UPDATE sync_epoch SET epoch = 'restored'", [])
-                .unwrap();
-            Arc::new(SqliteStorage::open(&file).unwrap())
-        }
-    };
-    app.state.storage = storage;
-    app.router = doorstep_server::router(app.state.clone());
+    restarted_after(
+        &backend,
+        &mut app,
+        "UPDATE {schema}.sync_epoch SET epoch = gen_random_uuid()::text",
+        "UPDATE sync_epoch SET epoch = 'restored'",
+    )
+    .await;
     for cursor in &cursors {
         assert_bad_cursor(&app, &token, cursor, "a cursor from before the new epoch").await;
     }
@@ -1325,30 +1337,13 @@ async fn a_database_from_before_merges_gets_their_table_when_the_endpoint_starts
     assert_eq!(statuses(&body), ["accepted", "accepted", "forked"]);
     // The database as an endpoint built before merges left it, started
     // again by this one.
-    let storage: Arc<dyn Storage> = match (&backend, &app.schema) {
-        (Backend::Postgres(url), Some(schema)) => {
-            owner(url)
-                .await
-                .batch_execute(&format!("DROP TABLE {schema}.sync_merges"))
-                .await
-                .unwrap();
-            Arc::new(
-                PostgresStorage::connect(url, Some(schema), 8)
-                    .await
-                    .unwrap(),
-            )
-        }
-        _ => {
-            let file = app.dir.path().join("server.sqlite3");
-            rusqlite::Connection::open(&file)
-                .unwrap()
-                .execute_batch("DROP TABLE sync_merges")
-                .unwrap();
-            Arc::new(SqliteStorage::open(&file).unwrap())
-        }
-    };
-    app.state.storage = storage;
-    app.router = doorstep_server::router(app.state.clone());
+    restarted_after(
+        &backend,
+        &mut app,
+        "DROP TABLE {schema}.sync_merges",
+        "DROP TABLE sync_merges",
+    )
+    .await;
     assert_eq!(forks_listed(&app, &token).await.len(), 1);
     let merge = reconcile(&left, &[&right], "para-1", "phone-1", 4);
     let (status, body) = app

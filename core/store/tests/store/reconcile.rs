@@ -57,6 +57,25 @@ fn forked(f: &Fixture) -> (Store, VisitRecord, VisitRecord, VisitRecord) {
     (store, first, local, remote)
 }
 
+/// The head of `version`'s record on this device, which must hold it.
+fn head_of(store: &Store, version: &VisitRecord) -> Head {
+    store
+        .current::<VisitContent>(version.meta.record_id)
+        .unwrap()
+        .expect("the device holds the record")
+        .head
+}
+
+/// A record pulled whole, forked: its first version and two amendments of it
+/// from two other devices.
+fn pulled_fork(store: &mut Store) -> (VisitRecord, VisitRecord, VisitRecord) {
+    let first = sample::new_visit(1, morning());
+    let a = sample::amend_visit(&first, "ipad-7", "One branch.");
+    let b = sample::amend_visit(&first, "ipad-8", "The other branch.");
+    pull(store, "c-1", &[&first, &a, &b]);
+    (first, a, b)
+}
+
 /// Saves `version` expecting a refusal naming `field`, and checks that the
 /// record's history is as it was.
 fn assert_refused(store: &mut Store, version: &VisitRecord, field: &str) {
@@ -129,35 +148,18 @@ fn a_merge_names_only_versions_of_its_record_that_the_endpoint_holds() {
         .unwrap();
     let merge = reconciling(&remote, &[&local]);
     save(&mut store, &merge);
-    assert_eq!(
-        store
-            .current::<VisitContent>(first.meta.record_id)
-            .unwrap()
-            .unwrap()
-            .head,
-        Head::Single(merge.meta.version_id)
-    );
+    assert_eq!(head_of(&store, &first), Head::Single(merge.meta.version_id));
 }
 
 #[test]
 fn a_merge_from_another_device_reconciles_the_record_here_too() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let first = sample::new_visit(1, morning());
-    let a = sample::amend_visit(&first, "ipad-7", "One branch.");
-    let b = sample::amend_visit(&first, "ipad-8", "The other branch.");
-    pull(&mut store, "c-1", &[&first, &a, &b]);
+    let (first, a, b) = pulled_fork(&mut store);
     let mut merge = reconciling(&a, &[&b]);
     merge.meta.device = doorstep_domain::network::DeviceId::parse("ipad-7").unwrap();
     pull(&mut store, "c-2", &[&merge]);
-    assert_eq!(
-        store
-            .current::<VisitContent>(first.meta.record_id)
-            .unwrap()
-            .unwrap()
-            .head,
-        Head::Single(merge.meta.version_id)
-    );
+    assert_eq!(head_of(&store, &first), Head::Single(merge.meta.version_id));
 }
 
 /// Pulls `batch` expecting a refusal naming `field` and nothing applied.
@@ -189,11 +191,9 @@ fn assert_pull_refused(store: &mut Store, versions: &[&VisitRecord], field: &str
 fn a_pulled_merge_of_another_records_version_or_closing_a_cycle_is_refused_with_its_batch() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let first = sample::new_visit(1, morning());
-    let a = sample::amend_visit(&first, "ipad-7", "One branch.");
-    let b = sample::amend_visit(&first, "ipad-8", "The other branch.");
+    let (first, a, b) = pulled_fork(&mut store);
     let other = sample::new_visit(2, morning());
-    pull(&mut store, "c-1", &[&first, &a, &b, &other]);
+    pull(&mut store, "c-1b", &[&other]);
     assert_pull_refused(
         &mut store,
         &[&reconciling(&a, &[&other])],
@@ -207,31 +207,24 @@ fn a_pulled_merge_of_another_records_version_or_closing_a_cycle_is_refused_with_
     c.meta.merges = vec![d.meta.version_id];
     d.meta.merges = vec![c.meta.version_id];
     assert_pull_refused(&mut store, &[&c, &d], "records[0].meta.merges");
-    assert_eq!(store.sync_cursor().unwrap(), Some(SyncCursor("c-1".into())));
+    assert_eq!(
+        store.sync_cursor().unwrap(),
+        Some(SyncCursor("c-1b".into()))
+    );
     // Without the loop they go in, and the record is one line.
     d.meta.merges.clear();
     c.meta.merges = vec![d.meta.version_id];
     pull(&mut store, "c-2", &[&c, &d]);
     let merge = sample::amend_visit(&c, "ipad-7", "Once more.");
     pull(&mut store, "c-3", &[&merge]);
-    assert_eq!(
-        store
-            .current::<VisitContent>(first.meta.record_id)
-            .unwrap()
-            .unwrap()
-            .head,
-        Head::Single(merge.meta.version_id)
-    );
+    assert_eq!(head_of(&store, &first), Head::Single(merge.meta.version_id));
 }
 
 #[test]
 fn a_refused_merge_is_corrected_by_a_version_that_merges_what_it_merged() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let first = sample::new_visit(1, morning());
-    let a = sample::amend_visit(&first, "ipad-7", "One branch.");
-    let b = sample::amend_visit(&first, "ipad-8", "The other branch.");
-    pull(&mut store, "c-1", &[&first, &a, &b]);
+    let (first, a, b) = pulled_fork(&mut store);
     let merge = reconciling(&a, &[&b]);
     let id = save(&mut store, &merge);
     store
@@ -267,11 +260,7 @@ fn a_refused_merge_is_corrected_by_a_version_that_merges_what_it_merged() {
     correction.meta = meta;
     store.correct_rejected(id, &correction).unwrap();
     assert_eq!(
-        store
-            .current::<VisitContent>(first.meta.record_id)
-            .unwrap()
-            .unwrap()
-            .head,
+        head_of(&store, &first),
         Head::Single(correction.meta.version_id)
     );
 }
@@ -353,12 +342,5 @@ fn what_a_version_merges_cannot_be_changed_or_deleted_even_below_the_api() {
         let err = conn.execute(sql, []).unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
-    assert_eq!(
-        store
-            .current::<VisitContent>(first.meta.record_id)
-            .unwrap()
-            .unwrap()
-            .head,
-        Head::Single(merge.meta.version_id)
-    );
+    assert_eq!(head_of(&store, &first), Head::Single(merge.meta.version_id));
 }
