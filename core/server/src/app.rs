@@ -274,10 +274,10 @@ impl Application {
     }
 
     /// The same endpoint under other connection limits (at least one
-    /// connection is always served).
+    /// connection is always served, and at most a million).
     pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
         self.limits = ConnectionLimits {
-            max_connections: limits.max_connections.max(1),
+            max_connections: limits.max_connections.clamp(1, 1_000_000),
             ..limits
         };
         self
@@ -385,12 +385,12 @@ async fn serve_for_a_while<I, S>(
                 }
                 return;
             }
-            changed = stop.changed(), if !closing => {
-                if changed.is_ok() {
-                    connection.as_mut().graceful_shutdown();
-                    closing = true;
-                    deadline.as_mut().reset(tokio::time::Instant::now() + CLOSING_GRACE);
-                }
+            // Told to stop, or the serve loop is gone without telling
+            // (its future dropped): either way, close.
+            _ = stop.changed(), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+                deadline.as_mut().reset(tokio::time::Instant::now() + CLOSING_GRACE);
             }
             () = deadline.as_mut() => {
                 if closing {

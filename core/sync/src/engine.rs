@@ -426,7 +426,7 @@ impl SyncEngine {
             .timeout(config.request_timeout)
             // A connection that cannot be made in this long is a dead link,
             // told apart from a request that timed out once connected.
-            .connect_timeout(CONNECT_TIMEOUT.min(config.request_timeout))
+            .connect_timeout(CONNECT_TIMEOUT.min(config.request_timeout / 2))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SyncError::Config(e.to_string()))?;

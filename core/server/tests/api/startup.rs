@@ -294,13 +294,9 @@ async fn a_client_slow_to_send_its_headers_is_cut_off() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the connection was still open after 10 s");
-    // One that sends its request in time is answered.
-    let mut prompt = tokio::net::TcpStream::connect(addr).await.unwrap();
-    assert_eq!(
-        health_status(&mut prompt, Duration::from_secs(10))
-            .await
-            .as_deref(),
-        Some("HTTP/1.1 200")
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("200 OK"),
+        "the half-sent request was answered"
     );
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
