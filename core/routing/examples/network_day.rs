@@ -10,6 +10,8 @@
 //! `doorstep plan`, which `bench/routing/network_day_peers.py` gives to the peer solvers too). The day is generated from a fixed seed, so every run
 //! plans the same day. The full run then re-plans the urgent call at six places from four
 //! weaker plans (how often a budget holds it back), and ends with one plan of an over-full day.
+//! `-- --over-full` plans only over-full days (three sizes, a 200 ms budget each), to time how
+//! far past its budget such a plan runs.
 
 use std::time::{Duration, Instant};
 
@@ -168,6 +170,22 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let day = network_day(2026, 9, 80, 0.05);
+    if args.iter().any(|a| a == "--over-full") {
+        for (clinicians, visits) in [(60, 1200), (20, 400), (60, 600)] {
+            let over_full = network_day(2026, clinicians, visits, 0.10);
+            let t0 = Instant::now();
+            let out =
+                plan(&over_full, &Budget::time(Duration::from_millis(200)), 1).expect("plans");
+            println!(
+                "{clinicians} clinicians, {visits} visits, 200 ms budget: wall {:.0} ms, \
+                 {} left out ({} urgent)",
+                t0.elapsed().as_secs_f64() * 1000.0,
+                out.unplanned.len(),
+                out.summary.unserved_urgent
+            );
+        }
+        return;
+    }
     if let Some(k) = args.iter().position(|a| a == "--write-day") {
         let path = args.get(k + 1).expect("--write-day takes a file");
         let json = serde_json::to_string_pretty(&day).expect("a problem serialises");

@@ -1465,9 +1465,14 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
     loop {
         reasons.clear();
         let mut placed = false;
-        let replays: Vec<Sim> = (routes.iter().enumerate())
+        let mut replays: Vec<Sim> = (routes.iter().enumerate())
             .map(|(v, route)| comp.simulate(v, route))
             .collect();
+        // A pass goes on past a visit it places, with that round replayed again: a placed
+        // visit only fills a round, so visits probed before it in the pass would not fit now
+        // either, and the next pass (which runs whenever this one placed one) gives every
+        // reason against the rounds as they end. Restarting the pass after each placement
+        // cost a pass per visit placed: seconds on a day with hundreds left out.
         for c in 0..n as u32 {
             if served[c as usize] {
                 continue;
@@ -1479,9 +1484,9 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             match comp.probe(&routes, &replays, c) {
                 Ok((v, p)) => {
                     routes[v].insert(p, c);
+                    replays[v] = comp.simulate(v, &routes[v]);
                     served[c as usize] = true;
                     placed = true;
-                    break;
                 }
                 Err(r) => reasons.push((c, r)),
             }

@@ -504,8 +504,10 @@ pub(crate) fn solve(
     // short, its time warp would leave out of the plan visits (urgent ones too) that any
     // finished descent serves. On the network day that takes about 2 ms here; a budget
     // shorter than the device needs for it is overrun rather than answered with a plan that
-    // leaves out work it could do. The budget holds from the second start on.
-    s.ls.set_deadline(None);
+    // leaves out work it could do. The budget holds from the second start on, and for the
+    // first descent's SWAP* passes, which only refine it (on a day of sixty long rounds they
+    // took seconds past a 200 ms budget).
+    s.ls.descend_fully_but_swap_star_until(limits.deadline);
     // Solutions built from nothing start under ten-fold penalties, so that cheapest insertion
     // already respects most windows and the first local optima are nearly feasible; on short
     // budgets this is worth more than the freedom of weak penalties.

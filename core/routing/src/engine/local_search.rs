@@ -186,6 +186,9 @@ pub(crate) struct LocalSearch<'a> {
     /// local optimum; without this, one descent of a large day could overrun the budget by
     /// seconds.
     deadline: Option<Instant>,
+    /// When SWAP* passes stop, even in a descent that has no deadline: see
+    /// [`Self::descend_fully_but_swap_star_until`].
+    swap_star_by: Option<Instant>,
     /// Moves are judged with the lateness routes carry on when driven (see
     /// [`Self::judge_as_driven`]).
     driven: bool,
@@ -211,6 +214,7 @@ impl<'a> LocalSearch<'a> {
             seg: inst.client_seg.clone(),
             top_cache: vec![(0, [(i64::MAX, 0); 3]); inst.n() * nv],
             deadline: None,
+            swap_star_by: None,
             driven: false,
         }
     }
@@ -218,6 +222,17 @@ impl<'a> LocalSearch<'a> {
     /// Makes [`Self::run`] stop at `deadline` (none: run to a local optimum).
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
+        self.swap_star_by = deadline;
+    }
+
+    /// Makes [`Self::run`] reach a local optimum of its moves between stops
+    /// whatever the time (a descent cut short leaves time warp that drops
+    /// visits from the plan), but pass no more route pairs to SWAP* after
+    /// `deadline`. SWAP* only refines what the other moves found, and on a
+    /// day of many long rounds its passes cost seconds.
+    pub(crate) fn descend_fully_but_swap_star_until(&mut self, deadline: Option<Instant>) {
+        self.deadline = None;
+        self.swap_star_by = deadline;
     }
 
     /// Makes the check of each move made also weigh the lateness a route carries on when driven
@@ -249,6 +264,11 @@ impl<'a> LocalSearch<'a> {
     /// Whether the deadline, if any, has passed.
     fn out_of_time(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Whether SWAP* should stop (see [`Self::descend_fully_but_swap_star_until`]).
+    fn swap_star_out_of_time(&self) -> bool {
+        self.swap_star_by.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Loads a solution (one client sequence per vehicle) to improve under `pen`.
@@ -1121,6 +1141,9 @@ impl<'a> LocalSearch<'a> {
         let mut improved = false;
         let mut sectors: Vec<Option<Sector>> = (0..nv).map(|r| self.sector(r)).collect();
         for r1 in 0..nv {
+            if self.swap_star_out_of_time() {
+                break;
+            }
             for r2 in r1 + 1..nv {
                 let (a, b) = (&self.routes[r1], &self.routes[r2]);
                 if a.nodes.is_empty() || b.nodes.is_empty() {
