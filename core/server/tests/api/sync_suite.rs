@@ -61,6 +61,18 @@ async fn restarted_after(backend: &Backend, app: &mut TestApp, postgres: &str, s
     app.router = doorstep_server::router(app.state.clone());
 }
 
+/// Whether a refusal's words (its message, and each refused change's field
+/// and reason) hold `text`. The change ids are left out: random hex, they
+/// hold any three digits now and then.
+fn echoes(answer: &serde_json::Value, text: &str) -> bool {
+    let mut words = vec![answer["message"].to_string()];
+    for refused in answer["rejected"].as_array().into_iter().flatten() {
+        words.push(refused["field"].to_string());
+        words.push(refused["reason"].to_string());
+    }
+    words.iter().any(|w| w.contains(text))
+}
+
 /// Asserts that pulling from `cursor` with `token` is refused as `bad_cursor`.
 async fn assert_bad_cursor(app: &TestApp, token: &str, cursor: &str, what: &str) {
     let (status, body) = app
@@ -229,7 +241,7 @@ async fn an_impossible_clinical_value_is_422_naming_the_change_and_field_and_not
         "{field}"
     );
     assert!(
-        !answer.to_string().contains("900"),
+        !echoes(&answer, "900"),
         "the value must not be echoed: {answer}"
     );
     assert_eq!(count_stored(&app).await, 0);
@@ -1073,7 +1085,7 @@ async fn a_422_names_every_change_built_on_one_it_refuses_so_none_arrives_later_
             json!(changes[i].change_id.0.to_string())
         );
     }
-    assert!(!answer.to_string().contains("900"), "{answer}");
+    assert!(!echoes(&answer, "900"), "{answer}");
     assert_eq!(count_stored(&app).await, 1, "nothing of the push stored");
     // What the device pushes next: the rest.
     let (status, body) = app
