@@ -141,8 +141,19 @@ async fn pull_pages_come_in_push_order_and_the_cursor_only_moves_forward(backend
     assert_eq!(body["network"], json!(NET), "a page names its network");
 }
 
-async fn two_devices_amending_one_version_both_survive_and_the_fork_is_listed(backend: Backend) {
-    let app = TestApp::new(&backend).await;
+/// A record para-1 wrote on phone-1 and both para-1 and para-2 (phone-2)
+/// then amended, each push checked: phone-1's token, phone-2's, the first
+/// version, the two amendments, and the answer to the second, `forked`.
+struct Forked {
+    a: String,
+    b: String,
+    base: doorstep_sync::wire::Change,
+    left: doorstep_sync::wire::Change,
+    right: doorstep_sync::wire::Change,
+    second: serde_json::Value,
+}
+
+async fn fork_by_two_devices(app: &TestApp) -> Forked {
     let a = app.device_token(NET, "para-1", "phone-1");
     let b = app.device_token(NET, "para-2", "phone-2");
     let base = new_visit("para-1", "phone-1", 1);
@@ -162,6 +173,21 @@ async fn two_devices_amending_one_version_both_survive_and_the_fork_is_listed(ba
         .push(&b, &batch(NET, "phone-2", vec![right.clone()]))
         .await;
     assert_eq!(statuses(&second), ["forked"]);
+    Forked {
+        a,
+        b,
+        base,
+        left,
+        right,
+        second,
+    }
+}
+
+async fn two_devices_amending_one_version_both_survive_and_the_fork_is_listed(backend: Backend) {
+    let app = TestApp::new(&backend).await;
+    let Forked {
+        a, base, second, ..
+    } = fork_by_two_devices(&app).await;
     let heads = &second["results"][0]["outcome"]["heads"];
     assert_eq!(heads.as_array().unwrap().len(), 2);
     let (status, forks) = app.get(&a, "/sync/v1/forks").await;
@@ -1144,22 +1170,15 @@ async fn a_version_merging_the_other_head_reconciles_a_fork_and_forks_no_longer_
     backend: Backend,
 ) {
     let app = TestApp::new(&backend).await;
-    let a = app.device_token(NET, "para-1", "phone-1");
-    let b = app.device_token(NET, "para-2", "phone-2");
-    let base = new_visit("para-1", "phone-1", 1);
+    let Forked {
+        a,
+        b,
+        base,
+        left,
+        right,
+        ..
+    } = fork_by_two_devices(&app).await;
     let record = base.body.meta().record_id.0.to_string();
-    app.push(&a, &batch(NET, "phone-1", vec![base.clone()]))
-        .await;
-    let left = amend(&base, "para-1", "phone-1", 2);
-    let right = amend(&base, "para-2", "phone-2", 3);
-    let (_, first) = app
-        .push(&a, &batch(NET, "phone-1", vec![left.clone()]))
-        .await;
-    assert_eq!(statuses(&first), ["accepted"]);
-    let (_, second) = app
-        .push(&b, &batch(NET, "phone-2", vec![right.clone()]))
-        .await;
-    assert_eq!(statuses(&second), ["forked"]);
     let listed = forks_listed(&app, &a).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].0, record);
