@@ -10,8 +10,8 @@
 //! `doorstep plan`, which `bench/routing/network_day_peers.py` gives to the peer solvers too). The day is generated from a fixed seed, so every run
 //! plans the same day. The full run then re-plans the urgent call at six places from four
 //! weaker plans (how often a budget holds it back), and ends with one plan of an over-full day.
-//! `-- --over-full` plans only over-full days (three sizes, a 200 ms budget each), to time how
-//! far past its budget such a plan runs.
+//! `-- --over-full` plans only three large days (two of them over-full), a 200 ms budget
+//! each, to time how far past its budget such a plan runs.
 
 use std::time::{Duration, Instant};
 

@@ -1415,7 +1415,8 @@ pub(crate) fn solve_from(
 /// limit and settled (see [`Compiled::settle_lateness`]), then ranked by the plan's measure:
 /// its rounds' costs (see [`Compiled::round_cost`]) and what leaving out the rest costs. The
 /// search's answer comes first, then the solutions it began from and the answer a budget ending
-/// after their first descent gives, so a larger budget never ranks worse than that one. Only
+/// after their first descent gives, so a larger budget never ranks worse than that one (when
+/// the first descent fits in the budget, as it does on any day but an over-full one). Only
 /// the chosen candidate is explained: on an over-full day that takes far longer than ranking.
 fn best_explained(
     comp: &Compiled,
@@ -1470,8 +1471,9 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             .collect();
         // A pass goes on past a visit it places, with that round replayed again: a placed
         // visit only fills a round, so visits probed before it in the pass would not fit now
-        // either, and the next pass (which runs whenever this one placed one) gives every
-        // reason against the rounds as they end. Restarting the pass after each placement
+        // either (with a supplied matrix not always: a stop can be a short cut; the next pass
+        // catches those), and the next pass (which runs whenever this one placed one) gives
+        // every reason against the rounds as they end. Restarting the pass after each placement
         // cost a pass per visit placed: seconds on a day with hundreds left out.
         for c in 0..n as u32 {
             if served[c as usize] {
