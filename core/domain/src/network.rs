@@ -331,39 +331,23 @@ mod tests {
 
     #[test]
     fn a_break_must_fit_inside_the_shift() {
-        let b = BreakWindow {
-            earliest: time(7, 0, 0, 0),
-            latest: time(13, 0, 0, 0),
-            minutes: 30,
+        // An 08:00-16:00 shift with a break of `minutes` between the two times.
+        let shift = |earliest: (i8, i8), latest: (i8, i8), minutes| {
+            let b = BreakWindow {
+                earliest: time(earliest.0, earliest.1, 0, 0),
+                latest: time(latest.0, latest.1, 0, 0),
+                minutes,
+            };
+            Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b))
         };
-        let e = Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b)).unwrap_err();
+        let e = shift((7, 0), (13, 0), 30).unwrap_err();
         assert_eq!(e.field, "shift.break_window");
-        let b = BreakWindow {
-            earliest: time(13, 0, 0, 0),
-            latest: time(12, 0, 0, 0),
-            minutes: 30,
-        };
-        assert!(Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b)).is_err());
-        let b = BreakWindow {
-            earliest: time(12, 0, 0, 0),
-            latest: time(13, 0, 0, 0),
-            minutes: 0,
-        };
-        assert!(Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b)).is_err());
+        assert!(shift((13, 0), (12, 0), 30).is_err());
+        assert!(shift((12, 0), (13, 0), 0).is_err());
         // Inside the shift, but started at its earliest it would end after it.
-        let b = BreakWindow {
-            earliest: time(15, 45, 0, 0),
-            latest: time(16, 0, 0, 0),
-            minutes: 30,
-        };
-        let e = Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b)).unwrap_err();
+        let e = shift((15, 45), (16, 0), 30).unwrap_err();
         assert_eq!(e.reason, "cannot be taken before the shift ends");
-        let b = BreakWindow {
-            earliest: time(15, 30, 0, 0),
-            latest: time(16, 0, 0, 0),
-            minutes: 30,
-        };
-        assert!(Shift::new(time(8, 0, 0, 0), time(16, 0, 0, 0), Some(b)).is_ok());
+        assert!(shift((15, 30), (16, 0), 30).is_ok());
     }
 
     #[test]

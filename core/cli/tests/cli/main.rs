@@ -214,19 +214,17 @@ fn plan_refuses_a_bad_problem_naming_the_field_and_leaving_the_file_alone() {
     );
 }
 
+/// `doorstep demo` with its data in `data` and `extra` arguments.
+fn demo_in(data: &std::path::Path, extra: &[&str]) -> Output {
+    let mut args = vec!["demo", "--data", data.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    doorstep(&args, "")
+}
+
 #[test]
 fn demo_plans_records_and_syncs_end_to_end_with_nothing_left_unsynced() {
     let data = tempfile::tempdir().unwrap();
-    let out = doorstep(
-        &[
-            "demo",
-            "--time-limit",
-            "0.2",
-            "--data",
-            data.path().to_str().unwrap(),
-        ],
-        "",
-    );
+    let out = demo_in(data.path(), &["--time-limit", "0.2"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         out.status.success(),
@@ -263,16 +261,7 @@ fn demo_plans_records_and_syncs_end_to_end_with_nothing_left_unsynced() {
 #[test]
 fn demo_refuses_a_day_after_today_before_it_does_anything() {
     let data = tempfile::tempdir().unwrap();
-    let out = doorstep(
-        &[
-            "demo",
-            "--day",
-            "2097-12-31",
-            "--data",
-            data.path().to_str().unwrap(),
-        ],
-        "",
-    );
+    let out = demo_in(data.path(), &["--day", "2097-12-31"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--day 2097-12-31 is after today"), "{err}");
@@ -287,16 +276,7 @@ fn demo_refuses_a_data_directory_with_an_earlier_runs_devices_and_leaves_them_al
     std::fs::create_dir_all(&devices).unwrap();
     let earlier = devices.join("p1-phone.sqlite3");
     std::fs::write(&earlier, b"an earlier run's encrypted store").unwrap();
-    let out = doorstep(
-        &[
-            "demo",
-            "--time-limit",
-            "0.1",
-            "--data",
-            data.path().to_str().unwrap(),
-        ],
-        "",
-    );
+    let out = demo_in(data.path(), &["--time-limit", "0.1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
