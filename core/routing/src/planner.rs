@@ -120,6 +120,8 @@ pub(crate) struct Compiled<'p> {
     /// Engine vehicle -> clinician index.
     vehicles: Vec<usize>,
     windows: Vec<Vec<(i64, i64)>>,
+    /// Whether each item is immediate work: asked of every stop each replay steps through.
+    immediate: Vec<bool>,
 }
 
 /// Most starting solutions [`Compiled::homes_dealt`] builds: each costs one descent before the
@@ -174,7 +176,9 @@ fn great_circle_m(a: Location, b: Location) -> f64 {
 
 /// Travel seconds between every pair of `locs`, row-major: from the supplied matrix where it
 /// lists both places, else from the speed model. Each place is looked up in the matrix once, not
-/// once per pair, so a supplied matrix costs no more than the speed model.
+/// once per pair, so a supplied matrix costs no more than the speed model; and the speed model,
+/// the same both ways, is worked out once a pair (on a day of a thousand places, a million
+/// great-circle distances are a noticeable share of a short budget).
 pub(crate) fn travel_matrix(problem: &Problem, locs: &[Location]) -> Vec<i64> {
     let t = &problem.travel;
     let index: Vec<Option<usize>> = locs
@@ -183,17 +187,21 @@ pub(crate) fn travel_matrix(problem: &Problem, locs: &[Location]) -> Vec<i64> {
         .collect();
     let supplied =
         |i: usize, j: usize| Some(i64::from(t.matrix.as_ref()?.seconds[index[i]?][index[j]?]));
-    let mut data = Vec::with_capacity(locs.len() * locs.len());
+    let n = locs.len();
+    let mut data = vec![0; n * n];
     for (i, &a) in locs.iter().enumerate() {
-        for (j, &b) in locs.iter().enumerate() {
-            data.push(if a == b {
-                0
-            } else if let Some(s) = supplied(i, j) {
-                s
-            } else {
+        for (j, &b) in locs.iter().enumerate().skip(i + 1) {
+            if a == b {
+                continue;
+            }
+            let (there, back) = (supplied(i, j), supplied(j, i));
+            let model = || {
                 let metres = great_circle_m(a, b) * t.detour_factor;
                 (metres / (t.speed_kmh / 3.6) + t.parking_minutes * 60.0).round() as i64
-            });
+            };
+            let model = (there.is_none() || back.is_none()).then(model);
+            data[i * n + j] = there.or(model).unwrap_or_default();
+            data[j * n + i] = back.or(model).unwrap_or_default();
         }
     }
     data
@@ -413,6 +421,7 @@ impl<'p> Compiled<'p> {
         Ok(Self {
             problem,
             inst,
+            immediate: items.iter().map(|&item| immediate(problem, item)).collect(),
             items,
             vehicles,
             windows,
@@ -1052,7 +1061,7 @@ impl<'p> Compiled<'p> {
     }
 
     fn is_immediate(&self, c: u32) -> bool {
-        immediate(self.problem, self.items[c as usize])
+        self.immediate[c as usize]
     }
 
     /// How a reason names item `c`: its id, and its care home's for a resident.
@@ -1148,70 +1157,111 @@ impl<'p> Compiled<'p> {
         Some(x)
     }
 
+    /// Whether some clinician who may take `c` reaches it alone, straight from the start of
+    /// the day, on time and back by their limit. By the speed model no way there is quicker
+    /// than straight from the start, so what no one reaches alone fits nowhere.
+    fn reachable(&self, c: u32) -> bool {
+        (0..self.vehicles.len())
+            .filter(|&v| self.inst.allowed(c, v))
+            .any(|v| {
+                let sim = self.simulate(v, &[c]);
+                sim.stops[0].late == 0 && sim.over_limit == 0
+            })
+    }
+
+    /// Tries `c` in every position of vehicle `v`'s `route` (replayed as `base`): the first
+    /// position where it fits without making anyone late (an immediate visit: later past the
+    /// time the search held it due) or overrunning, adding least travel, and the first that
+    /// does least harm otherwise, with the reason it does harm.
+    fn probe_round(&self, v: usize, route: &[u32], base: &Sim, c: u32) -> RoundProbe {
+        let mut probe = RoundProbe::default();
+        for p in 0..=route.len() {
+            let placed = self.place(v, route, base, p, c);
+            let (ins, harm) = (&placed.ins, &placed.harm);
+            if placed.harmless() {
+                let d = ins.travel;
+                if probe.fit.is_none_or(|b| d < b.0) {
+                    probe.fit = Some((d, p));
+                }
+                continue;
+            }
+            let self_late = ins.stop.late;
+            let damage = harm.added + self_late + (ins.over_limit - base.over_limit).max(0);
+            if probe.fail.as_ref().is_some_and(|b| damage >= b.0) {
+                continue;
+            }
+            let reason = if let Some((_, w)) = harm.immediate {
+                let (visit, care_home) = self.item_id(w);
+                Reason::WouldMakeImmediateLate { visit, care_home }
+            } else if let Some((_, w)) = harm.other {
+                let (visit, care_home) = self.item_id(w);
+                Reason::WouldMakeVisitLate { visit, care_home }
+            } else if harm.brk.is_some() {
+                Reason::WouldDelayBreak {
+                    clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
+                }
+            } else if self_late > 0 {
+                Reason::NoRoomInWindow
+            } else {
+                Reason::WouldExceedShift {
+                    clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
+                }
+            };
+            probe.fail = Some((damage, reason));
+        }
+        probe
+    }
+
     /// Tries `c` in every position of every round that may take it (`routes`, replayed as
-    /// `replays`). Returns either a position where it fits without making anyone late (an
-    /// immediate visit: later past the time the search held it due) or overrunning (vehicle,
-    /// position), or the reason none exists.
+    /// `replays`), each round's trial taken from `probes` while that round is unchanged.
+    /// Returns either a position where it fits without making anyone late (an immediate
+    /// visit: later past the time the search held it due) or overrunning (vehicle, position),
+    /// or the reason none exists: the harm of the place that does least, the first such in
+    /// round order.
     fn probe(
         &self,
         routes: &[Vec<u32>],
         replays: &[Sim],
+        probes: &mut Probes,
         c: u32,
     ) -> Result<(usize, usize), Reason> {
-        let candidates: Vec<usize> = (0..self.vehicles.len())
-            .filter(|&v| self.inst.allowed(c, v))
-            .collect();
-        let reachable = candidates.iter().any(|&v| {
-            let sim = self.simulate(v, &[c]);
-            sim.stops[0].late == 0 && sim.over_limit == 0
-        });
-        // By the speed model no way there is quicker than straight from the start, so what no
-        // one reaches alone fits nowhere. A supplied matrix may make a way through another
-        // stop quicker (a road the model does not know): then every position is tried first.
+        let reachable = *probes.reachable[c as usize].get_or_insert_with(|| self.reachable(c));
+        // A supplied matrix may make a way through another stop quicker than straight from
+        // the start (a road the model does not know): then every position is tried first.
         if !reachable && self.problem.travel.matrix.is_none() {
             return Err(Reason::OutsideEveryShift);
         }
         let mut best_fit: Option<(i64, usize, usize)> = None;
-        let mut best_fail: Option<(i64, Reason)> = None;
-        for &v in &candidates {
-            let base = &replays[v];
-            for p in 0..=routes[v].len() {
-                let placed = self.place(v, &routes[v], base, p, c);
-                let (ins, harm) = (&placed.ins, &placed.harm);
-                if placed.harmless() {
-                    let d = ins.travel;
-                    if best_fit.is_none_or(|b| d < b.0) {
-                        best_fit = Some((d, v, p));
-                    }
-                    continue;
-                }
-                let self_late = ins.stop.late;
-                let damage = harm.added + self_late + (ins.over_limit - base.over_limit).max(0);
-                let reason = if let Some((_, w)) = harm.immediate {
-                    let (visit, care_home) = self.item_id(w);
-                    Reason::WouldMakeImmediateLate { visit, care_home }
-                } else if let Some((_, w)) = harm.other {
-                    let (visit, care_home) = self.item_id(w);
-                    Reason::WouldMakeVisitLate { visit, care_home }
-                } else if harm.brk.is_some() {
-                    Reason::WouldDelayBreak {
-                        clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
-                    }
-                } else if self_late > 0 {
-                    Reason::NoRoomInWindow
-                } else {
-                    Reason::WouldExceedShift {
-                        clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
-                    }
-                };
-                if best_fail.as_ref().is_none_or(|b| damage < b.0) {
-                    best_fail = Some((damage, reason));
-                }
+        let mut best_fail: Option<(i64, &Reason)> = None;
+        let nv = self.vehicles.len();
+        for v in (0..nv).filter(|&v| self.inst.allowed(c, v)) {
+            let slot = &mut probes.rounds[c as usize * nv + v];
+            if slot
+                .as_ref()
+                .is_none_or(|(version, _)| *version != probes.version[v])
+            {
+                let probe = self.probe_round(v, &routes[v], &replays[v], c);
+                *slot = Some((probes.version[v], probe));
+            }
+        }
+        for v in (0..nv).filter(|&v| self.inst.allowed(c, v)) {
+            let Some((_, probe)) = &probes.rounds[c as usize * nv + v] else {
+                unreachable!("every round that may take it was tried above");
+            };
+            if let Some((d, p)) = probe.fit
+                && best_fit.is_none_or(|b| d < b.0)
+            {
+                best_fit = Some((d, v, p));
+            }
+            if let Some((damage, reason)) = &probe.fail
+                && best_fail.is_none_or(|b| *damage < b.0)
+            {
+                best_fail = Some((*damage, reason));
             }
         }
         match (best_fit, best_fail) {
             (Some((_, v, p)), _) => Ok((v, p)),
-            (None, Some((_, r))) if reachable => Err(r),
+            (None, Some((_, r))) if reachable => Err(r.clone()),
             (None, _) => Err(Reason::OutsideEveryShift),
         }
     }
@@ -1321,6 +1371,52 @@ struct Harm {
     immediate: Option<(i64, u32)>,
     brk: Option<(i64, u32)>,
     other: Option<(i64, u32)>,
+}
+
+/// Where one round can take a stop (see `Compiled::probe_round`): the first place it fits
+/// harmlessly, adding least travel (travel added, position), and the first that does least
+/// harm otherwise (harm, reason).
+#[derive(Default)]
+struct RoundProbe {
+    fit: Option<(i64, usize)>,
+    fail: Option<(i64, Reason)>,
+}
+
+/// What explaining a day has tried so far, kept while it stays true: each round's trial of each
+/// stop left out, made against the round's version of the time, and whether anyone reaches each
+/// stop alone. A pass over the stops left out tries again only against the rounds that changed
+/// since, so a day with hundreds left out pays for a full pass once.
+struct Probes {
+    /// Bumped whenever the round changes.
+    version: Vec<u64>,
+    /// The rounds as last seen, to tell which changed.
+    seen: Vec<Vec<u32>>,
+    /// Per stop and round (stop-major): the round's version when tried, and the trial.
+    rounds: Vec<Option<(u64, RoundProbe)>>,
+    reachable: Vec<Option<bool>>,
+}
+
+impl Probes {
+    fn new(stops: usize, routes: &[Vec<u32>]) -> Self {
+        Probes {
+            version: vec![0; routes.len()],
+            seen: routes.to_vec(),
+            rounds: std::iter::repeat_with(|| None)
+                .take(stops * routes.len())
+                .collect(),
+            reachable: vec![None; stops],
+        }
+    }
+
+    /// Takes note of every round that differs from when it was last seen.
+    fn notice(&mut self, routes: &[Vec<u32>]) {
+        for (v, route) in routes.iter().enumerate() {
+            if self.seen[v] != *route {
+                self.seen[v].clone_from(route);
+                self.version[v] += 1;
+            }
+        }
+    }
 }
 
 /// A replayed round.
@@ -1463,9 +1559,11 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
     // cap only guards against two immediate visits trading places for ever). The reasons are
     // those of the last pass, on the routes as they end.
     let mut rounds_left = n + IMMEDIATE_PASSES;
+    let mut probes = Probes::new(n, &routes);
     loop {
         reasons.clear();
         let mut placed = false;
+        probes.notice(&routes);
         let mut replays: Vec<Sim> = (routes.iter().enumerate())
             .map(|(v, route)| comp.simulate(v, route))
             .collect();
@@ -1483,10 +1581,11 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                 reasons.push((c, r));
                 continue;
             }
-            match comp.probe(&routes, &replays, c) {
+            match comp.probe(&routes, &replays, &mut probes, c) {
                 Ok((v, p)) => {
                     routes[v].insert(p, c);
                     replays[v] = comp.simulate(v, &routes[v]);
+                    probes.notice(&routes);
                     served[c as usize] = true;
                     placed = true;
                 }
@@ -1973,7 +2072,8 @@ mod tests {
         assert!(comp.simulate(0, &[1]).stops[0].late > 0, "late alone");
         let routes = vec![vec![0]];
         let replays = vec![comp.simulate(0, &routes[0])];
-        assert_eq!(comp.probe(&routes, &replays, 1), Ok((0, 1)));
+        let mut probes = Probes::new(comp.items.len(), &routes);
+        assert_eq!(comp.probe(&routes, &replays, &mut probes, 1), Ok((0, 1)));
     }
 
     #[test]

@@ -500,14 +500,15 @@ pub(crate) fn solve(
     // The first solutions: the warm start if there is one, else one built from nothing. How
     // long that took tells how many crossovers the budget affords.
     let first = Instant::now();
-    // The first of them is always descended to a local optimum, whatever the budget: cut
-    // short, its time warp would leave out of the plan visits (urgent ones too) that any
-    // finished descent serves. On the network day that takes about 2 ms here; a budget
-    // shorter than the device needs for it is overrun rather than answered with a plan that
-    // leaves out work it could do. The budget holds from the second start on, and for the
-    // first descent's SWAP* passes, which only refine it (on a day of sixty long rounds they
-    // took seconds past a 200 ms budget).
-    s.ls.descend_fully_but_swap_star_until(limits.deadline);
+    // The first of them is always descended through two whole passes of the moves, and to a
+    // local optimum when the budget allows: cut short in its first pass, its unplaced stops
+    // and time warp would leave out of the plan visits (urgent ones too) that any finished
+    // descent serves. On the network day the whole descent takes about 2 ms here; a budget
+    // shorter than the device needs for two passes is overrun rather than answered with a
+    // plan that leaves out work it could do. The budget holds from the second start on, and
+    // for the first descent's SWAP* passes and its passes after the second, which only refine
+    // it (on a day of sixty long rounds they took seconds past a 200 ms budget).
+    s.ls.descend_two_passes_then_until(limits.deadline);
     // Solutions built from nothing start under ten-fold penalties, so that cheapest insertion
     // already respects most windows and the first local optima are nearly feasible; on short
     // budgets this is worth more than the freedom of weak penalties.

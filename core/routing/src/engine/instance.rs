@@ -287,12 +287,18 @@ impl Instance {
         self.all_allowed || self.allowed[c as usize * self.vehicles.len() + v]
     }
 
-    /// Whether some vehicle may carry both clients `i` and `j`: only then can a move put them
-    /// next to each other, so only then is one worth a place in the other's neighbourhood.
-    fn can_share(&self, i: usize, j: usize) -> bool {
-        self.all_allowed
-            || (0..self.vehicles.len())
-                .any(|v| self.allowed(i as u32, v) && self.allowed(j as u32, v))
+    /// Each client's vehicles as bits, `words` words a client, so that whether two clients
+    /// share a vehicle takes a word or two to answer rather than a look at every vehicle: the
+    /// neighbourhoods ask that of every pair of clients.
+    fn vehicle_bits(&self, words: usize) -> Vec<u64> {
+        let nv = self.vehicles.len();
+        let mut bits = vec![0; self.n() * words];
+        for c in 0..self.n() {
+            for v in (0..nv).filter(|&v| self.allowed(c as u32, v)) {
+                bits[c * words + v / 64] |= 1 << (v % 64);
+            }
+        }
+        bits
     }
 
     /// Travel between two clients' locations (0 when either has none).
@@ -302,8 +308,23 @@ impl Instance {
 
     /// The `k` nearest clients of each client by travel plus weighted waiting and time warp
     /// that following one with the other would cause (the granular neighbourhood).
+    ///
+    /// Only clients some vehicle may carry together are neighbours: only then can a move put
+    /// them next to each other.
     fn build_neighbours(&self, k: usize) -> Vec<Vec<u32>> {
         let n = self.n();
+        let words = self.vehicles.len().div_ceil(64);
+        let bits = if self.all_allowed {
+            Vec::new()
+        } else {
+            self.vehicle_bits(words)
+        };
+        let can_share = |i: usize, j: usize| {
+            self.all_allowed
+                || (bits[i * words..(i + 1) * words].iter())
+                    .zip(&bits[j * words..(j + 1) * words])
+                    .any(|(a, b)| a & b != 0)
+        };
         (0..n)
             .map(|i| {
                 let a = &self.clients[i];
@@ -311,7 +332,7 @@ impl Instance {
                     .filter(|&j| {
                         j != i
                             && (a.loc == NO_LOC || self.clients[j].loc != NO_LOC)
-                            && self.can_share(i, j)
+                            && can_share(i, j)
                     })
                     .map(|j| {
                         let b = &self.clients[j];

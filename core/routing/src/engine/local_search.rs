@@ -186,9 +186,9 @@ pub(crate) struct LocalSearch<'a> {
     /// local optimum; without this, one descent of a large day could overrun the budget by
     /// seconds.
     deadline: Option<Instant>,
-    /// When SWAP* passes stop, even in a descent that has no deadline: see
-    /// [`Self::descend_fully_but_swap_star_until`].
-    swap_star_by: Option<Instant>,
+    /// When SWAP* passes stop, and passes of the moves after the second, even in a descent
+    /// that has no deadline: see [`Self::descend_two_passes_then_until`].
+    refine_by: Option<Instant>,
     /// Moves are judged with the lateness routes carry on when driven (see
     /// [`Self::judge_as_driven`]).
     driven: bool,
@@ -214,7 +214,7 @@ impl<'a> LocalSearch<'a> {
             seg: inst.client_seg.clone(),
             top_cache: vec![(0, [(i64::MAX, 0); 3]); inst.n() * nv],
             deadline: None,
-            swap_star_by: None,
+            refine_by: None,
             driven: false,
         }
     }
@@ -222,17 +222,19 @@ impl<'a> LocalSearch<'a> {
     /// Makes [`Self::run`] stop at `deadline` (none: run to a local optimum).
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
-        self.swap_star_by = deadline;
+        self.refine_by = deadline;
     }
 
-    /// Makes [`Self::run`] reach a local optimum of its moves between stops
-    /// whatever the time (a descent cut short leaves time warp that drops
-    /// visits from the plan), but pass no more route pairs to SWAP* after
-    /// `deadline`. SWAP* only refines what the other moves found, and on a
-    /// day of many long rounds its passes cost seconds.
-    pub(crate) fn descend_fully_but_swap_star_until(&mut self, deadline: Option<Instant>) {
+    /// Makes [`Self::run`] make at least two whole passes of its moves between
+    /// stops whatever the time, and reach a local optimum of them if it can by
+    /// `deadline` (a descent cut short in its first pass leaves stops unplaced
+    /// and time warp that drops visits from the plan); after `deadline` it
+    /// passes no more route pairs to SWAP* and starts no third pass. SWAP*
+    /// and the later passes only refine what the first found, and on a day of
+    /// many long rounds they cost seconds.
+    pub(crate) fn descend_two_passes_then_until(&mut self, deadline: Option<Instant>) {
         self.deadline = None;
-        self.swap_star_by = deadline;
+        self.refine_by = deadline;
     }
 
     /// Makes the check of each move made also weigh the lateness a route carries on when driven
@@ -266,9 +268,10 @@ impl<'a> LocalSearch<'a> {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Whether SWAP* should stop (see [`Self::descend_fully_but_swap_star_until`]).
-    fn swap_star_out_of_time(&self) -> bool {
-        self.swap_star_by.is_some_and(|d| Instant::now() >= d)
+    /// Whether refining should stop: SWAP*, and passes after the second (see
+    /// [`Self::descend_two_passes_then_until`]).
+    fn refining_out_of_time(&self) -> bool {
+        self.refine_by.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Loads a solution (one client sequence per vehicle) to improve under `pen`.
@@ -528,14 +531,21 @@ impl<'a> LocalSearch<'a> {
                     return;
                 }
                 let u = self.order[k];
+                let last = self.last_tested[u as usize];
+                self.last_tested[u as usize] = self.counter;
                 if self.route_of[u as usize] == NONE {
-                    if optional && self.try_insert_optional(u) {
+                    // Where it may go and what it may take the place of are all in the
+                    // rounds that may take it: while none of them has changed, it fits
+                    // nowhere still. On an over-full day hundreds are left out, and each try
+                    // prices every place in every round.
+                    if optional
+                        && (loop_id == 0 || self.any_round_changed_since(u, last))
+                        && self.try_insert_optional(u)
+                    {
                         improved = true;
                     }
                     continue;
                 }
-                let last = self.last_tested[u as usize];
-                self.last_tested[u as usize] = self.counter;
                 let inst = self.inst;
                 if inst.clients[u as usize].loc == NO_LOC {
                     if self.routes[self.route_of[u as usize] as usize].modified > last
@@ -576,7 +586,7 @@ impl<'a> LocalSearch<'a> {
             if self.swap_star_pass() {
                 improved = true;
             }
-            if !improved {
+            if !improved || (loop_id >= 1 && self.refining_out_of_time()) {
                 break;
             }
             loop_id += 1;
@@ -623,6 +633,11 @@ impl<'a> LocalSearch<'a> {
                 self.splice(r, p + 1, p, &[u]);
             }
         }
+    }
+
+    /// Whether any round that may take `u` has changed since the counter read `since`.
+    fn any_round_changed_since(&self, u: u32, since: u64) -> bool {
+        (0..self.routes.len()).any(|r| self.routes[r].modified > since && self.inst.allowed(u, r))
     }
 
     fn try_insert_optional(&mut self, u: u32) -> bool {
@@ -1141,7 +1156,7 @@ impl<'a> LocalSearch<'a> {
         let mut improved = false;
         let mut sectors: Vec<Option<Sector>> = (0..nv).map(|r| self.sector(r)).collect();
         for r1 in 0..nv {
-            if self.swap_star_out_of_time() {
+            if self.refining_out_of_time() {
                 break;
             }
             for r2 in r1 + 1..nv {

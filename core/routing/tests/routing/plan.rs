@@ -647,9 +647,10 @@ fn busy_day() -> Problem {
 
 #[test]
 fn a_plan_with_no_time_to_search_still_serves_what_a_finished_descent_serves() {
-    // However short the budget (or slow the device), the first solution is descended to a
-    // local optimum before the plan is made: cut short, its late arrivals would leave visits
-    // out, urgent ones included, that any finished descent fits in. (A hurried plan may still
+    // However short the budget (or slow the device), the first solution is descended through
+    // two whole passes of the moves before the plan is made: cut short in the first, its late
+    // arrivals would leave visits out, urgent ones included, that any finished descent fits
+    // in. (A hurried plan may still
     // leave a routine visit for another day rather than be late: the objective's order.)
     let day = busy_day();
     let searched = plan(&day, &budget(), 1).unwrap();
