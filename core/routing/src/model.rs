@@ -225,8 +225,9 @@ pub struct Problem {
 /// (whichever comes first). The same seed and iteration count always give the same answer;
 /// a time limit trades that for a fixed response time (the final polish may take a twentieth
 /// more, and explaining what is left out follows the search). Whatever the budget, the first
-/// solution is improved to a local optimum before the plan is made, so a budget too short for
-/// that (a few milliseconds for a network's day) is overrun rather than answered with a plan
+/// solution is improved through two whole passes of the moves (to a local optimum if the
+/// budget allows) before the plan is made, so a budget too short for that (a few milliseconds
+/// for a network's day) is overrun rather than answered with a plan
 /// that leaves out visits, urgent ones included, that any finished descent fits in. A budget
 /// with neither limit is refused (the search would never stop), and so is a time limit of a
 /// day or more.
