@@ -1234,8 +1234,10 @@ impl<'p> Compiled<'p> {
         let mut best_fit: Option<(i64, usize, usize)> = None;
         let mut best_fail: Option<(i64, &Reason)> = None;
         let nv = self.vehicles.len();
+        let tried = (probes.rounds.entry(c))
+            .or_insert_with(|| std::iter::repeat_with(|| None).take(nv).collect());
         for v in (0..nv).filter(|&v| self.inst.allowed(c, v)) {
-            let slot = &mut probes.rounds[c as usize * nv + v];
+            let slot = &mut tried[v];
             if slot
                 .as_ref()
                 .is_none_or(|(version, _)| *version != probes.version[v])
@@ -1245,7 +1247,7 @@ impl<'p> Compiled<'p> {
             }
         }
         for v in (0..nv).filter(|&v| self.inst.allowed(c, v)) {
-            let Some((_, probe)) = &probes.rounds[c as usize * nv + v] else {
+            let Some((_, probe)) = &tried[v] else {
                 unreachable!("every round that may take it was tried above");
             };
             if let Some((d, p)) = probe.fit
@@ -1383,16 +1385,18 @@ struct RoundProbe {
 }
 
 /// What explaining a day has tried so far, kept while it stays true: each round's trial of each
-/// stop left out, made against the round's version of the time, and whether anyone reaches each
-/// stop alone. A pass over the stops left out tries again only against the rounds that changed
-/// since, so a day with hundreds left out pays for a full pass once.
+/// stop left out, tagged with the round's version when it was made, and whether anyone reaches
+/// each stop alone. A pass over the stops left out tries again only against the rounds that
+/// changed since, so a day with hundreds left out pays for a full pass once. Only stops
+/// actually tried have trials kept: on a day at the size limit, one per stop and round would
+/// take more memory than the travel matrix.
 struct Probes {
     /// Bumped whenever the round changes.
     version: Vec<u64>,
     /// The rounds as last seen, to tell which changed.
     seen: Vec<Vec<u32>>,
-    /// Per stop and round (stop-major): the round's version when tried, and the trial.
-    rounds: Vec<Option<(u64, RoundProbe)>>,
+    /// Per stop tried, per round: the round's version when tried, and the trial.
+    rounds: HashMap<u32, Vec<Option<(u64, RoundProbe)>>>,
     reachable: Vec<Option<bool>>,
 }
 
@@ -1401,9 +1405,7 @@ impl Probes {
         Probes {
             version: vec![0; routes.len()],
             seen: routes.to_vec(),
-            rounds: std::iter::repeat_with(|| None)
-                .take(stops * routes.len())
-                .collect(),
+            rounds: HashMap::new(),
             reachable: vec![None; stops],
         }
     }

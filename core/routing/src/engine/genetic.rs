@@ -539,8 +539,8 @@ pub(crate) fn solve(
     let descent = (first.elapsed() - second) / initial.len().max(1) as u32;
     // What the search would answer were the budget to end here, with the starts it came
     // from: a longer budget can then always fall back on exactly the shortest one's answer
-    // (when the first descent fits in the budget; past it, its SWAP* passes stop at the
-    // budget, so that answer depends on the budget too).
+    // (when the first descent fits in the budget; past it, its SWAP* passes and its passes
+    // after the second stop at the budget, so that answer depends on the budget too).
     let mut starts = Vec::new();
     let mut early = None;
     if params.rank_starts
