@@ -182,6 +182,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::jwks::router())
         .merge(crate::routes::sync::router())
         .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -412,10 +413,13 @@ fn spawn_refresh(verifier: Arc<Verifier>, source: JwksSource, issuer: String) {
         loop {
             every.tick().await;
             match source.load().await {
-                Ok(jwks) => {
-                    let count = verifier.trust_outside(&jwks, &issuer);
-                    tracing::info!(keys = count, "identity provider keys refreshed");
-                }
+                Ok(jwks) => match verifier.trust_outside(&jwks, &issuer) {
+                    0 => tracing::warn!(
+                        listed = jwks.keys.len(),
+                        "identity provider lists no key that can be trusted; keeping the last set"
+                    ),
+                    count => tracing::info!(keys = count, "identity provider keys refreshed"),
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "identity provider keys not refreshed; keeping the last set")
                 }

@@ -66,6 +66,9 @@ pub enum ApiError {
     /// No such route.
     #[error("not found")]
     NotFound,
+    /// A route that does not take the request's method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -147,6 +150,12 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 ErrorCode::NotFound,
                 "no such path".into(),
+                None,
+            ),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "this path does not take that method; the Allow header says which it takes".into(),
                 None,
             ),
             Storage(e) if e.is_unavailable() => (

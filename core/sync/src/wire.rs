@@ -389,6 +389,9 @@ pub enum ErrorCode {
     BadCursor,
     /// No such path (404).
     NotFound,
+    /// The path does not take the request's method; the `Allow` header says
+    /// which it takes (405).
+    MethodNotAllowed,
     /// The endpoint failed; retry later. Details are in its log only (500).
     Internal,
     /// The endpoint is unavailable for now; retry later (503).

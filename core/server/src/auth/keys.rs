@@ -293,7 +293,7 @@ impl RetiredKey {
     /// signed has expired by then, so no device signed in before the
     /// rotation is cut off, and nothing it signs later lives longer.
     pub fn trusted_until(&self) -> Timestamp {
-        self.retired_at + MAX_TTL + SignedDuration::from_secs(LEEWAY_SECONDS as i64)
+        self.retired_at + trust_after_retiring()
     }
 
     /// The public half, for verifying the tokens it signed.
@@ -418,6 +418,18 @@ fn read_retired(dir: &Path) -> Result<Vec<RetiredKey>, KeyError> {
             if kid_of(&public) != entry.kid {
                 return Err(invalid(format!("key {} does not match its id", entry.kid)));
             }
+            // Its trust ends a token's life after it retired: a time so late that this
+            // overflows (a damaged or hand-typed file) is refused, not a panic at every check.
+            if entry
+                .retired_at
+                .checked_add(trust_after_retiring())
+                .is_err()
+            {
+                return Err(invalid(format!(
+                    "key {} retired at {}, too late to be true",
+                    entry.kid, entry.retired_at
+                )));
+            }
             Ok(RetiredKey {
                 kid: entry.kid,
                 public,
@@ -425,6 +437,12 @@ fn read_retired(dir: &Path) -> Result<Vec<RetiredKey>, KeyError> {
             })
         })
         .collect()
+}
+
+/// How long a retired key's tokens are still accepted: the longest a token lives, and the
+/// clock leeway.
+fn trust_after_retiring() -> SignedDuration {
+    MAX_TTL + SignedDuration::from_secs(LEEWAY_SECONDS as i64)
 }
 
 fn write_retired(dir: &Path, retired: &[RetiredKey]) -> Result<(), KeyError> {
@@ -601,12 +619,15 @@ mod tests {
             serde_json::from_slice(&bytes(dir.path(), RETIRED_KEYS_FILE)).unwrap();
         let mut wrong_id = listed.clone();
         wrong_id[0]["kid"] = "ed-AAAAAAAAAAAAAAAA".into();
-        let mut short = listed;
+        let mut short = listed.clone();
         short[0]["x"] = "AAAA".into();
+        let mut far_future = listed;
+        far_future[0]["retired_at"] = "9999-12-30T20:00:00Z".into();
         for damaged in [
             b"{not json".to_vec(),
             serde_json::to_vec(&wrong_id).unwrap(),
             serde_json::to_vec(&short).unwrap(),
+            serde_json::to_vec(&far_future).unwrap(),
         ] {
             std::fs::write(dir.path().join(RETIRED_KEYS_FILE), &damaged).unwrap();
             let key = bytes(dir.path(), SIGNING_KEY_FILE);

@@ -337,7 +337,11 @@ impl Verifier {
 
     /// Replaces the outside identity provider's keys with those of `jwks`
     /// (RS256 and ES256 keys with a `kid`; others are ignored), for tokens
-    /// whose issuer is `issuer`. Returns how many keys are now trusted.
+    /// whose issuer is `issuer`. Returns how many keys of `jwks` can be
+    /// trusted. When none can, the keys held are kept: a provider that for a
+    /// moment publishes an empty set, or only keys of a kind the endpoint
+    /// does not take, would otherwise sign every user out until the next
+    /// refresh (and at start the endpoint refuses such a set anyway).
     pub fn trust_outside(&self, jwks: &JwkSet, issuer: &str) -> usize {
         let mut keys = HashMap::new();
         for jwk in &jwks.keys {
@@ -360,7 +364,9 @@ impl Verifier {
             );
         }
         let count = keys.len();
-        if let Ok(mut outside) = self.outside.write() {
+        if count > 0
+            && let Ok(mut outside) = self.outside.write()
+        {
             *outside = keys;
         }
         count

@@ -395,8 +395,11 @@ async fn push(
     }
     let checked: Vec<CheckedChange> = checked.into_iter().map(|(_, c)| c).collect();
     let ids: Vec<ChangeId> = checked.iter().map(|c| c.change_id).collect();
-    let outcomes = state.storage.push(caller.scope(), checked).await?;
+    // Read before the push, so that a database out of reach for this read
+    // answers an error only while nothing of the push is stored (a revocation
+    // landing in between is heard at the device's next pull, which it refuses).
     let revoked = state.storage.is_revoked(caller.scope(), &device).await?;
+    let outcomes = state.storage.push(caller.scope(), checked).await?;
     let stored = outcomes.iter().filter(|o| o.is_stored()).count();
     let forked = outcomes
         .iter()

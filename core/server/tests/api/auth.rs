@@ -233,6 +233,17 @@ async fn an_outside_identity_providers_es256_key_is_trusted_only_for_its_issuer_
     .unwrap();
     assert_refused(&app, "HS256 with a key from the JWKS", &hmac).await;
 
+    // A refresh that lists nothing the endpoint can trust (an empty set for a
+    // moment, or only an HMAC key) keeps the keys held: users stay signed in.
+    let unusable: JwkSet = serde_json::from_value(json!({"keys": [{
+        "kty": "oct", "kid": "shared-secret", "k": URL_SAFE_NO_PAD.encode(b"hmac keys are never trusted"),
+    }]}))
+    .unwrap();
+    for set in [JwkSet { keys: Vec::new() }, unusable] {
+        assert_eq!(app.state.verifier.trust_outside(&set, idp), 0);
+        assert_eq!(status_with(&app, &good).await, StatusCode::OK);
+    }
+
     // The provider rotates: the old key is no longer trusted.
     let (_, rotated) = outside_idp("idp-2");
     app.state.verifier.trust_outside(&rotated, idp);

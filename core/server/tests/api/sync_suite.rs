@@ -527,6 +527,21 @@ async fn healthz_jwks_and_unknown_paths_answer_without_a_token(backend: Backend)
         (status, body["code"].clone()),
         (StatusCode::NOT_FOUND, json!("not_found"))
     );
+    // A known path asked with a method it does not take answers as every other
+    // refusal does, in JSON, and says which methods it takes.
+    let response = tower::ServiceExt::oneshot(
+        app.router.clone(),
+        Request::get("/sync/v1/push").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "method_not_allowed");
     let response = tower::ServiceExt::oneshot(
         app.router.clone(),
         Request::get("/healthz").body(Body::empty()).unwrap(),
