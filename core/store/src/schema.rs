@@ -244,6 +244,22 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
         .set_abort_missing(true)
         .set_target(refinery_core::Target::Version(target))
         .run(conn)
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
+        .map_err(migration_failed)?;
     Ok(())
+}
+
+/// A failed migration as the shell should read it: storage full (a migration
+/// that copies a table needs room for the copy) and a busy or damaged file as
+/// such, anything else as a failed migration. The file keeps its version.
+fn migration_failed(e: refinery_core::Error) -> StoreError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(at) = source {
+        if let Some(mapped) = (at.downcast_ref::<rusqlite::Error>())
+            .and_then(|sqlite| StoreError::of_sqlite_code(sqlite.sqlite_error_code()))
+        {
+            return mapped;
+        }
+        source = at.source();
+    }
+    StoreError::Migration(e.to_string())
 }

@@ -363,20 +363,36 @@ impl Store {
     /// Erases this device's store: on sign-out, when the endpoint revokes the
     /// device, or at the user's request. The key is destroyed first, so even a
     /// file that fails to delete can never be read again; then the database
-    /// and its `-wal` and `-shm` files are removed. Once the key the file is
-    /// under is gone the wipe goes on whatever fails after (the other slot's
-    /// key does not open the file), so [`WipeError::Refused`] always means
-    /// nothing was erased.
+    /// and its `-wal` and `-shm` files are removed. Once no keystore slot
+    /// holds the key the file is under, the wipe goes on whatever fails after
+    /// (the other slot's key does not open the file), so
+    /// [`WipeError::Refused`] always means the store still opens with all it
+    /// held.
     ///
     /// Refused with [`StoreError::UnsyncedItems`] unless
     /// `confirmed_discard` equals the number of unsynced changes exactly
     /// (0 when all is synced): the shell shows the count, the user confirms
-    /// it, and a change saved in between makes the numbers differ.
+    /// it, and a change saved in between makes the numbers differ. The count
+    /// and the key's destruction happen under the file's write lock, and no
+    /// store opens the file meanwhile, so another store on the same file
+    /// saves either before the count or not until the key is gone. Close any
+    /// such store first: what it saves after that goes with the file.
     pub fn wipe(self, confirmed_discard: u64) -> std::result::Result<WipeReport, WipeError> {
-        let refuse = |store: Store, error| WipeError::Refused {
-            store: Box::new(store),
-            error,
+        let refuse = |store: Store, error| {
+            // Ends the write lock taken below, if it was (nothing was written).
+            let _ = store.conn.execute_batch("ROLLBACK");
+            WipeError::Refused {
+                store: Box::new(store),
+                error,
+            }
         };
+        let _opening = match opening_lock(&self.path) {
+            Ok(lock) => lock,
+            Err(error) => return Err(refuse(self, error)),
+        };
+        if let Err(error) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            return Err(refuse(self, error.into()));
+        }
         let count = match self.unsynced_count() {
             Ok(count) => count,
             Err(error) => return Err(refuse(self, error)),
@@ -384,19 +400,30 @@ impl Store {
         if count != confirmed_discard {
             return Err(refuse(self, StoreError::UnsyncedItems { count }));
         }
-        // The key the file is under goes first: in Next, where a re-key whose
-        // key could not be made current left it, or else in Current.
-        let (first, second) = match self.keys.read_key(KeySlot::Next) {
-            Ok(Some(next)) if next == self.key => (KeySlot::Next, KeySlot::Current),
-            Ok(_) => (KeySlot::Current, KeySlot::Next),
-            Err(e) => return Err(refuse(self, e.into())),
-        };
-        if let Err(e) = self.keys.delete_key(first) {
-            return Err(refuse(self, e.into()));
+        // Every slot that holds the file's key goes first: Next, where a
+        // re-key whose key could not be made current left it, then Current
+        // (both, where making a key current could not clear Next). While one
+        // of them still holds it the store opens as before, so a failure
+        // refuses the wipe.
+        let mut holding = Vec::new();
+        let mut others = Vec::new();
+        for slot in [KeySlot::Next, KeySlot::Current] {
+            match self.keys.read_key(slot) {
+                Ok(Some(key)) if key == self.key => holding.push(slot),
+                Ok(_) => others.push(slot),
+                Err(e) => return Err(refuse(self, e.into())),
+            }
+        }
+        for slot in holding {
+            if let Err(e) = self.keys.delete_key(slot) {
+                return Err(refuse(self, e.into()));
+            }
         }
         // Past the point of no return: the wipe goes on even if this fails,
-        // since the other slot's key does not open the file.
-        let _ = self.keys.delete_key(second);
+        // since no other slot's key opens the file.
+        for slot in others {
+            let _ = self.keys.delete_key(slot);
+        }
         let Store { conn, path, .. } = self;
         drop(conn);
         Self::wipe_files(&path).map_err(WipeError::FilesRemain)?;

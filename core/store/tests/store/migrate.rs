@@ -264,6 +264,26 @@ fn check_refused_item_after_migrating(
 }
 
 #[test]
+fn a_migration_that_runs_out_of_storage_says_so_and_leaves_the_file_as_it_was() {
+    // Version 3 copies the outbox into a table of a new shape: on a phone
+    // with no room left, that copy fails, and the shell must hear "storage
+    // full" (free some space), not a failed migration (a fault of the build).
+    let f = Fixture::default();
+    fixture_at(&f, 2);
+    let mut conn = raw_connection(&f);
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |row| row.get(0))
+        .unwrap();
+    conn.pragma_update(None, "max_page_count", pages).unwrap();
+    let error = schema::migrate_to(&mut conn, schema::LATEST).unwrap_err();
+    assert!(matches!(error, StoreError::DiskFull), "{error:?}");
+    assert_eq!(schema::version(&conn).unwrap(), 2);
+    drop(conn);
+    let store = f.open().unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::LATEST);
+}
+
+#[test]
 fn a_new_file_is_created_at_the_latest_version() {
     let f = Fixture::default();
     assert_eq!(f.open().unwrap().schema_version().unwrap(), schema::LATEST);

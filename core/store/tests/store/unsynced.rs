@@ -145,3 +145,54 @@ fn a_wipe_that_has_destroyed_the_key_finishes_even_if_the_next_slot_will_not_cle
         assert!(bytes.is_none(), "{} remains", path.display());
     }
 }
+
+/// A keystore whose current-key slot cannot be cleared (the device locked
+/// part-way through a wipe).
+#[derive(Default)]
+struct StuckCurrentSlot(doorstep_store::MemoryKeyProvider);
+
+impl KeyProvider for StuckCurrentSlot {
+    fn read_key(
+        &self,
+        slot: KeySlot,
+    ) -> Result<Option<doorstep_store::DatabaseKey>, doorstep_store::KeyError> {
+        self.0.read_key(slot)
+    }
+    fn write_key(
+        &self,
+        slot: KeySlot,
+        key: &doorstep_store::DatabaseKey,
+    ) -> Result<(), doorstep_store::KeyError> {
+        self.0.write_key(slot, key)
+    }
+    fn delete_key(&self, slot: KeySlot) -> Result<(), doorstep_store::KeyError> {
+        match slot {
+            KeySlot::Current => Err(doorstep_store::KeyError::Unavailable(
+                "device locked".into(),
+            )),
+            KeySlot::Next => self.0.delete_key(slot),
+        }
+    }
+}
+
+#[test]
+fn a_wipe_that_cannot_destroy_every_copy_of_the_key_is_refused_and_the_store_still_opens() {
+    // Making a re-key's key current can leave it in both slots (Next could not
+    // be cleared). A wipe that clears Next but not Current has destroyed
+    // nothing: Current still opens the file, so the wipe must say it was
+    // refused, not go on to delete files it may fail to delete.
+    let f = Fixture::default();
+    let keys = std::sync::Arc::new(StuckCurrentSlot::default());
+    let mut store = doorstep_store::Store::open(&f.config, keys.clone()).unwrap();
+    let saved = sample::new_visit(1, morning());
+    store.save(&saved).unwrap();
+    let key = keys.read_key(KeySlot::Current).unwrap().expect("a key");
+    keys.write_key(KeySlot::Next, &key).unwrap();
+    let Err(WipeError::Refused { store, error }) = store.wipe(1) else {
+        panic!("the wipe went on with the key still in the keystore");
+    };
+    assert!(matches!(error, StoreError::Key(_)), "{error:?}");
+    drop(store);
+    let reopened = doorstep_store::Store::open(&f.config, keys).unwrap();
+    assert_eq!(reopened.unsynced_count().unwrap(), 1);
+}
