@@ -486,9 +486,11 @@ pub(crate) fn insert_pulled<T: RecordContent>(
 }
 
 /// A pulled version may not amend or merge a version this device holds under
-/// another record: that would tie one record's history into another's
-/// (possibly another patient's), and neither device nor endpoint could say
-/// which record the amendment belongs to. Nor may it amend or merge a
+/// another record, nor be amended or merged by one: that would tie one
+/// record's history into another's (possibly another patient's), and neither
+/// device nor endpoint could say which record the amendment belongs to. Both
+/// ways are checked, since the amendment may come a page before the version
+/// it amends. Nor may it amend or merge a
 /// version that already descends from it: the history would close into a
 /// cycle, with no current version, and the record would vanish from view
 /// while still listed (the endpoint refuses such versions, but a device does
@@ -498,6 +500,23 @@ pub(crate) fn insert_pulled<T: RecordContent>(
 /// the endpoint's order, and the endpoint accepts the correction of a
 /// version it refused.
 pub(crate) fn check_pulled_lineage(tx: &Transaction<'_>, meta: &VersionMeta) -> Result<()> {
+    let (version, record) = (meta.version_id.0.to_string(), meta.record_id.0.to_string());
+    let tied: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM record_versions
+                            WHERE supersedes = ?1 AND record_id <> ?2)
+                 OR EXISTS (SELECT 1 FROM version_merges m
+                            JOIN record_versions v ON v.version_id = m.version_id
+                            WHERE m.merged = ?1 AND v.record_id <> ?2)",
+        )?
+        .query_row([&version, &record], |row| row.get(0))?;
+    if tied {
+        return Err(ValidationError::new(
+            "meta.version_id",
+            "is amended or merged on this device by a version of another record",
+        )
+        .into());
+    }
     let parents = meta
         .supersedes
         .iter()

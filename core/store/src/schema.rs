@@ -178,8 +178,18 @@ BEGIN
 END;
 ";
 
+/// Version 6: versions found by the version they amend.
+///
+/// A version pulled before the one it amends is kept (pages come in the
+/// endpoint's order); when that one arrives, the store checks that nothing
+/// it holds amends it under another record, which asks this of every new
+/// version a pull brings.
+const V6: &str = r"
+CREATE INDEX record_versions_by_supersedes ON record_versions (supersedes);
+";
+
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 5;
+pub const LATEST: i64 = 6;
 
 /// The name of refinery's history table.
 const HISTORY_TABLE: &str = "refinery_schema_history";
@@ -191,6 +201,7 @@ fn migrations() -> Vec<Migration> {
         ("V3__outbox_withdrawn", V3),
         ("V4__sync_network", V4),
         ("V5__version_merges", V5),
+        ("V6__versions_by_supersedes", V6),
     ]
     .into_iter()
     .map(|(name, sql)| Migration::unapplied(name, sql).expect("migration names are well formed"))

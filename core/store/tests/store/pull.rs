@@ -272,6 +272,41 @@ fn a_pulled_amendment_of_a_version_held_under_another_record_is_refused_with_its
 }
 
 #[test]
+fn a_pulled_version_amended_a_page_earlier_under_another_record_is_refused_with_its_batch() {
+    // Pages come in the endpoint's order, so an amendment of a version not
+    // yet seen is kept; the version it amends must then come under the same
+    // record, or the two records' histories would be tied together.
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let base = sample::new_visit(1, morning());
+    let stray = amendment_under_another_record(&base);
+    let mut first = PullBatch::new(SyncCursor("c-1".into()));
+    first.records = vec![PulledRecord::Visit(stray.clone())];
+    store.apply_pull(&first).unwrap();
+    let mut batch = PullBatch::new(SyncCursor("c-2".into()));
+    batch.records = vec![PulledRecord::Visit(base.clone())];
+    batch.patients.push(sample::patient(1));
+    assert_refused_whole(&mut store, &batch, "records[0].meta.version_id");
+    assert_eq!(store.sync_cursor().unwrap(), Some(SyncCursor("c-1".into())));
+    let held = store.history::<VisitContent>(stray.meta.record_id).unwrap();
+    assert_eq!(held.len(), 1);
+
+    // The same through a merge: a reconciling version of one record, pulled,
+    // names a head the device has not seen, which then comes under another.
+    let head = sample::new_visit(2, morning());
+    let elsewhere = sample::new_visit(3, morning());
+    let mut merging = sample::amend_visit(&head, "ipad-7", "Reconciled.");
+    merging.meta.merges = vec![elsewhere.meta.version_id];
+    let mut earlier = PullBatch::new(SyncCursor("c-3".into()));
+    earlier.records = vec![PulledRecord::Visit(head), PulledRecord::Visit(merging)];
+    store.apply_pull(&earlier).unwrap();
+    let mut batch = PullBatch::new(SyncCursor("c-4".into()));
+    batch.records = vec![PulledRecord::Visit(elsewhere)];
+    assert_refused_whole(&mut store, &batch, "records[0].meta.version_id");
+    assert_eq!(store.sync_cursor().unwrap(), Some(SyncCursor("c-3".into())));
+}
+
+#[test]
 fn an_amendment_under_another_record_is_refused_whatever_its_place_in_the_batch() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
@@ -283,8 +318,10 @@ fn an_amendment_under_another_record_is_refused_whatever_its_place_in_the_batch(
         PulledRecord::Visit(base.clone()),
     ];
     assert_refused_whole(&mut store, &batch, "records[0].meta.supersedes");
+    // Reversed, the version amended comes first, and is refused for the
+    // amendment of it under another record.
     batch.records.reverse();
-    assert_refused_whole(&mut store, &batch, "records[1].meta.supersedes");
+    assert_refused_whole(&mut store, &batch, "records[0].meta.version_id");
     assert_eq!(store.sync_cursor().unwrap(), None);
 }
 
