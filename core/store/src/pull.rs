@@ -185,8 +185,10 @@ impl Store {
             None => Ok(false),
             Some(bound) if bound == network.as_str() => Ok(true),
             Some(bound) => Err(StoreError::OtherNetwork {
-                bound: NetworkId::parse(&bound).map_err(|_| StoreError::Corrupt {
-                    detail: "the bound network is not a network id".into(),
+                // Written by a build whose rules for a network id differ: the
+                // file is sound, this build cannot read the value back.
+                bound: NetworkId::parse(&bound).map_err(|_| StoreError::Decode {
+                    what: "bound network",
                 })?,
                 asked: network.clone(),
             }),

@@ -488,4 +488,17 @@ fn a_store_syncs_with_one_network_and_refuses_another_changing_nothing() {
     let mut store = f.open().unwrap();
     store.bind_network(&east).unwrap();
     assert!(store.bind_network(&west).is_err());
+
+    // A binding this build cannot read back (a network id by other rules) is
+    // a value it cannot decode, not a damaged file to discard.
+    drop(store);
+    crate::raw_connection(&f)
+        .execute(
+            "UPDATE sync_network SET network = 'East Dorset!' WHERE id = 1",
+            [],
+        )
+        .unwrap();
+    let store = f.open().unwrap();
+    let refused = store.check_network(&west).expect_err("refused");
+    assert!(matches!(refused, StoreError::Decode { .. }), "{refused:?}");
 }
