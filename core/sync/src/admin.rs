@@ -117,8 +117,8 @@ struct Client {
 
 impl Client {
     fn new(endpoint: &str) -> Result<Self, AdminError> {
-        secure_url(endpoint)?;
-        let http = reqwest::Client::builder()
+        let base = secure_url(endpoint)?;
+        let http = crate::endpoint::client_for(&base)
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()

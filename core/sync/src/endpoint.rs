@@ -45,6 +45,21 @@ pub fn secure_url(url: &str) -> Result<reqwest::Url, UrlError> {
     }
 }
 
+/// An HTTP client builder for requests to `url` (one [`secure_url`] took).
+/// Plain http goes to this machine only, so it never goes through a proxy
+/// named in the environment (`HTTP_PROXY`, `ALL_PROXY`): the request, token
+/// and records included, would cross the network in clear to the proxy.
+/// https keeps any such proxy, which only tunnels it (TLS end to end): a
+/// practice's IT often allows the internet through one alone.
+pub fn client_for(url: &reqwest::Url) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder();
+    if url.scheme() == "https" {
+        builder
+    } else {
+        builder.no_proxy()
+    }
+}
+
 /// `e` followed by each error beneath it. An HTTP client's own message says
 /// only that a request to some URL failed; why (refused, timed out, a
 /// certificate, a redirect refused) is in its sources, and is what an IT team

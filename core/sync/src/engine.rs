@@ -417,12 +417,12 @@ impl SyncEngine {
                 "retry.attempts must be at least 1".into(),
             ));
         }
-        crate::endpoint::secure_url(&config.base_url)
+        let base = crate::endpoint::secure_url(&config.base_url)
             .map_err(|e| SyncError::Config(format!("base_url: {e}")))?;
         // The sync API never redirects. Following one would resend a push's
         // records (a 307 keeps the body) to wherever it pointed, perhaps in
         // clear, so an answer of 3xx is taken as it is: unexpected.
-        let client = reqwest::Client::builder()
+        let client = crate::endpoint::client_for(&base)
             .timeout(config.request_timeout)
             // A connection that cannot be made in this long is a dead link,
             // told apart from a request that timed out once connected.

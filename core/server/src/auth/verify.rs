@@ -22,7 +22,7 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use doorstep_sync::endpoint::{secure_url, with_causes};
+use doorstep_sync::endpoint::{client_for, secure_url, with_causes};
 
 use super::claims::AccessClaims;
 use super::keys::{KeyError, KeyRing, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, SigningKey};
@@ -82,30 +82,36 @@ impl JwksSource {
             // The key set decides who may read and write patients' records,
             // so keys that crossed a network in the clear are not trusted:
             // not from the URL given, nor from anywhere it redirects to.
-            JwksSource::Url(url) => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                    if attempt.previous().len() >= MAX_REDIRECTS {
-                        attempt.error("too many redirects")
-                    } else if let Err(e) = secure_url(attempt.url().as_str()) {
-                        attempt.error(format!("redirected to {e}"))
-                    } else {
-                        attempt.follow()
-                    }
-                }))
-                .build()
-                .map_err(|e| e.to_string())?
-                .get(
-                    secure_url(url)
-                        .map_err(|e| format!("a key set must be fetched over https: {e}"))?,
-                )
-                .timeout(std::time::Duration::from_secs(10))
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| format!("{url}: {}", with_causes(&e)))?
-                .text()
-                .await
-                .map_err(|e| format!("{url}: {}", with_causes(&e)))?,
+            JwksSource::Url(url) => {
+                let url = secure_url(url)
+                    .map_err(|e| format!("a key set must be fetched over https: {e}"))?;
+                // A redirect keeps the client's proxy, which plain http to
+                // this machine must not go through (see `client_for`).
+                let scheme = url.scheme().to_owned();
+                client_for(&url)
+                    .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                        if attempt.previous().len() >= MAX_REDIRECTS {
+                            attempt.error("too many redirects")
+                        } else if let Err(e) = secure_url(attempt.url().as_str()) {
+                            attempt.error(format!("redirected to {e}"))
+                        } else if attempt.url().scheme() != scheme {
+                            attempt.error("redirected from https to plain http, or back")
+                        } else {
+                            attempt.follow()
+                        }
+                    }))
+                    .build()
+                    .map_err(|e| e.to_string())?
+                    .get(url.clone())
+                    .timeout(std::time::Duration::from_secs(10))
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                    .map_err(|e| format!("{url}: {}", with_causes(&e)))?
+                    .text()
+                    .await
+                    .map_err(|e| format!("{url}: {}", with_causes(&e)))?
+            }
         };
         serde_json::from_str(&text).map_err(|e| format!("not a JWKS document: {e}"))
     }
