@@ -13,8 +13,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use jiff::Timestamp;
 use jsonwebtoken::jwk::{
@@ -246,7 +246,18 @@ pub struct Verifier {
     audience: String,
     own: RwLock<OwnKeys>,
     outside: RwLock<HashMap<String, Arc<TrustedKey>>>,
+    /// Since when the identity provider's key set has listed no key the
+    /// endpoint can trust, while it keeps the keys held (see
+    /// [`Verifier::trust_outside`]).
+    outside_unlisted_since: Mutex<Option<Instant>>,
 }
+
+/// How long the keys an identity provider last listed stay trusted once it
+/// lists none the endpoint can trust: long enough for a key set published
+/// empty by mistake to be put right (six refreshes), short enough that a key
+/// withdrawn on purpose (compromised, or replaced by a kind the endpoint does
+/// not take) is not trusted for long.
+pub const OUTSIDE_KEYS_GRACE: Duration = Duration::from_secs(60 * 60);
 
 impl Verifier {
     /// Trusts the endpoint's own `key` for tokens from `issuer` to `audience`,
@@ -290,6 +301,7 @@ impl Verifier {
             audience: audience.to_owned(),
             own: RwLock::new(OwnKeys { keys, dir }),
             outside: RwLock::new(HashMap::new()),
+            outside_unlisted_since: Mutex::new(None),
         }
     }
 
@@ -344,11 +356,18 @@ impl Verifier {
     /// Replaces the outside identity provider's keys with those of `jwks`
     /// (RS256 and ES256 keys with a `kid`; others are ignored), for tokens
     /// whose issuer is `issuer`. Returns how many keys of `jwks` can be
-    /// trusted. When none can, the keys held are kept: a provider that for a
-    /// moment publishes an empty set, or only keys of a kind the endpoint
-    /// does not take, would otherwise sign every user out until the next
-    /// refresh (and at start the endpoint refuses such a set anyway).
+    /// trusted. When none can, the keys held are kept for
+    /// [`OUTSIDE_KEYS_GRACE`] from the first such set, then dropped: a
+    /// provider that for a moment publishes an empty set, or only keys of a
+    /// kind the endpoint does not take, would otherwise sign every user out
+    /// until the next refresh, while one that withdrew its key on purpose is
+    /// heard within the hour (at start the endpoint refuses such a set).
     pub fn trust_outside(&self, jwks: &JwkSet, issuer: &str) -> usize {
+        self.trust_outside_at(jwks, issuer, Instant::now())
+    }
+
+    /// [`Self::trust_outside`] as if at `now`.
+    pub fn trust_outside_at(&self, jwks: &JwkSet, issuer: &str, now: Instant) -> usize {
         let mut keys = HashMap::new();
         for jwk in &jwks.keys {
             let (Some(kid), Some(alg)) = (&jwk.common.key_id, allowed_algorithm(jwk)) else {
@@ -370,9 +389,18 @@ impl Verifier {
             );
         }
         let count = keys.len();
-        if count > 0
-            && let Ok(mut outside) = self.outside.write()
-        {
+        let mut unlisted = self
+            .outside_unlisted_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let replace = if count > 0 {
+            *unlisted = None;
+            true
+        } else {
+            let since = *unlisted.get_or_insert(now);
+            now.saturating_duration_since(since) >= OUTSIDE_KEYS_GRACE
+        };
+        if replace && let Ok(mut outside) = self.outside.write() {
             *outside = keys;
         }
         count

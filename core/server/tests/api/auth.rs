@@ -239,10 +239,21 @@ async fn an_outside_identity_providers_es256_key_is_trusted_only_for_its_issuer_
         "kty": "oct", "kid": "shared-secret", "k": URL_SAFE_NO_PAD.encode(b"hmac keys are never trusted"),
     }]}))
     .unwrap();
-    for set in [JwkSet { keys: Vec::new() }, unusable] {
+    for set in [JwkSet { keys: Vec::new() }, unusable.clone()] {
         assert_eq!(app.state.verifier.trust_outside(&set, idp), 0);
         assert_eq!(status_with(&app, &good).await, StatusCode::OK);
     }
+    // Not for ever: a provider that withdrew its key on purpose (compromised,
+    // or replaced by a kind the endpoint does not take) is heard within the
+    // grace, counted from the first set that listed nothing to trust.
+    let later = std::time::Instant::now() + doorstep_server::auth::verify::OUTSIDE_KEYS_GRACE;
+    assert_eq!(
+        app.state.verifier.trust_outside_at(&unusable, idp, later),
+        0
+    );
+    assert_refused(&app, "a key the provider stopped listing", &good).await;
+    assert_eq!(app.state.verifier.trust_outside(&jwks, idp), 1);
+    assert_eq!(status_with(&app, &good).await, StatusCode::OK);
 
     // The provider rotates: the old key is no longer trusted.
     let (_, rotated) = outside_idp("idp-2");
