@@ -181,25 +181,16 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
 }
 
-impl StoreError {
-    /// The error of its own a SQLite failure with `code` is, where the shell
-    /// acts on it (storage full, a damaged file, another writer): none for
-    /// any other.
-    pub(crate) fn of_sqlite_code(code: Option<ErrorCode>) -> Option<StoreError> {
-        match code? {
-            ErrorCode::DiskFull => Some(StoreError::DiskFull),
-            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(StoreError::Corrupt {
-                detail: "a page failed its integrity check while reading".into(),
-            }),
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Some(StoreError::Busy),
-            _ => None,
-        }
-    }
-}
-
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::of_sqlite_code(e.sqlite_error_code()).unwrap_or(StoreError::Sqlite(e))
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull,
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
+                detail: "a page failed its integrity check while reading".into(),
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
     }
 }
 

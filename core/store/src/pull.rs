@@ -10,8 +10,9 @@
 //! version on trust: a batch is refused whole, the cursor left where it was,
 //! when a version fails the domain's checks, reuses a version id the device
 //! holds with other content, names a record the device holds as another
-//! kind, amends or merges a version the device holds under another record,
-//! or would close its record's history into a cycle.
+//! kind, amends or merges a version the device holds under another record
+//! or is amended or merged by one, or would close its record's history into
+//! a cycle.
 
 use doorstep_domain::NhsNumber;
 use doorstep_domain::medication_review::MedicationReviewRecord;
@@ -106,8 +107,10 @@ impl Store {
     /// ([`StoreError::VersionConflict`]), a record id names a record of
     /// another kind (`records[i].meta.record_id`), or a new version amends or
     /// merges a version held under another record, or one that descends
-    /// from it (`records[i].meta.supersedes` or `records[i].meta.merges`),
-    /// nothing is applied and the cursor stays where it was.
+    /// from it (`records[i].meta.supersedes` or `records[i].meta.merges`), or
+    /// is amended or merged by a version held under another record
+    /// (`records[i].meta.version_id`), nothing is applied and the cursor
+    /// stays where it was.
     pub fn apply_pull(&mut self, batch: &PullBatch) -> Result<PullReport> {
         for (i, record) in batch.records.iter().enumerate() {
             let checked = match record {

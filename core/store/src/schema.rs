@@ -260,15 +260,20 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
 }
 
 /// A failed migration as the shell should read it: storage full (a migration
-/// that copies a table needs room for the copy) and a busy or damaged file as
-/// such, anything else as a failed migration. The file keeps its version.
+/// that copies a table needs room for the copy) and another connection's
+/// write lock as such, anything else as a failed migration, damage included
+/// (a migration that fails is not a reason to discard the file). The file
+/// keeps its version.
 fn migration_failed(e: refinery_core::Error) -> StoreError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(at) = source {
-        if let Some(mapped) = (at.downcast_ref::<rusqlite::Error>())
-            .and_then(|sqlite| StoreError::of_sqlite_code(sqlite.sqlite_error_code()))
+        match at
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
         {
-            return mapped;
+            Some(rusqlite::ErrorCode::DiskFull) => return StoreError::DiskFull,
+            Some(rusqlite::ErrorCode::DatabaseBusy) => return StoreError::Busy,
+            _ => {}
         }
         source = at.source();
     }

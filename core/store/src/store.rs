@@ -81,7 +81,8 @@ pub struct WipeReport {
 /// Why a wipe did not complete.
 #[derive(Debug)]
 pub enum WipeError {
-    /// Nothing was erased and the store is handed back open:
+    /// No record was erased and the store is handed back open, its key still
+    /// in the keystore (a second copy of it may be gone):
     /// [`StoreError::UnsyncedItems`] with the count to confirm, or the
     /// failure that stopped the count or the key's deletion.
     Refused {
@@ -405,13 +406,15 @@ impl Store {
         // (both, where making a key current could not clear Next). While one
         // of them still holds it the store opens as before, so a failure
         // refuses the wipe.
+        // A slot that cannot be read may hold it too: it is cleared before
+        // going on, as one that does.
         let mut holding = Vec::new();
         let mut others = Vec::new();
         for slot in [KeySlot::Next, KeySlot::Current] {
             match self.keys.read_key(slot) {
-                Ok(Some(key)) if key == self.key => holding.push(slot),
-                Ok(_) => others.push(slot),
-                Err(e) => return Err(refuse(self, e.into())),
+                Ok(Some(key)) if key != self.key => others.push(slot),
+                Ok(None) => others.push(slot),
+                Ok(Some(_)) | Err(_) => holding.push(slot),
             }
         }
         for slot in holding {

@@ -426,6 +426,13 @@ fn a_next_slot_that_cannot_be_read_does_not_stop_a_store_the_current_key_opens()
     keys.unreadable.store(true, Ordering::SeqCst);
     let store = Store::open(&f.config, keys.clone()).unwrap();
     assert_all_current(&store, &visits);
+    // Nor a wipe (a revocation's, say): the damaged slot is cleared with the
+    // current one, in case it held the key too.
+    assert_eq!(store.wipe(3).unwrap().discarded_unsynced, 3);
+    keys.unreadable.store(false, Ordering::SeqCst);
+    assert_eq!(keys.read_key(KeySlot::Current).unwrap(), None);
+    assert_eq!(keys.read_key(KeySlot::Next).unwrap(), None);
+    assert!(!f.path().exists());
 }
 
 #[test]
