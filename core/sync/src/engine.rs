@@ -524,7 +524,7 @@ impl SyncEngine {
             report.reoffered += self.reoffer_lost_or_all(&mut report).await?;
             reoffer = false;
         } else if bound && waiting && self.cursor_refused(&mut report).await? {
-            report.reoffered += self.reoffer_lost(&mut report).await?;
+            report.reoffered += self.reoffer_lost_or_all_if_refused(&mut report).await?;
             reoffer = false;
         }
         if let Err(failed) = self.push_all(&mut report).await {
@@ -721,7 +721,7 @@ impl SyncEngine {
                         );
                         report.pull_restarted = true;
                         if reoffer {
-                            report.reoffered += self.reoffer_lost(report).await?;
+                            report.reoffered += self.reoffer_lost_or_all_if_refused(report).await?;
                         }
                         from_beginning = true;
                         continue;
@@ -813,6 +813,27 @@ impl SyncEngine {
                 Ok(self.store()?.reoffer(&accepted)? as usize)
             }
             queued => queued,
+        }
+    }
+
+    /// [`Self::reoffer_lost`] after a refused cursor, where the next sync
+    /// would ask again: a failure that may pass (no connection, the endpoint
+    /// failing) ends this sync, to ask again next time, but a refusal that
+    /// will not (a proxy that answers `/held` with 403, 405 or a page of its
+    /// own) would end every sync there, pulling and pushing nothing for
+    /// ever. So then every change the endpoint accepted goes again, and it
+    /// answers `duplicate` for what it holds.
+    async fn reoffer_lost_or_all_if_refused(
+        &self,
+        report: &mut SyncReport,
+    ) -> Result<usize, SyncError> {
+        match self.reoffer_lost(report).await {
+            Err(e @ (SyncError::Forbidden(_) | SyncError::Protocol(_))) => {
+                tracing::warn!(error = %e, "the endpoint will not say what it holds; offering every accepted change again");
+                let accepted = self.store()?.accepted_change_ids()?;
+                Ok(self.store()?.reoffer(&accepted)? as usize)
+            }
+            other => other,
         }
     }
 

@@ -547,6 +547,52 @@ fn restored_from(backup: tempfile::TempDir) -> TestApp {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_that_blocks_held_a_restored_endpoint_still_gets_back_what_it_lost() {
+    // Whether the refused cursor is found before a push (a change waiting) or
+    // by the pull (nothing waiting), a `/held` the proxy refuses every time
+    // must not stop every sync: every accepted change goes again.
+    for waiting in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let app = TestApp::new(&Backend::Sqlite).await;
+        let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
+        let url = format!("http://{}", serve(&app).await);
+        device.record_visit(0);
+        synced(&device, &url).await;
+        let backup = back_up(&app);
+        device.record_visit(1);
+        synced(&device, &url).await;
+        let restored = restored_from(backup);
+        assert_eq!(held_by_endpoint(&restored).await, 1);
+
+        device.token = restored.device_token(NET, "para-1", "phone-1");
+        let gate = Gate::new(MAX_BODY_BYTES);
+        gate.held_blocked.store(true, Ordering::SeqCst);
+        let url = format!("http://{}", gate.serve(&restored).await);
+        if waiting {
+            device.record_visit(2);
+        }
+        let report = synced(&device, &url).await;
+        assert!(report.pull_restarted || waiting, "waiting {waiting}");
+        assert_eq!(report.reoffered, 2, "waiting {waiting}");
+        let expected = if waiting { 3 } else { 2 };
+        assert_eq!(
+            held_by_endpoint(&restored).await,
+            expected,
+            "waiting {waiting}"
+        );
+        let counts = device.store.lock().unwrap().outbox_counts().unwrap();
+        assert_eq!(counts.unsynced(), 0, "waiting {waiting}");
+        // The cursor was replaced: the next sync asks nothing.
+        let report = synced(&device, &url).await;
+        assert_eq!(
+            (report.reoffered, report.pushed),
+            (0, 0),
+            "waiting {waiting}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_its_authors() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::new(&Backend::Sqlite).await;
