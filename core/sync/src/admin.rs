@@ -9,13 +9,17 @@ use std::time::Duration;
 use doorstep_domain::network::DeviceId;
 use doorstep_domain::record::RecordId;
 
-use crate::endpoint::{UrlError, secure_url, with_causes};
+use crate::endpoint::{BodyError, UrlError, secure_url, with_causes};
 use serde::de::DeserializeOwned;
 
 use crate::wire::{ErrorBody, FORKS_PATH, Fork, ForksResponse, REVOKE_PATH, RevokeResponse};
 
 /// Longest the endpoint may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most bytes of an answer read: a page of 500 forked records lists their
+/// heads' ids, far less than this even at a thousand heads each.
+const MAX_ADMIN_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why a request to the endpoint did not do what was asked, in words an IT
 /// team can act on.
@@ -151,10 +155,16 @@ impl Client {
             .await
             .map_err(|e| unreachable(&self.endpoint, &e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| unreachable(&self.endpoint, &e))?;
+        let bytes = match crate::endpoint::body_within(response, MAX_ADMIN_ANSWER_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::Transport(e)) => return Err(unreachable(&self.endpoint, &e)),
+            Err(BodyError::TooLarge { limit }) => {
+                return Err(AdminError::Unexpected {
+                    status: status.as_u16(),
+                    reason: format!("an answer of more than {limit} bytes, not {what}"),
+                });
+            }
+        };
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| AdminError::Unexpected {
                 status: status.as_u16(),

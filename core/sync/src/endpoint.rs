@@ -60,6 +60,44 @@ pub fn client_for(url: &reqwest::Url) -> reqwest::ClientBuilder {
     }
 }
 
+/// Why an answer's body could not be read (see [`body_within`]).
+#[derive(Debug)]
+pub enum BodyError {
+    /// It ran past the limit: not an answer of the sync API (a captive
+    /// portal's page, a proxy's stream), and not worth the phone's memory.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The connection failed while it was read.
+    Transport(reqwest::Error),
+}
+
+/// The body of `response`, read a chunk at a time and refused once past
+/// `limit` bytes (or at once, when its length says it will be): an answer
+/// with no end, or hundreds of megabytes from something that is not the
+/// endpoint, is not read into memory whole.
+pub async fn body_within(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let too_large = BodyError::TooLarge { limit };
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// `e` followed by each error beneath it. An HTTP client's own message says
 /// only that a request to some URL failed; why (refused, timed out, a
 /// certificate, a redirect refused) is in its sources, and is what an IT team

@@ -41,7 +41,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::endpoint::with_causes;
+use crate::endpoint::{BodyError, with_causes};
 use crate::wire::{
     ChangeBody, ChangeId, ChangeKind, ChangeOutcome, DeviceStatus, ErrorBody, ErrorCode, HELD_PATH,
     HeldRequest, HeldResponse, MAX_HELD_IDS, MAX_PULL_LIMIT, MAX_PUSH_CHANGES, PULL_PATH,
@@ -94,7 +94,9 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// Wait before the first retry; doubles each time.
     pub initial_backoff: Duration,
-    /// Longest wait between attempts.
+    /// Longest wait between attempts, before the jitter (up to half as much
+    /// again, so that devices that lost signal together do not retry
+    /// together). `Duration::MAX` sets no limit.
     pub max_backoff: Duration,
 }
 
@@ -916,14 +918,14 @@ impl SyncEngine {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<(StatusCode, Vec<u8>), SyncError> {
         let retry = self.config.retry;
-        let mut backoff = retry.initial_backoff;
+        let mut backoff = retry.initial_backoff.min(retry.max_backoff);
         let mut last = String::new();
         let mut reached = false;
         for attempt in 0..retry.attempts {
             if attempt > 0 {
                 report.retries += 1;
                 tokio::time::sleep(jittered(backoff)).await;
-                backoff = (backoff * 2).min(retry.max_backoff);
+                backoff = backoff.saturating_mul(2).min(retry.max_backoff);
             }
             match self.attempt(&build).await {
                 Ok(answer) => return Ok(answer),
@@ -959,10 +961,20 @@ impl SyncEngine {
                 reached: !e.is_connect(),
             })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| Failure::Transient {
-            why: with_causes(&e),
-            reached: true,
-        })?;
+        let bytes = match crate::endpoint::body_within(response, MAX_ANSWER_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::Transport(e)) => {
+                return Err(Failure::Transient {
+                    why: with_causes(&e),
+                    reached: true,
+                });
+            }
+            Err(BodyError::TooLarge { limit }) => {
+                return Err(Failure::Fatal(SyncError::Protocol(format!(
+                    "the answer ({status}) ran past {limit} bytes, far more than the endpoint                      sends: something else answered"
+                ))));
+            }
+        };
         if status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::REQUEST_TIMEOUT
@@ -972,9 +984,15 @@ impl SyncEngine {
                 reached: true,
             });
         }
-        Ok((status, bytes.to_vec()))
+        Ok((status, bytes))
     }
 }
+
+/// Most bytes of an answer the engine reads. A pull page carries about a
+/// megabyte of records at most (a single larger record alone), with its
+/// patients' summaries: sixteen times that leaves room, and stops a phone
+/// reading a portal's or a proxy's endless stream into memory.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
 /// `base` plus up to a half of it again, drawn from the system's random
 /// source, so devices that lost signal together do not retry together. (The
@@ -983,7 +1001,8 @@ impl SyncEngine {
 /// randomness the wait is `base` plus a quarter.
 fn jittered(base: Duration) -> Duration {
     let draw = getrandom::u32().unwrap_or(u32::MAX / 2);
-    base + base.mul_f64(f64::from(draw) / f64::from(u32::MAX) / 2.0)
+    let share = f64::from(draw) / f64::from(u32::MAX) / 2.0;
+    base.saturating_add(Duration::try_from_secs_f64(base.as_secs_f64() * share).unwrap_or(base))
 }
 
 /// A sync running in the background; dropping or cancelling it stops the
@@ -1045,6 +1064,8 @@ mod tests {
                 .any(|w| w.abs_diff(first) > Duration::from_millis(10)),
             "{waits:?}"
         );
+        // A policy with no limit (`Duration::MAX`) waits long, never panics.
+        assert_eq!(jittered(Duration::MAX), Duration::MAX);
     }
 
     /// An engine over a fresh store holding `records` visit records whose

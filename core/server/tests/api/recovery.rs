@@ -62,6 +62,9 @@ struct Gate {
     /// While set, every pull is answered with a page of nothing that keeps
     /// the cursor and promises more, as by a broken endpoint or proxy.
     endless_pulls: Arc<AtomicBool>,
+    /// Pulls answered with a page far larger than any the endpoint sends (a
+    /// captive portal's, say).
+    huge_pulls: Arc<AtomicBool>,
     /// While set, every push answer also says this change was accepted,
     /// whether it was pushed or not.
     stray_accepted: Arc<Mutex<Option<Uuid>>>,
@@ -82,6 +85,7 @@ impl Gate {
             held_unnamed_only: Arc::default(),
             named_held_refused: Arc::default(),
             endless_pulls: Arc::default(),
+            huge_pulls: Arc::default(),
             stray_accepted: Arc::default(),
             largest_push: Arc::default(),
             refused_pushes: Arc::default(),
@@ -153,6 +157,10 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     if path == PULL_PATH && gate.fail_pulls.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if path == PULL_PATH && gate.huge_pulls.load(Ordering::SeqCst) {
+        let huge = vec![b' '; doorstep_sync::engine::MAX_ANSWER_BYTES + 1];
+        return (StatusCode::OK, huge).into_response();
     }
     if path == PULL_PATH && gate.endless_pulls.load(Ordering::SeqCst) {
         let query: Query<HashMap<String, String>> = Query::try_from_uri(request.uri()).unwrap();
@@ -939,6 +947,21 @@ async fn behind_a_gate() -> (tempfile::TempDir, TestApp, Device, Gate, String) {
     let gate = Gate::new(MAX_BODY_BYTES);
     let url = format!("http://{}", gate.serve(&app).await);
     (dir, app, device, gate, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_larger_than_any_the_endpoint_sends_is_not_read_and_ends_the_sync() {
+    let (_dir, app, device, gate, url) = behind_a_gate().await;
+    device.record_visit(0);
+    gate.huge_pulls.store(true, Ordering::SeqCst);
+    let error = device.sync_once(&url).await.unwrap_err();
+    assert!(
+        matches!(&error, SyncError::Protocol(m) if m.contains("ran past")),
+        "{error}"
+    );
+    assert_eq!(held_by_endpoint(&app).await, 1, "the push before it went");
+    gate.huge_pulls.store(false, Ordering::SeqCst);
+    synced(&device, &url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
