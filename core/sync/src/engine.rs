@@ -253,8 +253,26 @@ enum Failure {
     Transient {
         why: String,
         reached: bool,
+        /// How long the endpoint asked to be left before the next try
+        /// (`Retry-After` on a 429 or 503).
+        retry_after: Option<Duration>,
     },
     Fatal(SyncError),
+}
+
+/// The wait a `Retry-After` header asks for: seconds, or an HTTP date
+/// (none when it is neither, or already past).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    Duration::try_from(jiff::Timestamp::now().duration_until(at)).ok()
 }
 
 #[derive(Serialize)]
@@ -921,19 +939,33 @@ impl SyncEngine {
         let mut backoff = retry.initial_backoff.min(retry.max_backoff);
         let mut last = String::new();
         let mut reached = false;
+        let mut asked = None;
         for attempt in 0..retry.attempts {
             if attempt > 0 {
                 report.retries += 1;
-                tokio::time::sleep(jittered(backoff)).await;
+                let wait = jittered(backoff).max(asked.unwrap_or_default());
+                tokio::time::sleep(wait).await;
                 backoff = backoff.saturating_mul(2).min(retry.max_backoff);
             }
             match self.attempt(&build).await {
                 Ok(answer) => return Ok(answer),
                 Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient { why, reached: now }) => {
+                Err(Failure::Transient {
+                    why,
+                    reached: now,
+                    retry_after,
+                }) => {
                     tracing::debug!(attempt, why = %why, "sync request failed; retrying");
                     last = why;
                     reached = now;
+                    asked = retry_after;
+                    // An endpoint that asks to be left longer than the
+                    // policy would wait is left: this sync ends, to try
+                    // again at the next, rather than knock again at once.
+                    if let Some(wait) = retry_after.filter(|wait| *wait > retry.max_backoff) {
+                        last = format!("{last}, asked to retry after {} s", wait.as_secs());
+                        break;
+                    }
                 }
             }
         }
@@ -959,14 +991,17 @@ impl SyncEngine {
             .map_err(|e| Failure::Transient {
                 why: with_causes(&e),
                 reached: !e.is_connect(),
+                retry_after: None,
             })?;
         let status = response.status();
+        let asked = retry_after(response.headers());
         let bytes = match crate::endpoint::body_within(response, MAX_ANSWER_BYTES).await {
             Ok(bytes) => bytes,
             Err(BodyError::Transport(e)) => {
                 return Err(Failure::Transient {
                     why: with_causes(&e),
                     reached: true,
+                    retry_after: None,
                 });
             }
             Err(BodyError::TooLarge { limit }) => {
@@ -982,6 +1017,7 @@ impl SyncEngine {
             return Err(Failure::Transient {
                 why: status.to_string(),
                 reached: true,
+                retry_after: asked,
             });
         }
         Ok((status, bytes))
@@ -1066,6 +1102,25 @@ mod tests {
         );
         // A policy with no limit (`Duration::MAX`) waits long, never panics.
         assert_eq!(jittered(Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date() {
+        let asked = |value: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::RETRY_AFTER, value.parse().unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(asked("120"), Some(Duration::from_secs(120)));
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10);
+        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
+            .timestamp_to_rfc9110_string(&soon)
+            .unwrap();
+        let wait = asked(&date).expect("a date ahead");
+        assert!(wait > Duration::from_secs(500) && wait <= Duration::from_secs(600));
+        assert_eq!(asked("Sun, 06 Nov 1994 08:49:37 GMT"), None, "past");
+        assert_eq!(asked("soon"), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
     }
 
     /// An engine over a fresh store holding `records` visit records whose

@@ -65,6 +65,9 @@ struct Gate {
     /// Pulls answered with a page far larger than any the endpoint sends (a
     /// captive portal's, say).
     huge_pulls: Arc<AtomicBool>,
+    /// Pushes answered 429 with `Retry-After: 1`, counted.
+    rate_limited_pushes: Arc<AtomicUsize>,
+    rate_limiting: Arc<AtomicBool>,
     /// While set, every push answer also says this change was accepted,
     /// whether it was pushed or not.
     stray_accepted: Arc<Mutex<Option<Uuid>>>,
@@ -86,6 +89,8 @@ impl Gate {
             named_held_refused: Arc::default(),
             endless_pulls: Arc::default(),
             huge_pulls: Arc::default(),
+            rate_limited_pushes: Arc::default(),
+            rate_limiting: Arc::default(),
             stray_accepted: Arc::default(),
             largest_push: Arc::default(),
             refused_pushes: Arc::default(),
@@ -157,6 +162,15 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     if path == PULL_PATH && gate.fail_pulls.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if path == PUSH_PATH && gate.rate_limiting.load(Ordering::SeqCst) {
+        gate.rate_limited_pushes.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            "slow down",
+        )
+            .into_response();
     }
     if path == PULL_PATH && gate.huge_pulls.load(Ordering::SeqCst) {
         let huge = vec![b' '; doorstep_sync::engine::MAX_ANSWER_BYTES + 1];
@@ -947,6 +961,29 @@ async fn behind_a_gate() -> (tempfile::TempDir, TestApp, Device, Gate, String) {
     let gate = Gate::new(MAX_BODY_BYTES);
     let url = format!("http://{}", gate.serve(&app).await);
     (dir, app, device, gate, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_asks_to_be_left_longer_than_the_policy_waits_is_left_till_the_next_sync()
+{
+    // The device's policy waits at most 20 ms between tries; a rate limiter
+    // asking for a second is not knocked on again four times at once.
+    let (_dir, app, device, gate, url) = behind_a_gate().await;
+    device.record_visit(0);
+    gate.rate_limiting.store(true, Ordering::SeqCst);
+    let error = device
+        .engine(&url, 5, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, SyncError::Failing(m) if m.contains("asked to retry after 1 s")),
+        "{error}"
+    );
+    assert_eq!(gate.rate_limited_pushes.load(Ordering::SeqCst), 1);
+    gate.rate_limiting.store(false, Ordering::SeqCst);
+    synced(&device, &url).await;
+    assert_eq!(held_by_endpoint(&app).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
