@@ -574,7 +574,9 @@ impl SyncEngine {
     /// something this build cannot read, the pull still runs, so that change
     /// does not also keep colleagues' records from this device: small pull
     /// pages may come down a link that cannot carry the push up. The push's
-    /// error is what the sync reports; the change stays queued for the next
+    /// error is what the sync reports, unless the pull finds the sign-in
+    /// refused (a token that expired while the push was retried): the
+    /// clinician can act on that. The change stays queued for the next
     /// sync. A push that could not connect at all ends the sync: the pull
     /// would wait out its retries on the same dead link. A refused token or a forbidden call would refuse the pull
     /// too, and a failing store cannot take it: those end the sync as they
@@ -591,10 +593,16 @@ impl SyncEngine {
         tracing::warn!(error = %failed, "the push failed; pulling colleagues' changes anyway");
         // Revocation is left for the next sync to hear: the device cannot be
         // wiped while the change that failed is unsent.
-        if let Err(e) = self.pull_all(report, reoffer).await {
-            tracing::warn!(error = %e, "the pull after a failed push failed too");
+        match self.pull_all(report, reoffer).await {
+            // The clinician can act on this one: signed in again, the push
+            // is tried again too.
+            Err(SyncError::SignInRequired) => SyncError::SignInRequired,
+            Err(e) => {
+                tracing::warn!(error = %e, "the pull after a failed push failed too");
+                failed
+            }
+            Ok(_) => failed,
         }
-        failed
     }
 
     /// Pushes the outbox until nothing is left to push. A push the endpoint

@@ -986,6 +986,41 @@ async fn an_endpoint_that_asks_to_be_left_longer_than_the_policy_waits_is_left_t
     assert_eq!(held_by_endpoint(&app).await, 1);
 }
 
+/// A sign-in that lasts for `uses` requests, then must be made again.
+struct Expiring {
+    token: String,
+    uses: AtomicUsize,
+}
+
+impl doorstep_sync::engine::TokenSource for Expiring {
+    fn bearer(&self) -> Option<String> {
+        let left = self.uses.load(Ordering::SeqCst);
+        self.uses.store(left.saturating_sub(1), Ordering::SeqCst);
+        (left > 0).then(|| self.token.clone())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_that_runs_out_during_a_failing_push_is_what_the_sync_reports() {
+    // The push fails (the rate limiter), the pull after it finds no sign-in:
+    // the clinician is asked to sign in, which they can do something about.
+    let (_dir, _app, device, gate, url) = behind_a_gate().await;
+    device.record_visit(0);
+    gate.rate_limiting.store(true, Ordering::SeqCst);
+    let engine = doorstep_sync::engine::SyncEngine::new(
+        device.config(&url, 5, Duration::from_secs(10)),
+        Arc::clone(&device.store),
+        Arc::new(Expiring {
+            token: device.token.clone(),
+            uses: AtomicUsize::new(1),
+        }),
+    )
+    .unwrap();
+    let error = engine.sync().await.unwrap_err();
+    assert!(matches!(error, SyncError::SignInRequired), "{error}");
+    assert_eq!(gate.rate_limited_pushes.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_larger_than_any_the_endpoint_sends_is_not_read_and_ends_the_sync() {
     let (_dir, app, device, gate, url) = behind_a_gate().await;
