@@ -721,6 +721,9 @@ impl SyncEngine {
         // The store is bound by the first page naming its network; later
         // pages need not ask the store again.
         let mut bound = false;
+        // Every cursor asked with in this pull: a page that leads back to one
+        // would be followed round for ever.
+        let mut asked = std::collections::HashSet::new();
         loop {
             let cursor = if from_beginning {
                 String::new()
@@ -762,10 +765,11 @@ impl SyncEngine {
             // Every page the endpoint promises more after carries a change
             // and moves the cursor; one that does neither would be asked for
             // again for ever, holding the sync (and every later one) open.
-            if page.more && (page.changes.is_empty() || page.cursor.as_str() == cursor) {
+            asked.insert(cursor);
+            if page.more && (page.changes.is_empty() || asked.contains(page.cursor.as_str())) {
                 return Err(SyncError::Protocol(
                     "the endpoint promised more changes but its page neither carried one nor \
-                     moved the cursor; stopped rather than ask for the same page again"
+                     moved the cursor on; stopped rather than ask for the same pages again"
                         .into(),
                 ));
             }
@@ -992,15 +996,21 @@ impl SyncEngine {
             .tokens
             .bearer()
             .ok_or(Failure::Fatal(SyncError::SignInRequired))?;
-        let response = build()
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| Failure::Transient {
+        let response = build().bearer_auth(token).send().await.map_err(|e| {
+            // Made wrong here, never sent (a token a header cannot carry,
+            // say): trying again would make it wrong again.
+            if e.is_builder() {
+                return Failure::Fatal(SyncError::Config(format!(
+                    "the request could not be made: {}",
+                    with_causes(&e)
+                )));
+            }
+            Failure::Transient {
                 why: with_causes(&e),
                 reached: !e.is_connect(),
                 retry_after: None,
-            })?;
+            }
+        })?;
         let status = response.status();
         let asked = retry_after(response.headers());
         let bytes = match crate::endpoint::body_within(response, MAX_ANSWER_BYTES).await {

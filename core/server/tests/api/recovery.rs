@@ -65,6 +65,10 @@ struct Gate {
     /// Pulls answered with a page far larger than any the endpoint sends (a
     /// captive portal's, say).
     huge_pulls: Arc<AtomicBool>,
+    /// Pulls answered with the network's first page, always promising more,
+    /// under cursors that take turns: each page moves the cursor, and yet
+    /// the pages go round for ever.
+    cycling_pulls: Arc<AtomicUsize>,
     /// Pushes answered 429 with `Retry-After: 1`, counted.
     rate_limited_pushes: Arc<AtomicUsize>,
     rate_limiting: Arc<AtomicBool>,
@@ -90,6 +94,7 @@ impl Gate {
             endless_pulls: Arc::default(),
             huge_pulls: Arc::default(),
             rate_limited_pushes: Arc::default(),
+            cycling_pulls: Arc::default(),
             rate_limiting: Arc::default(),
             stray_accepted: Arc::default(),
             largest_push: Arc::default(),
@@ -162,6 +167,19 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     if path == PULL_PATH && gate.fail_pulls.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if path == PULL_PATH && gate.cycling_pulls.load(Ordering::SeqCst) > 0 {
+        let turn = gate.cycling_pulls.fetch_add(1, Ordering::SeqCst);
+        let (mut parts, body) = request.into_parts();
+        parts.uri = format!("{PULL_PATH}?limit=1").parse().unwrap();
+        let answer = next.run(Request::from_parts(parts, body)).await;
+        let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let mut page: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        page["more"] = true.into();
+        page["cursor"] = format!("turn-{}", turn % 2).into();
+        return Json(page).into_response();
     }
     if path == PUSH_PATH && gate.rate_limiting.load(Ordering::SeqCst) {
         gate.rate_limited_pushes.fetch_add(1, Ordering::SeqCst);
@@ -984,6 +1002,47 @@ async fn an_endpoint_that_asks_to_be_left_longer_than_the_policy_waits_is_left_t
     gate.rate_limiting.store(false, Ordering::SeqCst);
     synced(&device, &url).await;
     assert_eq!(held_by_endpoint(&app).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_pages_that_lead_back_to_a_cursor_already_asked_end_the_sync() {
+    let (_dir, _app, device, gate, url) = behind_a_gate().await;
+    device.record_visit(0);
+    synced(&device, &url).await;
+    gate.cycling_pulls.store(1, Ordering::SeqCst);
+    let outcome = tokio::time::timeout(Duration::from_secs(20), device.sync_once(&url))
+        .await
+        .expect("the sync ends");
+    let error = outcome.unwrap_err();
+    assert!(
+        matches!(&error, SyncError::Protocol(m) if m.contains("moved the cursor on")),
+        "{error}"
+    );
+    assert!(
+        gate.cycling_pulls.load(Ordering::SeqCst) <= 4,
+        "asked again and again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_cannot_be_made_is_not_retried_as_if_the_endpoint_failed() {
+    // A token with a line break cannot go in a header: nothing is sent, and
+    // the sync says so at once rather than "the endpoint is failing".
+    let (_dir, app, device, _gate, url) = behind_a_gate().await;
+    device.record_visit(0);
+    let engine = doorstep_sync::engine::SyncEngine::new(
+        device.config(&url, 5, Duration::from_secs(10)),
+        Arc::clone(&device.store),
+        Arc::new(format!("{}\n", device.token)),
+    )
+    .unwrap();
+    let error = engine.sync().await.unwrap_err();
+    assert!(
+        matches!(&error, SyncError::Config(m) if m.contains("could not be made")),
+        "{error}"
+    );
+    assert_eq!(held_by_endpoint(&app).await, 0);
+    assert!(matches!(engine.status().state, SyncState::Failed { .. }));
 }
 
 /// A sign-in that lasts for `uses` requests, then must be made again.
