@@ -227,9 +227,11 @@ pub struct SyncReport {
     /// and the pull started again from the beginning: records already held
     /// came again and were recognised, so `pulled_new` counts only new ones.
     pub pull_restarted: bool,
-    /// Changes the endpoint had accepted that it said it no longer holds,
-    /// asked after a `bad_cursor` (it may have been restored from an older
-    /// backup), queued again and pushed in the same sync.
+    /// Changes the endpoint had accepted that were queued again and pushed in
+    /// the same sync: those it said it no longer holds, asked after a
+    /// `bad_cursor` (it may have been restored from an older backup), or
+    /// every one where it could not say (it answers `duplicate` for those it
+    /// holds).
     pub reoffered: usize,
     /// True when the endpoint said this device is revoked.
     pub revoked: bool,
@@ -362,8 +364,11 @@ fn accepted_acks(
         report.revoked = true;
     }
     let mut acks = Vec::with_capacity(response.results.len());
+    let mut answered = std::collections::HashSet::new();
     for result in response.results {
-        if !was_sent(items, result.change_id) {
+        // An answer naming a change twice counts it once, as the store
+        // moves it once.
+        if !was_sent(items, result.change_id) || !answered.insert(result.change_id) {
             continue;
         }
         match reason_of(&result.outcome) {

@@ -1139,6 +1139,28 @@ async fn an_answer_about_a_change_not_in_the_push_moves_nothing() {
     assert_eq!(device.stuck(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_naming_a_change_twice_counts_it_once() {
+    let (_dir, app, device, gate, url) = behind_a_gate().await;
+    device.record_visit(0);
+    device.record_visit(1);
+    let queued = device.store.lock().unwrap().push_batch(PushLimit {
+        items: 2,
+        bytes: usize::MAX,
+        overhead_per_item: 0,
+    });
+    let first = queued.unwrap()[0].change_id;
+    // The answer to the push of the first says twice that it was accepted.
+    *gate.stray_accepted.lock().unwrap() = Some(first.0);
+    let report = device
+        .engine_pushing(&url, 1, Duration::from_secs(10), 1)
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(report.pushed, 2);
+    assert_eq!(held_by_endpoint(&app).await, 2);
+}
+
 /// A device that synced one visit before its endpoint's backup and one
 /// after, and the endpoint restored from that backup (the second visit
 /// lost): the device's directory, the device signed in to the restored
