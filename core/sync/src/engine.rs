@@ -258,8 +258,18 @@ enum Failure {
         /// How long the endpoint asked to be left before the next try
         /// (`Retry-After` on a 429 or 503).
         retry_after: Option<Duration>,
+        /// The request ran out of time once connected.
+        timed_out: bool,
     },
     Fatal(SyncError),
+}
+
+/// What [`SyncEngine::request_or_time_out`] got.
+enum Sent {
+    /// The first answer that was not transient: status and body.
+    Answer(StatusCode, Vec<u8>),
+    /// A try ran out of time once connected (only when asked to stop there).
+    TimedOut(String),
 }
 
 /// The wait a `Retry-After` header asks for: seconds, or an HTTP date
@@ -614,8 +624,12 @@ impl SyncEngine {
     /// refuses as too large is halved and sent again; a change refused as too
     /// large on its own is marked rejected, and the others still go.
     async fn push_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
-        // Halved on each 413, doubled back after each answered push.
-        let mut cap = self.config.push_batch;
+        // Halved on each 413, doubled back after each answered push, up to
+        // `ceiling`: the batch, or below the last push that ran out of time
+        // (the uplink is slow for this sync, and a push that runs out of time
+        // costs the whole of it).
+        let mut ceiling = self.config.push_batch;
+        let mut cap = ceiling;
         loop {
             let items = self.next_batch(cap)?;
             if items.is_empty() {
@@ -624,14 +638,29 @@ impl SyncEngine {
             let ids: Vec<StoreChangeId> = items.iter().map(|i| i.change_id).collect();
             self.store()?.mark_sent(&ids)?;
             let body = self.push_body(&items)?;
-            let (status, bytes) = self
-                .request(report, || {
-                    self.client
-                        .post(self.url(PUSH_PATH))
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone())
-                })
-                .await?;
+            let build = || {
+                self.client
+                    .post(self.url(PUSH_PATH))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            };
+            // A push of several changes that runs out of time is sent again
+            // halved, not whole: an uplink too weak to carry it within the
+            // request's time may carry its halves, where trying the same
+            // body again never would.
+            let (status, bytes) = match self
+                .request_or_time_out(report, build, items.len() > 1)
+                .await?
+            {
+                Sent::Answer(status, bytes) => (status, bytes),
+                Sent::TimedOut(why) => {
+                    tracing::info!(changes = items.len(), bytes = body.len(), why = %why, "push ran out of time; halving the batch");
+                    report.retries += 1;
+                    ceiling = items.len() / 2;
+                    cap = ceiling;
+                    continue;
+                }
+            };
             let acks = if status == StatusCode::OK {
                 accepted_acks(&bytes, &items, report)?
             } else if status == StatusCode::UNPROCESSABLE_ENTITY {
@@ -671,7 +700,7 @@ impl SyncEngine {
                     "the endpoint answered no change of the batch".into(),
                 ));
             }
-            cap = cap.saturating_mul(2).min(self.config.push_batch);
+            cap = cap.saturating_mul(2).min(ceiling);
         }
     }
 
@@ -952,6 +981,20 @@ impl SyncEngine {
         report: &mut SyncReport,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<(StatusCode, Vec<u8>), SyncError> {
+        match self.request_or_time_out(report, build, false).await? {
+            Sent::Answer(status, bytes) => Ok((status, bytes)),
+            Sent::TimedOut(why) => Err(SyncError::Failing(why)),
+        }
+    }
+
+    /// [`Self::request`], but with `stop_on_time_out` a try that runs out of
+    /// time once connected is not tried again: the caller can send less.
+    async fn request_or_time_out(
+        &self,
+        report: &mut SyncReport,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        stop_on_time_out: bool,
+    ) -> Result<Sent, SyncError> {
         let retry = self.config.retry;
         let mut backoff = retry.initial_backoff.min(retry.max_backoff);
         let mut last = String::new();
@@ -965,12 +1008,16 @@ impl SyncEngine {
                 backoff = backoff.saturating_mul(2).min(retry.max_backoff);
             }
             match self.attempt(&build).await {
-                Ok(answer) => return Ok(answer),
+                Ok((status, bytes)) => return Ok(Sent::Answer(status, bytes)),
                 Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Transient { why, timed_out, .. }) if timed_out && stop_on_time_out => {
+                    return Ok(Sent::TimedOut(why));
+                }
                 Err(Failure::Transient {
                     why,
                     reached: now,
                     retry_after,
+                    ..
                 }) => {
                     tracing::debug!(attempt, why = %why, "sync request failed; retrying");
                     last = why;
@@ -1014,6 +1061,7 @@ impl SyncEngine {
                 why: with_causes(&e),
                 reached: !e.is_connect(),
                 retry_after: None,
+                timed_out: e.is_timeout() && !e.is_connect(),
             }
         })?;
         let status = response.status();
@@ -1025,11 +1073,13 @@ impl SyncEngine {
                     why: with_causes(&e),
                     reached: true,
                     retry_after: None,
+                    timed_out: e.is_timeout(),
                 });
             }
             Err(BodyError::TooLarge { limit }) => {
                 return Err(Failure::Fatal(SyncError::Protocol(format!(
-                    "the answer ({status}) ran past {limit} bytes, far more than the endpoint                      sends: something else answered"
+                    "the answer ({status}) ran past {limit} bytes, far more than the endpoint \
+                     sends: something else answered"
                 ))));
             }
         };
@@ -1041,6 +1091,7 @@ impl SyncEngine {
                 why: status.to_string(),
                 reached: true,
                 retry_after: asked,
+                timed_out: false,
             });
         }
         Ok((status, bytes))

@@ -69,6 +69,10 @@ struct Gate {
     /// under cursors that take turns: each page moves the cursor, and yet
     /// the pages go round for ever.
     cycling_pulls: Arc<AtomicUsize>,
+    /// Pushes of more than one change held past any client's patience (an
+    /// uplink too weak to carry them in time), counted.
+    slow_batches: Arc<AtomicUsize>,
+    slowing_batches: Arc<AtomicBool>,
     /// Pushes answered 429 with `Retry-After: 1`, counted.
     rate_limited_pushes: Arc<AtomicUsize>,
     rate_limiting: Arc<AtomicBool>,
@@ -95,6 +99,8 @@ impl Gate {
             huge_pulls: Arc::default(),
             rate_limited_pushes: Arc::default(),
             cycling_pulls: Arc::default(),
+            slow_batches: Arc::default(),
+            slowing_batches: Arc::default(),
             rate_limiting: Arc::default(),
             stray_accepted: Arc::default(),
             largest_push: Arc::default(),
@@ -180,6 +186,18 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
         page["more"] = true.into();
         page["cursor"] = format!("turn-{}", turn % 2).into();
         return Json(page).into_response();
+    }
+    if path == PUSH_PATH && gate.slowing_batches.load(Ordering::SeqCst) {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let push: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        if push["changes"].as_array().map_or(0, Vec::len) > 1 {
+            gate.slow_batches.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        return next
+            .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+            .await;
     }
     if path == PUSH_PATH && gate.rate_limiting.load(Ordering::SeqCst) {
         gate.rate_limited_pushes.fetch_add(1, Ordering::SeqCst);
@@ -1137,6 +1155,27 @@ async fn an_answer_about_a_change_not_in_the_push_moves_nothing() {
     // The second was still pushed: the endpoint holds both.
     assert_eq!(held_by_endpoint(&app).await, 2);
     assert_eq!(device.stuck(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_runs_out_of_time_goes_again_halved_not_whole() {
+    // Four visits in one push never get through in the request's time; one
+    // at a time they do, in the same sync.
+    let (_dir, app, device, gate, url) = behind_a_gate().await;
+    for seed in 0..4 {
+        device.record_visit(seed);
+    }
+    gate.slowing_batches.store(true, Ordering::SeqCst);
+    let report = device
+        .engine(&url, 5, Duration::from_millis(500))
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(report.pushed, 4);
+    assert_eq!(held_by_endpoint(&app).await, 4);
+    // The batch of four ran out of time, then a half of it; the rest of the
+    // sync went one at a time, not back up to a size that had failed.
+    assert_eq!(gate.slow_batches.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
