@@ -280,8 +280,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .to_str()
         .ok()?
         .trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a number is a very long wait all the same.
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
     Duration::try_from(jiff::Timestamp::now().duration_until(at)).ok()
@@ -802,8 +803,8 @@ impl SyncEngine {
             asked.insert(cursor);
             if page.more && (page.changes.is_empty() || asked.contains(page.cursor.as_str())) {
                 return Err(SyncError::Protocol(
-                    "the endpoint promised more changes but its page neither carried one nor \
-                     moved the cursor on; stopped rather than ask for the same pages again"
+                    "the endpoint promised more changes but its page carried none, or led back \
+                     to a cursor already asked; stopped rather than ask for the same pages again"
                         .into(),
                 ));
             }
@@ -884,17 +885,18 @@ impl SyncEngine {
 
     /// [`Self::reoffer_lost`] after a refused cursor, where the next sync
     /// would ask again: a failure that may pass (no connection, the endpoint
-    /// failing) ends this sync, to ask again next time, but a refusal that
-    /// will not (a proxy that answers `/held` with 403, 405 or a page of its
-    /// own) would end every sync there, pulling and pushing nothing for
-    /// ever. So then every change the endpoint accepted goes again, and it
+    /// failing) ends this sync, to ask again next time, and so does the
+    /// endpoint's own refusal (a 403 `wrong_network`: the account signed in
+    /// is another network's). But an answer that is not the endpoint's (a
+    /// proxy's 403 or 405 page) would end every sync there, pulling and
+    /// pushing nothing for ever. So then every change the endpoint accepted goes again, and it
     /// answers `duplicate` for what it holds.
     async fn reoffer_lost_or_all_if_refused(
         &self,
         report: &mut SyncReport,
     ) -> Result<usize, SyncError> {
         match self.reoffer_lost(report).await {
-            Err(e @ (SyncError::Forbidden(_) | SyncError::Protocol(_))) => {
+            Err(e @ SyncError::Protocol(_)) => {
                 tracing::warn!(error = %e, "the endpoint will not say what it holds; offering every accepted change again");
                 let accepted = self.store()?.accepted_change_ids()?;
                 Ok(self.store()?.reoffer(&accepted)? as usize)
@@ -945,6 +947,14 @@ impl SyncEngine {
                 return Ok(queued + self.store()?.reoffer(&accepted)? as usize);
             }
             if status != StatusCode::OK {
+                // Not the endpoint's refusal, which is always JSON: a page
+                // of something in between.
+                if serde_json::from_slice::<ErrorBody>(&bytes).is_err() {
+                    return Err(SyncError::Protocol(format!(
+                        "{status} to the question of what the endpoint holds, not from the \
+                         endpoint"
+                    )));
+                }
                 return Err(self.refusal(status, &bytes));
             }
             let answer: HeldResponse =
@@ -1026,7 +1036,9 @@ impl SyncEngine {
                     // An endpoint that asks to be left longer than the
                     // policy would wait is left: this sync ends, to try
                     // again at the next, rather than knock again at once.
-                    if let Some(wait) = retry_after.filter(|wait| *wait > retry.max_backoff) {
+                    if let Some(wait) =
+                        retry_after.filter(|wait| *wait > retry.max_backoff.min(LONGEST_ASKED_WAIT))
+                    {
                         last = format!("{last}, asked to retry after {} s", wait.as_secs());
                         break;
                     }
@@ -1066,6 +1078,9 @@ impl SyncEngine {
         })?;
         let status = response.status();
         let asked = retry_after(response.headers());
+        let transient = status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT;
         let bytes = match crate::endpoint::body_within(response, MAX_ANSWER_BYTES).await {
             Ok(bytes) => bytes,
             Err(BodyError::Transport(e)) => {
@@ -1076,6 +1091,8 @@ impl SyncEngine {
                     timed_out: e.is_timeout(),
                 });
             }
+            // Only its status counts: it is tried again all the same.
+            Err(BodyError::TooLarge { .. }) if transient => Vec::new(),
             Err(BodyError::TooLarge { limit }) => {
                 return Err(Failure::Fatal(SyncError::Protocol(format!(
                     "the answer ({status}) ran past {limit} bytes, far more than the endpoint \
@@ -1083,10 +1100,7 @@ impl SyncEngine {
                 ))));
             }
         };
-        if status.is_server_error()
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT
-        {
+        if transient {
             return Err(Failure::Transient {
                 why: status.to_string(),
                 reached: true,
@@ -1097,6 +1111,10 @@ impl SyncEngine {
         Ok((status, bytes))
     }
 }
+
+/// The longest `Retry-After` a sync waits for, whatever its policy: a sync
+/// that sleeps longer holds every later one behind it.
+const LONGEST_ASKED_WAIT: Duration = Duration::from_secs(60);
 
 /// Most bytes of an answer the engine reads. A pull page carries about a
 /// megabyte of records at most (a single larger record alone), with its
@@ -1186,6 +1204,8 @@ mod tests {
             retry_after(&headers)
         };
         assert_eq!(asked("120"), Some(Duration::from_secs(120)));
+        assert_eq!(asked("99999999999999999999999"), Some(Duration::MAX));
+        assert_eq!(asked("-5"), None);
         let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10);
         let date = jiff::fmt::rfc2822::DateTimePrinter::new()
             .timestamp_to_rfc9110_string(&soon)

@@ -528,6 +528,7 @@ fn revoke(device: &str, endpoint: &str, token: Option<&str>) -> Output {
     for proxy in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
         command.env(proxy, "http://127.0.0.1:1");
     }
+    command.env_remove("NO_PROXY").env_remove("no_proxy");
     command.env_remove("DOORSTEP_TOKEN");
     if let Some(token) = token {
         command.env("DOORSTEP_TOKEN", token);
