@@ -210,6 +210,19 @@ pub struct MedicationReview {
 /// A medication review version: stored, synced and filed like a visit record.
 pub type MedicationReviewRecord = RecordVersion<MedicationReview>;
 
+impl crate::record::WrittenContent for MedicationReview {
+    fn check_written_at(&self, written_at: jiff::Timestamp) -> Result<(), ValidationError> {
+        if self.reviewed_on > crate::record::latest_uk_day(written_at) {
+            return Err(ValidationError::new(
+                "reviewed_on",
+                "is after the day this version was written: check the date typed, or the \
+                 device's clock",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Validate for MedicationReview {
     fn validate(&self) -> Result<(), ValidationError> {
         at_most(

@@ -229,7 +229,32 @@ pub trait Validate {
     fn validate(&self) -> Result<(), ValidationError>;
 }
 
-impl<T: Validate> Validate for RecordVersion<T> {
+/// How far past the moment a version was written the times typed into it may
+/// run: a clinician finishing the record on the doorstep may put down the
+/// departure they are about to make, or round a time up, but observations
+/// taken an hour after the record that holds them was written were not.
+pub const TYPED_TIME_LEEWAY: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// A record's content, checked against when its version was written: what it
+/// says happened cannot have happened after it was written down.
+pub trait WrittenContent {
+    /// The first time or date in the content later than `written_at` allows
+    /// ([`TYPED_TIME_LEEWAY`] for a time of day; the day it was written in
+    /// the UK for a date), as the error naming its field.
+    fn check_written_at(&self, written_at: Timestamp) -> Result<(), ValidationError>;
+}
+
+/// The latest day `at` can be in the UK: its UTC day an hour later, since UK
+/// time is UTC or an hour ahead. Worked out without a time-zone database,
+/// which a device may lack.
+pub(crate) fn latest_uk_day(at: Timestamp) -> Date {
+    let hour_later = at
+        .checked_add(jiff::SignedDuration::from_hours(1))
+        .unwrap_or(at);
+    hour_later.to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+impl<T: Validate + WrittenContent> Validate for RecordVersion<T> {
     fn validate(&self) -> Result<(), ValidationError> {
         let meta = &self.meta;
         plausible_instant("meta.written_at", meta.written_at)?;
@@ -260,7 +285,10 @@ impl<T: Validate> Validate for RecordVersion<T> {
                 named.push(*merged);
             }
         }
-        self.content.validate().map_err(|e| e.within("content"))
+        self.content.validate().map_err(|e| e.within("content"))?;
+        self.content
+            .check_written_at(meta.written_at)
+            .map_err(|e| e.within("content"))
     }
 }
 
@@ -355,11 +383,7 @@ impl ObservationSet {
     /// their UTC day an hour later, since UK time is UTC or an hour ahead.
     /// Worked out without a time-zone database, which a device may lack.
     fn latest_uk_day(&self) -> jiff::civil::Date {
-        let hour_later = self
-            .taken_at
-            .checked_add(jiff::SignedDuration::from_hours(1))
-            .unwrap_or(self.taken_at);
-        hour_later.to_zoned(jiff::tz::TimeZone::UTC).date()
+        latest_uk_day(self.taken_at)
     }
 }
 
@@ -608,6 +632,36 @@ impl Validate for VisitContent {
                 "observations",
                 "cannot be recorded when the patient was not at home",
             ));
+        }
+        Ok(())
+    }
+}
+
+impl WrittenContent for VisitContent {
+    fn check_written_at(&self, written_at: Timestamp) -> Result<(), ValidationError> {
+        let latest = written_at
+            .checked_add(TYPED_TIME_LEEWAY)
+            .unwrap_or(written_at);
+        let late = |field: &str| {
+            ValidationError::new(
+                field,
+                "is later than this version was written: check the time typed, or the \
+                 device's clock",
+            )
+        };
+        if self.arrived_at > latest {
+            return Err(late("arrived_at"));
+        }
+        if self.departed_at.is_some_and(|d| d > latest) {
+            return Err(late("departed_at"));
+        }
+        // In the order they were taken, so the last is the latest.
+        if let Some(i) = self
+            .observations
+            .iter()
+            .position(|set| set.taken_at() > latest)
+        {
+            return Err(late("taken_at").at_index("observations", i));
         }
         Ok(())
     }

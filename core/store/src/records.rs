@@ -64,7 +64,9 @@ impl RecordKind {
 /// Content the store keeps as an append-only record. Implemented for the
 /// domain's two record types; the kind is stored beside each version so one
 /// id can never be read back as the other type.
-pub trait RecordContent: Serialize + DeserializeOwned + Validate + PartialEq {
+pub trait RecordContent:
+    Serialize + DeserializeOwned + Validate + doorstep_domain::record::WrittenContent + PartialEq
+{
     /// The kind stored for this content.
     const KIND: RecordKind;
 }

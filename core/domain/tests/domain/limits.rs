@@ -60,7 +60,7 @@ fn meta() -> VersionMeta {
             .collect(),
         author: ClinicianId::parse(&longest_slug("para")).unwrap(),
         device: DeviceId::parse(&longest_slug("phone")).unwrap(),
-        written_at: longest_instant(0),
+        written_at: longest_instant(1_000),
     }
 }
 

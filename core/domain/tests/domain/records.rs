@@ -316,8 +316,9 @@ fn dates_and_times_outside_1990_to_2099_are_refused_by_field_without_echoing_the
     check(&v, "content.follow_up[0].due");
     // The edges themselves: the first instant of 1990 and the last of 2099.
     let mut v = visit();
-    v.meta.written_at = ts("1990-01-01T00:00:00Z");
+    v.content.arrived_at = ts("1990-01-01T00:00:00Z");
     assert!(v.validate().is_ok());
+    v.meta.written_at = ts("2099-12-31T23:59:59.999999999Z");
     v.content.departed_at = Some(ts("2099-12-31T23:59:59.999999999Z"));
     assert!(v.validate().is_ok());
 
@@ -570,4 +571,44 @@ fn stopp_start_criteria_are_parsed_and_normalised() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn what_a_record_says_happened_cannot_be_later_than_it_was_written() {
+    // Written at 10:45. A departure typed as the clinician leaves, a few
+    // minutes ahead, is allowed; an observation an hour after the record that
+    // holds it was written would become the score the escalation banner
+    // reads, and is refused.
+    let mut v = visit();
+    v.content.departed_at = Some(ts("2026-11-24T10:55:00Z"));
+    assert!(v.validate().is_ok());
+    v.content.departed_at = Some(ts("2026-11-24T11:45:00Z"));
+    assert_eq!(refused(&v).field, "content.departed_at");
+    v.content
+        .observations
+        .push(ObservationSet::record(ts("2026-11-24T11:40:00Z"), observations(1), None).unwrap());
+    v.content.departed_at = None;
+    let e = refused(&v);
+    assert_eq!(e.field, "content.observations[1].taken_at", "{e}");
+    assert!(
+        e.reason.contains("later than this version was written"),
+        "{e}"
+    );
+    let mut v = visit();
+    v.content.arrived_at = ts("2026-11-25T10:00:00Z");
+    v.content.departed_at = None;
+    v.content.observations.clear();
+    assert_eq!(refused(&v).field, "content.arrived_at");
+
+    // A review is dated: not after the day it was written, in the UK (an
+    // hour ahead of UTC in summer, so 23:30 UTC is already the next day).
+    let mut r = review();
+    r.content.reviewed_on = date(2026, 11, 25);
+    r.content.follow_up_on = None;
+    assert_eq!(review_refused(&r).field, "content.reviewed_on");
+    let mut r = review();
+    r.meta.written_at = ts("2026-07-24T23:30:00Z");
+    r.content.reviewed_on = date(2026, 7, 25);
+    r.content.follow_up_on = None;
+    assert!(r.validate().is_ok(), "{:?}", r.validate());
 }

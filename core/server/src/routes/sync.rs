@@ -31,7 +31,7 @@ use doorstep_domain::ValidationError;
 use doorstep_domain::medication_review::MedicationReview;
 use doorstep_domain::network::{DeviceId, NetworkId};
 use doorstep_domain::record::{
-    RecordId, RecordVersion, Validate, VersionId, VisitContent, parse_checked,
+    RecordId, RecordVersion, Validate, VersionId, VisitContent, WrittenContent, parse_checked,
 };
 use doorstep_sync::wire::{
     ChangeId, ChangeKind, ChangeOutcome, ChangeResult, Cursor, DEFAULT_FORKS_LIMIT, DeviceStatus,
@@ -118,7 +118,7 @@ fn check_record<T>(
     now: Timestamp,
 ) -> Result<CheckedChange, RejectedChange>
 where
-    T: DeserializeOwned + Serialize + Validate,
+    T: DeserializeOwned + Serialize + Validate + WrittenContent,
 {
     let record: RecordVersion<T> = parse_checked(change.body.record.get())
         .map_err(|e| refuse(index, change.change_id, RejectCode::Invalid, e))?;

@@ -17,7 +17,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use doorstep_domain::history::Head;
 use doorstep_domain::network::{ClinicianId, DeviceId};
-use doorstep_domain::record::{RecordId, RecordVersion, VersionId, VersionMeta, VisitContent};
+use doorstep_domain::record::{
+    ObservationSet, RecordId, RecordVersion, VersionId, VersionMeta, VisitContent,
+};
 use doorstep_domain::text::FreeText;
 use doorstep_server::auth::TokenRole;
 use doorstep_store::{ChangeId, CurrentRecord, OutboxState, StoreError};
@@ -87,7 +89,9 @@ fn refused_for_its_date(device: &Device, change: ChangeId) {
 }
 
 /// Corrects `change` on device A: the refused version's content with the
-/// treatment put right, written now (the clock fixed).
+/// treatment put right, written now (the clock fixed), and its times put
+/// right too, since the same wrong clock gave them (a visit cannot end after
+/// its record was written).
 fn correct(
     device: &Device,
     change: ChangeId,
@@ -96,10 +100,21 @@ fn correct(
     let mut store = device.store.lock().unwrap();
     let base = store.correction_base(change).unwrap();
     let (author, phone) = phone_1();
+    let now = Timestamp::now();
+    let clock_error = refused.meta.written_at.duration_since(now);
+    let retimed = |at: Timestamp| at - clock_error;
     let mut content = refused.content.clone();
     content.treatment = FreeText::parse("treatment", "Paracetamol 1 g given.").unwrap();
+    content.arrived_at = retimed(content.arrived_at);
+    content.departed_at = content.departed_at.map(retimed);
+    content.observations = (content.observations.iter())
+        .map(|set| {
+            let prescription = set.scale2_prescription().cloned();
+            ObservationSet::record(retimed(set.taken_at()), *set.values(), prescription).unwrap()
+        })
+        .collect();
     let correction = RecordVersion {
-        meta: base.meta(VersionId(Uuid::now_v7()), author, phone, Timestamp::now()),
+        meta: base.meta(VersionId(Uuid::now_v7()), author, phone, now),
         content,
     };
     store.correct_rejected(change, &correction).unwrap();

@@ -651,25 +651,6 @@ async fn behind_a_proxy_that_blocks_held_a_restored_endpoint_still_gets_back_wha
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_in_to_another_network_the_device_offers_nothing_again() {
-    // Another network's account refuses the cursor, then `/held` (403
-    // `wrong_network`, the endpoint's own answer): that is no proxy in the
-    // way, and the device's history must not all go back in the queue.
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::new(&Backend::Sqlite).await;
-    let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let url = format!("http://{}", serve(&app).await);
-    device.record_visit(0);
-    synced(&device, &url).await;
-    device.record_visit(1);
-    device.token = app.device_token("west-dorset", "para-1", "phone-1");
-    let error = device.sync_once(&url).await.unwrap_err();
-    assert!(matches!(error, SyncError::Forbidden(_)), "{error}");
-    let counts = device.store.lock().unwrap().outbox_counts().unwrap();
-    assert_eq!((counts.accepted, counts.unsynced()), (1, 1));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_restored_from_an_older_backup_gets_back_what_it_lost_from_its_authors() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::new(&Backend::Sqlite).await;
