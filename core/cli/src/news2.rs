@@ -1,11 +1,12 @@
 //! `doorstep news2`: scores one set of observations per input line.
 //!
-//! Each line of stdin is one JSON object; each gets exactly one line on stdout,
-//! in order: the score, or `{"error": {"field": ..., "reason": ...}}`. A refused
+//! Each line of stdin is one JSON object; each line, blank ones included, gets
+//! exactly one line on stdout, in order: the score, or
+//! `{"error": {"field": ..., "reason": ...}}`. A refused
 //! line never stops the lines after it, and the exit status says whether any
 //! line was refused, so a script can both read every answer and notice errors.
 
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use doorstep_domain::news2::Observations;
@@ -29,40 +30,88 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Most bytes of one input line. A set of observations is a few hundred
+/// bytes; a longer line is refused without being read into memory whole
+/// (`doorstep news2 < /dev/zero` would otherwise grow until it is killed).
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
 /// Scores every line of `input` into `output`; returns how many lines were
-/// refused. Blank lines are skipped (they carry no observation to answer). A
-/// line that is not UTF-8 is refused like any other bad line, and each answer
-/// is flushed as it is written, so a caller that writes a line and waits for
-/// its answer gets it.
-fn score_lines(input: impl BufRead, mut output: impl Write) -> io::Result<usize> {
+/// refused. Every line gets exactly one answer, a blank one an error (so a
+/// script pairing answers with lines by position never gives one patient's
+/// score to the next), and so does one that is not UTF-8 or runs past
+/// [`MAX_LINE_BYTES`]. Each answer is flushed as it is written, so a caller
+/// that writes a line and waits for its answer gets it.
+fn score_lines(mut input: impl BufRead, mut output: impl Write) -> io::Result<usize> {
     let mut refused = 0;
-    for line in input.split(b'\n') {
-        let line = line?;
+    let refusal =
+        |reason: &str| json!({ "error": { "field": null, "reason": reason } }).to_string();
+    loop {
+        let mut line = Vec::new();
+        let read = (&mut input)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(refused);
+        }
+        let ended = line.last() == Some(&b'\n');
+        if ended {
+            line.pop();
+        }
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        let answer = match std::str::from_utf8(line) {
-            Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => match from_json::<Observations>(text) {
-                Ok(obs) => serde_json::to_string(&obs.score()).map_err(io::Error::other)?,
-                Err(e) => {
+        let answer = if !ended && line.len() > MAX_LINE_BYTES {
+            skip_line(&mut input)?;
+            refused += 1;
+            refusal(&format!(
+                "a line longer than {MAX_LINE_BYTES} bytes: not a set of observations"
+            ))
+        } else {
+            match std::str::from_utf8(line) {
+                Ok(text) if text.trim().is_empty() => {
                     refused += 1;
-                    let field = if e.field.is_empty() {
-                        serde_json::Value::Null
-                    } else {
-                        json!(e.field)
-                    };
-                    json!({ "error": { "field": field, "reason": e.reason } }).to_string()
+                    refusal("an empty line: no observations to score")
                 }
-            },
-            Err(_) => {
-                refused += 1;
-                json!({ "error": { "field": null, "reason": "not valid JSON: not UTF-8 text" } })
-                    .to_string()
+                Ok(text) => match from_json::<Observations>(text) {
+                    Ok(obs) => serde_json::to_string(&obs.score()).map_err(io::Error::other)?,
+                    Err(e) => {
+                        refused += 1;
+                        let field = if e.field.is_empty() {
+                            serde_json::Value::Null
+                        } else {
+                            json!(e.field)
+                        };
+                        json!({ "error": { "field": field, "reason": e.reason } }).to_string()
+                    }
+                },
+                Err(_) => {
+                    refused += 1;
+                    refusal("not valid JSON: not UTF-8 text")
+                }
             }
         };
         writeln!(output, "{answer}")?;
         output.flush()?;
     }
-    Ok(refused)
+}
+
+/// Reads and drops the rest of a line of `input`, its newline included, a
+/// buffer at a time: none of it is kept.
+fn skip_line(input: &mut impl BufRead) -> io::Result<()> {
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                input.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let all = buffer.len();
+                input.consume(all);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +168,37 @@ mod tests {
         );
         assert_eq!(lines[2]["error"]["field"], "consciousness");
         assert_eq!(lines[3]["total"], 7);
+    }
+
+    #[test]
+    fn every_line_gets_its_answer_in_its_place_a_blank_or_overlong_one_an_error() {
+        // A script pairs answers with lines by position: a blank line must not
+        // move the next patient's score up a line.
+        let long = format!("{{\"pulse\": \"{}\"}}", "9".repeat(MAX_LINE_BYTES));
+        let input = format!("{EXAMPLE}\n\n{long}\n   \n{EXAMPLE}");
+        let (lines, refused) = run_on(&input);
+        assert_eq!(lines.len(), 5);
+        assert_eq!(refused, 3);
+        assert_eq!(lines[0]["total"], 7);
+        assert!(
+            lines[1]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("empty")
+        );
+        assert!(
+            lines[2]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("longer than")
+        );
+        assert!(
+            lines[3]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("empty")
+        );
+        assert_eq!(lines[4]["total"], 7);
     }
 
     #[test]
