@@ -21,9 +21,9 @@ pub struct Args {
     #[arg(long)]
     data: PathBuf,
     /// PostgreSQL URL (postgres://...) to use instead of SQLite; several
-    /// instances may share one database. Better given in the environment
-    /// variable, where other users of the machine cannot read its password
-    /// from the process list.
+    /// instances may share one database. One with a password must come from
+    /// the environment variable: on the command line, other users of the
+    /// machine could read it from the process list.
     #[arg(long, env = "DOORSTEP_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
     /// Also trust this identity provider's key set (a JWKS file or https URL).
@@ -39,6 +39,18 @@ pub struct Args {
 
 /// Starts the endpoint and serves until a shutdown signal.
 pub fn run(args: Args) -> ExitCode {
+    let from_environment = std::env::var("DOORSTEP_DATABASE_URL").ok() == args.database;
+    if let Some(url) = &args.database
+        && !from_environment
+        && doorstep_server::storage::postgres::names_password(url)
+    {
+        eprintln!(
+            "doorstep serve: --database carries a password, which every user of this machine \
+             can read from the process list: give the URL in DOORSTEP_DATABASE_URL instead \
+             (and change the password if others may have seen it)"
+        );
+        return ExitCode::from(2);
+    }
     tracing_subscriber::fmt()
         .json()
         .with_writer(std::io::stderr)

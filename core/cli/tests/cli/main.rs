@@ -449,6 +449,25 @@ fn serve_reads_the_database_url_from_the_environment_and_never_prints_its_passwo
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("DOORSTEP_DATABASE_URL"), "{help}");
     assert!(!help.contains("hunter2secret"), "{help}");
+
+    // On the command line a password is refused, before anything starts:
+    // every user of the machine could read it from the process list.
+    for url in [
+        "postgres://doorstep:hunter2secret@127.0.0.1:1/x",
+        "host=127.0.0.1 port=1 user=doorstep password=hunter2secret dbname=x",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .args(["--database", url])
+            .env_remove("DOORSTEP_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("DOORSTEP_DATABASE_URL instead"), "{stderr}");
+        assert!(!stderr.contains("hunter2secret"), "{stderr}");
+    }
 }
 
 #[test]

@@ -119,6 +119,13 @@ fn corrupt(what: &str) -> StorageError {
     StorageError::Corrupt(what.to_owned())
 }
 
+/// Whether `url` (a `postgres://` URL or `key=value` connection string)
+/// carries a password. Given on a command line, it would be in the process
+/// list for every user of the machine to read.
+pub fn names_password(url: &str) -> bool {
+    tokio_postgres::Config::from_str(url).is_ok_and(|config| config.get_password().is_some())
+}
+
 impl PostgresStorage {
     /// Connects to `url` (a `postgres://` URL) with up to `max_connections`,
     /// and creates the schema if it is missing. With `schema`, every table
