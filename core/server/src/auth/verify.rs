@@ -22,7 +22,7 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use doorstep_sync::endpoint::{client_for, secure_url, with_causes};
+use doorstep_sync::endpoint::{BodyError, body_within, client_for, secure_url, with_causes};
 
 use super::claims::AccessClaims;
 use super::keys::{KeyError, KeyRing, RETIRED_KEYS_FILE, SIGNING_KEY_FILE, SigningKey};
@@ -54,6 +54,10 @@ pub enum AuthError {
     Invalid(String),
 }
 
+/// Most bytes of an identity provider's key set read: a few keys take a few
+/// kilobytes, and `--idp-jwks /dev/zero` must not fill memory.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
 /// Where an outside identity provider's key set comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksSource {
@@ -77,7 +81,22 @@ impl JwksSource {
     pub async fn load(&self) -> Result<JwkSet, String> {
         let text = match self {
             JwksSource::File(path) => {
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+                let mut text = String::new();
+                std::fs::File::open(path)
+                    .and_then(|file| {
+                        std::io::Read::read_to_string(
+                            &mut std::io::Read::take(file, MAX_JWKS_BYTES as u64 + 1),
+                            &mut text,
+                        )
+                    })
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                if text.len() > MAX_JWKS_BYTES {
+                    return Err(format!(
+                        "{}: over {MAX_JWKS_BYTES} bytes, not a key set",
+                        path.display()
+                    ));
+                }
+                text
             }
             // The key set decides who may read and write patients' records,
             // so keys that crossed a network in the clear are not trusted:
@@ -88,7 +107,7 @@ impl JwksSource {
                 // A redirect keeps the client's proxy, which plain http to
                 // this machine must not go through (see `client_for`).
                 let scheme = url.scheme().to_owned();
-                client_for(&url)
+                let response = client_for(&url)
                     .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                         if attempt.previous().len() >= MAX_REDIRECTS {
                             attempt.error("too many redirects")
@@ -107,10 +126,17 @@ impl JwksSource {
                     .send()
                     .await
                     .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| format!("{url}: {}", with_causes(&e)))?
-                    .text()
-                    .await
-                    .map_err(|e| format!("{url}: {}", with_causes(&e)))?
+                    .map_err(|e| format!("{url}: {}", with_causes(&e)))?;
+                let bytes = match body_within(response, MAX_JWKS_BYTES).await {
+                    Ok(bytes) => bytes,
+                    Err(BodyError::Transport(e)) => {
+                        return Err(format!("{url}: {}", with_causes(&e)));
+                    }
+                    Err(BodyError::TooLarge { limit }) => {
+                        return Err(format!("{url}: over {limit} bytes, not a key set"));
+                    }
+                };
+                String::from_utf8(bytes).map_err(|_| format!("{url}: not UTF-8 text"))?
             }
         };
         serde_json::from_str(&text).map_err(|e| format!("not a JWKS document: {e}"))

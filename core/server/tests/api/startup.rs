@@ -184,6 +184,18 @@ async fn settings_that_would_refuse_every_token_are_refused_at_start() {
 }
 
 #[tokio::test]
+async fn a_key_set_file_with_no_end_is_refused_not_read_into_memory() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+    config.outside = Some((
+        JwksSource::parse("/dev/zero"),
+        "https://login.example-ics.nhs.uk".to_owned(),
+    ));
+    let err = Application::build(config).await.err().expect("refused");
+    assert!(err.to_string().contains("not a key set"), "{err}");
+}
+
+#[tokio::test]
 async fn a_key_set_over_plain_http_from_another_machine_is_refused_at_start() {
     let data = tempfile::tempdir().unwrap();
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
