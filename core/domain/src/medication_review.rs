@@ -61,7 +61,12 @@ impl StoppStartCriterion {
         let rest = rest.trim_start();
         let mut chars = rest.chars();
         let section = chars.next().ok_or_else(bad)?;
-        let number: u8 = chars.as_str().parse().map_err(|_| bad())?;
+        let digits = chars.as_str();
+        // Digits only: `u8`'s parser would also take a sign (`STOPP B+7`).
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let number: u8 = digits.parse().map_err(|_| bad())?;
         if !section.is_ascii_uppercase() || !(1..=40).contains(&number) {
             return Err(bad());
         }

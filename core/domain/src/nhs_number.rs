@@ -25,7 +25,17 @@ impl NhsNumber {
     /// Parses ten digits, allowing the spaces or hyphens people type between
     /// the 3-3-4 groups, and checks the check digit.
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
-        let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let input = input.trim();
+        // `943 476 5919` or `943-476-5919`: one kind of separator, between
+        // the groups only, or none.
+        let grouped = input.len() == 12
+            && matches!(input.as_bytes()[3], b' ' | b'-')
+            && input.as_bytes()[7] == input.as_bytes()[3];
+        let digits: String = if grouped {
+            [&input[..3], &input[4..7], &input[8..]].concat()
+        } else {
+            input.to_owned()
+        };
         if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ValidationError::new(
                 "nhs_number",
@@ -135,6 +145,20 @@ mod tests {
     #[test]
     fn accepts_hyphens_between_groups() {
         assert!(NhsNumber::parse("943-476-5919").is_ok());
+    }
+
+    #[test]
+    fn refuses_separators_anywhere_but_between_the_groups() {
+        for bad in [
+            "9-4-3-4-7-6-5-9-1-9",
+            "9434 765919",
+            "943 476-5919",
+            "94 34 76 59 19",
+        ] {
+            let e = NhsNumber::parse(bad).unwrap_err();
+            assert_eq!(e.reason, "must be exactly ten digits", "{bad}");
+        }
+        assert!(NhsNumber::parse(" 943 476 5919 ").is_ok());
     }
 
     #[test]

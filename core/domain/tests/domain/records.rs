@@ -564,6 +564,8 @@ fn stopp_start_criteria_are_parsed_and_normalised() {
         "STOPP B",
         "STOPP B99",
         "START 1A",
+        "STOPP B+7",
+        "STOPP B 7",
     ] {
         assert_eq!(
             StoppStartCriterion::parse(bad).unwrap_err().field,
