@@ -92,7 +92,16 @@ fn unheard_of(answer: &RevokeResponse) -> Option<String> {
 
 /// The token in [`TOKEN_VARIABLE`], trimmed, or why there is none.
 pub(crate) fn token_from_env() -> Result<String, String> {
-    let token = std::env::var(TOKEN_VARIABLE).unwrap_or_default();
+    let token = match std::env::var(TOKEN_VARIABLE) {
+        Ok(token) => token,
+        Err(std::env::VarError::NotPresent) => String::new(),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(format!(
+                "{TOKEN_VARIABLE} is not text: a token is letters, digits, dots, hyphens and \
+                 underscores (copy it again from doorstep token issue)"
+            ));
+        }
+    };
     if token.trim().is_empty() {
         return Err(format!(
             "no token: set {TOKEN_VARIABLE} to a token for the network \

@@ -30,9 +30,11 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let written = crate::written("forks", print(&forks));
-    eprintln!("doorstep forks: {} forked records", forks.len());
-    written
+    let printed = print(&forks);
+    if printed.is_ok() {
+        eprintln!("doorstep forks: {} forked records", forks.len());
+    }
+    crate::written("forks", printed)
 }
 
 fn print(forks: &[Fork]) -> io::Result<()> {

@@ -556,6 +556,25 @@ fn revoke(device: &str, endpoint: &str, token: Option<&str>) -> Output {
 }
 
 #[test]
+fn a_token_that_is_not_text_is_called_that_not_missing() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args([
+            "device",
+            "revoke",
+            "phone-7",
+            "--endpoint",
+            "http://127.0.0.1:1",
+        ])
+        .env("DOORSTEP_TOKEN", std::ffi::OsStr::from_bytes(b"eyJ\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DOORSTEP_TOKEN is not text"), "{stderr}");
+}
+
+#[test]
 fn device_revoke_cuts_a_lost_phone_off_and_says_plainly_when_it_cannot() {
     let data = tempfile::tempdir().unwrap();
     let endpoint = serve(data.path());
