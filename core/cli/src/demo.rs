@@ -130,7 +130,7 @@ async fn demo(args: &Args) -> DemoResult<()> {
         network.visit_requests.len()
     )?;
 
-    let problem = problem_for(&network);
+    let problem = problem_for(&network)?;
     let plan = doorstep_routing::plan(
         &problem,
         &Budget::time(Duration::from_secs_f64(args.time_limit)),

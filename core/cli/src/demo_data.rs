@@ -59,7 +59,13 @@ pub fn run(args: &Args) -> ExitCode {
     let result = if args.json {
         print_json(&demo)
     } else if args.problem {
-        print_json(&problem_for(&demo))
+        match problem_for(&demo) {
+            Ok(problem) => print_json(&problem),
+            Err(e) => {
+                eprintln!("doorstep demo-data: {e}");
+                return ExitCode::from(1);
+            }
+        }
     } else {
         print_summary(&demo)
     };

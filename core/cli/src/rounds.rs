@@ -36,8 +36,11 @@ fn skills(s: &[Skill]) -> Vec<String> {
 }
 
 /// The optimiser's problem for the demo network's day: every clinician on
-/// shift, every visit request, and the care homes with residents due.
-pub fn problem_for(demo: &DemoNetwork) -> Problem {
+/// shift, every visit request, and the care homes with residents due. A
+/// clinician whose base practice, or a request whose patient, the network
+/// does not list is an error naming it: left out, an immediate visit would
+/// vanish from the plan without a reason.
+pub fn problem_for(demo: &DemoNetwork) -> Result<Problem, String> {
     let practice_location = |ods: &doorstep_domain::network::OdsCode| {
         demo.network
             .practices
@@ -48,10 +51,15 @@ pub fn problem_for(demo: &DemoNetwork) -> Problem {
     let clinicians = demo
         .clinicians
         .iter()
-        .filter_map(|c| {
-            Some(Clinician {
+        .map(|c| {
+            Ok(Clinician {
                 id: c.id.to_string(),
-                start: practice_location(&c.base_practice)?,
+                start: practice_location(&c.base_practice).ok_or_else(|| {
+                    format!(
+                        "clinician {}'s base practice {} is not in the network",
+                        c.id, c.base_practice
+                    )
+                })?,
                 end: None,
                 shift: Window {
                     start: clock(c.shift.start()),
@@ -69,7 +77,7 @@ pub fn problem_for(demo: &DemoNetwork) -> Problem {
                 off_from: None,
             })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let patient_location = |nhs: &doorstep_domain::NhsNumber| {
         demo.patients
             .iter()
@@ -79,7 +87,7 @@ pub fn problem_for(demo: &DemoNetwork) -> Problem {
     let visits = demo
         .visit_requests
         .iter()
-        .filter_map(|r| {
+        .map(|r| {
             let (urgency, days_overdue) = match r.urgency {
                 DomainUrgency::Immediate => (Urgency::Immediate, 0),
                 DomainUrgency::SameDay => (Urgency::SameDay, 0),
@@ -91,9 +99,11 @@ pub fn problem_for(demo: &DemoNetwork) -> Problem {
                 }
                 DomainUrgency::Routine { .. } => (Urgency::Routine, 0),
             };
-            Some(Visit {
+            Ok(Visit {
                 id: r.id.0.to_string(),
-                location: patient_location(&r.patient)?,
+                location: patient_location(&r.patient).ok_or_else(|| {
+                    format!("visit request {}'s patient is not in the network", r.id.0)
+                })?,
                 windows: r
                     .time_windows
                     .iter()
@@ -110,7 +120,7 @@ pub fn problem_for(demo: &DemoNetwork) -> Problem {
                 not_at_home: false,
             })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let care_homes = demo
         .care_homes
         .iter()
@@ -136,10 +146,38 @@ pub fn problem_for(demo: &DemoNetwork) -> Problem {
             })
         })
         .collect();
-    Problem {
+    Ok(Problem {
         clinicians,
         visits,
         care_homes,
         travel: Travel::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use doorstep_domain::demo::generate;
+    use jiff::civil::date;
+
+    use super::*;
+
+    #[test]
+    fn a_dangling_reference_is_an_error_naming_it_not_a_visit_left_out() {
+        let demo = generate(7, date(2026, 11, 24));
+        let planned = problem_for(&demo).unwrap();
+        assert_eq!(planned.visits.len(), demo.visit_requests.len());
+        assert_eq!(planned.clinicians.len(), demo.clinicians.len());
+
+        let mut no_patient = demo.clone();
+        let patient = no_patient.visit_requests[0].patient.clone();
+        no_patient.patients.retain(|p| p.nhs_number != patient);
+        let e = problem_for(&no_patient).unwrap_err();
+        assert!(e.contains("patient is not in the network"), "{e}");
+
+        let mut no_practice = demo;
+        let base = no_practice.clinicians[0].base_practice.clone();
+        no_practice.network.practices.retain(|p| p.ods_code != base);
+        let e = problem_for(&no_practice).unwrap_err();
+        assert!(e.contains("base practice"), "{e}");
     }
 }
