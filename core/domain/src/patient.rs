@@ -142,10 +142,33 @@ pub struct Patient {
     pub notes: FreeText,
 }
 
+/// Most entries in a patient's allergy or medicine list, or address lines: far
+/// past any real summary, and what keeps a summary's size bounded.
+pub const MAX_PATIENT_LIST: usize = 200;
+
+/// The earliest birth year a living patient can have.
+pub const EARLIEST_BIRTH_YEAR: i16 = 1890;
+
 impl Patient {
-    /// Checks what the field types cannot: a birth date that is not in the
-    /// future relative to `today`.
+    /// Checks what holds whatever the date: a birth year a living patient can
+    /// have, and lists bounded. A pulled summary is checked so, not against
+    /// the device's date, which may be wrong.
+    pub fn check_bounds(&self) -> Result<(), ValidationError> {
+        if self.date_of_birth.year() < EARLIEST_BIRTH_YEAR {
+            return Err(ValidationError::new(
+                "date_of_birth",
+                format!("must be in {EARLIEST_BIRTH_YEAR} or later"),
+            ));
+        }
+        crate::record::at_most("address.lines", &self.address.lines, MAX_PATIENT_LIST)?;
+        crate::record::at_most("allergies", &self.allergies, MAX_PATIENT_LIST)?;
+        crate::record::at_most("medicines", &self.medicines, MAX_PATIENT_LIST)
+    }
+
+    /// Checks what the field types cannot: [`Self::check_bounds`], and a
+    /// birth date that is not in the future relative to `today`.
     pub fn validate(&self, today: Date) -> Result<(), ValidationError> {
+        self.check_bounds()?;
         if self.date_of_birth > today {
             return Err(ValidationError::new(
                 "date_of_birth",

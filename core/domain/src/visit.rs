@@ -116,10 +116,28 @@ pub struct VisitRequest {
     pub triaged_by: ClinicianId,
 }
 
+/// Most time windows a visit request may give: a day split into more is not
+/// a patient's availability.
+pub const MAX_TIME_WINDOWS: usize = 8;
+
+/// Most skills a visit request may require.
+pub const MAX_REQUIRED_SKILLS: usize = 16;
+
 impl VisitRequest {
-    /// Checks what the field types cannot: a plausible duration and windows
-    /// that do not overlap.
+    /// Checks what the field types cannot: a plausible duration, windows
+    /// that do not overlap, dates in the years a record may name, and lists
+    /// bounded (a practice system's request is planned on a phone).
     pub fn validate(&self) -> Result<(), ValidationError> {
+        crate::record::plausible_instant("requested_at", self.requested_at)?;
+        if let Urgency::Routine { due_by } = self.urgency {
+            crate::record::plausible_date("urgency.due_by", due_by)?;
+        }
+        crate::record::at_most("time_windows", &self.time_windows, MAX_TIME_WINDOWS)?;
+        crate::record::at_most(
+            "required_skills",
+            &self.required_skills,
+            MAX_REQUIRED_SKILLS,
+        )?;
         if !(5..=240).contains(&self.expected_minutes) {
             return Err(ValidationError::new(
                 "expected_minutes",
@@ -169,6 +187,26 @@ mod tests {
         assert_eq!(r.validate().unwrap_err().field, "expected_minutes");
         r.expected_minutes = 600;
         assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn dates_and_lists_are_bounded() {
+        let mut r = request();
+        r.requested_at = "1970-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(r.validate().unwrap_err().field, "requested_at");
+        let mut r = request();
+        r.urgency = Urgency::Routine {
+            due_by: jiff::civil::date(2126, 11, 30),
+        };
+        assert_eq!(r.validate().unwrap_err().field, "urgency.due_by");
+        let mut r = request();
+        r.time_windows = (0..=MAX_TIME_WINDOWS as i8)
+            .map(|h| TimeWindow::new(time(h, 0, 0, 0), time(h, 30, 0, 0)).unwrap())
+            .collect();
+        assert_eq!(r.validate().unwrap_err().field, "time_windows");
+        let mut r = request();
+        r.required_skills = vec![Skill::parse("paramedic").unwrap(); MAX_REQUIRED_SKILLS + 1];
+        assert_eq!(r.validate().unwrap_err().field, "required_skills");
     }
 
     #[test]

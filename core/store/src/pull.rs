@@ -102,7 +102,8 @@ pub struct PullReport {
 
 impl Store {
     /// Applies a pull batch and moves the cursor to `batch.cursor`, all in
-    /// one transaction. Every record is checked first; if any fails, a
+    /// one transaction. Every record, round and patient summary is checked
+    /// first; if any fails, a
     /// version id is already stored with different content
     /// ([`StoreError::VersionConflict`]), a record id names a record of
     /// another kind (`records[i].meta.record_id`), or a new version amends or
@@ -121,6 +122,11 @@ impl Store {
         }
         for (i, round) in batch.rounds.iter().enumerate() {
             round.validate().map_err(|e| e.at_index("rounds", i))?;
+        }
+        for (i, patient) in batch.patients.iter().enumerate() {
+            patient
+                .check_bounds()
+                .map_err(|e| e.at_index("patients", i))?;
         }
         let at = |i: usize| {
             move |e| match e {

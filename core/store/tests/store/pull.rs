@@ -307,6 +307,26 @@ fn a_pulled_version_amended_a_page_earlier_under_another_record_is_refused_with_
 }
 
 #[test]
+fn a_pulled_patient_summary_no_living_patient_fits_is_refused_with_its_batch() {
+    // Whatever the device's date says (it may be wrong), a birth in 1850 or
+    // a medicine list of thousands is no real summary.
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let mut batch = PullBatch::new(SyncCursor("c-1".into()));
+    batch.patients.push(sample::patient(1));
+    let mut old = sample::patient(2);
+    old.date_of_birth = jiff::civil::date(1850, 1, 1);
+    batch.patients.push(old);
+    assert_refused_whole(&mut store, &batch, "patients[1].date_of_birth");
+    let mut long = sample::patient(2);
+    long.medicines = vec![long.medicines[0].clone(); 201];
+    batch.patients[1] = long;
+    assert_refused_whole(&mut store, &batch, "patients[1].medicines");
+    batch.patients.truncate(1);
+    store.apply_pull(&batch).unwrap();
+}
+
+#[test]
 fn an_amendment_under_another_record_is_refused_whatever_its_place_in_the_batch() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
