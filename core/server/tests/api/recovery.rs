@@ -1134,9 +1134,18 @@ async fn a_pull_that_promises_more_but_never_moves_ends_the_sync_instead_of_loop
     assert_eq!(device.stuck(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_about_a_change_not_in_the_push_moves_nothing() {
-    let (_dir, app, device, gate, url) = behind_a_gate().await;
+/// Two visits pushed one at a time, each push's answer also saying that the
+/// `stray`th of them (0 or 1) was accepted: the endpoint, the device and the
+/// sync's report.
+async fn pushed_one_at_a_time_with_a_stray_answer(
+    stray: usize,
+) -> (
+    tempfile::TempDir,
+    TestApp,
+    Device,
+    doorstep_sync::engine::SyncReport,
+) {
+    let (dir, app, device, gate, url) = behind_a_gate().await;
     device.record_visit(0);
     device.record_visit(1);
     let queued = device.store.lock().unwrap().push_batch(PushLimit {
@@ -1144,15 +1153,20 @@ async fn an_answer_about_a_change_not_in_the_push_moves_nothing() {
         bytes: usize::MAX,
         overhead_per_item: 0,
     });
-    let second = queued.unwrap()[1].change_id;
-    // Each answer to a push of one change also says the second was accepted.
-    *gate.stray_accepted.lock().unwrap() = Some(second.0);
-    device
+    *gate.stray_accepted.lock().unwrap() = Some(queued.unwrap()[stray].change_id.0);
+    let report = device
         .engine_pushing(&url, 1, Duration::from_secs(10), 1)
         .sync()
         .await
         .unwrap();
-    // The second was still pushed: the endpoint holds both.
+    (dir, app, device, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_about_a_change_not_in_the_push_moves_nothing() {
+    // The answer to the first push also says the second was accepted: the
+    // second was still pushed, and the endpoint holds both.
+    let (_dir, app, device, _) = pushed_one_at_a_time_with_a_stray_answer(1).await;
     assert_eq!(held_by_endpoint(&app).await, 2);
     assert_eq!(device.stuck(), 0);
 }
@@ -1180,22 +1194,8 @@ async fn a_push_that_runs_out_of_time_goes_again_halved_not_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_naming_a_change_twice_counts_it_once() {
-    let (_dir, app, device, gate, url) = behind_a_gate().await;
-    device.record_visit(0);
-    device.record_visit(1);
-    let queued = device.store.lock().unwrap().push_batch(PushLimit {
-        items: 2,
-        bytes: usize::MAX,
-        overhead_per_item: 0,
-    });
-    let first = queued.unwrap()[0].change_id;
-    // The answer to the push of the first says twice that it was accepted.
-    *gate.stray_accepted.lock().unwrap() = Some(first.0);
-    let report = device
-        .engine_pushing(&url, 1, Duration::from_secs(10), 1)
-        .sync()
-        .await
-        .unwrap();
+    // The answer to the first push says twice that it was accepted.
+    let (_dir, app, _, report) = pushed_one_at_a_time_with_a_stray_answer(0).await;
     assert_eq!(report.pushed, 2);
     assert_eq!(held_by_endpoint(&app).await, 2);
 }

@@ -106,72 +106,49 @@ fn wipe_when_everything_is_filed_needs_no_confirmation_and_leaves_nothing() {
     assert_eq!(fresh.outbox_counts().unwrap(), Default::default());
 }
 
-/// A keystore that cannot clear its next-key slot.
-#[derive(Default)]
-struct StuckNextSlot(doorstep_store::MemoryKeyProvider);
+/// A keystore that cannot clear one of its slots (the device locked part-way
+/// through a wipe).
+struct StuckSlot(KeySlot, doorstep_store::MemoryKeyProvider);
 
-impl KeyProvider for StuckNextSlot {
+impl StuckSlot {
+    fn new(slot: KeySlot) -> Self {
+        Self(slot, doorstep_store::MemoryKeyProvider::default())
+    }
+}
+
+impl KeyProvider for StuckSlot {
     fn read_key(
         &self,
         slot: KeySlot,
     ) -> Result<Option<doorstep_store::DatabaseKey>, doorstep_store::KeyError> {
-        self.0.read_key(slot)
+        self.1.read_key(slot)
     }
     fn write_key(
         &self,
         slot: KeySlot,
         key: &doorstep_store::DatabaseKey,
     ) -> Result<(), doorstep_store::KeyError> {
-        self.0.write_key(slot, key)
+        self.1.write_key(slot, key)
     }
     fn delete_key(&self, slot: KeySlot) -> Result<(), doorstep_store::KeyError> {
-        match slot {
-            KeySlot::Next => Err(doorstep_store::KeyError::Unavailable(
+        if slot == self.0 {
+            return Err(doorstep_store::KeyError::Unavailable(
                 "device locked".into(),
-            )),
-            KeySlot::Current => self.0.delete_key(slot),
+            ));
         }
+        self.1.delete_key(slot)
     }
 }
 
 #[test]
 fn a_wipe_that_has_destroyed_the_key_finishes_even_if_the_next_slot_will_not_clear() {
     let f = Fixture::default();
-    let keys = std::sync::Arc::new(StuckNextSlot::default());
+    let keys = std::sync::Arc::new(StuckSlot::new(KeySlot::Next));
     let store = doorstep_store::Store::open(&f.config, keys.clone()).unwrap();
     assert_eq!(store.wipe(0).unwrap().discarded_unsynced, 0);
     assert_eq!(keys.read_key(KeySlot::Current).unwrap(), None);
     for (path, bytes) in f.file_bytes() {
         assert!(bytes.is_none(), "{} remains", path.display());
-    }
-}
-
-/// A keystore whose current-key slot cannot be cleared (the device locked
-/// part-way through a wipe).
-#[derive(Default)]
-struct StuckCurrentSlot(doorstep_store::MemoryKeyProvider);
-
-impl KeyProvider for StuckCurrentSlot {
-    fn read_key(
-        &self,
-        slot: KeySlot,
-    ) -> Result<Option<doorstep_store::DatabaseKey>, doorstep_store::KeyError> {
-        self.0.read_key(slot)
-    }
-    fn write_key(
-        &self,
-        slot: KeySlot,
-        key: &doorstep_store::DatabaseKey,
-    ) -> Result<(), doorstep_store::KeyError> {
-        self.0.write_key(slot, key)
-    }
-    fn delete_key(&self, slot: KeySlot) -> Result<(), doorstep_store::KeyError> {
-        match slot {
-            KeySlot::Current => Err(doorstep_store::KeyError::Unavailable(
-                "device locked".into(),
-            )),
-            KeySlot::Next => self.0.delete_key(slot),
-        }
     }
 }
 
@@ -182,7 +159,7 @@ fn a_wipe_that_cannot_destroy_every_copy_of_the_key_is_refused_and_the_store_sti
     // nothing: Current still opens the file, so the wipe must say it was
     // refused, not go on to delete files it may fail to delete.
     let f = Fixture::default();
-    let keys = std::sync::Arc::new(StuckCurrentSlot::default());
+    let keys = std::sync::Arc::new(StuckSlot::new(KeySlot::Current));
     let mut store = doorstep_store::Store::open(&f.config, keys.clone()).unwrap();
     let saved = sample::new_visit(1, morning());
     store.save(&saved).unwrap();
