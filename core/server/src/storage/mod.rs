@@ -137,18 +137,30 @@ pub enum StorageError {
 
 impl StorageError {
     /// Whether the database is out of reach rather than refusing this
-    /// request: the SQLite writer has stopped, no PostgreSQL connection could
+    /// request: the SQLite writer has stopped, or SQLite found its file held
+    /// by another process, its disk full or failing; no PostgreSQL connection could
     /// be had in time, the one in hand was closed under the query, the
     /// database has become read-only (a failover left us on a standby), or it
     /// gave up on this transaction in a way that asks for it to be tried again
     /// (a serialisation failure or deadlock, a lock or statement timeout, a
-    /// server shutting down). The caller gets 503 (try again, perhaps at
+    /// server shutting down or restarting after a crash, out of disk, memory
+    /// or connections). The caller gets 503 (try again, perhaps at
     /// another instance) instead of 500, so a device backs off and a load
     /// balancer can tell the two apart; nothing of the request was stored.
     pub fn is_unavailable(&self) -> bool {
         use tokio_postgres::error::SqlState;
         match self {
             StorageError::WriterStopped | StorageError::Pool(_) | StorageError::ReadOnly => true,
+            // The file held by another process past the busy timeout, the disk
+            // full, or the disk failing: nothing of the request was stored.
+            StorageError::Sqlite(e) => e.sqlite_error_code().is_some_and(|code| {
+                matches!(
+                    code,
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::SystemIoFailure
+                )
+            }),
             StorageError::Postgres(e) => {
                 e.is_closed()
                     || e.code().is_some_and(|code| {
@@ -159,6 +171,12 @@ impl StorageError {
                             SqlState::LOCK_NOT_AVAILABLE,
                             SqlState::QUERY_CANCELED,
                             SqlState::ADMIN_SHUTDOWN,
+                            SqlState::CRASH_SHUTDOWN,
+                            SqlState::CANNOT_CONNECT_NOW,
+                            SqlState::INSUFFICIENT_RESOURCES,
+                            SqlState::DISK_FULL,
+                            SqlState::OUT_OF_MEMORY,
+                            SqlState::TOO_MANY_CONNECTIONS,
                         ]
                         .contains(code)
                     })

@@ -83,6 +83,10 @@ CREATE TABLE IF NOT EXISTS sync_revoked_devices (
     revoked_at TEXT NOT NULL,
     PRIMARY KEY (network, device)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS sync_health (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at TEXT NOT NULL
+) STRICT;
 ";
 
 const READERS: usize = 4;
@@ -813,9 +817,9 @@ fn write_loop(conn: &mut Connection, jobs: &mpsc::Receiver<Job>) {
             }
         }
         let mut answers = Vec::with_capacity(group.len());
+        let mut jobs = group.into_iter();
         let committed = (|| -> Result<(), rusqlite::Error> {
             let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut jobs = group.into_iter();
             for job in jobs.by_ref() {
                 let answer = {
                     let savepoint = tx.savepoint()?;
@@ -831,22 +835,32 @@ fn write_loop(conn: &mut Connection, jobs: &mpsc::Receiver<Job>) {
                 // and then be answered as failed. They are not run; like the rest of the
                 // group they are answered as failed, and nothing of it is stored.
                 if tx.is_autocommit() {
-                    answers.extend(jobs.map(|job| {
-                        let unrun: Answer = Err(StorageError::Task("not run".into()));
-                        (job.reply, unrun)
-                    }));
-                    return Err(rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT_ROLLBACK),
-                        Some("the database rolled the group's transaction back".into()),
-                    ));
+                    // The whole group fails for what that write met (a full
+                    // disk, an I/O error), so each is answered with it.
+                    return Err(match answers.last().map(|(_, answer)| answer) {
+                        Some(Err(StorageError::Sqlite(rusqlite::Error::SqliteFailure(
+                            code,
+                            message,
+                        )))) => rusqlite::Error::SqliteFailure(*code, message.clone()),
+                        _ => rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT_ROLLBACK),
+                            Some("the database rolled the group's transaction back".into()),
+                        ),
+                    });
                 }
             }
             tx.commit()
         })();
+        // Jobs the group never ran (the transaction could not begin, or
+        // SQLite rolled it back part-way) are answered as failed with the rest.
+        answers.extend(jobs.map(|job| {
+            let unrun: Answer = Err(StorageError::Task("not run".into()));
+            (job.reply, unrun)
+        }));
         for (reply, answer) in answers {
             let answer = match &committed {
                 Ok(()) => answer,
-                Err(e) => Err(StorageError::Task(format!("group commit failed: {e}"))),
+                Err(e) => Err(group_failed(e)),
             };
             // A caller that gave up (request cancelled) no longer listens.
             let _ = reply.send(answer);
@@ -854,6 +868,19 @@ fn write_loop(conn: &mut Connection, jobs: &mpsc::Receiver<Job>) {
         if let Err(e) = committed {
             tracing::error!(error = %e, "sqlite group commit failed");
         }
+    }
+}
+
+/// What each write of a group that failed to commit is answered: SQLite's own
+/// error where it gave one (so a full disk, an I/O error or another process
+/// holding the file reads as the database out of reach, 503), else the
+/// failure as it is.
+fn group_failed(e: &rusqlite::Error) -> StorageError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            StorageError::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
+        }
+        other => StorageError::Task(format!("group commit failed: {other}")),
     }
 }
 
@@ -1167,16 +1194,24 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    /// A read on a reader connection, then an empty write through the writer
-    /// thread (queued behind the pushes waiting, and grouped with them): the
-    /// writer can stop while the readers carry on, and only a write shows it.
+    /// A read on a reader connection, then a write of one row through the
+    /// writer thread (queued behind the pushes waiting, and grouped with
+    /// them): the writer can stop while the readers carry on, and a disk too
+    /// full to take a push takes no write either; only a real write shows it.
     async fn ping(&self) -> Result<(), StorageError> {
-        let select_one = |conn: &Connection| -> Result<(), StorageError> {
+        self.read(|conn: &Connection| -> Result<(), StorageError> {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
-        };
-        self.read(select_one).await?;
-        self.write(select_one).await
+        })
+        .await?;
+        self.write(|conn: &Connection| -> Result<(), StorageError> {
+            conn.execute(
+                "INSERT OR REPLACE INTO sync_health (id, checked_at) VALUES (1, ?1)",
+                [jiff::Timestamp::now().to_string()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -1427,5 +1462,34 @@ mod tests {
             rows, 0,
             "every job was answered as failed, so none is stored"
         );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_finds_the_disk_full_is_answered_as_out_of_reach() {
+        // The writer's file capped at its size: what SQLite sees when the disk
+        // is full. SQLite rolls the group back; each write is answered with
+        // what it met (503 to the caller), not a 500.
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("server.sqlite3")).unwrap();
+        storage
+            .write(|conn: &Connection| -> Result<(), StorageError> {
+                let pages: i64 = conn.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+                conn.pragma_update(None, "max_page_count", pages)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let error = storage
+            .write(|conn: &Connection| -> Result<(), StorageError> {
+                conn.execute(
+                    "INSERT INTO sync_networks (network, last_seq) VALUES (?1, 0)",
+                    ["x".repeat(64 * 1024)],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(error.is_unavailable(), "{error:?}");
+        assert!(error.to_string().contains("full"), "{error}");
     }
 }
