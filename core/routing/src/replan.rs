@@ -440,13 +440,23 @@ fn reviews(problem: &Problem, planned: &Stop, reports: &[(Clock, i64, usize)]) -
         .collect()
 }
 
-/// Seconds a start at `t` is late, as the planner counts it: past the last window's end.
+/// Seconds a fixed stop starting at `t` is late: none inside a window or before the first,
+/// else past the end of the last window that closed before it. A delay can push a stop under
+/// way past one window and short of the next; the clinician starts when they get there, late
+/// for the window they missed (the planner, free to choose, would have waited for the next).
 fn late_at(windows: &[Window], t: i64) -> i64 {
+    if windows
+        .iter()
+        .any(|w| (w.start.secs()..=w.end.secs()).contains(&t))
+    {
+        return 0;
+    }
     windows
         .iter()
         .map(|w| w.end.secs())
+        .filter(|&end| end < t)
         .max()
-        .map_or(0, |end| (t - end).max(0))
+        .map_or(0, |end| t - end)
 }
 
 /// The lateness of stop `planned` once the delays `reports` have put it later.

@@ -1132,13 +1132,21 @@ fn under_way(
                     ..s.clone()
                 };
                 if moved.finish != s.finish {
-                    // Late past the last window's end, each review of a sitting on its own.
+                    // Late past the end of the last window that closed before the start
+                    // (none inside a window), each review of a sitting on its own.
                     let past = |windows: &[Window], t: i64| {
+                        if windows
+                            .iter()
+                            .any(|w| w.start.secs() <= t && t <= w.end.secs())
+                        {
+                            return 0;
+                        }
                         windows
                             .iter()
                             .map(|w| w.end.secs())
+                            .filter(|&e| e < t)
                             .max()
-                            .map_or(0, |e| (t - e).max(0))
+                            .map_or(0, |e| t - e)
                     };
                     moved.waiting_seconds = moved.start.0.saturating_sub(moved.arrival.0);
                     moved.late_seconds = match s.kind {

@@ -2,7 +2,8 @@
 
 use doorstep_domain::ValidationError;
 use doorstep_routing::{
-    Clock, Event, Location, Plan, Reason, RoutingError, Stop, StopKind, Urgency, plan, replan,
+    Clock, Event, Location, Plan, Reason, RoutingError, Stop, StopKind, Urgency, Window, plan,
+    replan,
 };
 
 use crate::fixtures::*;
@@ -879,4 +880,42 @@ fn a_clinician_gone_off_sick_is_not_charged_overtime_by_a_later_replan() {
         assert_eq!(plan.rounds[0].overtime_seconds, 0);
         assert_eq!(plan.rounds[0].back, a.finish);
     }
+}
+
+#[test]
+fn a_stop_under_way_that_a_delay_pushes_past_its_window_is_late_for_it() {
+    // One visit 20 km north. Planned with no windows, ana arrives at A; given
+    // a window closing ten minutes after A and the next opening an hour after
+    // it, she is ten minutes short of the door when she reports twenty
+    // minutes' delay.
+    // She gets there ten minutes after the first window closed: late by ten,
+    // although the next window has not opened.
+    let ana = clinician("ana", &["paramedic"]);
+    let alone = problem(vec![ana.clone()], vec![visit("far", north(20.0), 30)]);
+    let arrival = plan(&alone, &budget(), 1).unwrap().rounds[0].stops[0].arrival;
+    let mut far = visit("far", north(20.0), 30);
+    far.windows = vec![
+        Window {
+            start: Clock::hm(9, 0),
+            end: Clock(arrival.0 + 600),
+        },
+        Window {
+            start: Clock(arrival.0 + 3600),
+            end: Clock::hm(17, 0),
+        },
+    ];
+    let mut p = problem(vec![ana], vec![far]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(first.rounds[0].stops[0].arrival, arrival);
+    let events = [Event::ClinicianLate {
+        at: Clock(arrival.0 - 600),
+        clinician: "ana".into(),
+        minutes: 20,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let kept = &second.rounds[0].stops[0];
+    assert!(kept.fixed);
+    assert_eq!(kept.start.0, arrival.0 + 20 * 60);
+    assert_eq!(kept.late_seconds, 10 * 60);
+    assert_eq!(second.summary.late_seconds, 10 * 60);
 }
