@@ -330,8 +330,11 @@ fn apply(
                 if stop.kind == StopKind::Visit
                     && let Some(&left) = not_home.get(&stop.id)
                 {
+                    // They leave the door when reported, but not before they reach it: a
+                    // report that comes ahead (a carer phoning while the clinician drives
+                    // there) frees them on arrival, not back in time.
                     here = loc.unwrap_or(here);
-                    free = free.max(left.secs());
+                    free = free.max(left.secs()).max(stop.arrival.secs());
                     released = true;
                     continue;
                 }

@@ -175,6 +175,38 @@ fn a_patient_not_at_home_is_closed_with_that_reason() {
 }
 
 #[test]
+fn a_patient_reported_not_at_home_before_the_clinician_gets_there_frees_them_on_arrival() {
+    // A carer phones while the clinician drives there: she still reaches the
+    // door (she set off), and what comes next is timed from her arrival, not
+    // from the call.
+    let mut p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let k = first
+        .rounds
+        .iter()
+        .position(|r| r.stops.len() >= 3)
+        .expect("a round of three");
+    let target = first.rounds[k].stops[1].clone();
+    let set_off = target.arrival.0 - target.travel_seconds;
+    let at = Clock(set_off + (target.arrival.0 - set_off) / 2);
+    let events = [Event::PatientNotAtHome {
+        at,
+        visit: target.id.clone(),
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let next = second.rounds[k]
+        .stops
+        .iter()
+        .find(|s| !s.fixed)
+        .expect("the round goes on");
+    assert!(
+        next.arrival.0 >= target.arrival.0 + next.travel_seconds,
+        "{next:?} leaves the absent patient's door before reaching it at {:?}",
+        target.arrival
+    );
+}
+
+#[test]
 fn a_clinician_off_sick_keeps_only_finished_work_and_the_rest_moves() {
     let mut p = a_long_morning_for_three();
     let first = plan(&p, &budget(), 1).unwrap();
