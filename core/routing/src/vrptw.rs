@@ -122,6 +122,17 @@ pub(crate) fn truncated_distance(a: (f64, f64), b: (f64, f64)) -> i64 {
     }
 }
 
+/// The sections of a VRPLIB coordinate VRPTW file this reader takes; any other (an
+/// `EDGE_WEIGHT_SECTION` of explicit weights, say) would be ignored, and the instance solved
+/// as it is not.
+const KNOWN_SECTIONS: [&str; 5] = [
+    "NODE_COORD_SECTION",
+    "DEMAND_SECTION",
+    "SERVICE_TIME_SECTION",
+    "TIME_WINDOW_SECTION",
+    "DEPOT_SECTION",
+];
+
 impl VrptwInstance {
     /// Parses the text of a VRPLIB `CVRPTW` file with one depot (id 1). Refuses, saying where,
     /// a file whose sections disagree or skip a node, and one no solution could satisfy (a
@@ -139,8 +150,16 @@ impl VrptwInstance {
                 continue;
             }
             if line.ends_with("_SECTION") {
+                if !KNOWN_SECTIONS.contains(&line) {
+                    return Err(err(format!(
+                        "{line}: not a section of a coordinate VRPTW file (this reader knows {})",
+                        KNOWN_SECTIONS.join(", ")
+                    )));
+                }
+                if sections.insert(line.to_string(), Vec::new()).is_some() {
+                    return Err(err(format!("{line} given twice")));
+                }
                 current = Some(line.to_string());
-                sections.insert(line.to_string(), Vec::new());
             } else if let Some(sec) = &current {
                 let row = line.split_whitespace().map(str::to_string).collect();
                 sections.entry(sec.clone()).or_default().push(row);
@@ -156,6 +175,15 @@ impl VrptwInstance {
                 .map(|r| r[col].clone())
                 .collect())
         };
+        // Distances are worked out from the coordinates (DIMACS: Euclidean, truncated to one
+        // decimal); a file that says its weights are something else is not solved as if not.
+        if let Some(kind) = spec.get("EDGE_WEIGHT_TYPE")
+            && kind != "EUC_2D"
+        {
+            return Err(err(format!(
+                "EDGE_WEIGHT_TYPE {kind}: this reader solves EUC_2D only"
+            )));
+        }
         let xs = column("NODE_COORD_SECTION", 3, 1)?;
         let ys = column("NODE_COORD_SECTION", 3, 2)?;
         let parse_f = |s: &String| {

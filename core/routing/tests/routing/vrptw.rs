@@ -212,6 +212,22 @@ fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
             "",
             "needs the depot and a customer",
         ),
+        // Weights given otherwise than by coordinates are not solved as Euclidean.
+        (
+            "CAPACITY : 10\n",
+            "CAPACITY : 10\nEDGE_WEIGHT_TYPE : EXPLICIT\n",
+            "EDGE_WEIGHT_TYPE EXPLICIT: this reader solves EUC_2D only",
+        ),
+        (
+            "DEPOT_SECTION",
+            "EDGE_WEIGHT_SECTION\n0 5 10\nDEPOT_SECTION",
+            "EDGE_WEIGHT_SECTION: not a section of a coordinate VRPTW file",
+        ),
+        (
+            "DEPOT_SECTION",
+            "DEMAND_SECTION\n1 0\n2 1\n3 1\nDEPOT_SECTION",
+            "DEMAND_SECTION given twice",
+        ),
     ];
     for (from, to, expected) in cases {
         let text = TINY.replacen(from, to, 1);
