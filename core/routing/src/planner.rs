@@ -1169,6 +1169,38 @@ impl<'p> Compiled<'p> {
             })
     }
 
+    /// Whether some clinician who may take `c` could have reached it alone within their
+    /// shift, straight from where and when the shift starts, on time and back by their limit:
+    /// the question [`Self::reachable`] asks, of the whole day. On a re-plan they differ where
+    /// work under way or a delay has taken the time: the visit then had room in a shift, and
+    /// not in what is left of it.
+    fn reachable_in_shift(&self, c: u32) -> bool {
+        let location = match self.items[c as usize] {
+            Item::Visit(i) => self.problem.visits[i].location,
+            Item::Resident(h, _) => self.problem.care_homes[h].location,
+            Item::Break(_) => return true,
+        };
+        let client = &self.inst.clients[c as usize];
+        (0..self.vehicles.len())
+            .filter(|&v| self.inst.allowed(c, v))
+            .any(|v| {
+                let clinician = &self.problem.clinicians[self.vehicles[v]];
+                let end = clinician.end.unwrap_or(clinician.start);
+                let travel = travel_matrix(self.problem, &[clinician.start, location, end]);
+                let arrival = clinician.shift.start.secs() + travel[1];
+                let Some(&(open, _)) = self.windows[c as usize].iter().find(|w| w.1 >= arrival)
+                else {
+                    return false;
+                };
+                let mut limit =
+                    clinician.shift.end.secs() + 60 * i64::from(clinician.max_overtime_minutes);
+                if let Some(off) = clinician.off_from {
+                    limit = limit.min(off.secs());
+                }
+                arrival.max(open) + client.service + travel[5] <= limit
+            })
+    }
+
     /// Tries `c` in every position of vehicle `v`'s `route` (replayed as `base`): the first
     /// position where it fits without making anyone late (an immediate visit: later past the
     /// time the search held it due) or overrunning, adding least travel, and the first that
@@ -1229,7 +1261,7 @@ impl<'p> Compiled<'p> {
         // A supplied matrix may make a way through another stop quicker than straight from
         // the start (a road the model does not know): then every position is tried first.
         if !reachable && self.problem.travel.matrix.is_none() {
-            return Err(Reason::OutsideEveryShift);
+            return Err(self.unreachable_reason(c));
         }
         let mut best_fit: Option<(i64, usize, usize)> = None;
         let mut best_fail: Option<(i64, &Reason)> = None;
@@ -1264,7 +1296,18 @@ impl<'p> Compiled<'p> {
         match (best_fit, best_fail) {
             (Some((_, v, p)), _) => Ok((v, p)),
             (None, Some((_, r))) if reachable => Err(r.clone()),
-            (None, _) => Err(Reason::OutsideEveryShift),
+            (None, _) => Err(self.unreachable_reason(c)),
+        }
+    }
+
+    /// Why `c`, which no clinician reaches alone from where and when they are free, fits
+    /// nowhere: outside every shift, or, on a re-plan where a shift had room for it, no room
+    /// in its window (the clinicians are busy then, or running late).
+    fn unreachable_reason(&self, c: u32) -> Reason {
+        if self.reachable_in_shift(c) {
+            Reason::NoRoomInWindow
+        } else {
+            Reason::OutsideEveryShift
         }
     }
 

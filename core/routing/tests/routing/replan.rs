@@ -951,3 +951,27 @@ fn a_stop_under_way_that_a_delay_pushes_past_its_window_is_late_for_it() {
     assert_eq!(kept.late_seconds, 10 * 60);
     assert_eq!(second.summary.late_seconds, 10 * 60);
 }
+
+#[test]
+fn a_visit_a_delay_leaves_no_room_for_is_blamed_on_the_delay_not_the_shift() {
+    // ana's shift covers v2's window; after her first visit runs an hour
+    // over, she is busy through it. That is no room in its window, not a
+    // window outside every shift.
+    let ana = clinician("ana", &["paramedic"]);
+    let mut v1 = visit("v1", north(2.0), 60);
+    v1.windows = vec![window((9, 0), (9, 30))];
+    v1.urgency = Urgency::SameDay;
+    let mut v2 = visit("v2", north(2.5), 20);
+    v2.windows = vec![window((10, 15), (10, 45))];
+    let mut p = problem(vec![ana], vec![v1, v2]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    assert_eq!(first.rounds[0].stops.len(), 2, "{first:#?}");
+    let events = [Event::ClinicianLate {
+        at: Clock::hm(9, 30),
+        clinician: "ana".into(),
+        minutes: 60,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let left = second.unplanned.iter().find(|u| u.id == "v2").unwrap();
+    assert_eq!(left.reason, Reason::NoRoomInWindow, "{second:#?}");
+}
