@@ -610,19 +610,8 @@ async fn behind_a_proxy_that_blocks_held_a_restored_endpoint_still_gets_back_wha
     // by the pull (nothing waiting), a `/held` the proxy refuses every time
     // must not stop every sync: every accepted change goes again.
     for waiting in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let app = TestApp::new(&Backend::Sqlite).await;
-        let mut device = Device::open(dir.path(), &app, "para-1", "phone-1");
-        let url = format!("http://{}", serve(&app).await);
-        device.record_visit(0);
-        synced(&device, &url).await;
-        let backup = back_up(&app);
-        device.record_visit(1);
-        synced(&device, &url).await;
-        let restored = restored_from(backup);
+        let (_dir, device, restored) = restored_after_one_more_visit().await;
         assert_eq!(held_by_endpoint(&restored).await, 1);
-
-        device.token = restored.device_token(NET, "para-1", "phone-1");
         let gate = Gate::new(MAX_BODY_BYTES);
         gate.held_blocked.store(true, Ordering::SeqCst);
         let url = format!("http://{}", gate.serve(&restored).await);
