@@ -256,7 +256,7 @@ enum Failure {
         why: String,
         reached: bool,
         /// How long the endpoint asked to be left before the next try
-        /// (`Retry-After` on a 429 or 503).
+        /// (`Retry-After` on a 5xx or 429).
         retry_after: Option<Duration>,
         /// The request ran out of time once connected.
         timed_out: bool,
@@ -622,8 +622,9 @@ impl SyncEngine {
     }
 
     /// Pushes the outbox until nothing is left to push. A push the endpoint
-    /// refuses as too large is halved and sent again; a change refused as too
-    /// large on its own is marked rejected, and the others still go.
+    /// refuses as too large, or one of several changes that runs out of
+    /// time, is halved and sent again; a change refused as too large on its
+    /// own is marked rejected, and the others still go.
     async fn push_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         // Halved on each 413, doubled back after each answered push, up to
         // `ceiling`: the batch, or below the last push that ran out of time
