@@ -127,7 +127,23 @@ fn open(path: &Path) -> Result<Connection, StorageError> {
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database file at `path` and its schema.
+    ///
+    /// Refuses to create the database anew where a restore cut short left it
+    /// moved aside (a `.replaced-*` file beside it, and none in its place): an
+    /// empty database there would be served as the network's, and the next
+    /// restore would find no revocations in it to carry.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        if !path.exists()
+            && let Some(aside) = newest_moved_aside(path)
+        {
+            return Err(StorageError::Config(format!(
+                "{} is missing, and a restore cut short left {} beside it: move that file back \
+                 to {} (or run the restore again) before starting",
+                path.display(),
+                aside.display(),
+                path.display()
+            )));
+        }
         let mut conn = open(path)?;
         conn.execute_batch(SCHEMA)?;
         let epoch: String =
@@ -1491,5 +1507,27 @@ mod tests {
             .unwrap_err();
         assert!(error.is_unavailable(), "{error:?}");
         assert!(error.to_string().contains("full"), "{error}");
+    }
+
+    #[test]
+    fn a_database_a_cut_short_restore_moved_aside_is_not_created_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join(crate::app::SQLITE_FILE);
+        drop(SqliteStorage::open(&live).unwrap());
+        let aside = dir.path().join(format!(
+            "{}.replaced-20261204T2300Z-1",
+            crate::app::SQLITE_FILE
+        ));
+        std::fs::rename(&live, &aside).unwrap();
+        let Err(refused) = SqliteStorage::open(&live) else {
+            panic!("an empty database was made in the moved one's place");
+        };
+        assert!(
+            refused.to_string().contains("move that file back"),
+            "{refused}"
+        );
+        assert!(!live.exists());
+        std::fs::rename(&aside, &live).unwrap();
+        assert!(SqliteStorage::open(&live).is_ok());
     }
 }
