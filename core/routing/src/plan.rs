@@ -70,10 +70,23 @@ pub struct Round {
     pub back: Clock,
     /// Stops in order.
     pub stops: Vec<Stop>,
-    /// Travel seconds on the round.
+    /// Travel seconds on the round: its stops' travel, the drive back, and
+    /// `unlisted_travel_seconds`.
     pub travel_seconds: u32,
+    /// Seconds already driven that no stop of the round shows, and counted in `travel_seconds`
+    /// so that the day's travel is what was driven: to a door where the patient was not at
+    /// home, to a door the clinician was waiting at when a re-plan put that visit back into
+    /// the planning, and back to their end location before being sent out again. Only a
+    /// re-plan has any; a plan without the field reads as none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlisted_travel_seconds: u32,
     /// Seconds back after the shift end.
     pub overtime_seconds: u32,
+}
+
+/// Whether `n` is zero, to leave a field that is out of a fresh plan's JSON.
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What happens at a stop.

@@ -57,6 +57,10 @@ pub(crate) struct DayState {
     /// Per clinician who had finished every stop and set off back by a re-plan: when they
     /// are back and the seconds that drive takes, part of their day so far.
     pub returned: Vec<Option<(Clock, u32)>>,
+    /// Per clinician, seconds already driven that no fixed stop shows (see
+    /// [`crate::Round::unlisted_travel_seconds`]); carried from plan to plan so the day's
+    /// travel stays what was driven.
+    pub unlisted: Vec<u32>,
 }
 
 impl DayState {
@@ -1723,6 +1727,7 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
         let mut stops = state.fixed.get(k).cloned().unwrap_or_default();
         let fixed_back = stops.last().map(|s| s.finish);
         let returned = state.returned.get(k).copied().flatten();
+        let unlisted = state.unlisted.get(k).copied().unwrap_or(0);
         // Lateness already incurred is part of the day's, as the travel to get there is.
         let fixed_late: u64 = stops.iter().map(|s| u64::from(s.late_seconds)).sum();
         summary.late_seconds += fixed_late;
@@ -1735,7 +1740,9 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             back: fixed_back.unwrap_or(clinician.shift.start),
             stops: Vec::new(),
             travel_seconds: stops.iter().map(|s| s.travel_seconds).sum::<u32>()
+                + unlisted
                 + returned.map_or(0, |(_, drive)| drive),
+            unlisted_travel_seconds: unlisted,
             overtime_seconds: 0,
         };
         // A round with nothing but a break is no round: the clinician is free all day.
@@ -1751,6 +1758,8 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             }
             round.back = Clock::from_secs(sim.back);
             round.travel_seconds += sim.travel as u32;
+            // Back at base and sent out again: the drive back is one no stop shows.
+            round.unlisted_travel_seconds += returned.map_or(0, |(_, drive)| drive);
             round.overtime_seconds = sim.overtime as u32;
             summary.overtime_seconds += sim.overtime as u64;
             summary.cost += weights::OVERTIME * sim.overtime;
@@ -1812,10 +1821,15 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                     fixed: false,
                 });
             }
-        } else if let Some(last) = fixed_back {
-            // Only fixed stops: a clinician on the way back (or back) is back when the
-            // drive ends; one still out drives back from where and when they are free; one
-            // gone off sick ends with their last stop.
+        } else if fixed_back.is_some() || unlisted > 0 {
+            // Only fixed stops, or none but a door reached whose visit left the round: a
+            // clinician on the way back (or back) is back when the drive ends; one still out
+            // drives back from where and when they are free (with no stop to show, that is
+            // when the round departs); one gone off sick ends with their last stop.
+            if let (None, Some((_, free))) = (fixed_back, state.avail[k]) {
+                round.depart = Clock::from_secs(free);
+            }
+            let last = fixed_back.unwrap_or(round.depart);
             let back = match (returned, state.avail[k]) {
                 (Some((back, _)), _) => Some(back.secs()),
                 (None, Some((here, free))) => {

@@ -244,6 +244,7 @@ fn apply(
         }
     }
     state.returned = vec![None; problem.clinicians.len()];
+    state.unlisted = vec![0; problem.clinicians.len()];
     for (k, round) in previous_rounds.into_iter().enumerate() {
         let clinician = &problem.clinicians[k];
         // Running late, each report in turn: from the report on, the clinician is that much
@@ -295,6 +296,9 @@ fn apply(
         let mut fixed = Vec::new();
         let mut here = clinician.start;
         let mut free = clinician.shift.start.secs().max(now.secs());
+        // Driving done that no stop kept will show: what the previous plan already carried,
+        // and below, each door reached whose visit leaves the round.
+        let mut unlisted = round.map_or(0, |r| r.unlisted_travel_seconds);
         // Gone off sick by now: only what they had begun before they went stays theirs.
         // A stop they were driving to, or waiting at, goes to someone else.
         let off_at = clinician.off_from.filter(|&o| o <= now);
@@ -306,6 +310,7 @@ fn apply(
             let waiting = !stop.fixed && stop.arrival <= now && now < stop.start;
             if waiting {
                 here = stop_location(problem, stop.kind, &stop.id).unwrap_or(here);
+                unlisted += stop.travel_seconds;
             }
             let kept = match off_at {
                 Some(off) => stop.fixed || stop.start < off,
@@ -335,6 +340,7 @@ fn apply(
                     // there) frees them on arrival, not back in time.
                     here = loc.unwrap_or(here);
                     free = free.max(left.secs()).max(stop.arrival.secs());
+                    unlisted += stop.travel_seconds;
                     released = true;
                     continue;
                 }
@@ -368,10 +374,13 @@ fn apply(
             && reports.is_empty()
             && clinician.off_from.is_none_or(|off| off > now)
         {
-            // The travel the previous round counted beyond its stops: the drive back, and
-            // any visit it closed on the way (a patient not at home).
+            // The travel the previous round counted beyond its stops and what it carried
+            // unlisted: the drive back.
             let stops_travel: u32 = planned.iter().map(|s| s.travel_seconds).sum();
-            let drive = round.travel_seconds.saturating_sub(stops_travel);
+            let drive = round
+                .travel_seconds
+                .saturating_sub(stops_travel)
+                .saturating_sub(round.unlisted_travel_seconds);
             let back = round.back.max(last.finish);
             here = clinician.end.unwrap_or(clinician.start);
             free = free.max(back.secs());
@@ -381,6 +390,7 @@ fn apply(
         let off = clinician.off_from.is_some_and(|o| o <= now);
         state.avail[k] = (!off).then_some((here, free));
         state.fixed[k] = fixed;
+        state.unlisted[k] = unlisted;
     }
     planner::solve_from(problem, &state, budget, seed).map_err(|e| match e {
         RoutingError::Invalid(mut e) => {

@@ -312,6 +312,9 @@ struct Origin {
     break_taken: bool,
     /// Every stop done and the drive back begun: when they are back, and that drive's seconds.
     returned: Option<(i64, i64)>,
+    /// Seconds driven to doors whose visits no fixed stop shows (a patient not at home, a
+    /// wait planned again), this re-plan's and every earlier one's.
+    unlisted: i64,
 }
 
 /// A first plan's origins: everyone at their start when their shift starts.
@@ -325,6 +328,7 @@ fn fresh(p: &Problem) -> Vec<Origin> {
             available: true,
             break_taken: false,
             returned: None,
+            unlisted: 0,
         })
         .collect()
 }
@@ -568,7 +572,22 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
             .iter()
             .map(|s| i64::from(s.travel_seconds))
             .sum::<i64>()
+            + o.unlisted
             + o.returned.map_or(0, |(_, drive)| drive);
+        // Driving no stop shows: the earlier doors', and the drive back of a clinician sent
+        // out again.
+        let unlisted = o.unlisted
+            + if round.stops.len() > o.fixed.min(round.stops.len()) {
+                o.returned.map_or(0, |(_, drive)| drive)
+            } else {
+                0
+            };
+        if i64::from(round.unlisted_travel_seconds) != unlisted {
+            return Err(format!(
+                "{}: shows {} s of travel no stop shows, not {unlisted}",
+                c.id, round.unlisted_travel_seconds
+            ));
+        }
         let shift_end = c
             .off_from
             .map_or(c.shift.end, |off| off.min(c.shift.end))
@@ -578,6 +597,12 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
             // out drives back from where and when they are free; one gone off sick ends with
             // their last stop.
             let expected = match (done.last(), o.returned) {
+                // Out to a door whose visit left the round, and free there: back from it.
+                (None, _) if o.unlisted > 0 && o.available => {
+                    let (_, back, travel) = replay(p, c, o, &[]);
+                    (back, o.unlisted + travel, (back - shift_end).max(0))
+                }
+                (None, _) if o.unlisted > 0 => (c.shift.start.secs(), o.unlisted, 0),
                 (None, _) => (c.shift.start.secs(), 0, 0),
                 (Some(_), Some((back, _))) => (back, done_travel, (back - shift_end).max(0)),
                 (Some(_), None) if o.available => {
@@ -1174,10 +1199,12 @@ fn under_way(
         let (mut at, mut free) = (c.start, c.shift.start.secs().max(now.secs()));
         let mut fixed: Vec<Stop> = Vec::new();
         let gone_off = c.off_from.is_some_and(|off| off <= now);
+        let mut unlisted = i64::from(round.unlisted_travel_seconds);
         for (j, s) in stops.iter().enumerate() {
             let waiting = !s.fixed && s.arrival <= now && now < s.start;
             if waiting {
                 at = stop_place(p, s).unwrap_or(at);
+                unlisted += i64::from(s.travel_seconds);
             }
             // Gone off sick, they keep only what they had begun; working, what they had set
             // off for and are not waiting at.
@@ -1196,6 +1223,7 @@ fn under_way(
             at = stop_place(p, s).unwrap_or(at);
             if s.kind == StopKind::Visit && absent.contains(&s.id.as_str()) {
                 free = free.max(now.secs());
+                unlisted += i64::from(s.travel_seconds);
                 as_planned = false;
                 continue;
             }
@@ -1240,7 +1268,9 @@ fn under_way(
                     && c.off_from.is_none_or(|off| off > now) =>
             {
                 let counted: u32 = round.stops.iter().map(|s| s.travel_seconds).sum();
-                let drive = i64::from(round.travel_seconds.saturating_sub(counted));
+                let drive = i64::from(round.travel_seconds)
+                    - i64::from(counted)
+                    - i64::from(round.unlisted_travel_seconds);
                 Some((round.back.secs().max(last.finish.secs()), drive))
             }
             _ => None,
@@ -1256,6 +1286,7 @@ fn under_way(
             available: c.off_from.is_none_or(|off| off > now),
             break_taken: fixed.iter().any(|s| s.kind == StopKind::Break),
             returned,
+            unlisted,
         });
         kept.push(fixed);
     }

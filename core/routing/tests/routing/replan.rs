@@ -975,3 +975,130 @@ fn a_visit_a_delay_leaves_no_room_for_is_blamed_on_the_delay_not_the_shift() {
     let left = second.unplanned.iter().find(|u| u.id == "v2").unwrap();
     assert_eq!(left.reason, Reason::NoRoomInWindow, "{second:#?}");
 }
+
+#[test]
+fn the_drive_to_a_door_nobody_answered_stays_in_the_days_travel() {
+    // Ana drives to a, nobody answers, she goes on to b: she drove the same road the first
+    // plan had, and every later re-plan still counts it.
+    let mut p = problem(
+        vec![clinician("ana", &[]), clinician("bob", &[])],
+        vec![visit("a", north(2.0), 30), visit("b", north(4.0), 30)],
+    );
+    for v in &mut p.visits {
+        v.pinned_to = Some("ana".into());
+    }
+    let first = plan(&p, &budget(), 1).unwrap();
+    let a = first.rounds[0].stops[0].clone();
+    assert_eq!(a.id, "a");
+    let absent = [Event::PatientNotAtHome {
+        at: Clock(a.arrival.0 + 300),
+        visit: "a".into(),
+    }];
+    let second = replan(&mut p, &first, &absent, &budget(), 1).unwrap();
+    let round = &second.rounds[0];
+    assert_eq!(round.unlisted_travel_seconds, a.travel_seconds);
+    assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
+    assert_eq!(second.summary.travel_seconds, first.summary.travel_seconds);
+    let mut urgent = visit("elsewhere", north(1.0), 20);
+    urgent.pinned_to = Some("bob".into());
+    let later = [Event::UrgentVisit {
+        at: Clock::hm(15, 0),
+        visit: urgent,
+    }];
+    let third = replan(&mut p, &second, &later, &budget(), 1).unwrap();
+    let shown = |plan: &Plan| {
+        let r = &plan.rounds[0];
+        (r.back, r.travel_seconds, r.unlisted_travel_seconds)
+    };
+    assert_eq!(shown(&third), shown(&second));
+}
+
+#[test]
+fn a_clinician_whose_only_patient_was_not_at_home_drives_back_from_the_door() {
+    // Ana's one visit is 5 km out; nobody answers. Her round has no stop left to show, but
+    // she drove there and drives back: both are in her travel, and she is back when that
+    // drive ends.
+    let mut p = problem(
+        vec![clinician("ana", &[])],
+        vec![visit("v", north(5.0), 30)],
+    );
+    let first = plan(&p, &budget(), 1).unwrap();
+    let v = first.rounds[0].stops[0].clone();
+    let left = Clock(v.arrival.0 + 300);
+    let absent = [Event::PatientNotAtHome {
+        at: left,
+        visit: "v".into(),
+    }];
+    let second = replan(&mut p, &first, &absent, &budget(), 1).unwrap();
+    let round = &second.rounds[0];
+    assert!(round.stops.is_empty(), "{round:#?}");
+    assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
+    assert_eq!(round.depart, left);
+    assert_eq!(round.back.0, left.0 + (first.rounds[0].back.0 - v.finish.0));
+}
+
+#[test]
+fn the_drive_to_a_door_a_clinician_waits_at_stays_in_the_days_travel() {
+    // Ana waits at w for its 13:00 window when Bob reports a delay: w is planned again from
+    // where she stands, with no travel of its own, and the drive there is still hers.
+    let mut w = visit("w", north(2.0), 30);
+    w.windows = vec![window((13, 0), (14, 0))];
+    w.pinned_to = Some("ana".into());
+    let mut p = problem(vec![clinician("ana", &[]), clinician("bob", &[])], vec![w]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    let waiting = first.rounds[0].stops[0].clone();
+    let now = Clock::hm(11, 5);
+    assert!(waiting.arrival <= now && now < waiting.start, "{waiting:?}");
+    let events = [Event::ClinicianLate {
+        at: now,
+        clinician: "bob".into(),
+        minutes: 10,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let round = &second.rounds[0];
+    assert_eq!(round.stops[0].travel_seconds, 0, "{round:#?}");
+    assert_eq!(round.unlisted_travel_seconds, waiting.travel_seconds);
+    assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
+}
+
+#[test]
+fn the_drive_back_before_a_clinician_is_sent_out_again_stays_in_the_days_travel() {
+    // Ana is back at the practice by half past ten; an urgent call at 11:00 sends her out
+    // again, and a re-plan while she drives to it keeps both drives in her travel.
+    let mut p = problem(
+        vec![clinician("ana", &[]), clinician("bob", &["catheter-care"])],
+        vec![visit("v", north(5.0), 30)],
+    );
+    p.visits[0].pinned_to = Some("ana".into());
+    let first = plan(&p, &budget(), 1).unwrap();
+    let done = first.rounds[0].clone();
+    assert!(done.back < Clock::hm(10, 30), "{done:#?}");
+    let drive_back = done.travel_seconds - done.stops[0].travel_seconds;
+    let mut urgent = visit("urgent", north(3.0), 20);
+    urgent.urgency = Urgency::Immediate;
+    urgent.pinned_to = Some("ana".into());
+    let call = [Event::UrgentVisit {
+        at: Clock::hm(11, 0),
+        visit: urgent,
+    }];
+    let second = replan(&mut p, &first, &call, &budget(), 1).unwrap();
+    let out = second.rounds[0].clone();
+    assert_eq!(out.stops.len(), 2, "{out:#?}");
+    assert_eq!(out.unlisted_travel_seconds, drive_back);
+    let driving = [Event::ClinicianLate {
+        at: Clock(out.stops[1].arrival.0 - 60),
+        clinician: "bob".into(),
+        minutes: 10,
+    }];
+    let third = replan(&mut p, &second, &driving, &budget(), 1).unwrap();
+    let again = &third.rounds[0];
+    assert!(again.stops.iter().all(|s| s.fixed), "{again:#?}");
+    assert_eq!(
+        (
+            again.travel_seconds,
+            again.unlisted_travel_seconds,
+            again.back
+        ),
+        (out.travel_seconds, out.unlisted_travel_seconds, out.back)
+    );
+}
