@@ -54,13 +54,25 @@ pub(crate) struct DayState {
     pub was: HashMap<Key, i64>,
     /// Previous order of keys per clinician (a warm start).
     pub warm: Vec<Vec<Key>>,
-    /// Per clinician who had finished every stop and set off back by a re-plan: when they
-    /// are back and the seconds that drive takes, part of their day so far.
-    pub returned: Vec<Option<(Clock, u32)>>,
+    /// Per clinician who had finished every stop and set off back by a re-plan: that drive,
+    /// part of their day so far.
+    pub returned: Vec<Option<Returned>>,
     /// Per clinician, seconds already driven that no fixed stop shows (see
     /// [`crate::Round::unlisted_travel_seconds`]); carried from plan to plan so the day's
     /// travel stays what was driven.
     pub unlisted: Vec<u32>,
+}
+
+/// A clinician driving back, or back, with every stop done when a re-plan is made.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Returned {
+    /// When the previous plan had them leave; what their round shows when no stop is left to
+    /// show it (every door they reached had its visit leave the round).
+    pub depart: Clock,
+    /// When they are back at their end location.
+    pub back: Clock,
+    /// The seconds the drive back takes.
+    pub drive: u32,
 }
 
 impl DayState {
@@ -273,7 +285,8 @@ impl<'p> Compiled<'p> {
                 late,
                 shift_end,
                 capacity: 1 << 40,
-                returns_empty: !state.fixed[k].is_empty()
+                returns_empty: (!state.fixed[k].is_empty()
+                    || state.unlisted.get(k).is_some_and(|&u| u > 0))
                     && state.returned.get(k).copied().flatten().is_none(),
             });
         }
@@ -1741,7 +1754,7 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             stops: Vec::new(),
             travel_seconds: stops.iter().map(|s| s.travel_seconds).sum::<u32>()
                 + unlisted
-                + returned.map_or(0, |(_, drive)| drive),
+                + returned.map_or(0, |r| r.drive),
             unlisted_travel_seconds: unlisted,
             overtime_seconds: 0,
         };
@@ -1759,7 +1772,7 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             round.back = Clock::from_secs(sim.back);
             round.travel_seconds += sim.travel as u32;
             // Back at base and sent out again: the drive back is one no stop shows.
-            round.unlisted_travel_seconds += returned.map_or(0, |(_, drive)| drive);
+            round.unlisted_travel_seconds += returned.map_or(0, |r| r.drive);
             round.overtime_seconds = sim.overtime as u32;
             summary.overtime_seconds += sim.overtime as u64;
             summary.cost += weights::OVERTIME * sim.overtime;
@@ -1826,12 +1839,14 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             // clinician on the way back (or back) is back when the drive ends; one still out
             // drives back from where and when they are free (with no stop to show, that is
             // when the round departs); one gone off sick ends with their last stop.
-            if let (None, Some((_, free))) = (fixed_back, state.avail[k]) {
-                round.depart = Clock::from_secs(free);
+            match (fixed_back, returned, state.avail[k]) {
+                (None, Some(r), _) => round.depart = r.depart,
+                (None, None, Some((_, free))) => round.depart = Clock::from_secs(free),
+                _ => {}
             }
             let last = fixed_back.unwrap_or(round.depart);
             let back = match (returned, state.avail[k]) {
-                (Some((back, _)), _) => Some(back.secs()),
+                (Some(r), _) => Some(r.back.secs()),
                 (None, Some((here, free))) => {
                     let end = clinician.end.unwrap_or(clinician.start);
                     let drive = travel_matrix(problem, &[here, end])[1];

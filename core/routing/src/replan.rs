@@ -9,7 +9,7 @@ use doorstep_domain::ValidationError;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Plan, Round, Stop, StopKind};
-use crate::planner::{self, DayState, Key};
+use crate::planner::{self, DayState, Key, Returned};
 use crate::validate::{DAY_MINUTES, LAST_TIME};
 use crate::{Budget, Clinician, Clock, Location, Problem, RoutingError, Visit, Window};
 
@@ -368,9 +368,13 @@ fn apply(
         free = free.max(held_until);
         // Every stop done as planned and the drive back begun: they are back at their end
         // location when the previous plan had them back, and that drive is part of the day
-        // so far, as that plan counted it.
-        if let (Some(round), Some(last), false) = (round, fixed.last(), released)
-            && last.finish <= now
+        // so far, as that plan counted it. A round with no stop to show but driving it
+        // carried had them drive back from the last door they reached, at once.
+        let done = match fixed.last() {
+            Some(last) => last.finish <= now,
+            None => planned.is_empty() && round.is_some_and(|r| r.unlisted_travel_seconds > 0),
+        };
+        if let (Some(round), true, false) = (round, done, released)
             && reports.is_empty()
             && clinician.off_from.is_none_or(|off| off > now)
         {
@@ -381,10 +385,16 @@ fn apply(
                 .travel_seconds
                 .saturating_sub(stops_travel)
                 .saturating_sub(round.unlisted_travel_seconds);
-            let back = round.back.max(last.finish);
+            let back = fixed
+                .last()
+                .map_or(round.back, |last| round.back.max(last.finish));
             here = clinician.end.unwrap_or(clinician.start);
             free = free.max(back.secs());
-            state.returned[k] = Some((back, drive));
+            state.returned[k] = Some(Returned {
+                depart: round.depart,
+                back,
+                drive,
+            });
         }
         free = free.max(now.secs());
         let off = clinician.off_from.is_some_and(|o| o <= now);

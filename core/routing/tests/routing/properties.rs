@@ -597,18 +597,15 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
             // out drives back from where and when they are free; one gone off sick ends with
             // their last stop.
             let expected = match (done.last(), o.returned) {
-                // Out to a door whose visit left the round, and free there: back from it.
-                (None, _) if o.unlisted > 0 && o.available => {
-                    let (_, back, travel) = replay(p, c, o, &[]);
-                    (back, o.unlisted + travel, (back - shift_end).max(0))
-                }
-                (None, _) if o.unlisted > 0 => (c.shift.start.secs(), o.unlisted, 0),
-                (None, _) => (c.shift.start.secs(), 0, 0),
-                (Some(_), Some((back, _))) => (back, done_travel, (back - shift_end).max(0)),
-                (Some(_), None) if o.available => {
+                (_, Some((back, _))) => (back, done_travel, (back - shift_end).max(0)),
+                // Out, or out at a door whose visit left the round, and free: back from there.
+                (Some(_), None) | (None, None)
+                    if o.available && (!done.is_empty() || o.unlisted > 0) =>
+                {
                     let (_, back, travel) = replay(p, c, o, &[]);
                     (back, done_travel + travel, (back - shift_end).max(0))
                 }
+                (None, None) => (c.shift.start.secs(), done_travel, 0),
                 (Some(last), None) => (last.finish.secs(), done_travel, 0),
             };
             let shown = (
@@ -1222,7 +1219,8 @@ fn under_way(
             }
             at = stop_place(p, s).unwrap_or(at);
             if s.kind == StopKind::Visit && absent.contains(&s.id.as_str()) {
-                free = free.max(now.secs());
+                // Free at the door once they have reached it.
+                free = free.max(now.secs()).max(s.arrival.secs());
                 unlisted += i64::from(s.travel_seconds);
                 as_planned = false;
                 continue;
@@ -1260,20 +1258,27 @@ fn under_way(
         }
         // On the way back (no delay reported, nothing left): at their end location when the
         // previous plan had them back.
-        let returned = match fixed.last() {
-            Some(last)
-                if as_planned
-                    && delays.is_empty()
-                    && last.finish <= now
-                    && c.off_from.is_none_or(|off| off > now) =>
-            {
-                let counted: u32 = round.stops.iter().map(|s| s.travel_seconds).sum();
-                let drive = i64::from(round.travel_seconds)
-                    - i64::from(counted)
-                    - i64::from(round.unlisted_travel_seconds);
-                Some((round.back.secs().max(last.finish.secs()), drive))
-            }
-            _ => None,
+        // A round with no stop but driving it carried had them drive back from the last
+        // door at once.
+        let finished = match fixed.last() {
+            Some(last) => last.finish <= now,
+            None => round.stops.is_empty() && round.unlisted_travel_seconds > 0,
+        };
+        let returned = if as_planned
+            && finished
+            && delays.is_empty()
+            && c.off_from.is_none_or(|off| off > now)
+        {
+            let counted: u32 = round.stops.iter().map(|s| s.travel_seconds).sum();
+            let drive = i64::from(round.travel_seconds)
+                - i64::from(counted)
+                - i64::from(round.unlisted_travel_seconds);
+            let back = fixed
+                .last()
+                .map_or(round.back, |last| round.back.max(last.finish));
+            Some((back.secs(), drive))
+        } else {
+            None
         };
         if let Some((back, _)) = returned {
             at = c.end.unwrap_or(c.start);

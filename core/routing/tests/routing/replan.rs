@@ -1035,6 +1035,16 @@ fn a_clinician_whose_only_patient_was_not_at_home_drives_back_from_the_door() {
     assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
     assert_eq!(round.depart, left);
     assert_eq!(round.back.0, left.0 + (first.rounds[0].back.0 - v.finish.0));
+    // Later, back at the practice: the next re-plan shows the same round.
+    p.clinicians.push(clinician("bob", &[]));
+    let mut urgent = visit("elsewhere", north(1.0), 20);
+    urgent.pinned_to = Some("bob".into());
+    let later = [Event::UrgentVisit {
+        at: Clock::hm(16, 0),
+        visit: urgent,
+    }];
+    let third = replan(&mut p, &second, &later, &budget(), 1).unwrap();
+    assert_eq!(&third.rounds[0], round);
 }
 
 #[test]
