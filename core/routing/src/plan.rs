@@ -145,7 +145,8 @@ pub struct Unplanned {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Reason {
-    /// Nobody is working (no clinician listed, or every one off), so nothing could be tried.
+    /// Nobody is working (no clinician listed, or every one off; on a re-plan, also every one
+    /// free again only past their shift's end and overtime), so nothing could be tried.
     NoClinicianWorking,
     /// No working clinician has all the skills it needs.
     NoSkilledClinician {

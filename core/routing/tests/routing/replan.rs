@@ -1112,3 +1112,26 @@ fn the_drive_back_before_a_clinician_is_sent_out_again_stays_in_the_days_travel(
         (out.travel_seconds, out.unlisted_travel_seconds, out.back)
     );
 }
+
+#[test]
+fn an_urgent_call_after_every_shift_has_ended_reads_nobody_working() {
+    // At 17:30 Ana's day (to 17:00, no overtime) is over: the call is left out, urgent,
+    // with nobody working, and her finished round stays as it was.
+    let mut p = problem(
+        vec![clinician("ana", &[])],
+        vec![visit("v", north(2.0), 30)],
+    );
+    let first = plan(&p, &budget(), 1).unwrap();
+    let mut urgent = visit("evening", north(1.0), 20);
+    urgent.urgency = Urgency::Immediate;
+    urgent.windows = vec![window((17, 30), (19, 30))];
+    let events = [Event::UrgentVisit {
+        at: Clock::hm(17, 30),
+        visit: urgent,
+    }];
+    let second = replan(&mut p, &first, &events, &budget(), 1).unwrap();
+    let u = second.unplanned.iter().find(|u| u.id == "evening").unwrap();
+    assert_eq!(u.reason, Reason::NoClinicianWorking);
+    assert_eq!(second.summary.unserved_urgent, 1);
+    assert_eq!(second.rounds[0].back, first.rounds[0].back);
+}
