@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use doorstep_domain::network::{ClinicianId, DeviceId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome};
@@ -66,8 +66,6 @@ CREATE TABLE IF NOT EXISTS sync_changes (
     UNIQUE (network, change_id),
     UNIQUE (network, version_id)
 );
-CREATE INDEX IF NOT EXISTS sync_changes_record ON sync_changes (network, record_id);
-CREATE INDEX IF NOT EXISTS sync_changes_supersedes ON sync_changes (network, supersedes);
 CREATE TABLE IF NOT EXISTS sync_forks (
     network TEXT NOT NULL,
     record_id UUID NOT NULL,
@@ -81,7 +79,6 @@ CREATE TABLE IF NOT EXISTS sync_merges (
     ord INTEGER NOT NULL,
     PRIMARY KEY (network, version_id, merged)
 );
-CREATE INDEX IF NOT EXISTS sync_merges_record ON sync_merges (network, record_id);
 CREATE TABLE IF NOT EXISTS sync_epoch (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     epoch TEXT NOT NULL
@@ -94,6 +91,24 @@ CREATE TABLE IF NOT EXISTS sync_revoked_devices (
     PRIMARY KEY (network, device)
 );
 ";
+
+/// The indexes the queries rely on: name, table, columns. Kept apart from the
+/// tables because `CREATE INDEX IF NOT EXISTS` locks its table against writes
+/// before it looks for the index, so every instance start would hold up the
+/// network's pushes; [`migrate`] builds only what is missing.
+const INDEXES: [(&str, &str, &str); 3] = [
+    ("sync_changes_record", "sync_changes", "network, record_id"),
+    (
+        "sync_changes_supersedes",
+        "sync_changes",
+        "network, supersedes",
+    ),
+    ("sync_merges_record", "sync_merges", "network, record_id"),
+];
+
+/// How often an instance that finds another building an index asks again
+/// whether it has finished.
+const INDEX_BUILD_POLL: Duration = Duration::from_millis(100);
 
 /// An arbitrary constant naming the advisory lock that makes concurrent
 /// instances create the schema one at a time.
@@ -248,7 +263,11 @@ fn names_sslmode(url: &str) -> bool {
 }
 
 /// Creates the schema (once, under an advisory lock, whichever instance
-/// starts first).
+/// starts first). An index whose table is made now is made with it. One
+/// missing from a table that already holds the network's changes (an index a
+/// newer release adds), or left unfinished by a build cut short, is built
+/// after that, `CONCURRENTLY`, so pushes go on while it builds; an index
+/// already in place is not touched, so an instance start locks no table.
 async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<(), StorageError> {
     let mut client = pool.get().await.map_err(pool_error)?;
     refuse_read_only(&client).await?;
@@ -259,8 +278,100 @@ async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<(), StorageError> 
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .await?;
     }
+    let mut tables_before = HashSet::new();
+    for (_, table, _) in INDEXES {
+        if exists(&tx, table).await? {
+            tables_before.insert(table);
+        }
+    }
     tx.batch_execute(SCHEMA).await?;
+    let mut to_build = Vec::new();
+    for index in INDEXES {
+        let (name, table, _) = index;
+        match index_state(&tx, name).await? {
+            Some(true) => {}
+            None if !tables_before.contains(table) => {
+                tx.batch_execute(&create_index(index, "")).await?;
+            }
+            _ => to_build.push(index),
+        }
+    }
     tx.commit().await?;
+    if !to_build.is_empty() {
+        build_concurrently(&client, &to_build).await?;
+    }
+    Ok(())
+}
+
+/// Whether relation `name` exists where the session's search path finds it.
+async fn exists(client: &impl GenericClient, name: &str) -> Result<bool, StorageError> {
+    let row = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Whether index `name` is ready to use (`Some(true)`), there but unfinished
+/// (`Some(false)`: a concurrent build under way, or one cut short), or missing.
+async fn index_state(
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<Option<bool>, StorageError> {
+    let row = client
+        .query_opt(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// The statement making `index`, `CONCURRENTLY` or not (`how`).
+fn create_index((name, table, columns): (&str, &str, &str), how: &str) -> String {
+    format!("CREATE INDEX {how} IF NOT EXISTS {name} ON {table} ({columns})")
+}
+
+/// Builds `indexes` on tables already in use without blocking their writes,
+/// one instance at a time: others wait for the one building (asking, rather
+/// than queueing on the lock, since a concurrent build waits for every open
+/// transaction, a queued request's included), then find the index built.
+async fn build_concurrently(
+    client: &deadpool_postgres::Client,
+    indexes: &[(&str, &str, &str)],
+) -> Result<(), StorageError> {
+    loop {
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&SCHEMA_LOCK])
+            .await?;
+        if row.try_get::<_, bool>(0)? {
+            break;
+        }
+        tokio::time::sleep(INDEX_BUILD_POLL).await;
+    }
+    let built = async {
+        for &index in indexes {
+            match index_state(client, index.0).await? {
+                Some(true) => continue,
+                Some(false) => {
+                    client
+                        .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {}", index.0))
+                        .await?
+                }
+                None => {}
+            }
+            client
+                .batch_execute(&create_index(index, "CONCURRENTLY"))
+                .await?;
+        }
+        Ok::<_, StorageError>(())
+    }
+    .await;
+    // Released whatever happened: the connection goes back to the pool.
+    let released = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK])
+        .await;
+    built?;
+    released?;
     Ok(())
 }
 

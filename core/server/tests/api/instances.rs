@@ -3,6 +3,7 @@
 //! same stream in the same order.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use doorstep_server::storage::Storage;
@@ -261,4 +262,81 @@ async fn every_instance_sees_a_restores_new_epoch_without_a_restart() {
         second.get(&token, &pull_from(after)).await.0,
         StatusCode::OK
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_starting_beside_a_push_under_way_does_not_wait_for_it() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let schema = fresh_schema();
+    PostgresStorage::connect(&url, Some(&schema), 2)
+        .await
+        .unwrap();
+    // A push under way on another instance holds its write lock on the
+    // changes table for the length of its transaction.
+    let pushing = owner(&url).await;
+    pushing
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {schema}.sync_changes IN ROW EXCLUSIVE MODE;"
+        ))
+        .await
+        .unwrap();
+    let second = tokio::time::timeout(
+        Duration::from_secs(10),
+        PostgresStorage::connect(&url, Some(&schema), 2),
+    )
+    .await;
+    pushing.batch_execute("ROLLBACK").await.unwrap();
+    let second = second.expect("the second instance waited for the push to end");
+    assert!(second.is_ok(), "{:?}", second.err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_missing_or_left_unfinished_is_built_at_the_next_start() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::new(&Backend::Postgres(url.clone())).await;
+    let schema = app.schema.clone().unwrap();
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let (status, _) = app
+        .push(
+            &token,
+            &batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", 1)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // One index gone (a release that adds it, over tables in use), one whose
+    // concurrent build was cut short.
+    let admin = owner(&url).await;
+    admin
+        .batch_execute(&format!(
+            "DROP INDEX {schema}.sync_changes_supersedes;
+             UPDATE pg_index SET indisvalid = false
+             WHERE indexrelid = '{schema}.sync_merges_record'::regclass;"
+        ))
+        .await
+        .unwrap();
+    PostgresStorage::connect(&url, Some(&schema), 2)
+        .await
+        .unwrap();
+    for index in [
+        "sync_changes_record",
+        "sync_changes_supersedes",
+        "sync_merges_record",
+    ] {
+        let row = admin
+            .query_opt(
+                "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
+                &[&format!("{schema}.{index}")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            row.map(|r| r.get::<_, bool>(0)),
+            Some(true),
+            "{index} is not ready"
+        );
+    }
 }
