@@ -30,6 +30,6 @@ pub use model::{
     Break, Budget, CareHome, Clinician, Location, Problem, Resident, Travel, TravelMatrix, Urgency,
     Visit, Window,
 };
-pub use plan::{Plan, Reason, Round, Stop, StopKind, Summary, Unplanned};
+pub use plan::{FreeFrom, Plan, Reason, Round, Stop, StopKind, Summary, Unplanned};
 pub use planner::plan;
 pub use replan::{Event, replan};

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Clock;
+use crate::{Clock, Location};
 
 /// The weights of the objective, lexicographic in effect: each term outweighs any realistic
 /// amount of the terms after it. Units are cost per second or per visit.
@@ -82,6 +82,23 @@ pub struct Round {
     pub unlisted_travel_seconds: u32,
     /// Seconds back after the shift end.
     pub overtime_seconds: u32,
+    /// On a re-plan, where and when the clinician was free for the work after the fixed
+    /// stops: the next re-plan starts them from here when nothing after those stops has begun
+    /// (at a door whose patient was not at home, at their end location after driving back).
+    /// Absent where that is their start location at the start of their shift, as in every
+    /// fresh plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_from: Option<FreeFrom>,
+}
+
+/// Where and when a clinician is free on a re-plan (see [`Round::free_from`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreeFrom {
+    /// Where they are.
+    pub location: Location,
+    /// From when.
+    pub at: Clock,
 }
 
 /// Whether `n` is zero, to leave a field that is out of a fresh plan's JSON.

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use geo::{Distance, Haversine, Point};
 
 use crate::engine::{self, Client, Instance, Matrix, NO_LOC, Params, Vehicle, Weights};
-use crate::plan::{Plan, Reason, Round, Stop, StopKind, Summary, Unplanned, weights};
+use crate::plan::{FreeFrom, Plan, Reason, Round, Stop, StopKind, Summary, Unplanned, weights};
 use crate::{Break, Budget, Clock, Location, Problem, RoutingError, Urgency, Window};
 
 const DAY_END: i64 = 48 * 3600;
@@ -61,14 +61,15 @@ pub(crate) struct DayState {
     /// [`crate::Round::unlisted_travel_seconds`]); carried from plan to plan so the day's
     /// travel stays what was driven.
     pub unlisted: Vec<u32>,
+    /// Per clinician, when the previous plan had them leave: what a round with no stop left to
+    /// show (every door they reached had its visit leave the round) shows once they are back
+    /// or gone off sick.
+    pub departed: Vec<Option<Clock>>,
 }
 
 /// A clinician driving back, or back, with every stop done when a re-plan is made.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Returned {
-    /// When the previous plan had them leave; what their round shows when no stop is left to
-    /// show it (every door they reached had its visit leave the round).
-    pub depart: Clock,
     /// When they are back at their end location.
     pub back: Clock,
     /// The seconds the drive back takes.
@@ -1757,12 +1758,24 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                 + returned.map_or(0, |r| r.drive),
             unlisted_travel_seconds: unlisted,
             overtime_seconds: 0,
+            free_from: state
+                .avail
+                .get(k)
+                .copied()
+                .flatten()
+                .filter(|&(at, free)| (at, free) != (clinician.start, clinician.shift.start.secs()))
+                .map(|(location, free)| FreeFrom {
+                    location,
+                    at: Clock::from_secs(free),
+                }),
         };
-        // A round with nothing but a break is no round: the clinician is free all day.
+        // A round with nothing but a break is no round: the clinician is free all day. Unless
+        // they are out, and take it before driving back, as the search priced it.
         let working = comp.vehicles.iter().position(|&x| x == k).filter(|&v| {
             routes[v]
                 .iter()
                 .any(|&c| !matches!(comp.items[c as usize], Item::Break(_)))
+                || (comp.inst.vehicles[v].returns_empty && !routes[v].is_empty())
         });
         if let Some(v) = working {
             let sim = comp.simulate(v, &routes[v]);
@@ -1838,13 +1851,19 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             // Only fixed stops, or none but a door reached whose visit left the round: a
             // clinician on the way back (or back) is back when the drive ends; one still out
             // drives back from where and when they are free (with no stop to show, that is
-            // when the round departs); one gone off sick ends with their last stop.
+            // when the round departs); one gone off sick ends with their last stop, or with
+            // no stop to show, when they went off.
+            let earlier = state.departed.get(k).copied().flatten();
             match (fixed_back, returned, state.avail[k]) {
-                (None, Some(r), _) => round.depart = r.depart,
                 (None, None, Some((_, free))) => round.depart = Clock::from_secs(free),
+                (None, _, _) => round.depart = earlier.unwrap_or(round.depart),
                 _ => {}
             }
-            let last = fixed_back.unwrap_or(round.depart);
+            let last = fixed_back.unwrap_or_else(|| {
+                clinician
+                    .off_from
+                    .map_or(round.depart, |off| off.max(round.depart))
+            });
             let back = match (returned, state.avail[k]) {
                 (Some(r), _) => Some(r.back.secs()),
                 (None, Some((here, free))) => {
@@ -1857,9 +1876,11 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             };
             round.back = back.map_or(last, Clock::from_secs);
             if let Some(back) = back {
-                let shift_end = clinician
-                    .off_from
-                    .map_or(clinician.shift.end, |off| off.min(clinician.shift.end));
+                // Driving back when they went off sick, they are over only past the shift.
+                let shift_end = match (returned, clinician.off_from) {
+                    (None, Some(off)) => off.min(clinician.shift.end),
+                    _ => clinician.shift.end,
+                };
                 let overtime = (back - shift_end.secs()).max(0);
                 round.overtime_seconds = overtime as u32;
                 summary.overtime_seconds += overtime as u64;

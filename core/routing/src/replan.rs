@@ -245,6 +245,7 @@ fn apply(
     }
     state.returned = vec![None; problem.clinicians.len()];
     state.unlisted = vec![0; problem.clinicians.len()];
+    state.departed = vec![None; problem.clinicians.len()];
     for (k, round) in previous_rounds.into_iter().enumerate() {
         let clinician = &problem.clinicians[k];
         // Running late, each report in turn: from the report on, the clinician is that much
@@ -302,7 +303,18 @@ fn apply(
         // Gone off sick by now: only what they had begun before they went stays theirs.
         // A stop they were driving to, or waiting at, goes to someone else.
         let off_at = clinician.off_from.filter(|&o| o <= now);
-        for (was, stop) in planned.iter().zip(&stops) {
+        // Past the previous plan's fixed stops the clinician was free where it says: a door
+        // whose patient was not at home, their end location after driving back.
+        let boundary = planned.iter().take_while(|s| s.fixed).count();
+        let resume = round
+            .and_then(|r| r.free_from)
+            .map(|f| (f.location, behind(f.at.secs(), &reports)));
+        for (i, (was, stop)) in planned.iter().zip(&stops).enumerate() {
+            if i == boundary
+                && let Some((at, from)) = resume
+            {
+                (here, free) = (at, from);
+            }
             let set_off = stop.arrival.secs() - i64::from(stop.travel_seconds);
             // Arrived early and waiting for the stop to begin: the clinician stands there,
             // free, and the stop is planned again with the rest (it stays unless something
@@ -365,18 +377,26 @@ fn apply(
                 release(&mut state, problem, k, was);
             }
         }
+        if boundary == planned.len()
+            && let Some((at, from)) = resume
+        {
+            (here, free) = (at, from);
+        }
         free = free.max(held_until);
         // Every stop done as planned and the drive back begun: they are back at their end
         // location when the previous plan had them back, and that drive is part of the day
         // so far, as that plan counted it. A round with no stop to show but driving it
         // carried had them drive back from the last door they reached, at once.
+        // One gone off sick after setting off back drives back all the same.
         let done = match fixed.last() {
             Some(last) => last.finish <= now,
             None => planned.is_empty() && round.is_some_and(|r| r.unlisted_travel_seconds > 0),
         };
         if let (Some(round), true, false) = (round, done, released)
             && reports.is_empty()
-            && clinician.off_from.is_none_or(|off| off > now)
+            && clinician
+                .off_from
+                .is_none_or(|off| off > fixed.last().map_or(round.depart, |last| last.finish))
         {
             // The travel the previous round counted beyond its stops and what it carried
             // unlisted: the drive back.
@@ -390,17 +410,14 @@ fn apply(
                 .map_or(round.back, |last| round.back.max(last.finish));
             here = clinician.end.unwrap_or(clinician.start);
             free = free.max(back.secs());
-            state.returned[k] = Some(Returned {
-                depart: round.depart,
-                back,
-                drive,
-            });
+            state.returned[k] = Some(Returned { back, drive });
         }
         free = free.max(now.secs());
         let off = clinician.off_from.is_some_and(|o| o <= now);
         state.avail[k] = (!off).then_some((here, free));
         state.fixed[k] = fixed;
         state.unlisted[k] = unlisted;
+        state.departed[k] = round.map(|r| r.depart);
     }
     planner::solve_from(problem, &state, budget, seed).map_err(|e| match e {
         RoutingError::Invalid(mut e) => {

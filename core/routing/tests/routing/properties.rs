@@ -315,6 +315,8 @@ struct Origin {
     /// Seconds driven to doors whose visits no fixed stop shows (a patient not at home, a
     /// wait planned again), this re-plan's and every earlier one's.
     unlisted: i64,
+    /// When the previous plan had them leave.
+    departed: i64,
 }
 
 /// A first plan's origins: everyone at their start when their shift starts.
@@ -329,6 +331,7 @@ fn fresh(p: &Problem) -> Vec<Origin> {
             break_taken: false,
             returned: None,
             unlisted: 0,
+            departed: c.shift.start.secs(),
         })
         .collect()
 }
@@ -597,13 +600,19 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
             // out drives back from where and when they are free; one gone off sick ends with
             // their last stop.
             let expected = match (done.last(), o.returned) {
-                (_, Some((back, _))) => (back, done_travel, (back - shift_end).max(0)),
+                // Back, or driving back: over only past the shift, even gone off sick.
+                (_, Some((back, _))) => (back, done_travel, (back - c.shift.end.secs()).max(0)),
                 // Out, or out at a door whose visit left the round, and free: back from there.
                 (Some(_), None) | (None, None)
                     if o.available && (!done.is_empty() || o.unlisted > 0) =>
                 {
                     let (_, back, travel) = replay(p, c, o, &[]);
                     (back, done_travel + travel, (back - shift_end).max(0))
+                }
+                // Gone off sick out at a door whose visit left the round: ends when they went.
+                (None, None) if o.unlisted > 0 => {
+                    let off = c.off_from.map_or(i64::MIN, Clock::secs);
+                    (off.max(o.departed), done_travel, 0)
                 }
                 (None, None) => (c.shift.start.secs(), done_travel, 0),
                 (Some(last), None) => (last.finish.secs(), done_travel, 0),
@@ -1197,7 +1206,15 @@ fn under_way(
         let mut fixed: Vec<Stop> = Vec::new();
         let gone_off = c.off_from.is_some_and(|off| off <= now);
         let mut unlisted = i64::from(round.unlisted_travel_seconds);
+        // Past the previous plan's fixed stops, they were free where it says.
+        let boundary = round.stops.iter().take_while(|s| s.fixed).count();
+        let resume = round.free_from.map(|f| (f.location, later(f.at.secs())));
         for (j, s) in stops.iter().enumerate() {
+            if j == boundary
+                && let Some((place, from)) = resume
+            {
+                (at, free) = (place, from);
+            }
             let waiting = !s.fixed && s.arrival <= now && now < s.start;
             if waiting {
                 at = stop_place(p, s).unwrap_or(at);
@@ -1252,6 +1269,11 @@ fn under_way(
             free = s.finish.secs();
             fixed.push(s);
         }
+        if boundary == stops.len()
+            && let Some((place, from)) = resume
+        {
+            (at, free) = (place, from);
+        }
         // Held up, they are not free before the report plus the delay.
         if !delays.is_empty() {
             free = free.max(now.secs() + delay);
@@ -1264,10 +1286,12 @@ fn under_way(
             Some(last) => last.finish <= now,
             None => round.stops.is_empty() && round.unlisted_travel_seconds > 0,
         };
+        // Gone off sick after setting off back, they drive back all the same.
+        let set_off_back = fixed.last().map_or(round.depart, |last| last.finish);
         let returned = if as_planned
             && finished
             && delays.is_empty()
-            && c.off_from.is_none_or(|off| off > now)
+            && c.off_from.is_none_or(|off| off > set_off_back)
         {
             let counted: u32 = round.stops.iter().map(|s| s.travel_seconds).sum();
             let drive = i64::from(round.travel_seconds)
@@ -1292,6 +1316,7 @@ fn under_way(
             break_taken: fixed.iter().any(|s| s.kind == StopKind::Break),
             returned,
             unlisted,
+            departed: round.depart.secs(),
         });
         kept.push(fixed);
     }
