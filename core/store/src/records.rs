@@ -133,6 +133,12 @@ pub enum Saved {
     /// The same version was already stored (a repeated tap or a retry after
     /// a crash); its existing outbox item is returned.
     AlreadyStored(ChangeId),
+    /// The same version is stored already, and the endpoint refused it (or it
+    /// is held back with a refused change it builds on, or a correction has
+    /// withdrawn it): saving it again sends nothing. The clinician must not
+    /// read this as saved; show the outbox item's reason and correct it
+    /// ([`Store::correct_rejected`]).
+    Refused(ChangeId),
     /// The same version is already on the device because it came from the
     /// endpoint (a save retried after this device pulled its own earlier
     /// push, say after a reinstall): the endpoint holds it, so nothing is
@@ -145,7 +151,7 @@ impl Saved {
     /// endpoint and has no outbox item.
     pub fn change_id(self) -> Option<ChangeId> {
         match self {
-            Saved::New(id) | Saved::AlreadyStored(id) => Some(id),
+            Saved::New(id) | Saved::AlreadyStored(id) | Saved::Refused(id) => Some(id),
             Saved::AlreadySynced => None,
         }
     }
@@ -169,7 +175,9 @@ impl Store {
     /// branch of this device's still queued could yet be refused, so the
     /// clinician syncs first, then reconciles.
     /// Saving the same version again is harmless ([`Saved::AlreadyStored`],
-    /// or [`Saved::AlreadySynced`] when it came from the endpoint);
+    /// [`Saved::AlreadySynced`] when it came from the endpoint, or
+    /// [`Saved::Refused`] when the endpoint refused it, which saving again
+    /// does not change);
     /// the same id with different content is [`StoreError::VersionConflict`].
     pub fn save<T: RecordContent>(&mut self, version: &RecordVersion<T>) -> Result<Saved> {
         version.validate()?;
@@ -181,15 +189,21 @@ impl Store {
             }
             let change = tx
                 .query_row(
-                    "SELECT change_id FROM outbox WHERE version_id = ?1",
+                    "SELECT change_id, state IN ('rejected', 'withdrawn') FROM outbox
+                     WHERE version_id = ?1",
                     [version.meta.version_id.0.to_string()],
-                    |row| row.get::<_, String>(0),
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?)),
                 )
                 .optional()?;
             return match change {
-                Some(change) => Ok(Saved::AlreadyStored(crate::outbox::parse_change_id(
-                    &change,
-                )?)),
+                Some((change, refused)) => {
+                    let id = crate::outbox::parse_change_id(&change)?;
+                    Ok(if refused {
+                        Saved::Refused(id)
+                    } else {
+                        Saved::AlreadyStored(id)
+                    })
+                }
                 None => Ok(Saved::AlreadySynced),
             };
         }

@@ -10,7 +10,7 @@ use doorstep_domain::record::{RecordVersion, VersionId, VisitContent, VisitRecor
 use doorstep_domain::text::FreeText;
 use doorstep_store::{
     Acknowledgement, ChangeId, OutboxCounts, OutboxItem, OutboxState, PullBatch, PulledRecord,
-    Store, StoreError, StoredVersion, SyncCursor, WipeError,
+    Saved, Store, StoreError, StoredVersion, SyncCursor, WipeError,
 };
 use jiff::SignedDuration;
 use uuid::Uuid;
@@ -637,4 +637,31 @@ fn the_correction_pulled_back_is_recognised_as_held_and_the_record_stays_single(
         OutboxState::Withdrawn { .. }
     ));
     assert_eq!(store.outbox_counts().unwrap().unsynced(), 0);
+}
+
+#[test]
+fn saving_a_refused_version_again_says_it_was_refused_not_saved() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 7);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Paracetamol given.");
+    let c1 = save(&mut store, &v1);
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+    assert_eq!(store.save(&v1).unwrap(), Saved::Refused(c1));
+    let item = store.outbox_item(c1).unwrap().unwrap();
+    assert!(
+        matches!(item.state, OutboxState::Rejected { .. }),
+        "saving again changed nothing: {:?}",
+        item.state
+    );
+    // Corrected, the refused version is withdrawn: still refused, not saved.
+    let v2 = correction_of(&store, c1, &v1);
+    store.correct_rejected(c1, &v2).unwrap();
+    assert_eq!(store.save(&v1).unwrap(), Saved::Refused(c1));
+    assert_eq!(
+        store.outbox_counts().unwrap().pending,
+        1,
+        "only the correction"
+    );
 }
