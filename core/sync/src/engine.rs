@@ -557,10 +557,10 @@ impl SyncEngine {
         // holds of them, until a page lands.
         let cursorless = self.store()?.sync_cursor()?.is_none_or(|c| c.0.is_empty());
         if bound && counts.accepted > 0 && cursorless {
-            report.reoffered += self.reoffer_lost_or_all(&mut report).await?;
+            self.reoffer_lost_or_all(&mut report).await?;
             reoffer = false;
         } else if bound && waiting && self.cursor_refused(&mut report).await? {
-            report.reoffered += self.reoffer_lost_or_all_if_refused(&mut report).await?;
+            self.reoffer_lost_or_all_if_refused(&mut report).await?;
             reoffer = false;
         }
         if let Err(failed) = self.push_all(&mut report).await {
@@ -574,7 +574,7 @@ impl SyncEngine {
             // everything it accepted from it (a restore since may have lost
             // some); what it lost goes again, with anything written since.
             if reoffer && !report.pull_restarted {
-                report.reoffered += self.reoffer_lost_or_all(&mut report).await?;
+                self.reoffer_lost_or_all(&mut report).await?;
             }
             self.push_all(&mut report).await?;
         } else if report.reoffered > 0 {
@@ -788,7 +788,7 @@ impl SyncEngine {
                         );
                         report.pull_restarted = true;
                         if reoffer {
-                            report.reoffered += self.reoffer_lost_or_all_if_refused(report).await?;
+                            self.reoffer_lost_or_all_if_refused(report).await?;
                         }
                         from_beginning = true;
                         continue;
@@ -872,16 +872,23 @@ impl SyncEngine {
     /// `/held` gets no answer (a proxy that does not route it, say), every
     /// change the endpoint accepted goes again, and it answers `duplicate`
     /// for what it holds. Only a refused sign-in stops it.
-    async fn reoffer_lost_or_all(&self, report: &mut SyncReport) -> Result<usize, SyncError> {
+    async fn reoffer_lost_or_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         match self.reoffer_lost(report).await {
             Err(SyncError::SignInRequired) => Err(SyncError::SignInRequired),
             Err(e) => {
                 tracing::warn!(error = %e, "could not ask what the endpoint holds; offering every accepted change again");
-                let accepted = self.store()?.accepted_change_ids()?;
-                Ok(self.store()?.reoffer(&accepted)? as usize)
+                self.reoffer_every_accepted(report)
             }
-            queued => queued,
+            Ok(()) => Ok(()),
         }
+    }
+
+    /// Queues again every change the endpoint accepted that is not queued
+    /// already (what an earlier answer found missing is), counting them.
+    fn reoffer_every_accepted(&self, report: &mut SyncReport) -> Result<(), SyncError> {
+        let accepted = self.store()?.accepted_change_ids()?;
+        report.reoffered += self.store()?.reoffer(&accepted)? as usize;
+        Ok(())
     }
 
     /// [`Self::reoffer_lost`] after a refused cursor, where the next sync
@@ -895,12 +902,11 @@ impl SyncEngine {
     async fn reoffer_lost_or_all_if_refused(
         &self,
         report: &mut SyncReport,
-    ) -> Result<usize, SyncError> {
+    ) -> Result<(), SyncError> {
         match self.reoffer_lost(report).await {
             Err(e @ SyncError::Protocol(_)) => {
                 tracing::warn!(error = %e, "the endpoint will not say what it holds; offering every accepted change again");
-                let accepted = self.store()?.accepted_change_ids()?;
-                Ok(self.store()?.reoffer(&accepted)? as usize)
+                self.reoffer_every_accepted(report)
             }
             other => other,
         }
@@ -909,10 +915,11 @@ impl SyncEngine {
     /// Asks the endpoint which of the changes it accepted from this device it
     /// no longer holds (it was restored from an older backup, say), and
     /// queues those again. An endpoint too old to say (404) gets every one
-    /// of them again, and answers `duplicate` for what it holds.
-    async fn reoffer_lost(&self, report: &mut SyncReport) -> Result<usize, SyncError> {
+    /// of them again, and answers `duplicate` for what it holds. Each chunk's
+    /// are counted in `report.reoffered` as they are queued, so a later
+    /// chunk's failure leaves the count true.
+    async fn reoffer_lost(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         let accepted = self.store()?.accepted_change_ids()?;
-        let mut queued = 0;
         // An endpoint built before requests named their network refuses the
         // field as unknown (400); it is then asked without it, and cannot
         // check the network (a device signed in to another network hears
@@ -945,7 +952,7 @@ impl SyncEngine {
                 tracing::warn!(
                     "the endpoint cannot say which changes it holds; offering every accepted one again"
                 );
-                return Ok(queued + self.store()?.reoffer(&accepted)? as usize);
+                return self.reoffer_every_accepted(report);
             }
             if status != StatusCode::OK {
                 // Not the endpoint's refusal, which is always JSON: a page
@@ -965,9 +972,9 @@ impl SyncEngine {
                 .iter()
                 .map(|id| StoreChangeId(id.0))
                 .collect();
-            queued += self.store()?.reoffer(&missing)? as usize;
+            report.reoffered += self.store()?.reoffer(&missing)? as usize;
         }
-        Ok(queued)
+        Ok(())
     }
 
     fn url(&self, path: &str) -> String {

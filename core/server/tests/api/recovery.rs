@@ -32,7 +32,9 @@ use doorstep_sync::engine::{
     PUSH_BUDGET_BYTES, RetryPolicy, SyncConfig, SyncEngine, SyncError, SyncState,
 };
 use doorstep_sync::fixtures;
-use doorstep_sync::wire::{Change, ErrorBody, ErrorCode, HELD_PATH, PULL_PATH, PUSH_PATH};
+use doorstep_sync::wire::{
+    Change, ErrorBody, ErrorCode, HELD_PATH, MAX_HELD_IDS, PULL_PATH, PUSH_PATH,
+};
 use uuid::Uuid;
 
 use crate::device::{Device, NET, serve};
@@ -55,6 +57,9 @@ struct Gate {
     /// While set, `/sync/v1/held` is answered 403 with a page of HTML, as by
     /// a proxy that does not let it through.
     held_blocked: Arc<AtomicBool>,
+    /// While above zero, `/sync/v1/held` is answered this many times more,
+    /// then blocked as by `held_blocked`.
+    held_answers_left: Arc<AtomicUsize>,
     /// While set, a `/sync/v1/held` request naming its network is answered
     /// 400, as by an endpoint built before requests named one; counts them.
     held_unnamed_only: Arc<AtomicBool>,
@@ -93,6 +98,7 @@ impl Gate {
             fail_pulls: Arc::default(),
             no_held: Arc::default(),
             held_blocked: Arc::default(),
+            held_answers_left: Arc::default(),
             held_unnamed_only: Arc::default(),
             named_held_refused: Arc::default(),
             endless_pulls: Arc::default(),
@@ -145,6 +151,13 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     if path == HELD_PATH && gate.no_held.load(Ordering::SeqCst) {
         return StatusCode::NOT_FOUND.into_response();
+    }
+    if path == HELD_PATH
+        && gate.held_answers_left.load(Ordering::SeqCst) > 0
+        && gate.held_answers_left.fetch_sub(1, Ordering::SeqCst) == 1
+    {
+        gate.held_blocked.store(true, Ordering::SeqCst);
+        return next.run(request).await;
     }
     if path == HELD_PATH && gate.held_blocked.load(Ordering::SeqCst) {
         return (
@@ -1261,4 +1274,34 @@ async fn an_endpoint_built_before_held_named_the_network_is_asked_without_it() {
         (1, 1, 0)
     );
     assert_eq!(held_by_endpoint(&restored).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_first_held_answer_queued_again_is_counted_when_a_later_one_fails() {
+    // More accepted changes than one `/held` question may name: the first
+    // answer finds all but the first missing, the proxy then blocks the
+    // second question, and every accepted change left goes again. The report
+    // counts both.
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    device.record_visit(0);
+    push_but_never_pull(&device, &gate, &url).await;
+    let backup = back_up(&app);
+    for seed in 1..=MAX_HELD_IDS as u64 {
+        device.record_visit(seed);
+    }
+    push_but_never_pull(&device, &gate, &url).await;
+
+    let restored = restored_from(backup);
+    let mut device = device;
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    gate.held_answers_left.store(1, Ordering::SeqCst);
+    let url = format!("http://{}", gate.serve(&restored).await);
+    let report = synced(&device, &url).await;
+    assert_eq!(report.reoffered, MAX_HELD_IDS + 1, "{report:?}");
+    assert_eq!(held_by_endpoint(&restored).await, MAX_HELD_IDS + 1);
 }
