@@ -286,9 +286,11 @@ impl<'p> Compiled<'p> {
                 late,
                 shift_end,
                 capacity: 1 << 40,
+                // Out: begun, and away from their end location.
                 returns_empty: (!state.fixed[k].is_empty()
                     || state.unlisted.get(k).is_some_and(|&u| u > 0))
-                    && state.returned.get(k).copied().flatten().is_none(),
+                    && state.returned.get(k).copied().flatten().is_none()
+                    && at != c.end.unwrap_or(c.start),
             });
         }
         let mut items = Vec::new();

@@ -230,6 +230,25 @@ fn apply(
             );
         }
         previous_rounds[k] = Some(round);
+        if let Some(f) = round.free_from {
+            crate::validate::check_location(
+                &format!("previous.rounds[{j}].free_from.location"),
+                f.location,
+            )?;
+            let clinician = &problem.clinicians[k];
+            let end = clinician.end.unwrap_or(clinician.start);
+            if f.at.secs() + planner::travel_matrix(problem, &[f.location, end])[1] >= LAST_TIME {
+                return Err(ValidationError::new(
+                    format!("previous.rounds[{j}].free_from.at"),
+                    format!(
+                        "leaves no time to drive back before 48:00, the last time a plan can \
+                         show (clinician {})",
+                        clinician.id
+                    ),
+                )
+                .into());
+            }
+        }
         for (i, stop) in round.stops.iter().enumerate() {
             let keys = match stop.kind {
                 StopKind::Visit => vec![Key::Visit(stop.id.clone())],
@@ -303,14 +322,16 @@ fn apply(
         // Gone off sick by now: only what they had begun before they went stays theirs.
         // A stop they were driving to, or waiting at, goes to someone else.
         let off_at = clinician.off_from.filter(|&o| o <= now);
-        // Past the previous plan's fixed stops the clinician was free where it says: a door
-        // whose patient was not at home, their end location after driving back.
+        // Past the previous plan's fixed stops the clinician was free where it says (a door
+        // whose patient was not at home, their end location after driving back), unless one
+        // of those stops went otherwise (a patient not at home after all).
         let boundary = planned.iter().take_while(|s| s.fixed).count();
         let resume = round
             .and_then(|r| r.free_from)
             .map(|f| (f.location, behind(f.at.secs(), &reports)));
         for (i, (was, stop)) in planned.iter().zip(&stops).enumerate() {
             if i == boundary
+                && !released
                 && let Some((at, from)) = resume
             {
                 (here, free) = (at, from);
@@ -378,6 +399,7 @@ fn apply(
             }
         }
         if boundary == planned.len()
+            && !released
             && let Some((at, from)) = resume
         {
             (here, free) = (at, from);
@@ -393,7 +415,6 @@ fn apply(
             None => planned.is_empty() && round.is_some_and(|r| r.unlisted_travel_seconds > 0),
         };
         if let (Some(round), true, false) = (round, done, released)
-            && reports.is_empty()
             && clinician
                 .off_from
                 .is_none_or(|off| off > fixed.last().map_or(round.depart, |last| last.finish))
@@ -405,9 +426,9 @@ fn apply(
                 .travel_seconds
                 .saturating_sub(stops_travel)
                 .saturating_sub(round.unlisted_travel_seconds);
-            let back = fixed
-                .last()
-                .map_or(round.back, |last| round.back.max(last.finish));
+            // A delay reported on the way back puts the return that much later.
+            let back = Clock::from_secs(behind(round.back.secs(), &reports));
+            let back = fixed.last().map_or(back, |last| back.max(last.finish));
             here = clinician.end.unwrap_or(clinician.start);
             free = free.max(back.secs());
             state.returned[k] = Some(Returned { back, drive });

@@ -402,6 +402,16 @@ const BACKWARDS: &str = "ends before it starts";
 /// Why a location is refused. It leaves the coordinates out: they are where a patient lives.
 const NOT_A_LOCATION: &str = "is not a latitude (-90 to 90) and longitude (-180 to 180) in degrees";
 
+/// Refuses a place that is not WGS84 degrees in range, naming `field`; for what a caller hands
+/// back rather than the problem (a previous plan's `free_from`).
+pub(crate) fn check_location(field: &str, at: Location) -> Result<(), RoutingError> {
+    if in_range(at) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(field, NOT_A_LOCATION).into())
+    }
+}
+
 /// WGS84 degrees, finite and in range.
 fn in_range(l: Location) -> bool {
     l.lat.is_finite()

@@ -1211,6 +1211,7 @@ fn under_way(
         let resume = round.free_from.map(|f| (f.location, later(f.at.secs())));
         for (j, s) in stops.iter().enumerate() {
             if j == boundary
+                && as_planned
                 && let Some((place, from)) = resume
             {
                 (at, free) = (place, from);
@@ -1270,6 +1271,7 @@ fn under_way(
             fixed.push(s);
         }
         if boundary == stops.len()
+            && as_planned
             && let Some((place, from)) = resume
         {
             (at, free) = (place, from);
@@ -1288,19 +1290,18 @@ fn under_way(
         };
         // Gone off sick after setting off back, they drive back all the same.
         let set_off_back = fixed.last().map_or(round.depart, |last| last.finish);
-        let returned = if as_planned
-            && finished
-            && delays.is_empty()
-            && c.off_from.is_none_or(|off| off > set_off_back)
+        let returned = if as_planned && finished && c.off_from.is_none_or(|off| off > set_off_back)
         {
             let counted: u32 = round.stops.iter().map(|s| s.travel_seconds).sum();
             let drive = i64::from(round.travel_seconds)
                 - i64::from(counted)
                 - i64::from(round.unlisted_travel_seconds);
+            // A delay reported on the way back puts the return that much later.
+            let back = later(round.back.secs());
             let back = fixed
                 .last()
-                .map_or(round.back, |last| round.back.max(last.finish));
-            Some((back.secs(), drive))
+                .map_or(back, |last| back.max(last.finish.secs()));
+            Some((back, drive))
         } else {
             None
         };

@@ -1184,7 +1184,7 @@ fn a_clinician_sent_out_from_base_and_then_delayed_is_still_at_base() {
 }
 
 #[test]
-fn a_clinician_with_no_stop_left_who_reports_a_delay_still_drives_back_from_the_door() {
+fn a_clinician_with_no_stop_left_who_reports_a_delay_is_back_that_much_later() {
     let mut p = problem(
         vec![clinician("ana", &[])],
         vec![visit("v", north(5.0), 30)],
@@ -1205,7 +1205,7 @@ fn a_clinician_with_no_stop_left_who_reports_a_delay_still_drives_back_from_the_
     let third = replan(&mut p, &second, &delayed, &budget(), 1).unwrap();
     let round = &third.rounds[0];
     assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
-    assert_eq!(round.back.0, second.rounds[0].back.0 + 600 + 60);
+    assert_eq!(round.back.0, second.rounds[0].back.0 + 600);
 }
 
 #[test]
@@ -1260,4 +1260,107 @@ fn a_clinician_out_at_a_door_with_only_a_break_left_takes_it_before_driving_back
     let drive_back = first.rounds[0].travel_seconds - v.travel_seconds;
     assert_eq!(round.back.0, round.stops[0].finish.0 + drive_back);
     assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
+}
+
+#[test]
+fn a_patient_not_at_home_at_a_stop_fixed_by_the_plan_before_frees_the_clinician_at_the_door() {
+    // At 10:50 (plan 2) Ana is on her way to x, so x is fixed. At x nobody answers: plan 3
+    // has her free at x's door when she leaves it, not when x would have ended.
+    let mut p = problem(
+        vec![clinician("ana", &[]), clinician("bob", &[])],
+        vec![visit("x", north(5.0), 60)],
+    );
+    p.visits[0].pinned_to = Some("ana".into());
+    let first = plan(&p, &budget(), 1).unwrap();
+    let x = first.rounds[0].stops[0].clone();
+    let on_the_way = Clock(x.arrival.0 - 60);
+    let mut elsewhere = visit("elsewhere", north(1.0), 20);
+    elsewhere.pinned_to = Some("bob".into());
+    let call = [Event::UrgentVisit {
+        at: on_the_way,
+        visit: elsewhere,
+    }];
+    let second = replan(&mut p, &first, &call, &budget(), 1).unwrap();
+    assert!(second.rounds[0].stops[0].fixed);
+    let left = Clock(x.arrival.0 + 300);
+    let absent = [Event::PatientNotAtHome {
+        at: left,
+        visit: "x".into(),
+    }];
+    let third = replan(&mut p, &second, &absent, &budget(), 1).unwrap();
+    let round = &third.rounds[0];
+    let drive_back = first.rounds[0].back.0 - x.finish.0;
+    assert_eq!(round.back.0, left.0 + drive_back, "{round:#?}");
+    assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
+}
+
+#[test]
+fn a_clinician_back_at_base_who_reports_a_delay_keeps_the_drive_back() {
+    let mut p = problem(
+        vec![clinician("ana", &[]), clinician("bob", &[])],
+        vec![visit("v", north(5.0), 30)],
+    );
+    p.visits[0].pinned_to = Some("ana".into());
+    let first = plan(&p, &budget(), 1).unwrap();
+    let done = first.rounds[0].clone();
+    let mut elsewhere = visit("elsewhere", north(1.0), 20);
+    elsewhere.pinned_to = Some("bob".into());
+    let call = [Event::UrgentVisit {
+        at: Clock::hm(11, 0),
+        visit: elsewhere,
+    }];
+    let second = replan(&mut p, &first, &call, &budget(), 1).unwrap();
+    assert_eq!(second.rounds[0].travel_seconds, done.travel_seconds);
+    let delayed = [Event::ClinicianLate {
+        at: Clock::hm(11, 30),
+        clinician: "ana".into(),
+        minutes: 10,
+    }];
+    let third = replan(&mut p, &second, &delayed, &budget(), 1).unwrap();
+    let round = &third.rounds[0];
+    assert_eq!(
+        (round.back, round.travel_seconds, round.overtime_seconds),
+        (done.back, done.travel_seconds, 0),
+        "{round:#?}"
+    );
+}
+
+#[test]
+fn a_previous_plan_whose_free_from_is_no_time_or_place_is_refused_naming_it() {
+    let mut p = problem(
+        vec![clinician("ana", &[])],
+        vec![visit("v", north(5.0), 30)],
+    );
+    let first = plan(&p, &budget(), 1).unwrap();
+    let v = first.rounds[0].stops[0].clone();
+    let absent = [Event::PatientNotAtHome {
+        at: Clock(v.arrival.0 + 60),
+        visit: "v".into(),
+    }];
+    let second = replan(&mut p, &first, &absent, &budget(), 1).unwrap();
+    let later = [Event::ClinicianLate {
+        at: Clock::hm(16, 0),
+        clinician: "ana".into(),
+        minutes: 0,
+    }];
+    let field = |edit: &dyn Fn(&mut doorstep_routing::FreeFrom)| {
+        let mut edited = second.clone();
+        edit(edited.rounds[0].free_from.as_mut().expect("free_from"));
+        let before = p.clone();
+        match replan(&mut p.clone(), &edited, &later, &budget(), 1) {
+            Err(RoutingError::Invalid(e)) => {
+                assert_eq!(p, before);
+                e.field
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        field(&|f| f.at = Clock::hm(47, 59)),
+        "previous.rounds[0].free_from.at"
+    );
+    assert_eq!(
+        field(&|f| f.location.lat = 91.0),
+        "previous.rounds[0].free_from.location"
+    );
 }
