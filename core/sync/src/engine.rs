@@ -173,6 +173,12 @@ pub enum SyncError {
     /// The configuration is unusable (bad URL, batch sizes).
     #[error("sync configuration: {0}")]
     Config(String),
+    /// The device was revoked, but its push failed (the error says how): what
+    /// it holds unsent must still reach the endpoint before the wipe. Keep
+    /// the clinical screens closed and sync again; once the push goes, the
+    /// sync says to wipe.
+    #[error("this device was revoked, and its unsent changes could not be pushed yet ({0})")]
+    RevokedWithUnsent(String),
 }
 
 /// What the shell shows as the sync state, from the last completed sync.
@@ -194,6 +200,16 @@ pub enum SyncState {
     MustWipe {
         /// Items the endpoint refused that the wipe will discard.
         unsynced: u64,
+    },
+    /// The device was revoked, but changes it holds could not be pushed yet:
+    /// nobody may read or write records on it any more, and it keeps
+    /// syncing until they go (then [`SyncState::MustWipe`]), so that no
+    /// visit record is lost to the wipe.
+    Revoked {
+        /// Changes waiting to be pushed (pending or sent).
+        unsent: u64,
+        /// Why the last push failed, for the screen (no patient data).
+        reason: String,
     },
 }
 
@@ -527,6 +543,12 @@ impl SyncEngine {
                 status.last_success = Some(Timestamp::now());
             }
             Err(SyncError::SignInRequired) => status.state = SyncState::SignInRequired,
+            Err(SyncError::RevokedWithUnsent(reason)) => {
+                status.state = SyncState::Revoked {
+                    unsent: counts.pending + counts.sent,
+                    reason: reason.clone(),
+                }
+            }
             Err(e) => {
                 status.state = SyncState::Failed {
                     reason: e.to_string(),
@@ -607,8 +629,6 @@ impl SyncEngine {
             return failed;
         }
         tracing::warn!(error = %failed, "the push failed; pulling colleagues' changes anyway");
-        // Revocation is left for the next sync to hear: the device cannot be
-        // wiped while the change that failed is unsent.
         match self.pull_all(report, reoffer).await {
             // The clinician can act on this one: signed in again, the push
             // is tried again too.
@@ -617,7 +637,10 @@ impl SyncEngine {
                 tracing::warn!(error = %e, "the pull after a failed push failed too");
                 failed
             }
-            Ok(_) => failed,
+            // Revoked: said at once, so the shell closes the records, but
+            // not wiped while the change that failed is unsent.
+            Ok(true) => SyncError::RevokedWithUnsent(failed.to_string()),
+            Ok(false) => failed,
         }
     }
 

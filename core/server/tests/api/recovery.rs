@@ -51,6 +51,9 @@ struct Gate {
     /// While set, every pull is answered 503, as from a link that drops
     /// after the push went through.
     fail_pulls: Arc<AtomicBool>,
+    /// While set, every push is answered 500, as by an endpoint that fails
+    /// on one of the records pushed every time.
+    fail_pushes: Arc<AtomicBool>,
     /// While set, `/sync/v1/held` is answered 404, as by an endpoint built
     /// before it existed.
     no_held: Arc<AtomicBool>,
@@ -96,6 +99,7 @@ impl Gate {
             body_limit: Arc::new(AtomicUsize::new(body_limit)),
             stale_cursors: Arc::default(),
             fail_pulls: Arc::default(),
+            fail_pushes: Arc::default(),
             no_held: Arc::default(),
             held_blocked: Arc::default(),
             held_answers_left: Arc::default(),
@@ -148,6 +152,9 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
                 .into_response();
         }
         gate.largest_push.fetch_max(length, Ordering::SeqCst);
+    }
+    if path == PUSH_PATH && gate.fail_pushes.load(Ordering::SeqCst) {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     if path == HELD_PATH && gate.no_held.load(Ordering::SeqCst) {
         return StatusCode::NOT_FOUND.into_response();
@@ -1304,4 +1311,33 @@ async fn what_a_first_held_answer_queued_again_is_counted_when_a_later_one_fails
     let report = synced(&device, &url).await;
     assert_eq!(report.reoffered, MAX_HELD_IDS + 1, "{report:?}");
     assert_eq!(held_by_endpoint(&restored).await, MAX_HELD_IDS + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_whose_push_fails_is_told_at_once_and_wiped_only_once_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    let engine = device.engine(&url, 2, Duration::from_secs(10));
+    device.record_visit(0);
+    engine.sync().await.unwrap();
+    app.revoke(NET, "phone-1").await;
+    device.record_visit(1);
+    // Every push fails: the device hears it is revoked from the pull, and
+    // keeps its unsent visit rather than being told to wipe it.
+    gate.fail_pushes.store(true, Ordering::SeqCst);
+    let error = engine.sync().await.unwrap_err();
+    assert!(matches!(error, SyncError::RevokedWithUnsent(_)), "{error}");
+    let SyncState::Revoked { unsent, .. } = engine.status().state else {
+        panic!("{:?}", engine.status().state);
+    };
+    assert_eq!(unsent, 1);
+    // Once the push goes, the wipe.
+    gate.fail_pushes.store(false, Ordering::SeqCst);
+    let report = engine.sync().await.unwrap();
+    assert!(report.revoked);
+    assert_eq!(report.pushed, 1);
+    assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
 }
