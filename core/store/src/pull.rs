@@ -224,6 +224,36 @@ impl Store {
         self.check_network(network).map(|_| ())
     }
 
+    /// Records that the endpoint said this device is revoked (the first time
+    /// it said so stays). The sync engine calls it; the app reads
+    /// [`Store::revoked_at`] at every start and keeps the records closed
+    /// until the wipe.
+    pub fn mark_revoked(&mut self) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO device_revoked (id, revoked_at) VALUES (1, ?1)
+                 ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute([Timestamp::now().to_string()])?;
+        Ok(())
+    }
+
+    /// When the endpoint first said this device is revoked; `None` while it
+    /// never has.
+    pub fn revoked_at(&self) -> Result<Option<Timestamp>> {
+        let at: Option<String> = self
+            .conn
+            .prepare_cached("SELECT revoked_at FROM device_revoked WHERE id = 1")?
+            .query_row([], |row| row.get(0))
+            .optional()?;
+        at.map(|at| {
+            at.parse().map_err(|_| StoreError::Decode {
+                what: "revocation time",
+            })
+        })
+        .transpose()
+    }
+
     /// The cursor to pull from: the one of the last applied batch, `None`
     /// before the first pull.
     pub fn sync_cursor(&self) -> Result<Option<SyncCursor>> {

@@ -136,8 +136,10 @@ pub enum Saved {
     /// The same version is stored already, and the endpoint refused it (or it
     /// is held back with a refused change it builds on, or a correction has
     /// withdrawn it): saving it again sends nothing. The clinician must not
-    /// read this as saved; show the outbox item's reason and correct it
-    /// ([`Store::correct_rejected`]).
+    /// read this as saved; show the outbox item's reason, and correct it
+    /// ([`Store::correct_rejected`]) unless a correction has withdrawn it
+    /// already (its outbox item is `Withdrawn`: the correction is the one
+    /// to amend).
     Refused(ChangeId),
     /// The same version is already on the device because it came from the
     /// endpoint (a save retried after this device pulled its own earlier

@@ -188,8 +188,20 @@ const V6: &str = r"
 CREATE INDEX record_versions_by_supersedes ON record_versions (supersedes);
 ";
 
+/// Version 7: the endpoint's word that this device is revoked.
+///
+/// Kept in the file, not only in the sync engine's memory, so that the app
+/// keeps the records closed from every start until the wipe, even with no
+/// signal to hear it again. The wipe deletes the file, and this with it.
+const V7: &str = r"
+CREATE TABLE device_revoked (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    revoked_at  TEXT NOT NULL
+) STRICT;
+";
+
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 6;
+pub const LATEST: i64 = 7;
 
 /// The name of refinery's history table.
 const HISTORY_TABLE: &str = "refinery_schema_history";
@@ -202,6 +214,7 @@ fn migrations() -> Vec<Migration> {
         ("V4__sync_network", V4),
         ("V5__version_merges", V5),
         ("V6__versions_by_supersedes", V6),
+        ("V7__device_revoked", V7),
     ]
     .into_iter()
     .map(|(name, sql)| Migration::unapplied(name, sql).expect("migration names are well formed"))

@@ -213,6 +213,27 @@ pub enum SyncState {
     },
 }
 
+/// Whether a sync's outcome says the device is revoked.
+fn report_revoked(result: &Result<SyncReport, SyncError>) -> bool {
+    match result {
+        Ok(report) => report.revoked,
+        Err(e) => matches!(e, SyncError::RevokedWithUnsent(_)),
+    }
+}
+
+/// What a revoked device must do next: push what it still holds first
+/// ([`SyncState::Revoked`], with `reason` the last push's failure), or wipe.
+fn revoked_state(counts: &OutboxCounts, reason: String) -> SyncState {
+    let unsent = counts.pending + counts.sent;
+    if unsent > 0 {
+        SyncState::Revoked { unsent, reason }
+    } else {
+        SyncState::MustWipe {
+            unsynced: counts.unsynced(),
+        }
+    }
+}
+
 /// The overall sync status for the shell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncStatus {
@@ -496,7 +517,9 @@ impl SyncEngine {
         })
     }
 
-    /// The state of the last completed sync and the outbox counts now.
+    /// The state of the last completed sync and the outbox counts now. A
+    /// store the endpoint revoked reads as revoked before any sync since the
+    /// app started, so the records stay closed with no signal.
     pub fn status(&self) -> SyncStatus {
         let mut status = self
             .status
@@ -507,6 +530,11 @@ impl SyncEngine {
             && let Ok(counts) = store.outbox_counts()
         {
             status.counts = counts;
+            if status.state == SyncState::NeverSynced && store.revoked_at().ok().flatten().is_some()
+            {
+                status.state =
+                    revoked_state(&counts, "revoked; not synced since the app started".into());
+            }
         }
         status
     }
@@ -523,32 +551,53 @@ impl SyncEngine {
     /// sync resumes. Concurrent calls run one after the other.
     pub async fn sync(&self) -> Result<SyncReport, SyncError> {
         let _one_at_a_time = self.running.lock().await;
-        let result = self.run().await;
-        let counts = self
+        let mut report = SyncReport::default();
+        let result = match self.run(&mut report).await {
+            Ok(()) => Ok(report),
+            // Told it is revoked (by a push's answer, or the pull), then cut
+            // short: that is what the shell must hear, whatever cut it.
+            Err(e) if report.revoked && !matches!(e, SyncError::SignInRequired) => Err(match e {
+                SyncError::RevokedWithUnsent(_) => e,
+                e => SyncError::RevokedWithUnsent(e.to_string()),
+            }),
+            Err(e) => Err(e),
+        };
+        // Kept in the store, so that the records stay closed from every
+        // start until the wipe, whatever later syncs meet.
+        if report_revoked(&result)
+            && let Err(e) = self.store().and_then(|mut s| Ok(s.mark_revoked()?))
+        {
+            tracing::warn!(error = %e, "could not record that this device is revoked");
+        }
+        let (counts, revoked) = self
             .store()
             .ok()
-            .and_then(|s| s.outbox_counts().ok())
+            .map(|s| {
+                (
+                    s.outbox_counts().unwrap_or_default(),
+                    s.revoked_at().ok().flatten().is_some(),
+                )
+            })
             .unwrap_or_default();
+        let revoked = revoked || report_revoked(&result);
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.counts = counts;
         match &result {
-            Ok(report) if report.revoked => {
-                status.state = SyncState::MustWipe {
-                    unsynced: counts.unsynced(),
-                };
-                status.last_success = Some(Timestamp::now());
-            }
             Ok(_) => {
-                status.state = SyncState::UpToDate;
+                status.state = if revoked {
+                    revoked_state(&counts, "changes written since wait to be pushed".into())
+                } else {
+                    SyncState::UpToDate
+                };
                 status.last_success = Some(Timestamp::now());
             }
             Err(SyncError::SignInRequired) => status.state = SyncState::SignInRequired,
             Err(SyncError::RevokedWithUnsent(reason)) => {
-                status.state = SyncState::Revoked {
-                    unsent: counts.pending + counts.sent,
-                    reason: reason.clone(),
-                }
+                status.state = revoked_state(&counts, reason.clone());
             }
+            // Revoked before, and this sync cut short (no signal, say): still
+            // revoked.
+            Err(e) if revoked => status.state = revoked_state(&counts, e.to_string()),
             Err(e) => {
                 status.state = SyncState::Failed {
                     reason: e.to_string(),
@@ -558,7 +607,7 @@ impl SyncEngine {
         result
     }
 
-    async fn run(&self) -> Result<SyncReport, SyncError> {
+    async fn run(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         // Before anything is sent: a store holding another network's records
         // pushes none of them here. A store bound to none yet (new, or
         // migrated from before stores were bound) is bound by the first push
@@ -567,7 +616,6 @@ impl SyncEngine {
         // nothing again on a refused cursor in a sync it started unbound: it
         // may hold another network's history.
         let bound = self.store()?.check_network(&self.config.network)?;
-        let mut report = SyncReport::default();
         // With changes waiting, a refused cursor is looked for before they
         // go: what a restore lost is queued again ahead of them, so an
         // amendment never reaches the endpoint before the version it amends.
@@ -579,31 +627,31 @@ impl SyncEngine {
         // holds of them, until a page lands.
         let cursorless = self.store()?.sync_cursor()?.is_none_or(|c| c.0.is_empty());
         if bound && counts.accepted > 0 && cursorless {
-            self.reoffer_lost_or_all(&mut report).await?;
+            self.reoffer_lost_or_all(report).await?;
             reoffer = false;
-        } else if bound && waiting && self.cursor_refused(&mut report).await? {
-            self.reoffer_lost_or_all_if_refused(&mut report).await?;
+        } else if bound && waiting && self.cursor_refused(report).await? {
+            self.reoffer_lost_or_all_if_refused(report).await?;
             reoffer = false;
         }
-        if let Err(failed) = self.push_all(&mut report).await {
-            return Err(self.pull_despite(failed, &mut report, reoffer).await);
+        if let Err(failed) = self.push_all(report).await {
+            return Err(self.pull_despite(failed, report, reoffer).await);
         }
         // The pull says whether the device was revoked since the push.
-        if report.revoked || self.pull_all(&mut report, reoffer).await? {
+        if report.revoked || self.pull_all(report, reoffer).await? {
             report.revoked = true;
             // The device is to be wiped. A revoked device never hears of a
             // refused cursor, so the endpoint is first asked whether it holds
             // everything it accepted from it (a restore since may have lost
             // some); what it lost goes again, with anything written since.
             if reoffer && !report.pull_restarted {
-                self.reoffer_lost_or_all(&mut report).await?;
+                self.reoffer_lost_or_all(report).await?;
             }
-            self.push_all(&mut report).await?;
+            self.push_all(report).await?;
         } else if report.reoffered > 0 {
             // What an endpoint restored from a backup lost goes back to it now.
-            self.push_all(&mut report).await?;
+            self.push_all(report).await?;
         }
-        Ok(report)
+        Ok(())
     }
 
     /// After a push that reached the endpoint but failed every time (a fault
@@ -639,7 +687,10 @@ impl SyncEngine {
             }
             // Revoked: said at once, so the shell closes the records, but
             // not wiped while the change that failed is unsent.
-            Ok(true) => SyncError::RevokedWithUnsent(failed.to_string()),
+            Ok(true) => {
+                report.revoked = true;
+                SyncError::RevokedWithUnsent(failed.to_string())
+            }
             Ok(false) => failed,
         }
     }

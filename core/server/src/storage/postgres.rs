@@ -114,6 +114,12 @@ const INDEX_BUILD_POLL: Duration = Duration::from_millis(100);
 /// instances create the schema one at a time.
 const SCHEMA_LOCK: i64 = 0x646f_6f72_7374_6570;
 
+/// The advisory lock that makes concurrent instances build missing indexes
+/// one at a time. Not [`SCHEMA_LOCK`]: a concurrent build waits for every
+/// older transaction, so an instance whose schema transaction queued behind
+/// the build's lock would deadlock with it.
+const INDEX_BUILD_LOCK: i64 = 0x646f_6f72_6964_7821;
+
 /// Longest a request waits for a pooled connection, and longest making a new
 /// one (TCP, TLS and sign-in) may take, unless the URL sets its own
 /// `connect_timeout`. A healthy database answers in milliseconds; past this
@@ -341,7 +347,7 @@ async fn build_concurrently(
 ) -> Result<(), StorageError> {
     loop {
         let row = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&SCHEMA_LOCK])
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&INDEX_BUILD_LOCK])
             .await?;
         if row.try_get::<_, bool>(0)? {
             break;
@@ -368,7 +374,7 @@ async fn build_concurrently(
     .await;
     // Released whatever happened: the connection goes back to the pool.
     let released = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK])
+        .execute("SELECT pg_advisory_unlock($1)", &[&INDEX_BUILD_LOCK])
         .await;
     built?;
     released?;

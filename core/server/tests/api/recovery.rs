@@ -54,6 +54,9 @@ struct Gate {
     /// While set, every push is answered 500, as by an endpoint that fails
     /// on one of the records pushed every time.
     fail_pushes: Arc<AtomicBool>,
+    /// While above zero, pushes are let through this many times more, then
+    /// fail as by `fail_pushes`.
+    pushes_left: Arc<AtomicUsize>,
     /// While set, `/sync/v1/held` is answered 404, as by an endpoint built
     /// before it existed.
     no_held: Arc<AtomicBool>,
@@ -100,6 +103,7 @@ impl Gate {
             stale_cursors: Arc::default(),
             fail_pulls: Arc::default(),
             fail_pushes: Arc::default(),
+            pushes_left: Arc::default(),
             no_held: Arc::default(),
             held_blocked: Arc::default(),
             held_answers_left: Arc::default(),
@@ -152,6 +156,13 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
                 .into_response();
         }
         gate.largest_push.fetch_max(length, Ordering::SeqCst);
+    }
+    if path == PUSH_PATH
+        && gate.pushes_left.load(Ordering::SeqCst) > 0
+        && gate.pushes_left.fetch_sub(1, Ordering::SeqCst) == 1
+    {
+        gate.fail_pushes.store(true, Ordering::SeqCst);
+        return next.run(request).await;
     }
     if path == PUSH_PATH && gate.fail_pushes.load(Ordering::SeqCst) {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -1334,10 +1345,52 @@ async fn a_revoked_device_whose_push_fails_is_told_at_once_and_wiped_only_once_i
         panic!("{:?}", engine.status().state);
     };
     assert_eq!(unsent, 1);
+    // No signal at the next sync, nor after the app starts again: still
+    // revoked, the records closed.
+    let offline = device.engine("http://127.0.0.1:9", 1, Duration::from_secs(2));
+    offline.sync().await.unwrap_err();
+    assert!(
+        matches!(offline.status().state, SyncState::Revoked { unsent: 1, .. }),
+        "{:?}",
+        offline.status().state
+    );
+    let restarted = device.engine(&url, 2, Duration::from_secs(10));
+    assert!(
+        matches!(
+            restarted.status().state,
+            SyncState::Revoked { unsent: 1, .. }
+        ),
+        "{:?}",
+        restarted.status().state
+    );
     // Once the push goes, the wipe.
     gate.fail_pushes.store(false, Ordering::SeqCst);
     let report = engine.sync().await.unwrap();
     assert!(report.revoked);
     assert_eq!(report.pushed, 1);
     assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_told_by_a_push_that_it_is_revoked_hears_it_when_a_later_push_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let gate = Gate::new(MAX_BODY_BYTES);
+    let url = format!("http://{}", gate.serve(&app).await);
+    let engine = device.engine_pushing(&url, 2, Duration::from_secs(10), 1);
+    app.revoke(NET, "phone-1").await;
+    device.record_visit(0);
+    device.record_visit(1);
+    // The first push goes and is answered `revoked`; the second fails, and
+    // so does the pull that follows it.
+    gate.pushes_left.store(1, Ordering::SeqCst);
+    gate.fail_pulls.store(true, Ordering::SeqCst);
+    let error = engine.sync().await.unwrap_err();
+    assert!(matches!(error, SyncError::RevokedWithUnsent(_)), "{error}");
+    assert!(
+        matches!(engine.status().state, SyncState::Revoked { unsent: 1, .. }),
+        "{:?}",
+        engine.status().state
+    );
 }

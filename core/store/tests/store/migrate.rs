@@ -60,8 +60,8 @@ fn fixture_at(f: &Fixture, version: i64) -> Written {
         }
         // Version 3 rebuilt the outbox with a new state and column; rows
         // written as version 2 wrote them are valid in it, and in versions 4
-        // and 5.
-        2..=5 => {
+        // to 6.
+        2..=6 => {
             if version >= 4 {
                 conn.execute(
                     "INSERT INTO sync_network (id, network, bound_at)
@@ -158,6 +158,7 @@ fn every_earlier_schema_version_with_data_migrates_to_the_latest() {
             .unwrap()
             .unwrap();
         assert_eq!(item.state, OutboxState::Sent);
+        assert_eq!(store.revoked_at().unwrap(), None, "not revoked (version 7)");
         if version == 1 {
             assert_eq!(
                 item.state_changed_at, item.created_at,

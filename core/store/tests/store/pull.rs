@@ -522,3 +522,17 @@ fn a_store_syncs_with_one_network_and_refuses_another_changing_nothing() {
     let refused = store.check_network(&west).expect_err("refused");
     assert!(matches!(refused, StoreError::Decode { .. }), "{refused:?}");
 }
+
+#[test]
+fn a_revocation_is_kept_in_the_file_and_its_first_time_stays() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    assert_eq!(store.revoked_at().unwrap(), None);
+    store.mark_revoked().unwrap();
+    let first = store.revoked_at().unwrap().expect("revoked");
+    drop(store);
+    let mut store = f.open().unwrap();
+    assert_eq!(store.revoked_at().unwrap(), Some(first));
+    store.mark_revoked().unwrap();
+    assert_eq!(store.revoked_at().unwrap(), Some(first));
+}
