@@ -23,14 +23,26 @@ pub struct Args {
     seed: u64,
 }
 
-/// Solves the instance and prints the solution.
+/// The exit status when the best solution found breaks a time window: it is printed (to see how
+/// near it came), but under the DIMACS convention it is no solution, and a script must not take
+/// it for one.
+const INFEASIBLE: u8 = 3;
+
+/// Solves the instance and prints the solution; exits [`INFEASIBLE`] when none was feasible.
 pub fn run(args: &Args) -> ExitCode {
     let budget = Budget::time(args.time_limit);
     match solve_file(args, &budget) {
-        Ok(text) => crate::written(
-            "solve-vrptw",
-            io::stdout().lock().write_all(text.as_bytes()),
-        ),
+        Ok((text, feasible)) => {
+            let status = crate::written(
+                "solve-vrptw",
+                io::stdout().lock().write_all(text.as_bytes()),
+            );
+            if feasible || status != ExitCode::SUCCESS {
+                status
+            } else {
+                ExitCode::from(INFEASIBLE)
+            }
+        }
         Err(e) => {
             eprintln!("doorstep solve-vrptw: {e}");
             ExitCode::from(1)
@@ -38,7 +50,8 @@ pub fn run(args: &Args) -> ExitCode {
     }
 }
 
-fn solve_file(args: &Args, budget: &Budget) -> Result<String, String> {
+/// The solution as VRPLIB text, and whether it is feasible.
+fn solve_file(args: &Args, budget: &Budget) -> Result<(String, bool), String> {
     let text = crate::read_input(&args.file)?;
     let instance = VrptwInstance::parse(&text).map_err(|e| e.to_string())?;
     let solution = instance
@@ -49,7 +62,7 @@ fn solve_file(args: &Args, budget: &Budget) -> Result<String, String> {
             "doorstep solve-vrptw: no feasible solution found; printing the best infeasible one"
         );
     }
-    Ok(solution.to_string())
+    Ok((solution.to_string(), solution.feasible))
 }
 
 #[cfg(test)]
@@ -66,7 +79,8 @@ mod tests {
             time_limit: Duration::from_millis(200),
             seed: 1,
         };
-        let out = solve_file(&args, &Budget::iterations(20)).expect("solves");
+        let (out, feasible) = solve_file(&args, &Budget::iterations(20)).expect("solves");
+        assert!(feasible);
         let lines: Vec<&str> = out.lines().collect();
         let (cost, routes) = lines.split_last().expect("output");
         assert!(cost.starts_with("Cost "), "{cost}");
