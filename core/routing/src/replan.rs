@@ -281,10 +281,16 @@ fn apply(
             .rev()
             .find_map(|s| stop_location(problem, s.kind, &s.id))
             .unwrap_or(clinician.start);
-        let drive_back = planner::travel_matrix(
-            problem,
-            &[last_place, clinician.end.unwrap_or(clinician.start)],
-        )[1];
+        let end = clinician.end.unwrap_or(clinician.start);
+        let drive_back = planner::travel_matrix(problem, &[last_place, end])[1];
+        // Where the plan before had them free after its fixed stops (a door with no stop
+        // left to show it), and the drive back from there.
+        let resumed = round.and_then(|r| r.free_from).map(|f| {
+            (
+                f.at.secs(),
+                planner::travel_matrix(problem, &[f.location, end])[1],
+            )
+        });
         for (n, &(reported, delay, i)) in reports.iter().enumerate() {
             for (stop, was) in stops.iter_mut().zip(planned) {
                 for t in [&mut stop.arrival, &mut stop.start, &mut stop.finish] {
@@ -299,7 +305,15 @@ fn apply(
             }
             held_until = held_until.max(reported.secs()) + delay;
             let latest = stops.last().map_or(0, |s| s.finish.secs());
-            if latest.max(held_until) + drive_back >= LAST_TIME {
+            let so_far = &reports[..=n];
+            // On the way back, or free at a door, as the plan before had them.
+            let back = round.map_or(0, |r| behind(r.back.secs(), so_far));
+            let from_door = resumed.map_or(0, |(at, drive)| behind(at, so_far) + drive);
+            if (latest.max(held_until) + drive_back)
+                .max(back)
+                .max(from_door)
+                >= LAST_TIME
+            {
                 return Err(ValidationError::new(
                     format!("events[{i}].minutes"),
                     format!(

@@ -223,14 +223,20 @@ fn report_revoked(result: &Result<SyncReport, SyncError>) -> bool {
 
 /// What a revoked device must do next: push what it still holds first
 /// ([`SyncState::Revoked`], with `reason` the last push's failure), or wipe.
-fn revoked_state(counts: &OutboxCounts, reason: String) -> SyncState {
-    let unsent = counts.pending + counts.sent;
-    if unsent > 0 {
-        SyncState::Revoked { unsent, reason }
-    } else {
-        SyncState::MustWipe {
+/// Counts the store would not give are no grounds to wipe: still revoked.
+fn revoked_state(counts: Option<OutboxCounts>, reason: String) -> SyncState {
+    match counts {
+        Some(counts) if counts.pending + counts.sent == 0 => SyncState::MustWipe {
             unsynced: counts.unsynced(),
-        }
+        },
+        Some(counts) => SyncState::Revoked {
+            unsent: counts.pending + counts.sent,
+            reason,
+        },
+        None => SyncState::Revoked {
+            unsent: 0,
+            reason: format!("{reason}; the outbox could not be counted"),
+        },
     }
 }
 
@@ -532,11 +538,23 @@ impl SyncEngine {
             status.counts = counts;
             if status.state == SyncState::NeverSynced && store.revoked_at().ok().flatten().is_some()
             {
-                status.state =
-                    revoked_state(&counts, "revoked; not synced since the app started".into());
+                status.state = revoked_state(
+                    Some(counts),
+                    "revoked; not synced since the app started".into(),
+                );
             }
         }
         status
+    }
+
+    /// Keeps in the store that the endpoint said this device is revoked, as
+    /// soon as it says so (a sync cut short after, or cancelled, loses
+    /// nothing of it), so that the records stay closed from every start until
+    /// the wipe.
+    fn remember_revoked(&self) {
+        if let Err(e) = self.store().and_then(|mut s| Ok(s.mark_revoked()?)) {
+            tracing::warn!(error = %e, "could not record that this device is revoked");
+        }
     }
 
     fn store(&self) -> Result<MutexGuard<'_, Store>, SyncError> {
@@ -562,48 +580,31 @@ impl SyncEngine {
             }),
             Err(e) => Err(e),
         };
-        // Kept in the store, so that the records stay closed from every
-        // start until the wipe, whatever later syncs meet.
-        if report_revoked(&result)
-            && let Err(e) = self.store().and_then(|mut s| Ok(s.mark_revoked()?))
-        {
-            tracing::warn!(error = %e, "could not record that this device is revoked");
-        }
-        let (counts, revoked) = self
-            .store()
-            .ok()
-            .map(|s| {
-                (
-                    s.outbox_counts().unwrap_or_default(),
-                    s.revoked_at().ok().flatten().is_some(),
-                )
-            })
-            .unwrap_or_default();
+        let (counts, revoked) = match self.store() {
+            Ok(s) => (
+                s.outbox_counts().ok(),
+                s.revoked_at().ok().flatten().is_some(),
+            ),
+            Err(_) => (None, false),
+        };
         let revoked = revoked || report_revoked(&result);
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        status.counts = counts;
-        match &result {
-            Ok(_) => {
-                status.state = if revoked {
-                    revoked_state(&counts, "changes written since wait to be pushed".into())
-                } else {
-                    SyncState::UpToDate
-                };
-                status.last_success = Some(Timestamp::now());
-            }
-            Err(SyncError::SignInRequired) => status.state = SyncState::SignInRequired,
-            Err(SyncError::RevokedWithUnsent(reason)) => {
-                status.state = revoked_state(&counts, reason.clone());
-            }
-            // Revoked before, and this sync cut short (no signal, say): still
-            // revoked.
-            Err(e) if revoked => status.state = revoked_state(&counts, e.to_string()),
-            Err(e) => {
-                status.state = SyncState::Failed {
-                    reason: e.to_string(),
-                }
-            }
+        status.counts = counts.unwrap_or_default();
+        if result.is_ok() {
+            status.last_success = Some(Timestamp::now());
         }
+        status.state = match &result {
+            Ok(_) if !revoked => SyncState::UpToDate,
+            Ok(_) => revoked_state(counts, "changes written since wait to be pushed".into()),
+            // Revoked, now or before, and this sync cut short (no signal, a
+            // token run out): still revoked, the records closed.
+            Err(SyncError::RevokedWithUnsent(reason)) => revoked_state(counts, reason.clone()),
+            Err(e) if revoked => revoked_state(counts, e.to_string()),
+            Err(SyncError::SignInRequired) => SyncState::SignInRequired,
+            Err(e) => SyncState::Failed {
+                reason: e.to_string(),
+            },
+        };
         result
     }
 
@@ -616,6 +617,12 @@ impl SyncEngine {
         // nothing again on a refused cursor in a sync it started unbound: it
         // may hold another network's history.
         let bound = self.store()?.check_network(&self.config.network)?;
+        // Known revoked (from an earlier sync): nothing more is pulled onto it,
+        // even where the endpoint has since forgotten the revocation (a
+        // restore); what it holds is pushed, then it wipes.
+        if self.store()?.revoked_at()?.is_some() {
+            report.revoked = true;
+        }
         // With changes waiting, a refused cursor is looked for before they
         // go: what a restore lost is queued again ahead of them, so an
         // amendment never reaches the endpoint before the version it amends.
@@ -675,6 +682,9 @@ impl SyncEngine {
     ) -> SyncError {
         if !matches!(failed, SyncError::Failing(_) | SyncError::Protocol(_)) {
             return failed;
+        }
+        if report.revoked {
+            return SyncError::RevokedWithUnsent(failed.to_string());
         }
         tracing::warn!(error = %failed, "the push failed; pulling colleagues' changes anyway");
         match self.pull_all(report, reoffer).await {
@@ -738,7 +748,11 @@ impl SyncEngine {
                 }
             };
             let acks = if status == StatusCode::OK {
-                accepted_acks(&bytes, &items, report)?
+                let acks = accepted_acks(&bytes, &items, report)?;
+                if report.revoked {
+                    self.remember_revoked();
+                }
+                acks
             } else if status == StatusCode::UNPROCESSABLE_ENTITY {
                 rejected_acks(&bytes, &items, report)?
             } else if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -854,7 +868,10 @@ impl SyncEngine {
                 .await?;
             if status != StatusCode::OK {
                 match serde_json::from_slice::<ErrorBody>(&bytes).map(|b| b.code) {
-                    Ok(ErrorCode::DeviceRevoked) => return Ok(true),
+                    Ok(ErrorCode::DeviceRevoked) => {
+                        self.remember_revoked();
+                        return Ok(true);
+                    }
                     Ok(ErrorCode::BadCursor) if !cursor.is_empty() && !report.pull_restarted => {
                         tracing::warn!(
                             "the endpoint refused the stored pull cursor; pulling from the beginning \

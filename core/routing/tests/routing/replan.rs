@@ -1364,3 +1364,63 @@ fn a_previous_plan_whose_free_from_is_no_time_or_place_is_refused_naming_it() {
         "previous.rounds[0].free_from.location"
     );
 }
+
+#[test]
+fn a_delay_that_would_bring_a_clinician_back_from_a_door_past_48_00_is_refused() {
+    // A night shift's last visit, 5 km out: nobody answers at half past 46:00, and she
+    // drives back. A delay then reported that would have her back at 48:00 cannot be shown.
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((40, 0), (47, 0));
+    let mut v = visit("v", north(5.0), 30);
+    v.windows = vec![window((46, 0), (46, 30))];
+    let mut p = problem(vec![ana], vec![v]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    let v = first.rounds[0].stops[0].clone();
+    let absent = [Event::PatientNotAtHome {
+        at: Clock(v.arrival.0 + 60),
+        visit: "v".into(),
+    }];
+    let second = replan(&mut p, &first, &absent, &budget(), 1).unwrap();
+    let back = second.rounds[0].back;
+    let to_48 = (Clock::hm(47, 59).0 + 60 - back.0) / 60;
+    let late = [Event::ClinicianLate {
+        at: Clock(back.0 - 60),
+        clinician: "ana".into(),
+        minutes: to_48,
+    }];
+    let before = p.clone();
+    match replan(&mut p, &second, &late, &budget(), 1) {
+        Err(RoutingError::Invalid(e)) => assert_eq!(e.field, "events[0].minutes"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p, before);
+}
+
+#[test]
+fn a_delay_during_the_last_stop_is_counted_once_by_later_replans() {
+    // Ana reports twenty minutes' delay during her only visit; the plan then has her back
+    // twenty minutes later. A later re-plan, for someone else, shows the same return.
+    let mut p = problem(
+        vec![clinician("ana", &[]), clinician("bob", &[])],
+        vec![visit("v", north(5.0), 30)],
+    );
+    p.visits[0].pinned_to = Some("ana".into());
+    let first = plan(&p, &budget(), 1).unwrap();
+    let v = first.rounds[0].stops[0].clone();
+    let late = [Event::ClinicianLate {
+        at: Clock(v.start.0 + 600),
+        clinician: "ana".into(),
+        minutes: 20,
+    }];
+    let second = replan(&mut p, &first, &late, &budget(), 1).unwrap();
+    assert_eq!(second.rounds[0].back.0, first.rounds[0].back.0 + 1200);
+    let mut elsewhere = visit("elsewhere", north(1.0), 20);
+    elsewhere.pinned_to = Some("bob".into());
+    let call = [Event::UrgentVisit {
+        at: Clock::hm(15, 0),
+        visit: elsewhere,
+    }];
+    let third = replan(&mut p, &second, &call, &budget(), 1).unwrap();
+    let shown = |r: &Round| (r.back, r.travel_seconds, r.overtime_seconds);
+    assert_eq!(shown(&third.rounds[0]), shown(&second.rounds[0]));
+}

@@ -1363,6 +1363,25 @@ async fn a_revoked_device_whose_push_fails_is_told_at_once_and_wiped_only_once_i
         "{:?}",
         restarted.status().state
     );
+    // Nor when its sign-in has run out by the time the endpoint would take
+    // the push: it must sign in to push, and stays closed meanwhile.
+    gate.fail_pushes.store(false, Ordering::SeqCst);
+    let signed_out = Device {
+        store: Arc::clone(&device.store),
+        clinician: "para-1".into(),
+        device: "phone-1".into(),
+        token: "no-longer-valid".into(),
+    };
+    let lapsed = signed_out.engine(&url, 1, Duration::from_secs(10));
+    assert!(matches!(
+        lapsed.sync().await.unwrap_err(),
+        SyncError::SignInRequired
+    ));
+    assert!(
+        matches!(lapsed.status().state, SyncState::Revoked { unsent: 1, .. }),
+        "{:?}",
+        lapsed.status().state
+    );
     // Once the push goes, the wipe.
     gate.fail_pushes.store(false, Ordering::SeqCst);
     let report = engine.sync().await.unwrap();
@@ -1393,4 +1412,27 @@ async fn a_device_told_by_a_push_that_it_is_revoked_hears_it_when_a_later_push_f
         "{:?}",
         engine.status().state
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_known_revoked_pulls_nothing_more_even_once_the_endpoint_forgets_it() {
+    // The endpoint was restored without its revocations (`--forget-revocations`);
+    // the device heard of its revocation before, so it takes no colleague's
+    // records and is told to wipe.
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let colleague_dir = tempfile::tempdir().unwrap();
+    let colleague = Device::open(colleague_dir.path(), &app, "para-2", "phone-2");
+    colleague.record_visit(5);
+    synced(&colleague, &url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    device.store.lock().unwrap().mark_revoked().unwrap();
+    device.record_visit(6);
+    let engine = device.engine(&url, 2, Duration::from_secs(10));
+    let report = engine.sync().await.unwrap();
+    assert!(report.revoked);
+    assert_eq!((report.pushed, report.pulled_new), (1, 0));
+    assert_eq!(device.records_held(), 1, "only its own");
+    assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
 }
