@@ -50,6 +50,7 @@ pub mod weights {
 
 /// A planned day.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     /// One round per clinician, in the problem's order (empty rounds included).
     pub rounds: Vec<Round>,
@@ -61,6 +62,7 @@ pub struct Plan {
 
 /// One clinician's round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Round {
     /// The clinician.
     pub clinician: String,
@@ -120,6 +122,7 @@ pub enum StopKind {
 
 /// One stop of a round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Stop {
     /// What kind of stop.
     pub kind: StopKind,
@@ -147,6 +150,7 @@ pub struct Stop {
 
 /// A visit (or resident) left out of the plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Unplanned {
     /// The visit's id, or the resident's id for a care-home review.
     pub id: String,
@@ -227,6 +231,7 @@ pub enum Reason {
 
 /// The objective's terms.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct Summary {
     /// Immediate and same-day visits not planned.
     pub unserved_urgent: u32,

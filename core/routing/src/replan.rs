@@ -15,7 +15,7 @@ use crate::{Budget, Clinician, Clock, Location, Problem, RoutingError, Visit, Wi
 
 /// Something that happened during the day.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Event {
     /// A new visit came in (typically immediate, after the duty GP's triage).
     UrgentVisit {

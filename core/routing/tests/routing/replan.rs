@@ -1424,3 +1424,25 @@ fn a_delay_during_the_last_stop_is_counted_once_by_later_replans() {
     let shown = |r: &Round| (r.back, r.travel_seconds, r.overtime_seconds);
     assert_eq!(shown(&third.rounds[0]), shown(&second.rounds[0]));
 }
+
+#[test]
+fn a_previous_plan_or_an_event_with_a_field_this_build_does_not_know_is_refused() {
+    // A tool that writes `"Fixed": true` must not have a stop under way taken as free to
+    // move, nor an event's misspelt field be dropped unread.
+    let p = morning();
+    let first = plan(&p, &budget(), 1).unwrap();
+    let mut json = serde_json::to_value(&first).unwrap();
+    assert_eq!(serde_json::from_value::<Plan>(json.clone()).unwrap(), first);
+    json["rounds"][0]["stops"][0]["Fixed"] = true.into();
+    let error = serde_json::from_value::<Plan>(json).unwrap_err();
+    assert!(error.to_string().contains("Fixed"), "{error}");
+    let event = serde_json::json!({
+        "kind": "clinician-late", "at": "10:00", "clinician": "ana", "minutes": 5,
+        "reported_by": "ana"
+    });
+    assert!(serde_json::from_value::<Event>(event).is_err());
+    let event = serde_json::json!({
+        "kind": "clinician-late", "at": "10:00", "clinician": "ana", "minutes": 5
+    });
+    assert!(serde_json::from_value::<Event>(event).is_ok());
+}
