@@ -309,11 +309,14 @@ fn apply(
             // On the way back, or free at a door, as the plan before had them.
             let back = round.map_or(0, |r| behind(r.back.secs(), so_far));
             let from_door = resumed.map_or(0, |(at, drive)| behind(at, so_far) + drive);
-            if (latest.max(held_until) + drive_back)
-                .max(back)
-                .max(from_door)
-                >= LAST_TIME
-            {
+            // Every stop done by the report: on the way back, or back, with no drive after
+            // being free again.
+            let after_stops = if latest <= reported.secs() {
+                held_until
+            } else {
+                latest.max(held_until) + drive_back
+            };
+            if after_stops.max(back).max(from_door) >= LAST_TIME {
                 return Err(ValidationError::new(
                     format!("events[{i}].minutes"),
                     format!(

@@ -173,10 +173,11 @@ pub enum SyncError {
     /// The configuration is unusable (bad URL, batch sizes).
     #[error("sync configuration: {0}")]
     Config(String),
-    /// The device was revoked, but its push failed (the error says how): what
-    /// it holds unsent must still reach the endpoint before the wipe. Keep
-    /// the clinical screens closed and sync again; once the push goes, the
-    /// sync says to wipe.
+    /// The device was revoked, and its sync stopped before it was done (the
+    /// error says why: a push that failed, a question the endpoint did not
+    /// answer): what it holds unsent, or what the endpoint lost, must still
+    /// reach the endpoint before the wipe. Keep the clinical screens closed
+    /// and sync again; once a sync finishes, it says to wipe.
     #[error("this device was revoked, and its unsent changes could not be pushed yet ({0})")]
     RevokedWithUnsent(String),
 }
@@ -201,14 +202,16 @@ pub enum SyncState {
         /// Items the endpoint refused that the wipe will discard.
         unsynced: u64,
     },
-    /// The device was revoked, but changes it holds could not be pushed yet:
-    /// nobody may read or write records on it any more, and it keeps
-    /// syncing until they go (then [`SyncState::MustWipe`]), so that no
+    /// The device was revoked, but no sync since has finished: changes it
+    /// holds, or ones the endpoint lost, may not have reached the endpoint
+    /// yet. Nobody may read or write records on it any more, and it keeps
+    /// syncing until one finishes (then [`SyncState::MustWipe`]), so that no
     /// visit record is lost to the wipe.
     Revoked {
         /// Changes waiting to be pushed (pending or sent).
         unsent: u64,
-        /// Why the last push failed, for the screen (no patient data).
+        /// Why the last sync stopped short of the wipe, for the screen (no
+        /// patient data).
         reason: String,
     },
 }
@@ -221,12 +224,13 @@ fn report_revoked(result: &Result<SyncReport, SyncError>) -> bool {
     }
 }
 
-/// What a revoked device must do next: push what it still holds first
-/// ([`SyncState::Revoked`], with `reason` the last push's failure), or wipe.
-/// Counts the store would not give are no grounds to wipe: still revoked.
-fn revoked_state(counts: Option<OutboxCounts>, reason: String) -> SyncState {
+/// What a revoked device must do next: wipe, once a sync has finished (asked
+/// what the endpoint holds, pushed what it lost) with nothing left unsent
+/// (`finished`); until then stay closed, still revoked, with `reason` (why
+/// the sync stopped). Counts the store would not give are no grounds to wipe.
+fn revoked_state(counts: Option<OutboxCounts>, finished: bool, reason: String) -> SyncState {
     match counts {
-        Some(counts) if counts.pending + counts.sent == 0 => SyncState::MustWipe {
+        Some(counts) if finished && counts.pending + counts.sent == 0 => SyncState::MustWipe {
             unsynced: counts.unsynced(),
         },
         Some(counts) => SyncState::Revoked {
@@ -276,7 +280,8 @@ pub struct SyncReport {
     /// every one where it could not say (it answers `duplicate` for those it
     /// holds).
     pub reoffered: usize,
-    /// True when the endpoint said this device is revoked.
+    /// True when this device is revoked: the endpoint said so in this sync,
+    /// or in an earlier one (the store keeps it).
     pub revoked: bool,
 }
 
@@ -532,16 +537,20 @@ impl SyncEngine {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_else(|e| e.into_inner().clone());
-        if let Ok(store) = self.store.lock()
-            && let Ok(counts) = store.outbox_counts()
-        {
-            status.counts = counts;
-            if status.state == SyncState::NeverSynced && store.revoked_at().ok().flatten().is_some()
+        if let Ok(store) = self.store.lock() {
+            let counts = store.outbox_counts().ok();
+            if let Some(counts) = counts {
+                status.counts = counts;
+            }
+            // Heard by a sync still running, or cut short, or before the app
+            // started: the records close now.
+            if !matches!(
+                status.state,
+                SyncState::Revoked { .. } | SyncState::MustWipe { .. }
+            ) && store.revoked_at().ok().flatten().is_some()
             {
-                status.state = revoked_state(
-                    Some(counts),
-                    "revoked; not synced since the app started".into(),
-                );
+                status.state =
+                    revoked_state(counts, false, "revoked; no sync has finished since".into());
             }
         }
         status
@@ -595,11 +604,18 @@ impl SyncEngine {
         }
         status.state = match &result {
             Ok(_) if !revoked => SyncState::UpToDate,
-            Ok(_) => revoked_state(counts, "changes written since wait to be pushed".into()),
+            Ok(_) => revoked_state(
+                counts,
+                true,
+                "changes written during the sync wait to be pushed".into(),
+            ),
             // Revoked, now or before, and this sync cut short (no signal, a
-            // token run out): still revoked, the records closed.
-            Err(SyncError::RevokedWithUnsent(reason)) => revoked_state(counts, reason.clone()),
-            Err(e) if revoked => revoked_state(counts, e.to_string()),
+            // token run out): still revoked, the records closed, and not yet
+            // to be wiped (what the endpoint lost may not be back yet).
+            Err(SyncError::RevokedWithUnsent(reason)) => {
+                revoked_state(counts, false, reason.clone())
+            }
+            Err(e) if revoked => revoked_state(counts, false, e.to_string()),
             Err(SyncError::SignInRequired) => SyncState::SignInRequired,
             Err(e) => SyncState::Failed {
                 reason: e.to_string(),
@@ -633,7 +649,15 @@ impl SyncEngine {
         // for a restore to refuse: the endpoint is asked outright what it
         // holds of them, until a page lands.
         let cursorless = self.store()?.sync_cursor()?.is_none_or(|c| c.0.is_empty());
-        if bound && counts.accepted > 0 && cursorless {
+        if report.revoked {
+            // It hears no cursor refused, and pulls nothing: what the endpoint
+            // lost goes back ahead of anything built on it. Asked again at
+            // every sync until one finishes, so a failure to ask ends this one.
+            if bound && counts.accepted > 0 {
+                self.reoffer_lost_or_all_if_refused(report).await?;
+            }
+            reoffer = false;
+        } else if bound && counts.accepted > 0 && cursorless {
             self.reoffer_lost_or_all(report).await?;
             reoffer = false;
         } else if bound && waiting && self.cursor_refused(report).await? {
@@ -650,8 +674,10 @@ impl SyncEngine {
             // refused cursor, so the endpoint is first asked whether it holds
             // everything it accepted from it (a restore since may have lost
             // some); what it lost goes again, with anything written since.
+            // The store keeps the revocation, so a failure to ask ends this
+            // sync, and the next asks again before the wipe.
             if reoffer && !report.pull_restarted {
-                self.reoffer_lost_or_all(report).await?;
+                self.reoffer_lost_or_all_if_refused(report).await?;
             }
             self.push_all(report).await?;
         } else if report.reoffered > 0 {
@@ -664,7 +690,8 @@ impl SyncEngine {
     /// After a push that reached the endpoint but failed every time (a fault
     /// of the endpoint's with one record, or a large record that a weak
     /// uplink cannot carry within the request timeout) or was answered with
-    /// something this build cannot read, the pull still runs, so that change
+    /// something this build cannot read, the pull still runs (not on a device
+    /// known to be revoked, which pulls nothing more), so that change
     /// does not also keep colleagues' records from this device: small pull
     /// pages may come down a link that cannot carry the push up. The push's
     /// error is what the sync reports, unless the pull finds the sign-in

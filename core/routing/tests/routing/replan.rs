@@ -1446,3 +1446,25 @@ fn a_previous_plan_or_an_event_with_a_field_this_build_does_not_know_is_refused(
     });
     assert!(serde_json::from_value::<Event>(event).is_ok());
 }
+
+#[test]
+fn a_delay_on_the_way_back_late_at_night_is_taken_while_the_return_is_before_48_00() {
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((40, 0), (47, 0));
+    let mut v = visit("v", north(5.0), 30);
+    v.windows = vec![window((45, 30), (46, 0))];
+    let mut p = problem(vec![ana], vec![v]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    let back = first.rounds[0].back;
+    let drive = back.0 - first.rounds[0].stops[0].finish.0;
+    assert!(drive > 600, "{drive}");
+    // Reported five minutes before she is back; back five minutes before 48:00.
+    let minutes = (Clock::hm(47, 55).0 - back.0) / 60;
+    let late = [Event::ClinicianLate {
+        at: Clock(back.0 - 300),
+        clinician: "ana".into(),
+        minutes,
+    }];
+    let second = replan(&mut p, &first, &late, &budget(), 1).unwrap();
+    assert_eq!(second.rounds[0].back, Clock::hm(47, 55));
+}

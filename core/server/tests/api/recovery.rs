@@ -1435,4 +1435,34 @@ async fn a_device_known_revoked_pulls_nothing_more_even_once_the_endpoint_forget
     assert_eq!((report.pushed, report.pulled_new), (1, 0));
     assert_eq!(device.records_held(), 1, "only its own");
     assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
+    // With no signal at the next sync, what the endpoint accepted stays
+    // accepted (nothing is queued again for a question that got no answer),
+    // and the device stays closed until a sync finishes.
+    let offline = device.engine("http://127.0.0.1:9", 1, Duration::from_secs(2));
+    offline.sync().await.unwrap_err();
+    let counts = device.store.lock().unwrap().outbox_counts().unwrap();
+    assert_eq!((counts.accepted, counts.pending), (1, 0));
+    assert!(
+        matches!(offline.status().state, SyncState::Revoked { unsent: 0, .. }),
+        "{:?}",
+        offline.status().state
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_closes_the_records_as_soon_as_the_store_holds_a_revocation() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let url = format!("http://{}", serve(&app).await);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let engine = device.engine(&url, 2, Duration::from_secs(10));
+    engine.sync().await.unwrap();
+    assert_eq!(engine.status().state, SyncState::UpToDate);
+    // Heard by a sync of another engine on the store, or one cut short.
+    device.store.lock().unwrap().mark_revoked().unwrap();
+    assert!(
+        matches!(engine.status().state, SyncState::Revoked { unsent: 0, .. }),
+        "{:?}",
+        engine.status().state
+    );
 }
