@@ -216,6 +216,17 @@ pub enum SyncState {
     },
 }
 
+/// What probing the stored pull cursor before a push heard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// `bad_cursor`: the endpoint no longer knows it (a restore).
+    Refused,
+    /// `device_revoked`: this device is revoked.
+    Revoked,
+    /// Neither, or no answer (the push and pull find out what they can).
+    Neither,
+}
+
 /// Whether a sync's outcome says the device is revoked.
 fn report_revoked(result: &Result<SyncReport, SyncError>) -> bool {
     match result {
@@ -649,6 +660,18 @@ impl SyncEngine {
         // for a restore to refuse: the endpoint is asked outright what it
         // holds of them, until a page lands.
         let cursorless = self.store()?.sync_cursor()?.is_none_or(|c| c.0.is_empty());
+        // The stored cursor is probed before changes go, where that is how a
+        // restore would show; the endpoint answers a revoked device's probe
+        // with the revocation instead (it never hears a cursor refused).
+        let probe = if !report.revoked && bound && waiting && !(counts.accepted > 0 && cursorless) {
+            self.probe_cursor(report).await?
+        } else {
+            Probe::Neither
+        };
+        if probe == Probe::Revoked {
+            self.remember_revoked();
+            report.revoked = true;
+        }
         if report.revoked {
             // It hears no cursor refused, and pulls nothing: what the endpoint
             // lost goes back ahead of anything built on it. Asked again at
@@ -660,7 +683,7 @@ impl SyncEngine {
         } else if bound && counts.accepted > 0 && cursorless {
             self.reoffer_lost_or_all(report).await?;
             reoffer = false;
-        } else if bound && waiting && self.cursor_refused(report).await? {
+        } else if probe == Probe::Refused {
             self.reoffer_lost_or_all_if_refused(report).await?;
             reoffer = false;
         }
@@ -962,14 +985,15 @@ impl SyncEngine {
         }
     }
 
-    /// Whether the endpoint refuses the stored pull cursor (`bad_cursor`),
-    /// asked with a pull of one change that is not applied. False with no
-    /// cursor, for any other answer, and when no answer comes (the push
-    /// still goes; the pull proper deals with the rest); only a refused
-    /// token stops the sync here.
-    async fn cursor_refused(&self, report: &mut SyncReport) -> Result<bool, SyncError> {
+    /// Whether the endpoint refuses the stored pull cursor (`bad_cursor`) or
+    /// says this device is revoked (which it checks first), asked with a
+    /// pull of one change that is not applied. Neither with no cursor, for
+    /// any other answer, and when no answer comes (the push still goes; the
+    /// pull proper deals with the rest); only a refused token stops the
+    /// sync here.
+    async fn probe_cursor(&self, report: &mut SyncReport) -> Result<Probe, SyncError> {
         let Some(cursor) = self.store()?.sync_cursor()? else {
-            return Ok(false);
+            return Ok(Probe::Neither);
         };
         let url = reqwest::Url::parse_with_params(
             &self.url(PULL_PATH),
@@ -979,11 +1003,14 @@ impl SyncEngine {
         let (status, bytes) = match self.request(report, || self.client.get(url.clone())).await {
             Ok(answer) => answer,
             Err(SyncError::SignInRequired) => return Err(SyncError::SignInRequired),
-            Err(_) => return Ok(false),
+            Err(_) => return Ok(Probe::Neither),
         };
-        Ok(status == StatusCode::BAD_REQUEST
-            && serde_json::from_slice::<ErrorBody>(&bytes)
-                .is_ok_and(|b| b.code == ErrorCode::BadCursor))
+        let code = serde_json::from_slice::<ErrorBody>(&bytes).map(|b| b.code);
+        Ok(match (status, code) {
+            (StatusCode::BAD_REQUEST, Ok(ErrorCode::BadCursor)) => Probe::Refused,
+            (StatusCode::FORBIDDEN, Ok(ErrorCode::DeviceRevoked)) => Probe::Revoked,
+            _ => Probe::Neither,
+        })
     }
 
     /// [`Self::reoffer_lost`], where no later chance to ask will come: when

@@ -51,6 +51,8 @@ struct Gate {
     /// While set, every pull is answered 503, as from a link that drops
     /// after the push went through.
     fail_pulls: Arc<AtomicBool>,
+    /// Pulls that reached the gate, counted.
+    pulls: Arc<AtomicUsize>,
     /// While set, every push is answered 500, as by an endpoint that fails
     /// on one of the records pushed every time.
     fail_pushes: Arc<AtomicBool>,
@@ -102,6 +104,7 @@ impl Gate {
             body_limit: Arc::new(AtomicUsize::new(body_limit)),
             stale_cursors: Arc::default(),
             fail_pulls: Arc::default(),
+            pulls: Arc::default(),
             fail_pushes: Arc::default(),
             pushes_left: Arc::default(),
             no_held: Arc::default(),
@@ -156,6 +159,9 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
                 .into_response();
         }
         gate.largest_push.fetch_max(length, Ordering::SeqCst);
+    }
+    if path == PULL_PATH {
+        gate.pulls.fetch_add(1, Ordering::SeqCst);
     }
     if path == PUSH_PATH
         && gate.pushes_left.load(Ordering::SeqCst) > 0
@@ -1401,12 +1407,12 @@ async fn a_device_told_by_a_push_that_it_is_revoked_hears_it_when_a_later_push_f
     app.revoke(NET, "phone-1").await;
     device.record_visit(0);
     device.record_visit(1);
-    // The first push goes and is answered `revoked`; the second fails, and
-    // so does the pull that follows it.
+    // The first push goes and is answered `revoked`; the second fails. No
+    // pull follows: a revoked device pulls nothing more.
     gate.pushes_left.store(1, Ordering::SeqCst);
-    gate.fail_pulls.store(true, Ordering::SeqCst);
     let error = engine.sync().await.unwrap_err();
     assert!(matches!(error, SyncError::RevokedWithUnsent(_)), "{error}");
+    assert_eq!(gate.pulls.load(Ordering::SeqCst), 0);
     assert!(
         matches!(engine.status().state, SyncState::Revoked { unsent: 1, .. }),
         "{:?}",
@@ -1465,4 +1471,53 @@ async fn the_status_closes_the_records_as_soon_as_the_store_holds_a_revocation()
         "{:?}",
         engine.status().state
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_gives_back_what_a_restore_lost_ahead_of_its_amendment() {
+    // As above, and the device was revoked on the restored endpoint: it hears
+    // so when it probes its cursor, before anything goes, so the lost version
+    // still goes ahead of the amendment built on it.
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
+    let meta = VersionMeta::first(
+        RecordId(Uuid::now_v7()),
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse("para-1").unwrap(),
+        DeviceId::parse("phone-1").unwrap(),
+        jiff::Timestamp::now(),
+    );
+    let first = fixtures::visit_record(meta, 1);
+    device.store.lock().unwrap().save(&first).unwrap();
+    synced(&device, &url).await;
+    let backup = back_up(&app);
+    let (lost, _) = amend_on(&device, &first, 2, false);
+    synced(&device, &url).await;
+
+    let restored = restored_from(backup);
+    restored.revoke(NET, "phone-1").await;
+    let (latest, _) = amend_on(&device, &lost, 3, false);
+    let mut device = device;
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&restored).await);
+    let engine = device.engine(&url, 2, Duration::from_secs(10));
+    let report = engine.sync().await.unwrap();
+    assert!(report.revoked);
+    assert_eq!((report.reoffered, report.pushed), (1, 2));
+    assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
+    let coordinator = restored.token(NET, TokenRole::Coordinator, "coord", None);
+    let (changes, _) = restored.pull_all(&coordinator, 500).await;
+    let order: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            c["body"]["record"]["meta"]["version_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let id = |r: &VisitRecord| r.meta.version_id.0.to_string();
+    assert_eq!(order, [id(&first), id(&lost), id(&latest)]);
 }
