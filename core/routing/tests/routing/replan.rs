@@ -53,6 +53,29 @@ fn moved_or_left_out(plan: &Plan, id: &str) -> bool {
     moved
 }
 
+/// A visit pinned to Bob, called in at `at`: an event that leaves Ana's round to be
+/// re-planned as it stands.
+fn bobs_call(at: Clock) -> [Event; 1] {
+    let mut elsewhere = visit("elsewhere", north(1.0), 20);
+    elsewhere.pinned_to = Some("bob".into());
+    [Event::UrgentVisit {
+        at,
+        visit: elsewhere,
+    }]
+}
+
+/// Ana's one visit, 5 km out, with nobody at home: the re-plan made when she leaves the
+/// door five minutes after reaching it, and when that is.
+fn nobody_answers_the_one_visit(p: &mut doorstep_routing::Problem, first: &Plan) -> (Plan, Clock) {
+    let v = &first.rounds[0].stops[0];
+    let left = Clock(v.arrival.0 + 300);
+    let absent = [Event::PatientNotAtHome {
+        at: left,
+        visit: v.id.clone(),
+    }];
+    (replan(p, first, &absent, &budget(), 1).unwrap(), left)
+}
+
 /// An immediate visit called in at 11:05, to be seen by 13:05.
 fn urgent_call(location: Location, minutes: u32) -> Event {
     let mut urgent = visit("urgent", location, minutes);
@@ -877,12 +900,7 @@ fn a_second_replan_leaves_a_finished_round_as_the_first_showed_it() {
         let r = &plan.rounds[0];
         (r.back, r.travel_seconds, r.overtime_seconds)
     };
-    let mut urgent = visit("elsewhere", north(1.0), 20);
-    urgent.pinned_to = Some("bob".into());
-    let later = [Event::UrgentVisit {
-        at: Clock::hm(15, 0),
-        visit: urgent,
-    }];
+    let later = bobs_call(Clock::hm(15, 0));
     let third = replan(&mut p, &second, &later, &budget(), 1).unwrap();
     assert_eq!(shown(&third), shown(&second));
 }
@@ -901,12 +919,7 @@ fn a_clinician_gone_off_sick_is_not_charged_overtime_by_a_later_replan() {
         clinician: "ana".into(),
     }];
     let second = replan(&mut p, &first, &sick, &budget(), 1).unwrap();
-    let mut urgent = visit("elsewhere", north(1.0), 20);
-    urgent.pinned_to = Some("bob".into());
-    let later = [Event::UrgentVisit {
-        at: Clock::hm(15, 0),
-        visit: urgent,
-    }];
+    let later = bobs_call(Clock::hm(15, 0));
     let third = replan(&mut p, &second, &later, &budget(), 1).unwrap();
     for plan in [&second, &third] {
         assert_eq!(plan.rounds[0].overtime_seconds, 0);
@@ -999,12 +1012,7 @@ fn the_drive_to_a_door_nobody_answered_stays_in_the_days_travel() {
     assert_eq!(round.unlisted_travel_seconds, a.travel_seconds);
     assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
     assert_eq!(second.summary.travel_seconds, first.summary.travel_seconds);
-    let mut urgent = visit("elsewhere", north(1.0), 20);
-    urgent.pinned_to = Some("bob".into());
-    let later = [Event::UrgentVisit {
-        at: Clock::hm(15, 0),
-        visit: urgent,
-    }];
+    let later = bobs_call(Clock::hm(15, 0));
     let third = replan(&mut p, &second, &later, &budget(), 1).unwrap();
     let shown = |plan: &Plan| {
         let r = &plan.rounds[0];
@@ -1024,12 +1032,7 @@ fn a_clinician_whose_only_patient_was_not_at_home_drives_back_from_the_door() {
     );
     let first = plan(&p, &budget(), 1).unwrap();
     let v = first.rounds[0].stops[0].clone();
-    let left = Clock(v.arrival.0 + 300);
-    let absent = [Event::PatientNotAtHome {
-        at: left,
-        visit: "v".into(),
-    }];
-    let second = replan(&mut p, &first, &absent, &budget(), 1).unwrap();
+    let (second, left) = nobody_answers_the_one_visit(&mut p, &first);
     let round = &second.rounds[0];
     assert!(round.stops.is_empty(), "{round:#?}");
     assert_eq!(round.travel_seconds, first.rounds[0].travel_seconds);
@@ -1037,12 +1040,7 @@ fn a_clinician_whose_only_patient_was_not_at_home_drives_back_from_the_door() {
     assert_eq!(round.back.0, left.0 + (first.rounds[0].back.0 - v.finish.0));
     // Later, back at the practice: the next re-plan shows the same round.
     p.clinicians.push(clinician("bob", &[]));
-    let mut urgent = visit("elsewhere", north(1.0), 20);
-    urgent.pinned_to = Some("bob".into());
-    let later = [Event::UrgentVisit {
-        at: Clock::hm(16, 0),
-        visit: urgent,
-    }];
+    let later = bobs_call(Clock::hm(16, 0));
     let third = replan(&mut p, &second, &later, &budget(), 1).unwrap();
     let shown = |r: &Round| {
         (
@@ -1190,13 +1188,7 @@ fn a_clinician_with_no_stop_left_who_reports_a_delay_is_back_that_much_later() {
         vec![visit("v", north(5.0), 30)],
     );
     let first = plan(&p, &budget(), 1).unwrap();
-    let v = first.rounds[0].stops[0].clone();
-    let left = Clock(v.arrival.0 + 300);
-    let absent = [Event::PatientNotAtHome {
-        at: left,
-        visit: "v".into(),
-    }];
-    let second = replan(&mut p, &first, &absent, &budget(), 1).unwrap();
+    let (second, left) = nobody_answers_the_one_visit(&mut p, &first);
     let delayed = [Event::ClinicianLate {
         at: Clock(left.0 + 60),
         clinician: "ana".into(),
@@ -1274,12 +1266,7 @@ fn a_patient_not_at_home_at_a_stop_fixed_by_the_plan_before_frees_the_clinician_
     let first = plan(&p, &budget(), 1).unwrap();
     let x = first.rounds[0].stops[0].clone();
     let on_the_way = Clock(x.arrival.0 - 60);
-    let mut elsewhere = visit("elsewhere", north(1.0), 20);
-    elsewhere.pinned_to = Some("bob".into());
-    let call = [Event::UrgentVisit {
-        at: on_the_way,
-        visit: elsewhere,
-    }];
+    let call = bobs_call(on_the_way);
     let second = replan(&mut p, &first, &call, &budget(), 1).unwrap();
     assert!(second.rounds[0].stops[0].fixed);
     let left = Clock(x.arrival.0 + 300);
@@ -1303,12 +1290,7 @@ fn a_clinician_back_at_base_who_reports_a_delay_keeps_the_drive_back() {
     p.visits[0].pinned_to = Some("ana".into());
     let first = plan(&p, &budget(), 1).unwrap();
     let done = first.rounds[0].clone();
-    let mut elsewhere = visit("elsewhere", north(1.0), 20);
-    elsewhere.pinned_to = Some("bob".into());
-    let call = [Event::UrgentVisit {
-        at: Clock::hm(11, 0),
-        visit: elsewhere,
-    }];
+    let call = bobs_call(Clock::hm(11, 0));
     let second = replan(&mut p, &first, &call, &budget(), 1).unwrap();
     assert_eq!(second.rounds[0].travel_seconds, done.travel_seconds);
     let delayed = [Event::ClinicianLate {
@@ -1414,12 +1396,7 @@ fn a_delay_during_the_last_stop_is_counted_once_by_later_replans() {
     }];
     let second = replan(&mut p, &first, &late, &budget(), 1).unwrap();
     assert_eq!(second.rounds[0].back.0, first.rounds[0].back.0 + 1200);
-    let mut elsewhere = visit("elsewhere", north(1.0), 20);
-    elsewhere.pinned_to = Some("bob".into());
-    let call = [Event::UrgentVisit {
-        at: Clock::hm(15, 0),
-        visit: elsewhere,
-    }];
+    let call = bobs_call(Clock::hm(15, 0));
     let third = replan(&mut p, &second, &call, &budget(), 1).unwrap();
     let shown = |r: &Round| (r.back, r.travel_seconds, r.overtime_seconds);
     assert_eq!(shown(&third.rounds[0]), shown(&second.rounds[0]));

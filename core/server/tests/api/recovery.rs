@@ -900,29 +900,7 @@ async fn a_revoked_device_that_cannot_ask_what_is_held_offers_everything_before_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since() {
     let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::new(&Backend::Sqlite).await;
-    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let url = format!("http://{}", serve(&app).await);
-    let meta = VersionMeta::first(
-        RecordId(Uuid::now_v7()),
-        VersionId(Uuid::now_v7()),
-        ClinicianId::parse("para-1").unwrap(),
-        DeviceId::parse("phone-1").unwrap(),
-        jiff::Timestamp::now(),
-    );
-    let first = fixtures::visit_record(meta, 1);
-    device.store.lock().unwrap().save(&first).unwrap();
-    synced(&device, &url).await;
-    let backup = back_up(&app);
-    // The visit is amended and the amendment accepted after the backup.
-    let (lost, _) = amend_on(&device, &first, 2, false);
-    synced(&device, &url).await;
-
-    // The endpoint is restored; meanwhile the clinician amends the amendment.
-    let restored = restored_from(backup);
-    let (latest, change) = amend_on(&device, &lost, 3, false);
-    let mut device = device;
-    device.token = restored.device_token(NET, "para-1", "phone-1");
+    let (device, restored, versions, change) = amended_across_a_restore(dir.path()).await;
     let url = format!("http://{}", serve(&restored).await);
     let report = synced(&device, &url).await;
     assert_eq!(
@@ -940,21 +918,56 @@ async fn a_version_a_restore_lost_goes_back_ahead_of_its_amendment_written_since
     assert_eq!(state, OutboxState::Accepted);
     // The lost version was stored before the amendment built on it, so the
     // record reads in order at the endpoint, and nothing forked.
+    assert_eq!(
+        held_in_order(&restored).await,
+        versions.map(|v| v.meta.version_id)
+    );
     let coordinator = restored.token(NET, TokenRole::Coordinator, "coord", None);
-    let (changes, _) = restored.pull_all(&coordinator, 500).await;
-    let order: Vec<String> = changes
-        .iter()
-        .map(|c| {
-            c["body"]["record"]["meta"]["version_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    let id = |r: &VisitRecord| r.meta.version_id.0.to_string();
-    assert_eq!(order, [id(&first), id(&lost), id(&latest)]);
     let (_, forks) = restored.get(&coordinator, "/sync/v1/forks").await;
     assert_eq!(forks["forks"], serde_json::json!([]));
+}
+
+/// A visit saved and synced in `dir`, amended after the night's backup (that
+/// amendment accepted), then the endpoint restored from the backup while the
+/// clinician amends the amendment: the device, signed in to the restored
+/// endpoint, that endpoint, the three versions in order, and the last one's
+/// change.
+async fn amended_across_a_restore(
+    dir: &std::path::Path,
+) -> (Device, TestApp, [VisitRecord; 3], ChangeId) {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let mut device = Device::open(dir, &app, "para-1", "phone-1");
+    let url = format!("http://{}", serve(&app).await);
+    let meta = VersionMeta::first(
+        RecordId(Uuid::now_v7()),
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse("para-1").unwrap(),
+        DeviceId::parse("phone-1").unwrap(),
+        jiff::Timestamp::now(),
+    );
+    let first = fixtures::visit_record(meta, 1);
+    device.store.lock().unwrap().save(&first).unwrap();
+    synced(&device, &url).await;
+    let backup = back_up(&app);
+    let (lost, _) = amend_on(&device, &first, 2, false);
+    synced(&device, &url).await;
+    let restored = restored_from(backup);
+    let (latest, change) = amend_on(&device, &lost, 3, false);
+    device.token = restored.device_token(NET, "para-1", "phone-1");
+    (device, restored, [first, lost, latest], change)
+}
+
+/// The version ids `app` holds, in the order it stored them.
+async fn held_in_order(app: &TestApp) -> Vec<VersionId> {
+    let coordinator = app.token(NET, TokenRole::Coordinator, "coord", None);
+    let (changes, _) = app.pull_all(&coordinator, 500).await;
+    changes
+        .iter()
+        .map(|c| {
+            let id = c["body"]["record"]["meta"]["version_id"].as_str().unwrap();
+            VersionId(id.parse().unwrap())
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1479,45 +1492,16 @@ async fn a_revoked_device_gives_back_what_a_restore_lost_ahead_of_its_amendment(
     // so when it probes its cursor, before anything goes, so the lost version
     // still goes ahead of the amendment built on it.
     let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::new(&Backend::Sqlite).await;
-    let device = Device::open(dir.path(), &app, "para-1", "phone-1");
-    let url = format!("http://{}", serve(&app).await);
-    let meta = VersionMeta::first(
-        RecordId(Uuid::now_v7()),
-        VersionId(Uuid::now_v7()),
-        ClinicianId::parse("para-1").unwrap(),
-        DeviceId::parse("phone-1").unwrap(),
-        jiff::Timestamp::now(),
-    );
-    let first = fixtures::visit_record(meta, 1);
-    device.store.lock().unwrap().save(&first).unwrap();
-    synced(&device, &url).await;
-    let backup = back_up(&app);
-    let (lost, _) = amend_on(&device, &first, 2, false);
-    synced(&device, &url).await;
-
-    let restored = restored_from(backup);
+    let (device, restored, versions, _) = amended_across_a_restore(dir.path()).await;
     restored.revoke(NET, "phone-1").await;
-    let (latest, _) = amend_on(&device, &lost, 3, false);
-    let mut device = device;
-    device.token = restored.device_token(NET, "para-1", "phone-1");
     let url = format!("http://{}", serve(&restored).await);
     let engine = device.engine(&url, 2, Duration::from_secs(10));
     let report = engine.sync().await.unwrap();
     assert!(report.revoked);
     assert_eq!((report.reoffered, report.pushed), (1, 2));
     assert_eq!(engine.status().state, SyncState::MustWipe { unsynced: 0 });
-    let coordinator = restored.token(NET, TokenRole::Coordinator, "coord", None);
-    let (changes, _) = restored.pull_all(&coordinator, 500).await;
-    let order: Vec<String> = changes
-        .iter()
-        .map(|c| {
-            c["body"]["record"]["meta"]["version_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    let id = |r: &VisitRecord| r.meta.version_id.0.to_string();
-    assert_eq!(order, [id(&first), id(&lost), id(&latest)]);
+    assert_eq!(
+        held_in_order(&restored).await,
+        versions.map(|v| v.meta.version_id)
+    );
 }
