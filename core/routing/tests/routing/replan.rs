@@ -53,6 +53,13 @@ fn moved_or_left_out(plan: &Plan, id: &str) -> bool {
     moved
 }
 
+/// Ana with her one visit `v`, pinned to her, and Bob with nothing to do: the day of the
+/// drive-back tests, where an event for Bob re-plans Ana's round as it stands.
+fn anas_visit_with_bob_free(mut v: doorstep_routing::Visit) -> doorstep_routing::Problem {
+    v.pinned_to = Some("ana".into());
+    problem(vec![clinician("ana", &[]), clinician("bob", &[])], vec![v])
+}
+
 /// A visit pinned to Bob, called in at `at`: an event that leaves Ana's round to be
 /// re-planned as it stands.
 fn bobs_call(at: Clock) -> [Event; 1] {
@@ -907,11 +914,7 @@ fn a_second_replan_leaves_a_finished_round_as_the_first_showed_it() {
 
 #[test]
 fn a_clinician_gone_off_sick_is_not_charged_overtime_by_a_later_replan() {
-    let mut p = problem(
-        vec![clinician("ana", &[]), clinician("bob", &[])],
-        vec![visit("a", north(3.0), 60)],
-    );
-    p.visits[0].pinned_to = Some("ana".into());
+    let mut p = anas_visit_with_bob_free(visit("a", north(3.0), 60));
     let first = plan(&p, &budget(), 1).unwrap();
     let a = first.rounds[0].stops[0].clone();
     let sick = [Event::ClinicianOffSick {
@@ -1202,11 +1205,7 @@ fn a_clinician_with_no_stop_left_who_reports_a_delay_is_back_that_much_later() {
 
 #[test]
 fn a_clinician_who_goes_off_sick_after_driving_back_keeps_that_drive() {
-    let mut p = problem(
-        vec![clinician("ana", &[]), clinician("bob", &[])],
-        vec![visit("v", north(5.0), 30)],
-    );
-    p.visits[0].pinned_to = Some("ana".into());
+    let mut p = anas_visit_with_bob_free(visit("v", north(5.0), 30));
     let first = plan(&p, &budget(), 1).unwrap();
     let done = first.rounds[0].clone();
     assert!(done.back < Clock::hm(10, 30), "{done:#?}");
@@ -1258,11 +1257,7 @@ fn a_clinician_out_at_a_door_with_only_a_break_left_takes_it_before_driving_back
 fn a_patient_not_at_home_at_a_stop_fixed_by_the_plan_before_frees_the_clinician_at_the_door() {
     // At 10:50 (plan 2) Ana is on her way to x, so x is fixed. At x nobody answers: plan 3
     // has her free at x's door when she leaves it, not when x would have ended.
-    let mut p = problem(
-        vec![clinician("ana", &[]), clinician("bob", &[])],
-        vec![visit("x", north(5.0), 60)],
-    );
-    p.visits[0].pinned_to = Some("ana".into());
+    let mut p = anas_visit_with_bob_free(visit("x", north(5.0), 60));
     let first = plan(&p, &budget(), 1).unwrap();
     let x = first.rounds[0].stops[0].clone();
     let on_the_way = Clock(x.arrival.0 - 60);
@@ -1283,11 +1278,7 @@ fn a_patient_not_at_home_at_a_stop_fixed_by_the_plan_before_frees_the_clinician_
 
 #[test]
 fn a_clinician_back_at_base_who_reports_a_delay_keeps_the_drive_back() {
-    let mut p = problem(
-        vec![clinician("ana", &[]), clinician("bob", &[])],
-        vec![visit("v", north(5.0), 30)],
-    );
-    p.visits[0].pinned_to = Some("ana".into());
+    let mut p = anas_visit_with_bob_free(visit("v", north(5.0), 30));
     let first = plan(&p, &budget(), 1).unwrap();
     let done = first.rounds[0].clone();
     let call = bobs_call(Clock::hm(11, 0));
@@ -1382,11 +1373,7 @@ fn a_delay_that_would_bring_a_clinician_back_from_a_door_past_48_00_is_refused()
 fn a_delay_during_the_last_stop_is_counted_once_by_later_replans() {
     // Ana reports twenty minutes' delay during her only visit; the plan then has her back
     // twenty minutes later. A later re-plan, for someone else, shows the same return.
-    let mut p = problem(
-        vec![clinician("ana", &[]), clinician("bob", &[])],
-        vec![visit("v", north(5.0), 30)],
-    );
-    p.visits[0].pinned_to = Some("ana".into());
+    let mut p = anas_visit_with_bob_free(visit("v", north(5.0), 30));
     let first = plan(&p, &budget(), 1).unwrap();
     let v = first.rounds[0].stops[0].clone();
     let late = [Event::ClinicianLate {
