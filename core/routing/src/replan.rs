@@ -129,6 +129,8 @@ fn apply(
         .map(Event::at)
         .max()
         .ok_or_else(|| ValidationError::new("events", "a re-plan needs at least one event"))?;
+    // The event that says when "now" is, to name when the day runs out.
+    let latest = events.iter().rposition(|e| e.at() == now).unwrap_or(0);
     // Where clinician `id` is in the problem; `field` says where it was named, for the error.
     let clinician_index = |problem: &Problem, id: &str, field: &dyn Fn() -> String| {
         problem
@@ -453,6 +455,30 @@ fn apply(
         free = free.max(now.secs());
         let off = clinician.off_from.is_some_and(|o| o <= now);
         state.avail[k] = (!off).then_some((here, free));
+        // Out (a stop kept, or a door reached) and not on the way back: whatever else they
+        // are given, they drive back from where and when they are free, which a plan must be
+        // able to show. Checked here, where the day's events have all been read: a delay
+        // keeping them at a door where nobody answered is still to be driven back from.
+        let out = !fixed.is_empty() || unlisted > 0;
+        if out
+            && state.returned[k].is_none()
+            && let Some((at, from)) = state.avail[k]
+            && from + planner::travel_matrix(problem, &[at, end])[1] >= LAST_TIME
+        {
+            let field = match reports.last() {
+                Some(&(_, _, i)) => format!("events[{i}].minutes"),
+                None => format!("events[{latest}].at"),
+            };
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "leaves no time to drive back before 48:00, the last time a plan can show \
+                     (clinician {})",
+                    clinician.id
+                ),
+            )
+            .into());
+        }
         state.fixed[k] = fixed;
         state.unlisted[k] = unlisted;
         state.departed[k] = round.map(|r| r.depart);

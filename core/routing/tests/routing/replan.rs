@@ -1432,3 +1432,36 @@ fn a_delay_on_the_way_back_late_at_night_is_taken_while_the_return_is_before_48_
     let second = replan(&mut p, &first, &late, &budget(), 1).unwrap();
     assert_eq!(second.rounds[0].back, Clock::hm(47, 55));
 }
+
+#[test]
+fn a_delay_that_keeps_a_clinician_at_an_unanswered_door_past_48_00_is_refused() {
+    // Nobody answers Ana's last door; in the same re-plan she reports a delay that leaves
+    // her free there only after 48:00 less the drive back.
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((40, 0), (47, 0));
+    let mut v = visit("v", north(5.0), 30);
+    v.windows = vec![window((45, 30), (46, 0))];
+    let mut p = problem(vec![ana], vec![v]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    let v = first.rounds[0].stops[0].clone();
+    let drive = first.rounds[0].back.0 - v.finish.0;
+    let reported = Clock(first.rounds[0].back.0 + 60);
+    let minutes = (Clock::hm(47, 59).0 + 60 - reported.0 - drive) / 60 + 1;
+    let events = [
+        Event::PatientNotAtHome {
+            at: Clock(v.arrival.0 + 60),
+            visit: "v".into(),
+        },
+        Event::ClinicianLate {
+            at: reported,
+            clinician: "ana".into(),
+            minutes,
+        },
+    ];
+    let before = p.clone();
+    match replan(&mut p, &first, &events, &budget(), 1) {
+        Err(RoutingError::Invalid(e)) => assert_eq!(e.field, "events[1].minutes"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p, before);
+}
