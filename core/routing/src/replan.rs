@@ -240,15 +240,10 @@ fn apply(
             let clinician = &problem.clinicians[k];
             let end = clinician.end.unwrap_or(clinician.start);
             if f.at.secs() + planner::travel_matrix(problem, &[f.location, end])[1] >= LAST_TIME {
-                return Err(ValidationError::new(
+                return Err(no_time_to_drive_back(
                     format!("previous.rounds[{j}].free_from.at"),
-                    format!(
-                        "leaves no time to drive back before 48:00, the last time a plan can \
-                         show (clinician {})",
-                        clinician.id
-                    ),
-                )
-                .into());
+                    clinician,
+                ));
             }
         }
         for (i, stop) in round.stops.iter().enumerate() {
@@ -285,14 +280,6 @@ fn apply(
             .unwrap_or(clinician.start);
         let end = clinician.end.unwrap_or(clinician.start);
         let drive_back = planner::travel_matrix(problem, &[last_place, end])[1];
-        // Where the plan before had them free after its fixed stops (a door with no stop
-        // left to show it), and the drive back from there.
-        let resumed = round.and_then(|r| r.free_from).map(|f| {
-            (
-                f.at.secs(),
-                planner::travel_matrix(problem, &[f.location, end])[1],
-            )
-        });
         for (n, &(reported, delay, i)) in reports.iter().enumerate() {
             for (stop, was) in stops.iter_mut().zip(planned) {
                 for t in [&mut stop.arrival, &mut stop.start, &mut stop.finish] {
@@ -307,18 +294,17 @@ fn apply(
             }
             held_until = held_until.max(reported.secs()) + delay;
             let latest = stops.last().map_or(0, |s| s.finish.secs());
-            let so_far = &reports[..=n];
-            // On the way back, or free at a door, as the plan before had them.
-            let back = round.map_or(0, |r| behind(r.back.secs(), so_far));
-            let from_door = resumed.map_or(0, |(at, drive)| behind(at, so_far) + drive);
+            // On the way back as the plan before had them, that much later.
+            let back = round.map_or(0, |r| behind(r.back.secs(), &reports[..=n]));
             // Every stop done by the report: on the way back, or back, with no drive after
-            // being free again.
+            // being free again (one kept at a door where nobody answered is checked once
+            // every event is read, below).
             let after_stops = if latest <= reported.secs() {
                 held_until
             } else {
                 latest.max(held_until) + drive_back
             };
-            if after_stops.max(back).max(from_door) >= LAST_TIME {
+            if after_stops.max(back) >= LAST_TIME {
                 return Err(ValidationError::new(
                     format!("events[{i}].minutes"),
                     format!(
@@ -469,15 +455,7 @@ fn apply(
                 Some(&(_, _, i)) => format!("events[{i}].minutes"),
                 None => format!("events[{latest}].at"),
             };
-            return Err(ValidationError::new(
-                field,
-                format!(
-                    "leaves no time to drive back before 48:00, the last time a plan can show \
-                     (clinician {})",
-                    clinician.id
-                ),
-            )
-            .into());
+            return Err(no_time_to_drive_back(field, clinician));
         }
         state.fixed[k] = fixed;
         state.unlisted[k] = unlisted;
@@ -490,6 +468,20 @@ fn apply(
         }
         e => e,
     })
+}
+
+/// The refusal of a re-plan (named by `field`) that leaves `clinician` free only too late to
+/// drive back before 48:00, which no plan can show.
+fn no_time_to_drive_back(field: String, clinician: &Clinician) -> RoutingError {
+    ValidationError::new(
+        field,
+        format!(
+            "leaves no time to drive back before 48:00, the last time a plan can show \
+             (clinician {})",
+            clinician.id
+        ),
+    )
+    .into()
 }
 
 /// Puts a stop of the previous plan back to be planned again: each key with the clinician it

@@ -178,7 +178,7 @@ pub enum SyncError {
     /// answer): what it holds unsent, or what the endpoint lost, must still
     /// reach the endpoint before the wipe. Keep the clinical screens closed
     /// and sync again; once a sync finishes, it says to wipe.
-    #[error("this device was revoked, and its unsent changes could not be pushed yet ({0})")]
+    #[error("this device was revoked, and its sync stopped before it could be wiped ({0})")]
     RevokedWithUnsent(String),
 }
 
