@@ -617,6 +617,16 @@ async fn a_cursor_refused_again_after_the_restart_fails_the_sync_instead_of_loop
     assert_eq!(device.records_held(), 2, "the first page was applied");
 }
 
+/// That `engine` shows its device revoked, records closed, with `unsent`
+/// changes still to push (not yet told to wipe).
+fn assert_revoked(engine: &SyncEngine, unsent: u64) {
+    let state = engine.status().state;
+    assert!(
+        matches!(state, SyncState::Revoked { unsent: u, .. } if u == unsent),
+        "{state:?}"
+    );
+}
+
 /// One sync of `device` with the endpoint at `url` (one attempt), which must
 /// complete.
 async fn synced(device: &Device, url: &str) -> doorstep_sync::engine::SyncReport {
@@ -1360,28 +1370,14 @@ async fn a_revoked_device_whose_push_fails_is_told_at_once_and_wiped_only_once_i
     gate.fail_pushes.store(true, Ordering::SeqCst);
     let error = engine.sync().await.unwrap_err();
     assert!(matches!(error, SyncError::RevokedWithUnsent(_)), "{error}");
-    let SyncState::Revoked { unsent, .. } = engine.status().state else {
-        panic!("{:?}", engine.status().state);
-    };
-    assert_eq!(unsent, 1);
+    assert_revoked(&engine, 1);
     // No signal at the next sync, nor after the app starts again: still
     // revoked, the records closed.
     let offline = device.engine("http://127.0.0.1:9", 1, Duration::from_secs(2));
     offline.sync().await.unwrap_err();
-    assert!(
-        matches!(offline.status().state, SyncState::Revoked { unsent: 1, .. }),
-        "{:?}",
-        offline.status().state
-    );
+    assert_revoked(&offline, 1);
     let restarted = device.engine(&url, 2, Duration::from_secs(10));
-    assert!(
-        matches!(
-            restarted.status().state,
-            SyncState::Revoked { unsent: 1, .. }
-        ),
-        "{:?}",
-        restarted.status().state
-    );
+    assert_revoked(&restarted, 1);
     // Nor when its sign-in has run out by the time the endpoint would take
     // the push: it must sign in to push, and stays closed meanwhile.
     gate.fail_pushes.store(false, Ordering::SeqCst);
@@ -1396,11 +1392,7 @@ async fn a_revoked_device_whose_push_fails_is_told_at_once_and_wiped_only_once_i
         lapsed.sync().await.unwrap_err(),
         SyncError::SignInRequired
     ));
-    assert!(
-        matches!(lapsed.status().state, SyncState::Revoked { unsent: 1, .. }),
-        "{:?}",
-        lapsed.status().state
-    );
+    assert_revoked(&lapsed, 1);
     // Once the push goes, the wipe.
     gate.fail_pushes.store(false, Ordering::SeqCst);
     let report = engine.sync().await.unwrap();
@@ -1426,11 +1418,7 @@ async fn a_device_told_by_a_push_that_it_is_revoked_hears_it_when_a_later_push_f
     let error = engine.sync().await.unwrap_err();
     assert!(matches!(error, SyncError::RevokedWithUnsent(_)), "{error}");
     assert_eq!(gate.pulls.load(Ordering::SeqCst), 0);
-    assert!(
-        matches!(engine.status().state, SyncState::Revoked { unsent: 1, .. }),
-        "{:?}",
-        engine.status().state
-    );
+    assert_revoked(&engine, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1461,11 +1449,7 @@ async fn a_device_known_revoked_pulls_nothing_more_even_once_the_endpoint_forget
     offline.sync().await.unwrap_err();
     let counts = device.store.lock().unwrap().outbox_counts().unwrap();
     assert_eq!((counts.accepted, counts.pending), (1, 0));
-    assert!(
-        matches!(offline.status().state, SyncState::Revoked { unsent: 0, .. }),
-        "{:?}",
-        offline.status().state
-    );
+    assert_revoked(&offline, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1479,11 +1463,7 @@ async fn the_status_closes_the_records_as_soon_as_the_store_holds_a_revocation()
     assert_eq!(engine.status().state, SyncState::UpToDate);
     // Heard by a sync of another engine on the store, or one cut short.
     device.store.lock().unwrap().mark_revoked().unwrap();
-    assert!(
-        matches!(engine.status().state, SyncState::Revoked { unsent: 0, .. }),
-        "{:?}",
-        engine.status().state
-    );
+    assert_revoked(&engine, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
