@@ -65,6 +65,10 @@ pub(crate) struct DayState {
     /// show (every door they reached had its visit leave the round) shows once they are back
     /// or gone off sick.
     pub departed: Vec<Option<Clock>>,
+    /// Per clinician gone off sick, when the previous plan had them free past their fixed
+    /// stops (back at their end location, or leaving a door nobody answered): their round
+    /// ends no earlier, since the drive there is in their travel.
+    pub last_free: Vec<Option<i64>>,
 }
 
 /// A clinician driving back, or back, with every stop done when a re-plan is made.
@@ -1866,6 +1870,10 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                     .off_from
                     .map_or(round.depart, |off| off.max(round.depart))
             });
+            let last = match state.last_free.get(k).copied().flatten() {
+                Some(free) => last.max(Clock::from_secs(free)),
+                None => last,
+            };
             let back = match (returned, state.avail[k]) {
                 (Some(r), _) => Some(r.back.secs()),
                 (None, Some((here, free))) => {

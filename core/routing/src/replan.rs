@@ -262,6 +262,7 @@ fn apply(
     state.returned = vec![None; problem.clinicians.len()];
     state.unlisted = vec![0; problem.clinicians.len()];
     state.departed = vec![None; problem.clinicians.len()];
+    state.last_free = vec![None; problem.clinicians.len()];
     for (k, round) in previous_rounds.into_iter().enumerate() {
         let clinician = &problem.clinicians[k];
         // Running late, each report in turn: from the report on, the clinician is that much
@@ -334,12 +335,15 @@ fn apply(
         let resume = round
             .and_then(|r| r.free_from)
             .map(|f| (f.location, behind(f.at.secs(), &reports)));
+        // When they were free where the previous plan had them, if that still holds.
+        let mut resumed = None;
         for (i, (was, stop)) in planned.iter().zip(&stops).enumerate() {
             if i == boundary
                 && !released
                 && let Some((at, from)) = resume
             {
                 (here, free) = (at, from);
+                resumed = Some(from);
             }
             let set_off = stop.arrival.secs() - i64::from(stop.travel_seconds);
             // Arrived early and waiting for the stop to begin: the clinician stands there,
@@ -408,6 +412,13 @@ fn apply(
             && let Some((at, from)) = resume
         {
             (here, free) = (at, from);
+            resumed = Some(from);
+        }
+        // Gone off sick after that, on the way to what came next: the day ends no earlier
+        // than the plan before had them free (back at their end location, or leaving a door
+        // nobody answered), whose drive their travel already holds.
+        if off_at.is_some() {
+            state.last_free[k] = resumed;
         }
         free = free.max(held_until);
         // Every stop done as planned and the drive back begun: they are back at their end

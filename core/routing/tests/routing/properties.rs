@@ -317,6 +317,8 @@ struct Origin {
     unlisted: i64,
     /// When the previous plan had them leave.
     departed: i64,
+    /// Gone off sick after the previous plan had them free past their fixed stops: then.
+    last_free: Option<i64>,
 }
 
 /// A first plan's origins: everyone at their start when their shift starts.
@@ -332,6 +334,7 @@ fn fresh(p: &Problem) -> Vec<Origin> {
             returned: None,
             unlisted: 0,
             departed: c.shift.start.secs(),
+            last_free: None,
         })
         .collect()
 }
@@ -598,7 +601,7 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
         if new.is_empty() {
             // No round at all; one on the way back is back when that drive ends; one still
             // out drives back from where and when they are free; one gone off sick ends with
-            // their last stop.
+            // their last stop, or when they went off.
             let expected = match (done.last(), o.returned) {
                 // Back, or driving back: over only past the shift, even gone off sick.
                 (_, Some((back, _))) => (back, done_travel, (back - c.shift.end.secs()).max(0)),
@@ -610,12 +613,17 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
                     (back, done_travel + travel, (back - shift_end).max(0))
                 }
                 // Gone off sick out at a door whose visit left the round: ends when they went.
+                // Either no earlier than where the plan before had them free past those.
                 (None, None) if o.unlisted > 0 => {
                     let off = c.off_from.map_or(i64::MIN, Clock::secs);
-                    (off.max(o.departed), done_travel, 0)
+                    let end = off.max(o.departed).max(o.last_free.unwrap_or(i64::MIN));
+                    (end, done_travel, 0)
                 }
                 (None, None) => (c.shift.start.secs(), done_travel, 0),
-                (Some(last), None) => (last.finish.secs(), done_travel, 0),
+                (Some(last), None) => {
+                    let end = last.finish.secs().max(o.last_free.unwrap_or(i64::MIN));
+                    (end, done_travel, 0)
+                }
             };
             let shown = (
                 round.back.secs(),
@@ -1209,12 +1217,14 @@ fn under_way(
         // Past the previous plan's fixed stops, they were free where it says.
         let boundary = round.stops.iter().take_while(|s| s.fixed).count();
         let resume = round.free_from.map(|f| (f.location, later(f.at.secs())));
+        let mut resumed = None;
         for (j, s) in stops.iter().enumerate() {
             if j == boundary
                 && as_planned
                 && let Some((place, from)) = resume
             {
                 (at, free) = (place, from);
+                resumed = Some(from);
             }
             let waiting = !s.fixed && s.arrival <= now && now < s.start;
             if waiting {
@@ -1275,6 +1285,7 @@ fn under_way(
             && let Some((place, from)) = resume
         {
             (at, free) = (place, from);
+            resumed = Some(from);
         }
         // Held up, they are not free before the report plus the delay.
         if !delays.is_empty() {
@@ -1318,6 +1329,7 @@ fn under_way(
             returned,
             unlisted,
             departed: round.depart.secs(),
+            last_free: resumed.filter(|_| gone_off),
         });
         kept.push(fixed);
     }

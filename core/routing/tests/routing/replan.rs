@@ -1465,3 +1465,44 @@ fn a_delay_that_keeps_a_clinician_at_an_unanswered_door_past_48_00_is_refused() 
     }
     assert_eq!(p, before);
 }
+
+#[test]
+fn a_clinician_who_goes_off_sick_driving_out_again_ends_the_day_back_at_base() {
+    // Ana is back at the practice by half past ten; an urgent call at 11:00 sends her out
+    // again, and she goes off sick on the way. Her round ends where the plan before had her
+    // free, at the practice at 11:00, with the drive back in her travel (before, it ended
+    // with her visit, hours before that drive); the drive towards the call reached no door
+    // and is not counted, as with anyone who goes off sick on the road.
+    let mut p = anas_visit_with_bob_free(visit("v", north(5.0), 30));
+    let first = plan(&p, &budget(), 1).unwrap();
+    let done = first.rounds[0].clone();
+    assert!(done.back < Clock::hm(10, 30), "{done:#?}");
+    let mut urgent = visit("urgent", north(3.0), 20);
+    urgent.urgency = Urgency::Immediate;
+    let call = [Event::UrgentVisit {
+        at: Clock::hm(11, 0),
+        visit: urgent,
+    }];
+    let second = replan(&mut p, &first, &call, &budget(), 1).unwrap();
+    let out = second.rounds[0].clone();
+    assert_eq!(out.stops.len(), 2, "{out:#?}");
+    let free = out.free_from.unwrap();
+    assert_eq!(free.at, Clock::hm(11, 0));
+    let sick = [Event::ClinicianOffSick {
+        at: Clock(out.stops[1].arrival.0 - 60),
+        clinician: "ana".into(),
+    }];
+    let third = replan(&mut p, &second, &sick, &budget(), 1).unwrap();
+    let round = &third.rounds[0];
+    assert_eq!(round.stops.len(), 1, "{round:#?}");
+    let shown = (round.back, round.travel_seconds, round.overtime_seconds);
+    assert_eq!(shown, (free.at, done.travel_seconds, 0), "{round:#?}");
+    // Bob takes the call, and a later re-plan reads Ana's day as this one showed it.
+    assert!(third.rounds[1].stops.iter().any(|s| s.id == "urgent"));
+    let fourth = replan(&mut p, &third, &bobs_call(Clock::hm(12, 0)), &budget(), 1).unwrap();
+    let again = &fourth.rounds[0];
+    assert_eq!(
+        (again.back, again.travel_seconds, again.overtime_seconds),
+        shown
+    );
+}
