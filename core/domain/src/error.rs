@@ -50,6 +50,25 @@ impl ValidationError {
         }
     }
 
+    /// The same error as seen from inside the value it names as `own`. A type
+    /// checked on its own names itself (`nhs_number: must be exactly ten
+    /// digits`, `shift.end: ...`); read from JSON, where the path already
+    /// names the field it fills (`content.patient`), it reports only what
+    /// lies within it, or the path would name a key the JSON does not have
+    /// (`content.patient.nhs_number`).
+    #[must_use]
+    pub fn inside(self, own: &str) -> Self {
+        let field = if self.field == own {
+            String::new()
+        } else {
+            match self.field.strip_prefix(own) {
+                Some(rest) if rest.starts_with('.') => rest[1..].to_owned(),
+                _ => self.field,
+            }
+        };
+        Self { field, ..self }
+    }
+
     /// Like [`ValidationError::within`] for an element of a list.
     #[must_use]
     pub fn at_index(self, parent: &str, index: usize) -> Self {

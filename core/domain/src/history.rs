@@ -35,7 +35,10 @@ impl Head {
 }
 
 /// Finds the head(s) of one record's versions: those no version supersedes
-/// or merges. Returns `None` for an empty history. Versions are matched by id, so the order given does not matter.
+/// or merges. Returns `None` for an empty history, and for one in which every
+/// version is superseded (a cycle, which the device store and the endpoint
+/// both refuse to store). Versions are matched by id, so the order given does
+/// not matter.
 pub fn head<'a>(versions: impl IntoIterator<Item = &'a VersionMeta>) -> Option<Head> {
     let versions: Vec<&VersionMeta> = versions.into_iter().collect();
     let superseded: HashSet<VersionId> = versions

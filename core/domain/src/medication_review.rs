@@ -96,7 +96,7 @@ impl fmt::Display for StoppStartCriterion {
 impl TryFrom<String> for StoppStartCriterion {
     type Error = ValidationError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+        Self::parse(&value).map_err(|e| e.inside("criterion"))
     }
 }
 

@@ -96,7 +96,7 @@ impl OdsCode {
 impl TryFrom<String> for OdsCode {
     type Error = ValidationError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+        Self::parse(&value).map_err(|e| e.inside("ods_code"))
     }
 }
 
@@ -270,7 +270,7 @@ impl Shift {
 impl TryFrom<RawShift> for Shift {
     type Error = ValidationError;
     fn try_from(raw: RawShift) -> Result<Self, Self::Error> {
-        Self::new(raw.start, raw.end, raw.break_window)
+        Self::new(raw.start, raw.end, raw.break_window).map_err(|e| e.inside("shift"))
     }
 }
 

@@ -74,7 +74,7 @@ impl TryFrom<u8> for Spo2Scale {
         match value {
             1 => Ok(Self::Scale1),
             2 => Ok(Self::Scale2),
-            _ => Err(ValidationError::new("spo2_scale", "must be 1 or 2")),
+            _ => Err(ValidationError::new("", "must be 1 or 2")),
         }
     }
 }
@@ -193,7 +193,8 @@ impl Observations {
                 "breaths/min",
             )?,
             spo2: in_range("spo2", input.spo2, limits::SPO2, "%")?,
-            spo2_scale: Spo2Scale::try_from(input.spo2_scale)?,
+            spo2_scale: Spo2Scale::try_from(input.spo2_scale)
+                .map_err(|e| e.within("spo2_scale"))?,
             supplemental_oxygen: input.supplemental_oxygen,
             systolic_bp: in_range(
                 "systolic_bp",

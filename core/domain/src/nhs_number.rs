@@ -112,7 +112,7 @@ fn check_digit(nine: &[u32]) -> Option<u32> {
 impl TryFrom<String> for NhsNumber {
     type Error = ValidationError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+        Self::parse(&value).map_err(|e| e.inside("nhs_number"))
     }
 }
 

@@ -54,7 +54,7 @@ impl Postcode {
 impl TryFrom<String> for Postcode {
     type Error = ValidationError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+        Self::parse(&value).map_err(|e| e.inside("postcode"))
     }
 }
 

@@ -39,7 +39,10 @@ pub struct VersionMeta {
     pub record_id: RecordId,
     /// This version.
     pub version_id: VersionId,
-    /// The version this one amends; `None` for the first.
+    /// The version this one amends; `None` (written `null`) for the first.
+    /// The key must be present: JSON that leaves it out might be an
+    /// amendment whose link was lost, and must not read as a new record.
+    #[serde(deserialize_with = "required")]
     pub supersedes: Option<VersionId>,
     /// The other heads of a forked record that this version reconciles
     /// (empty for any other version): with [`Self::supersedes`] they are all
@@ -154,7 +157,7 @@ pub const MAX_FOLLOW_UP_TASKS: usize = 50;
 /// Every text and list in a record is bounded, so its JSON is too. serde_json
 /// writes a character in at most 4 bytes (UTF-8; the escapes `\n`, `\t`,
 /// `\"` and `\\` take 2), except control characters, escaped as `\u00XX`
-/// (6 bytes), which only a score's advice may hold. The largest parts:
+/// (6 bytes), which no text in a record may hold. The largest parts:
 ///
 /// | record | part | bytes, at most |
 /// | --- | --- | --- |
@@ -197,6 +200,39 @@ pub(crate) fn plausible_instant(field: &str, at: Timestamp) -> Result<(), Valida
             "must be from 1990 to 2099: check the device's date and time, or the date typed",
         ))
     }
+}
+
+/// Deserializes a field whose key must be present even though its value may
+/// be `null` (serde reads a missing `Option` as `None` unless told otherwise).
+fn required<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d)
+}
+
+/// Deserializes a variant with no fields of its own, refusing any field
+/// beside its tag. `deny_unknown_fields` on an internally tagged enum covers
+/// only the variants with fields: without this, `{"kind":
+/// "managed_at_home", "urgency": "emergency"}` reads as `ManagedAtHome` and
+/// the urgency is dropped unseen, and a record written by a newer build
+/// would lose what this one does not know instead of being refused.
+pub(crate) fn no_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nothing {}
+    Nothing::deserialize(d).map(|Nothing {}| ())
+}
+
+/// The date `at` falls on in the UK, where the practices are: a visit at
+/// 00:30 in summer time is on the day the clinician saw, not the UTC day
+/// before.
+pub(crate) fn uk_date(at: Timestamp) -> Date {
+    static LONDON: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(|| {
+        jiff::tz::TimeZone::get("Europe/London").expect("the bundled time zone database")
+    });
+    at.to_zoned(LONDON.clone()).date()
 }
 
 /// Refuses a date outside the years [`plausible_instant`] allows, naming the
@@ -482,6 +518,7 @@ pub enum TaskOwner {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Outcome {
     /// Treated and left at home.
+    #[serde(deserialize_with = "no_fields")]
     ManagedAtHome,
     /// Referred back to the GP.
     ReferredToGp {
@@ -506,6 +543,7 @@ pub enum Outcome {
         reference: ShortText,
     },
     /// Nobody answered; no assessment took place.
+    #[serde(deserialize_with = "no_fields")]
     PatientNotAtHome,
     /// The patient declined assessment or treatment.
     Declined {
@@ -570,9 +608,16 @@ impl Validate for VisitContent {
         if let Some(departed) = self.departed_at {
             plausible_instant("departed_at", departed)?;
         }
+        let visited_on = uk_date(self.arrived_at);
         for (i, task) in self.follow_up.iter().enumerate() {
             if let Some(due) = task.due {
                 plausible_date("due", due).map_err(|e| e.at_index("follow_up", i))?;
+                // A mistyped year would file the task as long overdue, and
+                // the date meant would be lost.
+                if due < visited_on {
+                    return Err(ValidationError::new("due", "must not be before the visit")
+                        .at_index("follow_up", i));
+                }
             }
         }
         if let Some(departed) = self.departed_at

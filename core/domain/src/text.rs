@@ -40,6 +40,7 @@ impl FreeText {
         {
             return Err(ValidationError::new(field, "contains control characters"));
         }
+        refuse_direction_controls(field, text)?;
         Ok(Self(text.to_owned()))
     }
 
@@ -52,6 +53,24 @@ impl FreeText {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Refuses the invisible characters that make text display in another order
+/// than it is stored (the embeddings, overrides and isolates of the Unicode
+/// bidirectional algorithm). A dose stored as `Morphine \u{202E}gm 01`
+/// displays as "Morphine 10 mg": what the GP record files must read as it
+/// says. English, and names in right-to-left scripts, need none of them.
+fn refuse_direction_controls(field: &str, text: &str) -> Result<(), ValidationError> {
+    if text
+        .chars()
+        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(ValidationError::new(
+            field,
+            "contains characters that change the direction text is shown in",
+        ));
+    }
+    Ok(())
 }
 
 impl TryFrom<String> for FreeText {
@@ -86,12 +105,16 @@ impl ShortText {
                 format!("longer than {MAX_SHORT_TEXT} characters"),
             ));
         }
-        if text.chars().any(char::is_control) {
+        if text
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+        {
             return Err(ValidationError::new(
                 field,
                 "must be a single line without control characters",
             ));
         }
+        refuse_direction_controls(field, text)?;
         Ok(Self(text.to_owned()))
     }
 

@@ -61,7 +61,7 @@ impl TimeWindow {
 impl TryFrom<RawWindow> for TimeWindow {
     type Error = ValidationError;
     fn try_from(raw: RawWindow) -> Result<Self, Self::Error> {
-        Self::new(raw.start, raw.end)
+        Self::new(raw.start, raw.end).map_err(|e| e.inside("time_window"))
     }
 }
 
@@ -79,8 +79,10 @@ impl From<TimeWindow> for RawWindow {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Urgency {
     /// Must be served, as early as possible.
+    #[serde(deserialize_with = "crate::record::no_fields")]
     Immediate,
     /// Must be served today unless impossible.
+    #[serde(deserialize_with = "crate::record::no_fields")]
     SameDay,
     /// May wait until `due_by`; deferring beyond it is penalised by how
     /// overdue it is.
@@ -131,6 +133,12 @@ impl VisitRequest {
         crate::record::plausible_instant("requested_at", self.requested_at)?;
         if let Urgency::Routine { due_by } = self.urgency {
             crate::record::plausible_date("urgency.due_by", due_by)?;
+            if due_by < crate::record::uk_date(self.requested_at) {
+                return Err(ValidationError::new(
+                    "urgency.due_by",
+                    "must not be before the request was made",
+                ));
+            }
         }
         crate::record::at_most("time_windows", &self.time_windows, MAX_TIME_WINDOWS)?;
         crate::record::at_most(
@@ -187,6 +195,24 @@ mod tests {
         assert_eq!(r.validate().unwrap_err().field, "expected_minutes");
         r.expected_minutes = 600;
         assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn a_routine_request_due_before_it_was_made_is_refused() {
+        let mut r = request();
+        r.urgency = Urgency::Routine {
+            due_by: jiff::civil::date(2025, 11, 30),
+        };
+        let e = r.validate().unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.reason.as_str()),
+            ("urgency.due_by", "must not be before the request was made")
+        );
+        // Due the day it was made is due today.
+        r.urgency = Urgency::Routine {
+            due_by: jiff::civil::date(2026, 11, 24),
+        };
+        assert!(r.validate().is_ok());
     }
 
     #[test]

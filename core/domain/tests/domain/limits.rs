@@ -124,7 +124,7 @@ fn largest_visit() -> VisitRecord {
                 FollowUpTask {
                     description: widest_short(),
                     owner: TaskOwner::CommunityPharmacy,
-                    due: Some(date(2026, 11, 26)),
+                    due: Some(date(2099, 12, 31)),
                 };
                 MAX_FOLLOW_UP_TASKS
             ],

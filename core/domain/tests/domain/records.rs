@@ -14,7 +14,7 @@ use doorstep_domain::record::{
     TaskOwner, Validate, VersionId, VersionMeta, VisitContent, VisitRecord, parse_checked,
 };
 use doorstep_domain::text::{FreeText, ShortText};
-use doorstep_domain::visit::VisitRequestId;
+use doorstep_domain::visit::{Urgency, VisitRequestId};
 use doorstep_domain::{NhsNumber, ValidationError};
 use jiff::Timestamp;
 use jiff::civil::date;
@@ -613,4 +613,111 @@ fn what_a_record_says_happened_cannot_be_later_than_it_was_written() {
     r.content.reviewed_on = date(2026, 7, 25);
     r.content.follow_up_on = None;
     assert!(r.validate().is_ok(), "{:?}", r.validate());
+}
+
+#[test]
+fn an_outcome_or_urgency_with_no_fields_refuses_one_it_does_not_know() {
+    // Read as plain `ManagedAtHome` before, the urgency silently dropped.
+    for (json, field) in [
+        (
+            r#"{"kind":"managed_at_home","urgency":"emergency"}"#,
+            "urgency",
+        ),
+        (
+            r#"{"kind":"patient_not_at_home","reference":"INC-1"}"#,
+            "reference",
+        ),
+    ] {
+        let e = doorstep_domain::text::from_json::<Outcome>(json).unwrap_err();
+        assert!(
+            e.reason.contains(&format!("unknown field `{field}`")),
+            "{e}"
+        );
+    }
+    for json in [
+        r#"{"kind":"same_day","due_by":"2026-11-30"}"#,
+        r#"{"kind":"immediate","within":"1h"}"#,
+    ] {
+        let e = doorstep_domain::text::from_json::<Urgency>(json).unwrap_err();
+        assert!(e.reason.contains("unknown field"), "{e}");
+    }
+    let fine = doorstep_domain::text::from_json::<Outcome>(r#"{"kind":"managed_at_home"}"#);
+    assert_eq!(fine.unwrap(), Outcome::ManagedAtHome);
+}
+
+#[test]
+fn a_version_whose_json_leaves_out_what_it_supersedes_is_refused() {
+    // An amendment whose link was lost must not read as a new record's first version.
+    let mut json = serde_json::to_value(visit()).unwrap();
+    json["meta"].as_object_mut().unwrap().remove("supersedes");
+    let e = parse_checked::<VisitRecord>(&json.to_string()).unwrap_err();
+    assert!(e.reason.contains("missing field `supersedes`"), "{e}");
+    assert_eq!(e.field, "meta");
+    // Written as null, it is a first version, as before.
+    assert!(parse_checked::<VisitRecord>(&serde_json::to_string(&visit()).unwrap()).is_ok());
+}
+
+#[test]
+fn a_follow_up_due_before_the_visit_is_refused() {
+    // A mistyped year would file "review chest in 48 hours" as a year overdue.
+    let mut v = visit();
+    v.content.follow_up[0].due = Some(date(2025, 11, 26));
+    let e = refused(&v);
+    assert_eq!(
+        (e.field.as_str(), e.reason.as_str()),
+        ("content.follow_up[0].due", "must not be before the visit")
+    );
+    // Due the day of the visit is fine, and that day is the UK's: a visit at
+    // 00:30 summer time is on the 1st of July, not the UTC 30th of June.
+    v.content.follow_up[0].due = Some(date(2026, 11, 24));
+    assert!(v.validate().is_ok());
+    v.meta.written_at = ts("2026-06-30T23:45:00Z");
+    v.content.arrived_at = ts("2026-06-30T23:30:00Z");
+    v.content.departed_at = Some(ts("2026-06-30T23:40:00Z"));
+    v.content.observations.clear();
+    v.content.follow_up[0].due = Some(date(2026, 6, 30));
+    assert_eq!(refused(&v).field, "content.follow_up[0].due");
+    v.content.follow_up[0].due = Some(date(2026, 7, 1));
+    assert!(v.validate().is_ok());
+}
+
+#[test]
+fn a_label_that_shows_in_another_order_than_it_says_is_refused() {
+    // Stored as "gm 01" reversed, it would show as "10 mg".
+    for text in ["Morphine \u{202E}gm 01", "Apixaban \u{2067}5 mg\u{2069}"] {
+        let e = ShortText::parse("dose", text).unwrap_err();
+        assert_eq!(e.field, "dose");
+        assert!(e.reason.contains("direction"), "{e}");
+        assert!(FreeText::parse("treatment", text).is_err());
+    }
+    // A line separator is a second line, which a label may not have; free
+    // text may hold line breaks.
+    assert!(ShortText::parse("dose", "Apixaban 5 mg\u{2028}twice daily").is_err());
+    assert!(FreeText::parse("treatment", "Apixaban 5 mg\ntwice daily").is_ok());
+    // Other scripts, and accents, are words like any other.
+    assert!(ShortText::parse("name", "Zoë Ó Briain-محمد").is_ok());
+}
+
+#[test]
+fn a_refused_nested_value_is_named_by_the_key_it_fills() {
+    use doorstep_domain::network::Shift;
+    use doorstep_domain::text::from_json;
+    let e = from_json::<Shift>(r#"{"start":"16:00","end":"08:00"}"#).unwrap_err();
+    assert_eq!(e.field, "end");
+    let mut json = serde_json::to_value(visit()).unwrap();
+    json["content"]["patient"] = "123".into();
+    json["content"]["practice"] = "d99001".into();
+    let e = parse_checked::<VisitRecord>(&json.to_string()).unwrap_err();
+    assert_eq!(e.field, "content.patient");
+    assert_eq!(e.reason, "must be exactly ten digits");
+    json["content"]["patient"] = "9990000018".into();
+    let e = parse_checked::<VisitRecord>(&json.to_string()).unwrap_err();
+    assert_eq!(e.field, "content.practice");
+    json["content"]["practice"] = "D99001".into();
+    json["content"]["observations"][0]["values"]["spo2_scale"] = 3.into();
+    let e = parse_checked::<VisitRecord>(&json.to_string()).unwrap_err();
+    assert_eq!(e.field, "content.observations[0].values.spo2_scale");
+    let e = from_json::<doorstep_domain::visit::TimeWindow>(r#"{"start":"10:00","end":"09:00"}"#)
+        .unwrap_err();
+    assert_eq!(e.field, "end");
 }
