@@ -399,7 +399,10 @@ impl<'p> Compiled<'p> {
         // The search is told an immediate visit is due soon after the soonest anyone could
         // start it, so it weighs delay to it as lateness instead of only past its window's
         // end; the plan's lateness is still measured from the real window (see
-        // `bring_immediate_forward`, which finishes the job).
+        // `bring_immediate_forward`, which finishes the job). Anyone means a clinician who
+        // may take it and could do it and be back by their limit: one whose shift ends too
+        // soon would have the call due before whoever can go could reach it, and count the
+        // wait for them as delay on other work.
         let nv = engine_vehicles.len();
         for (c, client) in clients.iter_mut().enumerate() {
             if !immediate(problem, items[c]) {
@@ -407,9 +410,14 @@ impl<'p> Compiled<'p> {
             }
             let soonest = (0..nv)
                 .filter(|&v| allowed[c * nv + v])
-                .map(|v| {
+                .filter_map(|v| {
                     let veh = &engine_vehicles[v];
-                    veh.early + data[veh.start_loc as usize * size + client.loc as usize]
+                    let at = client.loc as usize;
+                    let arrival = veh.early + data[veh.start_loc as usize * size + at];
+                    let back = arrival.max(client.early)
+                        + client.service
+                        + data[at * size + veh.end_loc as usize];
+                    (back <= veh.late).then_some(arrival)
                 })
                 .min();
             let Some(soonest) = soonest else {
@@ -1181,6 +1189,39 @@ impl<'p> Compiled<'p> {
         Some(x)
     }
 
+    /// Where urgent work `c` that fits nowhere on time, not even in the place of less valuable
+    /// work, is planned late rather than left out: the place, in any round that may take it,
+    /// where it starts least late (an immediate visit: past the time the search held it due)
+    /// without making anyone else later or keeping the clinician past their limit, adding
+    /// least travel; as (round, position). By the objective's order an urgent patient seen
+    /// late comes before one not seen, as long as the lateness weighs less than leaving the
+    /// visit out (a same-day visit more than a day late would not). The search plans such
+    /// visits late itself; this is for one taken out to keep a round within its limit, which
+    /// the places that harm nobody would otherwise never put back.
+    fn place_late(&self, routes: &[Vec<u32>], c: u32) -> Option<(usize, usize)> {
+        let value = self.inst.clients[c as usize].prize?;
+        if value < weights::UNSERVED_SAME_DAY {
+            return None;
+        }
+        let mut best: Option<((i64, i64), usize, usize)> = None;
+        for v in (0..self.vehicles.len()).filter(|&v| self.inst.allowed(c, v)) {
+            let base = self.simulate(v, &routes[v]);
+            for p in 0..=routes[v].len() {
+                let placed = self.place(v, &routes[v], &base, p, c);
+                if placed.harm.added > 0 || placed.ins.over_limit > 0 {
+                    continue;
+                }
+                let stop = &placed.ins.stop;
+                let key = (stop.late + self.held(stop), placed.ins.travel);
+                if best.is_none_or(|b| key < b.0) {
+                    best = Some((key, v, p));
+                }
+            }
+        }
+        let ((late, _), v, p) = best?;
+        (weights::LATENESS.saturating_mul(late) < value).then_some((v, p))
+    }
+
     /// Whether some clinician who may take `c` reaches it alone, straight from the start of
     /// the day, on time and back by their limit. By the speed model no way there is quicker
     /// than straight from the start, so what no one reaches alone fits nowhere.
@@ -1671,6 +1712,18 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             if let Some(x) = comp.make_room(&mut routes, c) {
                 served[c as usize] = true;
                 served[x as usize] = false;
+                placed = true;
+            }
+        }
+        if placed {
+            continue;
+        }
+        // Urgent work that still fits nowhere on time is planned late where that harms
+        // nobody else, rather than not at all.
+        for &(c, _) in &reasons {
+            if let Some((v, p)) = comp.place_late(&routes, c) {
+                routes[v].insert(p, c);
+                served[c as usize] = true;
                 placed = true;
             }
         }

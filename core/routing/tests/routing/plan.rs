@@ -690,3 +690,49 @@ fn lateness_is_counted_as_it_falls_so_a_late_stop_delays_the_ones_after_it() {
         assert_eq!(out.summary.late_seconds, 50 * 60, "seed {seed}");
     }
 }
+
+#[test]
+fn an_urgent_visit_no_one_can_reach_in_time_is_planned_late_rather_than_left_out() {
+    // Ana's hour-long shift reaches the call on time but cannot finish it; Ben, twenty
+    // kilometres away, gets there well past its window. Ben plans it late, as he would were
+    // Ana not working at all: an urgent patient seen late is better than not seen.
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((9, 0), (10, 0));
+    let mut ben = clinician("ben", &[]);
+    ben.start = north(-20.0);
+    let mut call = visit("call", north(1.0), 60);
+    call.urgency = Urgency::Immediate;
+    call.windows = vec![window((9, 0), (9, 20))];
+    for urgency in [Urgency::Immediate, Urgency::SameDay] {
+        call.urgency = urgency;
+        let day = problem(vec![ana.clone(), ben.clone()], vec![call.clone()]);
+        let out = plan(&day, &budget(), 1).unwrap();
+        assert!(planned(&out, "call"), "{urgency:?}: {out:#?}");
+        assert_eq!(out.summary.unserved_urgent, 0);
+        let ben_alone = plan(
+            &problem(vec![ben.clone()], vec![call.clone()]),
+            &budget(),
+            1,
+        );
+        assert_eq!(out.rounds[1].stops, ben_alone.unwrap().rounds[0].stops);
+        assert!(out.rounds[1].stops[0].late_seconds > 0);
+    }
+}
+
+#[test]
+fn an_immediate_visit_is_due_from_the_soonest_clinician_who_could_do_it() {
+    // Ana's shift ends at 08:30, too soon to do an hour's visit; Ben starts at 09:00 and
+    // goes at once. The call waits on no other work, so none of it is delay.
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((8, 0), (8, 30));
+    let mut call = visit("call", BASE, 60);
+    call.urgency = Urgency::Immediate;
+    let out = plan(
+        &problem(vec![ana, clinician("ben", &[])], vec![call]),
+        &budget(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(out.rounds[1].stops[0].start, Clock::hm(9, 0), "{out:#?}");
+    assert_eq!(out.summary.immediate_delay_seconds, 0);
+}

@@ -480,8 +480,9 @@ fn needs<'p>(p: &'p Problem, s: &Stop) -> (&'p [String], Option<&'p str>) {
 }
 
 /// Seconds immediate job `j`, replayed as `t`, starts past five minutes after the soonest any
-/// clinician who may take it could start it (in the first of its windows still open then),
-/// beyond its lateness; zero for other jobs, and where no window is open by then.
+/// clinician who may take it, and could do it alone and be back by their limit, could start
+/// it (in the first of its windows still open then), beyond its lateness; zero for other
+/// jobs, where no window is open by then, and where nobody could do it alone.
 fn immediate_delay(
     p: &Problem,
     origins: &[Origin],
@@ -492,11 +493,18 @@ fn immediate_delay(
     let Some(at) = j.at.filter(|_| j.immediate) else {
         return 0;
     };
-    let soonest = (p.clinicians.iter().zip(origins))
+    let opens = j.windows.first().map_or(i64::MIN, |w| w.0);
+    let Some(soonest) = (p.clinicians.iter().zip(origins))
         .filter(|(c, o)| may_take(c, o, need, pin))
-        .map(|(_, o)| o.time + travel(p, o.at, at))
+        .filter_map(|(c, o)| {
+            let arrival = o.time + travel(p, o.at, at);
+            let back = arrival.max(opens) + j.seconds + travel(p, at, c.end.unwrap_or(c.start));
+            (back <= limit(c)).then_some(arrival)
+        })
         .min()
-        .expect("someone may take a planned visit");
+    else {
+        return 0;
+    };
     let due = if j.windows.is_empty() {
         soonest + 300
     } else {
@@ -784,14 +792,25 @@ fn harmless_start(
     p: &Problem,
     c: &Clinician,
     o: &Origin,
-    (jobs, job, at): (&[Job], &Job, usize),
+    placing: (&[Job], &Job, usize),
 ) -> Option<i64> {
+    harmless_to_others(p, c, o, placing).and_then(|(start, late)| (late == 0).then_some(start))
+}
+
+/// Where `job` would start if put at position `at` of `jobs`, and how late, when that harms
+/// nobody else: no other stop gets later past its window, the clinician is back by their
+/// limit and no other immediate visit starts later.
+fn harmless_to_others(
+    p: &Problem,
+    c: &Clinician,
+    o: &Origin,
+    (jobs, job, at): (&[Job], &Job, usize),
+) -> Option<(i64, i64)> {
     let (base, _, _) = replay(p, c, o, jobs);
     let mut trial = jobs.to_vec();
     trial.insert(at, job.clone());
     let (timed, back, _) = replay(p, c, o, &trial);
-    let harmless = timed[at].late == 0
-        && back <= limit(c)
+    let harmless = back <= limit(c)
         && timed
             .iter()
             .enumerate()
@@ -800,7 +819,7 @@ fn harmless_start(
                 let was = base[if q < at { q } else { q - 1 }];
                 t.late <= was.late && (t.start <= was.start || !trial[q].immediate)
             });
-    harmless.then_some(timed[at].start)
+    harmless.then_some((timed[at].start, timed[at].late))
 }
 
 /// Every immediate visit or review planned starts as soon as it can: no harmless place in any
@@ -1010,7 +1029,8 @@ fn reason_is_true(
     if takers.is_empty() {
         return false_reason("nobody working may do it");
     }
-    if u.reason == Reason::OutsideEveryShift {
+    let outside = u.reason == Reason::OutsideEveryShift;
+    if outside {
         for &k in &takers {
             let c = &p.clinicians[k];
             let (timed, back, _) = replay(p, c, &origins[k], std::slice::from_ref(&job));
@@ -1018,22 +1038,50 @@ fn reason_is_true(
                 return false_reason(&format!("{} could do it alone", c.id));
             }
         }
-        return Ok(());
     }
     // Nowhere must it fit without harm, which includes starting an immediate visit later (the
     // planner counts that as harm only past the time it held the visit due, so a place that
     // fits with no immediate visit later at all would have been taken).
+    // Urgent work is planned late rather than left out wherever that harms nobody else and
+    // its lateness weighs less than leaving it out.
+    let prize = match urgency_of(p, u) {
+        Urgency::Immediate => weights::UNSERVED_IMMEDIATE,
+        Urgency::SameDay => weights::UNSERVED_SAME_DAY,
+        Urgency::Routine => 0,
+    };
     for &k in &takers {
         let c = &p.clinicians[k];
         let o = &origins[k];
         let jobs = jobs_of(p, c, o, &out.rounds[k]);
         for at in 0..=jobs.len() {
-            if harmless_start(p, c, o, (&jobs, &job, at)).is_some() {
-                return false_reason(&format!("it fits in {}'s round at position {at}", c.id));
+            match harmless_to_others(p, c, o, (&jobs, &job, at)) {
+                // Outside every shift is judged alone (above): with a supplied matrix a way
+                // through another stop can be quicker than straight there.
+                Some((_, 0)) if !outside => {
+                    return false_reason(&format!("it fits in {}'s round at position {at}", c.id));
+                }
+                Some((_, late)) if weights::LATENESS * late < prize => {
+                    return false_reason(&format!(
+                        "it is urgent and fits {late} s late in {}'s round at position {at}",
+                        c.id
+                    ));
+                }
+                _ => {}
             }
         }
     }
     Ok(())
+}
+
+/// How urgent the visit or resident `u` is.
+fn urgency_of(p: &Problem, u: &doorstep_routing::Unplanned) -> Urgency {
+    match &u.care_home {
+        None => p.visits.iter().find(|v| v.id == u.id).unwrap().urgency,
+        Some(h) => {
+            let h = p.care_homes.iter().find(|x| &x.id == h).unwrap();
+            h.residents.iter().find(|r| r.id == u.id).unwrap().urgency
+        }
+    }
 }
 
 fn planned_resident_of(out: &Plan, home: Option<&str>) -> bool {
