@@ -26,6 +26,16 @@
 //! amends cannot be withdrawn without leaving that version amending a
 //! withdrawn one, which would fork the record when pushed, so its correction
 //! is refused ([`StoreError::RejectedChangeAmended`]).
+//!
+//! When two versions amend the same refused change (two edit screens opened
+//! on one version, or a save retried under a new version id), the chain has
+//! two newest changes. Correcting either withdraws it and the refused
+//! changes below it; the other branch, rejected with them and never at the
+//! endpoint, does not stop that, and stays rejected. It cannot be sent again
+//! ([`StoreError::BuildsOnWithdrawn`]); its own correction walks past the
+//! withdrawn changes and supersedes what they superseded too, so the record
+//! forks where the clinician forked it, and is reconciled once both
+//! corrections are synced.
 
 use doorstep_domain::ValidationError;
 use doorstep_domain::network::{ClinicianId, DeviceId};
@@ -52,12 +62,16 @@ pub struct CorrectionBase {
     pub record_id: RecordId,
     /// The record's kind: the correction must be of the same.
     pub kind: RecordKind,
-    /// The version the correction supersedes: the one the oldest change it
-    /// withdraws superseded. `None` when that change was the record's first
-    /// version, so the correction becomes the first version.
+    /// The version the correction supersedes: the one the oldest refused
+    /// change it builds on superseded (whether it withdraws that change now
+    /// or the correction of another branch withdrew it before). `None` when
+    /// that change was the record's first version, so the correction becomes
+    /// the first version.
     pub supersedes: Option<VersionId>,
     /// The rejected changes the correction withdraws, newest first: the one
-    /// asked for, then each refused change it builds on.
+    /// asked for, then each refused change it builds on that is still
+    /// rejected (one the correction of another branch withdrew already is
+    /// not listed).
     pub withdraws: Vec<ChangeId>,
     /// The heads the changes it withdraws merged (a refused reconciliation),
     /// less any that may not be merged now (a change of this device's
@@ -212,8 +226,8 @@ impl Store {
             });
         }
         let mut withdraws = vec![item.change_id];
-        // The change being withdrawn, and the one above it in the walk that
-        // amends it (withdrawn with it, so not a reason to refuse).
+        // The change the walk is at, and the version it came up from, which
+        // amends it (withdrawn by this correction, so not a reason to refuse).
         let (mut at, mut at_change, mut above) = (item.version_id, item.change_id, None);
         let mut merges = Vec::new();
         let supersedes = loop {
@@ -228,15 +242,18 @@ impl Store {
                     amended_by,
                 });
             }
-            match self.previous_of(at)? {
-                Some((previous, Some(change))) => {
+            let (previous, change) = match self.previous_of(at)? {
+                Some(Previous::Refused(previous, change)) => {
                     withdraws.push(change);
-                    above = Some(at);
-                    at = previous;
-                    at_change = change;
+                    (previous, change)
                 }
-                other => break other.map(|(previous, _)| previous),
-            }
+                Some(Previous::Withdrawn(previous, change)) => (previous, change),
+                Some(Previous::Held(previous)) => break Some(previous),
+                None => break None,
+            };
+            above = Some(at);
+            at = previous;
+            at_change = change;
         };
         // What the correction supersedes is not also merged, and the
         // chain's merges together may be more than one version may name.
@@ -279,14 +296,29 @@ impl Store {
         rows.map(|merged| parse_version_id(&merged?)).collect()
     }
 
-    /// A version of `record` amending or merging `version` that may still
-    /// reach (or has reached) the endpoint: any but a withdrawn one and
-    /// `except`.
+    /// A version of `record` amending or merging `version` that stops a
+    /// correction from withdrawing `version`: any but a withdrawn one and
+    /// `from`, the amendment of `version` the walk came up through.
+    ///
+    /// Where the walk came up from an amendment (`from` is set), a rejected
+    /// version on another branch does not stop it. `version` is then a
+    /// refused change too, so that branch was refused or held back with it:
+    /// none of it reached the endpoint, and none of it can go there alone
+    /// once `version` is withdrawn ([`Store::requeue_rejected`] refuses it,
+    /// [`StoreError::BuildsOnWithdrawn`]). It stays rejected and is corrected
+    /// on its own, its correction walking past the withdrawn `version` to
+    /// what it superseded. Were it counted, two amendments of one refused
+    /// change (two edit screens on one version, or a save retried under a
+    /// new version id) would each stop the other's correction, and neither
+    /// they nor the refused change could ever be synced. The version asked
+    /// for (`from` unset) is still stopped by a rejected amendment of its
+    /// own: the newest of the chain is the one to correct, and its
+    /// correction carries what the older ones said.
     fn live_amendment(
         &self,
         record: RecordId,
         version: VersionId,
-        except: Option<VersionId>,
+        from: Option<VersionId>,
     ) -> Result<Option<VersionId>> {
         let found: Option<String> = self
             .conn
@@ -298,13 +330,14 @@ impl Store {
                         OR EXISTS (SELECT 1 FROM version_merges m
                                    WHERE m.version_id = v.version_id AND m.merged = ?2))
                    AND o.state IS NOT 'withdrawn'
+                   AND (?3 IS NULL OR o.state IS NOT 'rejected')
                  ORDER BY v.rowid LIMIT 1",
             )?
             .query_row(
                 params![
                     record.0.to_string(),
                     version.0.to_string(),
-                    except.map(|v| v.0.to_string())
+                    from.map(|v| v.0.to_string())
                 ],
                 |row| row.get(0),
             )
@@ -312,27 +345,49 @@ impl Store {
         found.as_deref().map(parse_version_id).transpose()
     }
 
-    /// The version `version` supersedes (`None` for a first version), with
-    /// that version's change id when it is a local change the endpoint
-    /// refused too, which the correction withdraws as well.
-    fn previous_of(&self, version: VersionId) -> Result<Option<(VersionId, Option<ChangeId>)>> {
-        let (previous, change): (Option<String>, Option<String>) = self
+    /// The version `version` supersedes, as the walk meets it; `None` for
+    /// a first version.
+    fn previous_of(&self, version: VersionId) -> Result<Option<Previous>> {
+        let (previous, change, state): (Option<String>, Option<String>, Option<String>) = self
             .conn
             .prepare_cached(
-                "SELECT v.supersedes, o.change_id
+                "SELECT v.supersedes, o.change_id, o.state
                  FROM record_versions v
-                 LEFT JOIN outbox o ON o.version_id = v.supersedes AND o.state = 'rejected'
+                 LEFT JOIN outbox o ON o.version_id = v.supersedes
+                     AND o.state IN ('rejected', 'withdrawn')
                  WHERE v.version_id = ?1",
             )?
             .query_row([version.0.to_string()], |row| {
-                Ok((row.get(0)?, row.get(1)?))
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })?;
         let Some(previous) = previous else {
             return Ok(None);
         };
+        let previous = parse_version_id(&previous)?;
         let change = change.as_deref().map(parse_change_id).transpose()?;
-        Ok(Some((parse_version_id(&previous)?, change)))
+        Ok(Some(match (change, state.as_deref()) {
+            (Some(change), Some("rejected")) => Previous::Refused(previous, change),
+            (Some(change), _) => Previous::Withdrawn(previous, change),
+            (None, _) => Previous::Held(previous),
+        }))
     }
+}
+
+/// The version a change supersedes, as the walk of [`Store::find_base`]
+/// meets it.
+enum Previous {
+    /// A change of this device that is rejected too (refused, or held back
+    /// with a refused change): the correction withdraws it as well, and the
+    /// walk goes on past it.
+    Refused(VersionId, ChangeId),
+    /// A change a correction has withdrawn already: the correction of an
+    /// amendment of it on another branch, made first. The walk goes on past
+    /// it, since a correction must not amend a version the endpoint never
+    /// holds; it is not withdrawn again (it names the correction that did).
+    Withdrawn(VersionId, ChangeId),
+    /// Any other version (pulled, or a change on its way to or held by the
+    /// endpoint): the one the correction supersedes.
+    Held(VersionId),
 }
 
 fn parse_version_id(text: &str) -> Result<VersionId> {

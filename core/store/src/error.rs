@@ -70,9 +70,11 @@ pub enum StoreError {
     )]
     RekeyNotMade,
     /// After a re-key no key known opened the file, so this store holds it no
-    /// longer: the re-key says so, and every later call on this store fails
-    /// (a re-key with this error, others with [`StoreError::Sqlite`]). Open it
-    /// again, which finds the key the file is under, or says why none does.
+    /// longer: the re-key says so, and every later call on this store that
+    /// reads or writes the file fails (a re-key, the schema version and the
+    /// integrity check with this error, others with [`StoreError::Sqlite`]).
+    /// Open it again, which finds the key the file is under, or says why none
+    /// does.
     #[error("the store lost its file after a re-key; open it again")]
     MustReopen,
     /// Signing out or wiping would discard changes the endpoint has not
@@ -132,9 +134,12 @@ pub enum StoreError {
     /// the record at the endpoint. If that amendment is rejected too (refused
     /// by the endpoint, or held back by the store with this one), correct it
     /// instead (the newest rejected change of the record): its correction
-    /// withdraws both. If the endpoint took it (an endpoint that did not yet
-    /// refuse amendments of a change it refused), the record is forked there
-    /// already and a clinician reconciles the fork. If it is queued again
+    /// withdraws both. (A rejected amendment on another branch of a refused
+    /// change below the one asked for does not stop a correction: see
+    /// [`StoreError::BuildsOnWithdrawn`].) If the endpoint took it (an
+    /// endpoint that did not yet refuse amendments of a change it refused),
+    /// the record is forked there already and a clinician reconciles the
+    /// fork. If it is queued again
     /// (sent again after this one), sync first and look again. Nothing
     /// changed.
     #[error(
@@ -161,6 +166,24 @@ pub enum StoreError {
         change_id: ChangeId,
         /// The rejected change it amends.
         rejected: ChangeId,
+    },
+    /// This rejected change amends (or merges) a change that a correction
+    /// has since withdrawn: it was rejected with that change (refused by the
+    /// endpoint, or held back by the store), and another amendment of that
+    /// change was corrected, withdrawing it. Sent again, this one would reach
+    /// the endpoint building on a version the endpoint never holds, forking
+    /// the record there and on every device (or refused, for a merge); and
+    /// the withdrawn change can no longer be sent again first. Correct this
+    /// one: its correction supersedes what the withdrawn change superseded,
+    /// and leaves it out of what it merges. Nothing changed.
+    #[error(
+        "rejected change {change_id} builds on change {withdrawn}, which a correction has withdrawn; correct this one instead of sending it again"
+    )]
+    BuildsOnWithdrawn {
+        /// The change asked for.
+        change_id: ChangeId,
+        /// The withdrawn change it amends or merges.
+        withdrawn: ChangeId,
     },
     /// Stored data could not be read back into its type (written by an
     /// incompatible build, or damaged).

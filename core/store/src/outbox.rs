@@ -534,28 +534,43 @@ impl Store {
     /// held back again.
     ///
     /// Refused with [`StoreError::UnknownChange`] for an id no item has,
-    /// [`StoreError::NotRejected`] for an item in any other state, and
+    /// [`StoreError::NotRejected`] for an item in any other state,
     /// [`StoreError::BuildsOnRejected`] for one that amends or merges a
     /// change still rejected (alone, it would fork its record at the
     /// endpoint, or be refused there for merging a version it does not
-    /// hold); nothing changes then.
+    /// hold), and [`StoreError::BuildsOnWithdrawn`] for one that amends or
+    /// merges a change a correction has withdrawn (held back with it, while
+    /// another amendment of it was corrected: the endpoint will never hold
+    /// that change, so this one is corrected too); nothing changes then.
     pub fn requeue_rejected(&mut self, id: ChangeId) -> Result<()> {
         let tx = crate::store::immediate(&mut self.conn)?;
-        let base: Option<String> = tx
+        // A rejected base is named before a withdrawn one: sending it again
+        // first is the lighter way out.
+        let base: Option<(String, String)> = tx
             .prepare_cached(
-                "SELECT base.change_id FROM outbox o
+                "SELECT base.change_id, base.state FROM outbox o
                  JOIN record_versions v ON v.version_id = o.version_id
                  JOIN outbox base ON base.version_id = v.supersedes
                      OR base.version_id IN (SELECT m.merged FROM version_merges m
                                             WHERE m.version_id = o.version_id)
-                 WHERE o.change_id = ?1 AND o.state = 'rejected' AND base.state = 'rejected'",
+                 WHERE o.change_id = ?1 AND o.state = 'rejected'
+                   AND base.state IN ('rejected', 'withdrawn')
+                 ORDER BY base.state = 'withdrawn' LIMIT 1",
             )?
-            .query_row([id.0.to_string()], |row| row.get(0))
+            .query_row([id.0.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        if let Some(base) = base {
-            return Err(StoreError::BuildsOnRejected {
-                change_id: id,
-                rejected: parse_change_id(&base)?,
+        if let Some((base, state)) = base {
+            let base = parse_change_id(&base)?;
+            return Err(if state == "withdrawn" {
+                StoreError::BuildsOnWithdrawn {
+                    change_id: id,
+                    withdrawn: base,
+                }
+            } else {
+                StoreError::BuildsOnRejected {
+                    change_id: id,
+                    rejected: base,
+                }
             });
         }
         let moved = tx

@@ -6,13 +6,13 @@
 //! next pull asks again from the old cursor. Applying the same batch twice
 //! changes nothing (versions are stored once, summaries are replaced).
 //!
-//! The endpoint checks what it stores, but the device does not take a pulled
-//! version on trust: a batch is refused whole, the cursor left where it was,
-//! when a version fails the domain's checks, reuses a version id the device
-//! holds with other content, names a record the device holds as another
-//! kind, amends or merges a version the device holds under another record
-//! or is amended or merged by one, or would close its record's history into
-//! a cycle.
+//! The endpoint checks what it stores, but the device does not take what it
+//! pulls on trust: a batch is refused whole, the cursor left where it was,
+//! when a version, round, patient summary or care home fails its checks, or
+//! a version reuses a version id the device holds with other content, names
+//! a record the device holds as another kind, amends or merges a version the
+//! device holds under another record or is amended or merged by one, or
+//! would close its record's history into a cycle.
 
 use doorstep_domain::NhsNumber;
 use doorstep_domain::medication_review::MedicationReviewRecord;
@@ -25,7 +25,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::error::{Result, StoreError};
 use crate::outbox::{Acknowledgement, ChangeId, apply_acknowledgements};
 use crate::records::{check_pulled_lineage, insert_pulled};
-use crate::round::{Round, forget_patient, put_care_home, put_patient, put_round};
+use crate::round::{Round, check_care_home, forget_patient, put_care_home, put_patient, put_round};
 use crate::store::Store;
 
 /// The endpoint's pull cursor: opaque to the device, stored as given.
@@ -102,8 +102,9 @@ pub struct PullReport {
 
 impl Store {
     /// Applies a pull batch and moves the cursor to `batch.cursor`, all in
-    /// one transaction. Every record, round and patient summary is checked
-    /// first; if any fails, a
+    /// one transaction. Every record, round, patient summary and care home
+    /// is checked first (a care home's residents bounded and their reviews
+    /// due in plausible years: `care_homes[i].residents`); if any fails, a
     /// version id is already stored with different content
     /// ([`StoreError::VersionConflict`]), a record id names a record of
     /// another kind (`records[i].meta.record_id`), or a new version amends or
@@ -127,6 +128,9 @@ impl Store {
             patient
                 .check_bounds()
                 .map_err(|e| e.at_index("patients", i))?;
+        }
+        for (i, home) in batch.care_homes.iter().enumerate() {
+            check_care_home(home).map_err(|e| e.at_index("care_homes", i))?;
         }
         let at = |i: usize| {
             move |e| match e {

@@ -10,9 +10,11 @@ use std::collections::HashMap;
 
 use doorstep_domain::network::{CareHomeId, ClinicianId};
 use doorstep_domain::patient::{CareHome, Patient};
+use doorstep_domain::record::{EARLIEST_RECORDED, RECORDED_UNTIL};
 use doorstep_domain::visit::VisitRequest;
 use doorstep_domain::{NhsNumber, ValidationError};
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -62,6 +64,14 @@ pub enum StopWork {
         residents: Vec<NhsNumber>,
     },
 }
+
+/// Most residents a pulled care home may list. The largest homes in
+/// England have a few hundred beds, so a thousand is far past any real one,
+/// and it keeps a home's summary (about 60 bytes a resident) small. It is
+/// not [`doorstep_domain::patient::MAX_PATIENT_LIST`], the bound of a
+/// patient's lists, which a large home could pass: refusing a real home
+/// would refuse its whole pull page and stop every pull after it.
+pub const MAX_CARE_HOME_RESIDENTS: usize = 1_000;
 
 /// The longest a stop can plausibly last: a whole day at one care home.
 const LONGEST_STOP: SignedDuration = SignedDuration::from_hours(24);
@@ -220,6 +230,32 @@ pub(crate) fn put_patient(tx: &Transaction<'_>, patient: &Patient) -> Result<()>
 pub(crate) fn forget_patient(tx: &Transaction<'_>, nhs_number: &NhsNumber) -> Result<()> {
     tx.prepare_cached("DELETE FROM patients WHERE nhs_number = ?1")?
         .execute([nhs_number.as_str()])?;
+    Ok(())
+}
+
+/// Checks a pulled care home for what its types cannot hold, as a pulled
+/// patient summary is checked: at most [`MAX_CARE_HOME_RESIDENTS`]
+/// residents, and each review due in the years a record may name
+/// ([`EARLIEST_RECORDED`] to [`RECORDED_UNTIL`]), not against the device's
+/// date, which may be wrong. Names the field, never a resident.
+pub(crate) fn check_care_home(home: &CareHome) -> Result<(), ValidationError> {
+    if home.residents.len() > MAX_CARE_HOME_RESIDENTS {
+        return Err(ValidationError::new(
+            "residents",
+            format!("must have at most {MAX_CARE_HOME_RESIDENTS} entries"),
+        ));
+    }
+    let first = EARLIEST_RECORDED.to_zoned(TimeZone::UTC).date();
+    let until = RECORDED_UNTIL.to_zoned(TimeZone::UTC).date();
+    for (i, resident) in home.residents.iter().enumerate() {
+        if !(first..until).contains(&resident.review_due) {
+            return Err(ValidationError::new(
+                "review_due",
+                format!("must be from {} to {}", first.year(), until.year() - 1),
+            )
+            .at_index("residents", i));
+        }
+    }
     Ok(())
 }
 

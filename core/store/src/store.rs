@@ -4,8 +4,9 @@
 //! connection with the raw key from the [`KeyProvider`], reads the first page
 //! at once to tell a wrong key from a damaged file, refuses a write-ahead log
 //! whose damage SQLite would silently drop committed saves for (see the
-//! `wal` module), refuses a schema newer than this build, and only then sets
-//! the durability pragmas and migrates.
+//! `wal` module), or that lies beside an empty or missing database file
+//! (which SQLite would delete), refuses a schema newer than this build, and
+//! only then sets the durability pragmas and migrates.
 //! Until every check has passed nothing is written, and the connection is
 //! told not to checkpoint on close, so a refused file keeps every byte.
 //!
@@ -98,7 +99,9 @@ pub enum WipeError {
 
 impl Store {
     /// Opens the store at `config.path`, creating it (and a new key in the
-    /// provider) when there is no file yet.
+    /// provider) when there is no file yet. An empty or missing file whose
+    /// write-ahead log holds data is no first launch: it is
+    /// [`StoreError::Corrupt`], and the log is kept.
     ///
     /// Errors say what the shell should do: [`StoreError::WrongKey`],
     /// [`StoreError::Corrupt`], [`StoreError::KeyMissing`],
@@ -163,6 +166,7 @@ impl Store {
                 },
             }
         } else {
+            orphaned_log(&path, current.is_some(), keys.as_ref())?;
             let key = match current {
                 Some(key) => key,
                 None => {
@@ -230,15 +234,32 @@ impl Store {
     }
 
     /// The file's schema version (see [`crate::schema::LATEST`]).
+    /// [`StoreError::MustReopen`] once the store has lost its file.
     pub fn schema_version(&self) -> Result<i64> {
+        self.check_held()?;
         schema::version(&self.conn)
+    }
+
+    /// Refuses with [`StoreError::MustReopen`] once a re-key has left this
+    /// store without its file. Called first by every read that would
+    /// otherwise answer from the stand-in connection as if from the file
+    /// (its empty database has no schema and passes every integrity check);
+    /// the other calls fail on their own, finding none of the store's
+    /// tables there.
+    fn check_held(&self) -> Result<()> {
+        if self.lost {
+            return Err(StoreError::MustReopen);
+        }
+        Ok(())
     }
 
     /// Reads every page and checks its authentication code and the b-tree
     /// structure. Opening checks only the first page so that it stays fast;
     /// run this in the background at start-up or after a
     /// [`StoreError::Corrupt`] to find out how far the damage goes.
+    /// [`StoreError::MustReopen`] once the store has lost its file.
     pub fn check_integrity(&self) -> Result<()> {
+        self.check_held()?;
         let failures = pragma_rows(&self.conn, "PRAGMA cipher_integrity_check")?;
         if let Some(first) = failures.first() {
             return Err(StoreError::Corrupt {
@@ -277,9 +298,7 @@ impl Store {
     /// Other stores open on the same file keep the old key, and read the
     /// re-keyed pages as damage: close them first, and open them again after.
     pub fn rekey(&mut self) -> Result<()> {
-        if self.lost {
-            return Err(StoreError::MustReopen);
-        }
+        self.check_held()?;
         // An open of the same file meanwhile would see the keys half-way.
         let _opening = opening_lock(&self.path)?;
         // An earlier re-key that moved the file but could not make its key
@@ -575,6 +594,34 @@ fn promote(keys: &dyn KeyProvider, key: &DatabaseKey) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to make a new store where the database file is empty or missing
+/// but its write-ahead log holds data, while the keystore holds a key (in
+/// `Current`, given as `has_current`, or in `Next`) that may read that log.
+///
+/// SQLite deletes a log it finds beside a database of no pages, and a new
+/// store would be made over it without a word: the saves not yet folded
+/// into the file (a day's, before a checkpoint) would be gone. SQLite never
+/// leaves a log beside an empty file itself (a new store's first page is
+/// written before its log), so this is damage, reported as
+/// [`StoreError::Corrupt`] with the log left untouched for support to
+/// recover from. With no key in the keystore nobody can read the log (a
+/// wipe destroys the key first, and this is what one cut short before it
+/// removed the log leaves), so the store is made anew and SQLite drops the
+/// log. Only `Next` is read here, and only when `Current` is empty and the
+/// log holds data.
+fn orphaned_log(path: &Path, has_current: bool, keys: &dyn KeyProvider) -> Result<()> {
+    let log = file_len(&companion(path, "-wal"))?;
+    if log > 0 && (has_current || keys.read_key(KeySlot::Next)?.is_some()) {
+        return Err(StoreError::Corrupt {
+            detail: format!(
+                "it is empty or missing while its write-ahead log holds {log} bytes of \
+                 data; nothing was changed"
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn file_len(path: &Path) -> Result<u64> {
     match std::fs::metadata(path) {
         Ok(meta) => Ok(meta.len()),
@@ -791,5 +838,32 @@ mod tests {
             .pragma_update(None, "max_page_count", 1_000_000)
             .unwrap();
         store.save(&visit).unwrap();
+    }
+
+    #[test]
+    fn a_store_that_lost_its_file_says_so_instead_of_answering_from_its_stand_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig::new(dir.path().join("lost.db"));
+        let mut store = Store::open(&config, Arc::new(MemoryKeyProvider::new())).unwrap();
+        assert_eq!(store.schema_version().unwrap(), schema::LATEST);
+        // What a re-key leaves when neither the old key nor the new one
+        // opens the file afterwards.
+        let strangers = [
+            DatabaseKey::generate().unwrap(),
+            DatabaseKey::generate().unwrap(),
+        ];
+        assert!(matches!(
+            store.reconnect([&strangers[0], &strangers[1]]),
+            Err(StoreError::MustReopen)
+        ));
+        assert!(matches!(
+            store.schema_version(),
+            Err(StoreError::MustReopen)
+        ));
+        assert!(matches!(
+            store.check_integrity(),
+            Err(StoreError::MustReopen)
+        ));
+        assert!(matches!(store.rekey(), Err(StoreError::MustReopen)));
     }
 }

@@ -665,3 +665,111 @@ fn saving_a_refused_version_again_says_it_was_refused_not_saved() {
         "only the correction"
     );
 }
+
+#[test]
+fn two_amendments_of_one_refused_change_are_each_corrected_and_none_stays_stuck() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 13);
+    // v1 queued, then amended twice from the same base (two edit screens
+    // opened on it, or a save retried under a new version id) before the
+    // endpoint refused it: both are held back with it.
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let a = sample::amend_visit(&v1, "phone-1", "One screen's edit.");
+    let b = sample::amend_visit(&v1, "phone-1", "The other screen's edit.");
+    let c1 = save(&mut store, &v1);
+    let ca = save(&mut store, &a);
+    let cb = save(&mut store, &b);
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+    assert_held_back_behind(&store, ca, &a, c1);
+    assert_held_back_behind(&store, cb, &b, c1);
+    // v1 itself is still put right through its newest amendment.
+    assert!(matches!(
+        store.correction_base(c1),
+        Err(StoreError::RejectedChangeAmended { change_id, .. }) if change_id == c1
+    ));
+
+    // Correcting b withdraws b and v1: a never reached the endpoint either,
+    // so it does not stop the correction, and stays rejected on its own.
+    let base = store.correction_base(cb).unwrap();
+    assert_eq!(base.supersedes, Some(v0.meta.version_id));
+    assert_eq!(base.withdraws, [cb, c1]);
+    let b2 = correction_of(&store, cb, &b);
+    let cb2 = store.correct_rejected(cb, &b2).unwrap();
+    for id in [cb, c1] {
+        assert!(matches!(
+            store.outbox_item(id).unwrap().unwrap().state,
+            OutboxState::Withdrawn { corrected_by, .. } if corrected_by == cb2
+        ));
+    }
+    assert_held_back_behind(&store, ca, &a, c1);
+    let listed: Vec<_> = store
+        .rejected_items()
+        .unwrap()
+        .iter()
+        .map(|i| i.change_id)
+        .collect();
+    assert_eq!(listed, [ca]);
+
+    // Sent again, a would reach the endpoint amending a version it never
+    // holds: refused, and nothing changes.
+    let before = snapshot(&store, &v0);
+    assert!(matches!(
+        store.requeue_rejected(ca),
+        Err(StoreError::BuildsOnWithdrawn { change_id, withdrawn })
+            if change_id == ca && withdrawn == c1
+    ));
+    assert_eq!(snapshot(&store, &v0), before);
+
+    // Its correction takes v1's place too: it supersedes v0, and withdraws
+    // a alone (v1 is withdrawn already, by b's correction).
+    let base = store.correction_base(ca).unwrap();
+    assert_eq!(base.supersedes, Some(v0.meta.version_id));
+    assert_eq!(base.withdraws, [ca]);
+    let a2 = correction_of(&store, ca, &a);
+    let ca2 = store.correct_rejected(ca, &a2).unwrap();
+    assert!(matches!(
+        store.outbox_item(ca).unwrap().unwrap().state,
+        OutboxState::Withdrawn { reason, corrected_by }
+            if corrected_by == ca2 && reason.contains("builds on")
+    ));
+    assert!(matches!(
+        store.outbox_item(c1).unwrap().unwrap().state,
+        OutboxState::Withdrawn { corrected_by, .. } if corrected_by == cb2
+    ));
+
+    // Nothing is left rejected; the two corrections go, and the record forks
+    // where the clinician forked it, at v0, to be reconciled once synced.
+    assert!(store.rejected_items().unwrap().is_empty());
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(
+        (
+            counts.accepted,
+            counts.pending,
+            counts.rejected,
+            counts.withdrawn
+        ),
+        (1, 2, 0, 3)
+    );
+    assert_eq!((counts.unsynced(), store.unsynced_count().unwrap()), (2, 2));
+    let pushed: Vec<_> = store
+        .push_batch(up_to(10))
+        .unwrap()
+        .iter()
+        .map(|i| i.change_id)
+        .collect();
+    assert_eq!(pushed, [cb2, ca2]);
+    let Head::Forked(heads) = current(&store, &v0).head else {
+        panic!("a and b were two edits of one version");
+    };
+    assert_eq!(heads.len(), 2);
+    assert!(heads.contains(&a2.meta.version_id) && heads.contains(&b2.meta.version_id));
+    store.mark_sent(&[cb2, ca2]).unwrap();
+    let taken = [
+        (cb2, Acknowledgement::Accepted),
+        (ca2, Acknowledgement::Accepted),
+    ];
+    assert_eq!(store.acknowledge(&taken).unwrap(), 2);
+    assert_eq!(store.outbox_counts().unwrap().unsynced(), 0);
+}

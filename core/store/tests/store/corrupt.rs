@@ -185,3 +185,34 @@ fn a_torn_last_save_in_the_log_opens_with_every_earlier_save() {
     let store = f.open().unwrap();
     assert_all_current(&store, &visits[..5]);
 }
+
+#[test]
+fn an_empty_or_missing_file_beside_a_log_of_saves_is_corrupt_and_the_log_is_kept() {
+    // Opened as a first launch, SQLite would delete a log beside a database
+    // of no pages, and the day's saves in it with no error.
+    for damage in ["emptied", "deleted"] {
+        let (f, _) = killed_with_saves_in_the_log(6);
+        if damage == "emptied" {
+            std::fs::File::create(f.path()).unwrap();
+        } else {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+        assert!(
+            std::fs::metadata(wal(&f)).unwrap().len() > 0,
+            "the log holds the saves"
+        );
+        let before = f.file_bytes();
+        match f.open() {
+            Err(StoreError::Corrupt { detail }) => {
+                assert!(detail.contains("write-ahead log"), "{damage}: {detail}");
+                assert!(detail.contains("nothing was changed"), "{damage}: {detail}");
+            }
+            other => panic!("{damage}: expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(
+            f.file_bytes(),
+            before,
+            "{damage}: the log is kept for recovery"
+        );
+    }
+}

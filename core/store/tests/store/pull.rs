@@ -4,6 +4,7 @@
 
 use doorstep_domain::history::Head;
 use doorstep_domain::record::{RecordId, VisitContent, VisitRecord};
+use doorstep_store::round::MAX_CARE_HOME_RESIDENTS;
 use doorstep_store::{
     Acknowledgement, Origin, OutboxState, PullBatch, PulledRecord, StoreError, SyncCursor,
 };
@@ -198,10 +199,11 @@ fn saving_again_a_version_that_came_from_the_endpoint_queues_nothing_and_says_so
 }
 
 /// Applies `batch` expecting a refusal naming `field`, and checks that
-/// nothing in it was applied: the cursor, the versions it held and its
-/// patient summary are as they were.
+/// nothing in it was applied: the cursor, the versions it held, its patient
+/// summaries and the care homes are as they were.
 fn assert_refused_whole(store: &mut doorstep_store::Store, batch: &PullBatch, field: &str) {
     let cursor = store.sync_cursor().unwrap();
+    let homes = store.care_homes().unwrap();
     match store.apply_pull(batch) {
         Err(StoreError::Invalid(e)) => assert_eq!(e.field, field),
         other => panic!("expected a refusal naming {field}, got {other:?}"),
@@ -222,6 +224,7 @@ fn assert_refused_whole(store: &mut doorstep_store::Store, batch: &PullBatch, fi
     for patient in &batch.patients {
         assert!(store.patient(&patient.nhs_number).unwrap().is_none());
     }
+    assert_eq!(store.care_homes().unwrap(), homes);
 }
 
 /// An amendment of `previous` filed under another record.
@@ -324,6 +327,29 @@ fn a_pulled_patient_summary_no_living_patient_fits_is_refused_with_its_batch() {
     assert_refused_whole(&mut store, &batch, "patients[1].medicines");
     batch.patients.truncate(1);
     store.apply_pull(&batch).unwrap();
+}
+
+#[test]
+fn a_pulled_care_home_no_real_home_fits_is_refused_with_its_batch() {
+    // Residents past any real home's beds, or a review due in 1900, are no
+    // care home a pharmacist should be shown.
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let mut batch = PullBatch::new(SyncCursor("c-1".into()));
+    batch.patients.push(sample::patient(1));
+    let residents = u32::try_from(MAX_CARE_HOME_RESIDENTS).unwrap();
+    batch.care_homes.push(sample::care_home(residents + 1));
+    assert_refused_whole(&mut store, &batch, "care_homes[0].residents");
+    for year in [1900, 2100] {
+        let mut misdated = sample::care_home(3);
+        misdated.residents[2].review_due = jiff::civil::date(year, 1, 1);
+        batch.care_homes = vec![misdated];
+        assert_refused_whole(&mut store, &batch, "care_homes[0].residents[2].review_due");
+    }
+    assert!(store.care_homes().unwrap().is_empty());
+    batch.care_homes = vec![sample::care_home(residents)];
+    store.apply_pull(&batch).unwrap();
+    assert_eq!(store.care_homes().unwrap(), batch.care_homes);
 }
 
 #[test]

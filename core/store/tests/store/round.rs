@@ -1,6 +1,5 @@
 //! Offline round data: the day's round with summaries, care homes, removals.
 
-use doorstep_domain::patient::{CareHome, Resident};
 use doorstep_store::{PullBatch, SyncCursor};
 use jiff::civil::date;
 
@@ -72,18 +71,7 @@ fn patients_off_the_caseload_are_forgotten() {
 fn care_homes_and_their_residents_are_kept_and_replaced() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let home = |residents: u32| CareHome {
-        id: doorstep_domain::network::CareHomeId::parse("the-elms").unwrap(),
-        name: doorstep_domain::text::ShortText::parse("name", "The Elms").unwrap(),
-        location: doorstep_domain::Location::new(50.8, -1.9).unwrap(),
-        aligned_practice: doorstep_domain::network::OdsCode::parse("D99001").unwrap(),
-        residents: (0..residents)
-            .map(|n| Resident {
-                nhs_number: sample::nhs_number(n),
-                review_due: date(2026, 11, 20),
-            })
-            .collect(),
-    };
+    let home = sample::care_home;
     let mut batch = PullBatch::new(SyncCursor("h-1".into()));
     batch.care_homes.push(home(3));
     store.apply_pull(&batch).unwrap();

@@ -14,7 +14,9 @@ use doorstep_domain::medication_review::{
 };
 use doorstep_domain::network::{CareHomeId, ClinicianId, DeviceId, OdsCode};
 use doorstep_domain::news2::{Consciousness, Observations, ObservationsInput};
-use doorstep_domain::patient::{Address, KeyFlags, Patient, PersonName, Postcode};
+use doorstep_domain::patient::{
+    Address, CareHome, KeyFlags, Patient, PersonName, Postcode, Resident,
+};
 use doorstep_domain::record::{
     ObservationSet, Outcome, RecordId, RecordVersion, TaskOwner, VersionId, VersionMeta,
     VisitContent, VisitRecord,
@@ -191,6 +193,23 @@ pub fn patient(n: u32) -> Patient {
             text("Furosemide 40 mg in the morning"),
         ],
         notes: free("Keysafe by the back door. Small dog, friendly."),
+    }
+}
+
+/// A care home with patients `0..residents` living there, each due a review
+/// on 20 November 2026.
+pub fn care_home(residents: u32) -> CareHome {
+    CareHome {
+        id: CareHomeId::parse("the-elms").expect("valid id"),
+        name: text("The Elms"),
+        location: Location::new(50.8, -1.9).expect("valid"),
+        aligned_practice: OdsCode::parse("D99001").expect("valid code"),
+        residents: (0..residents)
+            .map(|n| Resident {
+                nhs_number: nhs_number(n),
+                review_due: jiff::civil::date(2026, 11, 20),
+            })
+            .collect(),
     }
 }
 
