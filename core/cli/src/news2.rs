@@ -47,8 +47,11 @@ fn score_lines(mut input: impl BufRead, mut output: impl Write) -> io::Result<us
         |reason: &str| json!({ "error": { "field": null, "reason": reason } }).to_string();
     loop {
         let mut line = Vec::new();
+        // Room for the longest line its `\r\n` included, and a byte more to tell a
+        // longer one: a read that stopped on the `\r` would leave the `\n` to be
+        // answered as a line of its own, and every later answer a line out.
         let read = (&mut input)
-            .take(MAX_LINE_BYTES as u64 + 1)
+            .take(MAX_LINE_BYTES as u64 + 2)
             .read_until(b'\n', &mut line)?;
         if read == 0 {
             return Ok(refused);
@@ -58,8 +61,10 @@ fn score_lines(mut input: impl BufRead, mut output: impl Write) -> io::Result<us
             line.pop();
         }
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        let answer = if !ended && line.len() > MAX_LINE_BYTES {
-            skip_line(&mut input)?;
+        let answer = if line.len() > MAX_LINE_BYTES {
+            if !ended {
+                skip_line(&mut input)?;
+            }
             refused += 1;
             refusal(&format!(
                 "a line longer than {MAX_LINE_BYTES} bytes: not a set of observations"
@@ -199,6 +204,31 @@ mod tests {
                 .contains("empty")
         );
         assert_eq!(lines[4]["total"], 7);
+    }
+
+    #[test]
+    fn a_line_of_the_longest_length_ending_in_crlf_gets_one_answer() {
+        // Cut at its `\r`, it was answered twice, and the next patient's score
+        // came a line late.
+        let longest = " ".repeat(MAX_LINE_BYTES);
+        let input = format!("{longest}\r\n{EXAMPLE}\n{longest} \n{EXAMPLE}\r\n");
+        let (lines, refused) = run_on(&input);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(refused, 2);
+        assert!(
+            lines[0]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("empty")
+        );
+        assert_eq!(lines[1]["total"], 7);
+        assert!(
+            lines[2]["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("longer than")
+        );
+        assert_eq!(lines[3]["total"], 7);
     }
 
     #[test]
