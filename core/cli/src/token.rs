@@ -1,9 +1,9 @@
 //! `doorstep token issue`: prints a token signed with the endpoint's own key
-//! (kept in the data directory, made on first use, never while an endpoint
-//! serves from the directory), for a clinician's device,
+//! (kept in the data directory, made on the first token issued, never while
+//! an endpoint serves from the directory), for a clinician's device,
 //! a practice system or a coordinator. `doorstep token rotate-key` replaces
-//! that key; a running endpoint on the same directory follows at its next
-//! request.
+//! that key, and refuses a directory without one; a running endpoint on the
+//! same directory follows at its next request.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use doorstep_server::app::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use doorstep_server::auth::keys::{KeyRing, SIGNING_KEY_FILE};
 use doorstep_server::auth::{SigningKey, TokenRole};
 use doorstep_server::storage::sqlite::SERVE_LOCK_FILE;
-use doorstep_server::token::{TokenRequest, issue};
+use doorstep_server::token::{TokenRequest, check, issue};
 use jiff::SignedDuration;
 
 /// Options for `doorstep token`.
@@ -30,7 +30,7 @@ enum Action {
     Issue(IssueArgs),
     /// Replace the signing key. Tokens the old key signed stay valid until
     /// they expire (at most 12 hours), unless --compromised; prints what was
-    /// done as JSON.
+    /// done as JSON. Refused, with nothing made, where --data holds no key.
     RotateKey(RotateArgs),
 }
 
@@ -122,14 +122,28 @@ fn endpoint_serving(dir: &std::path::Path) -> bool {
 }
 
 fn run_issue(args: IssueArgs) -> ExitCode {
+    let request = TokenRequest {
+        network: args.network,
+        role: args.role,
+        subject: args.subject,
+        device: args.device,
+        ttl: args.ttl,
+    };
+    // Before any key is made: a key made for a refused request would be
+    // taken, at the next run, for the endpoint's own, and said to be new no
+    // more.
+    if let Err(e) = check(&request, &args.audience) {
+        eprintln!("doorstep token issue: {e}");
+        return ExitCode::FAILURE;
+    }
     // While an endpoint serves from the directory, its key is made: a
     // missing file then is one removed, and a new key made here would become
     // the endpoint's at its next request and refuse every token issued.
     if endpoint_serving(&args.data) && !args.data.join(SIGNING_KEY_FILE).exists() {
         eprintln!(
             "doorstep token issue: no signing key in {}, while an endpoint serves from it: \
-             put {SIGNING_KEY_FILE} back from a backup, or make a new key with `doorstep token \
-             rotate-key` (the endpoint then refuses every token issued before)",
+             put {SIGNING_KEY_FILE} back from a backup, or stop the endpoint and issue again to \
+             make a new key (the endpoint, started again, refuses every token issued before)",
             args.data.display()
         );
         return ExitCode::FAILURE;
@@ -153,13 +167,6 @@ fn run_issue(args: IssueArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let request = TokenRequest {
-        network: args.network,
-        role: args.role,
-        subject: args.subject,
-        device: args.device,
-        ttl: args.ttl,
-    };
     match issue(
         &key,
         request,
@@ -167,10 +174,7 @@ fn run_issue(args: IssueArgs) -> ExitCode {
         &args.audience,
         jiff::Timestamp::now(),
     ) {
-        Ok(token) => {
-            println!("{token}");
-            ExitCode::SUCCESS
-        }
+        Ok(token) => crate::written("token issue", writeln!(io::stdout().lock(), "{token}")),
         Err(e) => {
             eprintln!("doorstep token issue: {e}");
             ExitCode::FAILURE

@@ -6,6 +6,7 @@ use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
+use crate::app::DEFAULT_AUDIENCE;
 use crate::auth::keys::KeyError;
 use crate::auth::{AccessClaims, IssuedClaims, SigningKey, TokenRole};
 
@@ -52,20 +53,22 @@ pub enum IssueError {
         /// Why the subject is not a clinician's id.
         reason: String,
     },
+    /// The audience is empty or only spaces: every endpoint refuses to
+    /// start with one, so no endpoint could accept the token.
+    #[error(
+        "the audience is empty: give --audience the endpoint's own (its `doorstep serve \
+         --audience`, {DEFAULT_AUDIENCE} unless set)"
+    )]
+    Audience,
     /// Signing failed.
     #[error(transparent)]
     Key(#[from] KeyError),
 }
 
-/// Signs a token for `request` with `key`, valid from `now`, for `issuer`
-/// and `audience`.
-pub fn issue(
-    key: &SigningKey,
-    request: TokenRequest,
-    issuer: &str,
-    audience: &str,
-    now: Timestamp,
-) -> Result<String, IssueError> {
+/// Whether a token for `request` and `audience` may be issued, without a
+/// key: what [`issue`] refuses, asked first by a caller that would otherwise
+/// make a signing key for a token it is then refused.
+pub fn check(request: &TokenRequest, audience: &str) -> Result<(), IssueError> {
     if request.role.writes_records() && request.device.is_none() {
         return Err(IssueError::DeviceRequired(request.role));
     }
@@ -81,6 +84,22 @@ pub fn issue(
             reason: e.reason,
         })?;
     }
+    if audience.trim().is_empty() {
+        return Err(IssueError::Audience);
+    }
+    Ok(())
+}
+
+/// Signs a token for `request` with `key`, valid from `now`, for `issuer`
+/// and `audience`, once [`check`] allows it.
+pub fn issue(
+    key: &SigningKey,
+    request: TokenRequest,
+    issuer: &str,
+    audience: &str,
+    now: Timestamp,
+) -> Result<String, IssueError> {
+    check(&request, audience)?;
     let iat = now.as_second();
     let claims = IssuedClaims {
         iss: issuer.to_owned(),
@@ -97,4 +116,27 @@ pub fn issue(
         },
     };
     Ok(key.sign(&claims)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_for_an_empty_audience_is_refused_as_every_endpoint_would_refuse_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::load_or_create(dir.path()).unwrap();
+        for audience in ["", " \t"] {
+            let request = TokenRequest {
+                network: NetworkId::parse("east-dorset").unwrap(),
+                role: TokenRole::Coordinator,
+                subject: "it-desk".into(),
+                device: None,
+                ttl: SignedDuration::from_hours(8),
+            };
+            let refused =
+                issue(&key, request, "doorstep", audience, Timestamp::now()).expect_err("refused");
+            assert!(refused.to_string().contains("audience"), "{refused}");
+        }
+    }
 }

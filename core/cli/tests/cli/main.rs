@@ -844,3 +844,136 @@ fn solve_vrptw_prints_an_infeasible_best_but_exits_3() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no feasible solution"));
 }
+
+#[test]
+fn token_rotate_key_refuses_a_directory_without_a_signing_key_and_makes_nothing_there() {
+    // A mistyped --data: a rotation there would retire a key made on the spot and
+    // leave the endpoint's own (perhaps leaked) key trusted.
+    let parent = tempfile::tempdir().unwrap();
+    let typo = parent.path().join("typo");
+    let empty = tempfile::tempdir().unwrap();
+    for (dir, compromised) in [(typo.as_path(), true), (empty.path(), false)] {
+        let mut args = vec!["token", "rotate-key", "--data", dir.to_str().unwrap()];
+        if compromised {
+            args.push("--compromised");
+        }
+        let out = doorstep(&args, "");
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!(
+                "doorstep token rotate-key: no signing key in {}",
+                dir.display()
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("nothing to rotate"), "{stderr}");
+        assert!(stderr.contains("--data"), "{stderr}");
+    }
+    assert!(!typo.exists(), "a mistyped directory is not made");
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn token_issue_refused_on_a_new_directory_makes_no_key_so_the_next_issue_still_says_it_made_one() {
+    let parent = tempfile::tempdir().unwrap();
+    let fresh = parent.path().join("fresh");
+    let refused = issue(&fresh, "paramedic", "para-1", &[]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(!fresh.exists(), "{refused:?}");
+    let issued = issue(&fresh, "paramedic", "para-1", &["--device", "phone-1"]);
+    assert!(issued.status.success(), "{issued:?}");
+    let note = String::from_utf8_lossy(&issued.stderr);
+    assert!(note.contains("so a new one was made"), "{note}");
+}
+
+#[test]
+fn token_issue_reports_a_stdout_it_cannot_write_to_and_stops_quietly_when_the_reader_goes() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let args = [
+        "token",
+        "issue",
+        "--data",
+        dir,
+        "--network",
+        "east-dorset",
+        "--role",
+        "coordinator",
+        "--subject",
+        "it-desk",
+    ];
+    // The key made first, so the only thing on stderr is what went wrong.
+    assert!(
+        issue(data.path(), "coordinator", "it-desk", &[])
+            .status
+            .success()
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(args)
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("doorstep token issue: "), "{stderr}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn token_issue_refuses_an_empty_audience_that_every_endpoint_would_refuse() {
+    let data = tempfile::tempdir().unwrap();
+    for audience in ["", "  "] {
+        let out = issue(
+            data.path(),
+            "coordinator",
+            "it-desk",
+            &["--audience", audience],
+        );
+        assert_eq!(out.status.code(), Some(1), "{audience:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("audience"), "{stderr}");
+    }
+}
+
+#[test]
+fn restore_from_a_missing_backup_says_it_was_not_found_and_makes_no_data_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("new-endpoint");
+    let missing = parent.path().join("nightly.sqlite3");
+    let out = doorstep(
+        &[
+            "restore",
+            "--data",
+            data.to_str().unwrap(),
+            "--from",
+            missing.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("backup file not found: {}", missing.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pg_dump"), "{stderr}");
+    assert!(!data.exists(), "{stderr}");
+}

@@ -7,8 +7,9 @@
 //! of `doorstep serve` or `doorstep token issue` runs first; it never leaves
 //! the directory and is never logged.
 //!
-//! `doorstep token rotate-key` replaces it ([`KeyRing::rotate`]). The old
-//! key's private half is gone with its file; its public half is kept in
+//! `doorstep token rotate-key` replaces it ([`KeyRing::rotate`]), and
+//! refuses a directory that holds none rather than make one to replace. The
+//! old key's private half is gone with its file; its public half is kept in
 //! [`RETIRED_KEYS_FILE`] and trusted until every token it could have signed
 //! has expired ([`MAX_TTL`] and the clock leeway after it retired), so
 //! devices signed in before the rotation keep syncing. After a compromise the
@@ -67,6 +68,14 @@ pub enum KeyError {
          signing key; try again, and look for a stuck doorstep process if it persists"
     )]
     Locked(PathBuf),
+    /// A rotation found no signing key in the directory it was given: most
+    /// likely not the endpoint's data directory (a mistyped path). Nothing
+    /// was made there, so the endpoint's own key is still the one it trusts.
+    #[error(
+        "no signing key in {0}, so there is nothing to rotate and nothing was changed: check \
+         that --data names the endpoint's data directory (where `doorstep serve --data` points)"
+    )]
+    NothingToRotate(PathBuf),
     /// The retired keys' file is not what [`KeyRing::rotate`] writes.
     #[error("retired keys at {path}: {reason}; leave it for an operator to check")]
     RetiredInvalid {
@@ -360,9 +369,27 @@ impl KeyRing {
     /// before that rotation), and every device signs in again anyway.
     /// Rotations hold the directory's key lock, so two run one after the
     /// other and each retires the key the other made.
+    ///
+    /// A directory without a signing key is refused with
+    /// [`KeyError::NothingToRotate`], and nothing is made in it (not even the
+    /// directory or its lock): a key made there and retired at once would
+    /// report a rotation while the endpoint's own key, perhaps leaked, stays
+    /// trusted.
     pub fn rotate(dir: &Path, now: Timestamp, keep_retired: bool) -> Result<Rotation, KeyError> {
+        let nothing_to_rotate = || KeyError::NothingToRotate(dir.to_path_buf());
+        // Looked for before the lock, whose taking would make the directory;
+        // an answer other than "absent" is left for the read below to report.
+        if matches!(dir.join(SIGNING_KEY_FILE).try_exists(), Ok(false)) {
+            return Err(nothing_to_rotate());
+        }
         let _keys = lock_keys(dir)?;
-        let old = SigningKey::load_or_create_locked(dir)?;
+        // Removed while the lock was awaited: still nothing to rotate.
+        let old = SigningKey::load(dir).map_err(|e| match e {
+            KeyError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                nothing_to_rotate()
+            }
+            e => e,
+        })?;
         let mut retired: Vec<RetiredKey> = read_retired(dir)?
             .into_iter()
             .filter(|k| keep_retired && k.trusted_until() > now && k.kid != old.kid)
@@ -583,6 +610,7 @@ mod tests {
     #[test]
     fn a_rotation_after_a_compromise_trusts_no_key_of_before() {
         let dir = tempfile::tempdir().unwrap();
+        SigningKey::load_or_create(dir.path()).unwrap();
         let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
         let first = KeyRing::rotate(dir.path(), now, true).unwrap();
         let second =
@@ -597,6 +625,7 @@ mod tests {
     #[test]
     fn retired_keys_whose_trust_has_ended_are_dropped_at_the_next_rotation() {
         let dir = tempfile::tempdir().unwrap();
+        SigningKey::load_or_create(dir.path()).unwrap();
         let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
         KeyRing::rotate(dir.path(), now, true).unwrap();
         let later =
@@ -611,9 +640,31 @@ mod tests {
     }
 
     #[test]
+    fn a_rotation_where_there_is_no_signing_key_is_refused_and_makes_nothing() {
+        // A mistyped data directory: a key made there and retired at once
+        // would leave the endpoint's own key, perhaps leaked, trusted.
+        let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
+        let parent = tempfile::tempdir().unwrap();
+        let typo = parent.path().join("typo");
+        let empty = tempfile::tempdir().unwrap();
+        for (dir, keep_retired) in [(typo.as_path(), false), (empty.path(), true)] {
+            let refused = KeyRing::rotate(dir, now, keep_retired).expect_err("refused");
+            assert!(
+                refused
+                    .to_string()
+                    .starts_with(&format!("no signing key in {}", dir.display())),
+                "{refused}"
+            );
+        }
+        assert!(!typo.exists());
+        assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn a_damaged_retired_list_is_refused_and_no_key_changes() {
         let now: Timestamp = "2026-12-04T09:00:00Z".parse().unwrap();
         let dir = tempfile::tempdir().unwrap();
+        SigningKey::load_or_create(dir.path()).unwrap();
         KeyRing::rotate(dir.path(), now, true).unwrap();
         let listed: serde_json::Value =
             serde_json::from_slice(&bytes(dir.path(), RETIRED_KEYS_FILE)).unwrap();

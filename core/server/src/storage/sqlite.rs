@@ -228,6 +228,14 @@ pub enum BackupError {
          PostgreSQL's own tools, such as pg_dump)"
     )]
     NoDatabase(PathBuf),
+    /// The backup a restore was given is not there: nothing was looked at
+    /// or made in the data directory.
+    #[error("backup file not found: {0}; give --from the file `doorstep backup --out` wrote")]
+    NoBackup(PathBuf),
+    /// The backup a restore was given is there but is not a file (a
+    /// directory, say): nothing was looked at or made in the data directory.
+    #[error("{0} is not a backup file: give --from the file `doorstep backup --out` wrote")]
+    NotABackupFile(PathBuf),
     /// The backup's path names a file already.
     #[error("{0} exists; a backup never replaces a file")]
     Exists(PathBuf),
@@ -385,11 +393,12 @@ pub enum Revocations {
 /// Every device the replaced database revoked stays revoked: revocations
 /// made after the backup would otherwise be lost with it. When they cannot
 /// be read, `revocations` says whether to refuse or go on.
+///
+/// A backup that is not there, is not a file or cannot be read is refused
+/// before `dir` is touched: a mistyped `from` makes no data directory.
 pub fn restore(dir: &Path, from: &Path, revocations: Revocations) -> Result<Restored, BackupError> {
+    readable_backup(from)?;
     let _serving = lock_data_dir(dir)?;
-    if !from.is_file() {
-        return Err(BackupError::NoDatabase(from.to_path_buf()));
-    }
     let live = dir.join(crate::app::SQLITE_FILE);
     let mut made = MadeByReading::before(&live);
     let read = revoked_devices(&live);
@@ -432,6 +441,19 @@ pub fn restore(dir: &Path, from: &Path, revocations: Revocations) -> Result<Rest
         revocations_carried,
         revocations_unread: revoked.err(),
     })
+}
+
+/// Whether `from` is a file this process can read, as a restore's backup
+/// must be; why not, if not.
+fn readable_backup(from: &Path) -> Result<(), BackupError> {
+    match std::fs::metadata(from) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(BackupError::NoBackup(from.to_path_buf()))
+        }
+        Err(e) => Err(io_at(from)(e)),
+        Ok(meta) if !meta.is_file() => Err(BackupError::NotABackupFile(from.to_path_buf())),
+        Ok(_) => std::fs::File::open(from).map(drop).map_err(io_at(from)),
+    }
 }
 
 /// A database's files: the database itself, its write-ahead log and the
