@@ -14,7 +14,7 @@
 //! refused rather than trusted. Forks are listed in record id order, `limit`
 //! at a time, each page going on after the record id the last one named.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use aws_lc_rs::digest;
 use axum::Json;
@@ -167,6 +167,43 @@ where
         meta: record.meta,
         body,
     })
+}
+
+/// The places in the push of the changes in `rejected` as invalid that the
+/// network holds already under the same change id, kind and record: what a
+/// device sends again when a push's answer was lost. (One refused as not the
+/// caller's stays refused, whatever is stored.) The record is compared as
+/// JSON values (the device sends what it serialised from the record, and the
+/// endpoint stored the same record serialised again).
+async fn stored_as_sent(
+    state: &AppState,
+    caller: &Caller,
+    changes: &[RawChange],
+    rejected: &[RejectedChange],
+) -> Result<HashSet<usize>, ApiError> {
+    let places: HashMap<ChangeId, usize> = rejected
+        .iter()
+        .filter(|r| r.code == RejectCode::Invalid)
+        .filter_map(|r| r.change_id.map(|id| (id, r.index)))
+        .collect();
+    if places.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let stored = state
+        .storage
+        .stored_changes(caller.scope(), places.keys().copied().collect())
+        .await?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|(id, kind, body)| {
+            let i = places[&id];
+            let sent = changes.get(i)?;
+            let same = sent.body.kind == kind
+                && serde_json::from_str::<serde_json::Value>(sent.body.record.get()).ok()?
+                    == serde_json::from_str::<serde_json::Value>(&body).ok()?;
+            same.then_some(i)
+        })
+        .collect())
 }
 
 /// The one field of a record's envelope that [`refuse_built_on_refused`]
@@ -389,12 +426,21 @@ async fn push(
             Err(r) => rejected.push(r),
         }
     }
+    // A change refused by today's checks that the endpoint stored as sent
+    // (its answer lost, the checks stricter since) is the duplicate it is:
+    // refused, the device would correct a version colleagues already have,
+    // forking its record.
+    let held = if rejected.is_empty() {
+        HashSet::new()
+    } else {
+        stored_as_sent(&state, &caller, &raw.changes, &rejected).await?
+    };
+    rejected.retain(|r| !held.contains(&r.index));
     if !rejected.is_empty() {
         refuse_built_on_refused(&raw.changes, &checked, &mut rejected);
         return Err(ApiError::InvalidChanges { rejected, total });
     }
-    let checked: Vec<CheckedChange> = checked.into_iter().map(|(_, c)| c).collect();
-    let ids: Vec<ChangeId> = checked.iter().map(|c| c.change_id).collect();
+    let (places, checked): (Vec<usize>, Vec<CheckedChange>) = checked.into_iter().unzip();
     // Read before the push, so that a database out of reach for this read
     // answers an error only while nothing of the push is stored (a revocation
     // landing in between is heard at the device's next pull, which it refuses).
@@ -406,11 +452,19 @@ async fn push(
         .filter(|o| matches!(o, ChangeOutcome::Forked { .. }))
         .count();
     tracing::info!(changes = total, stored, forked, revoked, "push");
+    let mut judged: Vec<Option<ChangeOutcome>> = vec![None; total];
+    for (i, outcome) in places.into_iter().zip(outcomes) {
+        judged[i] = Some(outcome);
+    }
     Ok(Json(PushResponse {
-        results: ids
-            .into_iter()
-            .zip(outcomes)
-            .map(|(change_id, outcome)| ChangeResult { change_id, outcome })
+        results: raw
+            .changes
+            .iter()
+            .zip(judged)
+            .map(|(change, outcome)| ChangeResult {
+                change_id: change.change_id,
+                outcome: outcome.unwrap_or(ChangeOutcome::Duplicate),
+            })
             .collect(),
         device_status: if revoked {
             DeviceStatus::Revoked

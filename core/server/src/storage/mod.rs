@@ -266,6 +266,17 @@ pub trait Storage: Send + Sync + 'static {
         change_ids: Vec<ChangeId>,
     ) -> Result<Vec<ChangeId>, StorageError>;
 
+    /// The kind and body the network holds under each of `change_ids` it
+    /// holds, in the order given (those it does not hold left out): how a
+    /// push tells a change it already stored from one it would refuse now,
+    /// when a change that fails today's checks is sent again (its answer was
+    /// lost, and the checks have grown stricter since it was stored).
+    async fn stored_changes(
+        &self,
+        scope: &NetworkScope,
+        change_ids: Vec<ChangeId>,
+    ) -> Result<Vec<(ChangeId, ChangeKind, String)>, StorageError>;
+
     /// True when `device` of the network was revoked.
     async fn is_revoked(
         &self,

@@ -21,7 +21,7 @@
 //! database gone or every connection busy, a request is answered 503 within
 //! seconds instead of waiting out the request timeout.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -855,6 +855,33 @@ impl Storage for PostgresStorage {
         Ok(change_ids
             .into_iter()
             .filter(|c| !held.contains(&c.0))
+            .collect())
+    }
+
+    async fn stored_changes(
+        &self,
+        scope: &NetworkScope,
+        change_ids: Vec<ChangeId>,
+    ) -> Result<Vec<(ChangeId, ChangeKind, String)>, StorageError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT change_id, kind, body FROM sync_changes
+                 WHERE network = $1 AND change_id = ANY($2)",
+            )
+            .await?;
+        let ids: Vec<Uuid> = change_ids.iter().map(|c| c.0).collect();
+        let mut held = HashMap::new();
+        for row in client
+            .query(&stmt, &[&scope.network().as_str(), &ids])
+            .await?
+        {
+            let id: Uuid = row.try_get(0)?;
+            held.insert(id, (kind(row.try_get(1)?)?, row.try_get::<_, String>(2)?));
+        }
+        Ok(change_ids
+            .into_iter()
+            .filter_map(|c| held.remove(&c.0).map(|(k, body)| (c, k, body)))
             .collect())
     }
 

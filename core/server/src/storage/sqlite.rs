@@ -1216,6 +1216,32 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn stored_changes(
+        &self,
+        scope: &NetworkScope,
+        change_ids: Vec<ChangeId>,
+    ) -> Result<Vec<(ChangeId, ChangeKind, String)>, StorageError> {
+        let network = scope.network().as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT kind, body FROM sync_changes WHERE network = ?1 AND change_id = ?2",
+            )?;
+            let mut stored = Vec::new();
+            for id in change_ids {
+                let row = stmt
+                    .query_row(params![network, id.0.to_string()], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()?;
+                if let Some((k, body)) = row {
+                    stored.push((id, kind(&k)?, body));
+                }
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
     async fn is_revoked(
         &self,
         scope: &NetworkScope,

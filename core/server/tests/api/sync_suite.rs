@@ -7,15 +7,17 @@ use axum::http::{Request, StatusCode, header};
 use doorstep_server::auth::TokenRole;
 use serde_json::json;
 
-use doorstep_domain::network::{ClinicianId, DeviceId};
+use doorstep_domain::network::{ClinicianId, DeviceId, NetworkId};
 use doorstep_domain::record::{RecordId, VersionId, VersionMeta};
 use doorstep_server::routes::sync::{MAX_PULL_PAGE_BYTES, WRITTEN_AT_LEEWAY};
-use doorstep_sync::wire::{DEFAULT_FORKS_LIMIT, ForksResponse, MAX_FORKS_LIMIT, MAX_PUSH_CHANGES};
+use doorstep_sync::wire::{
+    ChangeBody, ChangeKind, DEFAULT_FORKS_LIMIT, ForksResponse, MAX_FORKS_LIMIT, MAX_PUSH_CHANGES,
+};
 use std::sync::Arc;
 
-use doorstep_server::storage::Storage;
 use doorstep_server::storage::postgres::PostgresStorage;
 use doorstep_server::storage::sqlite::SqliteStorage;
+use doorstep_server::storage::{CheckedChange, NetworkScope, Storage};
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -1658,7 +1660,54 @@ async fn break_storage(backend: &Backend, app: &TestApp) {
     }
 }
 
+async fn a_change_stored_before_the_checks_grew_stricter_is_a_duplicate_when_sent_again(
+    backend: Backend,
+) {
+    // Stored by a build whose checks let it in (here, straight into storage: written more
+    // than the leeway ahead, which today's push refuses); its answer was lost, so the device
+    // sends it again. Refused, the device would correct a version colleagues already have.
+    let app = TestApp::new(&backend).await;
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let ahead = |seed| {
+        let meta = VersionMeta::first(
+            RecordId(Uuid::now_v7()),
+            VersionId(Uuid::now_v7()),
+            ClinicianId::parse("para-1").unwrap(),
+            DeviceId::parse("phone-1").unwrap(),
+            jiff::Timestamp::now() + WRITTEN_AT_LEEWAY + jiff::SignedDuration::from_hours(48),
+        );
+        visit_version(meta, seed)
+    };
+    let stored = ahead(1);
+    let ChangeBody::VisitRecord(record) = &stored.body else {
+        unreachable!("visit_version makes visit records")
+    };
+    let scope = NetworkScope::for_verified_network(NetworkId::parse(NET).unwrap());
+    let checked = CheckedChange {
+        change_id: stored.change_id,
+        kind: ChangeKind::VisitRecord,
+        meta: record.meta.clone(),
+        body: serde_json::to_string(record).unwrap(),
+    };
+    app.state.storage.push(&scope, vec![checked]).await.unwrap();
+    let fresh = new_visit("para-1", "phone-1", 2);
+    let (status, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![stored.clone(), fresh]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(statuses(&body), ["duplicate", "accepted"]);
+    assert_eq!(count_stored(&app).await, 2);
+    // Another record under that change id is judged by today's checks, and refused.
+    let mut other = ahead(3);
+    other.change_id = stored.change_id;
+    let (status, body) = app.push(&token, &batch(NET, "phone-1", vec![other])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["rejected"][0]["field"], "body.record.meta.written_at");
+    assert_eq!(count_stored(&app).await, 2);
+}
+
 crate::on_both_backends!(
+    a_change_stored_before_the_checks_grew_stricter_is_a_duplicate_when_sent_again,
     pushing_the_same_batch_twice_stores_it_once_and_answers_duplicate,
     pull_pages_come_in_push_order_and_the_cursor_only_moves_forward,
     two_devices_amending_one_version_both_survive_and_the_fork_is_listed,

@@ -13,7 +13,7 @@ use doorstep_domain::record::RecordId;
 use doorstep_server::storage::{
     CheckedChange, ForksPage, NetworkScope, PullPage, Storage, StorageError,
 };
-use doorstep_sync::wire::{ChangeId, ChangeOutcome};
+use doorstep_sync::wire::{ChangeId, ChangeKind, ChangeOutcome};
 
 /// The real storage `inner`, with what the test asked for.
 pub struct Watched {
@@ -142,6 +142,14 @@ impl Storage for Watched {
         change_ids: Vec<ChangeId>,
     ) -> Result<Vec<ChangeId>, StorageError> {
         self.inner.missing_changes(scope, change_ids).await
+    }
+
+    async fn stored_changes(
+        &self,
+        scope: &NetworkScope,
+        change_ids: Vec<ChangeId>,
+    ) -> Result<Vec<(ChangeId, ChangeKind, String)>, StorageError> {
+        self.inner.stored_changes(scope, change_ids).await
     }
 
     async fn is_revoked(
