@@ -212,19 +212,6 @@ where
     T::deserialize(d)
 }
 
-/// Deserializes a variant with no fields of its own, refusing any field
-/// beside its tag. `deny_unknown_fields` on an internally tagged enum covers
-/// only the variants with fields: without this, `{"kind":
-/// "managed_at_home", "urgency": "emergency"}` reads as `ManagedAtHome` and
-/// the urgency is dropped unseen, and a record written by a newer build
-/// would lose what this one does not know instead of being refused.
-pub(crate) fn no_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Nothing {}
-    Nothing::deserialize(d).map(|Nothing {}| ())
-}
-
 /// The date `at` falls on in the UK, where the practices are: a visit at
 /// 00:30 in summer time is on the day the clinician saw, not the UTC day
 /// before.
@@ -515,10 +502,9 @@ pub enum TaskOwner {
 
 /// What happened at the end of the visit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "OutcomeFields")]
 pub enum Outcome {
     /// Treated and left at home.
-    #[serde(deserialize_with = "no_fields")]
     ManagedAtHome,
     /// Referred back to the GP.
     ReferredToGp {
@@ -543,13 +529,98 @@ pub enum Outcome {
         reference: ShortText,
     },
     /// Nobody answered; no assessment took place.
-    #[serde(deserialize_with = "no_fields")]
     PatientNotAtHome,
     /// The patient declined assessment or treatment.
     Declined {
         /// True when their capacity to decide was assessed and recorded.
         capacity_assessed: bool,
     },
+}
+
+/// An outcome as written: its kind and each field some kind has, every one
+/// read where it stands, so that a refused value is named by its key
+/// (`content.outcome.destination`). Read straight as the tagged enum, serde
+/// gathers the fields before it knows the kind and names only the outcome,
+/// and a kind with no fields would drop any it was given, unseen (a record
+/// written by a newer build would lose what this one does not know).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeFields {
+    kind: OutcomeKind,
+    urgency: Option<ReferralUrgency>,
+    service: Option<ShortText>,
+    destination: Option<ShortText>,
+    reference: Option<ShortText>,
+    capacity_assessed: Option<bool>,
+}
+
+/// The kinds of [`Outcome`], as written in its `kind`.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeKind {
+    ManagedAtHome,
+    ReferredToGp,
+    ReferredToService,
+    ConveyedToHospital,
+    EmergencyHandover,
+    PatientNotAtHome,
+    Declined,
+}
+
+impl TryFrom<OutcomeFields> for Outcome {
+    type Error = ValidationError;
+    fn try_from(f: OutcomeFields) -> Result<Self, Self::Error> {
+        let (name, takes): (&str, &[&str]) = match f.kind {
+            OutcomeKind::ManagedAtHome => ("managed_at_home", &[]),
+            OutcomeKind::ReferredToGp => ("referred_to_gp", &["urgency"]),
+            OutcomeKind::ReferredToService => ("referred_to_service", &["service", "urgency"]),
+            OutcomeKind::ConveyedToHospital => ("conveyed_to_hospital", &["destination"]),
+            OutcomeKind::EmergencyHandover => ("emergency_handover", &["reference"]),
+            OutcomeKind::PatientNotAtHome => ("patient_not_at_home", &[]),
+            OutcomeKind::Declined => ("declined", &["capacity_assessed"]),
+        };
+        let given = [
+            ("urgency", f.urgency.is_some()),
+            ("service", f.service.is_some()),
+            ("destination", f.destination.is_some()),
+            ("reference", f.reference.is_some()),
+            ("capacity_assessed", f.capacity_assessed.is_some()),
+        ];
+        if let Some((field, _)) = given
+            .iter()
+            .find(|(field, present)| *present && !takes.contains(field))
+        {
+            return Err(ValidationError::new(
+                *field,
+                format!("is not part of an outcome of kind {name}"),
+            ));
+        }
+        fn required<T>(field: &str, name: &str, value: Option<T>) -> Result<T, ValidationError> {
+            value.ok_or_else(|| {
+                ValidationError::new(field, format!("is required for an outcome of kind {name}"))
+            })
+        }
+        Ok(match f.kind {
+            OutcomeKind::ManagedAtHome => Outcome::ManagedAtHome,
+            OutcomeKind::ReferredToGp => Outcome::ReferredToGp {
+                urgency: required("urgency", name, f.urgency)?,
+            },
+            OutcomeKind::ReferredToService => Outcome::ReferredToService {
+                service: required("service", name, f.service)?,
+                urgency: required("urgency", name, f.urgency)?,
+            },
+            OutcomeKind::ConveyedToHospital => Outcome::ConveyedToHospital {
+                destination: required("destination", name, f.destination)?,
+            },
+            OutcomeKind::EmergencyHandover => Outcome::EmergencyHandover {
+                reference: required("reference", name, f.reference)?,
+            },
+            OutcomeKind::PatientNotAtHome => Outcome::PatientNotAtHome,
+            OutcomeKind::Declined => Outcome::Declined {
+                capacity_assessed: required("capacity_assessed", name, f.capacity_assessed)?,
+            },
+        })
+    }
 }
 
 /// A task someone must do after the visit.

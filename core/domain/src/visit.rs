@@ -76,13 +76,11 @@ impl From<TimeWindow> for RawWindow {
 
 /// How soon the visit must happen, as the duty GP triaged it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "UrgencyFields")]
 pub enum Urgency {
     /// Must be served, as early as possible.
-    #[serde(deserialize_with = "crate::record::no_fields")]
     Immediate,
     /// Must be served today unless impossible.
-    #[serde(deserialize_with = "crate::record::no_fields")]
     SameDay,
     /// May wait until `due_by`; deferring beyond it is penalised by how
     /// overdue it is.
@@ -90,6 +88,45 @@ pub enum Urgency {
         /// Last day it should happen.
         due_by: Date,
     },
+}
+
+/// An urgency as written: its kind and the one field a kind has, read where
+/// it stands, so that a refusal names `urgency.due_by` (read straight as
+/// the tagged enum, serde names only `urgency`), and an immediate or
+/// same-day urgency given a `due_by` is refused rather than read without it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UrgencyFields {
+    kind: UrgencyKind,
+    due_by: Option<Date>,
+}
+
+/// The kinds of [`Urgency`], as written in its `kind`.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum UrgencyKind {
+    Immediate,
+    SameDay,
+    Routine,
+}
+
+impl TryFrom<UrgencyFields> for Urgency {
+    type Error = ValidationError;
+    fn try_from(f: UrgencyFields) -> Result<Self, Self::Error> {
+        match (f.kind, f.due_by) {
+            (UrgencyKind::Immediate, None) => Ok(Urgency::Immediate),
+            (UrgencyKind::SameDay, None) => Ok(Urgency::SameDay),
+            (UrgencyKind::Routine, Some(due_by)) => Ok(Urgency::Routine { due_by }),
+            (UrgencyKind::Routine, None) => Err(ValidationError::new(
+                "due_by",
+                "is required for an urgency of kind routine",
+            )),
+            (UrgencyKind::Immediate | UrgencyKind::SameDay, Some(_)) => Err(ValidationError::new(
+                "due_by",
+                "is part of a routine urgency only",
+            )),
+        }
+    }
 }
 
 /// A request for a home visit.

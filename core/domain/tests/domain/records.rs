@@ -616,32 +616,65 @@ fn what_a_record_says_happened_cannot_be_later_than_it_was_written() {
 }
 
 #[test]
-fn an_outcome_or_urgency_with_no_fields_refuses_one_it_does_not_know() {
+fn an_outcome_or_urgency_refuses_a_field_its_kind_does_not_take_and_names_each_by_its_key() {
+    use doorstep_domain::text::from_json;
     // Read as plain `ManagedAtHome` before, the urgency silently dropped.
-    for (json, field) in [
+    for (json, field, reason) in [
         (
             r#"{"kind":"managed_at_home","urgency":"emergency"}"#,
             "urgency",
+            "is not part of an outcome of kind managed_at_home",
         ),
         (
             r#"{"kind":"patient_not_at_home","reference":"INC-1"}"#,
             "reference",
+            "is not part of an outcome of kind patient_not_at_home",
+        ),
+        (
+            r#"{"kind":"referred_to_service","service":"Falls team"}"#,
+            "urgency",
+            "is required for an outcome of kind referred_to_service",
+        ),
+        (
+            r#"{"kind":"conveyed_to_hospital","destination":" "}"#,
+            "destination",
+            "must not be empty",
         ),
     ] {
-        let e = doorstep_domain::text::from_json::<Outcome>(json).unwrap_err();
-        assert!(
-            e.reason.contains(&format!("unknown field `{field}`")),
-            "{e}"
+        let e = from_json::<Outcome>(json).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.reason.as_str()),
+            (field, reason),
+            "{json}"
         );
     }
-    for json in [
-        r#"{"kind":"same_day","due_by":"2026-11-30"}"#,
-        r#"{"kind":"immediate","within":"1h"}"#,
+    let e = from_json::<Outcome>(r#"{"kind":"declined","capacity":true}"#).unwrap_err();
+    assert_eq!(e.field, "capacity");
+    assert!(e.reason.contains("unknown field"), "{e}");
+    for (json, reason) in [
+        (
+            r#"{"kind":"same_day","due_by":"2026-11-30"}"#,
+            "is part of a routine urgency only",
+        ),
+        (
+            r#"{"kind":"routine"}"#,
+            "is required for an urgency of kind routine",
+        ),
     ] {
-        let e = doorstep_domain::text::from_json::<Urgency>(json).unwrap_err();
-        assert!(e.reason.contains("unknown field"), "{e}");
+        let e = from_json::<Urgency>(json).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.reason.as_str()),
+            ("due_by", reason),
+            "{json}"
+        );
     }
-    let fine = doorstep_domain::text::from_json::<Outcome>(r#"{"kind":"managed_at_home"}"#);
+    // In a record, the path runs into the outcome.
+    let mut json = serde_json::to_value(visit()).unwrap();
+    json["content"]["outcome"] =
+        serde_json::json!({"kind": "conveyed_to_hospital", "destination": ""});
+    let e = parse_checked::<VisitRecord>(&json.to_string()).unwrap_err();
+    assert_eq!(e.field, "content.outcome.destination");
+    let fine = from_json::<Outcome>(r#"{"kind":"managed_at_home"}"#);
     assert_eq!(fine.unwrap(), Outcome::ManagedAtHome);
 }
 
