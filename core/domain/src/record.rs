@@ -215,7 +215,7 @@ where
 /// The date `at` falls on in the UK, where the practices are: a visit at
 /// 00:30 in summer time is on the day the clinician saw, not the UTC day
 /// before.
-pub(crate) fn uk_date(at: Timestamp) -> Date {
+fn uk_date(at: Timestamp) -> Date {
     static LONDON: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(|| {
         jiff::tz::TimeZone::get("Europe/London").expect("the bundled time zone database")
     });

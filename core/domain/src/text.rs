@@ -40,7 +40,7 @@ impl FreeText {
         {
             return Err(ValidationError::new(field, "contains control characters"));
         }
-        refuse_direction_controls(field, text)?;
+        refuse_direction_controls(field, text, OVERRIDES)?;
         Ok(Self(text.to_owned()))
     }
 
@@ -55,16 +55,29 @@ impl FreeText {
     }
 }
 
-/// Refuses the invisible characters that make text display in another order
-/// than it is stored (the embeddings, overrides and isolates of the Unicode
-/// bidirectional algorithm). A dose stored as `Morphine \u{202E}gm 01`
-/// displays as "Morphine 10 mg": what the GP record files must read as it
-/// says. English, and names in right-to-left scripts, need none of them.
-fn refuse_direction_controls(field: &str, text: &str) -> Result<(), ValidationError> {
-    if text
-        .chars()
-        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
-    {
+/// The overrides of the Unicode bidirectional algorithm, which show the
+/// characters after them in the order they set, whatever they are: a dose
+/// stored as `Morphine \u{202E}gm 01` displays as "Morphine 10 mg".
+const OVERRIDES: &[char] = &['\u{202D}', '\u{202E}'];
+
+/// The overrides, and the embeddings and isolates, which reorder whole runs
+/// of text (`5 mg` and `twice daily` can show in either order).
+const EVERY_DIRECTION_CONTROL: &[char] = &[
+    '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}',
+];
+
+/// Refuses the invisible characters of `refused` that make text display in
+/// another order than it is stored: what the GP record files must read as it
+/// says. A label (a medicine, a dose) may hold none of them. Free text may
+/// hold embeddings and isolates, which text pasted from a document mixing
+/// English with a right-to-left script carries, but no override.
+fn refuse_direction_controls(
+    field: &str,
+    text: &str,
+    refused: &[char],
+) -> Result<(), ValidationError> {
+    if text.chars().any(|c| refused.contains(&c)) {
         return Err(ValidationError::new(
             field,
             "contains characters that change the direction text is shown in",
@@ -114,7 +127,7 @@ impl ShortText {
                 "must be a single line without control characters",
             ));
         }
-        refuse_direction_controls(field, text)?;
+        refuse_direction_controls(field, text, EVERY_DIRECTION_CONTROL)?;
         Ok(Self(text.to_owned()))
     }
 

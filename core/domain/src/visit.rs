@@ -170,12 +170,6 @@ impl VisitRequest {
         crate::record::plausible_instant("requested_at", self.requested_at)?;
         if let Urgency::Routine { due_by } = self.urgency {
             crate::record::plausible_date("urgency.due_by", due_by)?;
-            if due_by < crate::record::uk_date(self.requested_at) {
-                return Err(ValidationError::new(
-                    "urgency.due_by",
-                    "must not be before the request was made",
-                ));
-            }
         }
         crate::record::at_most("time_windows", &self.time_windows, MAX_TIME_WINDOWS)?;
         crate::record::at_most(
@@ -235,19 +229,12 @@ mod tests {
     }
 
     #[test]
-    fn a_routine_request_due_before_it_was_made_is_refused() {
+    fn a_routine_request_may_be_overdue_when_it_is_made() {
+        // An annual review that fell due last month, asked for today: the planner
+        // weighs how overdue it is.
         let mut r = request();
         r.urgency = Urgency::Routine {
-            due_by: jiff::civil::date(2025, 11, 30),
-        };
-        let e = r.validate().unwrap_err();
-        assert_eq!(
-            (e.field.as_str(), e.reason.as_str()),
-            ("urgency.due_by", "must not be before the request was made")
-        );
-        // Due the day it was made is due today.
-        r.urgency = Urgency::Routine {
-            due_by: jiff::civil::date(2026, 11, 24),
+            due_by: jiff::civil::date(2026, 10, 24),
         };
         assert!(r.validate().is_ok());
     }

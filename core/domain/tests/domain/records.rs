@@ -721,8 +721,11 @@ fn a_label_that_shows_in_another_order_than_it_says_is_refused() {
         let e = ShortText::parse("dose", text).unwrap_err();
         assert_eq!(e.field, "dose");
         assert!(e.reason.contains("direction"), "{e}");
-        assert!(FreeText::parse("treatment", text).is_err());
     }
+    // Free text refuses an override; it may hold the embeddings that text pasted
+    // from a document mixing English and Arabic carries.
+    assert!(FreeText::parse("treatment", "Morphine \u{202E}gm 01").is_err());
+    assert!(FreeText::parse("treatment", "Interpreter: \u{202B}نعم\u{202C} (yes)").is_ok());
     // A line separator is a second line, which a label may not have; free
     // text may hold line breaks.
     assert!(ShortText::parse("dose", "Apixaban 5 mg\u{2028}twice daily").is_err());
