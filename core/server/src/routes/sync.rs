@@ -170,9 +170,10 @@ where
 }
 
 /// The places in the push of the changes in `rejected` as invalid that the
-/// network holds already under the same change id, kind and record: what a
-/// device sends again when a push's answer was lost. (One refused as not the
-/// caller's stays refused, whatever is stored.) The record is compared as
+/// network holds already under the same change id, kind and record, written
+/// by the caller on the calling device: what a device sends again when a
+/// push's answer was lost. (Another's, or another device's, stays refused,
+/// whatever is stored.) The record is compared as
 /// JSON values (the device sends what it serialised from the record, and the
 /// endpoint stored the same record serialised again).
 async fn stored_as_sent(
@@ -198,12 +199,27 @@ async fn stored_as_sent(
         .filter_map(|(id, kind, body)| {
             let i = places[&id];
             let sent = changes.get(i)?;
-            let same = sent.body.kind == kind
+            let owner: Owner = serde_json::from_str(sent.body.record.get()).ok()?;
+            let same = owner.meta.author == caller.subject()
+                && caller.device() == Some(&owner.meta.device)
+                && sent.body.kind == kind
                 && serde_json::from_str::<serde_json::Value>(sent.body.record.get()).ok()?
                     == serde_json::from_str::<serde_json::Value>(&body).ok()?;
             same.then_some(i)
         })
         .collect())
+}
+
+/// Who wrote a record and on which device, read from its envelope alone.
+#[derive(Deserialize)]
+struct Owner {
+    meta: OwnerMeta,
+}
+
+#[derive(Deserialize)]
+struct OwnerMeta {
+    author: String,
+    device: DeviceId,
 }
 
 /// The one field of a record's envelope that [`refuse_built_on_refused`]

@@ -1706,8 +1706,46 @@ async fn a_change_stored_before_the_checks_grew_stricter_is_a_duplicate_when_sen
     assert_eq!(count_stored(&app).await, 2);
 }
 
+async fn a_stored_change_the_domain_refuses_today_is_a_duplicate_only_from_its_own_device(
+    backend: Backend,
+) {
+    // A record the domain's checks refuse today (an override in its text), stored when
+    // they did not: its own device sending it again hears duplicate; another device
+    // sending the same bytes is refused, as anything it sends of another's is.
+    let app = TestApp::new(&backend).await;
+    let change = new_visit("para-1", "phone-1", 1);
+    let ChangeBody::VisitRecord(record) = &change.body else {
+        unreachable!("new_visit makes visit records")
+    };
+    let mut request = serde_json::to_value(batch(NET, "phone-1", vec![change.clone()])).unwrap();
+    request["changes"][0]["body"]["record"]["content"]["treatment"] =
+        json!("Morphine \u{202E}gm 01");
+    let scope = NetworkScope::for_verified_network(NetworkId::parse(NET).unwrap());
+    let checked = CheckedChange {
+        change_id: change.change_id,
+        kind: ChangeKind::VisitRecord,
+        meta: record.meta.clone(),
+        body: request["changes"][0]["body"]["record"].to_string(),
+    };
+    app.state.storage.push(&scope, vec![checked]).await.unwrap();
+    let own = app.device_token(NET, "para-1", "phone-1");
+    let (status, body) = app.push_raw(&own, request.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(statuses(&body), ["duplicate"]);
+    let other = app.device_token(NET, "para-2", "phone-2");
+    request["device"] = json!("phone-2");
+    let (status, body) = app.push_raw(&other, request.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["rejected"][0]["field"],
+        "body.record.content.treatment"
+    );
+    assert_eq!(count_stored(&app).await, 1);
+}
+
 crate::on_both_backends!(
     a_change_stored_before_the_checks_grew_stricter_is_a_duplicate_when_sent_again,
+    a_stored_change_the_domain_refuses_today_is_a_duplicate_only_from_its_own_device,
     pushing_the_same_batch_twice_stores_it_once_and_answers_duplicate,
     pull_pages_come_in_push_order_and_the_cursor_only_moves_forward,
     two_devices_amending_one_version_both_survive_and_the_fork_is_listed,
