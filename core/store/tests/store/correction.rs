@@ -15,7 +15,7 @@ use doorstep_store::{
 use jiff::SignedDuration;
 use uuid::Uuid;
 
-use crate::{Fixture, morning, sample, up_to};
+use crate::{Fixture, morning, next_push, sample, up_to};
 
 const REASON: &str = "Invalid: body.record.meta.written_at: is more than 24 hours after the \
                       endpoint's clock; check the device's date and time";
@@ -98,6 +98,30 @@ type Snapshot = (
     OutboxCounts,
 );
 
+/// Asserts the outbox holds `(accepted, pending, rejected, withdrawn)` items
+/// and `unsynced` changes the endpoint lacks, counted both ways the store
+/// counts them.
+fn assert_tally(
+    store: &Store,
+    (accepted, pending, rejected, withdrawn): (u64, u64, u64, u64),
+    unsynced: u64,
+) {
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(
+        (
+            counts.accepted,
+            counts.pending,
+            counts.rejected,
+            counts.withdrawn
+        ),
+        (accepted, pending, rejected, withdrawn)
+    );
+    assert_eq!(
+        (counts.unsynced(), store.unsynced_count().unwrap()),
+        (unsynced, unsynced)
+    );
+}
+
 fn snapshot(store: &Store, record: &VisitRecord) -> Snapshot {
     (
         store.history(record.meta.record_id).unwrap(),
@@ -151,23 +175,8 @@ fn a_corrected_amendment_supersedes_what_the_refused_one_did_and_the_record_does
         OutboxState::Pending
     );
     assert!(store.rejected_items().unwrap().is_empty());
-    let counts = store.outbox_counts().unwrap();
-    assert_eq!(
-        (
-            counts.accepted,
-            counts.pending,
-            counts.rejected,
-            counts.withdrawn
-        ),
-        (1, 1, 0, 1)
-    );
-    assert_eq!((counts.unsynced(), store.unsynced_count().unwrap()), (1, 1));
-    let pushed: Vec<_> = store
-        .push_batch(up_to(10))
-        .unwrap()
-        .iter()
-        .map(|i| i.change_id)
-        .collect();
+    assert_tally(&store, (1, 1, 0, 1), 1);
+    let pushed = next_push(&store);
     assert_eq!(pushed, [c2], "the withdrawn change is never pushed");
 
     // Nothing the endpoint says moves a withdrawn item, and it cannot be
@@ -453,12 +462,7 @@ fn amendments_queued_on_a_refused_change_are_refused_with_it_all_the_way_up_the_
     // holds: the record would fork there and on every device.
     assert_held_back_behind(&store, c1b, &v1b, c1);
     assert_held_back_behind(&store, c1c, &v1c, c1);
-    let pushed: Vec<_> = store
-        .push_batch(up_to(10))
-        .unwrap()
-        .iter()
-        .map(|i| i.change_id)
-        .collect();
+    let pushed = next_push(&store);
     assert_eq!(pushed, [elsewhere], "another record's change still goes");
     let listed: Vec<_> = store
         .rejected_items()
@@ -485,12 +489,7 @@ fn amendments_queued_on_a_refused_change_are_refused_with_it_all_the_way_up_the_
             OutboxState::Withdrawn { corrected_by, .. } if corrected_by == c2
         ));
     }
-    let pushed: Vec<_> = store
-        .push_batch(up_to(10))
-        .unwrap()
-        .iter()
-        .map(|i| i.change_id)
-        .collect();
+    let pushed = next_push(&store);
     assert_eq!(pushed, [elsewhere, c2]);
 }
 
@@ -538,17 +537,9 @@ fn sending_a_refused_change_again_leaves_its_amendments_refused_until_they_are_s
     // which it may now that v1 is queued; it goes behind v1.
     store.requeue_rejected(c1).unwrap();
     assert_held_back_behind(&store, c1b, &v1b, c1);
-    let queued = |store: &Store| -> Vec<ChangeId> {
-        store
-            .push_batch(up_to(10))
-            .unwrap()
-            .iter()
-            .map(|i| i.change_id)
-            .collect()
-    };
-    assert_eq!(queued(&store), [c1]);
+    assert_eq!(next_push(&store), [c1]);
     store.requeue_rejected(c1b).unwrap();
-    assert_eq!(queued(&store), [c1, c1b]);
+    assert_eq!(next_push(&store), [c1, c1b]);
 
     // Refused again in a push of its own: v1b is held back again.
     store.mark_sent(&[c1]).unwrap();
@@ -742,23 +733,8 @@ fn two_amendments_of_one_refused_change_are_each_corrected_and_none_stays_stuck(
     // Nothing is left rejected; the two corrections go, and the record forks
     // where the clinician forked it, at v0, to be reconciled once synced.
     assert!(store.rejected_items().unwrap().is_empty());
-    let counts = store.outbox_counts().unwrap();
-    assert_eq!(
-        (
-            counts.accepted,
-            counts.pending,
-            counts.rejected,
-            counts.withdrawn
-        ),
-        (1, 2, 0, 3)
-    );
-    assert_eq!((counts.unsynced(), store.unsynced_count().unwrap()), (2, 2));
-    let pushed: Vec<_> = store
-        .push_batch(up_to(10))
-        .unwrap()
-        .iter()
-        .map(|i| i.change_id)
-        .collect();
+    assert_tally(&store, (1, 2, 0, 3), 2);
+    let pushed = next_push(&store);
     assert_eq!(pushed, [cb2, ca2]);
     let Head::Forked(heads) = current(&store, &v0).head else {
         panic!("a and b were two edits of one version");

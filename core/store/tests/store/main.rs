@@ -111,6 +111,16 @@ pub fn up_to(items: usize) -> doorstep_store::PushLimit {
     }
 }
 
+/// What the next push would carry (ten items at most), by change id.
+pub fn next_push(store: &doorstep_store::Store) -> Vec<doorstep_store::ChangeId> {
+    store
+        .push_batch(up_to(10))
+        .unwrap()
+        .iter()
+        .map(|i| i.change_id)
+        .collect()
+}
+
 /// A fixed morning, so records are reproducible apart from their ids.
 pub fn morning() -> Timestamp {
     "2026-11-24T09:00:00Z".parse().expect("valid timestamp")
