@@ -60,6 +60,16 @@ fn anas_visit_with_bob_free(mut v: doorstep_routing::Visit) -> doorstep_routing:
     problem(vec![clinician("ana", &[]), clinician("bob", &[])], vec![v])
 }
 
+/// Ana's one visit, 5 km out, planned: the day, its plan, and her round, which has her back
+/// at the practice before half past ten.
+fn anas_visit_done_by_half_past_ten() -> (doorstep_routing::Problem, Plan, Round) {
+    let p = anas_visit_with_bob_free(visit("v", north(5.0), 30));
+    let first = plan(&p, &budget(), 1).unwrap();
+    let done = first.rounds[0].clone();
+    assert!(done.back < Clock::hm(10, 30), "{done:#?}");
+    (p, first, done)
+}
+
 /// A visit pinned to Bob, called in at `at`: an event that leaves Ana's round to be
 /// re-planned as it stands.
 fn bobs_call(at: Clock) -> [Event; 1] {
@@ -1205,10 +1215,7 @@ fn a_clinician_with_no_stop_left_who_reports_a_delay_is_back_that_much_later() {
 
 #[test]
 fn a_clinician_who_goes_off_sick_after_driving_back_keeps_that_drive() {
-    let mut p = anas_visit_with_bob_free(visit("v", north(5.0), 30));
-    let first = plan(&p, &budget(), 1).unwrap();
-    let done = first.rounds[0].clone();
-    assert!(done.back < Clock::hm(10, 30), "{done:#?}");
+    let (mut p, first, done) = anas_visit_done_by_half_past_ten();
     let sick = [Event::ClinicianOffSick {
         at: Clock::hm(11, 0),
         clinician: "ana".into(),
@@ -1473,10 +1480,7 @@ fn a_clinician_who_goes_off_sick_driving_out_again_ends_the_day_back_at_base() {
     // free, at the practice at 11:00, with the drive back in her travel (before, it ended
     // with her visit, hours before that drive); the drive towards the call reached no door
     // and is not counted, as with anyone who goes off sick on the road.
-    let mut p = anas_visit_with_bob_free(visit("v", north(5.0), 30));
-    let first = plan(&p, &budget(), 1).unwrap();
-    let done = first.rounds[0].clone();
-    assert!(done.back < Clock::hm(10, 30), "{done:#?}");
+    let (mut p, first, done) = anas_visit_done_by_half_past_ten();
     let mut urgent = visit("urgent", north(3.0), 20);
     urgent.urgency = Urgency::Immediate;
     let call = [Event::UrgentVisit {
