@@ -69,6 +69,16 @@ const LARGEST: f64 = 1e6;
 /// refused with a message rather than left to exhaust the machine.
 const MOST_NODES: usize = 10_001;
 
+/// Most customers times vehicles an instance may have: the search keeps a price for each
+/// customer in each route (56 bytes each, so this is about 220 MB), and for each pair of
+/// routes. Every benchmark instance with its own fleet is well within it, as is one of two
+/// thousand nodes whose fleet is one vehicle a customer; ten thousand customers with no
+/// `VEHICLES` line would need gigabytes.
+const MOST_CUSTOMER_VEHICLES: usize = 4_000_000;
+
+/// A time read in tenths, the DIMACS convention's unit. More decimal places are refused, not
+/// rounded: a due time of 4.96 read as 5.0 would let a solution arrive after it and be
+/// printed as feasible.
 fn scaled(value: &str, what: &str) -> Result<i64, RoutingError> {
     let v: f64 = value
         .parse()
@@ -77,7 +87,13 @@ fn scaled(value: &str, what: &str) -> Result<i64, RoutingError> {
         .ok_or_else(|| {
             RoutingError::Vrplib(format!("{what}: not a number from 0 to {LARGEST}: {value}"))
         })?;
-    Ok((v * 10.0).round() as i64)
+    let tenths = (v * 10.0).round();
+    if (v * 10.0 - tenths).abs() > 1e-6 {
+        return Err(RoutingError::Vrplib(format!(
+            "{what}: {value} has more than one decimal place (times are read in tenths)"
+        )));
+    }
+    Ok(tenths as i64)
 }
 
 /// Reads the rows of section `name` as nodes `1..=n` in order, each with exactly `width`
@@ -135,9 +151,11 @@ const KNOWN_SECTIONS: [&str; 5] = [
 
 impl VrptwInstance {
     /// Parses the text of a VRPLIB `CVRPTW` file with one depot (id 1). Refuses, saying where,
-    /// a file whose sections disagree or skip a node, and one no solution could satisfy (a
-    /// customer heavier than a vehicle holds, a window that closes before it opens), rather
-    /// than print routes for it.
+    /// a file whose sections disagree or skip a node, or that gives a key twice, one too
+    /// large to solve in memory, and one no solution could satisfy (a customer heavier than a
+    /// vehicle holds, a window that closes before it opens or before a vehicle could get
+    /// there, a visit that leaves no time to get back before the depot closes), rather than
+    /// spend the budget and print routes for it.
     pub fn parse(text: &str) -> Result<Self, RoutingError> {
         let err = |m: String| RoutingError::Vrplib(m);
         let mut spec = std::collections::HashMap::new();
@@ -164,7 +182,12 @@ impl VrptwInstance {
                 let row = line.split_whitespace().map(str::to_string).collect();
                 sections.entry(sec.clone()).or_default().push(row);
             } else if let Some((k, v)) = line.split_once(':') {
-                spec.insert(k.trim().to_string(), v.trim().to_string());
+                if spec
+                    .insert(k.trim().to_string(), v.trim().to_string())
+                    .is_some()
+                {
+                    return Err(err(format!("{} given twice", k.trim())));
+                }
             } else {
                 return Err(err(format!("unexpected line: {line}")));
             }
@@ -186,20 +209,19 @@ impl VrptwInstance {
         }
         let xs = column("NODE_COORD_SECTION", 3, 1)?;
         let ys = column("NODE_COORD_SECTION", 3, 2)?;
-        let parse_f = |s: &String| {
+        let parse_f = |i: usize, s: &String| {
             s.parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite() && v.abs() <= LARGEST)
                 .ok_or_else(|| {
                     err(format!(
-                        "bad coordinate {s}: not a number within ±{LARGEST}"
+                        "node {}: bad coordinate {s}: not a number within ±{LARGEST}",
+                        i + 1
                     ))
                 })
         };
-        let coords: Vec<(f64, f64)> = xs
-            .iter()
-            .zip(&ys)
-            .map(|(x, y)| Ok((parse_f(x)?, parse_f(y)?)))
+        let coords: Vec<(f64, f64)> = (xs.iter().zip(&ys).enumerate())
+            .map(|(i, (x, y))| Ok((parse_f(i, x)?, parse_f(i, y)?)))
             .collect::<Result<_, RoutingError>>()?;
         let dim = coords.len();
         if dim > MOST_NODES {
@@ -228,44 +250,45 @@ impl VrptwInstance {
         {
             return Err(err("expected a single depot with id 1".into()));
         }
-        let demand = column("DEMAND_SECTION", 2, 1)?
-            .iter()
-            .map(|d| {
+        let demand = (column("DEMAND_SECTION", 2, 1)?.iter().enumerate())
+            .map(|(i, d)| {
                 d.parse::<i64>()
                     .ok()
                     .filter(|&d| (0..=LARGEST as i64).contains(&d))
                     .ok_or_else(|| {
                         err(format!(
-                            "bad demand {d}: not a whole number from 0 to {LARGEST}"
+                            "node {}: bad demand {d}: not a whole number from 0 to {LARGEST}",
+                            i + 1
                         ))
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let ready = column("TIME_WINDOW_SECTION", 3, 1)?
-            .iter()
-            .map(|v| scaled(v, "window"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let due = column("TIME_WINDOW_SECTION", 3, 2)?
-            .iter()
-            .map(|v| scaled(v, "window"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let times = |name: &str, width: usize, col: usize, what: &str| {
+            (column(name, width, col)?.iter().enumerate())
+                .map(|(i, v)| scaled(v, &format!("node {}: {what}", i + 1)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let ready = times("TIME_WINDOW_SECTION", 3, 1, "window")?;
+        let due = times("TIME_WINDOW_SECTION", 3, 2, "window")?;
         let mut service = if sections.contains_key("SERVICE_TIME_SECTION") {
-            column("SERVICE_TIME_SECTION", 2, 1)?
-                .iter()
-                .map(|v| scaled(v, "service"))
-                .collect::<Result<Vec<_>, _>>()?
+            times("SERVICE_TIME_SECTION", 2, 1, "service")?
         } else {
             let s = scaled(
                 spec.get("SERVICE_TIME").map_or("0", String::as_str),
-                "service",
+                "SERVICE_TIME",
             )?;
             vec![s; dim]
         };
-        if [demand.len(), ready.len(), due.len(), service.len()]
-            .iter()
-            .any(|&l| l != dim)
-        {
-            return Err(err("sections disagree on the number of nodes".into()));
+        for (name, len) in [
+            ("DEMAND_SECTION", demand.len()),
+            ("TIME_WINDOW_SECTION", ready.len()),
+            ("SERVICE_TIME_SECTION", service.len()),
+        ] {
+            if len != dim {
+                return Err(err(format!(
+                    "{name} has {len} nodes, NODE_COORD_SECTION {dim}"
+                )));
+            }
         }
         service[0] = 0;
         let capacity: i64 = spec
@@ -287,6 +310,14 @@ impl VrptwInstance {
                 .min(dim - 1),
             None => dim - 1,
         };
+        if (dim - 1).saturating_mul(vehicles) > MOST_CUSTOMER_VEHICLES {
+            return Err(err(format!(
+                "{} customers and {vehicles} vehicles: at most {MOST_CUSTOMER_VEHICLES} \
+                 customers times vehicles (the solver keeps a price for each customer in each \
+                 route); give a smaller VEHICLES",
+                dim - 1
+            )));
+        }
         // A customer no vehicle can carry, or whose window closes before it opens, makes every
         // solution infeasible: say which, rather than print one.
         if due[0] < ready[0] {
@@ -301,6 +332,22 @@ impl VrptwInstance {
             if due[i] < ready[i] {
                 return Err(err(format!(
                     "node {}: window closes before it opens",
+                    i + 1
+                )));
+            }
+            // Straight there from the depot when it opens is the soonest any route arrives.
+            let arrive = ready[0] + truncated_distance(coords[0], coords[i]);
+            if arrive > due[i] {
+                return Err(err(format!(
+                    "node {}: its window closes before a vehicle leaving the depot when it opens \
+                     could reach it",
+                    i + 1
+                )));
+            }
+            if arrive.max(ready[i]) + service[i] + truncated_distance(coords[i], coords[0]) > due[0]
+            {
+                return Err(err(format!(
+                    "node {}: no vehicle serving it could be back before the depot closes",
                     i + 1
                 )));
             }
@@ -369,9 +416,12 @@ impl VrptwInstance {
     /// budget that never ends, or a time limit of a day or more, is refused as for a day's plan.
     pub fn solve(&self, budget: &Budget, seed: u64) -> Result<VrptwSolution, RoutingError> {
         crate::validate::budget(budget)?;
+        // The clock starts before the distances are worked out, which on the largest files
+        // is a good part of a short budget.
+        let limits = budget.limits();
         let inst = self.compile();
         let params = Params::for_size(self.customers());
-        let best = engine::solve(&inst, &params, budget.limits(), seed, &[]).best;
+        let best = engine::solve(&inst, &params, limits, seed, &[]).best;
         let routes: Vec<Vec<usize>> = best
             .routes
             .iter()

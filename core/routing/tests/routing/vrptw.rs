@@ -183,17 +183,53 @@ fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
         ("CAPACITY : 10", "CAPACITY : -5", "CAPACITY"),
         ("VEHICLES : 2", "VEHICLES : 0", "VEHICLES"),
         ("3 5\n", "3 50\n", "node 3: demand exceeds CAPACITY"),
-        ("2 4\n", "2 -4\n", "bad demand -4"),
+        ("2 4\n", "2 -4\n", "node 2: bad demand -4"),
         (
             "3 10 60",
             "3 60 10",
             "node 3: window closes before it opens",
         ),
-        ("2 0 50", "2 0 inf", "window: not a number from 0"),
-        ("2 0 50", "2 0 1e300", "window: not a number from 0"),
+        ("2 0 50", "2 0 inf", "node 2: window: not a number from 0"),
+        ("2 0 50", "2 0 1e300", "node 2: window: not a number from 0"),
+        // Read as 5.0, a due time of 4.96 would let an arrival at 5.0 pass as on time.
+        (
+            "2 0 50",
+            "2 0 4.96",
+            "node 2: window: 4.96 has more than one decimal place",
+        ),
+        (
+            "3 2\n",
+            "3 2.25\n",
+            "node 3: service: 2.25 has more than one",
+        ),
+        // No route reaches node 2 (5.0 from the depot) by 4.0, nor gets back from
+        // node 3 before the depot closes at 100.
+        (
+            "2 0 50",
+            "2 0 4",
+            "node 2: its window closes before a vehicle leaving the depot",
+        ),
+        (
+            "3 2\n",
+            "3 85\n",
+            "node 3: no vehicle serving it could be back before the depot closes",
+        ),
+        (
+            "CAPACITY : 10\n",
+            "CAPACITY : 10\nCAPACITY : 20\n",
+            "CAPACITY given twice",
+        ),
         ("1 0 100", "1 100 0", "node 1 (the depot): window closes"),
-        ("2 3 4\n", "2 10000000000 4\n", "bad coordinate 10000000000"),
-        ("2 3 4\n", "2 -1000001 4\n", "bad coordinate -1000001"),
+        (
+            "2 3 4\n",
+            "2 10000000000 4\n",
+            "node 2: bad coordinate 10000000000",
+        ),
+        (
+            "2 3 4\n",
+            "2 -1000001 4\n",
+            "node 2: bad coordinate -1000001",
+        ),
         (
             "CAPACITY : 10",
             "CAPACITY : 9223372036854775807",
@@ -205,8 +241,13 @@ fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
             "NODE_COORD_SECTION: row 2 has 4 fields",
         ),
         ("2 3 4\n3 6 8", "3 6 8\n2 3 4", "row 2 is for node 3"),
-        ("3 6 8", "3 NaN 8", "bad coordinate NaN"),
-        ("2 2\n", "2 -2\n", "service: not a number from 0"),
+        ("3 6 8", "3 NaN 8", "node 3: bad coordinate NaN"),
+        ("2 2\n", "2 -2\n", "node 2: service: not a number from 0"),
+        (
+            "3 5\nTIME",
+            "3 5\n4 1\nTIME",
+            "DEMAND_SECTION has 4 nodes, NODE_COORD_SECTION 3",
+        ),
         (
             "1 0 0\n2 3 4\n3 6 8\n",
             "",
@@ -243,4 +284,22 @@ fn a_file_no_solution_could_be_read_from_is_refused_saying_why() {
         e.contains("at most 10001 nodes (this file has 20001)"),
         "{e}"
     );
+    // Five thousand customers with no fleet given (one vehicle each) would need gigabytes
+    // for the price of each customer in each route: refused, asking for a fleet.
+    let nodes = 1..=5_001;
+    let section = |name: &str, row: &dyn Fn(u32) -> String| -> String {
+        let rows: String = nodes.clone().map(|n| format!("{}\n", row(n))).collect();
+        format!("{name}\n{rows}")
+    };
+    let big = [
+        "NAME : BIG\nTYPE : CVRPTW\nCAPACITY : 10\n".to_string(),
+        section("NODE_COORD_SECTION", &|n| format!("{n} {} 0", n % 100)),
+        section("DEMAND_SECTION", &|n| format!("{n} {}", u32::from(n > 1))),
+        section("TIME_WINDOW_SECTION", &|n| format!("{n} 0 100000")),
+        "DEPOT_SECTION\n1\n-1\nEOF\n".to_string(),
+    ]
+    .concat();
+    let e = VrptwInstance::parse(&big).unwrap_err().to_string();
+    assert!(e.contains("5000 customers and 5000 vehicles"), "{e}");
+    assert!(e.contains("give a smaller VEHICLES"), "{e}");
 }
