@@ -123,7 +123,8 @@ pub struct SyncConfig {
     /// Most changes per push (at most [`MAX_PUSH_CHANGES`]); a push also
     /// stays under [`PUSH_BUDGET_BYTES`].
     pub push_batch: usize,
-    /// Changes per pull page (at most [`MAX_PULL_LIMIT`]).
+    /// Changes per pull page (at most [`MAX_PULL_LIMIT`]); halved for the rest
+    /// of a sync whenever a page runs out of time.
     pub pull_limit: u32,
     /// Limit on each request, connection to last byte.
     pub request_timeout: Duration,
@@ -898,6 +899,11 @@ impl SyncEngine {
         // Every cursor asked with in this pull: a page that leads back to one
         // would be followed round for ever.
         let mut asked = std::collections::HashSet::new();
+        // Halved for the rest of the sync each time a page of more than one
+        // change runs out of time: a downlink too weak to carry a full page
+        // within the request's time may carry smaller ones, where asking for
+        // the same page again never would.
+        let mut limit = self.config.pull_limit;
         loop {
             let cursor = if from_beginning {
                 String::new()
@@ -907,15 +913,26 @@ impl SyncEngine {
                     .map(|c| c.0)
                     .unwrap_or_default()
             };
-            let limit = self.config.pull_limit.to_string();
             let url = reqwest::Url::parse_with_params(
                 &self.url(PULL_PATH),
-                &[("cursor", cursor.as_str()), ("limit", limit.as_str())],
+                &[
+                    ("cursor", cursor.as_str()),
+                    ("limit", limit.to_string().as_str()),
+                ],
             )
             .map_err(|e| SyncError::Config(format!("base_url: {e}")))?;
-            let (status, bytes) = self
-                .request(report, || self.client.get(url.clone()))
-                .await?;
+            let (status, bytes) = match self
+                .request_or_time_out(report, || self.client.get(url.clone()), limit > 1)
+                .await?
+            {
+                Sent::Answer(status, bytes) => (status, bytes),
+                Sent::TimedOut(why) => {
+                    tracing::info!(limit, why = %why, "pull page ran out of time; halving the page");
+                    report.retries += 1;
+                    limit /= 2;
+                    continue;
+                }
+            };
             if status != StatusCode::OK {
                 match serde_json::from_slice::<ErrorBody>(&bytes).map(|b| b.code) {
                     Ok(ErrorCode::DeviceRevoked) => {

@@ -86,6 +86,10 @@ struct Gate {
     /// uplink too weak to carry them in time), counted.
     slow_batches: Arc<AtomicUsize>,
     slowing_batches: Arc<AtomicBool>,
+    /// Pulls asking for more than one change held past any client's
+    /// patience (a downlink too weak to carry a page in time), counted.
+    slow_pages: Arc<AtomicUsize>,
+    slowing_pages: Arc<AtomicBool>,
     /// Pushes answered 429 with `Retry-After: 1`, counted.
     rate_limited_pushes: Arc<AtomicUsize>,
     rate_limiting: Arc<AtomicBool>,
@@ -118,6 +122,8 @@ impl Gate {
             cycling_pulls: Arc::default(),
             slow_batches: Arc::default(),
             slowing_batches: Arc::default(),
+            slow_pages: Arc::default(),
+            slowing_pages: Arc::default(),
             rate_limiting: Arc::default(),
             stray_accepted: Arc::default(),
             largest_push: Arc::default(),
@@ -235,6 +241,14 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
         return next
             .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
             .await;
+    }
+    if path == PULL_PATH && gate.slowing_pages.load(Ordering::SeqCst) {
+        let query: Query<HashMap<String, String>> = Query::try_from_uri(request.uri()).unwrap();
+        if query.get("limit").is_none_or(|l| l != "1") {
+            gate.slow_pages.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        return next.run(request).await;
     }
     if path == PUSH_PATH && gate.rate_limiting.load(Ordering::SeqCst) {
         gate.rate_limited_pushes.fetch_add(1, Ordering::SeqCst);
@@ -1239,6 +1253,27 @@ async fn a_push_that_runs_out_of_time_goes_again_halved_not_whole() {
     // The batch of four ran out of time, then a half of it; the rest of the
     // sync went one at a time, not back up to a size that had failed.
     assert_eq!(gate.slow_batches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_page_that_runs_out_of_time_is_asked_for_again_smaller() {
+    // A colleague's four visits never come down in one page in the request's time; one
+    // at a time they do, in the same sync.
+    let (_dir, app, device, gate, url) = behind_a_gate().await;
+    let other = tempfile::tempdir().unwrap();
+    let colleague = Device::open(other.path(), &app, "para-2", "phone-2");
+    for seed in 0..4 {
+        colleague.record_visit(seed);
+    }
+    colleague.sync_once(&url).await.unwrap();
+    gate.slowing_pages.store(true, Ordering::SeqCst);
+    let mut config = device.config(&url, 5, Duration::from_millis(500));
+    config.pull_limit = 4;
+    let report = device.try_engine(config).unwrap().sync().await.unwrap();
+    assert_eq!(device.records_held(), 4);
+    assert_eq!(report.pull_pages, 4, "one page a visit");
+    // Pages of four and of two ran out of time; the rest came one at a time.
+    assert_eq!(gate.slow_pages.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
