@@ -1275,7 +1275,9 @@ impl SyncEngine {
                 why: status.to_string(),
                 reached: true,
                 retry_after: asked,
-                timed_out: false,
+                // The endpoint (or a proxy before it) stopped waiting for the
+                // request: a slow upload, which a smaller push may beat.
+                timed_out: status == StatusCode::REQUEST_TIMEOUT,
             });
         }
         Ok((status, bytes))

@@ -90,6 +90,10 @@ struct Gate {
     /// patience (a downlink too weak to carry a page in time), counted.
     slow_pages: Arc<AtomicUsize>,
     slowing_pages: Arc<AtomicBool>,
+    /// Pushes of more than one change answered 408, as by a proxy that stops
+    /// waiting for a slow upload before the client does, counted.
+    cut_batches: Arc<AtomicUsize>,
+    cutting_batches: Arc<AtomicBool>,
     /// Pushes answered 429 with `Retry-After: 1`, counted.
     rate_limited_pushes: Arc<AtomicUsize>,
     rate_limiting: Arc<AtomicBool>,
@@ -124,6 +128,8 @@ impl Gate {
             slowing_batches: Arc::default(),
             slow_pages: Arc::default(),
             slowing_pages: Arc::default(),
+            cut_batches: Arc::default(),
+            cutting_batches: Arc::default(),
             rate_limiting: Arc::default(),
             stray_accepted: Arc::default(),
             largest_push: Arc::default(),
@@ -249,6 +255,18 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
         return next.run(request).await;
+    }
+    if path == PUSH_PATH && gate.cutting_batches.load(Ordering::SeqCst) {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let push: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        if push["changes"].as_array().map_or(0, Vec::len) > 1 {
+            gate.cut_batches.fetch_add(1, Ordering::SeqCst);
+            return (StatusCode::REQUEST_TIMEOUT, "upload too slow").into_response();
+        }
+        return next
+            .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+            .await;
     }
     if path == PUSH_PATH && gate.rate_limiting.load(Ordering::SeqCst) {
         gate.rate_limited_pushes.fetch_add(1, Ordering::SeqCst);
@@ -1253,6 +1271,25 @@ async fn a_push_that_runs_out_of_time_goes_again_halved_not_whole() {
     // The batch of four ran out of time, then a half of it; the rest of the
     // sync went one at a time, not back up to a size that had failed.
     assert_eq!(gate.slow_batches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_a_proxy_stops_waiting_for_goes_again_halved_not_whole() {
+    // A proxy answers 408 to an upload of four visits, and of two; one at a time get
+    // through, in the same sync.
+    let (_dir, app, device, gate, url) = behind_a_gate().await;
+    for seed in 0..4 {
+        device.record_visit(seed);
+    }
+    gate.cutting_batches.store(true, Ordering::SeqCst);
+    let report = device
+        .engine(&url, 5, Duration::from_secs(10))
+        .sync()
+        .await
+        .unwrap();
+    assert_eq!(report.pushed, 4);
+    assert_eq!(held_by_endpoint(&app).await, 4);
+    assert_eq!(gate.cut_batches.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
