@@ -28,6 +28,7 @@
 //! restored) starts the pull again from the beginning, which applying pages
 //! idempotently makes safe.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -306,6 +307,10 @@ pub struct SyncEngine {
     status: Mutex<SyncStatus>,
     /// One sync at a time: a second caller waits for the first to finish.
     running: tokio::sync::Mutex<()>,
+    /// Set, for the rest of the sync, once the endpoint asked to be left
+    /// longer than the sync waits: no other request of it is made, not the
+    /// push after a failed probe, nor the pull after a failed push.
+    left_alone: AtomicBool,
 }
 
 enum Failure {
@@ -537,6 +542,7 @@ impl SyncEngine {
                 counts: OutboxCounts::default(),
             }),
             running: tokio::sync::Mutex::new(()),
+            left_alone: AtomicBool::new(false),
         })
     }
 
@@ -590,6 +596,7 @@ impl SyncEngine {
     /// sync resumes. Concurrent calls run one after the other.
     pub async fn sync(&self) -> Result<SyncReport, SyncError> {
         let _one_at_a_time = self.running.lock().await;
+        self.left_alone.store(false, Ordering::SeqCst);
         let mut report = SyncReport::default();
         let result = match self.run(&mut report).await {
             Ok(()) => Ok(report),
@@ -731,7 +738,9 @@ impl SyncEngine {
         report: &mut SyncReport,
         reoffer: bool,
     ) -> SyncError {
-        if !matches!(failed, SyncError::Failing(_) | SyncError::Protocol(_)) {
+        if !matches!(failed, SyncError::Failing(_) | SyncError::Protocol(_))
+            || self.left_alone.load(Ordering::SeqCst)
+        {
             return failed;
         }
         if report.revoked {
@@ -1020,6 +1029,8 @@ impl SyncEngine {
         let (status, bytes) = match self.request(report, || self.client.get(url.clone())).await {
             Ok(answer) => answer,
             Err(SyncError::SignInRequired) => return Err(SyncError::SignInRequired),
+            // Asked to be left: the push waits for the next sync too.
+            Err(e) if self.left_alone.load(Ordering::SeqCst) => return Err(e),
             Err(_) => return Ok(Probe::Neither),
         };
         let code = serde_json::from_slice::<ErrorBody>(&bytes).map(|b| b.code);
@@ -1210,6 +1221,7 @@ impl SyncEngine {
                         retry_after.filter(|wait| *wait > retry.max_backoff.min(LONGEST_ASKED_WAIT))
                     {
                         last = format!("{last}, asked to retry after {} s", wait.as_secs());
+                        self.left_alone.store(true, Ordering::SeqCst);
                         break;
                     }
                 }

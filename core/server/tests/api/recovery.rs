@@ -1084,7 +1084,8 @@ async fn behind_a_gate() -> (tempfile::TempDir, TestApp, Device, Gate, String) {
 async fn an_endpoint_that_asks_to_be_left_longer_than_the_policy_waits_is_left_till_the_next_sync()
 {
     // The device's policy waits at most 20 ms between tries; a rate limiter
-    // asking for a second is not knocked on again four times at once.
+    // asking for a second is not knocked on again four times at once, nor
+    // asked for a pull after the push it refused.
     let (_dir, app, device, gate, url) = behind_a_gate().await;
     device.record_visit(0);
     gate.rate_limiting.store(true, Ordering::SeqCst);
@@ -1098,6 +1099,7 @@ async fn an_endpoint_that_asks_to_be_left_longer_than_the_policy_waits_is_left_t
         "{error}"
     );
     assert_eq!(gate.rate_limited_pushes.load(Ordering::SeqCst), 1);
+    assert_eq!(gate.pulls.load(Ordering::SeqCst), 0);
     gate.rate_limiting.store(false, Ordering::SeqCst);
     synced(&device, &url).await;
     assert_eq!(held_by_endpoint(&app).await, 1);
