@@ -1041,13 +1041,23 @@ impl SyncEngine {
         })
     }
 
-    /// [`Self::reoffer_lost`], where no later chance to ask will come: when
-    /// `/held` gets no answer (a proxy that does not route it, say), every
-    /// change the endpoint accepted goes again, and it answers `duplicate`
-    /// for what it holds. Only a refused sign-in stops it.
+    /// [`Self::reoffer_lost`], where no later chance to ask may come: when
+    /// `/held` is answered with something else than its answer (a proxy that
+    /// does not route it, an endpoint failing), every change the endpoint
+    /// accepted goes again, and it answers `duplicate` for what it holds.
+    /// Where no connection could be made, or the endpoint itself refuses (an
+    /// account of another network), nothing is queued again and the sync
+    /// ends: nothing else of it would get through either, and since no pull
+    /// page lands, the next sync asks again. (Queued again then, a device
+    /// offline would show its whole history as unsynced.) A refused sign-in
+    /// ends it too.
     async fn reoffer_lost_or_all(&self, report: &mut SyncReport) -> Result<(), SyncError> {
         match self.reoffer_lost(report).await {
-            Err(SyncError::SignInRequired) => Err(SyncError::SignInRequired),
+            Err(
+                e @ (SyncError::SignInRequired
+                | SyncError::Unreachable(_)
+                | SyncError::Forbidden(_)),
+            ) => Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "could not ask what the endpoint holds; offering every accepted change again");
                 self.reoffer_every_accepted(report)

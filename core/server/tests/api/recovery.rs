@@ -1162,13 +1162,14 @@ impl doorstep_sync::engine::TokenSource for Expiring {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_that_runs_out_during_a_failing_push_is_what_the_sync_reports() {
-    // The push fails (the rate limiter), the pull after it finds no sign-in:
-    // the clinician is asked to sign in, which they can do something about.
+    // The push fails (the endpoint's fault), the pull after it finds no
+    // sign-in: the clinician is asked to sign in, which they can do something
+    // about.
     let (_dir, _app, device, gate, url) = behind_a_gate().await;
     device.record_visit(0);
-    gate.rate_limiting.store(true, Ordering::SeqCst);
+    gate.fail_pushes.store(true, Ordering::SeqCst);
     let engine = doorstep_sync::engine::SyncEngine::new(
-        device.config(&url, 5, Duration::from_secs(10)),
+        device.config(&url, 1, Duration::from_secs(10)),
         Arc::clone(&device.store),
         Arc::new(Expiring {
             token: device.token.clone(),
@@ -1178,7 +1179,6 @@ async fn a_sign_in_that_runs_out_during_a_failing_push_is_what_the_sync_reports(
     .unwrap();
     let error = engine.sync().await.unwrap_err();
     assert!(matches!(error, SyncError::SignInRequired), "{error}");
-    assert_eq!(gate.rate_limited_pushes.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1292,6 +1292,24 @@ async fn a_push_a_proxy_stops_waiting_for_goes_again_halved_not_whole() {
     assert_eq!(report.pushed, 4);
     assert_eq!(held_by_endpoint(&app).await, 4);
     assert_eq!(gate.cut_batches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_with_no_cursor_yet_that_cannot_connect_queues_nothing_again() {
+    // Pushed and accepted, but no pull page landed (the pulls failed): the next sync asks
+    // what the endpoint holds before pushing. Out of signal, it cannot ask; before, it
+    // queued its whole accepted history again and showed it all as unsynced.
+    let (_dir, _app, device, gate, url) = behind_a_gate().await;
+    device.record_visit(0);
+    gate.fail_pulls.store(true, Ordering::SeqCst);
+    assert!(device.sync_once(&url).await.is_err());
+    let counts = || device.store.lock().unwrap().outbox_counts().unwrap();
+    assert_eq!((counts().accepted, counts().pending), (1, 0));
+    let nowhere = "http://127.0.0.1:9";
+    let error = device.sync_once(nowhere).await.unwrap_err();
+    assert!(matches!(error, SyncError::Unreachable(_)), "{error}");
+    assert_eq!((counts().accepted, counts().pending), (1, 0));
+    assert_eq!(device.stuck(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
