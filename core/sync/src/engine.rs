@@ -262,7 +262,10 @@ fn revoked_state(counts: Option<OutboxCounts>, finished: bool, reason: String) -
 pub struct SyncStatus {
     /// The state after the last completed sync.
     pub state: SyncState,
-    /// When the last sync that reached the endpoint finished.
+    /// When the last sync that finished without an error did: everything
+    /// pushed, and every page pulled, as of then (one that reached the
+    /// endpoint and then failed does not count, so "last synced" never
+    /// claims more than was done).
     pub last_success: Option<Timestamp>,
     /// How many outbox items are in each state.
     pub counts: OutboxCounts,
