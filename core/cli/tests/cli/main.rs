@@ -816,14 +816,15 @@ fn backup_copies_a_serving_endpoints_database_and_never_replaces_a_file() {
 
 #[test]
 fn solve_vrptw_prints_an_infeasible_best_but_exits_3() {
-    // Customer 2 lies 100 away and must be served by time 10: no route is on time.
+    // Customers 2 and 3 lie 100 away on either side and must each be served by time
+    // 100: one vehicle reaches either on time, never both.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("late.vrp");
     std::fs::write(
         &file,
-        "NAME : late\nTYPE : CVRPTW\nDIMENSION : 3\nVEHICLES : 2\nCAPACITY : 10\n\
-         EDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 100 0\n3 3 4\n\
-         DEMAND_SECTION\n1 0\n2 1\n3 1\nTIME_WINDOW_SECTION\n1 0 1000\n2 0 10\n3 0 1000\n\
+        "NAME : late\nTYPE : CVRPTW\nDIMENSION : 3\nVEHICLES : 1\nCAPACITY : 10\n\
+         EDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 100 0\n3 -100 0\n\
+         DEMAND_SECTION\n1 0\n2 1\n3 1\nTIME_WINDOW_SECTION\n1 0 1000\n2 0 100\n3 0 100\n\
          SERVICE_TIME_SECTION\n1 0\n2 0\n3 0\nDEPOT_SECTION\n1\n-1\nEOF\n",
     )
     .unwrap();
