@@ -341,7 +341,10 @@ enum Sent {
 }
 
 /// The wait a `Retry-After` header asks for: seconds, or an HTTP date
-/// (none when it is neither, or already past).
+/// (none when it is neither, or already past). A date is read against the
+/// answer's own `Date` where it has one, not the device's clock: a phone a
+/// few minutes slow would take a wait of a minute for several, and one fast
+/// would take it for none.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers
         .get(reqwest::header::RETRY_AFTER)?
@@ -353,7 +356,12 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-    Duration::try_from(jiff::Timestamp::now().duration_until(at)).ok()
+    let now = headers
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| jiff::fmt::rfc2822::parse(d.trim()).ok())
+        .map_or_else(jiff::Timestamp::now, |d| d.timestamp());
+    Duration::try_from(now.duration_until(at)).ok()
 }
 
 #[derive(Serialize)]
@@ -1412,6 +1420,18 @@ mod tests {
         assert_eq!(asked("Sun, 06 Nov 1994 08:49:37 GMT"), None, "past");
         assert_eq!(asked("soon"), None);
         assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
+        // Against the answer's own clock: a minute after it said it was, whatever the
+        // device's clock says (here, years later).
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::DATE,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "Sun, 06 Nov 1994 08:50:37 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(60)));
     }
 
     /// An engine over a fresh store holding `records` visit records whose
