@@ -1254,22 +1254,30 @@ async fn an_answer_about_a_change_not_in_the_push_moves_nothing() {
     assert_eq!(device.stuck(), 0);
 }
 
+/// Four visits recorded and pushed in one sync of five tries a request, each
+/// `timeout` long, with the gate's `hold_up` set: every one reaches the
+/// endpoint. The device's directory and the gate, to count what it held up.
+async fn four_visits_pushed_while(
+    hold_up: impl Fn(&Gate) -> &AtomicBool,
+    timeout: Duration,
+) -> (tempfile::TempDir, Gate) {
+    let (dir, app, device, gate, url) = behind_a_gate().await;
+    for seed in 0..4 {
+        device.record_visit(seed);
+    }
+    hold_up(&gate).store(true, Ordering::SeqCst);
+    let report = device.engine(&url, 5, timeout).sync().await.unwrap();
+    assert_eq!(report.pushed, 4);
+    assert_eq!(held_by_endpoint(&app).await, 4);
+    (dir, gate)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_that_runs_out_of_time_goes_again_halved_not_whole() {
     // Four visits in one push never get through in the request's time; one
     // at a time they do, in the same sync.
-    let (_dir, app, device, gate, url) = behind_a_gate().await;
-    for seed in 0..4 {
-        device.record_visit(seed);
-    }
-    gate.slowing_batches.store(true, Ordering::SeqCst);
-    let report = device
-        .engine(&url, 5, Duration::from_millis(500))
-        .sync()
-        .await
-        .unwrap();
-    assert_eq!(report.pushed, 4);
-    assert_eq!(held_by_endpoint(&app).await, 4);
+    let (_dir, gate) =
+        four_visits_pushed_while(|g| &g.slowing_batches, Duration::from_millis(500)).await;
     // The batch of four ran out of time, then a half of it; the rest of the
     // sync went one at a time, not back up to a size that had failed.
     assert_eq!(gate.slow_batches.load(Ordering::SeqCst), 2);
@@ -1279,18 +1287,8 @@ async fn a_push_that_runs_out_of_time_goes_again_halved_not_whole() {
 async fn a_push_a_proxy_stops_waiting_for_goes_again_halved_not_whole() {
     // A proxy answers 408 to an upload of four visits, and of two; one at a time get
     // through, in the same sync.
-    let (_dir, app, device, gate, url) = behind_a_gate().await;
-    for seed in 0..4 {
-        device.record_visit(seed);
-    }
-    gate.cutting_batches.store(true, Ordering::SeqCst);
-    let report = device
-        .engine(&url, 5, Duration::from_secs(10))
-        .sync()
-        .await
-        .unwrap();
-    assert_eq!(report.pushed, 4);
-    assert_eq!(held_by_endpoint(&app).await, 4);
+    let (_dir, gate) =
+        four_visits_pushed_while(|g| &g.cutting_batches, Duration::from_secs(10)).await;
     assert_eq!(gate.cut_batches.load(Ordering::SeqCst), 2);
 }
 
