@@ -70,6 +70,18 @@ fn anas_visit_done_by_half_past_ten() -> (doorstep_routing::Problem, Plan, Round
     (p, first, done)
 }
 
+/// Ana's night shift (40:00 to 47:00) with one half-hour visit 5 km out, due in `window`:
+/// the day and its plan.
+fn anas_night_visit(window: Window) -> (doorstep_routing::Problem, Plan) {
+    let mut ana = clinician("ana", &[]);
+    ana.shift = crate::fixtures::window((40, 0), (47, 0));
+    let mut v = visit("v", north(5.0), 30);
+    v.windows = vec![window];
+    let p = problem(vec![ana], vec![v]);
+    let first = plan(&p, &budget(), 1).unwrap();
+    (p, first)
+}
+
 /// A visit pinned to Bob, called in at `at`: an event that leaves Ana's round to be
 /// re-planned as it stands.
 fn bobs_call(at: Clock) -> [Event; 1] {
@@ -1349,12 +1361,7 @@ fn a_previous_plan_whose_free_from_is_no_time_or_place_is_refused_naming_it() {
 fn a_delay_that_would_bring_a_clinician_back_from_a_door_past_48_00_is_refused() {
     // A night shift's last visit, 5 km out: nobody answers at half past 46:00, and she
     // drives back. A delay then reported that would have her back at 48:00 cannot be shown.
-    let mut ana = clinician("ana", &[]);
-    ana.shift = window((40, 0), (47, 0));
-    let mut v = visit("v", north(5.0), 30);
-    v.windows = vec![window((46, 0), (46, 30))];
-    let mut p = problem(vec![ana], vec![v]);
-    let first = plan(&p, &budget(), 1).unwrap();
+    let (mut p, first) = anas_night_visit(window((46, 0), (46, 30)));
     let v = first.rounds[0].stops[0].clone();
     let absent = [Event::PatientNotAtHome {
         at: Clock(v.arrival.0 + 60),
@@ -1420,12 +1427,7 @@ fn a_previous_plan_or_an_event_with_a_field_this_build_does_not_know_is_refused(
 
 #[test]
 fn a_delay_on_the_way_back_late_at_night_is_taken_while_the_return_is_before_48_00() {
-    let mut ana = clinician("ana", &[]);
-    ana.shift = window((40, 0), (47, 0));
-    let mut v = visit("v", north(5.0), 30);
-    v.windows = vec![window((45, 30), (46, 0))];
-    let mut p = problem(vec![ana], vec![v]);
-    let first = plan(&p, &budget(), 1).unwrap();
+    let (mut p, first) = anas_night_visit(window((45, 30), (46, 0)));
     let back = first.rounds[0].back;
     let drive = back.0 - first.rounds[0].stops[0].finish.0;
     assert!(drive > 600, "{drive}");
@@ -1444,12 +1446,7 @@ fn a_delay_on_the_way_back_late_at_night_is_taken_while_the_return_is_before_48_
 fn a_delay_that_keeps_a_clinician_at_an_unanswered_door_past_48_00_is_refused() {
     // Nobody answers Ana's last door; in the same re-plan she reports a delay that leaves
     // her free there only after 48:00 less the drive back.
-    let mut ana = clinician("ana", &[]);
-    ana.shift = window((40, 0), (47, 0));
-    let mut v = visit("v", north(5.0), 30);
-    v.windows = vec![window((45, 30), (46, 0))];
-    let mut p = problem(vec![ana], vec![v]);
-    let first = plan(&p, &budget(), 1).unwrap();
+    let (mut p, first) = anas_night_visit(window((45, 30), (46, 0)));
     let v = first.rounds[0].stops[0].clone();
     let drive = first.rounds[0].back.0 - v.finish.0;
     let reported = Clock(first.rounds[0].back.0 + 60);
