@@ -91,12 +91,14 @@ pub(crate) fn budget(budget: &Budget) -> Result<(), RoutingError> {
 pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
     size(problem)?;
     let mut clinicians = HashSet::new();
+    let mut skills = HashMap::new();
     for (i, c) in problem.clinicians.iter().enumerate() {
         let item = Item::new("clinicians", i, "clinician", &c.id);
         item.id()?;
         if !clinicians.insert(c.id.as_str()) {
             return item.refuse("id", "is repeated");
         }
+        item.skills(&c.skills, &mut skills)?;
         item.location("start", c.start)?;
         if let Some(end) = c.end {
             item.location("end", end)?;
@@ -138,10 +140,12 @@ pub(crate) fn problem(problem: &Problem) -> Result<(), RoutingError> {
         let item = Item::new("visits", i, "visit", &v.id);
         item.place(v.location, &v.windows, &mut stops)?;
         item.duration("minutes", v.minutes)?;
+        item.skills(&v.skills, &mut skills)?;
     }
     for (i, h) in problem.care_homes.iter().enumerate() {
         let home = Item::new("care_homes", i, "care home", &h.id);
         home.place(h.location, &h.windows, &mut stops)?;
+        home.skills(&h.skills, &mut skills)?;
         let mut residents = HashSet::new();
         for (j, r) in h.residents.iter().enumerate() {
             let item = home.resident(j, &r.id);
@@ -246,6 +250,34 @@ impl<'a> Item<'a> {
                 return self.refuse(
                     &format!("windows[{later}]"),
                     &format!("overlaps windows[{earlier}]: give each time once, as one window"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Skills are matched exactly, so each must be written one way across the day: a visit
+    /// needing `Paramedic` that only `paramedic`s could do would be left out as needing a skill
+    /// nobody has, and the coordinator would not see why. `seen` holds each skill met so far,
+    /// by its letters in lower case without surrounding spaces, as first written.
+    fn skills(
+        &self,
+        skills: &'a [String],
+        seen: &mut HashMap<String, &'a str>,
+    ) -> Result<(), RoutingError> {
+        for (j, skill) in skills.iter().enumerate() {
+            let field = || format!("skills[{j}]");
+            if skill.trim().is_empty() {
+                return self.refuse(&field(), "must not be empty");
+            }
+            let first = *seen.entry(skill.trim().to_lowercase()).or_insert(skill);
+            if first != skill {
+                return self.refuse(
+                    &field(),
+                    &format!(
+                        "is written \"{first}\" elsewhere in this day: a skill must be written \
+                         one way, as it is matched exactly"
+                    ),
                 );
             }
         }

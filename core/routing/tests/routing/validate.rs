@@ -190,6 +190,28 @@ fn impossible_values_are_refused_naming_the_item_and_the_field() {
             "between 0 and 120",
         ),
         (
+            Box::new(|p| {
+                p.clinicians[0].skills = vec!["paramedic".into()];
+                p.visits[1].skills = vec!["Paramedic".into()];
+            }),
+            "visits[1].skills[0]",
+            "is written \"paramedic\" elsewhere in this day: a skill must be written one way, \
+             as it is matched exactly (visit v1)",
+        ),
+        (
+            Box::new(|p| {
+                p.clinicians[1].skills = vec!["pharmacist ".into()];
+                p.care_homes[0].skills = vec!["pharmacist".into()];
+            }),
+            "care_homes[0].skills[0]",
+            "is written \"pharmacist \" elsewhere",
+        ),
+        (
+            Box::new(|p| p.clinicians[1].skills = vec!["prescriber".into(), " ".into()]),
+            "clinicians[1].skills[1]",
+            "must not be empty (clinician ben)",
+        ),
+        (
             Box::new(|p| p.visits[1].id = "v0".into()),
             "visits[1].id",
             "is repeated: visits and care homes share one set of ids (visit v0)",
