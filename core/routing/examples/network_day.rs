@@ -11,13 +11,14 @@
 //! plans the same day. The full run then re-plans the urgent call at six places from four
 //! weaker plans (how often a budget holds it back), and ends with one plan of an over-full day.
 //! `-- --over-full` plans only three large days (two of them over-full), a 200 ms budget
-//! each, to time how far past its budget such a plan runs.
+//! each, to time how far past its budget such a plan runs; the largest twice, the second time
+//! with a travel matrix supplied, as the endpoint supplies one.
 
 use std::time::{Duration, Instant};
 
 use doorstep_routing::{
-    Break, Budget, CareHome, Clinician, Clock, Event, Location, Problem, Resident, Travel, Urgency,
-    Visit, Window, plan, replan,
+    Break, Budget, CareHome, Clinician, Clock, Event, Location, Problem, Resident, Travel,
+    TravelMatrix, Urgency, Visit, Window, plan, replan,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -133,6 +134,32 @@ fn network_day(seed: u64, clinicians: usize, visits: usize, immediate: f64) -> P
 /// start it, by budget: the call at six places of the day, re-planned from four reference plans
 /// of fixed work (300 crossovers' worth each, weaker than the 10 s plan, so the call has rounds
 /// of different shapes to go into), 24 re-plans a budget.
+/// A travel matrix over every place of `day`, as the endpoint would supply one: road seconds at
+/// 25 km/h over a straight line one and a half times longer.
+fn matrix_over(day: &Problem) -> TravelMatrix {
+    let mut points: Vec<Location> = Vec::new();
+    let places = (day.clinicians.iter())
+        .flat_map(|c| [c.start, c.end.unwrap_or(c.start)])
+        .chain(day.visits.iter().map(|v| v.location))
+        .chain(day.care_homes.iter().map(|h| h.location));
+    for p in places {
+        if !points.contains(&p) {
+            points.push(p);
+        }
+    }
+    let seconds = (points.iter())
+        .map(|a| {
+            (points.iter())
+                .map(|b| {
+                    let km = ((a.lat - b.lat) * 111.2).hypot((a.lon - b.lon) * 70.0);
+                    (km * 1.5 / 25.0 * 3600.0).round() as u32
+                })
+                .collect()
+        })
+        .collect();
+    TravelMatrix { points, seconds }
+}
+
 fn calls_held(day: &Problem, now: Clock, urgent: &Visit) {
     let references: Vec<_> = (1..=4)
         .map(|seed| plan(day, &Budget::iterations(300), seed).expect("plans"))
@@ -171,14 +198,27 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let day = network_day(2026, 9, 80, 0.05);
     if args.iter().any(|a| a == "--over-full") {
-        for (clinicians, visits) in [(60, 1200), (20, 400), (60, 600)] {
-            let over_full = network_day(2026, clinicians, visits, 0.10);
+        for (clinicians, visits, supplied) in [
+            (60, 1200, false),
+            (60, 1200, true),
+            (20, 400, false),
+            (60, 600, false),
+        ] {
+            let mut over_full = network_day(2026, clinicians, visits, 0.10);
+            if supplied {
+                over_full.travel.matrix = Some(matrix_over(&over_full));
+            }
             let t0 = Instant::now();
             let out =
                 plan(&over_full, &Budget::time(Duration::from_millis(200)), 1).expect("plans");
             println!(
-                "{clinicians} clinicians, {visits} visits, 200 ms budget: wall {:.0} ms, \
+                "{clinicians} clinicians, {visits} visits{}, 200 ms budget: wall {:.0} ms, \
                  {} left out ({} urgent)",
+                if supplied {
+                    ", travel matrix supplied"
+                } else {
+                    ""
+                },
                 t0.elapsed().as_secs_f64() * 1000.0,
                 out.unplanned.len(),
                 out.summary.unserved_urgent
