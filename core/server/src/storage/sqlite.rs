@@ -250,8 +250,10 @@ pub enum BackupError {
     /// SQLite could not read the database or write the copy.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// The copy failed its integrity check, or does not hold the endpoint's
-    /// tables (a file that is not the endpoint's database).
+    /// The copy failed its integrity check, does not hold the endpoint's
+    /// tables (a file that is not the endpoint's database), or lacks merges
+    /// that its versions name (restored, it would show reconciled records
+    /// forked again).
     #[error("the copy is not a sound endpoint database: {0}")]
     Unsound(String),
     /// An endpoint is serving from this data directory: stop it first.
@@ -278,7 +280,8 @@ pub enum BackupError {
 /// one moment, while the endpoint may go on serving (a read in WAL mode, so
 /// pushes neither wait for it nor are half-copied). The copy is made beside
 /// `out`, given a restore epoch of its own (see [`Storage::epoch`]), and
-/// checked whole (`integrity_check`, the endpoint's tables) before it is
+/// checked whole (`integrity_check`, the endpoint's tables, every merge a
+/// stored version names in `sync_merges`) before it is
 /// flushed and linked to `out`, so a file named `out` is always a complete
 /// backup. Refuses to replace an existing `out`; never writes to `database`.
 pub fn backup(database: &Path, out: &Path) -> Result<BackupSummary, BackupError> {
@@ -660,6 +663,13 @@ fn copy_and_check(database: &Path, staged: &Path) -> Result<BackupSummary, Backu
         })
         .map_err(|e| BackupError::Unsound(e.to_string()))?;
     }
+    let lost = merges_missing(&copy).map_err(|e| BackupError::Unsound(e.to_string()))?;
+    if lost > 0 {
+        return Err(BackupError::Unsound(format!(
+            "{lost} merge(s) that its stored versions name are not in sync_merges, so the \
+             endpoint would read their reconciled records as forked again"
+        )));
+    }
     let (changes, networks): (i64, i64) = copy
         .query_row(
             "SELECT COUNT(*), COUNT(DISTINCT network) FROM sync_changes",
@@ -681,6 +691,35 @@ fn copy_and_check(database: &Path, staged: &Path) -> Result<BackupSummary, Backu
         networks: networks as u64,
         bytes,
     })
+}
+
+/// How many of the merges that the versions stored in `copy` name (their
+/// JSON's `meta.merges`) have no row in `sync_merges`, where the endpoint
+/// reads them from when it judges a record's heads: a copy that lost them
+/// would serve reconciled records as forked again. A database from before
+/// merges existed has no such table and no version naming one, so it counts
+/// none; the endpoint makes the table when it starts.
+fn merges_missing(copy: &Connection) -> rusqlite::Result<i64> {
+    let has_table: bool = copy.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sync_merges')",
+        [],
+        |r| r.get(0),
+    )?;
+    let held = if has_table {
+        "EXISTS (SELECT 1 FROM sync_merges m WHERE m.network = c.network
+             AND m.version_id = c.version_id AND m.merged = j.value)"
+    } else {
+        "0"
+    };
+    // `instr` passes over, unparsed, the bodies that cannot name a merge.
+    copy.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM sync_changes c, json_each(c.body, '$.meta.merges') j
+             WHERE instr(c.body, '\"merges\"') > 0 AND NOT {held}"
+        ),
+        [],
+        |r| r.get(0),
+    )
 }
 
 fn corrupt(what: &str) -> StorageError {

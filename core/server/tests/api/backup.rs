@@ -15,7 +15,7 @@ use doorstep_server::storage::NetworkScope;
 use doorstep_sync::wire::PULL_PATH;
 
 use crate::device::NET;
-use crate::helpers::{Backend, TestApp, batch, new_visit};
+use crate::helpers::{Backend, TestApp, amend, batch, new_visit, reconcile, statuses};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_while_pushes_go_on_restores_to_a_consistent_endpoint() {
@@ -369,5 +369,91 @@ fn a_restore_that_cannot_know_the_revocations_asks_first_and_changes_nothing() {
     assert!(
         refused.to_string().contains(&aside.display().to_string()),
         "{refused}"
+    );
+}
+
+/// Pushes to `app` a record whose history forked (a first version and two
+/// amendments of it) and a version reconciling the fork, whose merge the
+/// endpoint keeps in `sync_merges`.
+async fn push_a_reconciled_fork(app: &TestApp) {
+    let token = app.device_token(NET, "para-1", "phone-1");
+    let base = new_visit("para-1", "phone-1", 1);
+    let left = amend(&base, "para-1", "phone-1", 2);
+    let right = amend(&base, "para-1", "phone-1", 3);
+    let merge = reconcile(&left, &[&right], "para-1", "phone-1", 4);
+    let (_, body) = app
+        .push(&token, &batch(NET, "phone-1", vec![base, left, right]))
+        .await;
+    assert_eq!(statuses(&body), ["accepted", "accepted", "forked"]);
+    let (_, body) = app.push(&token, &batch(NET, "phone-1", vec![merge])).await;
+    assert_eq!(statuses(&body), ["accepted"]);
+}
+
+/// Runs `sql` on the SQLite database at `file`.
+fn alter(file: &std::path::Path, sql: &str) {
+    rusqlite::Connection::open(file)
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_or_restore_that_lost_the_merges_of_a_reconciled_fork_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let (live, app) = endpoint_in(&data);
+    push_a_reconciled_fork(&app).await;
+    let whole = root.path().join("whole.sqlite3");
+    assert_eq!(backup(&live, &whole).unwrap().changes, 4);
+
+    // A backup that lost the merge (restored, the endpoint would list the
+    // reconciled record as forked again) is refused, changing nothing.
+    let lost = root.path().join("lost.sqlite3");
+    std::fs::copy(&whole, &lost).unwrap();
+    alter(&lost, "DELETE FROM sync_merges");
+    let before = files_in(&data);
+    let refused = restore(&data, &lost, Revocations::Required).expect_err("refused");
+    assert!(matches!(refused, BackupError::Unsound(_)), "{refused}");
+    assert!(refused.to_string().contains("sync_merges"), "{refused}");
+    assert_eq!(files_in(&data), before);
+
+    // So is a backup of a database that lost it, or lost the whole table,
+    // and no file is left that could be taken for a backup.
+    for damage in ["DELETE FROM sync_merges", "DROP TABLE sync_merges"] {
+        alter(&live, damage);
+        let out = root.path().join("nightly.sqlite3");
+        let refused = backup(&live, &out).expect_err(damage);
+        assert!(matches!(refused, BackupError::Unsound(_)), "{refused}");
+        assert!(refused.to_string().contains("sync_merges"), "{refused}");
+        assert!(!out.exists(), "{damage}");
+    }
+    drop(app);
+    let restored = restore(&data, &whole, Revocations::Required).unwrap();
+    assert_eq!(restored.summary.changes, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_from_before_merges_existed_passes_its_check_and_restores() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let (live, app) = endpoint_in(&data);
+    let token = app.device_token(NET, "para-1", "phone-1");
+    app.push(
+        &token,
+        &batch(NET, "phone-1", vec![new_visit("para-1", "phone-1", 1)]),
+    )
+    .await;
+    // A database as an endpoint built before merges left it: no table, and
+    // no version naming a merge.
+    alter(&live, "DROP TABLE sync_merges");
+    let file = root.path().join("nightly.sqlite3");
+    assert_eq!(backup(&live, &file).unwrap().changes, 1);
+    drop(app);
+    assert_eq!(
+        restore(&data, &file, Revocations::Required)
+            .unwrap()
+            .summary
+            .changes,
+        1
     );
 }

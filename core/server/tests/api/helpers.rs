@@ -307,6 +307,26 @@ pub fn amend(base: &Change, clinician: &str, device: &str, seed: u64) -> Change 
     fixtures::visit_change(ChangeId(Uuid::now_v7()), meta, seed)
 }
 
+/// A version by `clinician` on `device` reconciling a fork: it amends
+/// `kept`'s version and merges the versions of `others`.
+pub fn reconcile(
+    kept: &Change,
+    others: &[&Change],
+    clinician: &str,
+    device: &str,
+    seed: u64,
+) -> Change {
+    let merged: Vec<VersionId> = others.iter().map(|c| c.body.meta().version_id).collect();
+    let meta = kept.body.meta().reconcile(
+        &merged,
+        VersionId(Uuid::now_v7()),
+        ClinicianId::parse(clinician).unwrap(),
+        DeviceId::parse(device).unwrap(),
+        jiff::Timestamp::now(),
+    );
+    visit_version(meta, seed)
+}
+
 pub fn batch(network: &str, device: &str, changes: Vec<Change>) -> PushRequest {
     PushRequest {
         network: NetworkId::parse(network).unwrap(),

@@ -307,17 +307,63 @@ async fn an_index_missing_or_left_unfinished_is_built_at_the_next_start() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    // One index gone (a release that adds it, over tables in use), one whose
-    // concurrent build was cut short.
+    // One index gone (a release that adds it, over tables in use), and one
+    // whose concurrent build was cut short: it waited for a push under way
+    // to end and ran out of time, leaving the index INVALID, which
+    // `CREATE INDEX IF NOT EXISTS` takes for built.
     let admin = owner(&url).await;
     admin
         .batch_execute(&format!(
             "DROP INDEX {schema}.sync_changes_supersedes;
-             UPDATE pg_index SET indisvalid = false
-             WHERE indexrelid = '{schema}.sync_merges_record'::regclass;"
+             DROP INDEX {schema}.sync_merges_record;"
         ))
         .await
         .unwrap();
+    let pushing = owner(&url).await;
+    pushing
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {schema}.sync_merges IN ROW EXCLUSIVE MODE;"
+        ))
+        .await
+        .unwrap();
+    admin
+        .batch_execute("SET statement_timeout = '2s'")
+        .await
+        .unwrap();
+    let build = format!(
+        "CREATE INDEX CONCURRENTLY sync_merges_record ON {schema}.sync_merges (network, record_id)"
+    );
+    admin
+        .batch_execute(&build)
+        .await
+        .expect_err("the build is cut short");
+    pushing.batch_execute("ROLLBACK").await.unwrap();
+    admin
+        .batch_execute("RESET statement_timeout")
+        .await
+        .unwrap();
+    let ready = |index: &'static str| {
+        let (admin, schema) = (&admin, &schema);
+        async move {
+            admin
+                .query_opt(
+                    "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
+                    &[&format!("{schema}.{index}")],
+                )
+                .await
+                .unwrap()
+                .map(|r| r.get::<_, bool>(0))
+        }
+    };
+    assert_eq!(ready("sync_merges_record").await, Some(false));
+    admin
+        .batch_execute(&format!(
+            "CREATE INDEX IF NOT EXISTS sync_merges_record ON {schema}.sync_merges (network, record_id)"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(ready("sync_merges_record").await, Some(false));
+
     PostgresStorage::connect(&url, Some(&schema), 2)
         .await
         .unwrap();
@@ -326,17 +372,8 @@ async fn an_index_missing_or_left_unfinished_is_built_at_the_next_start() {
         "sync_changes_supersedes",
         "sync_merges_record",
     ] {
-        let row = admin
-            .query_opt(
-                "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
-                &[&format!("{schema}.{index}")],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            row.map(|r| r.get::<_, bool>(0)),
-            Some(true),
-            "{index} is not ready"
-        );
+        assert_eq!(ready(index).await, Some(true), "{index} is not ready");
     }
+    // What was stored is still served.
+    assert_eq!(app.pull_all(&token, 10).await.0.len(), 1);
 }

@@ -21,7 +21,8 @@ use doorstep_server::storage::{CheckedChange, NetworkScope, Storage};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Backend, TestApp, amend, batch, long_visit, new_visit, owner, statuses, visit_version,
+    Backend, TestApp, amend, batch, long_visit, new_visit, owner, reconcile, statuses,
+    visit_version,
 };
 
 const NET: &str = "east-dorset";
@@ -1136,26 +1137,6 @@ async fn a_422_names_every_change_built_on_one_it_refuses_so_none_arrives_later_
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(statuses(&body), ["accepted"]);
-}
-
-/// A version by `clinician` on `device` reconciling a fork: it amends
-/// `kept`'s version and merges the versions of `others`.
-fn reconcile(
-    kept: &doorstep_sync::wire::Change,
-    others: &[&doorstep_sync::wire::Change],
-    clinician: &str,
-    device: &str,
-    seed: u64,
-) -> doorstep_sync::wire::Change {
-    let merged: Vec<VersionId> = others.iter().map(|c| c.body.meta().version_id).collect();
-    let meta = kept.body.meta().reconcile(
-        &merged,
-        VersionId(Uuid::now_v7()),
-        ClinicianId::parse(clinician).unwrap(),
-        DeviceId::parse(device).unwrap(),
-        jiff::Timestamp::now(),
-    );
-    visit_version(meta, seed)
 }
 
 /// The record ids `/forks` lists for `token`, with their heads, on one page.
