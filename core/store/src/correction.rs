@@ -32,10 +32,12 @@
 //! two newest changes. Correcting either withdraws it and the refused
 //! changes below it; the other branch, rejected with them and never at the
 //! endpoint, does not stop that, and stays rejected. It cannot be sent again
-//! ([`StoreError::BuildsOnWithdrawn`]); its own correction walks past the
-//! withdrawn changes and supersedes what they superseded too, so the record
-//! forks where the clinician forked it, and is reconciled once both
-//! corrections are synced.
+//! ([`StoreError::BuildsOnWithdrawn`]), so the reason the store gave when it
+//! held that branch back, which offered to send the refused change again
+//! first, is reworded by the correction to say so and to ask for the
+//! branch's own correction. That correction walks past the withdrawn changes
+//! and supersedes what they superseded too, so the record forks where the
+//! clinician forked it, and is reconciled once both corrections are synced.
 
 use doorstep_domain::ValidationError;
 use doorstep_domain::network::{ClinicianId, DeviceId};
@@ -46,7 +48,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
-use crate::outbox::{ChangeId, OutboxState, enqueue, parse_change_id};
+use crate::outbox::{ChangeId, OutboxState, enqueue, parse_change_id, reword_behind_withdrawn};
 use crate::records::{
     RecordContent, RecordKind, check_merges, check_version_count, insert_version, to_json,
 };
@@ -145,6 +147,12 @@ impl Store {
     /// second tap finds it withdrawn, with its correction named in its
     /// state), and when another version on the device amends a change the
     /// correction would withdraw ([`StoreError::RejectedChangeAmended`]).
+    ///
+    /// A rejected change on another branch, held back by the store with a
+    /// change this correction withdraws, can no longer be sent again after
+    /// it: the store's reason on it is reworded to say so, and to ask for the
+    /// correction of the newest change of its branch. A reason the endpoint
+    /// gave is kept as it was.
     pub fn correct_rejected<T: RecordContent>(
         &mut self,
         rejected: ChangeId,
@@ -208,6 +216,7 @@ impl Store {
                 withdrawn.0.to_string()
             ])?;
         }
+        reword_behind_withdrawn(&tx, &base.withdraws, change_id)?;
         tx.commit()?;
         Ok(change_id)
     }

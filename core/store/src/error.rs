@@ -93,6 +93,45 @@ pub enum StoreError {
     /// writers made the same id, which must never happen. Nothing was saved.
     #[error("version {0:?} is already stored with different content")]
     VersionConflict(VersionId),
+    /// [`crate::Store::save`] was given a version whose id is that of a
+    /// change this device saved and the endpoint refused (or the store held
+    /// back with a refused change it builds on): the same version saved
+    /// again (a repeated tap, a retry after a crash), or an edit of it that
+    /// kept its id. Nothing was saved and nothing will be sent: this is not
+    /// a saved change, and the shell must not show it as one. Show the
+    /// change's reason ([`crate::Store::outbox_item`]) and correct it
+    /// ([`crate::Store::correct_rejected`]: the correction is a new version,
+    /// with a new id), or, when the reason has gone away, send it again
+    /// unchanged ([`crate::Store::requeue_rejected`]). Nothing changed.
+    #[error(
+        "version {version_id:?} is change {change_id}, which was refused and is not queued; \
+         nothing was saved: correct that change (a correction is a new version with a new id), \
+         or send it again once the reason for refusing it has gone"
+    )]
+    AlreadyRefused {
+        /// The version id given.
+        version_id: VersionId,
+        /// The refused change that carries it.
+        change_id: ChangeId,
+    },
+    /// [`crate::Store::save`] was given a version whose id is that of a
+    /// change the endpoint refused and a correction has since withdrawn
+    /// (saved again, or an edit of it that kept its id). Nothing was saved
+    /// and nothing will be sent: the correction took its place. To change
+    /// the record further, amend the correction's version (the current
+    /// version of the record). Nothing changed.
+    #[error(
+        "version {version_id:?} is change {change_id}, which was refused and then withdrawn by \
+         correction {corrected_by}; nothing was saved: amend the correction instead"
+    )]
+    AlreadyWithdrawn {
+        /// The version id given.
+        version_id: VersionId,
+        /// The withdrawn change that carries it.
+        change_id: ChangeId,
+        /// The change carrying the correction that took its place.
+        corrected_by: ChangeId,
+    },
     /// No outbox item has this change id, so there is nothing to send again
     /// or correct. The list the shell showed is out of date (the store was
     /// wiped and made anew, say): read the rejected items again. Nothing

@@ -84,7 +84,9 @@ pub enum OutboxState {
     /// unsynced. The clinician can correct it ([`Store::correct_rejected`]: a
     /// new change that takes its place) or, when the reason has gone away,
     /// send this one again unchanged ([`Store::requeue_rejected`]; one built
-    /// on a refused change goes only after that one). It cannot be amended:
+    /// on a refused change goes only after that one, and never once a
+    /// correction has withdrawn that one, when the store's reason says so).
+    /// It cannot be amended:
     /// an amendment of a version the endpoint never holds forks the record
     /// there.
     Rejected {
@@ -299,7 +301,9 @@ pub(crate) fn apply_acknowledgements(
 /// the amendment would not be rejected. Rejected here, the clinician
 /// corrects the newest ([`Store::correct_rejected`] withdraws the whole
 /// chain and the correction supersedes what `refused` superseded), or sends
-/// `refused` again and then these after it ([`Store::requeue_rejected`]).
+/// `refused` again and then these after it ([`Store::requeue_rejected`]),
+/// until a correction of another branch withdraws `refused`, when the
+/// reasons are reworded ([`reword_behind_withdrawn`]).
 ///
 /// `sent` items are held back too. Each was pushed, but none has an answer
 /// of its own to wait for: the endpoint stored nothing of a push it answered
@@ -309,17 +313,8 @@ pub(crate) fn apply_acknowledgements(
 /// refused as too large alone) would go next, alone, and be taken. An item
 /// answered in the same acknowledgements has moved on before this runs.
 fn hold_back_amendments(tx: &Transaction<'_>, refused: ChangeId, now: &str) -> Result<()> {
-    let reason = format!(
-        "This change builds on change {refused}, which the endpoint refused, \
-         and alone it would fork its record there; correct the newest change of the record \
-         (the correction replaces them all), or send change {refused} again, then this one"
-    );
-    let merge_reason = format!(
-        "This change merges change {refused}, which the endpoint refused, and alone the \
-         endpoint would refuse it too; send change {refused} again, then this one, or correct \
-         this change (its correction leaves the refused change out of what it merges), then \
-         correct change {refused} on its own"
-    );
+    let reason = held_back_reason(refused);
+    let merge_reason = held_back_merge_reason(refused);
     let mut below: Vec<String> = tx
         .prepare_cached("SELECT version_id FROM outbox WHERE change_id = ?1")?
         .query_map([refused.0.to_string()], |row| row.get(0))?
@@ -349,6 +344,112 @@ fn hold_back_amendments(tx: &Transaction<'_>, refused: ChangeId, now: &str) -> R
             )?
             .execute(params![why, now, amendment])?;
             below.push(amendment);
+        }
+    }
+    Ok(())
+}
+
+/// The store's reason for an item it held back because it amends
+/// `refused`, or amends an item held back behind it.
+fn held_back_reason(refused: ChangeId) -> String {
+    format!(
+        "This change builds on change {refused}, which the endpoint refused, \
+         and alone it would fork its record there; correct the newest change of the record \
+         (the correction replaces them all), or send change {refused} again, then this one"
+    )
+}
+
+/// The store's reason for an item it held back because it merges `refused`.
+fn held_back_merge_reason(refused: ChangeId) -> String {
+    format!(
+        "This change merges change {refused}, which the endpoint refused, and alone the \
+         endpoint would refuse it too; send change {refused} again, then this one, or correct \
+         this change (its correction leaves the refused change out of what it merges), then \
+         correct change {refused} on its own"
+    )
+}
+
+/// The store's reason for an item held back behind `withdrawn`, once the
+/// correction `corrected_by` has withdrawn it.
+fn behind_withdrawn_reason(withdrawn: ChangeId, corrected_by: ChangeId) -> String {
+    format!(
+        "This change builds on change {withdrawn}, which the endpoint refused and correction \
+         {corrected_by} has since withdrawn: the endpoint will never hold change {withdrawn}, so \
+         this change cannot be sent again. Correct the newest change of its branch (this one, \
+         unless another rejected change builds on it); the correction replaces the branch and \
+         leaves change {withdrawn} out"
+    )
+}
+
+/// Rewords the store's own reason on every item still rejected that builds
+/// on a change the correction `corrected_by` has just withdrawn
+/// (`withdrawn`): it amends or merges one, or builds on such an item in
+/// turn. Called inside the correcting transaction, after the withdrawal.
+///
+/// Such an item was held back (see [`hold_back_amendments`]) with a reason
+/// offering to send the refused change again, then it. That way is closed
+/// now: a withdrawn change is never sent, and the item cannot go alone
+/// ([`StoreError::BuildsOnWithdrawn`], or [`StoreError::BuildsOnRejected`]
+/// behind an item that cannot go either). The one way left is a correction
+/// of the newest change of its branch, so the reason says that, naming the
+/// withdrawn change and the correction. A reason the endpoint gave is its
+/// own and is kept as it was: only the store's held-back reasons, naming a
+/// withdrawn change or an item met on the way down from one, are reworded.
+pub(crate) fn reword_behind_withdrawn(
+    tx: &Transaction<'_>,
+    withdrawn: &[ChangeId],
+    corrected_by: ChangeId,
+) -> Result<()> {
+    // Each version to look below, with the withdrawn change it descends from.
+    let mut below = Vec::new();
+    for &id in withdrawn {
+        let version: String = tx
+            .prepare_cached("SELECT version_id FROM outbox WHERE change_id = ?1")?
+            .query_row([id.0.to_string()], |row| row.get(0))?;
+        below.push((version, id));
+    }
+    // Changes that can no longer be sent again: those withdrawn, and every
+    // rejected item met below them.
+    let mut stuck = withdrawn.to_vec();
+    let mut met = Vec::new();
+    while let Some((version, root)) = below.pop() {
+        let building: Vec<(String, String, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT o.change_id, o.version_id, o.reason FROM outbox o
+                 JOIN record_versions v ON v.version_id = o.version_id
+                 WHERE o.state = 'rejected'
+                   AND (v.supersedes = ?1
+                        OR EXISTS (SELECT 1 FROM version_merges m
+                                   WHERE m.version_id = o.version_id AND m.merged = ?1))",
+            )?
+            .query_map([&version], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (change, version, reason) in building {
+            let change = parse_change_id(&change)?;
+            if stuck.contains(&change) {
+                continue;
+            }
+            stuck.push(change);
+            met.push((change, reason, root));
+            below.push((version, root));
+        }
+    }
+    for (change, reason, root) in met {
+        let held_back = reason.is_some_and(|reason| {
+            stuck.iter().any(|&named| {
+                reason == held_back_reason(named) || reason == held_back_merge_reason(named)
+            })
+        });
+        if held_back {
+            tx.prepare_cached(
+                "UPDATE outbox SET reason = ?1 WHERE change_id = ?2 AND state = 'rejected'",
+            )?
+            .execute(params![
+                behind_withdrawn_reason(root, corrected_by),
+                change.0.to_string()
+            ])?;
         }
     }
     Ok(())

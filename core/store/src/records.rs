@@ -131,16 +131,10 @@ pub enum Saved {
     /// Stored now, with a new outbox item.
     New(ChangeId),
     /// The same version was already stored (a repeated tap or a retry after
-    /// a crash); its existing outbox item is returned.
+    /// a crash), and is on its way to the endpoint or there already; its
+    /// existing outbox item is returned. (One the endpoint refused is not
+    /// saved: [`StoreError::AlreadyRefused`], [`StoreError::AlreadyWithdrawn`].)
     AlreadyStored(ChangeId),
-    /// The same version is stored already, and the endpoint refused it (or it
-    /// is held back with a refused change it builds on, or a correction has
-    /// withdrawn it): saving it again sends nothing. The clinician must not
-    /// read this as saved; show the outbox item's reason, and correct it
-    /// ([`Store::correct_rejected`]) unless a correction has withdrawn it
-    /// already (its outbox item is `Withdrawn`: the correction is the one
-    /// to amend).
-    Refused(ChangeId),
     /// The same version is already on the device because it came from the
     /// endpoint (a save retried after this device pulled its own earlier
     /// push, say after a reinstall): the endpoint holds it, so nothing is
@@ -153,7 +147,7 @@ impl Saved {
     /// endpoint and has no outbox item.
     pub fn change_id(self) -> Option<ChangeId> {
         match self {
-            Saved::New(id) | Saved::AlreadyStored(id) | Saved::Refused(id) => Some(id),
+            Saved::New(id) | Saved::AlreadyStored(id) => Some(id),
             Saved::AlreadySynced => None,
         }
     }
@@ -177,35 +171,49 @@ impl Store {
     /// branch of this device's still queued could yet be refused, so the
     /// clinician syncs first, then reconciles.
     /// Saving the same version again is harmless ([`Saved::AlreadyStored`],
-    /// [`Saved::AlreadySynced`] when it came from the endpoint, or
-    /// [`Saved::Refused`] when the endpoint refused it, which saving again
-    /// does not change);
-    /// the same id with different content is [`StoreError::VersionConflict`].
+    /// or [`Saved::AlreadySynced`] when it came from the endpoint); the same
+    /// id with different content is [`StoreError::VersionConflict`].
+    /// A version whose id is a change the endpoint refused, saved again or
+    /// edited under that id, is not saved and never sent: it is refused
+    /// with [`StoreError::AlreadyRefused`], or [`StoreError::AlreadyWithdrawn`]
+    /// once a correction has taken its place, each saying what to do
+    /// instead. An answer of `Ok` never means a refused change.
     pub fn save<T: RecordContent>(&mut self, version: &RecordVersion<T>) -> Result<Saved> {
         version.validate()?;
         let body = to_json(version)?;
         let tx = crate::store::immediate(&mut self.conn)?;
         if let Some(existing) = existing_version::<T>(&tx, version.meta.version_id)? {
-            if existing != *version {
-                return Err(StoreError::VersionConflict(version.meta.version_id));
-            }
-            let change = tx
+            // A refused change's id is answered as that change whatever the
+            // content: an edit that kept the id is no new change either.
+            let change: Option<(String, String, Option<String>)> = tx
                 .query_row(
-                    "SELECT change_id, state IN ('rejected', 'withdrawn') FROM outbox
-                     WHERE version_id = ?1",
+                    "SELECT change_id, state, corrected_by FROM outbox WHERE version_id = ?1",
                     [version.meta.version_id.0.to_string()],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?)),
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .optional()?;
+            let version_id = version.meta.version_id;
             return match change {
-                Some((change, refused)) => {
-                    let id = crate::outbox::parse_change_id(&change)?;
-                    Ok(if refused {
-                        Saved::Refused(id)
-                    } else {
-                        Saved::AlreadyStored(id)
-                    })
+                Some((change, state, corrected_by)) => {
+                    let change_id = crate::outbox::parse_change_id(&change)?;
+                    match (state.as_str(), corrected_by) {
+                        ("rejected", _) => Err(StoreError::AlreadyRefused {
+                            version_id,
+                            change_id,
+                        }),
+                        ("withdrawn", Some(by)) => Err(StoreError::AlreadyWithdrawn {
+                            version_id,
+                            change_id,
+                            corrected_by: crate::outbox::parse_change_id(&by)?,
+                        }),
+                        ("withdrawn", None) => Err(StoreError::Decode {
+                            what: "outbox state",
+                        }),
+                        _ if existing != *version => Err(StoreError::VersionConflict(version_id)),
+                        _ => Ok(Saved::AlreadyStored(change_id)),
+                    }
                 }
+                None if existing != *version => Err(StoreError::VersionConflict(version_id)),
                 None => Ok(Saved::AlreadySynced),
             };
         }

@@ -10,7 +10,7 @@ use doorstep_domain::record::{RecordVersion, VersionId, VisitContent, VisitRecor
 use doorstep_domain::text::FreeText;
 use doorstep_store::{
     Acknowledgement, ChangeId, OutboxCounts, OutboxItem, OutboxState, PullBatch, PulledRecord,
-    Saved, Store, StoreError, StoredVersion, SyncCursor, WipeError,
+    Store, StoreError, StoredVersion, SyncCursor, WipeError,
 };
 use jiff::SignedDuration;
 use uuid::Uuid;
@@ -631,7 +631,7 @@ fn the_correction_pulled_back_is_recognised_as_held_and_the_record_stays_single(
 }
 
 #[test]
-fn saving_a_refused_version_again_says_it_was_refused_not_saved() {
+fn saving_a_refused_version_again_is_refused_saying_how_to_put_it_right() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = synced_visit(&mut store, 7);
@@ -639,22 +639,78 @@ fn saving_a_refused_version_again_says_it_was_refused_not_saved() {
     let c1 = save(&mut store, &v1);
     store.mark_sent(&[c1]).unwrap();
     reject(&mut store, c1);
-    assert_eq!(store.save(&v1).unwrap(), Saved::Refused(c1));
-    let item = store.outbox_item(c1).unwrap().unwrap();
-    assert!(
-        matches!(item.state, OutboxState::Rejected { .. }),
-        "saving again changed nothing: {:?}",
-        item.state
-    );
-    // Corrected, the refused version is withdrawn: still refused, not saved.
-    let v2 = correction_of(&store, c1, &v1);
-    store.correct_rejected(c1, &v2).unwrap();
-    assert_eq!(store.save(&v1).unwrap(), Saved::Refused(c1));
+    let before = snapshot(&store, &v0);
+    match store.save(&v1) {
+        Err(
+            e @ StoreError::AlreadyRefused {
+                change_id,
+                version_id,
+            },
+        ) if change_id == c1 && version_id == v1.meta.version_id => {
+            let said = e.to_string();
+            assert!(said.contains("correct"), "{said}");
+            assert!(!said.contains("Paracetamol"), "no clinical text: {said}");
+        }
+        other => panic!("expected AlreadyRefused naming {c1}, got {other:?}"),
+    }
     assert_eq!(
-        store.outbox_counts().unwrap().pending,
-        1,
-        "only the correction"
+        snapshot(&store, &v0),
+        before,
+        "saving again changed nothing"
     );
+
+    // Corrected, the refused version is withdrawn: the answer names the
+    // correction, the version to amend now.
+    let v2 = correction_of(&store, c1, &v1);
+    let c2 = store.correct_rejected(c1, &v2).unwrap();
+    let before = snapshot(&store, &v0);
+    match store.save(&v1) {
+        Err(
+            e @ StoreError::AlreadyWithdrawn {
+                change_id,
+                corrected_by,
+                ..
+            },
+        ) if change_id == c1 && corrected_by == c2 => {
+            let said = e.to_string();
+            assert!(said.contains(&c2.to_string()), "{said}");
+            assert!(said.contains("amend"), "{said}");
+        }
+        other => panic!("expected AlreadyWithdrawn naming {c2}, got {other:?}"),
+    }
+    assert_eq!(snapshot(&store, &v0), before);
+    assert_tally(&store, (1, 1, 0, 1), 1);
+}
+
+#[test]
+fn an_edited_version_saved_under_a_refused_versions_id_is_refused_as_that_change() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 14);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Paracetamol given.");
+    let c1 = save(&mut store, &v1);
+    reject(&mut store, c1);
+    // The refused version put right on an edit screen that kept its id:
+    // that id is the refused change's, so this is not a new change, and the
+    // way on is a correction.
+    let mut edited = v1.clone();
+    edited.content.treatment =
+        FreeText::parse("treatment", "Paracetamol 1 g given at 10:05.").unwrap();
+    let before = snapshot(&store, &v0);
+    assert!(matches!(
+        store.save(&edited),
+        Err(StoreError::AlreadyRefused { change_id, .. }) if change_id == c1
+    ));
+    assert_eq!(snapshot(&store, &v0), before, "nothing saved");
+    let v2 = correction_of(&store, c1, &v1);
+    let c2 = store.correct_rejected(c1, &v2).unwrap();
+    let before = snapshot(&store, &v0);
+    assert!(matches!(
+        store.save(&edited),
+        Err(StoreError::AlreadyWithdrawn { corrected_by, .. }) if corrected_by == c2
+    ));
+    assert_eq!(snapshot(&store, &v0), before, "nothing saved");
+    assert_tally(&store, (1, 1, 0, 1), 1);
 }
 
 #[test]
@@ -748,4 +804,119 @@ fn two_amendments_of_one_refused_change_are_each_corrected_and_none_stays_stuck(
     ];
     assert_eq!(store.acknowledge(&taken).unwrap(), 2);
     assert_eq!(store.outbox_counts().unwrap().unsynced(), 0);
+}
+
+/// The reason `id` is rejected for, as the store gives it.
+fn rejection_reason(store: &Store, id: ChangeId) -> String {
+    match store.outbox_item(id).unwrap().unwrap().state {
+        OutboxState::Rejected { reason } => reason,
+        other => panic!("{id} is {other:?}, not rejected"),
+    }
+}
+
+/// Asserts that `held`, rejected behind `refused`, which a correction has
+/// since withdrawn, is told what it can do: be corrected, not sent again
+/// after `refused`, which can never be sent again.
+fn assert_told_to_correct(store: &Store, held: ChangeId, version: &VisitRecord, refused: ChangeId) {
+    assert_held_back_behind(store, held, version, refused);
+    let reason = rejection_reason(store, held);
+    assert!(
+        !reason.contains(&format!("send change {refused} again")),
+        "{reason}"
+    );
+    assert!(reason.contains("withdrawn"), "{reason}");
+    assert!(
+        reason.contains("Correct the newest change of its branch"),
+        "{reason}"
+    );
+    let listed = store.rejected_items().unwrap();
+    let shown = listed.iter().find(|i| i.change_id == held).unwrap();
+    assert_eq!(
+        shown.state,
+        OutboxState::Rejected { reason },
+        "listed with the same reason"
+    );
+}
+
+#[test]
+fn once_a_correction_withdraws_a_refused_change_its_other_branch_is_told_to_be_corrected() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 15);
+    // Two edits of v1, the first amended again, all before v1's refusal.
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let a = sample::amend_visit(&v1, "phone-1", "One screen's edit.");
+    let a_more = sample::amend_visit(&a, "phone-1", "Amended on top of it.");
+    let b = sample::amend_visit(&v1, "phone-1", "The other screen's edit.");
+    let c1 = save(&mut store, &v1);
+    let ca = save(&mut store, &a);
+    let ca_more = save(&mut store, &a_more);
+    let cb = save(&mut store, &b);
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+    assert!(rejection_reason(&store, ca).contains(&format!("send change {c1} again")));
+
+    let b2 = correction_of(&store, cb, &b);
+    let cb2 = store.correct_rejected(cb, &b2).unwrap();
+    for (id, version) in [(ca, &a), (ca_more, &a_more)] {
+        assert_told_to_correct(&store, id, version, c1);
+        assert!(rejection_reason(&store, id).contains(&cb2.to_string()));
+    }
+
+    // What the reason says is what the store lets the clinician do: v1
+    // cannot go first, so neither can a; its branch's newest is corrected,
+    // and that correction withdraws the branch.
+    assert!(matches!(
+        store.requeue_rejected(ca),
+        Err(StoreError::BuildsOnWithdrawn { withdrawn, .. }) if withdrawn == c1
+    ));
+    let base = store.correction_base(ca_more).unwrap();
+    assert_eq!(base.withdraws, [ca_more, ca]);
+    assert_eq!(base.supersedes, Some(v0.meta.version_id));
+    let a2 = correction_of(&store, ca_more, &a_more);
+    store.correct_rejected(ca_more, &a2).unwrap();
+    assert!(store.rejected_items().unwrap().is_empty());
+    assert_tally(&store, (1, 2, 0, 4), 2);
+}
+
+#[test]
+fn the_endpoints_own_reason_on_the_other_branch_is_kept_when_a_correction_withdraws_its_base() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 16);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let a = sample::amend_visit(&v1, "phone-1", "Pushed with it.");
+    let a_more = sample::amend_visit(&a, "phone-1", "Queued on top of it.");
+    let b = sample::amend_visit(&v1, "phone-1", "Queued on it.");
+    let c1 = save(&mut store, &v1);
+    let ca = save(&mut store, &a);
+    let ca_more = save(&mut store, &a_more);
+    let cb = save(&mut store, &b);
+    // The endpoint refused v1 and a in one push, each with a reason of its
+    // own; the store held back b behind v1 and a_more behind a.
+    store.mark_sent(&[c1, ca]).unwrap();
+    let endpoints = "amends a version refused in this push, so it is refused with it";
+    let answers = [
+        refusal(c1),
+        (
+            ca,
+            Acknowledgement::Rejected {
+                reason: endpoints.into(),
+            },
+        ),
+    ];
+    assert_eq!(store.acknowledge(&answers).unwrap(), 2);
+    assert_held_back_behind(&store, ca_more, &a_more, ca);
+
+    let b2 = correction_of(&store, cb, &b);
+    store.correct_rejected(cb, &b2).unwrap();
+    assert_eq!(
+        rejection_reason(&store, ca),
+        endpoints,
+        "the endpoint's words are kept"
+    );
+    // a cannot be sent again now, so neither can a_more after it.
+    let reason = rejection_reason(&store, ca_more);
+    assert!(!reason.contains("again, then this one"), "{reason}");
+    assert_told_to_correct(&store, ca_more, &a_more, c1);
 }

@@ -344,3 +344,73 @@ fn what_a_version_merges_cannot_be_changed_or_deleted_even_below_the_api() {
     }
     assert_eq!(head_of(&store, &first), Head::Single(merge.meta.version_id));
 }
+
+#[test]
+fn a_merge_held_back_with_a_change_a_correction_then_withdrew_is_told_to_be_corrected() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let first = sample::new_visit(1, morning());
+    pull(&mut store, "c-1", &[&first]);
+    let ours = sample::amend_visit(&first, "phone-1", "Our branch.");
+    let ours_change = save(&mut store, &ours);
+    store
+        .acknowledge(&[(ours_change, Acknowledgement::Accepted)])
+        .unwrap();
+    let theirs = sample::amend_visit(&first, "ipad-7", "Their branch.");
+    pull(&mut store, "c-2", &[&theirs]);
+    let merge = reconciling(&theirs, &[&ours]);
+    let merge_change = save(&mut store, &merge);
+    let ours_more = sample::amend_visit(&ours, "phone-1", "Our branch, amended.");
+    let more_change = save(&mut store, &ours_more);
+    // Offered again after a restore, our branch is refused: the merge and
+    // the amendment are held back with it.
+    assert_eq!(store.reoffer(&[ours_change]).unwrap(), 1);
+    store
+        .acknowledge(&[(
+            ours_change,
+            Acknowledgement::Rejected {
+                reason: "Invalid: body.record.content: refused".into(),
+            },
+        )])
+        .unwrap();
+
+    // Correcting the amendment withdraws our refused branch: the merge can
+    // no longer wait for it to be sent again.
+    let base = store.correction_base(more_change).unwrap();
+    assert_eq!(base.withdraws, [more_change, ours_change]);
+    let mut correction = ours_more.clone();
+    correction.meta = base.meta(
+        VersionId(Uuid::now_v7()),
+        sample::author(),
+        sample::device(),
+        ours_more.meta.written_at,
+    );
+    store.correct_rejected(more_change, &correction).unwrap();
+    let doorstep_store::OutboxState::Rejected { reason } =
+        store.outbox_item(merge_change).unwrap().unwrap().state
+    else {
+        panic!("the merge stays rejected");
+    };
+    assert!(reason.contains(&ours_change.to_string()), "{reason}");
+    assert!(!reason.contains("again, then this one"), "{reason}");
+    assert!(
+        reason.contains("Correct the newest change of its branch"),
+        "{reason}"
+    );
+    assert!(matches!(
+        store.requeue_rejected(merge_change),
+        Err(StoreError::BuildsOnWithdrawn { withdrawn, .. }) if withdrawn == ours_change
+    ));
+    // As it says, the merge is corrected, leaving the withdrawn branch out.
+    let base = store.correction_base(merge_change).unwrap();
+    assert!(base.merges.is_empty());
+    let mut fixed = merge.clone();
+    fixed.meta = base.meta(
+        VersionId(Uuid::now_v7()),
+        sample::author(),
+        sample::device(),
+        merge.meta.written_at,
+    );
+    store.correct_rejected(merge_change, &fixed).unwrap();
+    assert!(store.rejected_items().unwrap().is_empty());
+}
