@@ -414,7 +414,10 @@ impl<'p> Compiled<'p> {
                     let veh = &engine_vehicles[v];
                     let at = client.loc as usize;
                     let arrival = veh.early + data[veh.start_loc as usize * size + at];
-                    let back = arrival.max(client.early)
+                    // It starts in the first window still open when they get there.
+                    let opens = (client.windows.iter().find(|w| w.1 >= arrival))
+                        .map_or(client.early, |w| w.0);
+                    let back = arrival.max(opens)
                         + client.service
                         + data[at * size + veh.end_loc as usize];
                     (back <= veh.late).then_some(arrival)
@@ -1189,37 +1192,61 @@ impl<'p> Compiled<'p> {
         Some(x)
     }
 
-    /// Where urgent work `c` that fits nowhere on time, not even in the place of less valuable
-    /// work, is planned late rather than left out: the place, in any round that may take it,
-    /// where it starts least late (an immediate visit: past the time the search held it due)
-    /// without making anyone else later or keeping the clinician past their limit, adding
-    /// least travel; as (round, position). By the objective's order an urgent patient seen
-    /// late comes before one not seen, as long as the lateness weighs less than leaving the
-    /// visit out (a same-day visit 100 000 seconds late, nearly 28 hours, would not). The search plans such
-    /// visits late itself; this is for one taken out to keep a round within its limit, which
-    /// the places that harm nobody would otherwise never put back.
-    fn place_late(&self, routes: &[Vec<u32>], c: u32) -> Option<(usize, usize)> {
+    /// Plans urgent work `c` that fits nowhere on time, not even in the place of less valuable
+    /// work, late rather than leave it out: at the place, in any round that may take it, where
+    /// it starts least late (an immediate visit: past the time the search held it due) without
+    /// making anyone else later or keeping the clinician past their limit; in the round as it
+    /// is, or with one stop of less value left out to make the time, where that going harms
+    /// nobody. Chosen by the objective: lateness, then the value of any stop left out, then
+    /// the travel added. By the objective's order an urgent patient seen late comes before one
+    /// not seen, as long as the lateness and the stop left out weigh less than leaving the
+    /// visit out (a same-day visit 100 000 seconds late, nearly 28 hours, would not), and
+    /// before any less urgent patient seen at all. The search plans such visits late itself;
+    /// this is for one taken out to keep a round within its limit, which the places that harm
+    /// nobody would otherwise never put back. None if it stays out; else the stop left out in
+    /// its place, if any, which the caller tries elsewhere and explains.
+    fn place_late(&self, routes: &mut [Vec<u32>], c: u32) -> Option<Option<u32>> {
         let value = self.inst.clients[c as usize].prize?;
         if value < weights::UNSERVED_SAME_DAY {
             return None;
         }
-        let mut best: Option<((i64, i64), usize, usize)> = None;
+        // ((lateness and loss as weighed, travel added), round, stop left out, position).
+        type Late = ((i64, i64), usize, Option<usize>, usize);
+        let mut best: Option<Late> = None;
         for v in (0..self.vehicles.len()).filter(|&v| self.inst.allowed(c, v)) {
-            let base = self.simulate(v, &routes[v]);
-            for p in 0..=routes[v].len() {
-                let placed = self.place(v, &routes[v], &base, p, c);
-                if placed.harm.added > 0 || placed.ins.over_limit > 0 {
-                    continue;
-                }
-                let stop = &placed.ins.stop;
-                let key = (stop.late + self.held(stop), placed.ins.travel);
-                if best.is_none_or(|b| key < b.0) {
-                    best = Some((key, v, p));
+            let route = &routes[v];
+            let now = self.simulate(v, route);
+            let lighter = route.iter().enumerate().filter_map(|(i, &x)| {
+                // Breaks have no prize: they are never left out.
+                let loss = self.inst.clients[x as usize].prize.filter(|&l| l < value)?;
+                let (left, sim) = self.without(v, route, &now, i)?;
+                Some((loss, Some(i), left, sim))
+            });
+            let bases = std::iter::once((0, None, route.clone(), now.clone())).chain(lighter);
+            for (loss, out, base_route, base) in bases {
+                for p in 0..=base_route.len() {
+                    let placed = self.place(v, &base_route, &base, p, c);
+                    if placed.harm.added > 0 || placed.ins.over_limit > 0 {
+                        continue;
+                    }
+                    let stop = &placed.ins.stop;
+                    let weighed = weights::LATENESS
+                        .saturating_mul(stop.late + self.held(stop))
+                        .saturating_add(loss);
+                    let key = (weighed, base.travel + placed.ins.travel - now.travel);
+                    if best.is_none_or(|b| key < b.0) {
+                        best = Some((key, v, out, p));
+                    }
                 }
             }
         }
-        let ((late, _), v, p) = best?;
-        (weights::LATENESS.saturating_mul(late) < value).then_some((v, p))
+        let ((weighed, _), v, out, p) = best?;
+        if weighed >= value {
+            return None;
+        }
+        let x = out.map(|i| routes[v].remove(i));
+        routes[v].insert(p, c);
+        Some(x)
     }
 
     /// Whether some clinician who may take `c` reaches it alone, straight from the start of
@@ -1272,6 +1299,9 @@ impl<'p> Compiled<'p> {
     /// does least harm otherwise, with the reason it does harm.
     fn probe_round(&self, v: usize, route: &[u32], base: &Sim, c: u32) -> RoundProbe {
         let mut probe = RoundProbe::default();
+        let urgent = self.inst.clients[c as usize]
+            .prize
+            .is_some_and(|p| p >= weights::UNSERVED_SAME_DAY);
         for p in 0..=route.len() {
             let placed = self.place(v, route, base, p, c);
             let (ins, harm) = (&placed.ins, &placed.harm);
@@ -1297,7 +1327,9 @@ impl<'p> Compiled<'p> {
                 Reason::WouldDelayBreak {
                     clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
                 }
-            } else if self_late > 0 {
+            } else if self_late > 0 && !(urgent && ins.over_limit > base.over_limit) {
+                // Urgent work may be planned late (`place_late`): for it, a limit passed is
+                // what binds.
                 Reason::NoRoomInWindow
             } else {
                 Reason::WouldExceedShift {
@@ -1706,9 +1738,12 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
             continue;
         }
         // Urgent work that fits nowhere takes the place of less valuable work, all such in one
-        // pass (each swap changes one round); what is left out is tried again in the next.
-        // Work nobody may do finds no room: `make_room` tries only the rounds that may take it.
-        for &(c, _) in &reasons {
+        // pass (each swap changes one round), the most urgent first; what is left out is tried
+        // again in the next. Work nobody may do finds no room: `make_room` tries only the
+        // rounds that may take it.
+        let mut left_out: Vec<u32> = reasons.iter().map(|&(c, _)| c).collect();
+        left_out.sort_by_key(|&c| std::cmp::Reverse(comp.inst.clients[c as usize].prize));
+        for &c in &left_out {
             if let Some(x) = comp.make_room(&mut routes, c) {
                 served[c as usize] = true;
                 served[x as usize] = false;
@@ -1720,10 +1755,12 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
         }
         // Urgent work that still fits nowhere on time is planned late where that harms
         // nobody else, rather than not at all.
-        for &(c, _) in &reasons {
-            if let Some((v, p)) = comp.place_late(&routes, c) {
-                routes[v].insert(p, c);
+        for &c in &left_out {
+            if let Some(out) = comp.place_late(&mut routes, c) {
                 served[c as usize] = true;
+                if let Some(x) = out {
+                    served[x as usize] = false;
+                }
                 placed = true;
             }
         }
@@ -1917,6 +1954,11 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
                 (None, None, Some((_, free))) => round.depart = Clock::from_secs(free),
                 (None, _, _) => round.depart = earlier.unwrap_or(round.depart),
                 _ => {}
+            }
+            // Gone off sick still on the way to the door the round departs from (see above):
+            // the round ends when they went, and departs no later.
+            if let (None, None, Some(off)) = (fixed_back, state.avail[k], clinician.off_from) {
+                round.depart = round.depart.min(off);
             }
             let last = fixed_back.unwrap_or_else(|| {
                 clinician

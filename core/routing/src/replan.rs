@@ -416,9 +416,10 @@ fn apply(
         }
         // Gone off sick after that, on the way to what came next: the day ends no earlier
         // than the plan before had them free (back at their end location, or leaving a door
-        // nobody answered), whose drive their travel already holds.
-        if off_at.is_some() {
-            state.last_free[k] = resumed;
+        // nobody answered), whose drive their travel already holds. Gone before then (still
+        // driving to that door), it ends when they went.
+        if let Some(off) = off_at {
+            state.last_free[k] = resumed.filter(|&free| free <= off.secs());
         }
         free = free.max(held_until);
         // Every stop done as planned and the drive back begun: they are back at their end

@@ -281,6 +281,39 @@ fn a_visit_that_would_overrun_the_shift_names_the_clinician() {
 }
 
 #[test]
+fn urgent_work_kept_out_only_by_the_end_of_a_shift_says_so_though_it_would_be_late_too() {
+    // Ben has time for one of two hour-long immediate visits at one door (from about 09:04),
+    // the first due by 09:20, the second by 10:00. Whichever he sees, the other would then
+    // start late and end him past 11:00. Urgent work is planned late where that harms nobody,
+    // so lateness is not what keeps it out: his shift's end is, and more overtime would let
+    // it in.
+    let mut ben = clinician("ben", &[]);
+    ben.shift = window((9, 0), (11, 0));
+    let mut first = visit("first", north(1.0), 60);
+    first.urgency = Urgency::Immediate;
+    first.windows = vec![window((9, 0), (9, 20))];
+    let mut second = visit("second", north(1.0), 60);
+    second.urgency = Urgency::Immediate;
+    second.windows = vec![window((9, 0), (10, 0))];
+    for seed in 1..=3 {
+        let out = plan(
+            &problem(vec![ben.clone()], vec![first.clone(), second.clone()]),
+            &budget(),
+            seed,
+        )
+        .unwrap();
+        assert_eq!(out.unplanned.len(), 1, "{out:#?}");
+        assert_eq!(
+            out.unplanned[0].reason,
+            Reason::WouldExceedShift {
+                clinician: "ben".into()
+            },
+            "seed {seed}: {out:#?}"
+        );
+    }
+}
+
+#[test]
 fn a_visit_that_would_push_the_break_out_of_its_window_names_whose_break() {
     // Ana's half-hour break must start 10:00-10:05; the hour-long visit must start 09:30-09:40
     // at the practice. Before the break it makes the break 25 minutes late; after it, it is
@@ -717,6 +750,60 @@ fn an_urgent_visit_no_one_can_reach_in_time_is_planned_late_rather_than_left_out
         assert_eq!(out.rounds[1].stops, ben_alone.unwrap().rounds[0].stops);
         assert!(out.rounds[1].stops[0].late_seconds > 0);
     }
+}
+
+#[test]
+fn an_urgent_visit_seen_only_late_takes_the_place_of_less_urgent_work() {
+    // Ana's hour-long shift reaches the call on time but cannot finish it; Ben, twenty
+    // kilometres away, has room for one hour's visit, late, before his day ends. Besides the
+    // call there is less urgent work of an hour at the same door: a same-day visit, then a
+    // routine one. Ben sees the call, late, and the other waits: an immediate patient seen late
+    // comes before a same-day one seen at all.
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((9, 0), (10, 0));
+    let mut ben = clinician("ben", &[]);
+    ben.start = north(-20.0);
+    ben.shift = window((9, 0), (12, 0));
+    let mut call = visit("call", north(1.0), 60);
+    call.urgency = Urgency::Immediate;
+    call.windows = vec![window((9, 0), (9, 20))];
+    for (other, urgency) in [
+        ("same-day", Urgency::SameDay),
+        ("routine", Urgency::Routine),
+    ] {
+        let mut less = visit(other, north(1.0), 60);
+        less.urgency = urgency;
+        less.windows = call.windows.clone();
+        // Listed first, so that it is explained first.
+        let day = problem(vec![ana.clone(), ben.clone()], vec![less, call.clone()]);
+        for seed in 1..=3 {
+            let out = plan(&day, &budget(), seed).unwrap();
+            assert!(planned(&out, "call"), "{other}, seed {seed}: {out:#?}");
+            assert!(!planned(&out, other), "{other}, seed {seed}: {out:#?}");
+            assert_eq!(
+                out.summary.unserved_urgent,
+                u32::from(urgency == Urgency::SameDay)
+            );
+            assert_eq!(out.rounds[1].stops[0].id, "call");
+        }
+    }
+}
+
+#[test]
+fn an_immediate_visit_with_two_windows_is_due_from_whoever_could_do_it_in_the_one_they_reach() {
+    // Ana gets there at 08:40, between the call's windows: she would start it at 09:00 and
+    // finish at 10:00, past her 09:45. Ben, from 10:00, is the soonest who could do it, and
+    // the call waits on no other work, so none of it is delay.
+    let mut ana = clinician("ana", &[]);
+    ana.shift = window((8, 40), (9, 45));
+    let mut ben = clinician("ben", &[]);
+    ben.shift = window((10, 0), (18, 0));
+    let mut call = visit("call", BASE, 60);
+    call.urgency = Urgency::Immediate;
+    call.windows = vec![window((8, 0), (8, 30)), window((9, 0), (12, 0))];
+    let out = plan(&problem(vec![ana, ben], vec![call]), &budget(), 1).unwrap();
+    assert_eq!(out.rounds[1].stops[0].start, Clock::hm(10, 0), "{out:#?}");
+    assert_eq!(out.summary.immediate_delay_seconds, 0);
 }
 
 #[test]

@@ -286,6 +286,20 @@ struct Job {
     /// Sorted windows, seconds; empty means any time.
     windows: Vec<(i64, i64)>,
     immediate: bool,
+    /// What leaving it out costs, by the weights; none for a break, which is never left out.
+    prize: Option<i64>,
+}
+
+/// What leaving out work of `urgency`, `overdue` days overdue, costs by the documented weights.
+fn prize(urgency: Urgency, overdue: u32) -> i64 {
+    match urgency {
+        Urgency::Immediate => weights::UNSERVED_IMMEDIATE,
+        Urgency::SameDay => weights::UNSERVED_SAME_DAY,
+        Urgency::Routine => {
+            weights::UNSERVED_ROUTINE
+                + weights::OVERDUE_DAY * i64::from(overdue.min(weights::OVERDUE_CAP))
+        }
+    }
 }
 
 /// A job's replayed times.
@@ -315,8 +329,6 @@ struct Origin {
     /// Seconds driven to doors whose visits no fixed stop shows (a patient not at home, a
     /// wait planned again), this re-plan's and every earlier one's.
     unlisted: i64,
-    /// When the previous plan had them leave.
-    departed: i64,
     /// Gone off sick after the previous plan had them free past their fixed stops: then.
     last_free: Option<i64>,
 }
@@ -333,7 +345,6 @@ fn fresh(p: &Problem) -> Vec<Origin> {
             break_taken: false,
             returned: None,
             unlisted: 0,
-            departed: c.shift.start.secs(),
             last_free: None,
         })
         .collect()
@@ -381,6 +392,7 @@ fn visit_job(v: &Visit) -> Job {
         seconds: 60 * i64::from(v.minutes),
         windows: secs(&v.windows),
         immediate: v.urgency == Urgency::Immediate,
+        prize: Some(prize(v.urgency, v.days_overdue)),
     }
 }
 
@@ -390,6 +402,7 @@ fn resident_job(h: &CareHome, r: &Resident) -> Job {
         seconds: 60 * i64::from(r.minutes),
         windows: secs(&h.windows),
         immediate: r.urgency == Urgency::Immediate,
+        prize: Some(prize(r.urgency, r.days_overdue)),
     }
 }
 
@@ -400,6 +413,7 @@ fn break_job(b: &Break) -> Job {
         seconds: 60 * i64::from(b.minutes),
         windows: secs(&[b.window]),
         immediate: false,
+        prize: None,
     }
 }
 
@@ -620,11 +634,12 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
                     let (_, back, travel) = replay(p, c, o, &[]);
                     (back, done_travel + travel, (back - shift_end).max(0))
                 }
-                // Gone off sick out at a door whose visit left the round: ends when they went.
-                // Either no earlier than where the plan before had them free past those.
+                // Gone off sick out at a door whose visit left the round, or on the way to it:
+                // ends when they went. Either no earlier than where the plan before had them
+                // free past those, when they went after that.
                 (None, None) if o.unlisted > 0 => {
                     let off = c.off_from.map_or(i64::MIN, Clock::secs);
-                    let end = off.max(o.departed).max(o.last_free.unwrap_or(i64::MIN));
+                    let end = off.max(o.last_free.unwrap_or(i64::MIN));
                     (end, done_travel, 0)
                 }
                 (None, None) => (c.shift.start.secs(), done_travel, 0),
@@ -754,14 +769,7 @@ fn check(p: &Problem, out: &Plan, origins: &[Origin]) -> Result<(), String> {
                 (r.urgency, r.days_overdue)
             }
         };
-        prizes += match urgency {
-            Urgency::Immediate => weights::UNSERVED_IMMEDIATE,
-            Urgency::SameDay => weights::UNSERVED_SAME_DAY,
-            Urgency::Routine => {
-                weights::UNSERVED_ROUTINE
-                    + weights::OVERDUE_DAY * i64::from(overdue.min(weights::OVERDUE_CAP))
-            }
-        };
+        prizes += prize(urgency, overdue);
         if urgency == Urgency::Routine {
             routine += 1;
         } else {
@@ -1044,10 +1052,11 @@ fn reason_is_true(
     // fits with no immediate visit later at all would have been taken).
     // Urgent work is planned late rather than left out wherever that harms nobody else and
     // its lateness weighs less than leaving it out.
-    let prize = match urgency_of(p, u) {
-        Urgency::Immediate => weights::UNSERVED_IMMEDIATE,
-        Urgency::SameDay => weights::UNSERVED_SAME_DAY,
+    // So is it where one less valuable stop, whose going harms nobody, makes way, while the
+    // lateness and that stop's value weigh less than leaving it out.
+    let value = match urgency_of(p, u) {
         Urgency::Routine => 0,
+        urgent => prize(urgent, 0),
     };
     for &k in &takers {
         let c = &p.clinicians[k];
@@ -1060,7 +1069,7 @@ fn reason_is_true(
                 Some((_, 0)) if !outside => {
                     return false_reason(&format!("it fits in {}'s round at position {at}", c.id));
                 }
-                Some((_, late)) if weights::LATENESS * late < prize => {
+                Some((_, late)) if weights::LATENESS * late < value => {
                     return false_reason(&format!(
                         "it is urgent and fits {late} s late in {}'s round at position {at}",
                         c.id
@@ -1069,8 +1078,47 @@ fn reason_is_true(
                 _ => {}
             }
         }
+        if value == 0 {
+            continue;
+        }
+        for (i, gone) in jobs.iter().enumerate() {
+            let Some(loss) = gone.prize.filter(|&l| l < value) else {
+                continue;
+            };
+            let mut rest = jobs.clone();
+            rest.remove(i);
+            if !harmless_to_remove(p, c, o, &jobs, i) {
+                continue;
+            }
+            for at in 0..=rest.len() {
+                if let Some((_, late)) = harmless_to_others(p, c, o, (&rest, &job, at))
+                    && weights::LATENESS * late + loss < value
+                {
+                    return false_reason(&format!(
+                        "it is urgent and fits {late} s late in {}'s round at position {at} \
+                         in place of its stop {i}",
+                        c.id
+                    ));
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// Whether taking job `i` out of `jobs` (clinician `c`'s round after its fixed stops) harms
+/// nobody: no other job later past its window, no immediate one starting later, and the
+/// clinician back by their limit (a break taken where they stand moves with what goes).
+fn harmless_to_remove(p: &Problem, c: &Clinician, o: &Origin, jobs: &[Job], i: usize) -> bool {
+    let (base, _, _) = replay(p, c, o, jobs);
+    let mut rest = jobs.to_vec();
+    rest.remove(i);
+    let (timed, back, _) = replay(p, c, o, &rest);
+    back <= limit(c)
+        && timed.iter().enumerate().all(|(q, t)| {
+            let was = base[if q < i { q } else { q + 1 }];
+            t.late <= was.late && (t.start <= was.start || !rest[q].immediate)
+        })
 }
 
 /// How urgent the visit or resident `u` is.
@@ -1376,8 +1424,8 @@ fn under_way(
             break_taken: fixed.iter().any(|s| s.kind == StopKind::Break),
             returned,
             unlisted,
-            departed: round.depart.secs(),
-            last_free: resumed.filter(|_| gone_off),
+            last_free: resumed
+                .filter(|&free| gone_off && c.off_from.is_some_and(|off| free <= off.secs())),
         });
         kept.push(fixed);
     }

@@ -1471,6 +1471,30 @@ fn a_delay_that_keeps_a_clinician_at_an_unanswered_door_past_48_00_is_refused() 
 }
 
 #[test]
+fn a_clinician_who_goes_off_sick_before_reaching_a_door_nobody_answers_ends_the_day_then() {
+    // A carer phones while Ana drives to her one visit: nobody will be in, and the plan has
+    // her free at that door when she gets there. She goes off sick before she does: her day
+    // ends when she goes, not when she would have reached the door.
+    let (mut p, first) = anas_night_visit(window((40, 0), (47, 0)));
+    let v = first.rounds[0].stops[0].clone();
+    let phoned = Clock(v.arrival.0 - v.travel_seconds + 60);
+    let not_home = [Event::PatientNotAtHome {
+        at: phoned,
+        visit: "v".into(),
+    }];
+    let second = replan(&mut p, &first, &not_home, &budget(), 1).unwrap();
+    assert_eq!(second.rounds[0].free_from.unwrap().at, v.arrival);
+    let off = Clock(phoned.0 + 60);
+    let sick = [Event::ClinicianOffSick {
+        at: off,
+        clinician: "ana".into(),
+    }];
+    let third = replan(&mut p, &second, &sick, &budget(), 1).unwrap();
+    let round = &third.rounds[0];
+    assert_eq!((round.depart, round.back), (off, off), "{round:#?}");
+}
+
+#[test]
 fn a_clinician_who_goes_off_sick_driving_out_again_ends_the_day_back_at_base() {
     // Ana is back at the practice by half past ten; an urgent call at 11:00 sends her out
     // again, and she goes off sick on the way. Her round ends where the plan before had her
