@@ -133,7 +133,6 @@ fn discarding_an_unreadable_store_needs_it_to_be_unreadable() {
 /// after a reboot; the in-memory index is gone) into a second fixture that
 /// holds the same key.
 fn killed_with_saves_in_the_log(n: u32) -> (Fixture, Vec<doorstep_domain::record::VisitRecord>) {
-    use doorstep_store::{KeyProvider, KeySlot};
     let f = Fixture::default();
     drop(f.open().unwrap());
     let mut store = f.open().unwrap();
@@ -141,13 +140,22 @@ fn killed_with_saves_in_the_log(n: u32) -> (Fixture, Vec<doorstep_domain::record
     for v in &visits {
         store.save(v).unwrap();
     }
+    let g = copied(&f);
+    drop(store);
+    (g, visits)
+}
+
+/// A second fixture holding a copy of `f`'s file and log, and its key: the
+/// files as flash holds them after a power cut, with nothing of `f`'s open
+/// connection (its in-memory index of the log) carried over.
+fn copied(f: &Fixture) -> Fixture {
+    use doorstep_store::{KeyProvider, KeySlot};
     let g = Fixture::default();
     let key = f.keys.read_key(KeySlot::Current).unwrap().unwrap();
     g.keys.write_key(KeySlot::Current, &key).unwrap();
     std::fs::copy(f.path(), g.path()).unwrap();
-    std::fs::copy(wal(&f), wal(&g)).unwrap();
-    drop(store);
-    (g, visits)
+    std::fs::copy(wal(f), wal(&g)).unwrap();
+    g
 }
 
 fn wal(f: &Fixture) -> std::path::PathBuf {
@@ -214,5 +222,132 @@ fn an_empty_or_missing_file_beside_a_log_of_saves_is_corrupt_and_the_log_is_kept
             before,
             "{damage}: the log is kept for recovery"
         );
+    }
+}
+
+/// Bytes of the log's 32-byte header, each damaged in a test below: one in
+/// each of its fields (magic number, format version, page size, checkpoint
+/// sequence, the two salts, the two words of its checksum).
+const HEADER_FIELDS: [(&str, usize); 8] = [
+    ("magic number", 3),
+    ("format version", 6),
+    ("page size", 10),
+    ("checkpoint sequence", 15),
+    ("salt-1", 17),
+    ("salt-2", 22),
+    ("checksum", 25),
+    ("checksum", 30),
+];
+
+#[test]
+fn a_damaged_log_header_over_saves_not_yet_in_the_file_is_corrupt_and_left_as_it_was() {
+    // SQLite ignores a log whose header fails its checks, and with it every
+    // save since the last checkpoint, without an error.
+    let (f, visits) = killed_with_saves_in_the_log(10);
+    for (field, offset) in HEADER_FIELDS {
+        let g = copied(&f);
+        flip_bytes(&wal(&g), offset, 1);
+        let before = g.file_bytes();
+        match g.open() {
+            Err(StoreError::Corrupt { detail }) => {
+                assert!(detail.contains("write-ahead log"), "{field}: {detail}");
+                assert!(detail.contains("header"), "{field}: {detail}");
+            }
+            other => panic!("{field}: expected the damaged header to be reported, got {other:?}"),
+        }
+        assert_eq!(
+            g.file_bytes(),
+            before,
+            "{field}: the log is kept for recovery"
+        );
+        // What was kept is what recovers the saves: the header put right,
+        // every one of them is there.
+        flip_bytes(&wal(&g), offset, 1);
+        let store = g.open().unwrap();
+        assert_all_current(&store, &visits);
+    }
+}
+
+/// A store whose saves are in its log and were all copied into the file by
+/// a checkpoint, copied (as [`killed_with_saves_in_the_log`]) before the log
+/// restarts; and the header SQLite wrote over that log when the next save
+/// restarted it, in the store the copy was taken from.
+fn checkpointed_then_restarted(
+    n: u32,
+) -> (Fixture, Vec<doorstep_domain::record::VisitRecord>, Vec<u8>) {
+    let f = Fixture::default();
+    drop(f.open().unwrap());
+    let mut store = f.open().unwrap();
+    let visits: Vec<_> = (0..n).map(|i| sample::new_visit(i, morning())).collect();
+    for v in &visits {
+        store.save(v).unwrap();
+    }
+    let conn = raw_connection(&f);
+    let (busy, log, copied_frames): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(FULL)", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(
+        (busy, copied_frames),
+        (0, log),
+        "every frame is in the file"
+    );
+    let g = copied(&f);
+    // Every frame is in the file, so the next save starts the log afresh.
+    store.save(&sample::new_visit(n, morning())).unwrap();
+    let restart = std::fs::read(wal(&f)).unwrap()[..32].to_vec();
+    drop(conn);
+    drop(store);
+    let old = std::fs::read(wal(&g)).unwrap();
+    assert_eq!(
+        restart[..12],
+        old[..12],
+        "the same magic, version and page size"
+    );
+    assert_ne!(restart[16..20], old[16..20], "a restart changes salt-1");
+    (g, visits, restart)
+}
+
+#[test]
+fn a_damaged_log_header_over_saves_already_in_the_file_loses_nothing_and_opens() {
+    let (f, visits, _) = checkpointed_then_restarted(10);
+    for (field, offset) in HEADER_FIELDS {
+        let g = copied(&f);
+        flip_bytes(&wal(&g), offset, 1);
+        let store = g
+            .open()
+            .unwrap_or_else(|e| panic!("{field}: nothing is lost, yet the open failed: {e}"));
+        assert_all_current(&store, &visits);
+    }
+}
+
+#[test]
+fn a_log_restart_cut_short_by_a_power_cut_opens_with_every_save() {
+    // SQLite's assumption: a write cut short has changed a run of bytes at
+    // one end of what it was writing and left the rest as it was.
+    let (f, visits, restart) = checkpointed_then_restarted(10);
+    let old = std::fs::read(wal(&f)).unwrap();
+    // Only the sequence's last byte and what follows it differ: a cut
+    // before byte 16 leaves the old header (from the start) or the new one
+    // (from the end), whole.
+    for cut in [16, 18, 20, 23, 24, 26, 28, 31] {
+        for from_the_end in [false, true] {
+            let mut header = old[..32].to_vec();
+            if from_the_end {
+                header[cut..].copy_from_slice(&restart[cut..]);
+            } else {
+                header[..cut].copy_from_slice(&restart[..cut]);
+            }
+            assert!(header[..] != old[..32] && header != restart, "{cut}: torn");
+            let g = copied(&f);
+            let mut log = old.clone();
+            log[..32].copy_from_slice(&header);
+            std::fs::write(wal(&g), log).unwrap();
+            let store = g.open().unwrap_or_else(|e| {
+                panic!("cut at {cut} (from the end: {from_the_end}): the open failed: {e}")
+            });
+            assert_all_current(&store, &visits);
+        }
     }
 }
