@@ -79,6 +79,14 @@ pub struct CorrectionBase {
     /// less any that may not be merged now (a change of this device's
     /// refused since): the correction reconciles them too unless the
     /// clinician chooses otherwise (see [`Store::correct_rejected`]).
+    ///
+    /// Every one is listed, even when a chain of refused changes merged more
+    /// than one version may ([`MAX_MERGES`]): then a correction merging them
+    /// all is refused ([`StoreError::TooManyMerges`]), and the clinician
+    /// reconciles in two steps, the correction merging at most
+    /// [`MAX_MERGES`] of them and an amendment of it the rest. Shortening
+    /// the list here would make a correction that quietly leaves heads it
+    /// was meant to reconcile.
     pub merges: Vec<VersionId>,
 }
 
@@ -139,7 +147,10 @@ impl Store {
     /// version id must be new (else on `meta.version_id`). What it merges is
     /// the clinician's choice ([`CorrectionBase::merges`] is what the refused
     /// changes merged), under the rules of any saved version's merges (else
-    /// on `meta.merges`).
+    /// on `meta.merges`). A correction merging more than one version may
+    /// ([`MAX_MERGES`], when the refused changes together merged more) is
+    /// [`StoreError::TooManyMerges`]: merge at most that many in the
+    /// correction, then the rest in an amendment of it.
     ///
     /// Refused, with nothing changed, when the correction fails its checks
     /// ([`Validate`]), for an id no item has ([`StoreError::UnknownChange`]),
@@ -158,6 +169,16 @@ impl Store {
         rejected: ChangeId,
         correction: &RecordVersion<T>,
     ) -> Result<ChangeId> {
+        // Before the generic check, which would name only the field: the
+        // clinician needs to hear how to reconcile that many heads.
+        let merges = correction.meta.merges.len();
+        if merges > MAX_MERGES {
+            return Err(StoreError::TooManyMerges {
+                change_id: rejected,
+                merges,
+                limit: MAX_MERGES,
+            });
+        }
         correction.validate()?;
         let body = to_json(correction)?;
         // Unchecked so that the walk can read through `self` inside it; no
@@ -264,10 +285,12 @@ impl Store {
             at = previous;
             at_change = change;
         };
-        // What the correction supersedes is not also merged, and the
-        // chain's merges together may be more than one version may name.
+        // What the correction supersedes is not also merged. The chain's
+        // merges together may be more than one version may name: all are
+        // kept, so the caller sees every head the refused changes meant to
+        // reconcile (a correction merging them all is refused, see
+        // `StoreError::TooManyMerges`).
         merges.retain(|m| Some(*m) != supersedes);
-        merges.truncate(MAX_MERGES);
         Ok(CorrectionBase {
             record_id: item.record_id,
             kind: item.kind,

@@ -191,6 +191,27 @@ pub enum StoreError {
         /// The version amending it.
         amended_by: VersionId,
     },
+    /// A correction ([`crate::Store::correct_rejected`]) merges more heads
+    /// than one version may reconcile, as when the refused changes it
+    /// replaces each merged some and together more than that
+    /// ([`crate::CorrectionBase::merges`] lists them all). Nothing was
+    /// saved, and no head was left out on the clinician's behalf. Reconcile
+    /// in two steps: save the correction merging at most `limit` of them,
+    /// then an amendment of the correction merging the rest.
+    #[error(
+        "the correction of change {change_id} merges {merges} versions, more than the {limit} \
+         one version may reconcile; nothing was saved: reconcile in two steps, merging at most \
+         {limit} in the correction and the other {} in an amendment of it",
+        .merges.saturating_sub(*.limit)
+    )]
+    TooManyMerges {
+        /// The rejected change being corrected.
+        change_id: ChangeId,
+        /// How many heads the correction merges.
+        merges: usize,
+        /// The most one version may merge.
+        limit: usize,
+    },
     /// This rejected change amends another change that is still rejected, so
     /// it cannot be sent again on its own: it would reach the endpoint
     /// amending a version the endpoint never held, and fork the record there

@@ -414,3 +414,89 @@ fn a_merge_held_back_with_a_change_a_correction_then_withdrew_is_told_to_be_corr
     store.correct_rejected(merge_change, &fixed).unwrap();
     assert!(store.rejected_items().unwrap().is_empty());
 }
+
+#[test]
+fn a_correction_of_refused_merges_of_more_heads_than_one_version_may_merge_is_refused_whole() {
+    use doorstep_domain::record::MAX_MERGES;
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    // A record forked twenty ways on other devices.
+    let first = sample::new_visit(1, morning());
+    let heads: Vec<VisitRecord> = (0..20)
+        .map(|i| sample::amend_visit(&first, &format!("ipad-{i}"), "A branch."))
+        .collect();
+    let mut pulled = vec![&first];
+    pulled.extend(&heads);
+    pull(&mut store, "c-1", &pulled);
+    // Reconciled here in two versions, each within the limit, that together
+    // merge nineteen heads: the first merge is refused, and the second is
+    // held back with it.
+    let merge = reconciling(&heads[0], &heads[1..11].iter().collect::<Vec<_>>());
+    let merge_change = save(&mut store, &merge);
+    let rest = reconciling(&merge, &heads[11..].iter().collect::<Vec<_>>());
+    let rest_change = save(&mut store, &rest);
+    store
+        .acknowledge(&[(
+            merge_change,
+            Acknowledgement::Rejected {
+                reason: "Invalid: body.record.content: refused".into(),
+            },
+        )])
+        .unwrap();
+
+    // The base names every head the refused changes merged, none dropped.
+    let base = store.correction_base(rest_change).unwrap();
+    assert_eq!(base.supersedes, Some(heads[0].meta.version_id));
+    let mut merged = base.merges.clone();
+    merged.sort();
+    let mut expected: Vec<VersionId> = heads[1..].iter().map(|h| h.meta.version_id).collect();
+    expected.sort();
+    assert_eq!(merged, expected, "every head the refused changes merged");
+
+    // A correction merging them all is refused whole, saying how many and
+    // what to do, and nothing changes.
+    let history = store.history::<VisitContent>(first.meta.record_id).unwrap();
+    let counts = store.outbox_counts().unwrap();
+    let mut correction = rest.clone();
+    correction.meta = base.meta(
+        VersionId(Uuid::now_v7()),
+        sample::author(),
+        sample::device(),
+        rest.meta.written_at,
+    );
+    match store.correct_rejected(rest_change, &correction) {
+        Err(e @ StoreError::TooManyMerges { .. }) => {
+            let StoreError::TooManyMerges { merges, limit, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!((*merges, *limit), (19, MAX_MERGES));
+            let text = e.to_string();
+            assert!(text.contains("19") && text.contains("16"), "{text}");
+            assert!(text.contains("two steps"), "{text}");
+        }
+        other => panic!("expected the correction to be refused as merging too many, got {other:?}"),
+    }
+    assert_eq!(
+        store.history::<VisitContent>(first.meta.record_id).unwrap(),
+        history
+    );
+    assert_eq!(store.outbox_counts().unwrap(), counts);
+    assert_eq!(store.rejected_items().unwrap().len(), 2);
+
+    // In two steps, as it says: the correction merges sixteen, and an
+    // amendment of it the other three, and the record is one line again.
+    correction.meta.merges.truncate(MAX_MERGES);
+    store.correct_rejected(rest_change, &correction).unwrap();
+    assert!(head_of(&store, &first).is_forked());
+    let left: Vec<&VisitRecord> = heads[1..]
+        .iter()
+        .filter(|h| !correction.meta.merges.contains(&h.meta.version_id))
+        .collect();
+    assert_eq!(left.len(), 3);
+    let second = reconciling(&correction, &left);
+    save(&mut store, &second);
+    assert_eq!(
+        head_of(&store, &first),
+        Head::Single(second.meta.version_id)
+    );
+}
