@@ -159,11 +159,12 @@ impl Store {
     /// state), and when another version on the device amends a change the
     /// correction would withdraw ([`StoreError::RejectedChangeAmended`]).
     ///
-    /// A rejected change on another branch, held back by the store with a
-    /// change this correction withdraws, can no longer be sent again after
-    /// it: the store's reason on it is reworded to say so, and to ask for the
-    /// correction of the newest change of its branch. A reason the endpoint
-    /// gave is kept as it was.
+    /// A rejected change on another branch, held back by the store and
+    /// building on a change this correction withdraws, can no longer be sent
+    /// again after it: the store's reason on it is reworded to say so, and to
+    /// ask for the correction of the newest change of its branch, whichever
+    /// refused change the old reason named (that one may have been sent
+    /// again and taken since). A reason the endpoint gave is kept as it was.
     pub fn correct_rejected<T: RecordContent>(
         &mut self,
         rejected: ChangeId,

@@ -99,14 +99,18 @@ pub enum StoreError {
     /// again (a repeated tap, a retry after a crash), or an edit of it that
     /// kept its id. Nothing was saved and nothing will be sent: this is not
     /// a saved change, and the shell must not show it as one. Show the
-    /// change's reason ([`crate::Store::outbox_item`]) and correct it
-    /// ([`crate::Store::correct_rejected`]: the correction is a new version,
-    /// with a new id), or, when the reason has gone away, send it again
-    /// unchanged ([`crate::Store::requeue_rejected`]). Nothing changed.
+    /// change's own reason ([`crate::Store::outbox_item`]), which says what
+    /// works for it: a correction ([`crate::Store::correct_rejected`], a new
+    /// version with a new id), or sending it again unchanged
+    /// ([`crate::Store::requeue_rejected`]) only where the reason offers
+    /// that. This error does not offer sending again itself: a change the
+    /// store held back fails when sent before what it builds on
+    /// ([`StoreError::BuildsOnRejected`], [`StoreError::BuildsOnWithdrawn`]).
+    /// Nothing changed.
     #[error(
-        "version {version_id:?} is change {change_id}, which was refused and is not queued; \
-         nothing was saved: correct that change (a correction is a new version with a new id), \
-         or send it again once the reason for refusing it has gone"
+        "version {version_id:?} is change {change_id}, which was refused, or held back with a \
+         refused change, and is not queued; nothing was saved: the change's own reason says \
+         what to do, such as correct it (a correction is a new version with a new id)"
     )]
     AlreadyRefused {
         /// The version id given.
@@ -115,21 +119,29 @@ pub enum StoreError {
         change_id: ChangeId,
     },
     /// [`crate::Store::save`] was given a version whose id is that of a
-    /// change the endpoint refused and a correction has since withdrawn
-    /// (saved again, or an edit of it that kept its id). Nothing was saved
+    /// change the endpoint refused (or the store held back with one) and a
+    /// correction has since withdrawn (saved again, or an edit of it that
+    /// kept its id). Nothing was saved
     /// and nothing will be sent: the correction took its place. To change
-    /// the record further, amend the correction's version (the current
-    /// version of the record). Nothing changed.
+    /// the record further, amend that correction's version (the current
+    /// version of the record). When the correction was itself refused and
+    /// corrected in turn, and so on, `corrected_by` is the last of them, not
+    /// withdrawn, since a withdrawn correction cannot be amended; if that
+    /// one is still refused, its own reason ([`crate::Store::outbox_item`])
+    /// says what to do first. Nothing changed.
     #[error(
-        "version {version_id:?} is change {change_id}, which was refused and then withdrawn by \
-         correction {corrected_by}; nothing was saved: amend the correction instead"
+        "version {version_id:?} is change {change_id}, which was refused, or held back with a \
+         refused change, and then withdrawn; correction {corrected_by} stands in its place; nothing was saved: amend the correction \
+         instead"
     )]
     AlreadyWithdrawn {
         /// The version id given.
         version_id: VersionId,
         /// The withdrawn change that carries it.
         change_id: ChangeId,
-        /// The change carrying the correction that took its place.
+        /// The change carrying the correction that stands in its place now:
+        /// the one that withdrew it, or the last correction of that one,
+        /// followed through every correction withdrawn in turn.
         corrected_by: ChangeId,
     },
     /// No outbox item has this change id, so there is nothing to send again

@@ -302,8 +302,8 @@ pub(crate) fn apply_acknowledgements(
 /// corrects the newest ([`Store::correct_rejected`] withdraws the whole
 /// chain and the correction supersedes what `refused` superseded), or sends
 /// `refused` again and then these after it ([`Store::requeue_rejected`]),
-/// until a correction of another branch withdraws `refused`, when the
-/// reasons are reworded ([`reword_behind_withdrawn`]).
+/// until a correction of another branch withdraws `refused` or one of these,
+/// when the reasons below it are reworded ([`reword_behind_withdrawn`]).
 ///
 /// `sent` items are held back too. Each was pushed, but none has an answer
 /// of its own to wait for: the endpoint stored nothing of a push it answered
@@ -369,15 +369,32 @@ fn held_back_merge_reason(refused: ChangeId) -> String {
     )
 }
 
+/// Whether `reason` is one the store wrote when it held an item back
+/// ([`held_back_reason`] or [`held_back_merge_reason`]), whichever change
+/// it names. That change is the one the endpoint refused first, which need
+/// not be among those a later correction withdraws (it may have been sent
+/// again and taken since), so the text is checked against each change id
+/// it holds rather than against the changes at hand. An endpoint's reason
+/// never reads exactly so.
+fn is_held_back_reason(reason: &str) -> bool {
+    reason
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .filter_map(|word| Uuid::parse_str(word).ok())
+        .map(ChangeId)
+        .any(|named| reason == held_back_reason(named) || reason == held_back_merge_reason(named))
+}
+
 /// The store's reason for an item held back behind `withdrawn`, once the
-/// correction `corrected_by` has withdrawn it.
+/// correction `corrected_by` has withdrawn it. `withdrawn` may be a change
+/// the endpoint refused, or one the store held back with it that the
+/// endpoint never saw, so the reason says "refused, or held back".
 fn behind_withdrawn_reason(withdrawn: ChangeId, corrected_by: ChangeId) -> String {
     format!(
-        "This change builds on change {withdrawn}, which the endpoint refused and correction \
-         {corrected_by} has since withdrawn: the endpoint will never hold change {withdrawn}, so \
-         this change cannot be sent again. Correct the newest change of its branch (this one, \
-         unless another rejected change builds on it); the correction replaces the branch and \
-         leaves change {withdrawn} out"
+        "This change builds on change {withdrawn}, which was refused, or held back with a \
+         refused change, and correction {corrected_by} has since withdrawn: the endpoint will \
+         never hold change {withdrawn}, so this change cannot be sent again. Correct the newest \
+         change of its branch (this one, unless another rejected change builds on it); the \
+         correction replaces the branch and leaves change {withdrawn} out"
     )
 }
 
@@ -392,9 +409,12 @@ fn behind_withdrawn_reason(withdrawn: ChangeId, corrected_by: ChangeId) -> Strin
 /// ([`StoreError::BuildsOnWithdrawn`], or [`StoreError::BuildsOnRejected`]
 /// behind an item that cannot go either). The one way left is a correction
 /// of the newest change of its branch, so the reason says that, naming the
-/// withdrawn change and the correction. A reason the endpoint gave is its
-/// own and is kept as it was: only the store's held-back reasons, naming a
-/// withdrawn change or an item met on the way down from one, are reworded.
+/// withdrawn change it builds on and the correction. A reason the endpoint
+/// gave is its own and is kept as it was. Every held-back reason the walk
+/// meets is reworded, whichever change it names: it names the change the
+/// endpoint refused first, which may have been sent again and taken since
+/// while a change between it and this item is withdrawn now, and offering
+/// to send that one again would point at a way that fails.
 pub(crate) fn reword_behind_withdrawn(
     tx: &Transaction<'_>,
     withdrawn: &[ChangeId],
@@ -437,12 +457,7 @@ pub(crate) fn reword_behind_withdrawn(
         }
     }
     for (change, reason, root) in met {
-        let held_back = reason.is_some_and(|reason| {
-            stuck.iter().any(|&named| {
-                reason == held_back_reason(named) || reason == held_back_merge_reason(named)
-            })
-        });
-        if held_back {
+        if reason.is_some_and(|reason| is_held_back_reason(&reason)) {
             tx.prepare_cached(
                 "UPDATE outbox SET reason = ?1 WHERE change_id = ?2 AND state = 'rejected'",
             )?
@@ -453,6 +468,48 @@ pub(crate) fn reword_behind_withdrawn(
         }
     }
     Ok(())
+}
+
+/// The correction now standing for a withdrawn change: `corrected_by`, the
+/// correction that withdrew it, or, when that correction was refused and
+/// corrected in turn (withdrawn too), the correction that took its place,
+/// and so on to one that is not withdrawn. That is the one the clinician
+/// can amend; a withdrawn correction cannot be amended, so naming it would
+/// send them to a way that fails.
+///
+/// A correction is always a newer change than what it withdraws, so the
+/// chain ends; one that came back to a change already met, or a withdrawn
+/// item naming no correction, can only be damage, and is
+/// [`StoreError::Decode`].
+pub(crate) fn live_correction(tx: &Transaction<'_>, corrected_by: ChangeId) -> Result<ChangeId> {
+    let mut met = vec![corrected_by];
+    loop {
+        let current = met[met.len() - 1];
+        let next: Option<(String, Option<String>)> = tx
+            .prepare_cached("SELECT state, corrected_by FROM outbox WHERE change_id = ?1")?
+            .query_row([current.0.to_string()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        match next {
+            Some((state, Some(by))) if state == "withdrawn" => {
+                let by = parse_change_id(&by)?;
+                if met.contains(&by) {
+                    return Err(StoreError::Decode {
+                        what: "outbox state",
+                    });
+                }
+                met.push(by);
+            }
+            Some((state, None)) if state == "withdrawn" => {
+                return Err(StoreError::Decode {
+                    what: "outbox state",
+                });
+            }
+            Some(_) => return Ok(current),
+            None => return Err(StoreError::Decode { what: "change id" }),
+        }
+    }
 }
 
 fn item_from_row(row: &Row<'_>) -> rusqlite::Result<RawItem> {

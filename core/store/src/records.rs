@@ -204,7 +204,10 @@ impl Store {
                         ("withdrawn", Some(by)) => Err(StoreError::AlreadyWithdrawn {
                             version_id,
                             change_id,
-                            corrected_by: crate::outbox::parse_change_id(&by)?,
+                            corrected_by: crate::outbox::live_correction(
+                                &tx,
+                                crate::outbox::parse_change_id(&by)?,
+                            )?,
                         }),
                         ("withdrawn", None) => Err(StoreError::Decode {
                             what: "outbox state",

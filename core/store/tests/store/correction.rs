@@ -920,3 +920,147 @@ fn the_endpoints_own_reason_on_the_other_branch_is_kept_when_a_correction_withdr
     assert!(!reason.contains("again, then this one"), "{reason}");
     assert_told_to_correct(&store, ca_more, &a_more, c1);
 }
+
+#[test]
+fn a_branch_held_back_behind_a_change_since_sent_again_is_told_to_be_corrected_once_its_base_is_withdrawn()
+ {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 17);
+    // v1 amended by a, and a amended twice from the same base, all before
+    // v1's refusal: the store holds back a, b1 and b2, each naming v1.
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let a = sample::amend_visit(&v1, "phone-1", "Built on it.");
+    let b1 = sample::amend_visit(&a, "phone-1", "One screen's edit.");
+    let b2 = sample::amend_visit(&a, "phone-1", "The other screen's edit.");
+    let c1 = save(&mut store, &v1);
+    let ca = save(&mut store, &a);
+    let cb1 = save(&mut store, &b1);
+    let cb2 = save(&mut store, &b2);
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+    assert_held_back_behind(&store, cb2, &b2, c1);
+
+    // v1 goes again and is taken; the rest stay held back, still naming v1.
+    store.requeue_rejected(c1).unwrap();
+    assert_eq!(next_push(&store), [c1]);
+    store.mark_sent(&[c1]).unwrap();
+    accept(&mut store, c1);
+
+    // Correcting b1 withdraws b1 and a, not v1, which the endpoint holds:
+    // b2, which amends a, can no longer go after it, and its reason, naming
+    // v1, must say so.
+    let base = store.correction_base(cb1).unwrap();
+    assert_eq!(base.withdraws, [cb1, ca]);
+    let b1_fixed = correction_of(&store, cb1, &b1);
+    let cb1_fixed = store.correct_rejected(cb1, &b1_fixed).unwrap();
+    assert!(matches!(
+        store.requeue_rejected(cb2),
+        Err(StoreError::BuildsOnWithdrawn { withdrawn, .. }) if withdrawn == ca
+    ));
+    assert_told_to_correct(&store, cb2, &b2, ca);
+    let reason = rejection_reason(&store, cb2);
+    assert!(reason.contains(&cb1_fixed.to_string()), "{reason}");
+    assert!(!reason.contains(&c1.to_string()), "{reason}");
+
+    // As it says, b2 is corrected, and nothing is left rejected.
+    let b2_fixed = correction_of(&store, cb2, &b2);
+    store.correct_rejected(cb2, &b2_fixed).unwrap();
+    assert!(store.rejected_items().unwrap().is_empty());
+    assert_tally(&store, (2, 2, 0, 3), 2);
+}
+
+#[test]
+fn a_withdrawn_change_the_store_held_back_is_not_said_to_have_been_refused_by_the_endpoint() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 18);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
+    let a = sample::amend_visit(&v1, "phone-1", "Held back with it.");
+    let b1 = sample::amend_visit(&a, "phone-1", "One screen's edit.");
+    let b2 = sample::amend_visit(&a, "phone-1", "The other screen's edit.");
+    let c1 = save(&mut store, &v1);
+    let ca = save(&mut store, &a);
+    let cb1 = save(&mut store, &b1);
+    let cb2 = save(&mut store, &b2);
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+
+    // Correcting b1 withdraws b1, a and v1. b2 amends a, which the endpoint
+    // never saw: the store held it back with v1.
+    let base = store.correction_base(cb1).unwrap();
+    assert_eq!(base.withdraws, [cb1, ca, c1]);
+    let b1_fixed = correction_of(&store, cb1, &b1);
+    store.correct_rejected(cb1, &b1_fixed).unwrap();
+    assert_told_to_correct(&store, cb2, &b2, ca);
+    let reason = rejection_reason(&store, cb2);
+    assert!(!reason.contains("the endpoint refused"), "{reason}");
+    assert!(
+        reason.contains("held back with a refused change"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn saving_a_version_whose_correction_was_refused_and_corrected_in_turn_names_the_live_correction() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 19);
+    let v1 = sample::amend_visit(&v0, "phone-1", "Paracetamol given.");
+    let c1 = save(&mut store, &v1);
+    reject(&mut store, c1);
+    // Corrected, and the correction refused and corrected in turn: v1's
+    // correction is withdrawn too, and cannot be amended.
+    let v2 = correction_of(&store, c1, &v1);
+    let c2 = store.correct_rejected(c1, &v2).unwrap();
+    store.mark_sent(&[c2]).unwrap();
+    reject(&mut store, c2);
+    let v3 = correction_of(&store, c2, &v2);
+    let c3 = store.correct_rejected(c2, &v3).unwrap();
+
+    for (refused, change) in [(&v1, c1), (&v2, c2)] {
+        let before = snapshot(&store, &v0);
+        match store.save(refused) {
+            Err(
+                e @ StoreError::AlreadyWithdrawn {
+                    change_id,
+                    corrected_by,
+                    ..
+                },
+            ) if change_id == change && corrected_by == c3 => {
+                assert!(e.to_string().contains(&c3.to_string()), "{e}");
+            }
+            other => panic!("expected AlreadyWithdrawn naming {c3}, got {other:?}"),
+        }
+        assert_eq!(snapshot(&store, &v0), before, "nothing saved");
+    }
+    // The correction named is the one that can be amended.
+    let v4 = sample::amend_visit(&v3, "phone-1", "Amended after all that.");
+    store.save(&v4).unwrap();
+}
+
+#[test]
+fn saving_again_a_change_the_store_held_back_points_at_its_reason_not_at_sending_it_again() {
+    let f = Fixture::default();
+    let mut store = f.open().unwrap();
+    let v0 = synced_visit(&mut store, 20);
+    let (v1, a, c1, ca) = amend_twice(&mut store, &v0, "Refused.", "Held back with it.");
+    store.mark_sent(&[c1]).unwrap();
+    reject(&mut store, c1);
+    assert_held_back_behind(&store, ca, &a, c1);
+    let before = snapshot(&store, &v0);
+    let said = match store.save(&a) {
+        Err(e @ StoreError::AlreadyRefused { change_id, .. }) if change_id == ca => e.to_string(),
+        other => panic!("expected AlreadyRefused naming {ca}, got {other:?}"),
+    };
+    assert_eq!(snapshot(&store, &v0), before, "nothing saved");
+    // Sent again now, it fails: the message offers no such way, and points
+    // at the item's own reason, which says what works.
+    assert!(matches!(
+        store.requeue_rejected(ca),
+        Err(StoreError::BuildsOnRejected { rejected, .. }) if rejected == c1
+    ));
+    assert!(!said.contains("send it again"), "{said}");
+    assert!(said.contains("reason"), "{said}");
+    assert!(!said.contains(v1.content.treatment.as_str()), "{said}");
+}
