@@ -801,8 +801,9 @@ impl Store {
     }
 
     /// Rejected items, oldest first: what the clinician must look at, each
-    /// with its reason and the choice to correct it
-    /// ([`Store::correct_rejected`]) or send it again
+    /// with its reason, which says what to do: correct it
+    /// ([`Store::correct_rejected`]), or, where the reason allows (not for a
+    /// change held back behind a refused one), send it again
     /// ([`Store::requeue_rejected`]). Withdrawn items (corrected already) are
     /// not listed.
     pub fn rejected_items(&self) -> Result<Vec<OutboxItem>> {

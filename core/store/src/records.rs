@@ -163,9 +163,11 @@ impl Store {
     /// An amendment may not supersede a rejected change (refused by the
     /// endpoint, or held back because it builds on such a change): it would
     /// reach the endpoint amending a version it never holds, and fork the
-    /// record there and on every device. Correct that change with
-    /// [`Store::correct_rejected`], or send it again first. Nor may it
-    /// supersede a withdrawn version, whose correction is the one to amend.
+    /// record there and on every device. That change's own reason
+    /// ([`Store::outbox_item`]) says what to do: correct it
+    /// ([`Store::correct_rejected`]), or, where the reason allows, send it
+    /// again ([`Store::requeue_rejected`]) first. Nor may it supersede a
+    /// withdrawn version, whose correction is the one to amend.
     /// A version reconciling a fork may merge only versions of the same
     /// record that the endpoint holds (pulled, or accepted from here): a
     /// branch of this device's still queued could yet be refused, so the
@@ -364,7 +366,8 @@ fn check_lineage<T>(
                 }
                 Some((_, _, Some(state))) if state == "rejected" => Err(ValidationError::new(
                     "meta.supersedes",
-                    "names a rejected change: correct it, or send it again first",
+                    "names a rejected change: that change's own reason says what to do (correct \
+                     it, or, where the reason allows, send it again first)",
                 )
                 .into()),
                 Some((_, _, Some(state))) if state == "withdrawn" => Err(ValidationError::new(
