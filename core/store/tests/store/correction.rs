@@ -838,20 +838,48 @@ fn assert_told_to_correct(store: &Store, held: ChangeId, version: &VisitRecord, 
     );
 }
 
+/// `base` amended on this device with `treatment` and saved: the version
+/// and its change id.
+fn queued(store: &mut Store, base: &VisitRecord, treatment: &str) -> (VisitRecord, ChangeId) {
+    let version = sample::amend_visit(base, "phone-1", treatment);
+    let change = save(store, &version);
+    (version, change)
+}
+
+/// Two branches queued on `v1`, an amendment of `v0`: the two edit screens
+/// opened on `v1` (`a` and `b`), and `a` amended again (`a_more`), all
+/// saved, in that order, before any answer came. Returns `a`, `a_more` and
+/// `b`, then the change ids of `v1`, `a`, `a_more` and `b`.
+fn two_branches(store: &mut Store, v0: &VisitRecord) -> ([VisitRecord; 3], [ChangeId; 4]) {
+    let (v1, c1) = queued(store, v0, "Refused.");
+    let (a, ca) = queued(store, &v1, "One screen's edit.");
+    let (a_more, ca_more) = queued(store, &a, "Amended on top of it.");
+    let (b, cb) = queued(store, &v1, "The other screen's edit.");
+    ([a, a_more, b], [c1, ca, ca_more, cb])
+}
+
+/// `v1`, an amendment of `v0`, amended by `a`, and `a` amended twice from
+/// the same base (`b1` and `b2`: two edit screens on it), all saved before
+/// `v1`, sent alone, was refused: the store holds back `a`, `b1` and `b2`,
+/// each naming `v1`. Returns `b1` and `b2`, then the change ids of `v1`,
+/// `a`, `b1` and `b2`.
+fn fork_above_refused(store: &mut Store, v0: &VisitRecord) -> ([VisitRecord; 2], [ChangeId; 4]) {
+    let (v1, c1) = queued(store, v0, "Refused.");
+    let (a, ca) = queued(store, &v1, "Built on it.");
+    let (b1, cb1) = queued(store, &a, "One screen's edit.");
+    let (b2, cb2) = queued(store, &a, "The other screen's edit.");
+    store.mark_sent(&[c1]).unwrap();
+    reject(store, c1);
+    ([b1, b2], [c1, ca, cb1, cb2])
+}
+
 #[test]
 fn once_a_correction_withdraws_a_refused_change_its_other_branch_is_told_to_be_corrected() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = synced_visit(&mut store, 15);
     // Two edits of v1, the first amended again, all before v1's refusal.
-    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let a = sample::amend_visit(&v1, "phone-1", "One screen's edit.");
-    let a_more = sample::amend_visit(&a, "phone-1", "Amended on top of it.");
-    let b = sample::amend_visit(&v1, "phone-1", "The other screen's edit.");
-    let c1 = save(&mut store, &v1);
-    let ca = save(&mut store, &a);
-    let ca_more = save(&mut store, &a_more);
-    let cb = save(&mut store, &b);
+    let ([a, a_more, b], [c1, ca, ca_more, cb]) = two_branches(&mut store, &v0);
     store.mark_sent(&[c1]).unwrap();
     reject(&mut store, c1);
     assert!(rejection_reason(&store, ca).contains(&format!("send change {c1} again")));
@@ -884,14 +912,7 @@ fn the_endpoints_own_reason_on_the_other_branch_is_kept_when_a_correction_withdr
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = synced_visit(&mut store, 16);
-    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let a = sample::amend_visit(&v1, "phone-1", "Pushed with it.");
-    let a_more = sample::amend_visit(&a, "phone-1", "Queued on top of it.");
-    let b = sample::amend_visit(&v1, "phone-1", "Queued on it.");
-    let c1 = save(&mut store, &v1);
-    let ca = save(&mut store, &a);
-    let ca_more = save(&mut store, &a_more);
-    let cb = save(&mut store, &b);
+    let ([_, a_more, b], [c1, ca, ca_more, cb]) = two_branches(&mut store, &v0);
     // The endpoint refused v1 and a in one push, each with a reason of its
     // own; the store held back b behind v1 and a_more behind a.
     store.mark_sent(&[c1, ca]).unwrap();
@@ -927,18 +948,7 @@ fn a_branch_held_back_behind_a_change_since_sent_again_is_told_to_be_corrected_o
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = synced_visit(&mut store, 17);
-    // v1 amended by a, and a amended twice from the same base, all before
-    // v1's refusal: the store holds back a, b1 and b2, each naming v1.
-    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let a = sample::amend_visit(&v1, "phone-1", "Built on it.");
-    let b1 = sample::amend_visit(&a, "phone-1", "One screen's edit.");
-    let b2 = sample::amend_visit(&a, "phone-1", "The other screen's edit.");
-    let c1 = save(&mut store, &v1);
-    let ca = save(&mut store, &a);
-    let cb1 = save(&mut store, &b1);
-    let cb2 = save(&mut store, &b2);
-    store.mark_sent(&[c1]).unwrap();
-    reject(&mut store, c1);
+    let ([b1, b2], [c1, ca, cb1, cb2]) = fork_above_refused(&mut store, &v0);
     assert_held_back_behind(&store, cb2, &b2, c1);
 
     // v1 goes again and is taken; the rest stay held back, still naming v1.
@@ -975,16 +985,7 @@ fn a_withdrawn_change_the_store_held_back_is_not_said_to_have_been_refused_by_th
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let v0 = synced_visit(&mut store, 18);
-    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let a = sample::amend_visit(&v1, "phone-1", "Held back with it.");
-    let b1 = sample::amend_visit(&a, "phone-1", "One screen's edit.");
-    let b2 = sample::amend_visit(&a, "phone-1", "The other screen's edit.");
-    let c1 = save(&mut store, &v1);
-    let ca = save(&mut store, &a);
-    let cb1 = save(&mut store, &b1);
-    let cb2 = save(&mut store, &b2);
-    store.mark_sent(&[c1]).unwrap();
-    reject(&mut store, c1);
+    let ([b1, b2], [c1, ca, cb1, cb2]) = fork_above_refused(&mut store, &v0);
 
     // Correcting b1 withdraws b1, a and v1. b2 amends a, which the endpoint
     // never saw: the store held it back with v1.

@@ -4,12 +4,13 @@
 use crate::assert_all_current;
 use std::sync::Arc;
 
-use doorstep_store::{StoreError, schema};
+use doorstep_domain::record::VisitRecord;
+use doorstep_store::{Store, StoreError, schema};
 
 use crate::{Fixture, flip_bytes, morning, raw_connection, sample};
 
 /// A closed store of several pages (the WAL folded into the file on close).
-fn filled() -> (Fixture, Vec<doorstep_domain::record::VisitRecord>) {
+fn filled() -> (Fixture, Vec<VisitRecord>) {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
     let visits: Vec<_> = (0..40).map(|i| sample::new_visit(i, morning())).collect();
@@ -111,14 +112,14 @@ fn a_schema_newer_than_this_build_is_refused_and_left_as_it_was() {
 #[test]
 fn discarding_an_unreadable_store_needs_it_to_be_unreadable() {
     let (f, _) = filled();
-    assert!(!doorstep_store::Store::discard_unreadable(&f.config, f.keys.clone()).unwrap());
+    assert!(!Store::discard_unreadable(&f.config, f.keys.clone()).unwrap());
     assert!(
         f.path().exists(),
         "a readable store is never discarded this way"
     );
     flip_bytes(f.path(), 40, 8);
     let keys: Arc<dyn doorstep_store::KeyProvider> = f.keys.clone();
-    assert!(doorstep_store::Store::discard_unreadable(&f.config, keys).unwrap());
+    assert!(Store::discard_unreadable(&f.config, keys).unwrap());
     assert!(!f.path().exists());
     let store = f.open().unwrap();
     assert_eq!(
@@ -128,11 +129,10 @@ fn discarding_an_unreadable_store_needs_it_to_be_unreadable() {
     );
 }
 
-/// A store killed after saving `n` visits one by one: its saves are in the
-/// write-ahead log, not yet in the file. Copied (file and log, as on flash
-/// after a reboot; the in-memory index is gone) into a second fixture that
-/// holds the same key.
-fn killed_with_saves_in_the_log(n: u32) -> (Fixture, Vec<doorstep_domain::record::VisitRecord>) {
+/// A store opened and closed once (so its file is there), then opened again
+/// and left open with `n` visits saved one by one: each save is in its
+/// write-ahead log. Returns its fixture, the open store and the visits.
+fn saving_one_by_one(n: u32) -> (Fixture, Store, Vec<VisitRecord>) {
     let f = Fixture::default();
     drop(f.open().unwrap());
     let mut store = f.open().unwrap();
@@ -140,6 +140,15 @@ fn killed_with_saves_in_the_log(n: u32) -> (Fixture, Vec<doorstep_domain::record
     for v in &visits {
         store.save(v).unwrap();
     }
+    (f, store, visits)
+}
+
+/// A store killed after saving `n` visits one by one: its saves are in the
+/// write-ahead log, not yet in the file. Copied (file and log, as on flash
+/// after a reboot; the in-memory index is gone) into a second fixture that
+/// holds the same key.
+fn killed_with_saves_in_the_log(n: u32) -> (Fixture, Vec<VisitRecord>) {
+    let (f, store, visits) = saving_one_by_one(n);
     let g = copied(&f);
     drop(store);
     (g, visits)
@@ -164,20 +173,33 @@ fn wal(f: &Fixture) -> std::path::PathBuf {
     path.into()
 }
 
+/// Opens `f` expecting [`StoreError::Corrupt`] whose detail names the
+/// write-ahead log and says `says`, and checks that the open left every byte
+/// of the file and its log as it was, the log kept for recovery. `case`
+/// begins each message.
+fn assert_log_corrupt_and_kept(f: &Fixture, case: &str, says: &str) {
+    let before = f.file_bytes();
+    match f.open() {
+        Err(StoreError::Corrupt { detail }) => {
+            assert!(detail.contains("write-ahead log"), "{case}: {detail}");
+            assert!(detail.contains(says), "{case}: {detail}");
+        }
+        other => panic!("{case}: expected the log's damage to be reported, got {other:?}"),
+    }
+    assert_eq!(
+        f.file_bytes(),
+        before,
+        "{case}: the log is kept for recovery"
+    );
+}
+
 #[test]
 fn damage_in_the_log_before_later_saves_is_corrupt_and_left_as_it_was() {
     let (f, _) = killed_with_saves_in_the_log(10);
     let frames = (std::fs::metadata(wal(&f)).unwrap().len() as usize - 32) / (24 + 4096);
     assert!(frames > 20, "each save wrote frames to the log ({frames})");
     flip_bytes(&wal(&f), 32 + (frames / 3) * (24 + 4096) + 24 + 1000, 4);
-    let before = f.file_bytes();
-    match f.open() {
-        Err(StoreError::Corrupt { detail }) => {
-            assert!(detail.contains("write-ahead log frame"), "{detail}")
-        }
-        other => panic!("expected the log's damage to be reported, got {other:?}"),
-    }
-    assert_eq!(f.file_bytes(), before, "the log is kept for recovery");
+    assert_log_corrupt_and_kept(&f, "a frame", "write-ahead log frame");
 
     let (intact, visits) = killed_with_saves_in_the_log(10);
     let store = intact.open().unwrap();
@@ -209,19 +231,7 @@ fn an_empty_or_missing_file_beside_a_log_of_saves_is_corrupt_and_the_log_is_kept
             std::fs::metadata(wal(&f)).unwrap().len() > 0,
             "the log holds the saves"
         );
-        let before = f.file_bytes();
-        match f.open() {
-            Err(StoreError::Corrupt { detail }) => {
-                assert!(detail.contains("write-ahead log"), "{damage}: {detail}");
-                assert!(detail.contains("nothing was changed"), "{damage}: {detail}");
-            }
-            other => panic!("{damage}: expected Corrupt, got {other:?}"),
-        }
-        assert_eq!(
-            f.file_bytes(),
-            before,
-            "{damage}: the log is kept for recovery"
-        );
+        assert_log_corrupt_and_kept(&f, damage, "nothing was changed");
     }
 }
 
@@ -247,19 +257,7 @@ fn a_damaged_log_header_over_saves_not_yet_in_the_file_is_corrupt_and_left_as_it
     for (field, offset) in HEADER_FIELDS {
         let g = copied(&f);
         flip_bytes(&wal(&g), offset, 1);
-        let before = g.file_bytes();
-        match g.open() {
-            Err(StoreError::Corrupt { detail }) => {
-                assert!(detail.contains("write-ahead log"), "{field}: {detail}");
-                assert!(detail.contains("header"), "{field}: {detail}");
-            }
-            other => panic!("{field}: expected the damaged header to be reported, got {other:?}"),
-        }
-        assert_eq!(
-            g.file_bytes(),
-            before,
-            "{field}: the log is kept for recovery"
-        );
+        assert_log_corrupt_and_kept(&g, field, "header");
         // What was kept is what recovers the saves: the header put right,
         // every one of them is there.
         flip_bytes(&wal(&g), offset, 1);
@@ -272,16 +270,8 @@ fn a_damaged_log_header_over_saves_not_yet_in_the_file_is_corrupt_and_left_as_it
 /// a checkpoint, copied (as [`killed_with_saves_in_the_log`]) before the log
 /// restarts; and the header SQLite wrote over that log when the next save
 /// restarted it, in the store the copy was taken from.
-fn checkpointed_then_restarted(
-    n: u32,
-) -> (Fixture, Vec<doorstep_domain::record::VisitRecord>, Vec<u8>) {
-    let f = Fixture::default();
-    drop(f.open().unwrap());
-    let mut store = f.open().unwrap();
-    let visits: Vec<_> = (0..n).map(|i| sample::new_visit(i, morning())).collect();
-    for v in &visits {
-        store.save(v).unwrap();
-    }
+fn checkpointed_then_restarted(n: u32) -> (Fixture, Vec<VisitRecord>, Vec<u8>) {
+    let (f, mut store, visits) = saving_one_by_one(n);
     let conn = raw_connection(&f);
     let (busy, log, copied_frames): (i64, i64, i64) = conn
         .query_row("PRAGMA wal_checkpoint(FULL)", [], |row| {

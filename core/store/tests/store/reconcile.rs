@@ -7,7 +7,8 @@
 use doorstep_domain::history::Head;
 use doorstep_domain::record::{VersionId, VisitContent, VisitRecord};
 use doorstep_store::{
-    Acknowledgement, ChangeId, PullBatch, PulledRecord, Store, StoreError, SyncCursor,
+    Acknowledgement, ChangeId, CorrectionBase, PullBatch, PulledRecord, Store, StoreError,
+    SyncCursor,
 };
 use uuid::Uuid;
 
@@ -74,6 +75,52 @@ fn pulled_fork(store: &mut Store) -> (VisitRecord, VisitRecord, VisitRecord) {
     let b = sample::amend_visit(&first, "ipad-8", "The other branch.");
     pull(store, "c-1", &[&first, &a, &b]);
     (first, a, b)
+}
+
+/// A record forked and reconciled here: its first version and their branch
+/// pulled, our branch saved here and accepted, and a merge keeping theirs
+/// and merging ours, queued. Returns our branch, theirs and the merge, then
+/// the change ids of our branch and of the merge.
+fn merged_over_ours(
+    store: &mut Store,
+) -> (VisitRecord, VisitRecord, VisitRecord, ChangeId, ChangeId) {
+    let first = sample::new_visit(1, morning());
+    pull(store, "c-1", &[&first]);
+    let ours = sample::amend_visit(&first, "phone-1", "Our branch.");
+    let ours_change = save(store, &ours);
+    store
+        .acknowledge(&[(ours_change, Acknowledgement::Accepted)])
+        .unwrap();
+    let theirs = sample::amend_visit(&first, "ipad-7", "Their branch.");
+    pull(store, "c-2", &[&theirs]);
+    let merge = reconciling(&theirs, &[&ours]);
+    let merge_change = save(store, &merge);
+    (ours, theirs, merge, ours_change, merge_change)
+}
+
+/// The endpoint refuses `id`.
+fn refuse(store: &mut Store, id: ChangeId) {
+    store
+        .acknowledge(&[(
+            id,
+            Acknowledgement::Rejected {
+                reason: "Invalid: body.record.content: refused".into(),
+            },
+        )])
+        .unwrap();
+}
+
+/// The correction of `refused` that `base` asks for: its content, under the
+/// envelope the store suggests.
+fn corrected(base: &CorrectionBase, refused: &VisitRecord) -> VisitRecord {
+    let mut correction = refused.clone();
+    correction.meta = base.meta(
+        VersionId(Uuid::now_v7()),
+        sample::author(),
+        sample::device(),
+        refused.meta.written_at,
+    );
+    correction
 }
 
 /// Saves `version` expecting a refusal naming `field`, and checks that the
@@ -227,37 +274,22 @@ fn a_refused_merge_is_corrected_by_a_version_that_merges_what_it_merged() {
     let (first, a, b) = pulled_fork(&mut store);
     let merge = reconciling(&a, &[&b]);
     let id = save(&mut store, &merge);
-    store
-        .acknowledge(&[(
-            id,
-            Acknowledgement::Rejected {
-                reason: "Invalid: body.record.content: refused".into(),
-            },
-        )])
-        .unwrap();
+    refuse(&mut store, id);
     let base = store.correction_base(id).unwrap();
     assert_eq!(
         (base.supersedes, base.merges.clone()),
         (Some(a.meta.version_id), vec![b.meta.version_id])
     );
-    let meta = base.meta(
-        VersionId(Uuid::now_v7()),
-        sample::author(),
-        sample::device(),
-        merge.meta.written_at,
-    );
+    let correction = corrected(&base, &merge);
     // A correction merging a version of another record is refused.
     let stray = sample::new_visit(2, morning());
     pull(&mut store, "c-2", &[&stray]);
-    let mut wrong = merge.clone();
-    wrong.meta = meta.clone();
+    let mut wrong = correction.clone();
     wrong.meta.merges.push(stray.meta.version_id);
     match store.correct_rejected(id, &wrong) {
         Err(StoreError::Invalid(e)) => assert_eq!(e.field, "meta.merges"),
         other => panic!("expected a refusal naming meta.merges, got {other:?}"),
     }
-    let mut correction = merge.clone();
-    correction.meta = meta;
     store.correct_rejected(id, &correction).unwrap();
     assert_eq!(
         head_of(&store, &first),
@@ -269,28 +301,11 @@ fn a_refused_merge_is_corrected_by_a_version_that_merges_what_it_merged() {
 fn a_merge_of_a_change_refused_since_is_held_back_with_it_and_corrected_without_it() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let first = sample::new_visit(1, morning());
-    pull(&mut store, "c-1", &[&first]);
-    let ours = sample::amend_visit(&first, "phone-1", "Our branch.");
-    let ours_change = save(&mut store, &ours);
-    store
-        .acknowledge(&[(ours_change, Acknowledgement::Accepted)])
-        .unwrap();
-    let theirs = sample::amend_visit(&first, "ipad-7", "Their branch.");
-    pull(&mut store, "c-2", &[&theirs]);
-    let merge = reconciling(&theirs, &[&ours]);
-    let merge_change = save(&mut store, &merge);
+    let (_, theirs, merge, ours_change, merge_change) = merged_over_ours(&mut store);
     // The endpoint, restored from an older backup, lost our branch; offered
     // again, it is refused under a rule made since.
     assert_eq!(store.reoffer(&[ours_change]).unwrap(), 1);
-    store
-        .acknowledge(&[(
-            ours_change,
-            Acknowledgement::Rejected {
-                reason: "Invalid: body.record.content: refused".into(),
-            },
-        )])
-        .unwrap();
+    refuse(&mut store, ours_change);
     // The merge waits with it rather than go alone and be refused for
     // merging a version the endpoint does not hold.
     let held = store.outbox_item(merge_change).unwrap().unwrap();
@@ -316,13 +331,7 @@ fn a_merge_of_a_change_refused_since_is_held_back_with_it_and_corrected_without_
         (base.supersedes, base.merges.clone()),
         (Some(theirs.meta.version_id), vec![])
     );
-    let mut correction = merge.clone();
-    correction.meta = base.meta(
-        VersionId(Uuid::now_v7()),
-        sample::author(),
-        sample::device(),
-        merge.meta.written_at,
-    );
+    let correction = corrected(&base, &merge);
     store.correct_rejected(merge_change, &correction).unwrap();
     // Our refused branch can now be corrected in turn.
     assert!(store.correction_base(ours_change).is_ok());
@@ -349,42 +358,19 @@ fn what_a_version_merges_cannot_be_changed_or_deleted_even_below_the_api() {
 fn a_merge_held_back_with_a_change_a_correction_then_withdrew_is_told_to_be_corrected() {
     let f = Fixture::default();
     let mut store = f.open().unwrap();
-    let first = sample::new_visit(1, morning());
-    pull(&mut store, "c-1", &[&first]);
-    let ours = sample::amend_visit(&first, "phone-1", "Our branch.");
-    let ours_change = save(&mut store, &ours);
-    store
-        .acknowledge(&[(ours_change, Acknowledgement::Accepted)])
-        .unwrap();
-    let theirs = sample::amend_visit(&first, "ipad-7", "Their branch.");
-    pull(&mut store, "c-2", &[&theirs]);
-    let merge = reconciling(&theirs, &[&ours]);
-    let merge_change = save(&mut store, &merge);
+    let (ours, _, merge, ours_change, merge_change) = merged_over_ours(&mut store);
     let ours_more = sample::amend_visit(&ours, "phone-1", "Our branch, amended.");
     let more_change = save(&mut store, &ours_more);
     // Offered again after a restore, our branch is refused: the merge and
     // the amendment are held back with it.
     assert_eq!(store.reoffer(&[ours_change]).unwrap(), 1);
-    store
-        .acknowledge(&[(
-            ours_change,
-            Acknowledgement::Rejected {
-                reason: "Invalid: body.record.content: refused".into(),
-            },
-        )])
-        .unwrap();
+    refuse(&mut store, ours_change);
 
     // Correcting the amendment withdraws our refused branch: the merge can
     // no longer wait for it to be sent again.
     let base = store.correction_base(more_change).unwrap();
     assert_eq!(base.withdraws, [more_change, ours_change]);
-    let mut correction = ours_more.clone();
-    correction.meta = base.meta(
-        VersionId(Uuid::now_v7()),
-        sample::author(),
-        sample::device(),
-        ours_more.meta.written_at,
-    );
+    let correction = corrected(&base, &ours_more);
     store.correct_rejected(more_change, &correction).unwrap();
     let doorstep_store::OutboxState::Rejected { reason } =
         store.outbox_item(merge_change).unwrap().unwrap().state
@@ -404,13 +390,7 @@ fn a_merge_held_back_with_a_change_a_correction_then_withdrew_is_told_to_be_corr
     // As it says, the merge is corrected, leaving the withdrawn branch out.
     let base = store.correction_base(merge_change).unwrap();
     assert!(base.merges.is_empty());
-    let mut fixed = merge.clone();
-    fixed.meta = base.meta(
-        VersionId(Uuid::now_v7()),
-        sample::author(),
-        sample::device(),
-        merge.meta.written_at,
-    );
+    let fixed = corrected(&base, &merge);
     store.correct_rejected(merge_change, &fixed).unwrap();
     assert!(store.rejected_items().unwrap().is_empty());
 }
@@ -435,14 +415,7 @@ fn a_correction_of_refused_merges_of_more_heads_than_one_version_may_merge_is_re
     let merge_change = save(&mut store, &merge);
     let rest = reconciling(&merge, &heads[11..].iter().collect::<Vec<_>>());
     let rest_change = save(&mut store, &rest);
-    store
-        .acknowledge(&[(
-            merge_change,
-            Acknowledgement::Rejected {
-                reason: "Invalid: body.record.content: refused".into(),
-            },
-        )])
-        .unwrap();
+    refuse(&mut store, merge_change);
 
     // The base names every head the refused changes merged, none dropped.
     let base = store.correction_base(rest_change).unwrap();
@@ -457,13 +430,7 @@ fn a_correction_of_refused_merges_of_more_heads_than_one_version_may_merge_is_re
     // what to do, and nothing changes.
     let history = store.history::<VisitContent>(first.meta.record_id).unwrap();
     let counts = store.outbox_counts().unwrap();
-    let mut correction = rest.clone();
-    correction.meta = base.meta(
-        VersionId(Uuid::now_v7()),
-        sample::author(),
-        sample::device(),
-        rest.meta.written_at,
-    );
+    let mut correction = corrected(&base, &rest);
     match store.correct_rejected(rest_change, &correction) {
         Err(e @ StoreError::TooManyMerges { .. }) => {
             let StoreError::TooManyMerges { merges, limit, .. } = &e else {
