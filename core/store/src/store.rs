@@ -106,7 +106,10 @@ impl Store {
     /// Errors say what the shell should do: [`StoreError::WrongKey`],
     /// [`StoreError::Corrupt`], [`StoreError::KeyMissing`],
     /// [`StoreError::SchemaTooNew`], [`StoreError::DiskFull`],
-    /// [`StoreError::Key`] (keystore locked). None of them changes the file.
+    /// [`StoreError::Key`] (keystore locked). None of them changes the file,
+    /// except that one met after the checks passed (a migration that fails,
+    /// storage full) may follow the emptying of a log SQLite ignores, which
+    /// held nothing SQLite would read.
     pub fn open(config: &StoreConfig, keys: Arc<dyn KeyProvider>) -> Result<Self> {
         let _opening = opening_lock(&config.path)?;
         Self::open_held(config, keys)
@@ -124,8 +127,9 @@ impl Store {
         let current = keys.read_key(KeySlot::Current)?;
         // Next is read only where it is needed: an entry the keystore cannot
         // read must not stop a file that Current opens.
+        let mut log = crate::wal::Passed::Read;
         let (conn, key) = if existing {
-            crate::wal::check(&path)?;
+            log = crate::wal::check(&path)?;
             match current {
                 Some(current) => match keyed(&path, &current, false) {
                     Ok(conn) => {
@@ -192,17 +196,22 @@ impl Store {
             keys,
             key,
         };
-        store.prepare(config)?;
+        store.prepare(config, log)?;
         Ok(store)
     }
 
     /// Runs the checks and settings that follow a successful key check.
-    fn prepare(&mut self, config: &StoreConfig) -> Result<()> {
-        Self::prepare_connection(&mut self.conn, config)
+    fn prepare(&mut self, config: &StoreConfig, log: crate::wal::Passed) -> Result<()> {
+        Self::prepare_connection(&mut self.conn, config, log)
     }
 
-    /// [`Store::prepare`] for the connection `conn`.
-    fn prepare_connection(conn: &mut Connection, config: &StoreConfig) -> Result<()> {
+    /// [`Store::prepare`] for the connection `conn`, whose log the check
+    /// before it found as `log`.
+    fn prepare_connection(
+        conn: &mut Connection,
+        config: &StoreConfig,
+        log: crate::wal::Passed,
+    ) -> Result<()> {
         schema::check_version(conn)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -222,6 +231,9 @@ impl Store {
         conn.execute_batch(&format!(
             "PRAGMA fullfsync = {fullfsync}; PRAGMA checkpoint_fullfsync = {fullfsync};"
         ))?;
+        if log == crate::wal::Passed::HeaderIgnored {
+            restart_ignored_log(conn)?;
+        }
         schema::migrate_to(conn, schema::LATEST)?;
         // Every check passed: normal checkpointing on close again.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
@@ -351,7 +363,7 @@ impl Store {
         };
         let fresh = |key: &DatabaseKey| -> Result<Connection> {
             let mut conn = keyed(&self.path, key, false)?;
-            Self::prepare_connection(&mut conn, &config)?;
+            Self::prepare_connection(&mut conn, &config, crate::wal::Passed::Read)?;
             Ok(conn)
         };
         let (conn, key) = match fresh(keys[0]) {
@@ -495,6 +507,26 @@ impl Store {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Empties a log whose header SQLite ignored (see
+/// [`crate::wal::Passed::HeaderIgnored`]), so that the frames written next,
+/// under the salts of that header, have no frames of an earlier generation
+/// behind them. Run once the key is verified and the schema accepted, and
+/// before anything is written; SQLite reads nothing of the log, so nothing
+/// is lost with it.
+///
+/// The checkpoint waits (the connection's busy timeout) for a writer on
+/// another connection, and then copies that writer's frames too before it
+/// empties the log. Still busy after the wait, the open goes on and writes
+/// as usual: the other connection is writing under those salts whatever
+/// this one does, so refusing this store's writes would stop the clinician
+/// saving and protect nothing; what remains is a refusal at a later open
+/// that loses nothing, and only if the app is killed before any checkpoint
+/// of that log. Any other failure fails the open.
+fn restart_ignored_log(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
 }
 
 /// Wraps the outcome of keying a connection at `path`.

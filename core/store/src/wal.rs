@@ -8,8 +8,9 @@
 //! expected to end that way, and nothing the app was told is durable is in
 //! it. Damage is when a commit the app was told about follows the bad frame:
 //! with `synchronous = FULL` each commit is synced before the next
-//! transaction writes, so two commit frames of the log's current generation
-//! after the first bad frame prove that a transaction that had finished is
+//! transaction writes, so two intact commit frames of the log's current
+//! generation after the first bad frame (a commit frame that fails its own
+//! checksum proves nothing: it may be the torn one) prove that a transaction that had finished is
 //! among those SQLite would drop.
 //!
 //! SQLite ignores the whole log, as silently, when its header fails its
@@ -32,7 +33,23 @@
 //! lacking pages than damaged frames.) A header that fails over frames all
 //! in the file loses nothing, whatever made it, and passes.
 //!
-//! [`check`] reports exactly those two cases and never writes. The layout
+//! Block-level damage to the log's first bytes can take the first frame
+//! with the header, and nothing is left to work back from. The generation
+//! is then found from the first two consecutive frames where the second's
+//! checksum continues the first's, and walked from there; the frames before
+//! count as damaged (they may even be of a later generation, and each may
+//! have held a newer version of a page that a checkpoint copied).
+//!
+//! A failed header that passes still needs the open's help. SQLite ignores
+//! the log but keeps the header's salts, and its next writer reuses them
+//! for frames written from the log's start, over the older generation's
+//! frames, some with the same salts; killed before a checkpoint, those
+//! would follow the new frames as if damaged after them, and the next open
+//! would refuse a store that loses nothing. So [`check`] says when it let
+//! such a header through ([`Passed::HeaderIgnored`]), and the store empties
+//! the log with a truncating checkpoint before it writes.
+//!
+//! [`check`] reports exactly those cases and never writes. The layout
 //! and checksum are SQLite's write-ahead log format (a 32-byte header, then
 //! frames of a 24-byte header and one page).
 
@@ -63,34 +80,54 @@ const UNREAD_PREFIX: usize = 16;
 /// would ignore over committed pages the database file does not hold. A log
 /// that only ends torn passes: nothing acknowledged is in its torn tail. So
 /// does a failed header over frames already in the file (what a restart cut
-/// short leaves), and one whose first frame fails too (nothing in the log
-/// can then be shown to be committed).
-pub(crate) fn check(db_path: &Path) -> Result<()> {
+/// short leaves), and one over frames none of which can be read (nothing in
+/// the log can then be shown to be committed); the answer then says the log
+/// must be restarted before anything is written (see [`Passed`]).
+pub(crate) fn check(db_path: &Path) -> Result<Passed> {
     let mut path = db_path.as_os_str().to_owned();
     path.push("-wal");
     // Read a frame at a time: after a re-key killed before its checkpoint the log holds the
     // whole database, which a phone should not have to hold in memory to open it.
     let log = match std::fs::File::open(Path::new(&path)) {
         Ok(file) => std::io::BufReader::new(file),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Passed::Read),
         Err(e) => return Err(e.into()),
     };
     let database = std::io::BufReader::new(std::fs::File::open(db_path)?);
     match find_loss(log, database)? {
-        None => Ok(()),
-        Some(Loss::Frames { bad_frame, frames }) => Err(StoreError::Corrupt {
+        Ok(passed) => Ok(passed),
+        Err(Loss::Frames { bad_frame, frames }) => Err(StoreError::Corrupt {
             detail: format!(
                 "write-ahead log frame {bad_frame} of {frames} fails its checksum and committed \
                  changes follow it"
             ),
         }),
-        Some(Loss::Header { pages }) => Err(StoreError::Corrupt {
+        Err(Loss::Header { pages }) => Err(StoreError::Corrupt {
             detail: format!(
                 "its write-ahead log header fails its checks, so SQLite would ignore the log, \
                  which holds {pages} committed pages not yet in the file; nothing was changed"
             ),
         }),
     }
+}
+
+/// How a log that loses nothing is to be opened.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Passed {
+    /// SQLite reads the log as it is (or there is none, or it is shorter
+    /// than a header).
+    Read,
+    /// SQLite ignores the log because its header fails, yet keeps that
+    /// header's salts and checkpoint sequence, and its next writer reuses
+    /// those salts (new ones only at sequence 0) for frames written from the
+    /// start of the file, over frames of the log's earlier generation that
+    /// may carry the same salts. Killed before a checkpoint, those old
+    /// frames would follow the new ones as if damaged after them, and the
+    /// next open would refuse a store that loses nothing. So the open
+    /// restarts the log (a truncating checkpoint) once the key is verified
+    /// and before it writes: nothing in the log is read by SQLite, so
+    /// nothing is lost with it.
+    HeaderIgnored,
 }
 
 /// How a log loses committed work.
@@ -184,6 +221,59 @@ impl Generation {
         found
     }
 
+    /// The generation of the first two consecutive frames that show they
+    /// were written one after the other in one generation, for when the
+    /// header and the first frame both fail; and how many frames come before
+    /// the second of them (`log` is read from the first frame on).
+    ///
+    /// For each byte order and page size, the log is read a frame at a time
+    /// for a pair whose salts match and whose second frame's checksum
+    /// continues the checksum the first one stored (a 1 in 2^64 chance for
+    /// frames that were not), neither naming page 0, which no frame holds
+    /// (two zeroed frames would otherwise pass). The first frame of the pair
+    /// cannot be checked, since the checksum it continued is lost, so it
+    /// counts as skipped; its stored checksum is the generation's seed. A log
+    /// with no such pair, or with one for more than one layout, has no
+    /// generation that can be told. A log without a pair is read whole for
+    /// each of the sixteen layouts: slow for a large log, but only a log
+    /// damaged at its start pays it.
+    fn of_frame_pair(log: &mut (impl Read + Seek)) -> std::io::Result<Option<(Self, usize)>> {
+        let mut found = None;
+        for big_endian in [false, true] {
+            for page_size in (9..=16).map(|shift| 1usize << shift) {
+                log.seek(SeekFrom::Start(HEADER as u64))?;
+                let mut before = vec![0u8; FRAME_HEADER + page_size];
+                let mut frame = before.clone();
+                if fill(log, &mut before)? < before.len() {
+                    continue;
+                }
+                let mut frames = 1;
+                while fill(log, &mut frame)? == frame.len() {
+                    frames += 1;
+                    let stored = |f: &[u8]| (be_word(&f[16..20]), be_word(&f[20..24]));
+                    let pair = Self {
+                        big_endian,
+                        page_size,
+                        salts: salts(&before[8..16]),
+                        seed: stored(&before),
+                    };
+                    if before[8..16] == frame[8..16]
+                        && be_word(&before[..4]) != 0
+                        && be_word(&frame[..4]) != 0
+                        && pair.checksum_of(pair.seed, &frame) == stored(&frame)
+                    {
+                        if found.replace((pair, frames - 1)).is_some() {
+                            return Ok(None);
+                        }
+                        break;
+                    }
+                    std::mem::swap(&mut before, &mut frame);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// A frame's checksum, continuing from the one before it (`previous`).
     fn checksum_of(&self, previous: (u32, u32), frame: &[u8]) -> (u32, u32) {
         let sum = checksum(self.big_endian, previous, &frame[..8]);
@@ -205,11 +295,13 @@ fn salts(bytes: &[u8]) -> [u8; 8] {
 /// What a walk of one generation's frames found.
 #[derive(Debug, Default)]
 struct Walk {
-    /// Whole frames read, up to the end of the generation.
+    /// Whole frames read, up to the end of the generation, counting those skipped.
     frames: usize,
     /// The first frame (1-based) whose checksum or salts fail.
     bad_frame: Option<usize>,
-    /// Commit frames of the generation at or after the bad frame.
+    /// Intact commit frames of the generation after the bad frame. A commit
+    /// frame that fails its checksum is no proof of a finished transaction:
+    /// the commit may be torn, or the damage may have made the field.
     commits_after_bad: usize,
     /// Each page's newest version in a transaction the log shows finished
     /// and intact: the frame holding it, by page number.
@@ -239,42 +331,64 @@ fn fill(log: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// How `log` loses committed work, if it does; `database` is the file it
-/// belongs to, read only when the log's header fails.
+/// How `log` loses committed work, if it does, or else how it is to be
+/// opened; `database` is the file it belongs to, read only when the log's
+/// header fails.
 fn find_loss(
     mut log: impl Read + Seek,
     database: impl Read + Seek,
-) -> std::io::Result<Option<Loss>> {
+) -> std::io::Result<std::result::Result<Passed, Loss>> {
     let mut header = [0u8; HEADER];
     if fill(&mut log, &mut header)? < HEADER {
-        return Ok(None);
+        return Ok(Ok(Passed::Read));
     }
     if let Some(generation) = Generation::of_header(&header) {
-        let walk = walk(&mut log, &generation)?;
+        let walk = walk(&mut log, &generation, 0)?;
         return Ok(match walk.bad_frame {
-            Some(bad_frame) if walk.commits_after_bad >= 2 => Some(Loss::Frames {
+            Some(bad_frame) if walk.commits_after_bad >= 2 => Err(Loss::Frames {
                 bad_frame,
                 frames: walk.frames,
             }),
-            _ => None,
+            _ => Ok(Passed::Read),
         });
     }
     let mut start = vec![0u8; FRAME_HEADER + MAX_PAGE];
     let read = fill(&mut log, &mut start)?;
-    let Some(generation) = Generation::of_first_frame(&start[..read]) else {
-        return Ok(None);
+    // Where the first frame fails too (block-level damage to the log's first
+    // bytes takes both), the generation is found from later frames.
+    let (generation, skipped) = match Generation::of_first_frame(&start[..read]) {
+        Some(generation) => (generation, 0),
+        None => match Generation::of_frame_pair(&mut log)? {
+            Some(found) => found,
+            None => return Ok(Ok(Passed::HeaderIgnored)),
+        },
     };
-    log.seek(SeekFrom::Start(HEADER as u64))?;
-    let walk = walk(&mut log, &generation)?;
+    log.seek(SeekFrom::Start(frame_offset(
+        skipped + 1,
+        generation.page_size,
+    )))?;
+    let walk = walk(&mut log, &generation, skipped)?;
     let pages = pages_not_in(&mut log, database, &generation, &walk)?;
     // Each bad frame may have held a newer version of one of them, which a
     // checkpoint copied into the file before the damage: only more pages
     // than that prove the file lacks what the log holds.
-    Ok((pages > walk.hiding).then_some(Loss::Header { pages }))
+    Ok(if pages > walk.hiding {
+        Err(Loss::Header { pages })
+    } else {
+        Ok(Passed::HeaderIgnored)
+    })
 }
 
-/// Walks the frames of `generation` from the first (`log` is just past the
-/// header) to the end of the generation.
+/// Where frame `frame` (1-based) of a log of `page_size`-byte pages begins.
+fn frame_offset(frame: usize, page_size: usize) -> u64 {
+    (HEADER + (frame - 1) * (FRAME_HEADER + page_size)) as u64
+}
+
+/// Walks the frames of `generation` from the one after the first `skipped`
+/// (`log` is at its start) to the end of the generation. Skipped frames
+/// could not be read; each counts in [`Walk::hiding`], since it may be of a
+/// later generation than the frames walked and so may have held a newer
+/// version of a page they hold, which a checkpoint copied into the file.
 ///
 /// Until the first bad frame each frame must continue the checksum of the
 /// one before; after it, a frame is intact if its checksum continues the
@@ -285,8 +399,12 @@ fn find_loss(
 /// synced). One that may have finished without the log showing it (the
 /// last after the bad frame, or one whose commit frame is bad) goes to
 /// [`Walk::maybe_newer`].
-fn walk(log: &mut impl Read, generation: &Generation) -> std::io::Result<Walk> {
-    let mut walk = Walk::default();
+fn walk(log: &mut impl Read, generation: &Generation, skipped: usize) -> std::io::Result<Walk> {
+    let mut walk = Walk {
+        frames: skipped,
+        hiding: skipped,
+        ..Walk::default()
+    };
     let mut frame = vec![0u8; FRAME_HEADER + generation.page_size];
     // The checksum the next frame continues: the header's, then each frame's as stored.
     let mut previous = generation.seed;
@@ -332,7 +450,9 @@ fn walk(log: &mut impl Read, generation: &Generation) -> std::io::Result<Walk> {
             record(&mut walk, finished, size);
             continue;
         }
-        walk.commits_after_bad += 1;
+        if intact {
+            walk.commits_after_bad += 1;
+        }
         if let Some((confirmed, pages_then)) = unconfirmed.take() {
             record(&mut walk, confirmed, pages_then);
         }
@@ -378,8 +498,9 @@ fn pages_not_in(
     let (mut in_log, mut in_file) = (vec![0u8; page_size], vec![0u8; page_size]);
     let mut missing = 0;
     for (frame, page) in versions {
-        let at = HEADER + (frame - 1) * (FRAME_HEADER + page_size) + FRAME_HEADER;
-        log.seek(SeekFrom::Start(at as u64))?;
+        log.seek(SeekFrom::Start(
+            frame_offset(frame, page_size) + FRAME_HEADER as u64,
+        ))?;
         log.read_exact(&mut in_log)?;
         database.seek(SeekFrom::Start(u64::from(page - 1) * page_size as u64))?;
         let whole = fill(&mut database, &mut in_file)? == page_size;
@@ -539,7 +660,9 @@ mod tests {
     }
 
     fn loss(log: &[u8], database: &[u8]) -> Option<Loss> {
-        find_loss(Cursor::new(log), Cursor::new(database)).unwrap()
+        find_loss(Cursor::new(log), Cursor::new(database))
+            .unwrap()
+            .err()
     }
 
     /// The header SQLite writes over `log`'s when it restarts the log: the
@@ -756,5 +879,64 @@ mod tests {
         assert_eq!(loss(&bytes, &file), None);
         file[UNREAD_PREFIX] ^= 0xff;
         assert_eq!(loss(&bytes, &file), Some(Loss::Header { pages: 1 }));
+    }
+
+    #[test]
+    fn a_header_sqlite_ignores_is_reported_for_the_open_to_restart_the_log() {
+        let intact = log(false, &[2, 1]);
+        let passed = |bytes: &[u8]| {
+            find_loss(Cursor::new(bytes), Cursor::new(database(&intact, 3))).unwrap()
+        };
+        assert_eq!(passed(&intact), Ok(Passed::Read));
+        let mut bytes = intact.clone();
+        bytes[20] ^= 1;
+        assert_eq!(passed(&bytes), Ok(Passed::HeaderIgnored));
+        // Nothing in the log can be read: still ignored by SQLite.
+        damage(&mut bytes, 1);
+        damage(&mut bytes, 2);
+        damage(&mut bytes, 3);
+        assert_eq!(passed(&bytes), Ok(Passed::HeaderIgnored));
+    }
+
+    #[test]
+    fn a_header_and_first_frame_gone_together_are_worked_past_from_later_frames() {
+        for big_endian in [false, true] {
+            let intact = log(big_endian, &[1, 1, 1, 1, 1, 1]);
+            let mut bytes = intact.clone();
+            // Block-level damage over the header and most of frame 1.
+            bytes[..frame_at(2) - 100].fill(0);
+            // Frames 1 and 2 cannot be checked; frames 3 to 6 hold pages the
+            // file lacks, more than the two could explain.
+            assert_eq!(
+                loss(&bytes, &[]),
+                Some(Loss::Header { pages: 4 }),
+                "big-endian {big_endian}"
+            );
+            assert_eq!(
+                loss(&bytes, &database(&intact, 6)),
+                None,
+                "big-endian {big_endian}"
+            );
+        }
+        // Zeroed frames look like a pair that chains; they name page 0, which
+        // no frame holds, and are passed over.
+        let mut bytes = log(false, &[1, 1, 1, 1]);
+        bytes[..frame_at(3)].fill(0);
+        assert_eq!(
+            Generation::of_frame_pair(&mut Cursor::new(&bytes))
+                .unwrap()
+                .map(|(_, skipped)| skipped),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn commits_that_fail_their_checksum_prove_no_finished_transaction() {
+        // Two commit frames after the first bad one, both failing: neither
+        // shows a transaction that had finished.
+        let mut bytes = log(false, &[1, 1, 1, 1]);
+        damage(&mut bytes, 3);
+        damage(&mut bytes, 4);
+        assert_eq!(loss(&bytes, &[]), None);
     }
 }

@@ -341,3 +341,54 @@ fn a_log_restart_cut_short_by_a_power_cut_opens_with_every_save() {
         }
     }
 }
+
+#[test]
+fn saves_over_a_log_restart_cut_short_survive_a_kill_before_a_checkpoint() {
+    // A cut that leaves the old salts under the new sequence: SQLite ignores
+    // the header but keeps its salts, and without the store's own restart
+    // its next writer would write the new frames under them, over frames of
+    // the old generation that would then look like damage after them.
+    let (f, mut visits, restart) = checkpointed_then_restarted(10);
+    let mut log = std::fs::read(wal(&f)).unwrap();
+    log[..16].copy_from_slice(&restart[..16]);
+    std::fs::write(wal(&f), log).unwrap();
+    let mut store = f.open().unwrap();
+    assert_eq!(
+        std::fs::metadata(wal(&f)).unwrap().len(),
+        0,
+        "the open restarted the log before writing"
+    );
+    let saved = sample::new_visit(10, morning());
+    store.save(&saved).unwrap();
+    visits.push(saved);
+    // Killed before a checkpoint: the save is only in the log.
+    let killed = copied(&f);
+    drop(store);
+    let store = killed
+        .open()
+        .unwrap_or_else(|e| panic!("nothing is lost, yet the open failed: {e}"));
+    assert_all_current(&store, &visits);
+}
+
+#[test]
+fn a_log_whose_first_block_is_gone_over_saves_not_yet_in_the_file_is_corrupt_and_left_as_it_was() {
+    // Block-level damage to the first 4 KiB takes the header and the first
+    // frame together; the later frames still show what the file lacks.
+    let (f, _) = killed_with_saves_in_the_log(10);
+    let mut log = std::fs::read(wal(&f)).unwrap();
+    log[..4096].fill(0);
+    std::fs::write(wal(&f), log).unwrap();
+    assert_log_corrupt_and_kept(&f, "the first block", "header");
+}
+
+#[test]
+fn a_log_whose_first_block_is_gone_over_saves_already_in_the_file_opens() {
+    let (f, visits, _) = checkpointed_then_restarted(10);
+    let mut log = std::fs::read(wal(&f)).unwrap();
+    log[..4096].fill(0);
+    std::fs::write(wal(&f), log).unwrap();
+    let store = f
+        .open()
+        .unwrap_or_else(|e| panic!("nothing is lost, yet the open failed: {e}"));
+    assert_all_current(&store, &visits);
+}
