@@ -1137,75 +1137,22 @@ impl<'p> Compiled<'p> {
         Placed { ins, harm }
     }
 
-    /// The position in vehicle `v`'s `route` (replayed as `base`) where `c` fits without
-    /// making anyone late (an immediate visit: later past the time the search held it due) or
-    /// keeping the clinician past their limit, adding least travel: (travel added, position).
-    fn fit(&self, v: usize, route: &[u32], base: &Sim, c: u32) -> Option<(i64, usize)> {
-        (0..=route.len())
-            .filter_map(|p| {
-                let placed = self.place(v, route, base, p, c);
-                placed.harmless().then_some((placed.ins.travel, p))
-            })
-            .min_by_key(|&(travel, p)| (travel, p))
-    }
-
-    /// Makes room for urgent work `c` (immediate or same-day) that fits nowhere as the rounds
-    /// stand, by leaving out in its place one stop of less value whose going lets it fit without
-    /// harm: the one whose deferral costs least (its prize, then the travel the swap adds).
-    /// Returns the stop left out, which the caller tries elsewhere and explains. A day's plan
-    /// can leave urgent work out where the search's rounds were over-full (settled afterwards,
-    /// or kept within their limits); by the objective's order a routine review waits a day
-    /// before a same-day visit does.
-    fn make_room(&self, routes: &mut [Vec<u32>], c: u32) -> Option<u32> {
-        let value = self.inst.clients[c as usize].prize?;
-        if value < weights::UNSERVED_SAME_DAY {
-            return None;
-        }
-        let mut best: Option<(i64, usize, usize, usize)> = None;
-        for v in (0..self.vehicles.len()).filter(|&v| self.inst.allowed(c, v)) {
-            let route = &routes[v];
-            let now = self.simulate(v, route);
-            for (i, &x) in route.iter().enumerate() {
-                // Breaks have no prize: they are never left out.
-                let Some(loss) = self.inst.clients[x as usize].prize else {
-                    continue;
-                };
-                if loss >= value || best.is_some_and(|b| loss > b.0) {
-                    continue;
-                }
-                // `fit` judges harm against the round without `x`, so taking `x` out must
-                // itself harm nobody (a break taken where the clinician then is moves with it).
-                let Some((without, sim)) = self.without(v, route, &now, i) else {
-                    continue;
-                };
-                if let Some((added, p)) = self.fit(v, &without, &sim, c) {
-                    let loss = loss + weights::TRAVEL * (sim.travel + added - now.travel);
-                    if best.is_none_or(|b| loss < b.0) {
-                        best = Some((loss, v, i, p));
-                    }
-                }
-            }
-        }
-        let (_, v, i, p) = best?;
-        let x = routes[v].remove(i);
-        routes[v].insert(p, c);
-        Some(x)
-    }
-
-    /// Plans urgent work `c` that fits nowhere on time, not even in the place of less valuable
-    /// work, late rather than leave it out: at the place, in any round that may take it, where
-    /// it starts least late (an immediate visit: past the time the search held it due) without
-    /// making anyone else later or keeping the clinician past their limit; in the round as it
-    /// is, or with one stop of less value left out to make the time, where that going harms
-    /// nobody. Chosen by the objective: lateness, then the value of any stop left out, then
-    /// the travel added. By the objective's order an urgent patient seen late comes before one
-    /// not seen, as long as the lateness and the stop left out weigh less than leaving the
-    /// visit out (a same-day visit 100 000 seconds late, nearly 28 hours, would not), and
-    /// before any less urgent patient seen at all. The search plans such visits late itself;
-    /// this is for one taken out to keep a round within its limit, which the places that harm
-    /// nobody would otherwise never put back. None if it stays out; else the stop left out in
-    /// its place, if any, which the caller tries elsewhere and explains.
-    fn place_late(&self, routes: &mut [Vec<u32>], c: u32) -> Option<Option<u32>> {
+    /// Seats urgent work `c` (immediate or same-day) that fits nowhere as the rounds stand,
+    /// rather than leave it out: at the place, in any round that may take it, where it makes
+    /// nobody else later and keeps the clinician within their limit; in the round as it is, or
+    /// with one stop of less value left out to make the time, where that going harms nobody (a
+    /// break taken where the clinician then is moves with it). Chosen by the objective: its own
+    /// lateness (an immediate visit's past the time the search held it due) and the value of
+    /// any stop left out together, then the travel added; so a routine visit makes way before
+    /// an urgent patient is seen a second late, while a same-day visit makes way for an
+    /// immediate one only where the call would otherwise be seen nearly 28 hours late. Only
+    /// while that weighs less than leaving `c` out (a same-day
+    /// visit 100 000 seconds late, nearly 28 hours, would not). The search plans such visits
+    /// itself; this is for one its rounds left out where they were over-full (settled
+    /// afterwards, or kept within their limits), which the places that harm nobody would
+    /// otherwise never put back. None if it stays out; else the stop left out in its place, if
+    /// any, which the caller tries elsewhere and explains.
+    fn seat_urgent(&self, routes: &mut [Vec<u32>], c: u32) -> Option<Option<u32>> {
         let value = self.inst.clients[c as usize].prize?;
         if value < weights::UNSERVED_SAME_DAY {
             return None;
@@ -1328,7 +1275,7 @@ impl<'p> Compiled<'p> {
                     clinician: self.problem.clinicians[self.vehicles[v]].id.clone(),
                 }
             } else if self_late > 0 && !(urgent && ins.over_limit > base.over_limit) {
-                // Urgent work may be planned late (`place_late`): for it, a limit passed is
+                // Urgent work may be planned late (`seat_urgent`): for it, a limit passed is
                 // what binds.
                 Reason::NoRoomInWindow
             } else {
@@ -1737,26 +1684,15 @@ fn explain(comp: &Compiled, state: &DayState, mut routes: Vec<Vec<u32>>) -> Plan
         if placed {
             continue;
         }
-        // Urgent work that fits nowhere takes the place of less valuable work, all such in one
-        // pass (each swap changes one round), the most urgent first; what is left out is tried
-        // again in the next. Work nobody may do finds no room: `make_room` tries only the
+        // Urgent work that fits nowhere on time is seated late, or in the place of less
+        // valuable work, rather than left out: all such in one pass, the most urgent first, so
+        // that nothing seated is then taken out for less; a stop left out for it is tried
+        // again in the next. Work nobody may do finds no place: `seat_urgent` tries only the
         // rounds that may take it.
         let mut left_out: Vec<u32> = reasons.iter().map(|&(c, _)| c).collect();
         left_out.sort_by_key(|&c| std::cmp::Reverse(comp.inst.clients[c as usize].prize));
         for &c in &left_out {
-            if let Some(x) = comp.make_room(&mut routes, c) {
-                served[c as usize] = true;
-                served[x as usize] = false;
-                placed = true;
-            }
-        }
-        if placed {
-            continue;
-        }
-        // Urgent work that still fits nowhere on time is planned late where that harms
-        // nobody else, rather than not at all.
-        for &c in &left_out {
-            if let Some(out) = comp.place_late(&mut routes, c) {
+            if let Some(out) = comp.seat_urgent(&mut routes, c) {
                 served[c as usize] = true;
                 if let Some(x) = out {
                     served[x as usize] = false;
@@ -2327,14 +2263,57 @@ mod tests {
         };
         let comp = Compiled::new(&problem, &DayState::fresh(&problem)).unwrap();
         let mut routes = vec![vec![0, 1]];
-        assert_eq!(comp.make_room(&mut routes, 2), Some(0));
+        assert_eq!(comp.seat_urgent(&mut routes, 2), Some(Some(0)));
         assert_eq!(routes[0].len(), 2);
         assert!(routes[0].contains(&1) && routes[0].contains(&2));
         assert_eq!(comp.simulate(0, &routes[0]).over_limit, 0);
         let mut full = vec![vec![0, 2]];
-        assert_eq!(comp.make_room(&mut full, 1), None);
+        assert_eq!(comp.seat_urgent(&mut full, 1), None);
         let mut urgent = vec![vec![3]];
-        assert_eq!(comp.make_room(&mut urgent, 2), None);
+        assert_eq!(comp.seat_urgent(&mut urgent, 2), None);
+    }
+
+    #[test]
+    fn urgent_work_is_seen_late_by_another_rather_than_put_less_urgent_work_out() {
+        // Ana's hour at the practice holds a same-day visit pinned to her, due by 10:01; an
+        // immediate call at the practice, left out, fits in her hour only in its place. Ben,
+        // twenty kilometres away, can see it about fifty minutes late: by the weights that
+        // costs less than a same-day patient not seen at all, so he does, and Ana's visit
+        // stays.
+        let mut ana = clinician("ana", "paramedic");
+        ana.shift = Window {
+            start: Clock::hm(10, 0),
+            end: Clock::hm(11, 0),
+        };
+        let mut ben = clinician("ben", "paramedic");
+        ben.start = Location {
+            lat: 50.72 - 20.0 / 111.2,
+            lon: -1.88,
+        };
+        ben.shift.start = Clock::hm(10, 0);
+        let due = |end| {
+            vec![Window {
+                start: Clock::hm(10, 0),
+                end,
+            }]
+        };
+        let problem = Problem {
+            clinicians: vec![ana, ben],
+            visits: vec![
+                Visit {
+                    pinned_to: Some("ana".into()),
+                    ..at_practice("pinned", 60, Urgency::SameDay, due(Clock::hm(10, 1)))
+                },
+                at_practice("call", 30, Urgency::Immediate, due(Clock::hm(10, 20))),
+            ],
+            care_homes: Vec::new(),
+            travel: Travel::default(),
+        };
+        let comp = Compiled::new(&problem, &DayState::fresh(&problem)).unwrap();
+        let mut routes = vec![vec![0], vec![]];
+        assert_eq!(comp.seat_urgent(&mut routes, 1), Some(None));
+        assert_eq!(routes, [vec![0], vec![1]]);
+        assert!(comp.simulate(1, &routes[1]).stops[0].late > 0);
     }
 
     #[test]
@@ -2377,20 +2356,20 @@ mod tests {
         let round = vec![0, 3, 1];
         let now = comp.simulate(0, &round);
         assert!(now.stops.iter().all(|s| s.late == 0) && now.over_limit == 0);
-        assert_eq!(
-            comp.fit(0, &round, &now, 2),
-            None,
-            "c fits as the round stands"
-        );
+        // The first place in Ana's round, replayed as `sim`, where `c` fits harming nobody.
+        let fits = |route: &[u32], sim: &Sim| {
+            (0..=route.len()).find(|&p| comp.place(0, route, sim, p, 2).harmless())
+        };
+        assert_eq!(fits(&round, &now), None, "c fits as the round stands");
         // What the check guards against: without `x`, `c` fits before the break, and `y` is
         // late in that round whether or not `c` is in it.
         let without = vec![3, 1];
         let sim = comp.simulate(0, &without);
         assert!(sim.stops[1].late > 0);
-        assert_eq!(comp.fit(0, &without, &sim, 2).map(|f| f.1), Some(0));
+        assert_eq!(fits(&without, &sim), Some(0));
         assert!(comp.without(0, &round, &now, 0).is_none());
         let mut routes = vec![round.clone()];
-        assert_eq!(comp.make_room(&mut routes, 2), None);
+        assert_eq!(comp.seat_urgent(&mut routes, 2), None);
         assert_eq!(routes, [round]);
     }
 
