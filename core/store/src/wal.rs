@@ -8,10 +8,12 @@
 //! expected to end that way, and nothing the app was told is durable is in
 //! it. Damage is when a commit the app was told about follows the bad frame:
 //! with `synchronous = FULL` each commit is synced before the next
-//! transaction writes, so two intact commit frames of the log's current
-//! generation after the first bad frame (a commit frame that fails its own
-//! checksum proves nothing: it may be the torn one) prove that a transaction that had finished is
-//! among those SQLite would drop.
+//! transaction writes, so an intact commit frame of the log's current
+//! generation after the first bad frame proves that a transaction that had
+//! finished is among those SQLite would drop once the log shows something
+//! written after it: the very next frame intact and continuing the commit's
+//! checksum, or a later intact commit. (A commit frame that fails its own
+//! checksum proves nothing: it may be the torn one.)
 //!
 //! SQLite ignores the whole log, as silently, when its header fails its
 //! checks (magic number, page size, checksum). A restart of the log cut
@@ -36,9 +38,12 @@
 //! Block-level damage to the log's first bytes can take the first frame
 //! with the header, and nothing is left to work back from. The generation
 //! is then found from the first two consecutive frames where the second's
-//! checksum continues the first's, and walked from there; the frames before
-//! count as damaged (they may even be of a later generation, and each may
-//! have held a newer version of a page that a checkpoint copied).
+//! checksum continues the first's, and walked from there. The frames before
+//! cannot be checked; those whose salts are not the pair's (a zeroed one
+//! among them) count as damaged (they may be of a later generation, and
+//! each may have held a newer version of a page that a checkpoint copied),
+//! while those with the pair's salts are older frames of its generation and
+//! can hide nothing newer.
 //!
 //! A failed header that passes still needs the open's help. SQLite ignores
 //! the log but keeps the header's salts, and its next writer reuses them
@@ -223,8 +228,12 @@ impl Generation {
 
     /// The generation of the first two consecutive frames that show they
     /// were written one after the other in one generation, for when the
-    /// header and the first frame both fail; and how many frames come before
-    /// the second of them (`log` is read from the first frame on).
+    /// header and the first frame both fail; how many frames come before the
+    /// second of them (`log` is read from the first frame on); and how many
+    /// of those may have hidden a newer version of a page (see
+    /// [`Walk::hiding`]): those whose salts are not the pair's. Frames with
+    /// the pair's salts are older frames of its generation; any other (a
+    /// zeroed one among them) may be of a later generation.
     ///
     /// For each byte order and page size, the log is read a frame at a time
     /// for a pair whose salts match and whose second frame's checksum
@@ -237,7 +246,9 @@ impl Generation {
     /// generation that can be told. A log without a pair is read whole for
     /// each of the sixteen layouts: slow for a large log, but only a log
     /// damaged at its start pays it.
-    fn of_frame_pair(log: &mut (impl Read + Seek)) -> std::io::Result<Option<(Self, usize)>> {
+    fn of_frame_pair(
+        log: &mut (impl Read + Seek),
+    ) -> std::io::Result<Option<(Self, usize, usize)>> {
         let mut found = None;
         for big_endian in [false, true] {
             for page_size in (9..=16).map(|shift| 1usize << shift) {
@@ -248,8 +259,11 @@ impl Generation {
                     continue;
                 }
                 let mut frames = 1;
+                // The salts of each frame read, in order.
+                let mut salts_read = vec![salts(&before[8..16])];
                 while fill(log, &mut frame)? == frame.len() {
                     frames += 1;
+                    salts_read.push(salts(&frame[8..16]));
                     let stored = |f: &[u8]| (be_word(&f[16..20]), be_word(&f[20..24]));
                     let pair = Self {
                         big_endian,
@@ -262,7 +276,11 @@ impl Generation {
                         && be_word(&frame[..4]) != 0
                         && pair.checksum_of(pair.seed, &frame) == stored(&frame)
                     {
-                        if found.replace((pair, frames - 1)).is_some() {
+                        let skipped = frames - 1;
+                        let hiding = (salts_read[..skipped].iter())
+                            .filter(|&&s| s != pair.salts)
+                            .count();
+                        if found.replace((pair, skipped, hiding)).is_some() {
                             return Ok(None);
                         }
                         break;
@@ -299,10 +317,13 @@ struct Walk {
     frames: usize,
     /// The first frame (1-based) whose checksum or salts fail.
     bad_frame: Option<usize>,
-    /// Intact commit frames of the generation after the bad frame. A commit
-    /// frame that fails its checksum is no proof of a finished transaction:
-    /// the commit may be torn, or the damage may have made the field.
-    commits_after_bad: usize,
+    /// Commits after the bad frame that the log shows finished: intact, and
+    /// followed by an intact frame that continues their checksum or by a
+    /// later intact commit of the generation (either was written after the
+    /// commit was synced). A commit frame that fails its checksum is no
+    /// proof of a finished transaction: the commit may be torn, or the
+    /// damage may have made the field.
+    finished_after_bad: usize,
     /// Each page's newest version in a transaction the log shows finished
     /// and intact: the frame holding it, by page number.
     newest: HashMap<u32, usize>,
@@ -343,9 +364,9 @@ fn find_loss(
         return Ok(Ok(Passed::Read));
     }
     if let Some(generation) = Generation::of_header(&header) {
-        let walk = walk(&mut log, &generation, 0)?;
+        let walk = walk(&mut log, &generation, 0, 0)?;
         return Ok(match walk.bad_frame {
-            Some(bad_frame) if walk.commits_after_bad >= 2 => Err(Loss::Frames {
+            Some(bad_frame) if walk.finished_after_bad > 0 => Err(Loss::Frames {
                 bad_frame,
                 frames: walk.frames,
             }),
@@ -356,8 +377,8 @@ fn find_loss(
     let read = fill(&mut log, &mut start)?;
     // Where the first frame fails too (block-level damage to the log's first
     // bytes takes both), the generation is found from later frames.
-    let (generation, skipped) = match Generation::of_first_frame(&start[..read]) {
-        Some(generation) => (generation, 0),
+    let (generation, skipped, hiding) = match Generation::of_first_frame(&start[..read]) {
+        Some(generation) => (generation, 0, 0),
         None => match Generation::of_frame_pair(&mut log)? {
             Some(found) => found,
             None => return Ok(Ok(Passed::HeaderIgnored)),
@@ -367,7 +388,7 @@ fn find_loss(
         skipped + 1,
         generation.page_size,
     )))?;
-    let walk = walk(&mut log, &generation, skipped)?;
+    let walk = walk(&mut log, &generation, skipped, hiding)?;
     let pages = pages_not_in(&mut log, database, &generation, &walk)?;
     // Each bad frame may have held a newer version of one of them, which a
     // checkpoint copied into the file before the damage: only more pages
@@ -386,23 +407,31 @@ fn frame_offset(frame: usize, page_size: usize) -> u64 {
 
 /// Walks the frames of `generation` from the one after the first `skipped`
 /// (`log` is at its start) to the end of the generation. Skipped frames
-/// could not be read; each counts in [`Walk::hiding`], since it may be of a
-/// later generation than the frames walked and so may have held a newer
-/// version of a page they hold, which a checkpoint copied into the file.
+/// could not be checked; `hiding` of them count in [`Walk::hiding`], those
+/// that may be of a later generation than the frames walked and so may have
+/// held a newer version of a page they hold, which a checkpoint copied into
+/// the file.
 ///
 /// Until the first bad frame each frame must continue the checksum of the
 /// one before; after it, a frame is intact if its checksum continues the
 /// one the frame before it stored. A transaction counts in [`Walk::newest`]
 /// when its commit frame is intact: at once before the first bad frame,
-/// and after it once a later commit shows it had finished (with
+/// and after it once the log shows it had finished (with
 /// `synchronous = FULL` the next transaction writes only after it was
-/// synced). One that may have finished without the log showing it (the
-/// last after the bad frame, or one whose commit frame is bad) goes to
-/// [`Walk::maybe_newer`].
-fn walk(log: &mut impl Read, generation: &Generation, skipped: usize) -> std::io::Result<Walk> {
+/// synced): the frame after its commit is intact (its checksum continues
+/// the commit's, so it was written after it), or a later commit follows.
+/// One that may have finished without the log showing it (the last after
+/// the bad frame with nothing intact after it, or one whose commit frame
+/// is bad) goes to [`Walk::maybe_newer`].
+fn walk(
+    log: &mut impl Read,
+    generation: &Generation,
+    skipped: usize,
+    hiding: usize,
+) -> std::io::Result<Walk> {
     let mut walk = Walk {
         frames: skipped,
-        hiding: skipped,
+        hiding,
         ..Walk::default()
     };
     let mut frame = vec![0u8; FRAME_HEADER + generation.page_size];
@@ -414,9 +443,12 @@ fn walk(log: &mut impl Read, generation: &Generation, skipped: usize) -> std::io
     let mut unconfirmed: Option<(Vec<(u32, usize)>, u32)> = None;
     // Bad frames since the last commit.
     let mut bad_since_commit = 0;
+    // Whether the frame before is the commit in `unconfirmed`.
+    let mut commit_before = false;
     // Only whole frames count: a torn last one is no frame at all.
     while fill(log, &mut frame)? == frame.len() {
         walk.frames += 1;
+        let follows_commit = std::mem::take(&mut commit_before);
         let word = |at: usize| be_word(&frame[at..at + 4]);
         let stored = (word(16), word(20));
         let same_generation = frame[8..16] == generation.salts;
@@ -435,6 +467,13 @@ fn walk(log: &mut impl Read, generation: &Generation, skipped: usize) -> std::io
         }
         let intact = same_generation && chains;
         if intact {
+            // It continues the frame before it: if that was a commit, its
+            // transaction had finished. (Only the very next frame: later ones
+            // may be left from a transaction rolled back before it.)
+            if follows_commit && let Some((confirmed, pages_then)) = unconfirmed.take() {
+                walk.finished_after_bad += 1;
+                record(&mut walk, confirmed, pages_then);
+            }
             transaction.push((word(0), walk.frames));
         } else {
             bad_since_commit += 1;
@@ -450,14 +489,15 @@ fn walk(log: &mut impl Read, generation: &Generation, skipped: usize) -> std::io
             record(&mut walk, finished, size);
             continue;
         }
-        if intact {
-            walk.commits_after_bad += 1;
-        }
         if let Some((confirmed, pages_then)) = unconfirmed.take() {
+            if intact {
+                walk.finished_after_bad += 1;
+            }
             record(&mut walk, confirmed, pages_then);
         }
         if intact {
             unconfirmed = Some((finished, size));
+            commit_before = true;
         } else {
             walk.maybe_newer.extend(finished);
         }
@@ -702,6 +742,38 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_the_next_transaction_continues_after_damage_is_found() {
+        // Saves [1], [2], [3], then [4, 5, 6] cut after frames 4 and 5, with
+        // frame 2 damaged: frame 4 continues save 3's commit, so save 3 had
+        // finished, and SQLite would drop it.
+        let mut bytes = log_of(false, PAGE, 3, &[&[1], &[2], &[3], &[4, 5, 6]]);
+        bytes.truncate(frame_at(6));
+        damage(&mut bytes, 2);
+        assert_eq!(
+            loss(&bytes, &[]),
+            Some(Loss::Frames {
+                bad_frame: 2,
+                frames: 5
+            })
+        );
+        // With nothing after save 3's commit, it may be the torn one.
+        bytes.truncate(frame_at(4));
+        assert_eq!(loss(&bytes, &[]), None);
+    }
+
+    #[test]
+    fn frames_left_from_a_rolled_back_transaction_prove_no_commit_finished() {
+        // A transaction spilled frames 3 to 5 and rolled back; save 3 then
+        // wrote its commit over frame 3 and may be torn. Frame 5 continues
+        // frame 4, which does not continue save 3's commit.
+        let rolled_back = log_of(false, PAGE, 3, &[&[1], &[2], &[7, 4, 5, 6]]);
+        let mut bytes = log_of(false, PAGE, 3, &[&[1], &[2], &[3]]);
+        bytes.extend_from_slice(&rolled_back[frame_at(4)..frame_at(6)]);
+        damage(&mut bytes, 2);
+        assert_eq!(loss(&bytes, &[]), None);
+    }
+
+    #[test]
     fn a_torn_last_transaction_is_what_a_power_cut_leaves_and_passes() {
         let mut bytes = log(true, &[2, 1, 3]);
         damage(&mut bytes, 5);
@@ -925,9 +997,28 @@ mod tests {
         assert_eq!(
             Generation::of_frame_pair(&mut Cursor::new(&bytes))
                 .unwrap()
-                .map(|(_, skipped)| skipped),
-            Some(3)
+                .map(|(_, skipped, hiding)| (skipped, hiding)),
+            Some((3, 2))
         );
+    }
+
+    #[test]
+    fn frames_before_a_pair_that_carry_its_salts_hide_nothing() {
+        let intact = log(false, &[1, 1, 1, 1, 1, 1]);
+        let mut bytes = intact.clone();
+        // The header and most of frame 1 are gone, and frame 2's stored
+        // checksum is damaged, so frames 3 and 4 are the first pair. Frames
+        // 2 and 3 carry its salts: older frames of its generation, which
+        // cannot have held a newer version of pages 4 to 6. Only frame 1
+        // might have.
+        bytes[..frame_at(2) - 100].fill(0);
+        bytes[frame_at(2) + 16] ^= 0xff;
+        assert_eq!(loss(&bytes, &[]), Some(Loss::Header { pages: 3 }));
+        assert_eq!(
+            loss(&bytes, &database(&intact, 4)),
+            Some(Loss::Header { pages: 2 })
+        );
+        assert_eq!(loss(&bytes, &database(&intact, 5)), None);
     }
 
     #[test]
