@@ -448,12 +448,9 @@ fn amendments_queued_on_a_refused_change_are_refused_with_it_all_the_way_up_the_
     let v0 = synced_visit(&mut store, 9);
     // Amended three times before the first amendment's refusal came back;
     // only the first was pushed (in a push of its own).
-    let v1 = sample::amend_visit(&v0, "phone-1", "First amendment.");
-    let v1b = sample::amend_visit(&v1, "phone-1", "Second amendment.");
-    let v1c = sample::amend_visit(&v1b, "phone-1", "Third amendment.");
-    let c1 = save(&mut store, &v1);
-    let c1b = save(&mut store, &v1b);
-    let c1c = save(&mut store, &v1c);
+    let (v1, c1) = queued(&mut store, &v0, "First amendment.");
+    let (v1b, c1b) = queued(&mut store, &v1, "Second amendment.");
+    let (v1c, c1c) = queued(&mut store, &v1b, "Third amendment.");
     let elsewhere = save(&mut store, &sample::new_visit(10, morning()));
     store.mark_sent(&[c1]).unwrap();
     reject(&mut store, c1);
@@ -721,12 +718,9 @@ fn two_amendments_of_one_refused_change_are_each_corrected_and_none_stays_stuck(
     // v1 queued, then amended twice from the same base (two edit screens
     // opened on it, or a save retried under a new version id) before the
     // endpoint refused it: both are held back with it.
-    let v1 = sample::amend_visit(&v0, "phone-1", "Refused.");
-    let a = sample::amend_visit(&v1, "phone-1", "One screen's edit.");
-    let b = sample::amend_visit(&v1, "phone-1", "The other screen's edit.");
-    let c1 = save(&mut store, &v1);
-    let ca = save(&mut store, &a);
-    let cb = save(&mut store, &b);
+    let (v1, c1) = queued(&mut store, &v0, "Refused.");
+    let (a, ca) = queued(&mut store, &v1, "One screen's edit.");
+    let (b, cb) = queued(&mut store, &v1, "The other screen's edit.");
     store.mark_sent(&[c1]).unwrap();
     reject(&mut store, c1);
     assert_held_back_behind(&store, ca, &a, c1);
